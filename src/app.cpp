@@ -1,0 +1,136 @@
+#include "app.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "common/error.h"
+#include "config/config.h"
+#include "data/dataset.h"
+#include "gradfit/version.h"
+#include "io/results.h"
+#include "model/mlp.h"
+#include "train/trainer.h"
+
+namespace gradfit {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Runs `action` on rank 0 only and makes its failure everybody's: every rank throws the same collective Error.
+void on_root(const dist::Comm& comm, const std::function<void()>& action) {
+  std::string message;
+  if (comm.is_root()) {
+    try {
+      action();
+    } catch (const std::exception& e) {
+      message = e.what();
+      if (message.empty()) message = "unknown error";
+    }
+  }
+  int64_t length = static_cast<int64_t>(message.size());
+  comm.broadcast(&length, sizeof(length));
+  message.resize(static_cast<size_t>(length));
+  comm.broadcast(message.data(), length);
+  if (!message.empty()) throw Error(message, /*collective=*/true);
+}
+
+void prepare_output(const fs::path& results, bool overwrite) {
+  if (fs::exists(results) && !overwrite)
+    throw IoError("results file '" + results.string() +
+                  "' already exists; choose another --out or pass --overwrite to replace it");
+  std::error_code error;
+  fs::create_directories(results.parent_path(), error);
+  if (error)
+    throw IoError("cannot create output directory '" + results.parent_path().string() + "': " + error.message());
+}
+
+std::string batch_text(int64_t batch_size, int64_t total_rows) {
+  if (batch_size == 0 || batch_size >= total_rows) return "full batch";
+  return "batch " + std::to_string(batch_size);
+}
+
+int run(const AppOptions& options, const dist::Comm& comm) {
+  const config::Config config = config::load_config(options.config_path);
+  const config::RunSpec& run = config.run;
+
+  const int threads = options.threads > 0 ? options.threads : dist::default_thread_count(comm.node_local_size());
+  torch::set_num_threads(threads);
+
+  const fs::path out_dir = options.out_dir.empty() ? fs::path("results") / run.name : fs::path(options.out_dir);
+  const fs::path results_path = out_dir / "results.h5";
+  on_root(comm, [&] { prepare_output(results_path, options.overwrite); });
+
+  const auto data = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), comm);
+  if (run.train.value_weight > 0 && !data.has_values())
+    throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
+                      " but " + data.description + " has no dataset 'value'");
+
+  const bool root = comm.is_root();
+  if (root) {
+    std::printf("gradfit_dist %s: %s, %d rank%s, %d thread%s each, device cpu\n", kVersion, options.config_path.c_str(),
+                comm.size(), comm.size() == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
+    std::printf("data:  %s (N=%lld, n=%lld)\n", data.description.c_str(), static_cast<long long>(data.total_rows),
+                static_cast<long long>(data.dim));
+    std::printf("model: %s %s %s; %s lr=%g, %lld epochs, %s\n", model::architecture(run.model, data.dim).c_str(),
+                config::to_string(run.model.activation), config::to_string(run.model.dtype),
+                config::to_string(run.train.optimizer), run.train.lr, static_cast<long long>(run.train.epochs),
+                batch_text(run.train.batch_size, data.total_rows).c_str());
+    std::fflush(stdout);
+  }
+  const auto log = [&](const train::EpochRecord& r) {
+    if (!root) return;
+    if (r.epoch == 1 || r.epoch % run.train.log_every == 0 || r.epoch == run.train.epochs ||
+        !std::isfinite(r.train_loss)) {
+      std::printf("epoch %6lld  loss %.6e  rel_grad_error %.4e\n", static_cast<long long>(r.epoch), r.train_loss,
+                  r.rel_grad_error);
+      std::fflush(stdout);
+    }
+  };
+  const train::TrainResult result = train::train(run, data, comm, log);
+
+  io::RunContext context;
+  context.command_line = options.command_line;
+  context.ranks = comm.size();
+  context.threads_per_rank = threads;
+  context.data_description = data.description;
+  context.total_rows = data.total_rows;
+  context.dim = data.dim;
+  on_root(comm, [&] { io::write_results(results_path.string(), config, context, result); });
+  if (root) {
+    if (result.status == "diverged")
+      std::printf("diverged: the loss became non-finite at epoch %zu (try a smaller train.lr)\n",
+                  result.history.size());
+    std::printf("%s in %.2f s; wrote %s\n", result.status.c_str(), result.wall_seconds, results_path.c_str());
+  }
+  return 0;  // a diverged run is a result (status in the file), not a failure of the tool
+}
+
+}  // namespace
+
+int run_app(const AppOptions& options, const dist::Comm& comm) {
+  try {
+    return run(options, comm);
+  } catch (const Error& e) {
+    if (e.collective()) {
+      if (comm.is_root()) std::fprintf(stderr, "gradfit_dist: error: %s\n", e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "gradfit_dist: error on rank %d: %s\n", comm.rank(), e.what());
+  } catch (const c10::Error& e) {
+    std::string text = e.what_without_backtrace();
+    text = text.substr(0, text.find('\n'));
+    std::fprintf(stderr, "gradfit_dist: error on rank %d: LibTorch: %s\n", comm.rank(), text.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gradfit_dist: error on rank %d: %s\n", comm.rank(), e.what());
+  }
+  // Only this rank failed: the others may be waiting in a collective, so end them all.
+  std::fflush(stderr);
+  if (comm.size() > 1) comm.abort(1);
+  return 1;
+}
+
+}  // namespace gradfit

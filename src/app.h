@@ -1,0 +1,21 @@
+#pragma once
+// The whole job behind the command line: read the YAML, build or read this rank's data, train, write results.
+#include <string>
+
+#include "dist/mpi_env.h"
+
+namespace gradfit {
+
+struct AppOptions {
+  std::string config_path;   // the sweep YAML
+  std::string out_dir;       // results go to OUT_DIR/results.h5; empty: results/<run name>
+  bool overwrite = false;    // replace an existing results file instead of refusing
+  int threads = 0;           // intra-op threads per rank; 0: see dist::default_thread_count
+  std::string command_line;  // recorded in the results
+};
+
+// Collective over `comm`. Returns the process exit code; errors are reported once (rank 0, or the failing rank)
+// and never leave other ranks waiting in a collective.
+int run_app(const AppOptions& options, const dist::Comm& comm);
+
+}  // namespace gradfit

@@ -1,0 +1,120 @@
+#include "data/dataset.h"
+
+#include <limits>
+
+#include "common/error.h"
+#include "data/targets.h"
+#include "io/h5.h"
+
+namespace gradfit::data {
+namespace {
+
+using config::DataSpec;
+
+// Every check below runs identically on every rank, so each error is collective.
+[[noreturn]] void fail(const std::string& message) {
+  throw DataError(message, /*collective=*/true);
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+io::DatasetInfo checked_info(const io::File& file, const std::string& name) {
+  if (!file.has(name)) fail(file.path() + ": missing dataset '" + name + "'");
+  io::DatasetInfo info = file.dataset_info(name);
+  if (info.type_class != H5T_FLOAT && info.type_class != H5T_INTEGER)
+    fail(file.path() + ": dataset '" + name + "' must hold numbers (float or integer)");
+  return info;
+}
+
+torch::Tensor rows_tensor(const io::File& file, const std::string& name, const dist::Shard& shard, int64_t cols) {
+  auto values = file.read_rows(name, shard.begin, shard.count);
+  auto t = torch::from_blob(values.data(), {shard.count, cols}, torch::kFloat64).clone();
+  return t;
+}
+
+Dataset read_file(const DataSpec& spec, const dist::Comm& comm) {
+  Dataset d;
+  const io::File file = [&] {
+    try {
+      return io::File::open_read_only(spec.path);
+    } catch (const IoError& e) {
+      fail(e.what());
+    }
+  }();
+  const auto x_info = checked_info(file, "x");
+  const auto g_info = checked_info(file, "grad");
+  if (x_info.shape.size() != 2)
+    fail(spec.path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
+  if (g_info.shape != x_info.shape)
+    fail(spec.path + ": dataset 'grad' has shape " + shape_text(g_info.shape) + " but 'x' has " +
+         shape_text(x_info.shape) + "; they must match (N×n)");
+  d.total_rows = x_info.shape[0];
+  d.dim = x_info.shape[1];
+  if (d.total_rows == 0) fail(spec.path + ": dataset 'x' has no rows (N = 0)");
+  if (d.dim == 0) fail(spec.path + ": dataset 'x' has no columns (n = 0)");
+  d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
+  d.x = rows_tensor(file, "x", d.shard, d.dim);
+  d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim);
+  if (file.has("value")) {
+    const auto v_info = checked_info(file, "value");
+    const bool column = v_info.shape.size() == 2 && v_info.shape[1] == 1;
+    if (!(v_info.shape.size() == 1 || column) || v_info.shape[0] != d.total_rows)
+      fail(spec.path + ": dataset 'value' has shape " + shape_text(v_info.shape) + "; expected (" +
+           std::to_string(d.total_rows) + ") to match 'x'");
+    d.values = rows_tensor(file, "value", d.shard, 1).view({-1});
+  }
+  d.description = spec.path;
+  return d;
+}
+
+Dataset generate(const DataSpec& spec, const dist::Comm& comm) {
+  Dataset d;
+  d.total_rows = data::sample_count(spec);
+  d.dim = spec.dim;
+  d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
+  d.x = sample_points(spec, d.shard.begin, d.shard.count);
+  auto x = d.x.clone().requires_grad_(true);
+  auto v = potential(spec, x);
+  d.grad_samples = torch::autograd::grad({v}, {x}, /*grad_outputs=*/{torch::ones_like(v)})[0].detach();
+  d.values = v.detach();
+  d.description = std::string(config::to_string(spec.target)) + ", " + config::to_string(spec.sampling) + " of " +
+                  std::to_string(d.total_rows) + " points in " + std::to_string(d.dim) + "-D";
+  return d;
+}
+
+// Finds the first row, over all ranks, whose x, grad or value holds NaN or Inf; every rank learns it.
+void check_finite(const Dataset& d, const std::string& source, const dist::Comm& comm) {
+  const char* names[] = {"x", "grad", "value"};
+  const torch::Tensor tensors[] = {d.x, d.grad_samples, d.has_values() ? d.values.view({-1, 1}) : torch::Tensor()};
+  int64_t first_bad = std::numeric_limits<int64_t>::max();  // encoded as dataset * N + row
+  for (int64_t k = 0; k < 3; ++k) {
+    if (!tensors[k].defined() || tensors[k].numel() == 0) continue;
+    const auto bad_rows = (~torch::isfinite(tensors[k])).any(1).nonzero();
+    if (bad_rows.numel() > 0) {
+      first_bad = std::min(first_bad, k * d.total_rows + d.shard.begin + bad_rows[0][0].item<int64_t>());
+    }
+  }
+  first_bad = comm.allreduce_min(first_bad);
+  if (first_bad == std::numeric_limits<int64_t>::max()) return;
+  fail(source + ": dataset '" + names[first_bad / d.total_rows] + "' has NaN or Inf in row " +
+       std::to_string(first_bad % d.total_rows));
+}
+
+}  // namespace
+
+Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm) {
+  Dataset d = spec.target == config::Target::file ? read_file(spec, comm) : generate(spec, comm);
+  check_finite(
+      d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
+      comm);
+  d.x = d.x.to(dtype);
+  d.grad_samples = d.grad_samples.to(dtype);
+  if (d.has_values()) d.values = d.values.to(dtype);
+  return d;
+}
+
+}  // namespace gradfit::data

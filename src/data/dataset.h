@@ -1,0 +1,30 @@
+#pragma once
+// The gradient samples one rank trains on: its contiguous shard of the N rows, from a built-in target or a user's
+// HDF5 file (datasets x: N×n, grad: N×n, optional value: N).
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+#include "dist/mpi_env.h"
+
+namespace gradfit::data {
+
+struct Dataset {
+  torch::Tensor x;             // shard.count × n, points
+  torch::Tensor grad_samples;  // shard.count × n, the gradient dV/dx sampled at x
+  torch::Tensor values;        // shard.count, V at x; undefined when the data has no values
+  int64_t total_rows = 0;      // N, over all ranks
+  int64_t dim = 0;             // n
+  dist::Shard shard;           // the rows this rank holds
+  std::string description;     // for the log: "quadratic, grid of 10^2 points" or the file path
+  bool has_values() const { return values.defined(); }
+};
+
+// Builds or reads this rank's shard, in `dtype`. Reads only the shard's rows from a file. Validates shapes, element
+// types, N = 0 and NaN/Inf, throwing DataError that names the file and dataset; every rank throws the same error.
+// Collective over `comm`.
+Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm);
+
+}  // namespace gradfit::data

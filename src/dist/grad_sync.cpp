@@ -1,0 +1,65 @@
+#include "dist/grad_sync.h"
+
+#include "common/error.h"
+
+namespace gradfit::dist {
+namespace {
+
+// Sums `buffer` in place over all ranks; a device buffer goes through host memory.
+void allreduce(torch::Tensor& buffer, const Comm& comm) {
+  if (comm.size() == 1) return;
+  torch::Tensor host = buffer.is_cpu() ? buffer : buffer.cpu();
+  if (host.scalar_type() == torch::kFloat64)
+    comm.allreduce_sum(host.data_ptr<double>(), host.numel());
+  else if (host.scalar_type() == torch::kFloat32)
+    comm.allreduce_sum(host.data_ptr<float>(), host.numel());
+  else
+    throw Error("allreduce supports float32 and float64 only");
+  if (!buffer.is_cpu()) buffer.copy_(host);
+}
+
+}  // namespace
+
+void broadcast_parameters(const std::vector<torch::Tensor>& params, const Comm& comm) {
+  if (comm.size() == 1 || params.empty()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : params) flat.push_back(p.detach().reshape(-1));
+  auto buffer = torch::cat(flat).cpu().contiguous();
+  comm.broadcast(buffer.data_ptr(), buffer.numel() * static_cast<int64_t>(buffer.element_size()));
+  int64_t offset = 0;
+  for (const auto& p : params) {
+    p.copy_(buffer.narrow(0, offset, p.numel()).view_as(p));
+    offset += p.numel();
+  }
+}
+
+GradientAllreduce::GradientAllreduce(std::vector<torch::Tensor> params, int64_t extra_slots)
+    : params_(std::move(params)) {
+  for (const auto& p : params_) grad_numel_ += p.numel();
+  const auto options = params_.empty() ? torch::TensorOptions(torch::kFloat32) : params_.front().options();
+  buffer_ = torch::zeros({grad_numel_ + extra_slots}, options.requires_grad(false));
+}
+
+torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras, const Comm& comm) {
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  for (auto& p : params_) {
+    auto slice = buffer_.narrow(0, offset, p.numel());
+    if (p.grad().defined())
+      slice.copy_(p.grad().reshape(-1));
+    else
+      slice.zero_();
+    offset += p.numel();
+  }
+  for (const auto& e : extras) buffer_.narrow(0, offset++, 1).copy_(e.reshape(1));
+  allreduce(buffer_, comm);
+  offset = 0;
+  for (auto& p : params_) {
+    p.mutable_grad() = buffer_.narrow(0, offset, p.numel()).view_as(p);
+    offset += p.numel();
+  }
+  return buffer_.narrow(0, grad_numel_, static_cast<int64_t>(extras.size()));
+}
+
+}  // namespace gradfit::dist

@@ -1,0 +1,32 @@
+#pragma once
+// Keeping the replicas identical: parameters broadcast from rank 0 at the start, and per step ONE allreduce over a
+// single flat buffer that holds every weight gradient plus a few metric scalars.
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "dist/mpi_env.h"
+
+namespace gradfit::dist {
+
+// Overwrites every rank's parameters with rank 0's (collective).
+void broadcast_parameters(const std::vector<torch::Tensor>& params, const Comm& comm);
+
+// Sums gradients over ranks through one flat buffer, allocated once.
+class GradientAllreduce {
+ public:
+  // `extra_slots` scalars ride along after the gradients (the step's loss sums), in the parameters' dtype.
+  GradientAllreduce(std::vector<torch::Tensor> params, int64_t extra_slots);
+
+  // Collective. Gathers each parameter's gradient into the buffer (zeros where a parameter got no gradient, such
+  // as the output bias under a pure gradient loss), appends `extras`, sums the buffer over all ranks, and sets
+  // each parameter's .grad to its slice of the sum. Returns the summed extras (a view into the buffer).
+  torch::Tensor reduce(const std::vector<torch::Tensor>& extras, const Comm& comm);
+
+ private:
+  std::vector<torch::Tensor> params_;
+  torch::Tensor buffer_;  // all gradients, then the extras
+  int64_t grad_numel_ = 0;
+};
+
+}  // namespace gradfit::dist

@@ -1,0 +1,114 @@
+#include "dist/mpi_env.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <string>
+
+#include "common/error.h"
+
+namespace gradfit::dist {
+namespace {
+
+void check(int code, const char* call) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw Error(std::string(call) + " failed: " + std::string(text, length));
+}
+
+// MPI counts are int; split large buffers.
+template <class Fn>
+void in_chunks(int64_t count, Fn fn) {
+  constexpr int64_t kMaxChunk = INT_MAX;
+  for (int64_t offset = 0; offset < count; offset += kMaxChunk)
+    fn(offset, static_cast<int>(std::min(kMaxChunk, count - offset)));
+}
+
+}  // namespace
+
+MpiEnvironment::MpiEnvironment(int& argc, char**& argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) check(MPI_Init(&argc, &argv), "MPI_Init");
+  // Errors come back as codes and are turned into exceptions by check().
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+MpiEnvironment::~MpiEnvironment() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+Shard shard_of(int64_t rows, int rank, int ranks) {
+  const int64_t base = rows / ranks;
+  const int64_t extra = rows % ranks;
+  Shard s;
+  s.begin = rank * base + std::min<int64_t>(rank, extra);
+  s.count = base + (rank < extra ? 1 : 0);
+  return s;
+}
+
+Comm::Comm(MPI_Comm comm) : comm_(comm) {
+  check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+  check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+}
+
+void Comm::allreduce_sum(float* data, int64_t count) const {
+  in_chunks(count, [&](int64_t offset, int n) {
+    check(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, MPI_FLOAT, MPI_SUM, comm_), "MPI_Allreduce");
+  });
+}
+
+void Comm::allreduce_sum(double* data, int64_t count) const {
+  in_chunks(count, [&](int64_t offset, int n) {
+    check(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+  });
+}
+
+int64_t Comm::allreduce_min(int64_t value) const {
+  check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MIN, comm_), "MPI_Allreduce");
+  return value;
+}
+
+void Comm::broadcast(void* data, int64_t bytes, int root) const {
+  auto* base = static_cast<char*>(data);
+  in_chunks(bytes,
+            [&](int64_t offset, int n) { check(MPI_Bcast(base + offset, n, MPI_BYTE, root, comm_), "MPI_Bcast"); });
+}
+
+int Comm::node_local_size() const {
+  MPI_Comm node;
+  check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  int size = 1;
+  MPI_Comm_size(node, &size);
+  MPI_Comm_free(&node);
+  return size;
+}
+
+void Comm::abort(int exit_code) const {
+  MPI_Abort(comm_, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort should not return; make sure.
+}
+
+int default_thread_count(int ranks_on_node) {
+  if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(omp);
+    if (n >= 1) return n;
+  }
+  const int online = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  const int allowed = sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : online;
+  // A launcher that bound this rank to a subset of the cores (mpirun --bind-to, srun --cpus-per-task) has
+  // already divided the node: use that subset. Otherwise share the node's cores among its ranks.
+  if (allowed >= 1 && allowed < online) return allowed;
+  return std::max(1, online / std::max(1, ranks_on_node));
+}
+
+}  // namespace gradfit::dist

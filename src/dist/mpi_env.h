@@ -1,0 +1,59 @@
+#pragma once
+// MPI, wrapped: an RAII environment, a communicator handle with the few collectives the tool uses, the
+// contiguous sharding of N sample rows, and the per-rank thread budget.
+#include <mpi.h>
+
+#include <cstdint>
+
+namespace gradfit::dist {
+
+// MPI_Init on construction, MPI_Finalize on destruction. Exactly one per process, created first in main.
+class MpiEnvironment {
+ public:
+  MpiEnvironment(int& argc, char**& argv);
+  ~MpiEnvironment();
+  MpiEnvironment(const MpiEnvironment&) = delete;
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
+};
+
+// The rows [begin, begin + count) of N that one rank owns. Shards are contiguous, in rank order, and differ in
+// size by at most one row; with more ranks than rows some shards are empty.
+struct Shard {
+  int64_t begin = 0;
+  int64_t count = 0;
+  int64_t end() const { return begin + count; }
+};
+Shard shard_of(int64_t rows, int rank, int ranks);
+
+// A non-owning view of a communicator. Every collective here must be called by all ranks of the communicator.
+class Comm {
+ public:
+  explicit Comm(MPI_Comm comm = MPI_COMM_WORLD);
+  MPI_Comm get() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool is_root() const { return rank_ == 0; }
+
+  // In-place sums over all ranks (collective).
+  void allreduce_sum(float* data, int64_t count) const;
+  void allreduce_sum(double* data, int64_t count) const;
+  int64_t allreduce_min(int64_t value) const;
+  // Root's bytes overwrite every other rank's (collective).
+  void broadcast(void* data, int64_t bytes, int root = 0) const;
+
+  // Ranks of this communicator that share this rank's node (collective).
+  int node_local_size() const;
+  // Ends every process of the job: for errors that only some ranks see.
+  [[noreturn]] void abort(int exit_code) const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+// Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on
+// the node, at least one. Never oversubscribes by default.
+int default_thread_count(int ranks_on_node);
+
+}  // namespace gradfit::dist

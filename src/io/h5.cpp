@@ -1,0 +1,170 @@
+#include "io/h5.h"
+
+#include <utility>
+
+#include "common/error.h"
+
+namespace gradfit::io {
+namespace {
+
+// HDF5 prints its error stack to stderr by default; we report errors ourselves.
+void silence_hdf5() {
+  static const bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+hid_t checked(hid_t id, const std::string& what) {
+  if (id < 0) throw IoError(what);
+  return id;
+}
+
+void checked_status(herr_t status, const std::string& what) {
+  if (status < 0) throw IoError(what);
+}
+
+Handle make_space(const std::vector<int64_t>& shape) {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  const hid_t id =
+      shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  return Handle(checked(id, "cannot create an HDF5 dataspace"), H5Sclose);
+}
+
+void write_dataset(const Location& loc, const std::string& name, const std::vector<int64_t>& shape, hid_t file_type,
+                   hid_t mem_type, const void* data, const std::string& where) {
+  const Handle space = make_space(shape);
+  const Handle set(
+      checked(H5Dcreate2(loc.id(), name.c_str(), file_type, space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+              "cannot create dataset " + where),
+      H5Dclose);
+  checked_status(H5Dwrite(set.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot write dataset " + where);
+}
+
+void write_attr(const Location& loc, const std::string& name, const std::vector<int64_t>& shape, hid_t type,
+                const void* data, const std::string& where) {
+  const Handle space = make_space(shape);
+  const Handle attr(checked(H5Acreate2(loc.id(), name.c_str(), type, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+                            "cannot create attribute " + where),
+                    H5Aclose);
+  checked_status(H5Awrite(attr.id(), type, data), "cannot write attribute " + where);
+}
+
+}  // namespace
+
+Handle::Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = std::exchange(other.id_, H5I_INVALID_HID);
+    closer_ = other.closer_;
+  }
+  return *this;
+}
+
+Handle::~Handle() {
+  // A destructor must not throw; a failed close has nothing left to tell the user.
+  if (id_ >= 0 && closer_) closer_(id_);
+}
+
+std::string Location::where(const std::string& object) const {
+  return "'" + object + "' in '" + name_ + "'";
+}
+
+Location Location::create_group(const std::string& name) const {
+  const hid_t group = H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  return Location(Handle(checked(group, "cannot create group " + where(name)), H5Gclose), name_ + "/" + name);
+}
+
+bool Location::has(const std::string& name) const {
+  return H5Lexists(id(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+void Location::write(const std::string& name, const std::vector<int64_t>& shape, const double* data) const {
+  write_dataset(*this, name, shape, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, where(name));
+}
+void Location::write(const std::string& name, const std::vector<int64_t>& shape, const float* data) const {
+  write_dataset(*this, name, shape, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, where(name));
+}
+void Location::write(const std::string& name, const std::vector<int64_t>& shape, const int64_t* data) const {
+  write_dataset(*this, name, shape, H5T_STD_I64LE, H5T_NATIVE_INT64, data, where(name));
+}
+void Location::write(const std::string& name, const std::vector<double>& values) const {
+  write(name, {static_cast<int64_t>(values.size())}, values.data());
+}
+void Location::write(const std::string& name, const std::vector<int64_t>& values) const {
+  write(name, {static_cast<int64_t>(values.size())}, values.data());
+}
+
+void Location::write_attribute(const std::string& name, const std::string& value) const {
+  const Handle type(checked(H5Tcopy(H5T_C_S1), "cannot create a string type"), H5Tclose);
+  checked_status(H5Tset_size(type.id(), H5T_VARIABLE), "cannot size a string type");
+  checked_status(H5Tset_cset(type.id(), H5T_CSET_UTF8), "cannot set a string type's character set");
+  const char* text = value.c_str();
+  write_attr(*this, name, {}, type.id(), &text, where(name));
+}
+void Location::write_attribute(const std::string& name, double value) const {
+  write_attr(*this, name, {}, H5T_NATIVE_DOUBLE, &value, where(name));
+}
+void Location::write_attribute(const std::string& name, int64_t value) const {
+  write_attr(*this, name, {}, H5T_NATIVE_INT64, &value, where(name));
+}
+void Location::write_attribute(const std::string& name, const std::vector<double>& values) const {
+  write_attr(*this, name, {static_cast<int64_t>(values.size())}, H5T_NATIVE_DOUBLE, values.data(), where(name));
+}
+void Location::write_attribute(const std::string& name, const std::vector<int64_t>& values) const {
+  write_attr(*this, name, {static_cast<int64_t>(values.size())}, H5T_NATIVE_INT64, values.data(), where(name));
+}
+
+DatasetInfo Location::dataset_info(const std::string& name) const {
+  const Handle set(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "cannot open dataset " + where(name)), H5Dclose);
+  const Handle space(checked(H5Dget_space(set.id()), "cannot read the shape of " + where(name)), H5Sclose);
+  const Handle type(checked(H5Dget_type(set.id()), "cannot read the type of " + where(name)), H5Tclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  checked_status(rank, "cannot read the rank of " + where(name));
+  std::vector<hsize_t> dims(rank);
+  checked_status(H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr),
+                 "cannot read the shape of " + where(name));
+  DatasetInfo info;
+  info.shape.assign(dims.begin(), dims.end());
+  info.type_class = H5Tget_class(type.id());
+  return info;
+}
+
+std::vector<double> Location::read_rows(const std::string& name, int64_t row_begin, int64_t rows) const {
+  const Handle set(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "cannot open dataset " + where(name)), H5Dclose);
+  const Handle file_space(checked(H5Dget_space(set.id()), "cannot read the shape of " + where(name)), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(file_space.id());
+  if (rank < 1 || rank > 2) throw IoError("dataset " + where(name) + " must be 1-D or 2-D");
+  hsize_t dims[2] = {0, 1};
+  H5Sget_simple_extent_dims(file_space.id(), dims, nullptr);
+  const hsize_t cols = rank == 2 ? dims[1] : 1;
+  std::vector<double> out(static_cast<size_t>(rows) * cols);
+  if (rows == 0) return out;
+  const hsize_t start[2] = {static_cast<hsize_t>(row_begin), 0};
+  const hsize_t count[2] = {static_cast<hsize_t>(rows), cols};
+  checked_status(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+                 "cannot select rows of " + where(name));
+  const Handle mem_space(checked(H5Screate_simple(rank, count, nullptr), "cannot create a memory dataspace"), H5Sclose);
+  checked_status(
+      H5Dread(set.id(), H5T_NATIVE_DOUBLE, mem_space.id(), file_space.id(), H5P_DEFAULT, out.data()),
+      "cannot read rows " + std::to_string(row_begin) + ".." + std::to_string(row_begin + rows) + " of " + where(name));
+  return out;
+}
+
+File File::create(const std::string& path) {
+  silence_hdf5();
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  return File(Handle(checked(id, "cannot create HDF5 file '" + path + "'"), H5Fclose), path);
+}
+
+File File::open_read_only(const std::string& path) {
+  silence_hdf5();
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  return File(Handle(checked(id, "cannot open HDF5 file '" + path + "' (missing, or not an HDF5 file)"), H5Fclose),
+              path);
+}
+
+}  // namespace gradfit::io

@@ -1,0 +1,81 @@
+#pragma once
+// Thin RAII wrappers over the HDF5 C API. Every C call is checked once, here, and a failure throws IoError naming
+// the call's object ("cannot open file 'x.h5'"). HDF5's own error stack printing is switched off.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gradfit::io {
+
+// Owns one hid_t and closes it with the right H5*close on destruction.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(Handle&& other) noexcept;
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle();
+  hid_t id() const { return id_; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// Shape and element class of a dataset.
+struct DatasetInfo {
+  std::vector<int64_t> shape;
+  H5T_class_t type_class = H5T_NO_CLASS;
+};
+
+// A file or a group: something that holds datasets, groups and attributes.
+class Location {
+ public:
+  Location(Handle handle, std::string name) : handle_(std::move(handle)), name_(std::move(name)) {}
+  hid_t id() const { return handle_.id(); }
+  const std::string& name() const { return name_; }
+
+  Location create_group(const std::string& name) const;
+  bool has(const std::string& name) const;
+
+  // Datasets of doubles or int64 with the given shape (row-major); `data` holds the product of `shape` values.
+  void write(const std::string& name, const std::vector<int64_t>& shape, const double* data) const;
+  void write(const std::string& name, const std::vector<int64_t>& shape, const float* data) const;
+  void write(const std::string& name, const std::vector<int64_t>& shape, const int64_t* data) const;
+  void write(const std::string& name, const std::vector<double>& values) const;
+  void write(const std::string& name, const std::vector<int64_t>& values) const;
+
+  void write_attribute(const std::string& name, const std::string& value) const;
+  void write_attribute(const std::string& name, double value) const;
+  void write_attribute(const std::string& name, int64_t value) const;
+  void write_attribute(const std::string& name, const std::vector<double>& values) const;
+  void write_attribute(const std::string& name, const std::vector<int64_t>& values) const;
+
+  DatasetInfo dataset_info(const std::string& name) const;
+  // Rows [row_begin, row_begin + rows) of a 1-D or 2-D dataset, converted to double, row-major. Reads only those
+  // rows from disk (a hyperslab).
+  std::vector<double> read_rows(const std::string& name, int64_t row_begin, int64_t rows) const;
+
+ private:
+  std::string where(const std::string& object) const;
+  Handle handle_;
+  std::string name_;
+};
+
+class File : public Location {
+ public:
+  // Creates (truncating) a file for writing.
+  static File create(const std::string& path);
+  static File open_read_only(const std::string& path);
+  const std::string& path() const { return name(); }
+
+ private:
+  using Location::Location;
+};
+
+}  // namespace gradfit::io

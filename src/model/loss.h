@@ -1,0 +1,25 @@
+#pragma once
+// The gradient-matching loss, by double backward: dV/dx is computed with create_graph=true so that the loss stays
+// a function of the weights, and loss.backward() then reaches every weight.
+#include <torch/torch.h>
+
+#include <cstdint>
+
+#include "model/mlp.h"
+
+namespace gradfit::model {
+
+struct LossTerms {
+  torch::Tensor loss;       // scalar, differentiable w.r.t. the weights
+  torch::Tensor grad_sse;   // scalar, detached: sum over the batch of ||dV/dx - S||^2
+  torch::Tensor value_sse;  // scalar, detached: sum of (V - value)^2; zero when no value term
+};
+
+// x: B×n points, grad_samples: B×n, values: B or undefined, value_weight >= 0.
+// loss = grad_sse / (count × n) + value_weight × value_sse / count, where `count` is the number of samples in the
+// GLOBAL batch (over all ranks), so that summing every rank's weight gradients gives the gradient of the global
+// mean. With count = B this is nn.MSELoss on dV/dx (mean over B×n), plus the value term.
+LossTerms gradient_matching_loss(Mlp& model, const torch::Tensor& x, const torch::Tensor& grad_samples,
+                                 const torch::Tensor& values, double value_weight, int64_t count);
+
+}  // namespace gradfit::model

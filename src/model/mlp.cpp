@@ -1,0 +1,48 @@
+#include "model/mlp.h"
+
+namespace gradfit::model {
+
+MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& widths, config::Activation activation)
+    : layers_(register_module("layers", torch::nn::ModuleList())), activation_(activation) {
+  int64_t in = input_dim;
+  for (const int64_t width : widths) {
+    layers_->push_back(torch::nn::Linear(in, width));
+    in = width;
+  }
+  layers_->push_back(torch::nn::Linear(in, 1));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  const size_t last = layers_->size() - 1;
+  for (size_t i = 0; i < last; ++i) {
+    h = layers_[i]->as<torch::nn::Linear>()->forward(h);
+    switch (activation_) {
+      case config::Activation::relu: h = torch::relu(h); break;
+      case config::Activation::tanh: h = torch::tanh(h); break;
+      case config::Activation::softplus: h = torch::softplus(h); break;
+      case config::Activation::silu: h = torch::silu(h); break;
+      case config::Activation::gelu: h = torch::gelu(h); break;
+    }
+  }
+  return layers_[last]->as<torch::nn::Linear>()->forward(h).squeeze(1);
+}
+
+torch::Dtype torch_dtype(config::DType dtype) {
+  return dtype == config::DType::float64 ? torch::kFloat64 : torch::kFloat32;
+}
+
+Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed) {
+  torch::manual_seed(seed);
+  Mlp model(input_dim, spec.widths, spec.activation);
+  model->to(torch_dtype(spec.dtype));
+  return model;
+}
+
+std::string architecture(const config::ModelSpec& spec, int64_t input_dim) {
+  std::string text = std::to_string(input_dim);
+  for (const int64_t w : spec.widths) text += "-" + std::to_string(w);
+  return text + "-1";
+}
+
+}  // namespace gradfit::model

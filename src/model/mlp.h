@@ -1,0 +1,33 @@
+#pragma once
+// The potential V(x): a multilayer perceptron R^n -> R.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "config/config.h"
+
+namespace gradfit::model {
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  // n inputs, hidden layers of `widths`, one output; `activation` after every hidden layer.
+  MlpImpl(int64_t input_dim, const std::vector<int64_t>& widths, config::Activation activation);
+  // x: B×n -> V: B.
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::ModuleList layers_;
+  config::Activation activation_;
+};
+TORCH_MODULE(Mlp);
+
+// Builds the model of `spec` for n inputs, initialised from `seed` (LibTorch's default Linear init), in `dtype`.
+Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed);
+
+torch::Dtype torch_dtype(config::DType dtype);
+
+// "2-10-10-1"
+std::string architecture(const config::ModelSpec& spec, int64_t input_dim);
+
+}  // namespace gradfit::model
