@@ -38,14 +38,20 @@ void on_root(const dist::Comm& comm, const std::function<void()>& action) {
   if (!message.empty()) throw Error(message, /*collective=*/true);
 }
 
-void prepare_output(const fs::path& results, bool overwrite) {
+// Refuse before training, not after, to replace a finished run's results.
+void check_output(const fs::path& results, bool overwrite) {
   if (fs::exists(results) && !overwrite)
     throw IoError("results file '" + results.string() +
                   "' already exists; choose another --out or pass --overwrite to replace it");
+}
+
+void write_output(const fs::path& results, const config::Config& config, const io::RunContext& context,
+                  const train::TrainResult& result) {
   std::error_code error;
   fs::create_directories(results.parent_path(), error);
   if (error)
     throw IoError("cannot create output directory '" + results.parent_path().string() + "': " + error.message());
+  io::write_results(results.string(), config, context, result);
 }
 
 std::string batch_text(int64_t batch_size, int64_t total_rows) {
@@ -62,7 +68,7 @@ int run(const AppOptions& options, const dist::Comm& comm) {
 
   const fs::path out_dir = options.out_dir.empty() ? fs::path("results") / run.name : fs::path(options.out_dir);
   const fs::path results_path = out_dir / "results.h5";
-  on_root(comm, [&] { prepare_output(results_path, options.overwrite); });
+  on_root(comm, [&] { check_output(results_path, options.overwrite); });
 
   const auto data = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), comm);
   if (run.train.value_weight > 0 && !data.has_values())
@@ -99,7 +105,7 @@ int run(const AppOptions& options, const dist::Comm& comm) {
   context.data_description = data.description;
   context.total_rows = data.total_rows;
   context.dim = data.dim;
-  on_root(comm, [&] { io::write_results(results_path.string(), config, context, result); });
+  on_root(comm, [&] { write_output(results_path, config, context, result); });
   if (root) {
     if (result.status == "diverged")
       std::printf("diverged: the loss became non-finite at epoch %zu (try a smaller train.lr)\n",

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# End-to-end checks of gradfit_dist. Usage: cli_test.sh CASE (run by ctest from the repository root, with
+# GRADFIT_BIN, MPIEXEC, MPIEXEC_FLAGS, H5DUMP and H5IMPORT set).
+set -u
+case_name=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+# run CMD...: runs it, keeping stdout in $work/out, stderr in $work/err and the exit code in $rc.
+run() { "$@" >"$work/out" 2>"$work/err"; rc=$?; cat "$work/out" "$work/err"; }
+expect_rc() { [ "$rc" -eq "$1" ] || fail "exit code $rc, expected $1"; }
+expect_failure() { [ "$rc" -ne 0 ] || fail "exit code 0, expected a failure"; }
+expect_in() { grep -Eq -- "$2" "$work/$1" || fail "$1 does not match: $2"; }
+mpi() { local n=$1; shift; "$MPIEXEC" $MPIEXEC_FLAGS -n "$n" "$@"; }
+
+case "$case_name" in
+help)
+  run "$GRADFIT_BIN" --help
+  expect_rc 0
+  expect_in out "SWEEP.yaml"
+  expect_in out "--out"
+  expect_in out "--version" ;;
+version)
+  run "$GRADFIT_BIN" --version
+  expect_rc 0
+  expect_in out "^gradfit_dist [0-9]+\.[0-9]+\.[0-9]+ \(" ;;
+seed_example)
+  # The README's example on two ranks: the loss falls and the history is readable with h5dump.
+  run mpi 2 "$GRADFIT_BIN" --out "$work/seed" experiments/seed_quadratic.yaml
+  expect_rc 0
+  expect_in out "2 ranks"
+  expect_in out "^epoch +999 "
+  first=$(awk '$1 == "epoch" && $2 == 1 {print $4}' "$work/out")
+  last=$(awk '$1 == "epoch" && $2 == 999 {print $4}' "$work/out")
+  awk -v f="$first" -v l="$last" 'BEGIN {exit !(l < f / 3)}' || fail "loss went from $first to $last"
+  "$H5DUMP" -d /runs/seed_quadratic/train_loss "$work/seed/results.h5" >"$work/dump" || fail "h5dump failed"
+  grep -q "SIMPLE { ( 999 ) / ( 999 ) }" "$work/dump" || fail "history is not 999 long"
+  [ -z "$(ls "$work/seed" | grep -v '^results.h5$')" ] || fail "stray files: $(ls "$work/seed")" ;;
+refuses_to_overwrite)
+  cat >"$work/tiny.yaml" <<YAML
+data: {target: quadratic, P: [[1, 0], [0, 1]]}
+train: {epochs: 3}
+YAML
+  run "$GRADFIT_BIN" --out "$work/r" "$work/tiny.yaml"
+  expect_rc 0
+  before=$(md5sum <"$work/r/results.h5")
+  run "$GRADFIT_BIN" --out "$work/r" "$work/tiny.yaml"
+  expect_failure
+  expect_in err "results file '.*/r/results.h5' already exists; choose another --out or pass --overwrite"
+  [ "$(md5sum <"$work/r/results.h5")" = "$before" ] || fail "the existing results changed"
+  run "$GRADFIT_BIN" --out "$work/r" --overwrite "$work/tiny.yaml"
+  expect_rc 0 ;;
+config_typo)
+  printf 'data:\n  target: quadratic\n  P: [[1]]\ntrain:\n  lr: 0.1\n  epohcs: 5\n' >"$work/typo.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/typo.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*typo.yaml:6:3: key 'train.epohcs': unknown key; did you mean 'train.epochs'\?$"
+  [ "$(grep -c error "$work/err")" -eq 1 ] || fail "expected exactly one error line"
+  [ ! -e "$work/r" ] || fail "an output directory was created" ;;
+bad_data_file)
+  echo "not hdf5" >"$work/grads.h5"
+  printf 'data:\n  target: file\n  path: grads.h5\n' >"$work/file.yaml"
+  run "$GRADFIT_BIN" --out "$work/r" "$work/file.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: cannot open HDF5 file '.*grads.h5' \(missing, or not an HDF5 file\)$"
+  [ ! -e "$work/r" ] || fail "an output directory was created" ;;
+bad_data_on_two_ranks)
+  # A shape mismatch that every rank sees: one message, exit code 1, nobody left waiting in a collective.
+  printf '1 2 3 4 5 6\n' >"$work/x.txt"
+  printf '1 2 3 4 5 6 7 8 9\n' >"$work/g.txt"
+  printf 'PATH x\nINPUT-CLASS TEXTFP\nRANK 2\nDIMENSION-SIZES 3 2\n' >"$work/x.cfg"
+  printf 'PATH grad\nINPUT-CLASS TEXTFP\nRANK 2\nDIMENSION-SIZES 3 3\n' >"$work/g.cfg"
+  "$H5IMPORT" "$work/x.txt" -c "$work/x.cfg" "$work/g.txt" -c "$work/g.cfg" -o "$work/grads.h5" >/dev/null ||
+    fail "h5import failed"
+  printf 'data:\n  target: file\n  path: grads.h5\n' >"$work/file.yaml"
+  run timeout 60 "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/r" "$work/file.yaml"
+  expect_rc 1
+  expect_in err "grads.h5: dataset 'grad' has shape \(3, 3\) but 'x' has \(3, 2\); they must match"
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected exactly one error line" ;;
+missing_sweep_file)
+  run "$GRADFIT_BIN" "$work/absent.yaml"
+  expect_failure
+  expect_in err "absent.yaml" ;;
+*)
+  fail "unknown case $case_name" ;;
+esac
+echo "PASS: $case_name"

@@ -1,0 +1,138 @@
+#include "train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "config/config.h"
+#include "model/mlp.h"
+
+namespace gradfit::train {
+namespace {
+
+const dist::Comm& self() {
+  static const dist::Comm comm(MPI_COMM_SELF);
+  return comm;
+}
+
+config::RunSpec seed_experiment() {
+  return config::load_config(std::string(GRADFIT_SOURCE_DIR) + "/experiments/seed_quadratic.yaml").run;
+}
+
+TrainResult train_run(const config::RunSpec& run) {
+  const auto data = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), self());
+  return train(run, data, self());
+}
+
+const torch::Tensor& parameter(const TrainResult& r, const std::string& name) {
+  for (const auto& [n, t] : r.parameters)
+    if (n == name) return t;
+  throw std::runtime_error("no parameter " + name);
+}
+
+// The user's setup: the loss falls from ~24000 to well under a third of that (they saw ~6000).
+TEST(Train, SeedExperimentLossFallsBelowAThird) {
+  const auto result = train_run(seed_experiment());
+  ASSERT_EQ(result.history.size(), 999u);
+  EXPECT_EQ(result.status, "done");
+  const double first = result.history.front().train_loss;
+  const double last = result.history.back().train_loss;
+  EXPECT_NEAR(first, 24000.0, 500.0);
+  EXPECT_LT(last, first / 3.0) << "first " << first << ", last " << last;
+  EXPECT_EQ(result.parameter_count, 2 * 10 + 10 + 10 * 10 + 10 + 10 + 1);
+}
+
+// Same size, Softplus: the smooth activation fits the quadratic's gradient to under 1 %.
+TEST(Train, SoftplusFitsTheQuadraticToUnderOnePercent) {
+  auto run = seed_experiment();
+  run.model.activation = config::Activation::softplus;
+  run.train.epochs = 2000;
+  const auto result = train_run(run);
+  EXPECT_LT(result.history.back().rel_grad_error, 0.01);
+  EXPECT_GT(result.history.front().rel_grad_error, 0.9);
+}
+
+// Under a pure gradient loss the output bias gets no gradient; it must stay at its initial value, and training
+// must go on regardless.
+TEST(Train, ParameterWithoutGradientStaysPut) {
+  auto run = seed_experiment();
+  run.train.epochs = 20;
+  const auto initial = model::make_mlp(run.model, 2, run.train.seed)->named_parameters();
+  const auto result = train_run(run);
+  EXPECT_TRUE(torch::equal(parameter(result, "layers.2.bias"), initial["layers.2.bias"]));
+  EXPECT_FALSE(torch::equal(parameter(result, "layers.2.weight"), initial["layers.2.weight"]));
+
+  run.train.value_weight = 1.0;  // the value term reaches the output bias
+  const auto with_values = train_run(run);
+  EXPECT_FALSE(torch::equal(parameter(with_values, "layers.2.bias"), initial["layers.2.bias"]));
+}
+
+TEST(Train, MiniBatchSgdWithMomentumLearns) {
+  auto run = seed_experiment();
+  run.model.activation = config::Activation::softplus;
+  run.model.dtype = config::DType::float64;
+  run.train.optimizer = config::Optimizer::sgd;
+  run.train.lr = 1e-4;
+  run.train.momentum = 0.9;
+  run.train.batch_size = 16;
+  run.train.epochs = 60;
+  const auto result = train_run(run);
+  EXPECT_LT(result.history.back().train_loss, 0.1 * result.history.front().train_loss);
+}
+
+TEST(Train, DivergenceStopsTheRunAndSaysSo) {
+  auto run = seed_experiment();
+  run.train.optimizer = config::Optimizer::sgd;
+  run.train.lr = 10.0;
+  run.train.epochs = 200;
+  const auto result = train_run(run);
+  EXPECT_EQ(result.status, "diverged");
+  EXPECT_LT(result.history.size(), 200u);
+  EXPECT_FALSE(std::isfinite(result.history.back().train_loss));
+}
+
+TEST(Train, NonlinearTargetsTrain) {
+  for (const auto target : {config::Target::rosenbrock, config::Target::gaussian_wells}) {
+    config::RunSpec run;
+    run.data.target = target;
+    run.data.dim = 3;
+    run.data.sampling = config::Sampling::uniform;
+    run.data.samples = 256;
+    run.data.low = -1.5, run.data.high = 1.5;
+    run.model.widths = {32, 32};
+    run.train.lr = 1e-2;
+    run.train.epochs = 300;
+    const auto result = train_run(run);
+    EXPECT_LT(result.history.back().rel_grad_error, 0.5 * result.history.front().rel_grad_error)
+        << config::to_string(target);
+  }
+}
+
+// Every row appears in exactly one batch per epoch, whatever the sharding; batch order depends on the epoch.
+TEST(BatchPlan, GlobalPermutationSplitAcrossShards) {
+  const int64_t rows = 1001, batch = 64;
+  for (const int ranks : {1, 3, 4}) {
+    std::vector<std::multiset<int64_t>> batches(16);
+    for (int r = 0; r < ranks; ++r) {
+      const auto shard = dist::shard_of(rows, r, ranks);
+      const auto plan = plan_batches(rows, batch, /*seed=*/5, /*epoch=*/1, shard);
+      ASSERT_EQ(plan.local_rows.size(), 16u);
+      EXPECT_EQ(plan.global_sizes.back(), rows - 15 * batch);
+      for (size_t b = 0; b < plan.local_rows.size(); ++b)
+        for (const int64_t local : plan.local_rows[b]) batches[b].insert(local + shard.begin);
+    }
+    std::set<int64_t> seen;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      EXPECT_EQ(static_cast<int64_t>(batches[b].size()), b + 1 < batches.size() ? batch : rows - 15 * batch);
+      seen.insert(batches[b].begin(), batches[b].end());
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), rows);
+  }
+  const dist::Shard all{0, rows};
+  EXPECT_EQ(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 5, 1, all).local_rows);
+  EXPECT_NE(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 5, 2, all).local_rows);
+  EXPECT_NE(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 6, 1, all).local_rows);
+}
+
+}  // namespace
+}  // namespace gradfit::train
