@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up, builds, and runs the built-in example on two MPI ranks:
+#   mpirun -n 2 build/src/gradfit_dist experiments/seed_quadratic.yaml
+# Results go to results/seed_quadratic/results.h5 (replaced if present).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+build_dir=${BUILD_DIR:-build}
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+oversubscribe=()
+if [ "$(nproc)" -lt 2 ]; then oversubscribe=(--oversubscribe); fi
+mpirun "${oversubscribe[@]}" -n 2 "$build_dir/src/gradfit_dist" --overwrite experiments/seed_quadratic.yaml
