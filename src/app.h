@@ -1,5 +1,7 @@
 #pragma once
 // The whole job behind the command line: read the YAML, build or read this rank's data, train, write results.
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "dist/mpi_env.h"
@@ -12,6 +14,8 @@ struct AppOptions {
   bool overwrite = false;    // replace an existing results file instead of refusing
   int threads = 0;           // intra-op threads per rank; 0: see dist::default_thread_count
   std::string command_line;  // recorded in the results
+  // Called on every rank after every epoch; lets tests inject a failure on one rank mid-training.
+  std::function<void(int64_t epoch)> after_epoch;
 };
 
 // Collective over `comm`. Returns the process exit code; errors are reported once (rank 0, or the failing rank)

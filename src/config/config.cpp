@@ -46,6 +46,7 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
                                          {"rosenbrock", Target::rosenbrock},
                                          {"gaussian_wells", Target::gaussian_wells},
                                          {"file", Target::file}}};
+constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
 
@@ -262,8 +263,9 @@ Config parse_config(const std::string& yaml_text, const std::string& path) {
   Config config;
   config.path = path;
   config.yaml_text = yaml_text;
-  const Section top(path, root, "", {"name", "data", "model", "train"});
+  const Section top(path, root, "", {"name", "device", "data", "model", "train"});
   config.run.name = top.get<std::string>("name", std::filesystem::path(path).stem().string());
+  config.device = top.get_enum("device", kDevices, config.device);
   if (!top.has("data")) top.fail(root, "missing required section", "data");
   config.run.data = parse_data(Section(path, top.child("data"), "data",
                                        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low",

@@ -12,6 +12,7 @@ enum class DType { float32, float64 };
 enum class Optimizer { adam, sgd };
 enum class Target { quadratic, rosenbrock, gaussian_wells, file };
 enum class Sampling { grid, uniform, normal };
+enum class Device { auto_select, cpu, cuda };
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -54,8 +55,9 @@ struct RunSpec {
 };
 
 struct Config {
-  std::string path;       // the YAML file as given
-  std::string yaml_text;  // its full text, recorded in the results
+  std::string path;                     // the YAML file as given
+  std::string yaml_text;                // its full text, recorded in the results
+  Device device = Device::auto_select;  // auto: a GPU per rank where LibTorch sees GPUs, else the CPU
   RunSpec run;
 };
 
@@ -69,5 +71,6 @@ const char* to_string(DType d);
 const char* to_string(Optimizer o);
 const char* to_string(Target t);
 const char* to_string(Sampling s);
+const char* to_string(Device d);
 
 }  // namespace gradfit::config

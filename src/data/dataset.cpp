@@ -106,14 +106,14 @@ void check_finite(const Dataset& d, const std::string& source, const dist::Comm&
 
 }  // namespace
 
-Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm) {
+Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm, torch::Device device) {
   Dataset d = spec.target == config::Target::file ? read_file(spec, comm) : generate(spec, comm);
   check_finite(
       d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
       comm);
-  d.x = d.x.to(dtype);
-  d.grad_samples = d.grad_samples.to(dtype);
-  if (d.has_values()) d.values = d.values.to(dtype);
+  d.x = d.x.to(device, dtype);
+  d.grad_samples = d.grad_samples.to(device, dtype);
+  if (d.has_values()) d.values = d.values.to(device, dtype);
   return d;
 }
 

@@ -22,9 +22,10 @@ struct Dataset {
   bool has_values() const { return values.defined(); }
 };
 
-// Builds or reads this rank's shard, in `dtype`. Reads only the shard's rows from a file. Validates shapes, element
-// types, N = 0 and NaN/Inf, throwing DataError that names the file and dataset; every rank throws the same error.
-// Collective over `comm`.
-Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm);
+// Builds or reads this rank's shard, in `dtype`, on `device`. Reads only the shard's rows from a file. Validates
+// shapes, element types, N = 0 and NaN/Inf, throwing DataError that names the file and dataset; every rank throws the
+// same error. Collective over `comm`.
+Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm,
+                     torch::Device device = torch::kCPU);
 
 }  // namespace gradfit::data

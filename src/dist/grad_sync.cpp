@@ -1,21 +1,27 @@
 #include "dist/grad_sync.h"
 
+#include <chrono>
+
 #include "common/error.h"
 
 namespace gradfit::dist {
 namespace {
 
-// Sums `buffer` in place over all ranks; a device buffer goes through host memory.
+// Sums `buffer` in place over all ranks. A GPU buffer goes straight to MPI when the MPI library is CUDA-aware,
+// else through one host copy.
 void allreduce(torch::Tensor& buffer, const Comm& comm) {
   if (comm.size() == 1) return;
-  torch::Tensor host = buffer.is_cpu() ? buffer : buffer.cpu();
-  if (host.scalar_type() == torch::kFloat64)
-    comm.allreduce_sum(host.data_ptr<double>(), host.numel());
-  else if (host.scalar_type() == torch::kFloat32)
-    comm.allreduce_sum(host.data_ptr<float>(), host.numel());
+  static const bool cuda_aware = mpi_is_cuda_aware();
+  const bool direct = buffer.is_cpu() || (buffer.is_cuda() && cuda_aware);
+  if (direct && !buffer.is_cpu()) torch::cuda::synchronize(buffer.device().index());  // kernels wrote it
+  torch::Tensor data = direct ? buffer : buffer.cpu();
+  if (data.scalar_type() == torch::kFloat64)
+    comm.allreduce_sum(data.data_ptr<double>(), data.numel());
+  else if (data.scalar_type() == torch::kFloat32)
+    comm.allreduce_sum(data.data_ptr<float>(), data.numel());
   else
     throw Error("allreduce supports float32 and float64 only");
-  if (!buffer.is_cpu()) buffer.copy_(host);
+  if (!direct) buffer.copy_(data);
 }
 
 }  // namespace
@@ -53,7 +59,9 @@ torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras
     offset += p.numel();
   }
   for (const auto& e : extras) buffer_.narrow(0, offset++, 1).copy_(e.reshape(1));
+  const auto start = std::chrono::steady_clock::now();
   allreduce(buffer_, comm);
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   offset = 0;
   for (auto& p : params_) {
     p.mutable_grad() = buffer_.narrow(0, offset, p.numel()).view_as(p);

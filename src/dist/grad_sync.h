@@ -23,7 +23,11 @@ class GradientAllreduce {
   // each parameter's .grad to its slice of the sum. Returns the summed extras (a view into the buffer).
   torch::Tensor reduce(const std::vector<torch::Tensor>& extras, const Comm& comm);
 
+  // Wall seconds spent in the allreduce itself (including any device-host copies and waiting for other ranks).
+  double seconds() const { return seconds_; }
+
  private:
+  double seconds_ = 0;
   std::vector<torch::Tensor> params_;
   torch::Tensor buffer_;  // all gradients, then the extras
   int64_t grad_numel_ = 0;

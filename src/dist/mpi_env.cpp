@@ -10,6 +10,10 @@
 
 #include "common/error.h"
 
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // OpenMPI's extensions: MPIX_CUDA_AWARE_SUPPORT
+#endif
+
 namespace gradfit::dist {
 namespace {
 
@@ -82,13 +86,14 @@ void Comm::broadcast(void* data, int64_t bytes, int root) const {
             [&](int64_t offset, int n) { check(MPI_Bcast(base + offset, n, MPI_BYTE, root, comm_), "MPI_Bcast"); });
 }
 
-int Comm::node_local_size() const {
+Comm::NodeLocal Comm::node_local() const {
   MPI_Comm node;
   check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
-  int size = 1;
-  MPI_Comm_size(node, &size);
+  NodeLocal local;
+  MPI_Comm_rank(node, &local.rank);
+  MPI_Comm_size(node, &local.size);
   MPI_Comm_free(&node);
-  return size;
+  return local;
 }
 
 void Comm::abort(int exit_code) const {
@@ -109,6 +114,14 @@ int default_thread_count(int ranks_on_node) {
   // already divided the node: use that subset. Otherwise share the node's cores among its ranks.
   if (allowed >= 1 && allowed < online) return allowed;
   return std::max(1, online / std::max(1, ranks_on_node));
+}
+
+bool mpi_is_cuda_aware() {
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
 }
 
 }  // namespace gradfit::dist

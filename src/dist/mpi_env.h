@@ -41,8 +41,12 @@ class Comm {
   // Root's bytes overwrite every other rank's (collective).
   void broadcast(void* data, int64_t bytes, int root = 0) const;
 
-  // Ranks of this communicator that share this rank's node (collective).
-  int node_local_size() const;
+  // This rank's place among the ranks of this communicator on its node (collective).
+  struct NodeLocal {
+    int rank = 0;
+    int size = 1;
+  };
+  NodeLocal node_local() const;
   // Ends every process of the job: for errors that only some ranks see.
   [[noreturn]] void abort(int exit_code) const;
 
@@ -55,5 +59,8 @@ class Comm {
 // Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on
 // the node, at least one. Never oversubscribes by default.
 int default_thread_count(int ranks_on_node);
+
+// True when the MPI library can read and write GPU memory directly (OpenMPI's MPIX_Query_cuda_support).
+bool mpi_is_cuda_aware();
 
 }  // namespace gradfit::dist

@@ -84,6 +84,7 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
                                        })->train_loss);
   }
   group.write_attribute("wall_seconds", result.wall_seconds);
+  group.write_attribute("allreduce_seconds", result.allreduce_seconds);
   group.write_attribute("ranks", static_cast<int64_t>(context.ranks));
   group.write_attribute("threads_per_rank", static_cast<int64_t>(context.threads_per_rank));
   group.write_attribute("device", context.device);

@@ -67,6 +67,7 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   const auto start = Clock::now();
   const auto& spec = run.train;
   auto model = model::make_mlp(run.model, data.dim, spec.seed);
+  model->to(data.x.device());
   auto params = model->parameters();
   dist::broadcast_parameters(params, comm);
   auto optimizer = make_optimizer(spec, params);
@@ -126,6 +127,7 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   for (const auto& item : model->named_parameters())
     result.parameters.emplace_back(item.key(), item.value().detach().cpu().clone());
   result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.allreduce_seconds = allreduce.seconds();
   return result;
 }
 

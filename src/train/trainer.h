@@ -28,13 +28,15 @@ struct TrainResult {
   std::vector<std::pair<std::string, torch::Tensor>> parameters;  // final weights, by name, on the CPU
   std::string status = "done";                                    // done | diverged
   double wall_seconds = 0;
+  double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
   int64_t parameter_count = 0;
 };
 
 using EpochCallback = std::function<void(const EpochRecord&)>;
 
-// Trains the model of `run` on this rank's shard. Collective over `comm`: every rank calls it with its own shard
-// of the same data and gets the same result. `on_epoch` is called on every rank after every epoch.
+// Trains the model of `run` on this rank's shard, on the shard's device. Collective over `comm`: every rank calls
+// it with its own shard of the same data and gets the same result. `on_epoch` is called on every rank after every
+// epoch.
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
                   const EpochCallback& on_epoch = {});
 

@@ -78,6 +78,36 @@ bad_data_on_two_ranks)
   expect_rc 1
   expect_in err "grads.h5: dataset 'grad' has shape \(3, 3\) but 'x' has \(3, 2\); they must match"
   [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected exactly one error line" ;;
+rank_invariance)
+  # The same float64 run on 1 and on 3 ranks (N=1001, uneven shards): loss histories agree to 1e-10 relative.
+  cat >"$work/inv.yaml" <<YAML
+data: {target: rosenbrock, dim: 3, sampling: uniform, samples: 1001, low: -1.5, high: 1.5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+train: {lr: 0.01, epochs: 50, batch_size: 100}
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/n$n" "$work/inv.yaml"
+    expect_rc 0
+    "$H5DUMP" -m %.17g -d /runs/inv/train_loss -y -w 1 "$work/n$n/results.h5" |
+      grep -E '^ *[-0-9.e+]+,?$' | tr -d ' ,' >"$work/loss$n" || fail "h5dump failed"
+  done
+  [ "$(wc -l <"$work/loss1")" -eq 50 ] || fail "expected 50 losses, got $(wc -l <"$work/loss1")"
+  paste "$work/loss1" "$work/loss3" | awk '
+    { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > worst) worst = d }
+    END { printf "worst relative difference: %.3e\n", worst; exit !(worst < 1e-10) }' ||
+    fail "1-rank and 3-rank loss histories differ" ;;
+fault_on_one_rank)
+  # Rank 2 of 4 throws after epoch 3 while the others wait in the next allreduce: the job must end, non-zero,
+  # within 10 seconds, naming the rank.
+  start=$(date +%s.%N)
+  run timeout 60 "$MPIEXEC" $MPIEXEC_FLAGS -n 4 "$FAULT_BIN" experiments/seed_quadratic.yaml "$work/r"
+  elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+  echo "exit code $rc after $elapsed s"
+  expect_failure
+  [ "$rc" -ne 124 ] || fail "the job hung until timeout killed it"
+  awk -v t="$elapsed" 'BEGIN {exit !(t < 10)}' || fail "took $elapsed s"
+  expect_in err "gradfit_dist: error on rank 2: injected failure after epoch 3"
+  [ ! -e "$work/r/results.h5" ] || fail "a results file was written" ;;
 missing_sweep_file)
   run "$GRADFIT_BIN" "$work/absent.yaml"
   expect_failure

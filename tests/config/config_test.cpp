@@ -44,8 +44,9 @@ TEST(Config, TypoSuggestsTheNearestKeyWithLineAndColumn) {
 }
 
 TEST(Config, UnknownKeyFarFromAnyListsValidKeys) {
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
-                        R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, data, model, train\))");
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
+      R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, data, model, train\))");
 }
 
 TEST(Config, WrongTypeNamesKeyAndValue) {

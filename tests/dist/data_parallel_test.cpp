@@ -1,0 +1,136 @@
+// Data-parallel training over MPI_COMM_WORLD must give the trajectory of a single process. Run under mpiexec with
+// several ranks (ctest: -n 3 and -n 4); rank 0 compares with its own single-process run on MPI_COMM_SELF.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "data/dataset.h"
+#include "data/targets.h"
+#include "dist/grad_sync.h"
+#include "io/h5.h"
+#include "train/trainer.h"
+
+namespace gradfit::train {
+namespace {
+
+const dist::Comm& world() {
+  static const dist::Comm comm(MPI_COMM_WORLD);
+  return comm;
+}
+
+// Rank 0 writes an HDF5 file of N gradient samples of a 3-D target; every rank gets its path.
+std::string write_shared_file(int64_t rows) {
+  const std::string path = ::testing::TempDir() + "/gradfit_dp_" + std::to_string(rows) + ".h5";
+  if (world().is_root()) {
+    config::DataSpec spec;
+    spec.target = config::Target::gaussian_wells;
+    spec.dim = 3;
+    spec.sampling = config::Sampling::uniform;
+    spec.samples = rows;
+    spec.seed = 3;
+    const auto d = data::load_dataset(spec, torch::kFloat64, dist::Comm(MPI_COMM_SELF));
+    const auto file = io::File::create(path);
+    file.write("x", {rows, 3}, d.x.contiguous().data_ptr<double>());
+    file.write("grad", {rows, 3}, d.grad_samples.contiguous().data_ptr<double>());
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  return path;
+}
+
+config::RunSpec run_on_file(const std::string& path, int64_t batch_size) {
+  config::RunSpec run;
+  run.data.target = config::Target::file;
+  run.data.path = path;
+  run.model.widths = {16, 16};
+  run.model.activation = config::Activation::softplus;
+  run.model.dtype = config::DType::float64;
+  run.train.lr = 3e-3;
+  run.train.epochs = 50;
+  run.train.batch_size = batch_size;
+  run.train.seed = 9;
+  return run;
+}
+
+double relative_difference(double a, double b) {
+  return std::abs(a - b) / std::max(std::abs(b), 1e-300);
+}
+
+// Largest |difference| between this rank's tensor and rank 0's, over all ranks.
+double max_difference_from_root(const torch::Tensor& t) {
+  auto mine = t.contiguous().clone();
+  auto roots = mine.clone();
+  world().broadcast(roots.data_ptr(), roots.numel() * static_cast<int64_t>(roots.element_size()));
+  double diff = (mine - roots).abs().max().item<double>();
+  MPI_Allreduce(MPI_IN_PLACE, &diff, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return diff;
+}
+
+void expect_rank_count_invariant(const config::RunSpec& run) {
+  const auto shard = data::load_dataset(run.data, torch::kFloat64, world());
+  EXPECT_LE(shard.shard.count, shard.total_rows / world().size() + 1);  // each rank holds only its rows
+  const TrainResult parallel = train(run, shard, world());
+  ASSERT_EQ(parallel.history.size(), static_cast<size_t>(run.train.epochs));
+
+  // Every rank ends with the same weights, bit for bit.
+  for (const auto& [name, tensor] : parallel.parameters) EXPECT_EQ(max_difference_from_root(tensor), 0.0) << name;
+
+  if (!world().is_root()) return;
+  const auto whole = data::load_dataset(run.data, torch::kFloat64, dist::Comm(MPI_COMM_SELF));
+  const TrainResult single = train(run, whole, dist::Comm(MPI_COMM_SELF));
+  double worst_loss = 0, worst_weight = 0;
+  for (size_t e = 0; e < single.history.size(); ++e) {
+    worst_loss =
+        std::max(worst_loss, relative_difference(parallel.history[e].train_loss, single.history[e].train_loss));
+    worst_loss =
+        std::max(worst_loss, relative_difference(parallel.history[e].rel_grad_error, single.history[e].rel_grad_error));
+  }
+  for (size_t p = 0; p < single.parameters.size(); ++p) {
+    const auto& a = parallel.parameters[p].second;
+    const auto& b = single.parameters[p].second;
+    worst_weight = std::max(worst_weight, ((a - b).norm() / b.norm().clamp_min(1e-300)).item<double>());
+  }
+  std::printf("[ ranks=%d batch=%lld ] worst relative difference from 1 rank: loss %.3e, weights %.3e\n",
+              world().size(), static_cast<long long>(run.train.batch_size), worst_loss, worst_weight);
+  EXPECT_LT(worst_loss, 1e-10);
+  EXPECT_LT(worst_weight, 1e-10);
+  EXPECT_LT(single.history.back().train_loss, 0.9 * single.history.front().train_loss);  // it did train
+}
+
+TEST(DataParallel, FullBatchMatchesOneRank) {
+  expect_rank_count_invariant(run_on_file(write_shared_file(1001), /*batch_size=*/0));
+}
+
+TEST(DataParallel, MiniBatchMatchesOneRank) {
+  expect_rank_count_invariant(run_on_file(write_shared_file(1001), /*batch_size=*/128));
+}
+
+// N=2 on more ranks than rows: most shards are empty and still take part in every step.
+TEST(DataParallel, TwoSamplesOnManyRanksTrain) {
+  auto run = run_on_file(write_shared_file(2), 0);
+  run.train.epochs = 20;
+  expect_rank_count_invariant(run);
+}
+
+TEST(DataParallel, BroadcastMakesEveryRankStartFromRankZerosWeights) {
+  torch::manual_seed(100 + world().rank());  // a different initialisation on every rank
+  auto weights = torch::randn({7, 3}, torch::kFloat64);
+  std::vector<torch::Tensor> params{weights};
+  EXPECT_GT(max_difference_from_root(weights), 0.0);
+  dist::broadcast_parameters(params, world());
+  EXPECT_EQ(max_difference_from_root(weights), 0.0);
+}
+
+TEST(DataParallel, AllreduceSumsGradientsAndExtrasInOneBuffer) {
+  auto a = torch::zeros({2, 2}, torch::kFloat32).requires_grad_(true);
+  auto unused = torch::zeros({3}, torch::kFloat32).requires_grad_(true);
+  (a * static_cast<float>(world().rank() + 1)).sum().backward();  // rank r contributes r + 1 everywhere
+  dist::GradientAllreduce allreduce({a, unused}, 1);
+  const auto extras = allreduce.reduce({torch::full({}, 1.0f)}, world());
+  const int n = world().size();
+  EXPECT_TRUE(torch::equal(a.grad(), torch::full({2, 2}, static_cast<float>(n * (n + 1) / 2))));
+  EXPECT_TRUE(torch::equal(unused.grad(), torch::zeros({3})));
+  EXPECT_EQ(extras[0].item<float>(), static_cast<float>(n));
+}
+
+}  // namespace
+}  // namespace gradfit::train
