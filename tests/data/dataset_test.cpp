@@ -22,6 +22,11 @@ DataSpec file_spec(const std::string& path) {
   return s;
 }
 
+// Loads a file as a single rank would, in float64.
+Dataset load(const std::string& path) {
+  return load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF));
+}
+
 // Writes x (rows×cols) and grad (grad_rows×grad_cols), optionally value, into a new HDF5 file.
 void write_file(const std::string& path, int64_t rows, int64_t cols, int64_t grad_rows, int64_t grad_cols,
                 bool with_value = false, double poison = 0.0, int64_t poison_row = -1) {
@@ -62,18 +67,17 @@ TEST(Dataset, ShapeMismatchNamesFileAndDatasets) {
   testing::TempDir dir;
   const auto path = dir.file("bad.h5");
   write_file(path, 10, 2, 10, 3);
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
+  EXPECT_THROW_MATCHING(load(path), DataError,
                         "bad\\.h5: dataset 'grad' has shape \\(10, 3\\) but 'x' has \\(10, 2\\); they must match");
   write_file(path, 10, 2, 9, 2);
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "dataset 'grad' has shape \\(9, 2\\)");
+  EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'grad' has shape \\(9, 2\\)");
 }
 
 TEST(Dataset, MalformedFileIsAClearError) {
   testing::TempDir dir;
   const auto path = dir.file("not_hdf5.h5");
   std::ofstream(path) << "x,grad\n1,2\n";
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
+  EXPECT_THROW_MATCHING(load(path), DataError,
                         "cannot open HDF5 file '.*not_hdf5\\.h5' \\(missing, or not an HDF5 file\\)");
   EXPECT_THROW_MATCHING(load_dataset(file_spec(dir.file("absent.h5")), torch::kFloat64, dist::Comm(MPI_COMM_SELF)),
                         DataError, "absent\\.h5");
@@ -87,8 +91,7 @@ TEST(Dataset, MissingDatasetIsNamed) {
     const double x[2] = {1, 2};
     file.write("x", {1, 2}, x);
   }
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "no_grad\\.h5: missing dataset 'grad'");
+  EXPECT_THROW_MATCHING(load(path), DataError, "no_grad\\.h5: missing dataset 'grad'");
 }
 
 TEST(Dataset, WrongRankAndEmptyData) {
@@ -100,11 +103,9 @@ TEST(Dataset, WrongRankAndEmptyData) {
     file.write("x", {3}, v);
     file.write("grad", {3}, v);
   }
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "dataset 'x' must be 2-D \\(N×n\\), got shape \\(3\\)");
+  EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'x' must be 2-D \\(N×n\\), got shape \\(3\\)");
   write_file(path, 0, 2, 0, 2);
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "d\\.h5: dataset 'x' has no rows \\(N = 0\\)");
+  EXPECT_THROW_MATCHING(load(path), DataError, "d\\.h5: dataset 'x' has no rows \\(N = 0\\)");
 }
 
 TEST(Dataset, NonNumericDtypeIsRejected) {
@@ -123,36 +124,29 @@ TEST(Dataset, NonNumericDtypeIsRejected) {
     H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, "abcdefgh");
     H5Dclose(set), H5Sclose(space), H5Tclose(type), H5Fclose(file);
   }
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "strings\\.h5: dataset 'grad' must hold numbers");
+  EXPECT_THROW_MATCHING(load(path), DataError, "strings\\.h5: dataset 'grad' must hold numbers");
 }
 
 TEST(Dataset, NanAndInfNameTheRow) {
   testing::TempDir dir;
   const auto path = dir.file("nan.h5");
   write_file(path, 5, 2, 5, 2, false, std::numeric_limits<double>::quiet_NaN(), 3);
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "nan\\.h5: dataset 'grad' has NaN or Inf in row 3");
+  EXPECT_THROW_MATCHING(load(path), DataError, "nan\\.h5: dataset 'grad' has NaN or Inf in row 3");
   write_file(path, 5, 2, 5, 2, false, std::numeric_limits<double>::infinity(), 0);
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "dataset 'grad' has NaN or Inf in row 0");
+  EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'grad' has NaN or Inf in row 0");
 }
 
 TEST(Dataset, ValueMustHaveOneEntryPerRow) {
   testing::TempDir dir;
   const auto path = dir.file("v.h5");
-  write_file(path, 4, 2, 4, 2);
   {
-    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    const hsize_t dims[1] = {3};
-    const double v[3] = {1, 2, 3};
-    const hid_t space = H5Screate_simple(1, dims, nullptr);
-    const hid_t set = H5Dcreate2(file, "value", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Dclose(set), H5Sclose(space), H5Fclose(file);
+    const auto file = io::File::create(path);
+    const double xy[8] = {0, 1, 2, 3, 4, 5, 6, 7}, v[3] = {1, 2, 3};
+    file.write("x", {4, 2}, xy);
+    file.write("grad", {4, 2}, xy);
+    file.write("value", {3}, v);
   }
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF)), DataError,
-                        "v\\.h5: dataset 'value' has shape \\(3\\); expected \\(4\\)");
+  EXPECT_THROW_MATCHING(load(path), DataError, "v\\.h5: dataset 'value' has shape \\(3\\); expected \\(4\\)");
 }
 
 TEST(Dataset, GeneratedTargetsCarryGradientsAndValues) {
