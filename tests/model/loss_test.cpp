@@ -4,6 +4,13 @@
 
 #include "dist/grad_sync.h"
 
+namespace gradfit::config {
+// Lets GoogleTest print activations by name.
+void PrintTo(Activation a, std::ostream* os) {
+  *os << to_string(a);
+}
+}  // namespace gradfit::config
+
 namespace gradfit::model {
 namespace {
 
@@ -62,6 +69,8 @@ TEST_P(LossGradient, MatchesCentralFiniteDifferencesInFloat64) {
   const auto a = torch::tensor(analytic, torch::kFloat64);
   const auto n = torch::tensor(numeric, torch::kFloat64);
   const double rel = ((a - n).norm() / n.norm()).item<double>();
+  std::printf("[ %s ] %lld weights, relative error vs central differences: %.3e\n", config::to_string(GetParam()),
+              static_cast<long long>(a.numel()), rel);
   EXPECT_LT(rel, 1e-6) << "activation " << config::to_string(GetParam());
   EXPECT_GT(n.norm().item<double>(), 1e-3);  // a real gradient, not zeros on both sides
 }
