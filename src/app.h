@@ -1,19 +1,24 @@
 #pragma once
-// The whole job behind the command line: read the YAML, build or read this rank's data, train, write results.
+// The whole job behind the command line: read and expand the sweep, train every run on groups of ranks, write
+// the results.
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "dist/mpi_env.h"
 
 namespace gradfit {
 
 struct AppOptions {
-  std::string config_path;   // the sweep YAML
-  std::string out_dir;       // results go to OUT_DIR/results.h5; empty: results/<run name>
-  bool overwrite = false;    // replace an existing results file instead of refusing
-  int threads = 0;           // intra-op threads per rank; 0: see dist::default_thread_count
-  std::string command_line;  // recorded in the results
+  std::string config_path;             // the sweep YAML
+  std::vector<std::string> overrides;  // --set key=value, applied to the base configuration
+  std::string out_dir;                 // results go to OUT_DIR/results.h5; empty: output.dir, else results/<name>
+  bool overwrite = false;              // replace an existing results file instead of refusing
+  bool dry_run = false;                // print the expanded runs and exit
+  std::string progress = "auto";       // runs in flight: live (one rewritten line), lines, or auto
+  int threads = 0;                     // intra-op threads per rank; 0: see dist::default_thread_count
+  std::string command_line;            // recorded in the results
   // Called on every rank after every epoch; lets tests inject a failure on one rank mid-training.
   std::function<void(int64_t epoch)> after_epoch;
 };

@@ -19,8 +19,18 @@ int main(int argc, char** argv) {
   cli.add_option("SWEEP.yaml", options.config_path, "Run description (see README: YAML schema)")
       ->required()
       ->check(CLI::ExistingFile);
-  cli.add_option("--out", options.out_dir, "Output directory for results.h5 (default: results/<name>)");
+  cli.add_option("--out", options.out_dir,
+                 "Output directory for results.h5 (default: output.dir, else results/<name>)");
   cli.add_flag("--overwrite", options.overwrite, "Replace an existing results file");
+  cli.add_flag("--dry-run", options.dry_run, "Print the runs the sweep expands to, and exit");
+  cli.add_option("--set", options.overrides,
+                 "Override a key of the base configuration: --set optimizer.lr=0.01 "
+                 "(repeatable; the value is YAML, e.g. --set model.widths=[64,64])")
+      ->allow_extra_args(false);
+  cli.add_option("--progress", options.progress,
+                 "How rank 0 shows the runs in flight: live (one rewritten line), lines (a line every 30 s), "
+                 "auto (live on a terminal outside Slurm)")
+      ->check(CLI::IsMember({"auto", "live", "lines"}));
   cli.add_option("--threads", options.threads,
                  "Intra-op threads per rank (default: OMP_NUM_THREADS, or the "
                  "node's cores shared among its ranks)")

@@ -1,22 +1,42 @@
 #include "config/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
-#include <array>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <limits>
+#include <map>
 #include <sstream>
-#include <utility>
 
-#include "common/error.h"
+#include "config/section.h"
 
 namespace gradfit::config {
 namespace {
 
-// Edit distance, to suggest the nearest valid key for a typo.
+constexpr NameTable<Activation, 5> kActivations{{{"relu", Activation::relu},
+                                                 {"tanh", Activation::tanh},
+                                                 {"softplus", Activation::softplus},
+                                                 {"silu", Activation::silu},
+                                                 {"gelu", Activation::gelu}}};
+constexpr NameTable<DType, 2> kDTypes{{{"float32", DType::float32}, {"float64", DType::float64}}};
+constexpr NameTable<Optimizer, 2> kOptimizers{{{"adam", Optimizer::adam}, {"sgd", Optimizer::sgd}}};
+constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
+                                         {"rosenbrock", Target::rosenbrock},
+                                         {"gaussian_wells", Target::gaussian_wells},
+                                         {"file", Target::file}}};
+constexpr NameTable<Sampling, 3> kSamplings{
+    {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
+constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
+
+template <class Enum, size_t K>
+const char* name_of(const NameTable<Enum, K>& table, Enum value) {
+  for (const auto& [name, v] : table)
+    if (v == value) return name;
+  return "?";
+}
+
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -32,140 +52,21 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-template <class Enum, size_t K>
-using NameTable = std::array<std::pair<const char*, Enum>, K>;
-
-constexpr NameTable<Activation, 5> kActivations{{{"relu", Activation::relu},
-                                                 {"tanh", Activation::tanh},
-                                                 {"softplus", Activation::softplus},
-                                                 {"silu", Activation::silu},
-                                                 {"gelu", Activation::gelu}}};
-constexpr NameTable<DType, 2> kDTypes{{{"float32", DType::float32}, {"float64", DType::float64}}};
-constexpr NameTable<Optimizer, 2> kOptimizers{{{"adam", Optimizer::adam}, {"sgd", Optimizer::sgd}}};
-constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
-                                         {"rosenbrock", Target::rosenbrock},
-                                         {"gaussian_wells", Target::gaussian_wells},
-                                         {"file", Target::file}}};
-constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
-constexpr NameTable<Sampling, 3> kSamplings{
-    {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
-
-template <class Enum, size_t K>
-const char* name_of(const NameTable<Enum, K>& table, Enum value) {
-  for (const auto& [name, v] : table)
-    if (v == value) return name;
-  return "?";
+const std::map<std::string, std::vector<std::string>>& all_section_keys() {
+  static const std::map<std::string, std::vector<std::string>> keys{
+      {"data",
+       {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
+        "well_width", "seed"}},
+      {"model", {"widths", "activation", "dtype"}},
+      {"optimizer", {"name", "lr", "momentum"}},
+      {"train", {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience"}},
+      {"output", {"dir"}},
+      {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
+  };
+  return keys;
 }
 
-// A YAML mapping with a known set of keys. Reading a key checks its type and records where it came from, so
-// every error can say FILE:LINE:COL and the dotted key.
-class Section {
- public:
-  Section(const std::string& file, const YAML::Node& node, std::string prefix, std::vector<std::string> allowed)
-      : file_(file), node_(node), prefix_(std::move(prefix)), allowed_(std::move(allowed)) {
-    if (!node_.IsMap()) fail(node_, prefix_.empty() ? "the file must be a YAML mapping" : "must be a mapping");
-    for (const auto& item : node_) {
-      const auto key = item.first.as<std::string>();
-      if (std::find(allowed_.begin(), allowed_.end(), key) != allowed_.end()) continue;
-      std::string message = "unknown key";
-      const std::string* best = nullptr;
-      size_t best_distance = std::numeric_limits<size_t>::max();
-      for (const auto& candidate : allowed_) {
-        const size_t d = edit_distance(key, candidate);
-        if (d < best_distance) best_distance = d, best = &candidate;
-      }
-      if (best && best_distance <= std::max<size_t>(2, key.size() / 3))
-        message += "; did you mean '" + dotted(*best) + "'?";
-      else
-        message += " (valid keys here: " + join(allowed_) + ")";
-      fail(item.first, message, key);
-    }
-  }
-
-  bool has(const std::string& key) const { return static_cast<bool>(node_[key]); }
-
-  YAML::Node child(const std::string& key) const { return node_[key]; }
-
-  template <class T>
-  T get(const std::string& key, const T& fallback) const {
-    const YAML::Node value = node_[key];
-    if (!value) return fallback;
-    try {
-      return value.as<T>();
-    } catch (const YAML::Exception&) {
-      fail(value, "expected " + type_name<T>() + ", got '" + text_of(value) + "'", key);
-    }
-  }
-
-  template <class T>
-  T require(const std::string& key) const {
-    if (!has(key)) fail(node_, "missing required key", key);
-    return get<T>(key, T{});
-  }
-
-  template <class Enum, size_t K>
-  Enum get_enum(const std::string& key, const NameTable<Enum, K>& table, Enum fallback) const {
-    const YAML::Node value = node_[key];
-    if (!value) return fallback;
-    const auto text = get<std::string>(key, "");
-    std::vector<std::string> names;
-    for (const auto& [name, v] : table) {
-      if (text == name) return v;
-      names.emplace_back(name);
-    }
-    fail(value, "'" + text + "' is not one of " + join(names), key);
-  }
-
-  template <class T>
-  void check(bool ok, const std::string& key, const std::string& requirement, const T& got) const {
-    if (ok) return;
-    std::ostringstream os;
-    os << requirement << " (got " << got << ")";
-    fail(node_[key] ? node_[key] : node_, os.str(), key);
-  }
-
-  [[noreturn]] void fail(const YAML::Node& at, const std::string& message, const std::string& key = "") const {
-    std::ostringstream os;
-    os << file_;
-    const YAML::Mark mark = at.Mark();
-    if (!mark.is_null()) os << ":" << mark.line + 1 << ":" << mark.column + 1;
-    os << ": ";
-    if (!key.empty()) os << "key '" << dotted(key) << "': ";
-    os << message;
-    throw ConfigError(os.str());
-  }
-
-  std::string dotted(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
-
- private:
-  static std::string join(const std::vector<std::string>& names) {
-    std::string out;
-    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-    return out;
-  }
-  static std::string text_of(const YAML::Node& node) {
-    if (node.IsScalar()) return node.Scalar();
-    return node.IsSequence() ? "a list" : "a mapping";
-  }
-  template <class T>
-  static std::string type_name() {
-    if constexpr (std::is_same_v<T, std::string>) return "a string";
-    if constexpr (std::is_same_v<T, bool>) return "true or false";
-    if constexpr (std::is_integral_v<T>) return "an integer";
-    if constexpr (std::is_floating_point_v<T>) return "a number";
-    if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "a list of integers";
-    if constexpr (std::is_same_v<T, std::vector<double>>) return "a list of numbers";
-    if constexpr (std::is_same_v<T, std::vector<std::vector<double>>>) return "a list of lists of numbers";
-    return "a value";
-  }
-
-  const std::string& file_;
-  YAML::Node node_;
-  std::string prefix_;
-  std::vector<std::string> allowed_;
-};
-
-DataSpec parse_data(const Section& s, const std::string& yaml_path) {
+DataSpec parse_data(const Section& s) {
   DataSpec d;
   d.target = s.get_enum("target", kTargets, d.target);
   d.sampling = s.get_enum("sampling", kSamplings, d.sampling);
@@ -190,7 +91,7 @@ DataSpec parse_data(const Section& s, const std::string& yaml_path) {
     case Target::file: {
       d.path = s.require<std::string>("path");
       const std::filesystem::path p(d.path);
-      if (p.is_relative()) d.path = (std::filesystem::path(yaml_path).parent_path() / p).lexically_normal().string();
+      if (p.is_relative()) d.path = (std::filesystem::path(s.file()).parent_path() / p).lexically_normal().string();
       break;
     }
     case Target::quadratic: {
@@ -224,33 +125,172 @@ ModelSpec parse_model(const Section& s) {
   m.widths = s.get<std::vector<int64_t>>("widths", m.widths);
   m.activation = s.get_enum("activation", kActivations, m.activation);
   m.dtype = s.get_enum("dtype", kDTypes, m.dtype);
+  s.check(!m.widths.empty(), "widths", "needs at least one hidden layer", "[]");
   for (const int64_t w : m.widths) s.check(w >= 1, "widths", "every width must be >= 1", w);
   return m;
 }
 
-TrainSpec parse_train(const Section& s) {
+OptimizerSpec parse_optimizer(const Section& s) {
+  OptimizerSpec o;
+  o.name = s.get_enum("name", kOptimizers, o.name);
+  o.lr = s.get<double>("lr", o.lr);
+  o.momentum = s.get<double>("momentum", o.momentum);
+  s.check(std::isfinite(o.lr) && o.lr > 0, "lr", "must be > 0", o.lr);
+  s.check(o.momentum >= 0 && o.momentum < 1, "momentum", "must be in [0, 1)", o.momentum);
+  s.check(o.name == Optimizer::sgd || o.momentum == 0, "momentum", "applies to optimizer sgd only", o.momentum);
+  return o;
+}
+
+TrainSpec parse_train(const Section& s, int64_t samples) {
   TrainSpec t;
-  t.optimizer = s.get_enum("optimizer", kOptimizers, t.optimizer);
-  t.lr = s.get<double>("lr", t.lr);
-  t.momentum = s.get<double>("momentum", t.momentum);
   t.epochs = s.get<int64_t>("epochs", t.epochs);
   t.batch_size = s.get<int64_t>("batch_size", t.batch_size);
   t.value_weight = s.get<double>("value_weight", t.value_weight);
   t.seed = s.get<uint64_t>("seed", t.seed);
   t.log_every = s.get<int64_t>("log_every", t.log_every);
-  s.check(t.lr > 0, "lr", "must be > 0", t.lr);
-  s.check(t.momentum >= 0 && t.momentum < 1, "momentum", "must be in [0, 1)", t.momentum);
-  s.check(t.optimizer == Optimizer::sgd || !s.has("momentum"), "momentum", "applies to optimizer sgd only", t.momentum);
+  t.val_fraction = s.get<double>("val_fraction", t.val_fraction);
+  t.patience = s.get<int64_t>("patience", t.patience);
   s.check(t.epochs >= 1, "epochs", "must be >= 1", t.epochs);
   s.check(t.batch_size >= 0, "batch_size", "must be >= 0 (0 means full batch)", t.batch_size);
+  s.check(samples < 0 || t.batch_size <= samples, "batch_size",
+          "is larger than the " + std::to_string(samples) + " samples of the data", t.batch_size);
   s.check(t.value_weight >= 0, "value_weight", "must be >= 0", t.value_weight);
   s.check(t.log_every >= 0, "log_every", "must be >= 0", t.log_every);
+  s.check(t.val_fraction >= 0 && t.val_fraction < 1, "val_fraction", "must be in [0, 1)", t.val_fraction);
+  s.check(t.patience >= 0, "patience", "must be >= 0 (0 means no early stopping)", t.patience);
+  s.check(t.patience == 0 || t.val_fraction > 0, "patience", "needs train.val_fraction > 0", t.patience);
+  if (t.log_every == 0) {  // about ten lines: epochs / 10 rounded to one significant digit
+    const double tenth = std::max(1.0, static_cast<double>(t.epochs) / 10.0);
+    const double unit = std::pow(10.0, std::floor(std::log10(tenth)));
+    t.log_every = static_cast<int64_t>(unit * std::round(tenth / unit));
+  }
   return t;
+}
+
+// A missing section reads as an empty mapping, so its keys take their defaults.
+Section section(const std::string& file, const YAML::Node& root, const std::string& name) {
+  const YAML::Node node = root[name] ? root[name] : YAML::Node(YAML::NodeType::Map);
+  return Section(file, node, name, section_keys(name));
+}
+
+// Applies one --set "key=value" to the document.
+void apply_override(YAML::Node& root, const std::string& setting) {
+  const auto equals = setting.find('=');
+  const std::string where = "--set " + setting;
+  if (equals == std::string::npos || equals == 0) throw ConfigError(where + ": expected key=value");
+  const std::string key = setting.substr(0, equals);
+  YAML::Node value;
+  try {
+    value = YAML::Load(setting.substr(equals + 1));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(where + ": invalid value: " + e.msg);
+  }
+  const auto valid = settable_keys(/*include_top_level=*/true);
+  if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
+    const std::string near = nearest(key, valid);
+    throw ConfigError(where + ": unknown key '" + key + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
+  }
+  const auto dot = key.find('.');
+  if (dot == std::string::npos) {
+    root[key] = value;
+  } else {
+    YAML::Node section = root[key.substr(0, dot)];
+    if (!section || !section.IsMap()) root[key.substr(0, dot)] = YAML::Node(YAML::NodeType::Map);
+    root[key.substr(0, dot)][key.substr(dot + 1)] = value;
+  }
+}
+
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << std::setprecision(17) << v;
+  return os.str();
+}
+
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
 }
 
 }  // namespace
 
-Config parse_config(const std::string& yaml_text, const std::string& path) {
+std::string stable_id(const RunSpec& run) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a(canonical_text(run))));
+  return std::string(hex, 12);
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+std::string nearest(const std::string& key, const std::vector<std::string>& candidates) {
+  const std::string* best = nullptr;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const auto& candidate : candidates) {
+    const size_t d = edit_distance(key, candidate);
+    if (d < best_distance) best_distance = d, best = &candidate;
+  }
+  return best && best_distance <= std::max<size_t>(2, key.size() / 3) ? *best : "";
+}
+
+void fail_at(const std::string& file, const YAML::Node& at, const std::string& dotted_key, const std::string& message) {
+  std::ostringstream os;
+  os << file;
+  const YAML::Mark mark = at.Mark();
+  if (!mark.is_null()) os << ":" << mark.line + 1 << ":" << mark.column + 1;
+  os << ": ";
+  if (!dotted_key.empty()) os << "key '" << dotted_key << "': ";
+  os << message;
+  throw ConfigError(os.str());
+}
+
+Section::Section(const std::string& file, const YAML::Node& node, std::string prefix,
+                 const std::vector<std::string>& allowed)
+    : file_(file), node_(node), prefix_(std::move(prefix)) {
+  if (!node_.IsMap())
+    fail_at(file_, node_, prefix_, prefix_.empty() ? "the file must be a YAML mapping" : "must be a mapping");
+  for (const auto& item : node_) {
+    const auto key = item.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    const std::string near = nearest(key, allowed);
+    fail_at(file_, item.first, dotted(key),
+            near.empty() ? "unknown key (valid keys here: " + join(allowed) + ")"
+                         : "unknown key; did you mean '" + dotted(near) + "'?");
+  }
+}
+
+const std::vector<std::string>& top_level_keys() {
+  static const std::vector<std::string> keys{"name",  "device",    "ranks_per_run", "output", "data",
+                                             "model", "optimizer", "train",         "sweep"};
+  return keys;
+}
+
+const std::vector<std::string>& section_keys(const std::string& name) {
+  return all_section_keys().at(name);
+}
+
+std::vector<std::string> settable_keys(bool include_top_level) {
+  std::vector<std::string> keys;
+  if (include_top_level) keys = {"name", "device", "ranks_per_run", "output.dir"};
+  for (const char* section : {"data", "model", "optimizer", "train"})
+    for (const auto& key : section_keys(section)) keys.push_back(std::string(section) + "." + key);
+  return keys;
+}
+
+RunSpec parse_run(const YAML::Node& root, const std::string& file) {
+  RunSpec run;
+  if (!root["data"]) fail_at(file, root, "data", "missing required section");
+  run.data = parse_data(section(file, root, "data"));
+  run.model = parse_model(section(file, root, "model"));
+  run.optimizer = parse_optimizer(section(file, root, "optimizer"));
+  run.train = parse_train(section(file, root, "train"), analytic_sample_count(run.data));
+  return run;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& path, const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -259,39 +299,82 @@ Config parse_config(const std::string& yaml_text, const std::string& path) {
                       ": invalid YAML: " + e.msg);
   }
   if (!root || root.IsNull()) throw ConfigError(path + ": the file is empty");
+  if (!root.IsMap()) fail_at(path, root, "", "the file must be a YAML mapping");
+  for (const auto& setting : overrides) apply_override(root, setting);
 
   Config config;
   config.path = path;
   config.yaml_text = yaml_text;
-  const Section top(path, root, "", {"name", "device", "data", "model", "train"});
-  config.run.name = top.get<std::string>("name", std::filesystem::path(path).stem().string());
+  const Section top(path, root, "", top_level_keys());
+  config.name = top.get<std::string>("name", std::filesystem::path(path).stem().string());
+  top.check(!config.name.empty() && config.name.find('/') == std::string::npos, "name",
+            "must be non-empty and without '/'", config.name);
   config.device = top.get_enum("device", kDevices, config.device);
-  if (!top.has("data")) top.fail(root, "missing required section", "data");
-  config.run.data = parse_data(Section(path, top.child("data"), "data",
-                                       {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low",
-                                        "high", "stddev", "P", "wells", "well_width", "seed"}),
-                               path);
-  if (top.has("model"))
-    config.run.model = parse_model(Section(path, top.child("model"), "model", {"widths", "activation", "dtype"}));
-  if (top.has("train"))
-    config.run.train = parse_train(
-        Section(path, top.child("train"), "train",
-                {"optimizer", "lr", "momentum", "epochs", "batch_size", "value_weight", "seed", "log_every"}));
-  auto& train = config.run.train;
-  if (train.log_every == 0) {  // about ten lines: epochs / 10 rounded to one significant digit
-    const double tenth = std::max(1.0, static_cast<double>(train.epochs) / 10.0);
-    const double unit = std::pow(10.0, std::floor(std::log10(tenth)));
-    train.log_every = static_cast<int64_t>(unit * std::round(tenth / unit));
+  config.ranks_per_run = top.get<int>("ranks_per_run", 0);
+  top.check(config.ranks_per_run >= 0, "ranks_per_run", "must be >= 1 (or 0 for all ranks)", config.ranks_per_run);
+  config.output_dir = section(path, root, "output").get<std::string>("dir", "");
+
+  if (root["sweep"]) {
+    config.is_sweep = true;
+    YAML::Node base = YAML::Clone(root);
+    base.remove("sweep");
+    config.runs = expand_sweep(base, root["sweep"], path);
+  } else {
+    RunSpec run = parse_run(root, path);
+    run.name = config.name;
+    run.id = stable_id(run);
+    config.runs.push_back(run);
   }
   return config;
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
   if (!in) throw ConfigError(path + ": cannot open the sweep file");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, overrides);
+}
+
+int64_t analytic_sample_count(const DataSpec& spec) {
+  if (spec.target == Target::file) return -1;
+  if (spec.sampling != Sampling::grid) return spec.samples;
+  int64_t total = 1;
+  for (int64_t j = 0; j < spec.dim; ++j) total *= spec.points_per_axis;
+  return total;
+}
+
+std::string canonical_text(const RunSpec& r) {
+  std::ostringstream os;
+  const auto& d = r.data;
+  os << "data.target=" << to_string(d.target) << "\n";
+  if (d.target == Target::file) {
+    os << "data.path=" << d.path << "\n";
+  } else {
+    os << "data.sampling=" << to_string(d.sampling) << "\ndata.dim=" << d.dim << "\n";
+    if (d.sampling == Sampling::grid) os << "data.points_per_axis=" << d.points_per_axis << "\n";
+    if (d.sampling != Sampling::grid) os << "data.samples=" << d.samples << "\ndata.seed=" << d.seed << "\n";
+    if (d.sampling != Sampling::normal)
+      os << "data.low=" << number_text(d.low) << "\ndata.high=" << number_text(d.high) << "\n";
+    if (d.sampling == Sampling::normal) os << "data.stddev=" << number_text(d.stddev) << "\n";
+    if (d.target == Target::quadratic) {
+      os << "data.P=";
+      for (const double p : d.P) os << number_text(p) << ",";
+      os << "\n";
+    }
+    if (d.target == Target::gaussian_wells)
+      os << "data.wells=" << d.wells << "\ndata.well_width=" << number_text(d.well_width) << "\ndata.seed=" << d.seed
+         << "\n";
+  }
+  os << "model.widths=";
+  for (const int64_t w : r.model.widths) os << w << ",";
+  os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype)
+     << "\noptimizer.name=" << to_string(r.optimizer.name) << "\noptimizer.lr=" << number_text(r.optimizer.lr)
+     << "\noptimizer.momentum=" << number_text(r.optimizer.momentum) << "\ntrain.epochs=" << r.train.epochs
+     << "\ntrain.batch_size=" << r.train.batch_size << "\ntrain.value_weight=" << number_text(r.train.value_weight)
+     << "\ntrain.seed=" << r.train.seed << "\ntrain.val_fraction=" << number_text(r.train.val_fraction)
+     << "\ntrain.patience=" << r.train.patience << "\n";
+  return os.str();
 }
 
 const char* to_string(Activation a) {
@@ -308,6 +391,9 @@ const char* to_string(Target t) {
 }
 const char* to_string(Sampling s) {
   return name_of(kSamplings, s);
+}
+const char* to_string(Device d) {
+  return name_of(kDevices, d);
 }
 
 }  // namespace gradfit::config

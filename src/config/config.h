@@ -1,8 +1,10 @@
 #pragma once
-// The YAML run description: what data, which model, how to train. Parsing validates everything up front and
-// reports errors as "FILE:LINE:COL: key 'a.b': problem", suggesting the nearest valid key for a typo.
+// The YAML sweep file: a base run (data, model, optimizer, train) and an optional `sweep:` section that expands it
+// into many runs. Parsing validates everything before anything runs and reports errors as
+// "FILE:LINE:COL: key 'a.b': problem", suggesting the nearest valid key for a typo.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gradfit::config {
@@ -35,36 +37,57 @@ struct ModelSpec {
   DType dtype = DType::float32;
 };
 
-struct TrainSpec {
-  Optimizer optimizer = Optimizer::adam;
+struct OptimizerSpec {
+  Optimizer name = Optimizer::adam;
   double lr = 1e-3;
   double momentum = 0.0;  // sgd only
+};
+
+struct TrainSpec {
   int64_t epochs = 1000;
   int64_t batch_size = 0;     // 0: full batch
   double value_weight = 0.0;  // weight of the MSE on V itself; needs a dataset with values
-  uint64_t seed = 0;          // weight initialisation and mini-batch order
+  uint64_t seed = 0;          // weight initialisation, mini-batch order, validation split
   int64_t log_every = 0;      // print every k epochs; 0: about ten lines per run
+  double val_fraction = 0.0;  // share of the samples held out for validation (0: none)
+  int64_t patience = 0;       // stop after this many epochs without a better validation loss (0: never)
 };
 
 // One training run, fully specified.
 struct RunSpec {
-  std::string name;
+  std::string id;    // stable: a hash of everything below, so a re-expanded sweep names runs identically
+  std::string name;  // readable: the swept values ("activation=relu,lr=0.1,repeat=0"), or the file's name
+  std::vector<std::pair<std::string, std::string>> params;  // the swept keys and their values, in sweep order
   DataSpec data;
   ModelSpec model;
+  OptimizerSpec optimizer;
   TrainSpec train;
 };
 
 struct Config {
   std::string path;                     // the YAML file as given
   std::string yaml_text;                // its full text, recorded in the results
+  std::string name;                     // the sweep's name (default: the file's stem)
   Device device = Device::auto_select;  // auto: a GPU per rank where LibTorch sees GPUs, else the CPU
-  RunSpec run;
+  int ranks_per_run = 0;                // ranks that train one run together; 0: all ranks
+  std::string output_dir;               // default for --out; empty: results/<name>
+  bool is_sweep = false;                // the file has a sweep: section
+  std::vector<RunSpec> runs;            // in expansion order
 };
 
-// Reads and validates a YAML file. Throws ConfigError. A relative data.path is resolved against the YAML's folder.
-Config load_config(const std::string& path);
+// Reads and validates a sweep file and expands it. `overrides` are "dotted.key=value" settings (the command line's
+// --set) applied to the base configuration first. Throws ConfigError. A relative data.path is resolved against
+// the YAML file's folder.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // Same, from text; `path` is used in messages and to resolve data.path.
-Config parse_config(const std::string& yaml_text, const std::string& path);
+Config parse_config(const std::string& yaml_text, const std::string& path,
+                    const std::vector<std::string>& overrides = {});
+
+// N for a built-in target (grid: points_per_axis^n; uniform/normal: samples); -1 for a file.
+int64_t analytic_sample_count(const DataSpec& spec);
+
+// Every setting of a run as "key=value" lines in a fixed order: what the stable id hashes.
+std::string canonical_text(const RunSpec& run);
 
 const char* to_string(Activation a);
 const char* to_string(DType d);

@@ -36,44 +36,55 @@ torch::Tensor rows_tensor(const io::File& file, const std::string& name, const d
   return t;
 }
 
-Dataset read_file(const DataSpec& spec, const dist::Comm& comm) {
-  Dataset d;
-  const io::File file = [&] {
-    try {
-      return io::File::open_read_only(spec.path);
-    } catch (const IoError& e) {
-      fail(e.what());
-    }
-  }();
+io::File open_file(const std::string& path) {
+  try {
+    return io::File::open_read_only(path);
+  } catch (const IoError& e) {
+    fail(e.what());
+  }
+}
+
+FileLayout inspect(const io::File& file) {
+  const std::string& path = file.path();
   const auto x_info = checked_info(file, "x");
   const auto g_info = checked_info(file, "grad");
-  if (x_info.shape.size() != 2)
-    fail(spec.path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
+  if (x_info.shape.size() != 2) fail(path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
   if (g_info.shape != x_info.shape)
-    fail(spec.path + ": dataset 'grad' has shape " + shape_text(g_info.shape) + " but 'x' has " +
-         shape_text(x_info.shape) + "; they must match (N×n)");
-  d.total_rows = x_info.shape[0];
-  d.dim = x_info.shape[1];
-  if (d.total_rows == 0) fail(spec.path + ": dataset 'x' has no rows (N = 0)");
-  if (d.dim == 0) fail(spec.path + ": dataset 'x' has no columns (n = 0)");
+    fail(path + ": dataset 'grad' has shape " + shape_text(g_info.shape) + " but 'x' has " + shape_text(x_info.shape) +
+         "; they must match (N×n)");
+  FileLayout layout;
+  layout.rows = x_info.shape[0];
+  layout.dim = x_info.shape[1];
+  if (layout.rows == 0) fail(path + ": dataset 'x' has no rows (N = 0)");
+  if (layout.dim == 0) fail(path + ": dataset 'x' has no columns (n = 0)");
+  layout.has_values = file.has("value");
+  if (layout.has_values) {
+    const auto v_info = checked_info(file, "value");
+    const bool column = v_info.shape.size() == 2 && v_info.shape[1] == 1;
+    if (!(v_info.shape.size() == 1 || column) || v_info.shape[0] != layout.rows)
+      fail(path + ": dataset 'value' has shape " + shape_text(v_info.shape) + "; expected (" +
+           std::to_string(layout.rows) + ") to match 'x'");
+  }
+  return layout;
+}
+
+Dataset read_file(const DataSpec& spec, const dist::Comm& comm) {
+  const io::File file = open_file(spec.path);
+  const FileLayout layout = inspect(file);
+  Dataset d;
+  d.total_rows = layout.rows;
+  d.dim = layout.dim;
   d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
   d.x = rows_tensor(file, "x", d.shard, d.dim);
   d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim);
-  if (file.has("value")) {
-    const auto v_info = checked_info(file, "value");
-    const bool column = v_info.shape.size() == 2 && v_info.shape[1] == 1;
-    if (!(v_info.shape.size() == 1 || column) || v_info.shape[0] != d.total_rows)
-      fail(spec.path + ": dataset 'value' has shape " + shape_text(v_info.shape) + "; expected (" +
-           std::to_string(d.total_rows) + ") to match 'x'");
-    d.values = rows_tensor(file, "value", d.shard, 1).view({-1});
-  }
+  if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1).view({-1});
   d.description = spec.path;
   return d;
 }
 
 Dataset generate(const DataSpec& spec, const dist::Comm& comm) {
   Dataset d;
-  d.total_rows = data::sample_count(spec);
+  d.total_rows = config::analytic_sample_count(spec);
   d.dim = spec.dim;
   d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
   d.x = sample_points(spec, d.shard.begin, d.shard.count);
@@ -105,6 +116,10 @@ void check_finite(const Dataset& d, const std::string& source, const dist::Comm&
 }
 
 }  // namespace
+
+FileLayout inspect_file(const std::string& path) {
+  return inspect(open_file(path));
+}
 
 Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm, torch::Device device) {
   Dataset d = spec.target == config::Target::file ? read_file(spec, comm) : generate(spec, comm);

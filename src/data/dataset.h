@@ -22,6 +22,15 @@ struct Dataset {
   bool has_values() const { return values.defined(); }
 };
 
+// The shape of a user's data file, validated (missing datasets, shapes, element types, N = 0) without reading it.
+struct FileLayout {
+  int64_t rows = 0;  // N
+  int64_t dim = 0;   // n
+  bool has_values = false;
+};
+// Throws DataError naming the file and dataset. Single rank.
+FileLayout inspect_file(const std::string& path);
+
 // Builds or reads this rank's shard, in `dtype`, on `device`. Reads only the shard's rows from a file. Validates
 // shapes, element types, N = 0 and NaN/Inf, throwing DataError that names the file and dataset; every rank throws the
 // same error. Collective over `comm`.

@@ -42,13 +42,6 @@ torch::Tensor well_centres(const DataSpec& spec) {
 
 }  // namespace
 
-int64_t sample_count(const DataSpec& spec) {
-  if (spec.sampling != Sampling::grid) return spec.samples;
-  int64_t total = 1;
-  for (int64_t j = 0; j < spec.dim; ++j) total *= spec.points_per_axis;
-  return total;
-}
-
 torch::Tensor sample_points(const DataSpec& spec, int64_t begin, int64_t count) {
   const int64_t n = spec.dim;
   auto x = torch::empty({count, n}, torch::kFloat64);

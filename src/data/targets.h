@@ -13,9 +13,6 @@ namespace gradfit::data {
 // Returns count×n float64.
 torch::Tensor sample_points(const config::DataSpec& spec, int64_t begin, int64_t count);
 
-// Total number of points N that `spec` describes (not for Target::file).
-int64_t sample_count(const config::DataSpec& spec);
-
 // V(x) for the analytic target of `spec`: x is B×n float64, the result has B entries. Differentiable, so the
 // gradient samples are its autograd gradient.
 torch::Tensor potential(const config::DataSpec& spec, const torch::Tensor& x);

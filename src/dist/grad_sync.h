@@ -23,6 +23,9 @@ class GradientAllreduce {
   // each parameter's .grad to its slice of the sum. Returns the summed extras (a view into the buffer).
   torch::Tensor reduce(const std::vector<torch::Tensor>& extras, const Comm& comm);
 
+  // Euclidean norm of the summed gradient of the last reduce(), as a scalar tensor on the parameters' device.
+  torch::Tensor gradient_norm() const { return buffer_.narrow(0, 0, grad_numel_).norm(); }
+
   // Wall seconds spent in the allreduce itself (including any device-host copies and waiting for other ranks).
   double seconds() const { return seconds_; }
 

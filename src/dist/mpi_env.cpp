@@ -86,6 +86,34 @@ void Comm::broadcast(void* data, int64_t bytes, int root) const {
             [&](int64_t offset, int n) { check(MPI_Bcast(base + offset, n, MPI_BYTE, root, comm_), "MPI_Bcast"); });
 }
 
+void Comm::send(const double* data, int count, int destination, int tag) const {
+  check(MPI_Send(data, count, MPI_DOUBLE, destination, tag, comm_), "MPI_Send");
+}
+
+void Comm::receive(double* data, int count, int source, int tag) const {
+  check(MPI_Recv(data, count, MPI_DOUBLE, source, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+}
+
+bool Comm::poll(int* source, int* tag) const {
+  int waiting = 0;
+  MPI_Status status;
+  check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &waiting, &status), "MPI_Iprobe");
+  if (waiting) *source = status.MPI_SOURCE, *tag = status.MPI_TAG;
+  return waiting != 0;
+}
+
+MPI_Comm SplitComm::split(const Comm& parent, int color, int key) {
+  MPI_Comm handle;
+  check(MPI_Comm_split(parent.get(), color, key, &handle), "MPI_Comm_split");
+  return handle;
+}
+
+SplitComm::SplitComm(const Comm& parent, int color, int key) : handle_(split(parent, color, key)), comm_(handle_) {}
+
+SplitComm::~SplitComm() {
+  MPI_Comm_free(&handle_);
+}
+
 Comm::NodeLocal Comm::node_local() const {
   MPI_Comm node;
   check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");

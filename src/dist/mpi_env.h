@@ -41,6 +41,12 @@ class Comm {
   // Root's bytes overwrite every other rank's (collective).
   void broadcast(void* data, int64_t bytes, int root = 0) const;
 
+  // Point to point, for small control messages of doubles.
+  void send(const double* data, int count, int destination, int tag) const;
+  void receive(double* data, int count, int source, int tag) const;
+  // The source and tag of a message waiting to be received, without blocking; false when there is none.
+  bool poll(int* source, int* tag) const;
+
   // This rank's place among the ranks of this communicator on its node (collective).
   struct NodeLocal {
     int rank = 0;
@@ -54,6 +60,22 @@ class Comm {
   MPI_Comm comm_;
   int rank_ = 0;
   int size_ = 1;
+};
+
+// A communicator this process created by splitting another (MPI_Comm_split, collective over the parent); freed
+// on destruction.
+class SplitComm {
+ public:
+  SplitComm(const Comm& parent, int color, int key);
+  ~SplitComm();
+  SplitComm(const SplitComm&) = delete;
+  SplitComm& operator=(const SplitComm&) = delete;
+  const Comm& comm() const { return comm_; }
+
+ private:
+  static MPI_Comm split(const Comm& parent, int color, int key);
+  MPI_Comm handle_;
+  Comm comm_;
 };
 
 // Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on

@@ -82,6 +82,24 @@ bool Location::has(const std::string& name) const {
   return H5Lexists(id(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
+std::vector<std::string> Location::children(const std::string& group) const {
+  const Handle g(checked(H5Gopen2(id(), group.c_str(), H5P_DEFAULT), "cannot open group " + where(group)), H5Gclose);
+  std::vector<std::string> names;
+  // Generic in the info type: H5L_info_t in HDF5 1.10, H5L_info2_t from 1.12 on.
+  const auto collect = [](hid_t, const char* name, const auto*, void* out) -> herr_t {
+    static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+    return 0;
+  };
+  checked_status(H5Literate(g.id(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &names),
+                 "cannot list group " + where(group));
+  return names;
+}
+
+void Location::copy_from(const Location& source, const std::string& source_path, const std::string& name) const {
+  checked_status(H5Ocopy(source.id(), source_path.c_str(), id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                 "cannot copy " + source.where(source_path) + " to " + where(name));
+}
+
 void Location::write(const std::string& name, const std::vector<int64_t>& shape, const double* data) const {
   write_dataset(*this, name, shape, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, where(name));
 }

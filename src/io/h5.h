@@ -42,6 +42,10 @@ class Location {
 
   Location create_group(const std::string& name) const;
   bool has(const std::string& name) const;
+  // Names of the links in group `group` (relative to this location), in name order.
+  std::vector<std::string> children(const std::string& group) const;
+  // Copies object `source_path` of `source` (with everything below it) to `name` here.
+  void copy_from(const Location& source, const std::string& source_path, const std::string& name) const;
 
   // Datasets of doubles or int64 with the given shape (row-major); `data` holds the product of `shape` values.
   void write(const std::string& name, const std::vector<int64_t>& shape, const double* data) const;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 
 #include "common/error.h"
 #include "gradfit/version.h"
@@ -30,16 +31,20 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   const auto& h = result.history;
 
   std::vector<int64_t> epoch;
-  std::vector<double> loss, rel_error, seconds;
+  std::vector<double> loss, rel_error, val_loss, grad_norm, seconds;
   for (const auto& r : h) {
     epoch.push_back(r.epoch);
     loss.push_back(r.train_loss);
     rel_error.push_back(r.rel_grad_error);
+    val_loss.push_back(r.val_loss);
+    grad_norm.push_back(r.grad_norm);
     seconds.push_back(r.seconds);
   }
   group.write("epoch", epoch);
   group.write("train_loss", loss);
   group.write("rel_grad_error", rel_error);
+  group.write("val_loss", val_loss);
+  group.write("grad_norm", grad_norm);
   group.write("epoch_seconds", seconds);
 
   const Location model = group.create_group("model");
@@ -55,8 +60,13 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   // Parameters of the run.
   const auto& d = run.data;
   const auto& m = run.model;
+  const auto& o = run.optimizer;
   const auto& t = run.train;
+  std::string params;
+  for (const auto& [key, value] : run.params) params += (params.empty() ? "" : ",") + key + "=" + value;
+  group.write_attribute("id", run.id);
   group.write_attribute("name", run.name);
+  group.write_attribute("params", params);
   group.write_attribute("target", std::string(config::to_string(d.target)));
   group.write_attribute("data", context.data_description);
   group.write_attribute("total_rows", context.total_rows);
@@ -66,13 +76,15 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write_attribute("activation", std::string(config::to_string(m.activation)));
   group.write_attribute("dtype", std::string(config::to_string(m.dtype)));
   group.write_attribute("parameter_count", result.parameter_count);
-  group.write_attribute("optimizer", std::string(config::to_string(t.optimizer)));
-  group.write_attribute("lr", t.lr);
-  group.write_attribute("momentum", t.momentum);
+  group.write_attribute("optimizer", std::string(config::to_string(o.name)));
+  group.write_attribute("lr", o.lr);
+  group.write_attribute("momentum", o.momentum);
   group.write_attribute("epochs", t.epochs);
   group.write_attribute("batch_size", t.batch_size);
   group.write_attribute("value_weight", t.value_weight);
   group.write_attribute("seed", static_cast<int64_t>(t.seed));
+  group.write_attribute("val_fraction", t.val_fraction);
+  group.write_attribute("patience", t.patience);
   // Outcome.
   group.write_attribute("status", result.status);
   group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));
@@ -92,19 +104,23 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
 
 }  // namespace
 
-void write_results(const std::string& path, const config::Config& config, const RunContext& context,
-                   const train::TrainResult& result) {
+namespace {
+
+// Writes a results file through a temporary beside it and a rename, so `path` is always whole or absent.
+void write_atomically(const std::string& path, const config::Config& config, const std::string& command_line,
+                      const std::function<void(const File&)>& write_runs) {
   const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   try {
     {
       const File file = File::create(temporary);
       file.write_attribute("tool_version", std::string(kVersion));
       file.write_attribute("git_commit", std::string(kGitCommit));
-      file.write_attribute("command_line", context.command_line);
+      file.write_attribute("command_line", command_line);
       file.write_attribute("config_path", config.path);
       file.write_attribute("config_yaml", config.yaml_text);
+      file.write_attribute("sweep_name", config.name);
       file.write_attribute("created", utc_now());
-      write_run(file.create_group("runs"), config.run, context, result);
+      write_runs(file);
     }  // closed, and so flushed, before the rename
     std::filesystem::rename(temporary, path);
   } catch (...) {
@@ -112,6 +128,25 @@ void write_results(const std::string& path, const config::Config& config, const 
     std::filesystem::remove(temporary, ignored);
     throw;
   }
+}
+
+}  // namespace
+
+void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
+                   const RunContext& context, const train::TrainResult& result) {
+  write_atomically(path, config, context.command_line,
+                   [&](const File& file) { write_run(file.create_group("runs"), run, context, result); });
+}
+
+void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,
+                   const std::vector<std::string>& run_files) {
+  write_atomically(path, config, command_line, [&](const File& file) {
+    const Location runs = file.create_group("runs");
+    for (const auto& run_file : run_files) {
+      const File source = File::open_read_only(run_file);
+      for (const auto& name : source.children("runs")) runs.copy_from(source, "runs/" + name, name);
+    }
+  });
 }
 
 }  // namespace gradfit::io

@@ -2,6 +2,7 @@
 // The results file of a run (see README, "HDF5 results"). Written whole to a temporary file beside the target and
 // renamed over it, so a crash at any instant leaves either no file or a complete one.
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "train/trainer.h"
@@ -11,7 +12,7 @@ namespace gradfit::io {
 // Where and how the run happened, recorded as attributes.
 struct RunContext {
   std::string command_line;
-  int ranks = 1;
+  int ranks = 1;  // that trained this run together
   int threads_per_rank = 1;
   std::string device = "cpu";
   std::string data_description;
@@ -19,8 +20,12 @@ struct RunContext {
   int64_t dim = 0;         // n
 };
 
-// Writes `path` atomically (single rank: call on rank 0 only). Throws IoError.
-void write_results(const std::string& path, const config::Config& config, const RunContext& context,
-                   const train::TrainResult& result);
+// Writes a results file holding the one run `run` to `path`, atomically (one rank calls it). Throws IoError.
+void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
+                   const RunContext& context, const train::TrainResult& result);
+
+// Writes `path` atomically with every /runs/<name> group of the results files `run_files` copied in.
+void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,
+                   const std::vector<std::string>& run_files);
 
 }  // namespace gradfit::io

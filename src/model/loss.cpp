@@ -3,11 +3,11 @@
 namespace gradfit::model {
 
 LossTerms gradient_matching_loss(Mlp& model, const torch::Tensor& x, const torch::Tensor& grad_samples,
-                                 const torch::Tensor& values, double value_weight, int64_t count) {
+                                 const torch::Tensor& values, double value_weight, int64_t count, bool create_graph) {
   const auto inputs = x.detach().requires_grad_(true);
   const auto V = model->forward(inputs);
   const auto dV_dx = torch::autograd::grad({V}, {inputs}, /*grad_outputs=*/{torch::ones_like(V)},
-                                           /*retain_graph=*/true, /*create_graph=*/true)[0];
+                                           /*retain_graph=*/true, create_graph)[0];
   const auto grad_sse = (dV_dx - grad_samples).pow(2).sum();
   const double n = static_cast<double>(x.size(1));
   LossTerms terms;

@@ -19,7 +19,9 @@ struct LossTerms {
 // loss = grad_sse / (count × n) + value_weight × value_sse / count, where `count` is the number of samples in the
 // GLOBAL batch (over all ranks), so that summing every rank's weight gradients gives the gradient of the global
 // mean. With count = B this is nn.MSELoss on dV/dx (mean over B×n), plus the value term.
+// create_graph = false evaluates only (no loss.backward() afterwards), e.g. for validation.
 LossTerms gradient_matching_loss(Mlp& model, const torch::Tensor& x, const torch::Tensor& grad_samples,
-                                 const torch::Tensor& values, double value_weight, int64_t count);
+                                 const torch::Tensor& values, double value_weight, int64_t count,
+                                 bool create_graph = true);
 
 }  // namespace gradfit::model

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 
@@ -15,9 +16,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainSpec& spec,
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerSpec& spec,
                                                         const std::vector<torch::Tensor>& params) {
-  switch (spec.optimizer) {
+  switch (spec.name) {
     case config::Optimizer::adam:
       return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(spec.lr));
     case config::Optimizer::sgd:
@@ -34,27 +35,49 @@ uint64_t bounded(std::mt19937_64& rng, uint64_t bound) {
 
 }  // namespace
 
-BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const dist::Shard& shard) {
+std::vector<uint8_t> holdout_rows(int64_t total_rows, double fraction, uint64_t seed) {
+  std::vector<uint8_t> held_out;
+  if (fraction <= 0) return held_out;
+  held_out.resize(total_rows);
+  const auto threshold = static_cast<uint64_t>(fraction * 18446744073709551616.0);  // fraction * 2^64
+  for (int64_t i = 0; i < total_rows; ++i) {
+    uint64_t z = seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i) + 0x632be59bd9b4e019ULL;  // SplitMix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    held_out[i] = (z ^ (z >> 31)) < threshold;
+  }
+  return held_out;
+}
+
+BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const dist::Shard& shard,
+                       const std::vector<uint8_t>& held_out) {
+  const auto training = [&](int64_t row) { return held_out.empty() || !held_out[row]; };
   BatchPlan plan;
-  if (batch_size <= 0 || batch_size >= total_rows) {  // full batch: every local row, in order
-    plan.local_rows.emplace_back(shard.count);
-    for (int64_t i = 0; i < shard.count; ++i) plan.local_rows[0][i] = i;
-    plan.global_sizes.push_back(total_rows);
+  if (batch_size <= 0 || batch_size >= total_rows) {  // full batch: every local training row, in order
+    plan.local_rows.emplace_back();
+    for (int64_t i = 0; i < shard.count; ++i)
+      if (training(shard.begin + i)) plan.local_rows[0].push_back(i);
+    int64_t global = 0;
+    for (int64_t row = 0; row < total_rows; ++row) global += training(row);
+    plan.global_sizes.push_back(global);
     return plan;
   }
-  std::vector<int64_t> order(total_rows);
-  for (int64_t i = 0; i < total_rows; ++i) order[i] = i;
+  std::vector<int64_t> order;
+  order.reserve(total_rows);
+  for (int64_t i = 0; i < total_rows; ++i)
+    if (training(i)) order.push_back(i);
+  const auto rows = static_cast<int64_t>(order.size());
   std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(epoch),
                     static_cast<uint32_t>(epoch >> 32)};
   std::mt19937_64 rng(seq);
-  for (int64_t i = total_rows - 1; i > 0; --i) std::swap(order[i], order[bounded(rng, i + 1)]);
+  for (int64_t i = rows - 1; i > 0; --i) std::swap(order[i], order[bounded(rng, i + 1)]);
 
-  const int64_t batches = (total_rows + batch_size - 1) / batch_size;
+  const int64_t batches = (rows + batch_size - 1) / batch_size;
   plan.local_rows.resize(batches);
   plan.global_sizes.resize(batches);
   for (int64_t b = 0; b < batches; ++b) {
     const int64_t first = b * batch_size;
-    const int64_t last = std::min(total_rows, first + batch_size);
+    const int64_t last = std::min(rows, first + batch_size);
     plan.global_sizes[b] = last - first;
     for (int64_t k = first; k < last; ++k)
       if (order[k] >= shard.begin && order[k] < shard.end()) plan.local_rows[b].push_back(order[k] - shard.begin);
@@ -62,65 +85,124 @@ BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, in
   return plan;
 }
 
+namespace {
+
+// Rows of this shard selected by `local_rows`, or the whole shard when `all`.
+struct Batch {
+  torch::Tensor x, grad_samples, values;
+};
+Batch select(const data::Dataset& data, const std::vector<int64_t>& local_rows, bool all) {
+  if (all) return {data.x, data.grad_samples, data.values};
+  const auto index = torch::tensor(local_rows, torch::kInt64).to(data.x.device());
+  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor()};
+  if (data.values.defined()) b.values = data.values.index_select(0, index);
+  return b;
+}
+
+}  // namespace
+
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
-                  const EpochCallback& on_epoch) {
+                  const TrainHooks& hooks) {
   const auto start = Clock::now();
   const auto& spec = run.train;
   auto model = model::make_mlp(run.model, data.dim, spec.seed);
   model->to(data.x.device());
   auto params = model->parameters();
   dist::broadcast_parameters(params, comm);
-  auto optimizer = make_optimizer(spec, params);
+  auto optimizer = make_optimizer(run.optimizer, params);
   const double value_weight = data.has_values() ? spec.value_weight : 0.0;
+
+  // The validation rows of this shard, fixed for the run.
+  const auto held_out = holdout_rows(data.total_rows, spec.val_fraction, spec.seed);
+  std::vector<int64_t> val_rows;
+  for (int64_t i = 0; i < data.shard.count && !held_out.empty(); ++i)
+    if (held_out[data.shard.begin + i]) val_rows.push_back(i);
+  const Batch val = held_out.empty() ? Batch{} : select(data, val_rows, false);
+  int64_t val_count = 0;
+  for (const uint8_t h : held_out) val_count += h;
 
   // Slots riding along with the gradients: this step's sum of squared gradient errors and of value errors.
   dist::GradientAllreduce allreduce(params, /*extra_slots=*/2);
   const auto options = data.x.options();
-  // ||S||^2 over all samples, for the relative error.
-  double target_norm_sq = data.grad_samples.to(torch::kFloat64).pow(2).sum().item<double>();
+  const BatchPlan first_plan = plan_batches(data.total_rows, 0, spec.seed, 1, data.shard, held_out);
+  const int64_t train_count = first_plan.global_sizes[0];
+  // ||S||^2 over the training samples, for the relative error.
+  double target_norm_sq = select(data, first_plan.local_rows[0], held_out.empty())
+                              .grad_samples.to(torch::kFloat64)
+                              .pow(2)
+                              .sum()
+                              .item<double>();
   comm.allreduce_sum(&target_norm_sq, 1);
-  const double denominator = static_cast<double>(data.total_rows) * static_cast<double>(data.dim);
+  const double n = static_cast<double>(data.dim);
 
   TrainResult result;
   for (const auto& p : params) result.parameter_count += p.numel();
+  double best_val = std::numeric_limits<double>::infinity();
+  int64_t epochs_since_best = 0;
   for (int64_t epoch = 1; epoch <= spec.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
-    const BatchPlan plan = plan_batches(data.total_rows, spec.batch_size, spec.seed, epoch, data.shard);
-    const bool full_batch = plan.local_rows.size() == 1;
-    auto epoch_sums = torch::zeros({2}, options);  // summed over batches; stays on the device until epoch end
+    const BatchPlan plan = plan_batches(data.total_rows, spec.batch_size, spec.seed, epoch, data.shard, held_out);
+    const bool whole_shard = plan.local_rows.size() == 1 && held_out.empty();
+    // Summed over the epoch's batches (squared errors) or maximised (gradient norm); read once at epoch end.
+    auto epoch_sums = torch::zeros({2}, options);
+    auto max_grad_norm = torch::zeros({}, options);
+    const auto zero = torch::zeros({}, options);
     for (size_t b = 0; b < plan.local_rows.size(); ++b) {
       for (auto& p : params) p.mutable_grad().reset();
       const auto& rows = plan.local_rows[b];
-      std::vector<torch::Tensor> sums{torch::zeros({}, options), torch::zeros({}, options)};
+      std::vector<torch::Tensor> sums{zero, zero};
       if (!rows.empty()) {
-        torch::Tensor x = data.x, s = data.grad_samples, v = data.values;
-        if (!full_batch) {
-          const auto index = torch::tensor(rows, torch::kInt64).to(options.device());
-          x = x.index_select(0, index);
-          s = s.index_select(0, index);
-          if (v.defined()) v = v.index_select(0, index);
-        }
-        auto terms = model::gradient_matching_loss(model, x, s, v, value_weight, plan.global_sizes[b]);
+        const Batch batch = select(data, rows, whole_shard);
+        auto terms = model::gradient_matching_loss(model, batch.x, batch.grad_samples, batch.values, value_weight,
+                                                   plan.global_sizes[b]);
         terms.loss.backward();
         sums = {terms.grad_sse, terms.value_sse};
       }
       epoch_sums += allreduce.reduce(sums, comm);
+      max_grad_norm = torch::maximum(max_grad_norm, allreduce.gradient_norm());
       optimizer->step();
+      if (hooks.between_steps) hooks.between_steps();
     }
 
+    EpochRecord record;
+    record.epoch = epoch;
+    record.val_loss = std::numeric_limits<double>::quiet_NaN();
+    if (!held_out.empty()) {
+      double val_sums[2] = {0, 0};
+      if (!val_rows.empty()) {
+        const auto terms = model::gradient_matching_loss(model, val.x, val.grad_samples, val.values, value_weight,
+                                                         val_count, /*create_graph=*/false);
+        val_sums[0] = terms.grad_sse.item<double>();
+        val_sums[1] = terms.value_sse.item<double>();
+      }
+      comm.allreduce_sum(val_sums, 2);
+      record.val_loss = val_sums[0] / (static_cast<double>(val_count) * n) +
+                        value_weight * val_sums[1] / static_cast<double>(val_count);
+    }
     const auto sums = epoch_sums.to(torch::kFloat64).cpu();
     const double grad_sse = sums[0].item<double>();
     const double value_sse = sums[1].item<double>();
-    EpochRecord record;
-    record.epoch = epoch;
-    record.train_loss = grad_sse / denominator + value_weight * value_sse / static_cast<double>(data.total_rows);
+    record.train_loss =
+        grad_sse / (static_cast<double>(train_count) * n) + value_weight * value_sse / static_cast<double>(train_count);
     record.rel_grad_error = target_norm_sq > 0 ? std::sqrt(grad_sse / target_norm_sq) : std::sqrt(grad_sse);
+    record.grad_norm = max_grad_norm.item<double>();
     record.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     result.history.push_back(record);
-    if (on_epoch) on_epoch(record);
-    if (!std::isfinite(record.train_loss)) {  // every rank sees the same reduced loss, so all stop together
+    if (hooks.on_epoch) hooks.on_epoch(record);
+    // Every rank sees the same reduced numbers, so all ranks stop together.
+    if (!std::isfinite(record.train_loss) || !std::isfinite(record.grad_norm) ||
+        (!held_out.empty() && !std::isfinite(record.val_loss))) {
       result.status = "diverged";
       break;
+    }
+    if (spec.patience > 0) {
+      if (record.val_loss < best_val) {
+        best_val = record.val_loss;
+        epochs_since_best = 0;
+      } else if (++epochs_since_best >= spec.patience) {
+        result.status = "early_stopped";
+        break;
+      }
     }
   }
 

@@ -52,7 +52,7 @@ YAML
   run "$GRADFIT_BIN" --out "$work/r" --overwrite "$work/tiny.yaml"
   expect_rc 0 ;;
 config_typo)
-  printf 'data:\n  target: quadratic\n  P: [[1]]\ntrain:\n  lr: 0.1\n  epohcs: 5\n' >"$work/typo.yaml"
+  printf 'data:\n  target: quadratic\n  P: [[1]]\ntrain:\n  batch_size: 10\n  epohcs: 5\n' >"$work/typo.yaml"
   run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/typo.yaml"
   expect_rc 1
   expect_in err "^gradfit_dist: error: .*typo.yaml:6:3: key 'train.epohcs': unknown key; did you mean 'train.epochs'\?$"
@@ -83,7 +83,8 @@ rank_invariance)
   cat >"$work/inv.yaml" <<YAML
 data: {target: rosenbrock, dim: 3, sampling: uniform, samples: 1001, low: -1.5, high: 1.5}
 model: {widths: [16, 16], activation: tanh, dtype: float64}
-train: {lr: 0.01, epochs: 50, batch_size: 100}
+optimizer: {lr: 0.01}
+train: {epochs: 50, batch_size: 100}
 YAML
   for n in 1 3; do
     run mpi $n "$GRADFIT_BIN" --out "$work/n$n" "$work/inv.yaml"

@@ -12,7 +12,9 @@ constexpr const char* kMinimal = "data:\n  target: quadratic\n  P: [[1, 0], [0, 
 
 TEST(Config, SeedExperimentIsTheUsersSetup) {
   const Config c = load_config(std::string(GRADFIT_SOURCE_DIR) + "/experiments/seed_quadratic.yaml");
-  const RunSpec& r = c.run;
+  ASSERT_EQ(c.runs.size(), 1u);
+  EXPECT_FALSE(c.is_sweep);
+  const RunSpec& r = c.runs[0];
   EXPECT_EQ(r.name, "seed_quadratic");
   EXPECT_EQ(r.data.target, Target::quadratic);
   EXPECT_EQ(r.data.sampling, Sampling::grid);
@@ -21,78 +23,121 @@ TEST(Config, SeedExperimentIsTheUsersSetup) {
   EXPECT_EQ(r.data.P, (std::vector<double>{20.1892, -26.6218, -26.6218, 38.0375}));
   EXPECT_EQ(r.model.widths, (std::vector<int64_t>{10, 10}));
   EXPECT_EQ(r.model.activation, Activation::relu);
-  EXPECT_EQ(r.train.optimizer, Optimizer::adam);
-  EXPECT_DOUBLE_EQ(r.train.lr, 0.1);
+  EXPECT_EQ(r.optimizer.name, Optimizer::adam);
+  EXPECT_DOUBLE_EQ(r.optimizer.lr, 0.1);
   EXPECT_EQ(r.train.epochs, 999);
   EXPECT_EQ(r.train.batch_size, 0);
+  EXPECT_EQ(r.id.size(), 12u);
 }
 
 TEST(Config, DefaultsFillMissingSections) {
   const Config c = parse_config(kMinimal, "dir/run.yaml");
-  EXPECT_EQ(c.run.name, "run");  // the file's stem
-  EXPECT_EQ(c.run.model.widths, (std::vector<int64_t>{32, 32}));
-  EXPECT_EQ(c.run.model.dtype, DType::float32);
-  EXPECT_EQ(c.run.train.epochs, 1000);
-  EXPECT_EQ(c.run.train.log_every, 100);
+  EXPECT_EQ(c.name, "run");  // the file's stem
+  const RunSpec& r = c.runs.at(0);
+  EXPECT_EQ(r.name, "run");
+  EXPECT_EQ(r.model.widths, (std::vector<int64_t>{32, 32}));
+  EXPECT_EQ(r.model.dtype, DType::float32);
+  EXPECT_EQ(r.train.epochs, 1000);
+  EXPECT_EQ(r.train.log_every, 100);
+  EXPECT_EQ(c.ranks_per_run, 0);
+  EXPECT_EQ(c.device, Device::auto_select);
   EXPECT_EQ(c.yaml_text, kMinimal);
 }
 
 TEST(Config, TypoSuggestsTheNearestKeyWithLineAndColumn) {
-  const std::string yaml = std::string(kMinimal) + "train:\n  lr: 0.1\n  epocs: 5\n";
+  const std::string yaml = std::string(kMinimal) + "train:\n  epochs: 3\n  epocs: 5\n";
   EXPECT_THROW_MATCHING(parse_config(yaml, "sweep.yaml"), ConfigError,
                         R"(^sweep\.yaml:6:3: key 'train\.epocs': unknown key; did you mean 'train\.epochs'\?$)");
 }
 
 TEST(Config, UnknownKeyFarFromAnyListsValidKeys) {
-  EXPECT_THROW_MATCHING(
-      parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
-      R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, data, model, train\))");
-}
-
-TEST(Config, WrongTypeNamesKeyAndValue) {
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "train:\n  lr: fast\n", "s.yaml"), ConfigError,
-                        R"(s\.yaml:5:7: key 'train\.lr': expected a number, got 'fast')");
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "model:\n  widths: 10\n", "s.yaml"), ConfigError,
-                        R"(key 'model\.widths': expected a list of integers, got '10')");
-}
-
-TEST(Config, BadEnumListsChoices) {
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "model:\n  activation: sigmoid\n", "s.yaml"), ConfigError,
-                        R"(key 'model\.activation': 'sigmoid' is not one of relu, tanh, softplus, silu, gelu)");
-}
-
-TEST(Config, OutOfRangeValues) {
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "train:\n  lr: -1\n", "s.yaml"), ConfigError,
-                        R"(key 'train\.lr': must be > 0 \(got -1\))");
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "train:\n  epochs: 0\n", "s.yaml"), ConfigError,
-                        R"(key 'train\.epochs': must be >= 1)");
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "model:\n  widths: [4, 0]\n", "s.yaml"), ConfigError,
-                        R"(key 'model\.widths': every width must be >= 1 \(got 0\))");
-  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "train:\n  momentum: 0.9\n", "s.yaml"), ConfigError,
-                        R"(key 'train\.momentum': applies to optimizer sgd only)");
-}
-
-TEST(Config, QuadraticNeedsASquareP) {
-  EXPECT_THROW_MATCHING(parse_config("data:\n  target: quadratic\n  P: [[1, 2], [3]]\n", "s.yaml"), ConfigError,
-                        R"(key 'data\.P': must be a square matrix)");
-  EXPECT_THROW_MATCHING(parse_config("data:\n  target: quadratic\n", "s.yaml"), ConfigError,
-                        R"(s\.yaml:2:3: key 'data\.P': missing required key)");
-}
-
-TEST(Config, MissingDataSectionAndEmptyFile) {
-  EXPECT_THROW_MATCHING(parse_config("model:\n  widths: [3]\n", "s.yaml"), ConfigError,
-                        R"(key 'data': missing required section)");
-  EXPECT_THROW_MATCHING(parse_config("", "s.yaml"), ConfigError, R"(s\.yaml: the file is empty)");
-  EXPECT_THROW_MATCHING(parse_config("data: [1, 2\n", "s.yaml"), ConfigError, R"(s\.yaml:\d+:\d+: invalid YAML)");
-  EXPECT_THROW_MATCHING(load_config("/nonexistent/s.yaml"), ConfigError, R"(/nonexistent/s\.yaml: cannot open)");
+  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
+                        R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, ranks_per_run, )"
+                        R"(output, data, model, optimizer, train, sweep\))");
 }
 
 TEST(Config, RelativeDataPathIsResolvedAgainstTheYamlFolder) {
   const Config c = parse_config("data:\n  target: file\n  path: data/grads.h5\n", "/home/u/exp/sweep.yaml");
-  EXPECT_EQ(c.run.data.path, "/home/u/exp/data/grads.h5");
+  EXPECT_EQ(c.runs.at(0).data.path, "/home/u/exp/data/grads.h5");
   const Config a = parse_config("data:\n  target: file\n  path: /abs/g.h5\n", "/home/u/exp/sweep.yaml");
-  EXPECT_EQ(a.run.data.path, "/abs/g.h5");
+  EXPECT_EQ(a.runs.at(0).data.path, "/abs/g.h5");
 }
+
+TEST(Config, SetOverridesTheBaseConfiguration) {
+  const Config c = parse_config(kMinimal, "s.yaml", {"optimizer.lr=0.25", "model.widths=[8, 4]", "name=other"});
+  EXPECT_DOUBLE_EQ(c.runs.at(0).optimizer.lr, 0.25);
+  EXPECT_EQ(c.runs.at(0).model.widths, (std::vector<int64_t>{8, 4}));
+  EXPECT_EQ(c.name, "other");
+  EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"optimizer.lrr=0.1"}), ConfigError,
+                        R"(^--set optimizer\.lrr=0\.1: unknown key 'optimizer\.lrr'; did you mean 'optimizer\.lr'\?$)");
+  EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"epochs"}), ConfigError,
+                        R"(^--set epochs: expected key=value$)");
+  EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"optimizer.lr=-3"}), ConfigError,
+                        R"(key 'optimizer\.lr': must be > 0 \(got -3\))");
+}
+
+TEST(Config, IdsAreStableAndDifferWhenAnythingDiffers) {
+  const auto a = parse_config(kMinimal, "a.yaml").runs.at(0).id;
+  EXPECT_EQ(parse_config(kMinimal, "b.yaml").runs.at(0).id, a);  // the file name does not matter
+  EXPECT_NE(parse_config(kMinimal, "a.yaml", {"train.seed=1"}).runs.at(0).id, a);
+  EXPECT_NE(parse_config(kMinimal, "a.yaml", {"optimizer.lr=0.002"}).runs.at(0).id, a);
+}
+
+// Every invalid file is rejected with a message naming the file, line, column and key.
+struct InvalidCase {
+  const char* yaml;
+  const char* pattern;
+};
+
+class InvalidConfig : public ::testing::TestWithParam<InvalidCase> {};
+
+TEST_P(InvalidConfig, IsRejectedWithAClearMessage) {
+  EXPECT_THROW_MATCHING(parse_config(GetParam().yaml, "bad.yaml"), ConfigError, GetParam().pattern);
+}
+
+#define P2 "data: {target: quadratic, P: [[1, 0], [0, 1]]}\n"
+INSTANTIATE_TEST_SUITE_P(
+    Files, InvalidConfig,
+    ::testing::Values(
+        InvalidCase{"", R"(^bad\.yaml: the file is empty$)"},
+        InvalidCase{"data: [1, 2\n", R"(^bad\.yaml:\d+:\d+: invalid YAML)"},
+        InvalidCase{"- 1\n- 2\n", R"(^bad\.yaml:1:1: the file must be a YAML mapping)"},
+        InvalidCase{"model:\n  widths: [3]\n", R"(^bad\.yaml:1:1: key 'data': missing required section$)"},
+        InvalidCase{"data:\n  target: quadratic\n", R"(^bad\.yaml:2:3: key 'data\.P': missing required key$)"},
+        InvalidCase{"data:\n  target: quadratic\n  P: [[1, 2], [3]]\n",
+                    R"(^bad\.yaml:3:6: key 'data\.P': must be a square matrix)"},
+        InvalidCase{"data:\n  target: parabola\n",
+                    R"(^bad\.yaml:2:11: key 'data\.target': 'parabola' is not one of quadratic, rosenbrock, )"},
+        InvalidCase{"data: {target: file}\n", R"(key 'data\.path': missing required key$)"},
+        InvalidCase{"data: {target: rosenbrock, dim: 1}\n", R"(key 'data\.dim': rosenbrock needs dim >= 2 \(got 1\))"},
+        InvalidCase{"data: {target: rosenbrock, low: 2, high: 1}\n",
+                    R"(key 'data\.high': must be greater than data\.low \(got 1\))"},
+        InvalidCase{P2 "model:\n  widths: []\n",
+                    R"(^bad\.yaml:3:11: key 'model\.widths': needs at least one hidden layer)"},
+        InvalidCase{P2 "model:\n  widths: [4, 0]\n", R"(key 'model\.widths': every width must be >= 1 \(got 0\))"},
+        InvalidCase{P2 "model:\n  widths: 10\n", R"(key 'model\.widths': expected a list of integers, got '10')"},
+        InvalidCase{
+            P2 "model:\n  activation: sigmoid\n",
+            R"(^bad\.yaml:3:15: key 'model\.activation': 'sigmoid' is not one of relu, tanh, softplus, silu, gelu$)"},
+        InvalidCase{P2 "model:\n  dtype: float16\n", R"(key 'model\.dtype': 'float16' is not one of float32, float64)"},
+        InvalidCase{P2 "optimizer:\n  lr: 0\n", R"(^bad\.yaml:3:7: key 'optimizer\.lr': must be > 0 \(got 0\)$)"},
+        InvalidCase{P2 "optimizer:\n  lr: fast\n",
+                    R"(^bad\.yaml:3:7: key 'optimizer\.lr': expected a number, got 'fast'$)"},
+        InvalidCase{P2 "optimizer:\n  name: lbfgs\n", R"(key 'optimizer\.name': 'lbfgs' is not one of adam, sgd)"},
+        InvalidCase{P2 "optimizer:\n  momentum: 0.9\n", R"(key 'optimizer\.momentum': applies to optimizer sgd only)"},
+        InvalidCase{P2 "optimizer: {name: sgd, momentum: 1.5}\n", R"(key 'optimizer\.momentum': must be in \[0, 1\))"},
+        InvalidCase{P2 "train:\n  epochs: 0\n", R"(key 'train\.epochs': must be >= 1 \(got 0\))"},
+        InvalidCase{
+            P2 "train:\n  batch_size: 101\n",
+            R"(^bad\.yaml:3:15: key 'train\.batch_size': is larger than the 100 samples of the data \(got 101\)$)"},
+        InvalidCase{P2 "train:\n  batch_size: -1\n", R"(key 'train\.batch_size': must be >= 0)"},
+        InvalidCase{P2 "train:\n  val_fraction: 1.0\n", R"(key 'train\.val_fraction': must be in \[0, 1\))"},
+        InvalidCase{P2 "train:\n  patience: 5\n", R"(key 'train\.patience': needs train\.val_fraction > 0)"},
+        InvalidCase{P2 "device: gpu\n", R"(key 'device': 'gpu' is not one of auto, cpu, cuda)"},
+        InvalidCase{P2 "ranks_per_run: -2\n", R"(key 'ranks_per_run': must be >= 1)"},
+        InvalidCase{P2 "name: a/b\n", R"(key 'name': must be non-empty and without '/')"},
+        InvalidCase{P2 "train:\n  optimizer: adam\n", R"(key 'train\.optimizer': unknown key)"}));
+#undef P2
 
 }  // namespace
 }  // namespace gradfit::config

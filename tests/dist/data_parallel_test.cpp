@@ -44,7 +44,7 @@ config::RunSpec run_on_file(const std::string& path, int64_t batch_size) {
   run.model.widths = {16, 16};
   run.model.activation = config::Activation::softplus;
   run.model.dtype = config::DType::float64;
-  run.train.lr = 3e-3;
+  run.optimizer.lr = 3e-3;
   run.train.epochs = 50;
   run.train.batch_size = batch_size;
   run.train.seed = 9;

@@ -38,7 +38,7 @@ TEST(Device, TrainingOnTheGpuMatchesTheCpu) {
   run.data.P = {20.1892, -26.6218, -26.6218, 38.0375};
   run.model.widths = {10, 10};
   run.model.dtype = config::DType::float64;
-  run.train.lr = 0.1;
+  run.optimizer.lr = 0.1;
   run.train.epochs = 100;
   run.train.batch_size = 32;
   const Comm self(MPI_COMM_SELF);

@@ -16,7 +16,7 @@ const dist::Comm& self() {
 }
 
 config::RunSpec seed_experiment() {
-  return config::load_config(std::string(GRADFIT_SOURCE_DIR) + "/experiments/seed_quadratic.yaml").run;
+  return config::load_config(std::string(GRADFIT_SOURCE_DIR) + "/experiments/seed_quadratic.yaml").runs.at(0);
 }
 
 TrainResult train_run(const config::RunSpec& run) {
@@ -71,9 +71,9 @@ TEST(Train, MiniBatchSgdWithMomentumLearns) {
   auto run = seed_experiment();
   run.model.activation = config::Activation::softplus;
   run.model.dtype = config::DType::float64;
-  run.train.optimizer = config::Optimizer::sgd;
-  run.train.lr = 1e-4;
-  run.train.momentum = 0.9;
+  run.optimizer.name = config::Optimizer::sgd;
+  run.optimizer.lr = 1e-4;
+  run.optimizer.momentum = 0.9;
   run.train.batch_size = 16;
   run.train.epochs = 60;
   const auto result = train_run(run);
@@ -82,8 +82,8 @@ TEST(Train, MiniBatchSgdWithMomentumLearns) {
 
 TEST(Train, DivergenceStopsTheRunAndSaysSo) {
   auto run = seed_experiment();
-  run.train.optimizer = config::Optimizer::sgd;
-  run.train.lr = 10.0;
+  run.optimizer.name = config::Optimizer::sgd;
+  run.optimizer.lr = 10.0;
   run.train.epochs = 200;
   const auto result = train_run(run);
   EXPECT_EQ(result.status, "diverged");
@@ -100,7 +100,7 @@ TEST(Train, NonlinearTargetsTrain) {
     run.data.samples = 256;
     run.data.low = -1.5, run.data.high = 1.5;
     run.model.widths = {32, 32};
-    run.train.lr = 1e-2;
+    run.optimizer.lr = 1e-2;
     run.train.epochs = 300;
     const auto result = train_run(run);
     EXPECT_LT(result.history.back().rel_grad_error, 0.5 * result.history.front().rel_grad_error)

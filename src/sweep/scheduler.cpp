@@ -1,0 +1,193 @@
+#include "sweep/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <thread>
+
+namespace gradfit::sweep {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Control messages are small arrays of doubles (indices stay exact below 2^53).
+constexpr int kMessageLength = 8;
+enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103 };
+const std::vector<std::string> kStatuses{"done", "diverged", "early_stopped"};
+
+int status_code(const std::string& status) {
+  const auto it = std::find(kStatuses.begin(), kStatuses.end(), status);
+  return it == kStatuses.end() ? 0 : static_cast<int>(it - kStatuses.begin());
+}
+
+int clamp_ranks(int world_size, int ranks_per_run) {
+  return ranks_per_run <= 0 ? world_size : std::min(ranks_per_run, world_size);
+}
+
+// World rank 0's bookkeeping: the queue of runs not yet started and the runs in flight.
+class Coordinator {
+ public:
+  Coordinator(const dist::Comm& world, int groups, const std::vector<double>& costs, Reporter& reporter)
+      : world_(world), groups_(groups), reporter_(reporter) {
+    std::vector<int64_t> order(costs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return costs[a] > costs[b]; });
+    queue_.assign(order.begin(), order.end());
+  }
+
+  // The next run for `group`, or -1 when none is left.
+  int64_t take(int group) {
+    if (queue_.empty()) return -1;
+    const int64_t index = queue_.front();
+    queue_.pop_front();
+    RunProgress p;
+    p.index = index;
+    p.group = group;
+    in_flight_[index] = {p, Clock::now()};
+    reporter_.started(index, group);
+    return index;
+  }
+
+  void finished(const RunSummary& summary, int group) {
+    in_flight_.erase(summary.index);
+    reporter_.finished(summary, group);
+  }
+
+  void progress(int64_t index, int64_t epoch, double loss, double rel_grad_error) {
+    const auto it = in_flight_.find(index);
+    if (it == in_flight_.end()) return;
+    it->second.progress.epoch = epoch;
+    it->second.progress.loss = loss;
+    it->second.progress.rel_grad_error = rel_grad_error;
+  }
+
+  // Answers every waiting message; cheap when there is none.
+  void serve() {
+    int source = 0, tag = 0;
+    while (world_.poll(&source, &tag)) {
+      double m[kMessageLength];
+      world_.receive(m, kMessageLength, source, tag);
+      const int group = static_cast<int>(m[0]);
+      if (tag == kProgress) {
+        progress(static_cast<int64_t>(m[1]), static_cast<int64_t>(m[2]), m[3], m[4]);
+        continue;
+      }
+      // kRequest: a group finished its run (if any) and wants the next.
+      if (m[1] >= 0) {
+        RunSummary s;
+        s.index = static_cast<int64_t>(m[1]);
+        s.status = kStatuses.at(static_cast<size_t>(m[2]));
+        s.epochs_run = static_cast<int64_t>(m[3]);
+        s.final_loss = m[4];
+        s.final_rel_grad_error = m[5];
+        s.seconds = m[6];
+        finished(s, group);
+      }
+      double reply[kMessageLength] = {static_cast<double>(take(group))};
+      if (reply[0] < 0) ++groups_done_;
+      world_.send(reply, kMessageLength, source, kAssign);
+    }
+    std::vector<RunProgress> runs;
+    for (auto& [index, f] : in_flight_) {
+      f.progress.elapsed = std::chrono::duration<double>(Clock::now() - f.start).count();
+      runs.push_back(f.progress);
+    }
+    reporter_.in_flight(runs);
+  }
+
+  // After its own group is done: serves the others until each has been told there is nothing left.
+  void drain() {
+    while (groups_done_ < groups_ - 1) {
+      serve();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+ private:
+  struct InFlight {
+    RunProgress progress;
+    Clock::time_point start;
+  };
+  const dist::Comm& world_;
+  int groups_;
+  Reporter& reporter_;
+  std::deque<int64_t> queue_;
+  std::map<int64_t, InFlight> in_flight_;
+  int groups_done_ = 0;  // other groups told to stop
+};
+
+}  // namespace
+
+int group_count(int world_size, int ranks_per_run) {
+  const int k = clamp_ranks(world_size, ranks_per_run);
+  return (world_size + k - 1) / k;
+}
+
+void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs, const RunFunction& run_one,
+             Reporter& reporter) {
+  const int k = clamp_ranks(world.size(), ranks_per_run);
+  const int color = world.rank() / k;
+  const dist::SplitComm split(world, color, world.rank());
+  const dist::Comm& group = split.comm();
+  const bool coordinator = world.is_root();
+  const bool leader = group.is_root();
+  Coordinator* coord = nullptr;
+  std::unique_ptr<Coordinator> owned;
+  if (coordinator) {
+    owned = std::make_unique<Coordinator>(world, group_count(world.size(), k), costs, reporter);
+    coord = owned.get();
+  }
+
+  RunSummary last;  // the run this group just finished; reported with the next request
+  constexpr double kProgressSeconds = 2.0;
+  for (;;) {
+    int64_t next = -1;
+    if (coordinator) {
+      coord->serve();
+      next = coord->take(color);
+    } else if (leader) {
+      const double request[kMessageLength] = {static_cast<double>(color),
+                                              static_cast<double>(last.index),
+                                              static_cast<double>(status_code(last.status)),
+                                              static_cast<double>(last.epochs_run),
+                                              last.final_loss,
+                                              last.final_rel_grad_error,
+                                              last.seconds};
+      world.send(request, kMessageLength, 0, kRequest);
+      double reply[kMessageLength];
+      world.receive(reply, kMessageLength, 0, kAssign);
+      next = static_cast<int64_t>(reply[0]);
+    }
+    group.broadcast(&next, sizeof(next));
+    if (next < 0) break;
+
+    train::TrainHooks hooks;
+    auto last_sent = Clock::now();
+    if (coordinator) {
+      hooks.between_steps = [coord] { coord->serve(); };
+      hooks.on_epoch = [coord, next](const train::EpochRecord& r) {
+        coord->progress(next, r.epoch, r.train_loss, r.rel_grad_error);
+      };
+    } else if (leader) {
+      hooks.on_epoch = [&, next](const train::EpochRecord& r) {
+        if (std::chrono::duration<double>(Clock::now() - last_sent).count() < kProgressSeconds) return;
+        last_sent = Clock::now();
+        const double m[kMessageLength] = {static_cast<double>(color), static_cast<double>(next),
+                                          static_cast<double>(r.epoch), r.train_loss, r.rel_grad_error};
+        world.send(m, kMessageLength, 0, kProgress);
+      };
+    }
+    RunSummary summary = run_one(next, group, hooks);
+    summary.index = next;
+    if (coordinator)
+      coord->finished(summary, color);
+    else
+      last = summary;
+  }
+  if (coordinator) coord->drain();
+}
+
+}  // namespace gradfit::sweep

@@ -1,0 +1,57 @@
+#pragma once
+// Running many runs on one allocation: the world is split into groups of `ranks_per_run` ranks; world rank 0
+// coordinates, handing the next run (most expensive first) to whichever group frees up, while also training in
+// its own group. Each group trains its run data-parallel over its own communicator.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dist/mpi_env.h"
+#include "train/trainer.h"
+
+namespace gradfit::sweep {
+
+// What the coordinator hears of a finished run.
+struct RunSummary {
+  int64_t index = -1;
+  std::string status;  // done | diverged | early_stopped
+  int64_t epochs_run = 0;
+  double final_loss = 0;
+  double final_rel_grad_error = 0;
+  double seconds = 0;
+};
+
+// Where a run stands, as last reported.
+struct RunProgress {
+  int64_t index = -1;
+  int group = 0;
+  int64_t epoch = 0;
+  double loss = 0;
+  double rel_grad_error = 0;
+  double elapsed = 0;  // seconds since the run started
+};
+
+// Told, on world rank 0 only, what happens to the runs.
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void started(int64_t index, int group) = 0;
+  virtual void finished(const RunSummary& summary, int group) = 0;
+  // Called often (between training steps and while waiting); decides itself when to print.
+  virtual void in_flight(const std::vector<RunProgress>& runs) = 0;
+};
+
+// Trains run `index` on `group` (called on every rank of the group) and returns its summary (read on the group's
+// rank 0). `hooks` must be passed to train::train: they keep the coordinator responsive and carry progress.
+using RunFunction = std::function<RunSummary(int64_t index, const dist::Comm& group, const train::TrainHooks& hooks)>;
+
+// Collective over `world`: runs every index of `costs` exactly once. `ranks_per_run` is clamped to [1, world size]
+// (0 means the world size); a last group may be smaller. `reporter` is used on world rank 0 only.
+void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs, const RunFunction& run_one,
+             Reporter& reporter);
+
+// The groups a world of `world_size` ranks splits into.
+int group_count(int world_size, int ranks_per_run);
+
+}  // namespace gradfit::sweep
