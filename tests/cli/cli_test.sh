@@ -8,7 +8,7 @@ trap 'rm -rf "$work"' EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
 # run CMD...: runs it, keeping stdout in $work/out, stderr in $work/err and the exit code in $rc.
-run() { "$@" >"$work/out" 2>"$work/err"; rc=$?; cat "$work/out" "$work/err"; }
+run() { "$@" </dev/null >"$work/out" 2>"$work/err"; rc=$?; cat "$work/out" "$work/err"; }
 expect_rc() { [ "$rc" -eq "$1" ] || fail "exit code $rc, expected $1"; }
 expect_failure() { [ "$rc" -ne 0 ] || fail "exit code 0, expected a failure"; }
 expect_in() { grep -Eq -- "$2" "$work/$1" || fail "$1 does not match: $2"; }
@@ -109,6 +109,43 @@ fault_on_one_rank)
   awk -v t="$elapsed" 'BEGIN {exit !(t < 10)}' || fail "took $elapsed s"
   expect_in err "gradfit_dist: error on rank 2: injected failure after epoch 3"
   [ ! -e "$work/r/results.h5" ] || fail "a results file was written" ;;
+dry_run)
+  # --dry-run lists the expanded runs and trains nothing; --set changes the base first.
+  run "$GRADFIT_BIN" --dry-run --out "$work/r" --set train.epochs=7 experiments/seed_sweep.yaml
+  expect_rc 0
+  expect_in out "^24 runs from experiments/seed_sweep.yaml"
+  expect_in out "^1 +[0-9a-f]{12} +2-10-10-1 +relu +adam +0.05 +7 +full +activation=relu,widths=10x10,lr=0.05,repeat=0$"
+  expect_in out "^24 +[0-9a-f]{12} +2-32-32-1 +softplus +adam +0.02 +7 +full +activation=softplus,widths=32x32,lr=0.02,repeat=1$"
+  [ ! -e "$work/r" ] || fail "--dry-run wrote output" ;;
+invalid_sweeps_write_nothing)
+  # Each invalid file: exit 1, one error line naming file:line:col and key, and no output at all.
+  base='data: {target: quadratic, P: [[1, 0], [0, 1]]}'
+  i=0
+  while IFS='|' read -r body pattern; do
+    i=$((i + 1))
+    printf '%s\n%b' "$base" "$body" >"$work/bad$i.yaml"
+    run mpi 2 "$GRADFIT_BIN" --out "$work/r$i" "$work/bad$i.yaml"
+    expect_rc 1
+    expect_in err "^gradfit_dist: error: .*bad$i.yaml:$pattern"
+    [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "case $i: expected one error line"
+    [ ! -e "$work/r$i" ] || fail "case $i: output was written"
+  done <<'CASES'
+sweep:\n  grid: {optimizer.lrr: [0.1]}\n|3:10: key 'sweep.grid.optimizer.lrr': unknown key; did you mean 'optimizer.lr'\?
+sweep:\n  grid:\n    optimizer.lr: [0.1, -1]\n|4:25: key 'optimizer.lr': must be > 0 \(got -1\)
+sweep:\n  zip: {optimizer.lr: [0.1, 0.2], train.epochs: [1]}\n|3:49: key 'sweep.zip.train.epochs': has 1 values
+sweep:\n  random: {optimizer.lr: {loguniform: [0, 1]}}\n  samples: 2\n|3:39: key 'sweep.random.optimizer.lr': loguniform needs low > 0
+sweep:\n  grid: {train.batch_size: [500]}\n|3:29: key 'train.batch_size': is larger than the 100 samples
+CASES
+  [ "$i" -eq 5 ] || fail "ran $i cases" ;;
+seed_sweep_groups)
+  # A small sweep on 4 ranks in groups of 2: every run once, a leaderboard, one merged results file.
+  run mpi 4 "$GRADFIT_BIN" --progress lines --out "$work/s" --set train.epochs=20 --set ranks_per_run=2 \
+    experiments/seed_sweep.yaml
+  expect_rc 0
+  expect_in out "24 runs, 4 ranks in 2 groups"
+  [ "$(grep -c '^\[ *[0-9]*/24 start\]' "$work/out")" -eq 24 ] || fail "expected 24 starts"
+  [ "$(grep -c '^\[[0-9]*/24 done\] done ' "$work/out")" -eq 24 ] || fail "expected 24 finished runs"
+  [ "$(h5ls "$work/s/results.h5/runs" | wc -l)" -eq 24 ] || fail "expected 24 runs in results.h5" ;;
 missing_sweep_file)
   run "$GRADFIT_BIN" "$work/absent.yaml"
   expect_failure

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/error.h"
 #include "test_util.h"
 
@@ -28,6 +30,16 @@ TEST(Config, SeedExperimentIsTheUsersSetup) {
   EXPECT_EQ(r.train.epochs, 999);
   EXPECT_EQ(r.train.batch_size, 0);
   EXPECT_EQ(r.id.size(), 12u);
+}
+
+TEST(Config, EveryExperimentParses) {
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(GRADFIT_SOURCE_DIR) + "/experiments")) {
+    if (entry.path().extension() != ".yaml") continue;
+    const Config c = load_config(entry.path().string());
+    EXPECT_FALSE(c.runs.empty()) << entry.path();
+  }
+  EXPECT_EQ(load_config(std::string(GRADFIT_SOURCE_DIR) + "/experiments/seed_sweep.yaml").runs.size(), 24u);
+  EXPECT_EQ(load_config(std::string(GRADFIT_SOURCE_DIR) + "/experiments/rosenbrock_sweep.yaml").runs.size(), 24u);
 }
 
 TEST(Config, DefaultsFillMissingSections) {

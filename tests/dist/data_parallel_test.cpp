@@ -83,14 +83,18 @@ void expect_rank_count_invariant(const config::RunSpec& run) {
         std::max(worst_loss, relative_difference(parallel.history[e].train_loss, single.history[e].train_loss));
     worst_loss =
         std::max(worst_loss, relative_difference(parallel.history[e].rel_grad_error, single.history[e].rel_grad_error));
+    if (run.train.val_fraction > 0)
+      worst_loss = std::max(worst_loss, relative_difference(parallel.history[e].val_loss, single.history[e].val_loss));
   }
+  ASSERT_EQ(parallel.history.size(), single.history.size());
   for (size_t p = 0; p < single.parameters.size(); ++p) {
     const auto& a = parallel.parameters[p].second;
     const auto& b = single.parameters[p].second;
     worst_weight = std::max(worst_weight, ((a - b).norm() / b.norm().clamp_min(1e-300)).item<double>());
   }
-  std::printf("[ ranks=%d batch=%lld ] worst relative difference from 1 rank: loss %.3e, weights %.3e\n",
-              world().size(), static_cast<long long>(run.train.batch_size), worst_loss, worst_weight);
+  std::printf(
+      "[ ranks=%d batch=%lld val_fraction=%g ] worst relative difference from 1 rank: loss %.3e, weights %.3e\n",
+      world().size(), static_cast<long long>(run.train.batch_size), run.train.val_fraction, worst_loss, worst_weight);
   EXPECT_LT(worst_loss, 1e-10);
   EXPECT_LT(worst_weight, 1e-10);
   EXPECT_LT(single.history.back().train_loss, 0.9 * single.history.front().train_loss);  // it did train
@@ -102,6 +106,13 @@ TEST(DataParallel, FullBatchMatchesOneRank) {
 
 TEST(DataParallel, MiniBatchMatchesOneRank) {
   expect_rank_count_invariant(run_on_file(write_shared_file(1001), /*batch_size=*/128));
+}
+
+TEST(DataParallel, ValidationSplitMatchesOneRank) {
+  auto run = run_on_file(write_shared_file(1001), /*batch_size=*/100);
+  run.train.val_fraction = 0.25;
+  run.train.epochs = 20;
+  expect_rank_count_invariant(run);
 }
 
 // N=2 on more ranks than rows: most shards are empty and still take part in every step.

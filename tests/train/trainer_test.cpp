@@ -91,6 +91,40 @@ TEST(Train, DivergenceStopsTheRunAndSaysSo) {
   EXPECT_FALSE(std::isfinite(result.history.back().train_loss));
 }
 
+// The ReLU net stalls on the seed problem, so its validation loss stops improving and patience ends the run.
+TEST(Train, EarlyStoppingOnTheValidationLoss) {
+  auto run = seed_experiment();
+  run.train.val_fraction = 0.2;
+  run.train.patience = 10;
+  const auto result = train_run(run);
+  EXPECT_EQ(result.status, "early_stopped");
+  ASSERT_LT(result.history.size(), 999u);
+  EXPECT_GT(result.history.size(), 10u);
+  const auto& h = result.history;
+  double best = h.front().val_loss;
+  size_t best_epoch = 0;
+  for (size_t e = 0; e < h.size(); ++e) {
+    ASSERT_TRUE(std::isfinite(h[e].val_loss));
+    if (h[e].val_loss < best) best = h[e].val_loss, best_epoch = e;
+  }
+  EXPECT_EQ(h.size() - 1 - best_epoch, 10u);  // stopped exactly `patience` epochs after the best
+  EXPECT_LT(h.back().val_loss, h.front().val_loss);
+}
+
+TEST(Train, HoldoutIsAFixedFractionOfRows) {
+  const auto held = holdout_rows(10000, 0.1, 3);
+  int64_t count = 0;
+  for (const uint8_t h : held) count += h;
+  EXPECT_NEAR(static_cast<double>(count), 1000.0, 100.0);
+  EXPECT_EQ(holdout_rows(10000, 0.1, 3), held);
+  EXPECT_NE(holdout_rows(10000, 0.1, 4), held);
+  EXPECT_TRUE(holdout_rows(10000, 0.0, 3).empty());
+  // Held-out rows never appear in a training batch.
+  const auto plan = plan_batches(10000, 128, 3, 1, dist::Shard{0, 10000}, held);
+  for (const auto& batch : plan.local_rows)
+    for (const int64_t row : batch) ASSERT_FALSE(held[row]);
+}
+
 TEST(Train, NonlinearTargetsTrain) {
   for (const auto target : {config::Target::rosenbrock, config::Target::gaussian_wells}) {
     config::RunSpec run;

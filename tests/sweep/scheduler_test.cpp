@@ -1,0 +1,170 @@
+// The sweep scheduler and a whole sweep through run_app, under `mpiexec -n 4` (ctest), with groups of 2 ranks.
+#include "sweep/scheduler.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "app.h"
+#include "io/h5.h"
+
+namespace gradfit::sweep {
+namespace {
+
+const dist::Comm& world() {
+  static const dist::Comm comm(MPI_COMM_WORLD);
+  return comm;
+}
+
+// Records what rank 0 is told.
+class RecordingReporter : public Reporter {
+ public:
+  void started(int64_t index, int) override { started_order.push_back(index); }
+  void finished(const RunSummary& s, int) override { finished_runs.push_back(s); }
+  void in_flight(const std::vector<RunProgress>&) override {}
+  std::vector<int64_t> started_order;
+  std::vector<RunSummary> finished_runs;
+};
+
+// Sums `counts` over all ranks.
+std::vector<double> summed(std::vector<double> counts) {
+  world().allreduce_sum(counts.data(), static_cast<int64_t>(counts.size()));
+  return counts;
+}
+
+TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
+  ASSERT_EQ(world().size(), 4) << "run under mpiexec -n 4";
+  const int runs = 13;
+  std::vector<double> costs(runs);
+  for (int i = 0; i < runs; ++i) costs[i] = (i * 7) % 5;
+  std::vector<double> by_rank(runs, 0.0), by_leader(runs, 0.0), group_sizes(runs, 0.0);
+  RecordingReporter reporter;
+  run_all(
+      world(), /*ranks_per_run=*/2, costs,
+      [&](int64_t index, const dist::Comm& group, const train::TrainHooks& hooks) {
+        by_rank[index] += 1;
+        if (group.is_root()) {
+          by_leader[index] += 1;
+          group_sizes[index] = group.size();
+        }
+        for (int step = 0; step < 5; ++step) {  // a little work, with the hooks a trainer would call
+          std::this_thread::sleep_for(std::chrono::milliseconds(2 + index % 3));
+          if (hooks.between_steps) hooks.between_steps();
+        }
+        if (hooks.on_epoch) hooks.on_epoch(train::EpochRecord{1, 1.0, 0.5, 0, 0, 0});
+        RunSummary s;
+        s.status = index == 3 ? "diverged" : "done";
+        s.epochs_run = 1;
+        s.final_loss = static_cast<double>(index);
+        return s;
+      },
+      reporter);
+  const auto ranks = summed(by_rank), leaders = summed(by_leader), sizes = summed(group_sizes);
+  for (int i = 0; i < runs; ++i) {
+    EXPECT_EQ(ranks[i], 2.0) << "run " << i;    // both ranks of one group
+    EXPECT_EQ(leaders[i], 1.0) << "run " << i;  // exactly one group
+    EXPECT_EQ(sizes[i], 2.0) << "run " << i;
+  }
+  if (world().is_root()) {
+    EXPECT_EQ(reporter.started_order.size(), static_cast<size_t>(runs));
+    ASSERT_EQ(reporter.finished_runs.size(), static_cast<size_t>(runs));
+    for (const auto& s : reporter.finished_runs) {
+      EXPECT_EQ(s.final_loss, static_cast<double>(s.index));  // the summary travelled with its run
+      EXPECT_EQ(s.status, s.index == 3 ? "diverged" : "done");
+    }
+  }
+}
+
+TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirst) {
+  const std::vector<double> costs{1, 5, 3, 5, 0};
+  std::vector<int64_t> order;
+  RecordingReporter reporter;
+  run_all(
+      world(), /*ranks_per_run=*/0, costs,
+      [&](int64_t index, const dist::Comm& group, const train::TrainHooks&) {
+        EXPECT_EQ(group.size(), world().size());
+        order.push_back(index);
+        return RunSummary{};
+      },
+      reporter);
+  EXPECT_EQ(order, (std::vector<int64_t>{1, 3, 2, 0, 4}));  // by cost, ties in file order
+  if (world().is_root()) {
+    EXPECT_EQ(reporter.started_order, order);
+  }
+}
+
+TEST(Scheduler, GroupCounts) {
+  EXPECT_EQ(group_count(8, 2), 4);
+  EXPECT_EQ(group_count(8, 3), 3);  // 3 + 3 + 2
+  EXPECT_EQ(group_count(8, 0), 1);
+  EXPECT_EQ(group_count(2, 8), 1);  // clamped to the world
+}
+
+// A whole sweep through run_app: 6 runs on 2 groups of 2 ranks, one of which diverges; the rest finish and every
+// run is in the results file once.
+TEST(SweepJob, ADivergingRunIsRecordedWhileTheOthersFinish) {
+  double stamp = world().is_root() ? static_cast<double>(::getpid()) : 0;
+  world().broadcast(&stamp, sizeof(stamp));
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("gradfit_sweepjob_" + std::to_string(static_cast<long>(stamp)));
+  if (world().is_root()) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "sweep.yaml") << "name: job\n"
+                                         "ranks_per_run: 2\n"
+                                         "data: {target: quadratic, P: [[2, 0.5], [0.5, 1]]}\n"
+                                         "model: {widths: [8, 8], activation: softplus}\n"
+                                         "optimizer: {name: sgd}\n"
+                                         "train: {epochs: 40, batch_size: 25}\n"
+                                         "sweep:\n"
+                                         "  grid:\n"
+                                         "    optimizer.lr: [0.001, 1000.0, 0.01]\n"
+                                         "  repeats: 2\n";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  AppOptions options;
+  options.config_path = (dir / "sweep.yaml").string();
+  options.out_dir = (dir / "out").string();
+  options.progress = "lines";
+  ASSERT_EQ(run_app(options, world()), 0);
+  if (!world().is_root()) return;
+
+  const auto file = io::File::open_read_only((dir / "out" / "results.h5").string());
+  const auto runs = file.children("runs");
+  ASSERT_EQ(runs.size(), 6u);
+  int diverged = 0;
+  for (const auto& name : runs) {
+    const hid_t group = H5Gopen2(file.id(), ("runs/" + name).c_str(), H5P_DEFAULT);
+    char* status = nullptr;
+    const hid_t attr = H5Aopen(group, "status", H5P_DEFAULT);
+    const hid_t type = H5Aget_type(attr);
+    H5Aread(attr, type, &status);
+    int64_t ranks = 0, epochs_run = 0;
+    const hid_t ranks_attr = H5Aopen(group, "ranks", H5P_DEFAULT);
+    H5Aread(ranks_attr, H5T_NATIVE_INT64, &ranks);
+    const hid_t epochs_attr = H5Aopen(group, "epochs_run", H5P_DEFAULT);
+    H5Aread(epochs_attr, H5T_NATIVE_INT64, &epochs_run);
+    const std::string s = status;
+    H5free_memory(status);
+    H5Aclose(epochs_attr), H5Aclose(ranks_attr), H5Tclose(type), H5Aclose(attr), H5Gclose(group);
+
+    EXPECT_EQ(ranks, 2) << name;
+    if (name.find("lr=1000") != std::string::npos) {
+      EXPECT_EQ(s, "diverged") << name;
+      EXPECT_LT(epochs_run, 40) << name;
+      ++diverged;
+    } else {
+      EXPECT_EQ(s, "done") << name;
+      EXPECT_EQ(epochs_run, 40) << name;
+    }
+  }
+  EXPECT_EQ(diverged, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "out" / "runs"));  // per-run files merged and removed
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gradfit::sweep
