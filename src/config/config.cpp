@@ -353,8 +353,10 @@ std::string canonical_text(const RunSpec& r) {
   } else {
     os << "data.sampling=" << to_string(d.sampling) << "\ndata.dim=" << d.dim << "\n";
     if (d.sampling == Sampling::grid) os << "data.points_per_axis=" << d.points_per_axis << "\n";
-    if (d.sampling != Sampling::grid) os << "data.samples=" << d.samples << "\ndata.seed=" << d.seed << "\n";
-    if (d.sampling != Sampling::normal)
+    const bool wells = d.target == Target::gaussian_wells;  // centres drawn in [low, high]^n from the seed
+    if (d.sampling != Sampling::grid) os << "data.samples=" << d.samples << "\n";
+    if (d.sampling != Sampling::grid || wells) os << "data.seed=" << d.seed << "\n";
+    if (d.sampling != Sampling::normal || wells)
       os << "data.low=" << number_text(d.low) << "\ndata.high=" << number_text(d.high) << "\n";
     if (d.sampling == Sampling::normal) os << "data.stddev=" << number_text(d.stddev) << "\n";
     if (d.target == Target::quadratic) {
@@ -362,9 +364,7 @@ std::string canonical_text(const RunSpec& r) {
       for (const double p : d.P) os << number_text(p) << ",";
       os << "\n";
     }
-    if (d.target == Target::gaussian_wells)
-      os << "data.wells=" << d.wells << "\ndata.well_width=" << number_text(d.well_width) << "\ndata.seed=" << d.seed
-         << "\n";
+    if (wells) os << "data.wells=" << d.wells << "\ndata.well_width=" << number_text(d.well_width) << "\n";
   }
   os << "model.widths=";
   for (const int64_t w : r.model.widths) os << w << ",";
