@@ -10,4 +10,4 @@ build_dir=${BUILD_DIR:-build}
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 oversubscribe=()
 if [ "$(nproc)" -lt 2 ]; then oversubscribe=(--oversubscribe); fi
-mpirun "${oversubscribe[@]}" -n 2 "$build_dir/src/gradfit_dist" --overwrite experiments/seed_quadratic.yaml
+mpirun "${oversubscribe[@]}" -n 2 "$build_dir/src/gradfit_dist" --fresh experiments/seed_quadratic.yaml

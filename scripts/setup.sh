@@ -11,6 +11,7 @@ packages=(
   libhdf5-dev hdf5-tools                 # HDF5 library, and h5dump/h5import
   libyaml-cpp-dev libcli11-dev           # YAML parsing, command line
   libgtest-dev                           # tests
+  python3-h5py python3-pandas python3-matplotlib  # scripts/analyze.py, and tests that read results
 )
 
 missing=()

@@ -3,7 +3,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +19,8 @@
 #include "data/dataset.h"
 #include "dist/device.h"
 #include "gradfit/version.h"
+#include "io/checkpoint.h"
+#include "io/h5.h"
 #include "io/results.h"
 #include "model/mlp.h"
 #include "sweep/console.h"
@@ -69,11 +73,13 @@ void check_against_files(const config::Config& config) {
   }
 }
 
-// Refuse before training, not after, to replace a finished sweep's results.
-void check_output(const fs::path& results, bool overwrite) {
-  if (fs::exists(results) && !overwrite)
-    throw IoError("results file '" + results.string() +
-                  "' already exists; choose another --out or pass --overwrite to replace it");
+// The exit code of a job stopped by SIGTERM or SIGUSR1 with runs left to do (EX_TEMPFAIL): run it again.
+constexpr int kExitInterrupted = 75;
+
+// Set by SIGTERM / SIGUSR1: checkpoint at the next step and stop.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int) {
+  g_stop_signal = 1;
 }
 
 void make_directory(const fs::path& dir) {
@@ -81,6 +87,97 @@ void make_directory(const fs::path& dir) {
   fs::create_directories(dir, error);
   if (error) throw IoError("cannot create output directory '" + dir.string() + "': " + error.message());
 }
+
+// What an earlier invocation left in the output folder.
+struct PriorWork {
+  std::vector<uint8_t> finished;             // per run: its results are final (done, diverged, early_stopped)
+  std::vector<sweep::RunSummary> summaries;  // of the finished runs
+  int64_t resumable = 0;                     // runs with a checkpoint to continue from
+};
+
+// The output folder: results.h5 (all runs, merged), runs/<id>.h5 (each run's results as soon as it ends or is
+// interrupted), checkpoints/<id>.h5 (the state of unfinished runs). An earlier invocation's work is reused if it
+// belongs to this sweep, and is an error otherwise: results are never silently mixed or overwritten.
+PriorWork inspect_output(const config::Config& config, const fs::path& out_dir, bool fresh) {
+  const fs::path runs_dir = out_dir / "runs", checkpoints_dir = out_dir / "checkpoints";
+  if (fresh) {
+    std::error_code ignored;
+    fs::remove(out_dir / "results.h5", ignored);
+    fs::remove_all(runs_dir, ignored);
+    fs::remove_all(checkpoints_dir, ignored);
+  }
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < config.runs.size(); ++i) index_of[config.runs[i].id] = i;
+  const auto foreign = [&](const std::string& what) {
+    return IoError(what + " is not a run of " + config.path +
+                   " as it is now (the sweep file or --set changed existing runs); rerun with --fresh to discard the "
+                   "earlier results in " +
+                   out_dir.string() + ", or choose another --out");
+  };
+  PriorWork prior;
+  prior.finished.assign(config.runs.size(), 0);
+  if (fs::exists(out_dir / "results.h5")) {
+    const auto file = io::File::open_read_only((out_dir / "results.h5").string());
+    for (const auto& name : file.children("runs"))
+      if (!index_of.count(file.open_group("runs/" + name).read_string_attribute("id")))
+        throw foreign("run '" + name + "' in " + (out_dir / "results.h5").string());
+  }
+  if (fs::exists(runs_dir)) {
+    for (const auto& entry : fs::directory_iterator(runs_dir)) {
+      if (entry.path().extension() != ".h5") continue;  // a temporary left by a kill
+      const auto file = io::File::open_read_only(entry.path().string());
+      for (const auto& name : file.children("runs")) {
+        const auto group = file.open_group("runs/" + name);
+        const auto it = index_of.find(group.read_string_attribute("id"));
+        if (it == index_of.end()) throw foreign("run '" + name + "' in " + entry.path().string());
+        sweep::RunSummary s;
+        s.index = static_cast<int64_t>(it->second);
+        s.status = group.read_string_attribute("status");
+        if (s.status == "interrupted") continue;
+        s.epochs_run = group.read_int_attribute("epochs_run");
+        s.final_loss = group.read_double_attribute("final_loss");
+        s.final_rel_grad_error = group.read_double_attribute("final_rel_grad_error");
+        s.seconds = group.read_double_attribute("wall_seconds");
+        prior.finished[it->second] = 1;
+        prior.summaries.push_back(s);
+      }
+    }
+  }
+  if (fs::exists(checkpoints_dir)) {
+    for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+      if (entry.path().extension() != ".h5") continue;
+      const auto it = index_of.find(entry.path().stem().string());
+      if (it == index_of.end()) throw foreign("checkpoint " + entry.path().string());
+      if (prior.finished[it->second])
+        fs::remove(entry.path());  // the run finished before its checkpoint could be removed
+      else
+        ++prior.resumable;
+    }
+  }
+  // Temporaries of writes a kill interrupted: never complete, never needed.
+  for (const auto& dir : {out_dir, runs_dir, checkpoints_dir}) {
+    if (!fs::exists(dir)) continue;
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(entry.path());
+  }
+  make_directory(runs_dir);
+  make_directory(checkpoints_dir);
+  return prior;
+}
+
+// Rank 0's reporter also keeps results.h5 current: merged again whenever a run ends.
+class SweepReporter : public sweep::ConsoleReporter {
+ public:
+  SweepReporter(const config::Config& config, bool live, std::function<void()> merge)
+      : ConsoleReporter(config.runs, stdout, live), merge_(std::move(merge)) {}
+  void finished(const sweep::RunSummary& summary, int group) override {
+    ConsoleReporter::finished(summary, group);
+    merge_();
+  }
+
+ private:
+  std::function<void()> merge_;
+};
 
 std::string batch_text(int64_t batch_size) {
   return batch_size == 0 ? "full" : std::to_string(batch_size);
@@ -150,11 +247,13 @@ int run(const AppOptions& options, const dist::Comm& world) {
                            : !config.output_dir.empty() ? fs::path(config.output_dir)
                                                         : fs::path("results") / config.name;
   const fs::path results_path = out_dir / "results.h5";
-  const fs::path runs_dir = out_dir / "runs";
-  all_or_none(world, root, [&] {
-    check_output(results_path, options.overwrite);
-    make_directory(runs_dir);
-  });
+  const fs::path runs_dir = out_dir / "runs", checkpoints_dir = out_dir / "checkpoints";
+  PriorWork prior;
+  all_or_none(world, root, [&] { prior = inspect_output(config, out_dir, options.fresh); });
+
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
+  const auto stop_requested = [] { return g_stop_signal != 0; };
 
   const int groups = sweep::group_count(world.size(), config.ranks_per_run);
   const bool single = config.runs.size() == 1;
@@ -163,13 +262,27 @@ int run(const AppOptions& options, const dist::Comm& world) {
                 options.config_path.c_str(), config.runs.size(), single ? "" : "s", world.size(),
                 world.size() == 1 ? "" : "s", groups, groups == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
                 device.str().c_str());
+    if (!prior.summaries.empty() || prior.resumable > 0)
+      std::printf("continuing in %s: %zu run%s already finished, %lld to resume from checkpoints\n", out_dir.c_str(),
+                  prior.summaries.size(), prior.summaries.size() == 1 ? "" : "s",
+                  static_cast<long long>(prior.resumable));
     std::fflush(stdout);
   }
 
+  const auto run_file = [&](const config::RunSpec& run) { return (runs_dir / (run.id + ".h5")).string(); };
+  const auto checkpoint_file = [&](const config::RunSpec& run) {
+    return (checkpoints_dir / (run.id + ".h5")).string();
+  };
   DataCache cache;
   const auto run_one = [&](int64_t index, const dist::Comm& group, const train::TrainHooks& hooks) {
     const auto& run = config.runs[index];
     const auto& data = cache.get(run, group, device);
+    // Every rank reads the checkpoint (same file, same state); none exists for a fresh run.
+    std::optional<train::Checkpoint> resume;
+    if (fs::exists(checkpoint_file(run))) resume = io::read_checkpoint(checkpoint_file(run), run.id);
+    if (resume && single && root)
+      std::printf("resuming %s at epoch %lld\n", run.name.c_str(), static_cast<long long>(resume->epoch));
+
     train::TrainHooks with_log = hooks;
     with_log.on_epoch = [&](const train::EpochRecord& r) {
       if (hooks.on_epoch) hooks.on_epoch(r);
@@ -183,7 +296,27 @@ int run(const AppOptions& options, const dist::Comm& world) {
         std::fflush(stdout);
       }
     };
-    const train::TrainResult result = train::train(run, data, group, with_log);
+    with_log.stop_requested = stop_requested;
+    // Checkpoints every `checkpoint.every_epochs` epochs and/or `checkpoint.every_seconds` seconds (the group's
+    // rank 0 decides; the allreduce makes it the group's decision), and whenever a signal stops the run.
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    int64_t completed = resume ? static_cast<int64_t>(resume->history.size()) : 0;
+    int64_t completed_at_checkpoint = completed;
+    with_log.on_epoch = [&, log = with_log.on_epoch](const train::EpochRecord& r) {
+      completed = r.epoch;
+      log(r);
+    };
+    with_log.checkpoint_due = [&] {
+      const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint).count();
+      return (config.checkpoint_every > 0 && completed - completed_at_checkpoint >= config.checkpoint_every) ||
+             (config.checkpoint_seconds > 0 && since >= config.checkpoint_seconds);
+    };
+    with_log.save_checkpoint = [&](const train::Checkpoint& c) {
+      last_checkpoint = std::chrono::steady_clock::now();
+      completed_at_checkpoint = completed;
+      if (group.is_root()) io::write_checkpoint(checkpoint_file(run), run.id, c);
+    };
+    const train::TrainResult result = train::train(run, data, group, with_log, resume ? &*resume : nullptr);
     if (group.is_root()) {
       io::RunContext context;
       context.command_line = options.command_line;
@@ -193,8 +326,9 @@ int run(const AppOptions& options, const dist::Comm& world) {
       context.data_description = data.description;
       context.total_rows = data.total_rows;
       context.dim = data.dim;
-      // Each finished run is on disk at once, whatever happens to the rest of the sweep.
-      io::write_results((runs_dir / (run.id + ".h5")).string(), config, run, context, result);
+      // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
+      io::write_results(run_file(run), config, run, context, result);
+      if (result.status != "interrupted") std::remove(checkpoint_file(run).c_str());
     }
     sweep::RunSummary summary;
     summary.status = result.status;
@@ -205,28 +339,39 @@ int run(const AppOptions& options, const dist::Comm& world) {
     return summary;
   };
 
+  const auto merge = [&] {
+    std::vector<std::string> files;
+    for (const auto& run : config.runs)
+      if (fs::exists(run_file(run))) files.push_back(run_file(run));
+    io::merge_results(results_path.string(), config, options.command_line, files);
+  };
   std::vector<double> costs;
   for (const auto& r : config.runs) costs.push_back(estimated_cost(r));
   // Under mpirun rank 0's stdout is a pseudo-terminal even when mpirun's output goes to a file, so "auto" also
   // asks for no Slurm job around it.
   const bool live = options.progress == "live" ||
                     (options.progress == "auto" && isatty(fileno(stdout)) && !std::getenv("SLURM_JOB_ID"));
-  sweep::ConsoleReporter reporter(config.runs, stdout, root && live && !single);
-  sweep::run_all(world, config.ranks_per_run, costs, run_one, reporter);
+  SweepReporter reporter(config, root && live && !single, merge);
+  for (const auto& s : prior.summaries) reporter.add_previous(s);
+  sweep::run_all(world, config.ranks_per_run, costs, prior.finished, run_one, reporter, stop_requested);
 
-  all_or_none(world, root, [&] {
-    std::vector<std::string> files;
-    for (const auto& run : config.runs) files.push_back((runs_dir / (run.id + ".h5")).string());
-    io::merge_results(results_path.string(), config, options.command_line, files);
-    std::error_code ignored;  // the merged file is complete; leftovers are harmless
-    for (const auto& file : files) fs::remove(file, ignored);
-    fs::remove(runs_dir, ignored);
-  });
+  // Rank 0 knows whether every run is finished; everybody exits with the same code.
+  int64_t unfinished = 0;
+  if (root) {
+    unfinished = static_cast<int64_t>(config.runs.size());
+    for (const auto& s : reporter.results())
+      if (s.status != "interrupted") --unfinished;
+  }
+  world.broadcast(&unfinished, sizeof(unfinished));
+  all_or_none(world, root, merge);
   if (root) {
     if (!single) reporter.print_leaderboard();
     std::printf("wrote %s\n", results_path.c_str());
+    if (unfinished > 0)
+      std::printf("stopped by a signal: %lld run%s unfinished; run the same command again to continue (exit code %d)\n",
+                  static_cast<long long>(unfinished), unfinished == 1 ? "" : "s", kExitInterrupted);
   }
-  return 0;
+  return unfinished > 0 ? kExitInterrupted : 0;
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ struct AppOptions {
   std::string config_path;             // the sweep YAML
   std::vector<std::string> overrides;  // --set key=value, applied to the base configuration
   std::string out_dir;                 // results go to OUT_DIR/results.h5; empty: output.dir, else results/<name>
-  bool overwrite = false;              // replace an existing results file instead of refusing
+  bool fresh = false;                  // discard what an earlier invocation left in the output folder
   bool dry_run = false;                // print the expanded runs and exit
   std::string progress = "auto";       // runs in flight: live (one rewritten line), lines, or auto
   int threads = 0;                     // intra-op threads per rank; 0: see dist::default_thread_count

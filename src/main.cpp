@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   cli.add_option("--out", options.out_dir,
                  "Output directory for results.h5 (default: output.dir, else results/<name>)");
-  cli.add_flag("--overwrite", options.overwrite, "Replace an existing results file");
+  cli.add_flag("--fresh", options.fresh,
+               "Discard the results and checkpoints an earlier invocation left in the output folder (by default "
+               "finished runs are kept and interrupted ones continue)");
   cli.add_flag("--dry-run", options.dry_run, "Print the runs the sweep expands to, and exit");
   cli.add_option("--set", options.overrides,
                  "Override a key of the base configuration: --set optimizer.lr=0.01 "

@@ -61,6 +61,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
       {"optimizer", {"name", "lr", "momentum"}},
       {"train", {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience"}},
       {"output", {"dir"}},
+      {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
   };
   return keys;
@@ -263,8 +264,8 @@ Section::Section(const std::string& file, const YAML::Node& node, std::string pr
 }
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys{"name",  "device",    "ranks_per_run", "output", "data",
-                                             "model", "optimizer", "train",         "sweep"};
+  static const std::vector<std::string> keys{"name", "device", "ranks_per_run", "output", "checkpoint",
+                                             "data", "model",  "optimizer",     "train",  "sweep"};
   return keys;
 }
 
@@ -274,7 +275,8 @@ const std::vector<std::string>& section_keys(const std::string& name) {
 
 std::vector<std::string> settable_keys(bool include_top_level) {
   std::vector<std::string> keys;
-  if (include_top_level) keys = {"name", "device", "ranks_per_run", "output.dir"};
+  if (include_top_level)
+    keys = {"name", "device", "ranks_per_run", "output.dir", "checkpoint.every_epochs", "checkpoint.every_seconds"};
   for (const char* section : {"data", "model", "optimizer", "train"})
     for (const auto& key : section_keys(section)) keys.push_back(std::string(section) + "." + key);
   return keys;
@@ -313,6 +315,11 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
   config.ranks_per_run = top.get<int>("ranks_per_run", 0);
   top.check(config.ranks_per_run >= 0, "ranks_per_run", "must be >= 1 (or 0 for all ranks)", config.ranks_per_run);
   config.output_dir = section(path, root, "output").get<std::string>("dir", "");
+  const Section checkpoint = section(path, root, "checkpoint");
+  config.checkpoint_every = checkpoint.get<int64_t>("every_epochs", config.checkpoint_every);
+  config.checkpoint_seconds = checkpoint.get<double>("every_seconds", config.checkpoint_seconds);
+  checkpoint.check(config.checkpoint_every >= 0, "every_epochs", "must be >= 0", config.checkpoint_every);
+  checkpoint.check(config.checkpoint_seconds >= 0, "every_seconds", "must be >= 0", config.checkpoint_seconds);
 
   if (root["sweep"]) {
     config.is_sweep = true;

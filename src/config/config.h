@@ -71,6 +71,8 @@ struct Config {
   Device device = Device::auto_select;  // auto: a GPU per rank where LibTorch sees GPUs, else the CPU
   int ranks_per_run = 0;                // ranks that train one run together; 0: all ranks
   std::string output_dir;               // default for --out; empty: results/<name>
+  int64_t checkpoint_every = 0;         // checkpoint every this many epochs (0: not by epochs)
+  double checkpoint_seconds = 60;       // and every this many seconds (0: not by time)
   bool is_sweep = false;                // the file has a sweep: section
   std::vector<RunSpec> runs;            // in expansion order
 };

@@ -1,5 +1,11 @@
 #include "io/h5.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "common/error.h"
@@ -19,6 +25,19 @@ void silence_hdf5() {
 hid_t checked(hid_t id, const std::string& what) {
   if (id < 0) throw IoError(what);
   return id;
+}
+
+// File access without HDF5's file locks: every file here is written whole by one process and renamed into
+// place, and the locks fail on many network filesystems (NFS, some Lustre setups). HDF5_USE_FILE_LOCKING in the
+// environment still takes precedence where the library honours it.
+Handle file_access() {
+  const hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+  if (access < 0) throw IoError("cannot create an HDF5 file access property list");
+  Handle handle(access, H5Pclose);
+#if H5_VERSION_GE(1, 10, 7)
+  H5Pset_file_locking(access, /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
+#endif
+  return handle;
 }
 
 void checked_status(herr_t status, const std::string& what) {
@@ -136,6 +155,101 @@ void Location::write_attribute(const std::string& name, const std::vector<int64_
   write_attr(*this, name, {static_cast<int64_t>(values.size())}, H5T_NATIVE_INT64, values.data(), where(name));
 }
 
+void Location::write_table(const std::string& name, const std::vector<TableColumn>& columns) const {
+  size_t rows = 0, record = 0;
+  std::vector<size_t> offsets, sizes;
+  std::vector<Handle> types;
+  for (const auto& c : columns) {
+    const size_t n = !c.texts.empty() ? c.texts.size() : !c.ints.empty() ? c.ints.size() : c.reals.size();
+    if (&c != &columns.front() && n != rows) throw IoError("table " + where(name) + ": columns differ in length");
+    rows = n;
+    size_t size = sizeof(double);
+    Handle type;
+    if (!c.texts.empty()) {
+      size = 1;
+      for (const auto& t : c.texts) size = std::max(size, t.size() + 1);
+      type = Handle(checked(H5Tcopy(H5T_C_S1), "cannot create a string type"), H5Tclose);
+      checked_status(H5Tset_size(type.id(), size), "cannot size a string type");
+    } else {
+      type = Handle(checked(H5Tcopy(c.ints.empty() ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64), "cannot copy a type"),
+                    H5Tclose);
+    }
+    offsets.push_back(record);
+    sizes.push_back(size);
+    types.push_back(std::move(type));
+    record += size;
+  }
+  const Handle compound(checked(H5Tcreate(H5T_COMPOUND, std::max<size_t>(record, 1)), "cannot create a table type"),
+                        H5Tclose);
+  for (size_t k = 0; k < columns.size(); ++k)
+    checked_status(H5Tinsert(compound.id(), columns[k].name.c_str(), offsets[k], types[k].id()),
+                   "cannot add column '" + columns[k].name + "' to table " + where(name));
+  std::vector<char> buffer(rows * record, '\0');
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t k = 0; k < columns.size(); ++k) {
+      char* at = buffer.data() + r * record + offsets[k];
+      const auto& c = columns[k];
+      if (!c.texts.empty())
+        std::copy(c.texts[r].begin(), c.texts[r].end(), at);
+      else if (!c.ints.empty())
+        std::memcpy(at, &c.ints[r], sizeof(int64_t));
+      else
+        std::memcpy(at, &c.reals[r], sizeof(double));
+    }
+  }
+  write_dataset(*this, name, {static_cast<int64_t>(rows)}, compound.id(), compound.id(), buffer.data(), where(name));
+}
+
+void Location::write_bytes(const std::string& name, const std::string& bytes) const {
+  const std::vector<int64_t> shape{static_cast<int64_t>(bytes.size())};
+  write_dataset(*this, name, shape, H5T_NATIVE_UCHAR, H5T_NATIVE_UCHAR, bytes.data(), where(name));
+}
+
+std::string Location::read_bytes(const std::string& name) const {
+  const auto info = dataset_info(name);
+  if (info.shape.size() != 1) throw IoError("dataset " + where(name) + " must be 1-D bytes");
+  std::string bytes(static_cast<size_t>(info.shape[0]), '\0');
+  const Handle set(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "cannot open dataset " + where(name)), H5Dclose);
+  if (!bytes.empty())
+    checked_status(H5Dread(set.id(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
+                   "cannot read dataset " + where(name));
+  return bytes;
+}
+
+namespace {
+void read_attr(const Location& loc, const std::string& name, hid_t type, void* out, const std::string& where) {
+  const Handle attr(checked(H5Aopen(loc.id(), name.c_str(), H5P_DEFAULT), "cannot open attribute " + where), H5Aclose);
+  checked_status(H5Aread(attr.id(), type, out), "cannot read attribute " + where);
+}
+}  // namespace
+
+bool Location::has_attribute(const std::string& name) const {
+  return H5Aexists(id(), name.c_str()) > 0;
+}
+
+double Location::read_double_attribute(const std::string& name) const {
+  double value = 0;
+  read_attr(*this, name, H5T_NATIVE_DOUBLE, &value, where(name));
+  return value;
+}
+
+int64_t Location::read_int_attribute(const std::string& name) const {
+  int64_t value = 0;
+  read_attr(*this, name, H5T_NATIVE_INT64, &value, where(name));
+  return value;
+}
+
+std::string Location::read_string_attribute(const std::string& name) const {
+  const Handle type(checked(H5Tcopy(H5T_C_S1), "cannot create a string type"), H5Tclose);
+  checked_status(H5Tset_size(type.id(), H5T_VARIABLE), "cannot size a string type");
+  checked_status(H5Tset_cset(type.id(), H5T_CSET_UTF8), "cannot set a string type's character set");
+  char* text = nullptr;
+  read_attr(*this, name, type.id(), &text, where(name));
+  std::string value = text ? text : "";
+  H5free_memory(text);
+  return value;
+}
+
 DatasetInfo Location::dataset_info(const std::string& name) const {
   const Handle set(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "cannot open dataset " + where(name)), H5Dclose);
   const Handle space(checked(H5Dget_space(set.id()), "cannot read the shape of " + where(name)), H5Sclose);
@@ -172,15 +286,37 @@ std::vector<double> Location::read_rows(const std::string& name, int64_t row_beg
   return out;
 }
 
+Location Location::open_group(const std::string& name) const {
+  const hid_t group = H5Gopen2(id(), name.c_str(), H5P_DEFAULT);
+  return Location(Handle(checked(group, "cannot open group " + where(name)), H5Gclose), name_ + "/" + name);
+}
+
+void durable_rename(const std::string& temporary, const std::string& path) {
+  const auto sync = [](const std::string& p, int flags) {
+    const int fd = ::open(p.c_str(), flags);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+  };
+  if (!sync(temporary, O_RDONLY)) throw IoError("cannot flush '" + temporary + "' to disk");
+  if (std::rename(temporary.c_str(), path.c_str()) != 0)
+    throw IoError("cannot rename '" + temporary + "' to '" + path + "'");
+  const auto slash = path.find_last_of('/');
+  sync(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash), O_RDONLY | O_DIRECTORY);
+}
+
 File File::create(const std::string& path) {
   silence_hdf5();
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const Handle access = file_access();
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id());
   return File(Handle(checked(id, "cannot create HDF5 file '" + path + "'"), H5Fclose), path);
 }
 
 File File::open_read_only(const std::string& path) {
   silence_hdf5();
-  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const Handle access = file_access();
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.id());
   return File(Handle(checked(id, "cannot open HDF5 file '" + path + "' (missing, or not an HDF5 file)"), H5Fclose),
               path);
 }

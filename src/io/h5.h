@@ -33,6 +33,14 @@ struct DatasetInfo {
   H5T_class_t type_class = H5T_NO_CLASS;
 };
 
+// One column of a table (an HDF5 compound dataset): text, integers or reals, one value per row.
+struct TableColumn {
+  std::string name;
+  std::vector<std::string> texts;  // fixed-length strings, as long as the longest
+  std::vector<int64_t> ints;
+  std::vector<double> reals;
+};
+
 // A file or a group: something that holds datasets, groups and attributes.
 class Location {
  public:
@@ -41,6 +49,7 @@ class Location {
   const std::string& name() const { return name_; }
 
   Location create_group(const std::string& name) const;
+  Location open_group(const std::string& name) const;
   bool has(const std::string& name) const;
   // Names of the links in group `group` (relative to this location), in name order.
   std::vector<std::string> children(const std::string& group) const;
@@ -54,6 +63,14 @@ class Location {
   void write(const std::string& name, const std::vector<double>& values) const;
   void write(const std::string& name, const std::vector<int64_t>& values) const;
 
+  // A 1-D compound dataset, one record per row; every column holds the same number of values in exactly one of
+  // its vectors. Reads into numpy/pandas as a structured array.
+  void write_table(const std::string& name, const std::vector<TableColumn>& columns) const;
+
+  // Raw bytes as a 1-D dataset of unsigned chars.
+  void write_bytes(const std::string& name, const std::string& bytes) const;
+  std::string read_bytes(const std::string& name) const;
+
   void write_attribute(const std::string& name, const std::string& value) const;
   void write_attribute(const std::string& name, double value) const;
   void write_attribute(const std::string& name, int64_t value) const;
@@ -61,6 +78,10 @@ class Location {
   void write_attribute(const std::string& name, const std::vector<int64_t>& values) const;
 
   DatasetInfo dataset_info(const std::string& name) const;
+  bool has_attribute(const std::string& name) const;
+  double read_double_attribute(const std::string& name) const;
+  int64_t read_int_attribute(const std::string& name) const;
+  std::string read_string_attribute(const std::string& name) const;
   // Rows [row_begin, row_begin + rows) of a 1-D or 2-D dataset, converted to double, row-major. Reads only those
   // rows from disk (a hyperslab).
   std::vector<double> read_rows(const std::string& name, int64_t row_begin, int64_t rows) const;
@@ -81,5 +102,9 @@ class File : public Location {
  private:
   using Location::Location;
 };
+
+// Makes `temporary` durable (fsync) and renames it over `path`, then syncs the folder: after a crash at any
+// instant `path` is either its old version or the new one, whole.
+void durable_rename(const std::string& temporary, const std::string& path);
 
 }  // namespace gradfit::io

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "common/error.h"
 #include "gradfit/version.h"
@@ -46,6 +48,7 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write("val_loss", val_loss);
   group.write("grad_norm", grad_norm);
   group.write("epoch_seconds", seconds);
+  group.write("lr", std::vector<double>(h.size(), run.optimizer.lr));  // constant: no schedules yet
 
   const Location model = group.create_group("model");
   for (const auto& [name, tensor] : result.parameters) {
@@ -91,6 +94,10 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   if (!h.empty()) {
     group.write_attribute("final_loss", h.back().train_loss);
     group.write_attribute("final_rel_grad_error", h.back().rel_grad_error);
+    double best_val = std::numeric_limits<double>::quiet_NaN();
+    for (const auto& r : h)
+      if (std::isfinite(r.val_loss) && !(best_val <= r.val_loss)) best_val = r.val_loss;
+    group.write_attribute("best_val_loss", best_val);
     group.write_attribute("best_loss", std::min_element(h.begin(), h.end(), [](const auto& a, const auto& b) {
                                          return a.train_loss < b.train_loss;
                                        })->train_loss);
@@ -122,7 +129,7 @@ void write_atomically(const std::string& path, const config::Config& config, con
       file.write_attribute("created", utc_now());
       write_runs(file);
     }  // closed, and so flushed, before the rename
-    std::filesystem::rename(temporary, path);
+    durable_rename(temporary, path);
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
@@ -142,10 +149,26 @@ void merge_results(const std::string& path, const config::Config& config, const 
                    const std::vector<std::string>& run_files) {
   write_atomically(path, config, command_line, [&](const File& file) {
     const Location runs = file.create_group("runs");
+    // One row per run, for pandas: pd.DataFrame(h5py.File(path)["summary"][:]).
+    std::vector<TableColumn> table;
+    for (const char* column : {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss",
+                               "best_val_loss", "lr", "activation", "architecture", "params", "wall_seconds"})
+      table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);
-      for (const auto& name : source.children("runs")) runs.copy_from(source, "runs/" + name, name);
+      for (const auto& name : source.children("runs")) {
+        runs.copy_from(source, "runs/" + name, name);
+        const Location g = runs.open_group(name);
+        for (int k : {0, 1, 2, 9, 10, 11}) table[k].texts.push_back(g.read_string_attribute(table[k].name));
+        table[3].ints.push_back(g.read_int_attribute("epochs_run"));
+        for (int k : {4, 5, 6, 7, 8, 12}) {
+          const bool present = g.has_attribute(table[k].name);
+          table[k].reals.push_back(present ? g.read_double_attribute(table[k].name)
+                                           : std::numeric_limits<double>::quiet_NaN());
+        }
+      }
     }
+    if (!table[0].texts.empty()) file.write_table("summary", table);
   });
 }
 

@@ -21,6 +21,9 @@ class ConsoleReporter : public Reporter {
   void finished(const RunSummary& summary, int group) override;
   void in_flight(const std::vector<RunProgress>& runs) override;
 
+  // A run an earlier invocation finished: counted, and in the leaderboard.
+  void add_previous(const RunSummary& summary) { results_.push_back(summary); }
+
   // Every finished run so far, in the order they finished.
   const std::vector<RunSummary>& results() const { return results_; }
   // The finished runs as a table, best final relative gradient error first.

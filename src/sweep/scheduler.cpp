@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 // Control messages are small arrays of doubles (indices stay exact below 2^53).
 constexpr int kMessageLength = 8;
 enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103 };
-const std::vector<std::string> kStatuses{"done", "diverged", "early_stopped"};
+const std::vector<std::string> kStatuses{"done", "diverged", "early_stopped", "interrupted"};
 
 int status_code(const std::string& status) {
   const auto it = std::find(kStatuses.begin(), kStatuses.end(), status);
@@ -30,17 +30,20 @@ int clamp_ranks(int world_size, int ranks_per_run) {
 // World rank 0's bookkeeping: the queue of runs not yet started and the runs in flight.
 class Coordinator {
  public:
-  Coordinator(const dist::Comm& world, int groups, const std::vector<double>& costs, Reporter& reporter)
-      : world_(world), groups_(groups), reporter_(reporter) {
-    std::vector<int64_t> order(costs.size());
-    std::iota(order.begin(), order.end(), 0);
+  Coordinator(const dist::Comm& world, int groups, const std::vector<double>& costs, const std::vector<uint8_t>& skip,
+              Reporter& reporter, std::function<bool()> stop_requested)
+      : world_(world), groups_(groups), reporter_(reporter), stop_requested_(std::move(stop_requested)) {
+    std::vector<int64_t> order;
+    for (int64_t i = 0; i < static_cast<int64_t>(costs.size()); ++i)
+      if (skip.empty() || !skip[i]) order.push_back(i);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return costs[a] > costs[b]; });
     queue_.assign(order.begin(), order.end());
   }
 
   // The next run for `group`, or -1 when none is left.
   int64_t take(int group) {
-    if (queue_.empty()) return -1;
+    if (stop_requested_ && stop_requested_()) stopped_ = true;
+    if (queue_.empty() || stopped_) return -1;
     const int64_t index = queue_.front();
     queue_.pop_front();
     RunProgress p;
@@ -52,6 +55,7 @@ class Coordinator {
   }
 
   void finished(const RunSummary& summary, int group) {
+    if (summary.status == "interrupted") stopped_ = true;  // the job is being stopped: start nothing new
     in_flight_.erase(summary.index);
     reporter_.finished(summary, group);
   }
@@ -114,6 +118,8 @@ class Coordinator {
   const dist::Comm& world_;
   int groups_;
   Reporter& reporter_;
+  std::function<bool()> stop_requested_;
+  bool stopped_ = false;
   std::deque<int64_t> queue_;
   std::map<int64_t, InFlight> in_flight_;
   int groups_done_ = 0;  // other groups told to stop
@@ -126,8 +132,9 @@ int group_count(int world_size, int ranks_per_run) {
   return (world_size + k - 1) / k;
 }
 
-void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs, const RunFunction& run_one,
-             Reporter& reporter) {
+void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs,
+             const std::vector<uint8_t>& skip, const RunFunction& run_one, Reporter& reporter,
+             const std::function<bool()>& stop_requested) {
   const int k = clamp_ranks(world.size(), ranks_per_run);
   const int color = world.rank() / k;
   const dist::SplitComm split(world, color, world.rank());
@@ -137,7 +144,7 @@ void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<doubl
   Coordinator* coord = nullptr;
   std::unique_ptr<Coordinator> owned;
   if (coordinator) {
-    owned = std::make_unique<Coordinator>(world, group_count(world.size(), k), costs, reporter);
+    owned = std::make_unique<Coordinator>(world, group_count(world.size(), k), costs, skip, reporter, stop_requested);
     coord = owned.get();
   }
 

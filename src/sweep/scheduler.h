@@ -46,10 +46,13 @@ class Reporter {
 // rank 0). `hooks` must be passed to train::train: they keep the coordinator responsive and carry progress.
 using RunFunction = std::function<RunSummary(int64_t index, const dist::Comm& group, const train::TrainHooks& hooks)>;
 
-// Collective over `world`: runs every index of `costs` exactly once. `ranks_per_run` is clamped to [1, world size]
-// (0 means the world size); a last group may be smaller. `reporter` is used on world rank 0 only.
-void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs, const RunFunction& run_one,
-             Reporter& reporter);
+// Collective over `world`: runs every index of `costs` not marked in `skip` exactly once. `ranks_per_run` is
+// clamped to [1, world size] (0 means the world size); a last group may be smaller. World rank 0 hands out no
+// more runs once `stop_requested()` is true there or a run comes back "interrupted". `skip`, `reporter` and
+// `stop_requested` are used on world rank 0 only.
+void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs,
+             const std::vector<uint8_t>& skip, const RunFunction& run_one, Reporter& reporter,
+             const std::function<bool()>& stop_requested = {});
 
 // The groups a world of `world_size` ranks splits into.
 int group_count(int world_size, int ranks_per_run);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <sstream>
 
 #include "common/error.h"
 #include "dist/grad_sync.h"
@@ -101,15 +102,40 @@ Batch select(const data::Dataset& data, const std::vector<int64_t>& local_rows, 
 
 }  // namespace
 
+namespace {
+
+std::string save_optimizer(torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+void load_optimizer(torch::optim::Optimizer& optimizer, const std::string& state, torch::Device device) {
+  torch::serialize::InputArchive archive;
+  std::istringstream bytes(state);
+  archive.load_from(bytes, device);
+  optimizer.load(archive);
+}
+
+}  // namespace
+
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
-                  const TrainHooks& hooks) {
+                  const TrainHooks& hooks, const Checkpoint* resume) {
   const auto start = Clock::now();
   const auto& spec = run.train;
   auto model = model::make_mlp(run.model, data.dim, spec.seed);
   model->to(data.x.device());
   auto params = model->parameters();
-  dist::broadcast_parameters(params, comm);
   auto optimizer = make_optimizer(run.optimizer, params);
+  if (resume) {
+    torch::NoGradGuard no_grad;
+    auto named = model->named_parameters();
+    for (const auto& [name, tensor] : resume->parameters) named[name].copy_(tensor);
+    load_optimizer(*optimizer, resume->optimizer_state, data.x.device());
+  }
+  dist::broadcast_parameters(params, comm);
   const double value_weight = data.has_values() ? spec.value_weight : 0.0;
 
   // The validation rows of this shard, fixed for the run.
@@ -121,8 +147,9 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   int64_t val_count = 0;
   for (const uint8_t h : held_out) val_count += h;
 
-  // Slots riding along with the gradients: this step's sum of squared gradient errors and of value errors.
-  dist::GradientAllreduce allreduce(params, /*extra_slots=*/2);
+  // Slots riding along with the gradients: this step's sums of squared gradient errors and of value errors, and
+  // the requests to stop and to checkpoint, so that all ranks agree on them without another collective.
+  dist::GradientAllreduce allreduce(params, /*extra_slots=*/4);
   const auto options = data.x.options();
   const BatchPlan first_plan = plan_batches(data.total_rows, 0, spec.seed, 1, data.shard, held_out);
   const int64_t train_count = first_plan.global_sizes[0];
@@ -139,30 +166,87 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   for (const auto& p : params) result.parameter_count += p.numel();
   double best_val = std::numeric_limits<double>::infinity();
   int64_t epochs_since_best = 0;
-  for (int64_t epoch = 1; epoch <= spec.epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
+  int64_t first_epoch = 1, first_batch = 0;
+  double earlier_seconds = 0, earlier_allreduce = 0;
+  if (resume) {
+    result.history = resume->history;
+    best_val = resume->best_val_loss;
+    epochs_since_best = resume->epochs_since_best;
+    first_epoch = resume->epoch;
+    first_batch = resume->next_batch;
+    earlier_seconds = resume->wall_seconds;
+    earlier_allreduce = resume->allreduce_seconds;
+  }
+  // The state after the last step, to continue at `next_batch` of `epoch`.
+  const auto snapshot = [&](int64_t epoch, int64_t next_batch) {
+    Checkpoint c;
+    c.epoch = epoch;
+    c.next_batch = next_batch;
+    c.history = result.history;
+    for (const auto& item : model->named_parameters())
+      c.parameters.emplace_back(item.key(), item.value().detach().cpu().clone());
+    c.optimizer_state = save_optimizer(*optimizer);
+    c.best_val_loss = best_val;
+    c.epochs_since_best = epochs_since_best;
+    c.wall_seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count();
+    c.allreduce_seconds = earlier_allreduce + allreduce.seconds();
+    return c;
+  };
+  const auto zero = torch::zeros({}, options);
+  const auto one = torch::ones({}, options);
+  bool stopping = false;
+  for (int64_t epoch = first_epoch; epoch <= spec.epochs && !stopping; ++epoch) {
+    auto epoch_start = Clock::now();
     const BatchPlan plan = plan_batches(data.total_rows, spec.batch_size, spec.seed, epoch, data.shard, held_out);
     const bool whole_shard = plan.local_rows.size() == 1 && held_out.empty();
     // Summed over the epoch's batches (squared errors) or maximised (gradient norm); read once at epoch end.
     auto epoch_sums = torch::zeros({2}, options);
     auto max_grad_norm = torch::zeros({}, options);
-    const auto zero = torch::zeros({}, options);
-    for (size_t b = 0; b < plan.local_rows.size(); ++b) {
+    size_t b = 0;
+    if (resume && epoch == first_epoch && first_batch > 0) {  // the rest of an epoch stopped in its middle
+      b = static_cast<size_t>(first_batch);
+      epoch_sums = torch::tensor({resume->partial_grad_sse, resume->partial_value_sse}, options);
+      max_grad_norm = torch::full({}, resume->partial_max_grad_norm, options);
+      epoch_start -=
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(resume->partial_seconds));
+    }
+    bool checkpoint_now = false;
+    for (; b < plan.local_rows.size(); ++b) {
       for (auto& p : params) p.mutable_grad().reset();
       const auto& rows = plan.local_rows[b];
-      std::vector<torch::Tensor> sums{zero, zero};
+      std::vector<torch::Tensor> extras{zero, zero, hooks.stop_requested && hooks.stop_requested() ? one : zero,
+                                        comm.is_root() && hooks.checkpoint_due && hooks.checkpoint_due() ? one : zero};
       if (!rows.empty()) {
         const Batch batch = select(data, rows, whole_shard);
         auto terms = model::gradient_matching_loss(model, batch.x, batch.grad_samples, batch.values, value_weight,
                                                    plan.global_sizes[b]);
         terms.loss.backward();
-        sums = {terms.grad_sse, terms.value_sse};
+        extras[0] = terms.grad_sse;
+        extras[1] = terms.value_sse;
       }
-      epoch_sums += allreduce.reduce(sums, comm);
+      const auto reduced = allreduce.reduce(extras, comm);
+      epoch_sums += reduced.narrow(0, 0, 2);
       max_grad_norm = torch::maximum(max_grad_norm, allreduce.gradient_norm());
       optimizer->step();
       if (hooks.between_steps) hooks.between_steps();
+      if (hooks.save_checkpoint) {
+        const auto flags = reduced.narrow(0, 2, 2).to(torch::kFloat64).cpu();
+        stopping = flags[0].item<double>() > 0;
+        checkpoint_now = stopping || flags[1].item<double>() > 0;
+      }
+      if (checkpoint_now && b + 1 < plan.local_rows.size()) {  // mid-epoch: save the epoch's partial sums too
+        Checkpoint c = snapshot(epoch, static_cast<int64_t>(b + 1));
+        const auto partial = epoch_sums.to(torch::kFloat64).cpu();
+        c.partial_grad_sse = partial[0].item<double>();
+        c.partial_value_sse = partial[1].item<double>();
+        c.partial_max_grad_norm = max_grad_norm.item<double>();
+        c.partial_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+        hooks.save_checkpoint(c);
+        checkpoint_now = false;
+        if (stopping) break;
+      }
     }
+    if (stopping && b + 1 < plan.local_rows.size()) break;  // stopped mid-epoch, state saved
 
     EpochRecord record;
     record.epoch = epoch;
@@ -204,12 +288,18 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
         break;
       }
     }
+    if (epoch == spec.epochs) break;  // finished: nothing left to checkpoint or interrupt
+    if (checkpoint_now) {             // at the epoch boundary: the next epoch starts from its first batch
+      hooks.save_checkpoint(snapshot(epoch + 1, 0));
+    }
   }
+  if (stopping && result.status == "done" && static_cast<int64_t>(result.history.size()) < spec.epochs)
+    result.status = "interrupted";
 
   for (const auto& item : model->named_parameters())
     result.parameters.emplace_back(item.key(), item.value().detach().cpu().clone());
-  result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  result.allreduce_seconds = allreduce.seconds();
+  result.wall_seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count();
+  result.allreduce_seconds = earlier_allreduce + allreduce.seconds();
   return result;
 }
 

@@ -28,21 +28,47 @@ struct EpochRecord {
 struct TrainResult {
   std::vector<EpochRecord> history;
   std::vector<std::pair<std::string, torch::Tensor>> parameters;  // final weights, by name, on the CPU
-  std::string status = "done";  // done | diverged (non-finite loss or gradient) | early_stopped (patience)
+  // done | diverged (non-finite loss or gradient) | early_stopped (patience) | interrupted (stop_requested)
+  std::string status = "done";
   double wall_seconds = 0;
   double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
   int64_t parameter_count = 0;
 };
 
+// Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing
+// from it gives the same numbers as never stopping (bitwise on the same device and rank count).
+struct Checkpoint {
+  int64_t epoch = 1;                                              // the epoch to continue (1-based)
+  int64_t next_batch = 0;                                         // batches of that epoch already done
+  std::vector<EpochRecord> history;                               // the completed epochs
+  std::vector<std::pair<std::string, torch::Tensor>> parameters;  // by name, on the CPU
+  std::string optimizer_state;                                    // the optimizer's state, serialized by LibTorch
+  double partial_grad_sse = 0;  // sums of the epoch in progress, over its finished batches
+  double partial_value_sse = 0;
+  double partial_max_grad_norm = 0;
+  double partial_seconds = 0;
+  double best_val_loss = 0;  // early stopping
+  int64_t epochs_since_best = 0;
+  double wall_seconds = 0;  // spent so far
+  double allreduce_seconds = 0;
+};
+
 struct TrainHooks {
   std::function<void(const EpochRecord&)> on_epoch;  // every rank, after every epoch
   std::function<void()> between_steps;               // every rank, after every optimizer step (must be cheap)
+  // Every rank, before each step's allreduce: true asks the whole group to checkpoint and stop after this step
+  // (a signal arrived). The ranks agree through the allreduce itself.
+  std::function<bool()> stop_requested;
+  // The group's rank 0, before each step's allreduce: true asks for a checkpoint after this step.
+  std::function<bool()> checkpoint_due;
+  // Every rank, when a checkpoint is taken (the group's rank 0 writes it).
+  std::function<void(const Checkpoint&)> save_checkpoint;
 };
 
-// Trains the model of `run` on this rank's shard, on the shard's device. Collective over `comm`: every rank calls
-// it with its own shard of the same data and gets the same result.
+// Trains the model of `run` on this rank's shard, on the shard's device, from scratch or from `resume`.
+// Collective over `comm`: every rank calls it with its own shard of the same data and gets the same result.
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
-                  const TrainHooks& hooks = {});
+                  const TrainHooks& hooks = {}, const Checkpoint* resume = nullptr);
 
 // Which of the N rows are held out for validation: row i when a hash of (seed, i) falls below `fraction`. Depends
 // on neither the rank count nor the shard. Empty when fraction is 0.

@@ -13,6 +13,43 @@ expect_rc() { [ "$rc" -eq "$1" ] || fail "exit code $rc, expected $1"; }
 expect_failure() { [ "$rc" -ne 0 ] || fail "exit code 0, expected a failure"; }
 expect_in() { grep -Eq -- "$2" "$work/$1" || fail "$1 does not match: $2"; }
 mpi() { local n=$1; shift; "$MPIEXEC" $MPIEXEC_FLAGS -n "$n" "$@"; }
+# A 4-run sweep on two groups of one rank, float64, a checkpoint every epoch.
+write_resume_sweep() {
+  cat >"$1" <<YAML
+name: resume
+ranks_per_run: 1
+data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 8000, well_width: 2.0}
+model: {widths: [32, 32], activation: softplus, dtype: float64}
+train: {epochs: 100, batch_size: 1000}
+checkpoint: {every_epochs: 1, every_seconds: 0}
+sweep:
+  grid: {optimizer.lr: [0.01, 0.003]}
+  repeats: 2
+YAML
+}
+# Waits up to 30 s for a file matching $2 in folder $1.
+wait_for_file() {
+  for _ in $(seq 300); do compgen -G "$1/$2" >/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+# The sweep in $1 must equal the same sweep run without interruption: histories and weights bit for bit.
+compare_to_uninterrupted() {
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/reference" "$work/s.yaml" </dev/null >/dev/null 2>&1 ||
+    fail "the reference sweep failed"
+  "$PYTHON" - "$work/reference/results.h5" "$1/results.h5" <<'PY' || fail "results differ from the uninterrupted sweep"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert sorted(a["runs"]) == sorted(b["runs"]), "different runs"
+for name in a["runs"]:
+    ga, gb = a["runs"][name], b["runs"][name]
+    assert gb.attrs["status"] == "done", (name, gb.attrs["status"])
+    for k in ["epoch", "train_loss", "rel_grad_error", "val_loss", "grad_norm", "lr"]:
+        assert np.array_equal(ga[k][:], gb[k][:], equal_nan=True), (name, k)
+    for p in ga["model"]:
+        assert np.array_equal(ga["model"][p][:], gb["model"][p][:]), (name, p)
+print(f"{len(a['runs'])} runs: histories and final weights identical to the uninterrupted sweep")
+PY
+}
 
 case "$case_name" in
 help)
@@ -36,21 +73,30 @@ seed_example)
   awk -v f="$first" -v l="$last" 'BEGIN {exit !(l < f / 3)}' || fail "loss went from $first to $last"
   "$H5DUMP" -d /runs/seed_quadratic/train_loss "$work/seed/results.h5" >"$work/dump" || fail "h5dump failed"
   grep -q "SIMPLE { ( 999 ) / ( 999 ) }" "$work/dump" || fail "history is not 999 long"
-  [ -z "$(ls "$work/seed" | grep -v '^results.h5$')" ] || fail "stray files: $(ls "$work/seed")" ;;
-refuses_to_overwrite)
+  [ "$(ls "$work/seed" | tr '\n' ' ')" = "checkpoints results.h5 runs " ] || fail "unexpected files: $(ls "$work/seed")"
+  [ "$(ls "$work/seed/runs" | wc -l)" -eq 1 ] && [ -z "$(ls "$work/seed/checkpoints")" ] || fail "runs/checkpoints" ;;
+resume_or_refuse)
+  # The same command again continues (nothing left to do); a changed sweep is refused and loses nothing;
+  # --fresh starts over.
   cat >"$work/tiny.yaml" <<YAML
 data: {target: quadratic, P: [[1, 0], [0, 1]]}
 train: {epochs: 3}
 YAML
   run "$GRADFIT_BIN" --out "$work/r" "$work/tiny.yaml"
   expect_rc 0
-  before=$(md5sum <"$work/r/results.h5")
+  before=$(md5sum <"$work/r/runs/"*.h5)
   run "$GRADFIT_BIN" --out "$work/r" "$work/tiny.yaml"
-  expect_failure
-  expect_in err "results file '.*/r/results.h5' already exists; choose another --out or pass --overwrite"
-  [ "$(md5sum <"$work/r/results.h5")" = "$before" ] || fail "the existing results changed"
-  run "$GRADFIT_BIN" --out "$work/r" --overwrite "$work/tiny.yaml"
-  expect_rc 0 ;;
+  expect_rc 0
+  expect_in out "continuing in .*/r: 1 run already finished, 0 to resume from checkpoints"
+  [ "$(md5sum <"$work/r/runs/"*.h5)" = "$before" ] || fail "the finished run was rewritten"
+  results=$(md5sum <"$work/r/results.h5")
+  run "$GRADFIT_BIN" --out "$work/r" --set train.epochs=4 "$work/tiny.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: run 'tiny' in .*/r/results.h5 is not a run of .*tiny.yaml as it is now \\(the sweep file or --set changed existing runs\\); rerun with --fresh"
+  [ "$(md5sum <"$work/r/results.h5")" = "$results" ] || fail "the results changed"
+  run "$GRADFIT_BIN" --out "$work/r" --fresh --set train.epochs=4 "$work/tiny.yaml"
+  expect_rc 0
+  "$H5DUMP" -a /runs/tiny/epochs_run "$work/r/results.h5" | grep -q "(0): 4" || fail "--fresh did not start over" ;;
 config_typo)
   printf 'data:\n  target: quadratic\n  P: [[1]]\ntrain:\n  batch_size: 10\n  epohcs: 5\n' >"$work/typo.yaml"
   run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/typo.yaml"
@@ -146,6 +192,44 @@ seed_sweep_groups)
   [ "$(grep -c '^\[ *[0-9]*/24 start\]' "$work/out")" -eq 24 ] || fail "expected 24 starts"
   [ "$(grep -c '^\[[0-9]*/24 done\] done ' "$work/out")" -eq 24 ] || fail "expected 24 finished runs"
   [ "$(h5ls "$work/s/results.h5/runs" | wc -l)" -eq 24 ] || fail "expected 24 runs in results.h5" ;;
+sigterm_checkpoint_resume)
+  # SIGTERM to the ranks mid-run: a checkpoint, exit code 75, and the same command finishes the sweep.
+  write_resume_sweep "$work/s.yaml"
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+  cat "$work/out" "$work/err"
+  expect_rc 75
+  expect_in out "stopped by a signal: [0-9]+ runs? unfinished; run the same command again to continue \(exit code 75\)"
+  expect_in out " interrupted "
+  ls "$work/r/checkpoints/"*.h5 >/dev/null || fail "no checkpoint left for the interrupted run"
+  "$H5DUMP" -H "$work/r/results.h5" >/dev/null || fail "results.h5 unreadable after the stop"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
+  compare_to_uninterrupted "$work/r" ;;
+sigkill_resume)
+  # SIGKILL at five moments (early, mid-epoch, during checkpoint writes, between runs), rerunning each time:
+  # results.h5 stays readable, and the finished sweep equals an uninterrupted one bit for bit.
+  write_resume_sweep "$work/s.yaml"
+  for delay in 1.0 1.3 1.6 1.9 2.2; do
+    mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>&1 &
+    launcher=$!
+    sleep "$delay"
+    pkill -KILL -f "^$GRADFIT_BIN .*--out $work/r "
+    wait "$launcher"
+    echo "killed after ${delay}s: $(ls "$work/r/runs" 2>/dev/null | grep -c '\.h5$') finished runs," \
+      "$(ls "$work/r/checkpoints" 2>/dev/null | grep -c '\.h5$') checkpoints," \
+      "$(ls "$work/r/checkpoints" "$work/r/runs" "$work/r" 2>/dev/null | grep -c 'tmp-') files caught mid-write," \
+      "checkpointed at epochs:" \
+      $(for c in "$work/r/checkpoints/"*.h5; do [ -e "$c" ] && "$H5DUMP" -a epoch "$c" | awk '/\(0\)/ {print $2}'; done)
+    if [ -e "$work/r/results.h5" ]; then "$H5DUMP" -H "$work/r/results.h5" >/dev/null || fail "results.h5 unreadable"; fi
+  done
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  compare_to_uninterrupted "$work/r" ;;
 missing_sweep_file)
   run "$GRADFIT_BIN" "$work/absent.yaml"
   expect_failure

@@ -65,7 +65,7 @@ TEST(Config, TypoSuggestsTheNearestKeyWithLineAndColumn) {
 TEST(Config, UnknownKeyFarFromAnyListsValidKeys) {
   EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
                         R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, ranks_per_run, )"
-                        R"(output, data, model, optimizer, train, sweep\))");
+                        R"(output, checkpoint, data, model, optimizer, train, sweep\))");
 }
 
 TEST(Config, RelativeDataPathIsResolvedAgainstTheYamlFolder) {

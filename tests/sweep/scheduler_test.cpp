@@ -44,7 +44,7 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
   std::vector<double> by_rank(runs, 0.0), by_leader(runs, 0.0), group_sizes(runs, 0.0);
   RecordingReporter reporter;
   run_all(
-      world(), /*ranks_per_run=*/2, costs,
+      world(), /*ranks_per_run=*/2, costs, /*skip=*/{},
       [&](int64_t index, const dist::Comm& group, const train::TrainHooks& hooks) {
         by_rank[index] += 1;
         if (group.is_root()) {
@@ -79,19 +79,19 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
   }
 }
 
-TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirst) {
+TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirstAndSkipsFinished) {
   const std::vector<double> costs{1, 5, 3, 5, 0};
   std::vector<int64_t> order;
   RecordingReporter reporter;
   run_all(
-      world(), /*ranks_per_run=*/0, costs,
+      world(), /*ranks_per_run=*/0, costs, /*skip=*/{0, 0, 1, 0, 0},
       [&](int64_t index, const dist::Comm& group, const train::TrainHooks&) {
         EXPECT_EQ(group.size(), world().size());
         order.push_back(index);
         return RunSummary{};
       },
       reporter);
-  EXPECT_EQ(order, (std::vector<int64_t>{1, 3, 2, 0, 4}));  // by cost, ties in file order
+  EXPECT_EQ(order, (std::vector<int64_t>{1, 3, 0, 4}));  // by cost, ties in file order, run 2 skipped
   if (world().is_root()) {
     EXPECT_EQ(reporter.started_order, order);
   }
@@ -162,7 +162,9 @@ TEST(SweepJob, ADivergingRunIsRecordedWhileTheOthersFinish) {
     }
   }
   EXPECT_EQ(diverged, 2);
-  EXPECT_FALSE(std::filesystem::exists(dir / "out" / "runs"));  // per-run files merged and removed
+  // Each run's own file stays (resume reads them); no checkpoint is left once every run has ended.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "out" / "runs"), {}), 6);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "out" / "checkpoints"), {}), 0);
   std::filesystem::remove_all(dir);
 }
 
