@@ -230,6 +230,66 @@ sigkill_resume)
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
   expect_rc 0
   compare_to_uninterrupted "$work/r" ;;
+analyze)
+  # scripts/analyze.py on a small seed sweep: leaderboard, CSV with every run, two PNG plots; --help.
+  run "$PYTHON" scripts/analyze.py --help
+  expect_rc 0
+  expect_in out "usage: analyze.py"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/s" --set train.epochs=30 experiments/seed_sweep.yaml
+  expect_rc 0
+  run "$PYTHON" scripts/analyze.py "$work/s/results.h5" --top 3 --csv "$work/runs.csv" --plots "$work/plots"
+  expect_rc 0
+  expect_in out "24 runs \\(24 done\\), ranked by final_rel_grad_error"
+  expect_in out "^ +rank +id +status +final_rel_grad_error +final_loss +epochs_run +activation +widths +lr +repeat$"
+  [ "$(grep -c '^ *[1-3] [0-9a-f]\{12\} ' "$work/out")" -eq 3 ] || fail "expected 3 leaderboard rows"
+  [ "$(wc -l <"$work/runs.csv")" -eq 25 ] || fail "expected a header and 24 rows in the CSV"
+  for png in rel_grad_error_by_activation train_loss_by_activation; do
+    [ "$(head -c 4 "$work/plots/$png.png" | tail -c 3)" = "PNG" ] || fail "$png.png is not a PNG"
+  done
+  run "$PYTHON" scripts/analyze.py "$work/s/results.h5" --by depth --no-plots
+  expect_rc 0
+  run "$PYTHON" scripts/analyze.py "$work/s/results.h5" --by depth
+  expect_failure
+  expect_in err "--by depth: not a swept parameter of this sweep \\(swept: activation, widths, lr, repeat\\)" ;;
+slurm_script)
+  # slurm/gradfit.sbatch with a local mpirun standing in for srun: passes its arguments, resumes, and on exit
+  # code 75 asks Slurm to requeue the job (scontrol, also a stand-in here).
+  bash -n slurm/gradfit.sbatch || fail "syntax"
+  bash -n slurm/gradfit-multinode.sbatch || fail "syntax of the multi-node example"
+  mkdir -p "$work/bin"
+  # srun's own options are dropped; the rest runs under mpirun -n 2.
+  printf '#!/bin/sh\nwhile [ "${1#--}" != "$1" ]; do shift; done\nexec "%s" %s -n 2 "$@"\n' \
+    "$MPIEXEC" "$MPIEXEC_FLAGS" >"$work/bin/srun"
+  printf '#!/bin/sh\necho "scontrol $*" >>"%s/scontrol.log"\n' "$work" >"$work/bin/scontrol"
+  chmod +x "$work/bin/srun" "$work/bin/scontrol"
+  cat >"$work/s.yaml" <<YAML
+data: {target: quadratic, P: [[1, 0], [0, 1]]}
+train: {epochs: 5}
+sweep: {grid: {optimizer.lr: [0.1, 0.01]}}
+YAML
+  run env PATH="$work/bin:$PATH" SLURM_JOB_ID=4242 SLURM_SUBMIT_DIR="$PWD" GRADFIT_BIN="$GRADFIT_BIN" \
+    bash slurm/gradfit.sbatch "$work/s.yaml" --out "$work/r"
+  expect_rc 0
+  expect_in out "2 runs, 2 ranks"
+  [ ! -e "$work/scontrol.log" ] || fail "requeued a finished job"
+  [ "$(ls "$work/r/runs" | wc -l)" -eq 2 ] || fail "expected 2 finished runs"
+  # Slurm's warning signal: SIGUSR1 to the batch shell reaches the ranks (through the stand-in srun, mpirun),
+  # every run checkpoints, the job exits 75 and asks to be requeued; the requeued command finishes the sweep.
+  write_resume_sweep "$work/long.yaml"
+  env PATH="$work/bin:$PATH" SLURM_JOB_ID=4242 SLURM_SUBMIT_DIR="$PWD" GRADFIT_BIN="$GRADFIT_BIN" \
+    bash slurm/gradfit.sbatch "$work/long.yaml" --out "$work/long" --progress lines </dev/null >"$work/out" 2>&1 &
+  job=$!
+  wait_for_file "$work/long/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -USR1 -f "^bash slurm/gradfit.sbatch $work/long.yaml" || fail "no batch shell to signal"
+  wait "$job"; rc=$?
+  cat "$work/out"
+  expect_rc 75
+  grep -q "scontrol requeue 4242" "$work/scontrol.log" || fail "did not requeue"
+  run env PATH="$work/bin:$PATH" SLURM_JOB_ID=4242 SLURM_SUBMIT_DIR="$PWD" GRADFIT_BIN="$GRADFIT_BIN" \
+    bash slurm/gradfit.sbatch "$work/long.yaml" --out "$work/long" --progress lines
+  expect_rc 0
+  expect_in out "to resume from checkpoints"
+  [ "$(ls "$work/long/runs" | wc -l)" -eq 4 ] || fail "expected 4 finished runs" ;;
 missing_sweep_file)
   run "$GRADFIT_BIN" "$work/absent.yaml"
   expect_failure
