@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds, and runs the built-in example on two MPI ranks:
 #   mpirun -n 2 build/src/gradfit_dist experiments/seed_quadratic.yaml
-# Results go to results/seed_quadratic/results.h5 (replaced if present).
+# Results go to results/seed_quadratic/ (--fresh: an earlier result there is replaced, not resumed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
