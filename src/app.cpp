@@ -276,6 +276,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
   DataCache cache;
   const auto run_one = [&](int64_t index, const dist::Comm& group, const train::TrainHooks& hooks) {
     const auto& run = config.runs[index];
+    if (options.before_run && group.is_root()) options.before_run(index);
     const auto& data = cache.get(run, group, device);
     // Every rank reads the checkpoint (same file, same state); none exists for a fresh run.
     std::optional<train::Checkpoint> resume;
@@ -314,7 +315,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
     with_log.save_checkpoint = [&](const train::Checkpoint& c) {
       last_checkpoint = std::chrono::steady_clock::now();
       completed_at_checkpoint = completed;
-      if (group.is_root()) io::write_checkpoint(checkpoint_file(run), run.id, c);
+      if (group.is_root()) io::write_checkpoint(checkpoint_file(run), run.id, c, options.before_checkpoint_commit);
     };
     const train::TrainResult result = train::train(run, data, group, with_log, resume ? &*resume : nullptr);
     if (group.is_root()) {

@@ -15,7 +15,8 @@ const char* const kColumns[] = {"epoch", "train_loss", "rel_grad_error", "val_lo
 
 }  // namespace
 
-void write_checkpoint(const std::string& path, const std::string& run_id, const train::Checkpoint& c) {
+void write_checkpoint(const std::string& path, const std::string& run_id, const train::Checkpoint& c,
+                      const std::function<void()>& before_rename) {
   const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   try {
     {
@@ -50,6 +51,7 @@ void write_checkpoint(const std::string& path, const std::string& run_id, const 
       }
       file.write_bytes("optimizer_state", c.optimizer_state);
     }
+    if (before_rename) before_rename();
     durable_rename(temporary, path);
   } catch (...) {
     std::remove(temporary.c_str());

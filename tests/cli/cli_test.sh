@@ -211,24 +211,39 @@ sigterm_checkpoint_resume)
   expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
   compare_to_uninterrupted "$work/r" ;;
 sigkill_resume)
-  # SIGKILL at five moments (early, mid-epoch, during checkpoint writes, between runs), rerunning each time:
-  # results.h5 stays readable, and the finished sweep equals an uninterrupted one bit for bit.
+  # SIGKILL at five moments, rerunning the same command each time: twice at a time (mid-epoch, the checkpoints
+  # are taken after a step inside an epoch), and at three exact moments that the fault_job twin of gradfit_dist
+  # freezes at: in a checkpoint write (temporary complete, not yet renamed), between two runs, and in a
+  # checkpoint write again. results.h5 stays readable, and the finished sweep equals an uninterrupted one.
   write_resume_sweep "$work/s.yaml"
-  for delay in 1.0 1.3 1.6 1.9 2.2; do
-    mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>&1 &
-    launcher=$!
-    sleep "$delay"
-    pkill -KILL -f "^$GRADFIT_BIN .*--out $work/r "
-    wait "$launcher"
-    echo "killed after ${delay}s: $(ls "$work/r/runs" 2>/dev/null | grep -c '\.h5$') finished runs," \
+  kill_job() { pkill -KILL -f "^($GRADFIT_BIN|$FAULT_BIN) .*$work/r( |$)"; wait "$1"; }
+  for moment in "timed 1.0" "freeze_in_checkpoint:3" "freeze_before_run:2" "timed 1.2" "freeze_in_checkpoint:2"; do
+    rm -f "$work/frozen"
+    case "$moment" in
+    timed*)
+      mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>&1 &
+      job=$!
+      sleep "${moment#timed }" ;;
+    *)
+      GRADFIT_FAULT_MODE=$moment GRADFIT_FAULT_MARKER="$work/frozen" \
+        mpi 2 "$FAULT_BIN" "$work/s.yaml" "$work/r" </dev/null >"$work/out" 2>&1 &
+      job=$!
+      wait_for_file "$work" frozen || fail "$moment: never reached" ;;
+    esac
+    kill_job "$job"
+    echo "killed at $moment: $(ls "$work/r/runs" 2>/dev/null | grep -c '\.h5$') finished runs," \
       "$(ls "$work/r/checkpoints" 2>/dev/null | grep -c '\.h5$') checkpoints," \
-      "$(ls "$work/r/checkpoints" "$work/r/runs" "$work/r" 2>/dev/null | grep -c 'tmp-') files caught mid-write," \
+      "$(ls "$work/r/checkpoints" "$work/r/runs" "$work/r" 2>/dev/null | grep -c 'tmp-') temporaries caught mid-write," \
       "checkpointed at epochs:" \
       $(for c in "$work/r/checkpoints/"*.h5; do [ -e "$c" ] && "$H5DUMP" -a epoch "$c" | awk '/\(0\)/ {print $2}'; done)
     if [ -e "$work/r/results.h5" ]; then "$H5DUMP" -H "$work/r/results.h5" >/dev/null || fail "results.h5 unreadable"; fi
+    case "$moment" in freeze_in_checkpoint*)
+      ls "$work/r/checkpoints" | grep -q 'tmp-' || fail "no temporary left by the kill in a checkpoint write" ;;
+    esac
   done
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
   expect_rc 0
+  expect_in out "continuing in "
   compare_to_uninterrupted "$work/r" ;;
 analyze)
   # scripts/analyze.py on a small seed sweep: leaderboard, CSV with every run, two PNG plots; --help.

@@ -1,30 +1,68 @@
-// A gradfit_dist job in which rank GRADFIT_FAULT_RANK throws after epoch GRADFIT_FAULT_EPOCH (defaults 2 and 3):
-// the whole job must end promptly with a non-zero exit, not hang in a collective. Usage:
+// A gradfit_dist job with a fault injected, for tests of what a failure leaves behind. Usage:
 //   mpiexec -n 4 fault_job SWEEP.yaml OUT_DIR
+// GRADFIT_FAULT_MODE picks the fault:
+//   throw (default)       rank GRADFIT_FAULT_RANK (2) throws after epoch GRADFIT_FAULT_EPOCH (3): the whole job must
+//                         end promptly with a non-zero exit, not hang in a collective;
+//   freeze_before_run:K   a group's rank 0 freezes just before the K-th run it starts (between runs);
+//   freeze_in_checkpoint:K  a group's rank 0 freezes in its K-th checkpoint write, the temporary file complete
+//                         but not renamed (mid-checkpoint).
+// A freeze creates the file GRADFIT_FAULT_MARKER and waits, so a test can SIGKILL the job at exactly that moment.
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "app.h"
 #include "dist/mpi_env.h"
+
+namespace {
+
+int env_or(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value ? std::atoi(value) : fallback;
+}
+
+[[noreturn]] void freeze() {
+  const char* marker = std::getenv("GRADFIT_FAULT_MARKER");
+  if (marker) std::ofstream(marker) << "frozen\n";
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   gradfit::dist::MpiEnvironment mpi(argc, argv);
   const gradfit::dist::Comm world(MPI_COMM_WORLD);
   if (argc != 3) return 2;
-  const auto env_or = [](const char* name, int fallback) {
-    const char* value = std::getenv(name);
-    return value ? std::atoi(value) : fallback;
-  };
-  const int fault_rank = env_or("GRADFIT_FAULT_RANK", 2);
-  const int fault_epoch = env_or("GRADFIT_FAULT_EPOCH", 3);
+  const std::string mode = std::getenv("GRADFIT_FAULT_MODE") ? std::getenv("GRADFIT_FAULT_MODE") : "throw";
+  const auto colon = mode.find(':');
+  const std::string kind = mode.substr(0, colon);
+  const int count = colon == std::string::npos ? 1 : std::atoi(mode.c_str() + colon + 1);
 
   gradfit::AppOptions options;
   options.config_path = argv[1];
   options.out_dir = argv[2];
-  options.after_epoch = [&](int64_t epoch) {
-    if (world.rank() == fault_rank && epoch == fault_epoch)
-      throw std::runtime_error("injected failure after epoch " + std::to_string(epoch));
-  };
+  options.progress = "lines";
+  int seen = 0;
+  if (kind == "throw") {
+    const int fault_rank = env_or("GRADFIT_FAULT_RANK", 2);
+    const int fault_epoch = env_or("GRADFIT_FAULT_EPOCH", 3);
+    options.after_epoch = [&](int64_t epoch) {
+      if (world.rank() == fault_rank && epoch == fault_epoch)
+        throw std::runtime_error("injected failure after epoch " + std::to_string(epoch));
+    };
+  } else if (kind == "freeze_before_run") {
+    options.before_run = [&](int64_t) {
+      if (++seen == count) freeze();
+    };
+  } else if (kind == "freeze_in_checkpoint") {
+    options.before_checkpoint_commit = [&] {
+      if (++seen == count) freeze();
+    };
+  } else {
+    return 2;
+  }
   return gradfit::run_app(options, world);
 }
