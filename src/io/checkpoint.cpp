@@ -1,11 +1,8 @@
 #include "io/checkpoint.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-
 #include "common/error.h"
 #include "io/h5.h"
+#include "io/results.h"
 
 namespace gradfit::io {
 namespace {
@@ -17,46 +14,25 @@ const char* const kColumns[] = {"epoch", "train_loss", "rel_grad_error", "val_lo
 
 void write_checkpoint(const std::string& path, const std::string& run_id, const train::Checkpoint& c,
                       const std::function<void()>& before_rename) {
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  try {
-    {
-      const File file = File::create(temporary);
-      file.write_attribute("run_id", run_id);
-      file.write_attribute("epoch", c.epoch);
-      file.write_attribute("next_batch", c.next_batch);
-      file.write_attribute("partial_grad_sse", c.partial_grad_sse);
-      file.write_attribute("partial_value_sse", c.partial_value_sse);
-      file.write_attribute("partial_max_grad_norm", c.partial_max_grad_norm);
-      file.write_attribute("partial_seconds", c.partial_seconds);
-      file.write_attribute("best_val_loss", c.best_val_loss);
-      file.write_attribute("epochs_since_best", c.epochs_since_best);
-      file.write_attribute("wall_seconds", c.wall_seconds);
-      file.write_attribute("allreduce_seconds", c.allreduce_seconds);
-      std::vector<double> columns[6];
-      for (const auto& r : c.history) {
-        const double row[6] = {
-            static_cast<double>(r.epoch), r.train_loss, r.rel_grad_error, r.val_loss, r.grad_norm, r.seconds};
-        for (int k = 0; k < 6; ++k) columns[k].push_back(row[k]);
-      }
-      const Location history = file.create_group("history");
-      for (int k = 0; k < 6; ++k) history.write(kColumns[k], columns[k]);
-      const Location params = file.create_group("parameters");
-      for (const auto& [name, tensor] : c.parameters) {
-        const auto t = tensor.contiguous();
-        const std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
-        if (t.scalar_type() == torch::kFloat64)
-          params.write(name, shape, t.data_ptr<double>());
-        else
-          params.write(name, shape, t.data_ptr<float>());
-      }
-      file.write_bytes("optimizer_state", c.optimizer_state);
-    }
-    if (before_rename) before_rename();
-    durable_rename(temporary, path);
-  } catch (...) {
-    std::remove(temporary.c_str());
-    throw;
-  }
+  write_file_atomically(
+      path,
+      [&](const File& file) {
+        file.write_attribute("run_id", run_id);
+        file.write_attribute("epoch", c.epoch);
+        file.write_attribute("next_batch", c.next_batch);
+        file.write_attribute("partial_grad_sse", c.partial_grad_sse);
+        file.write_attribute("partial_value_sse", c.partial_value_sse);
+        file.write_attribute("partial_max_grad_norm", c.partial_max_grad_norm);
+        file.write_attribute("partial_seconds", c.partial_seconds);
+        file.write_attribute("best_val_loss", c.best_val_loss);
+        file.write_attribute("epochs_since_best", c.epochs_since_best);
+        file.write_attribute("wall_seconds", c.wall_seconds);
+        file.write_attribute("allreduce_seconds", c.allreduce_seconds);
+        write_history(file.create_group("history"), c.history);
+        write_parameters(file.create_group("parameters"), c.parameters);
+        file.write_bytes("optimizer_state", c.optimizer_state);
+      },
+      before_rename);
 }
 
 train::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id) {

@@ -291,6 +291,22 @@ Location Location::open_group(const std::string& name) const {
   return Location(Handle(checked(group, "cannot open group " + where(name)), H5Gclose), name_ + "/" + name);
 }
 
+void write_file_atomically(const std::string& path, const std::function<void(const File&)>& fill,
+                           const std::function<void()>& before_rename) {
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    {
+      const File file = File::create(temporary);
+      fill(file);
+    }  // closed, and so flushed, before the rename
+    if (before_rename) before_rename();
+    durable_rename(temporary, path);
+  } catch (...) {
+    std::remove(temporary.c_str());
+    throw;
+  }
+}
+
 void durable_rename(const std::string& temporary, const std::string& path) {
   const auto sync = [](const std::string& p, int flags) {
     const int fd = ::open(p.c_str(), flags);

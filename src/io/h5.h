@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,11 @@ class File : public Location {
  private:
   using Location::Location;
 };
+
+// Creates `path` whole or not at all: `fill` writes a new temporary file beside it, which is closed, made durable
+// and renamed over `path` (after `before_rename`, a test seam). On any error the temporary is removed.
+void write_file_atomically(const std::string& path, const std::function<void(const File&)>& fill,
+                           const std::function<void()>& before_rename = {});
 
 // Makes `temporary` durable (fsync) and renames it over `path`, then syncs the folder: after a crash at any
 // instant `path` is either its old version or the new one, whole.

@@ -1,7 +1,5 @@
 #include "io/results.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -32,33 +30,9 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   const Location group = runs.create_group(run.name);
   const auto& h = result.history;
 
-  std::vector<int64_t> epoch;
-  std::vector<double> loss, rel_error, val_loss, grad_norm, seconds;
-  for (const auto& r : h) {
-    epoch.push_back(r.epoch);
-    loss.push_back(r.train_loss);
-    rel_error.push_back(r.rel_grad_error);
-    val_loss.push_back(r.val_loss);
-    grad_norm.push_back(r.grad_norm);
-    seconds.push_back(r.seconds);
-  }
-  group.write("epoch", epoch);
-  group.write("train_loss", loss);
-  group.write("rel_grad_error", rel_error);
-  group.write("val_loss", val_loss);
-  group.write("grad_norm", grad_norm);
-  group.write("epoch_seconds", seconds);
+  write_history(group, h);
   group.write("lr", std::vector<double>(h.size(), run.optimizer.lr));  // constant: no schedules yet
-
-  const Location model = group.create_group("model");
-  for (const auto& [name, tensor] : result.parameters) {
-    const auto t = tensor.contiguous();
-    const std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
-    if (t.scalar_type() == torch::kFloat64)
-      model.write(name, shape, t.data_ptr<double>());
-    else
-      model.write(name, shape, t.to(torch::kFloat32).contiguous().data_ptr<float>());
-  }
+  write_parameters(group.create_group("model"), result.parameters);
 
   // Parameters of the run.
   const auto& d = run.data;
@@ -113,41 +87,62 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
 
 namespace {
 
-// Writes a results file through a temporary beside it and a rename, so `path` is always whole or absent.
-void write_atomically(const std::string& path, const config::Config& config, const std::string& command_line,
-                      const std::function<void(const File&)>& write_runs) {
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  try {
-    {
-      const File file = File::create(temporary);
-      file.write_attribute("tool_version", std::string(kVersion));
-      file.write_attribute("git_commit", std::string(kGitCommit));
-      file.write_attribute("command_line", command_line);
-      file.write_attribute("config_path", config.path);
-      file.write_attribute("config_yaml", config.yaml_text);
-      file.write_attribute("sweep_name", config.name);
-      file.write_attribute("created", utc_now());
-      write_runs(file);
-    }  // closed, and so flushed, before the rename
-    durable_rename(temporary, path);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+// A results file: the sweep's attributes, then whatever `write_runs` adds.
+void write_results_file(const std::string& path, const config::Config& config, const std::string& command_line,
+                        const std::function<void(const File&)>& write_runs) {
+  write_file_atomically(path, [&](const File& file) {
+    file.write_attribute("tool_version", std::string(kVersion));
+    file.write_attribute("git_commit", std::string(kGitCommit));
+    file.write_attribute("command_line", command_line);
+    file.write_attribute("config_path", config.path);
+    file.write_attribute("config_yaml", config.yaml_text);
+    file.write_attribute("sweep_name", config.name);
+    file.write_attribute("created", utc_now());
+    write_runs(file);
+  });
 }
 
 }  // namespace
 
+void write_parameters(const Location& group, const std::vector<std::pair<std::string, torch::Tensor>>& parameters) {
+  for (const auto& [name, tensor] : parameters) {
+    const auto t = tensor.contiguous();
+    const std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+    if (t.scalar_type() == torch::kFloat64)
+      group.write(name, shape, t.data_ptr<double>());
+    else
+      group.write(name, shape, t.to(torch::kFloat32).contiguous().data_ptr<float>());
+  }
+}
+
+void write_history(const Location& group, const std::vector<train::EpochRecord>& history) {
+  std::vector<int64_t> epoch;
+  std::vector<double> loss, rel_error, val_loss, grad_norm, seconds;
+  for (const auto& r : history) {
+    epoch.push_back(r.epoch);
+    loss.push_back(r.train_loss);
+    rel_error.push_back(r.rel_grad_error);
+    val_loss.push_back(r.val_loss);
+    grad_norm.push_back(r.grad_norm);
+    seconds.push_back(r.seconds);
+  }
+  group.write("epoch", epoch);
+  group.write("train_loss", loss);
+  group.write("rel_grad_error", rel_error);
+  group.write("val_loss", val_loss);
+  group.write("grad_norm", grad_norm);
+  group.write("epoch_seconds", seconds);
+}
+
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
                    const RunContext& context, const train::TrainResult& result) {
-  write_atomically(path, config, context.command_line,
-                   [&](const File& file) { write_run(file.create_group("runs"), run, context, result); });
+  write_results_file(path, config, context.command_line,
+                     [&](const File& file) { write_run(file.create_group("runs"), run, context, result); });
 }
 
 void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,
                    const std::vector<std::string>& run_files) {
-  write_atomically(path, config, command_line, [&](const File& file) {
+  write_results_file(path, config, command_line, [&](const File& file) {
     const Location runs = file.create_group("runs");
     // One row per run, for pandas: pd.DataFrame(h5py.File(path)["summary"][:]).
     std::vector<TableColumn> table;

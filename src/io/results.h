@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "io/h5.h"
 #include "train/trainer.h"
 
 namespace gradfit::io {
@@ -19,6 +20,12 @@ struct RunContext {
   int64_t total_rows = 0;  // N
   int64_t dim = 0;         // n
 };
+
+// Writes each tensor (float32 or float64, on the CPU) as a dataset of its shape and dtype, named by the module name.
+void write_parameters(const Location& group, const std::vector<std::pair<std::string, torch::Tensor>>& parameters);
+
+// Writes the history columns (epoch, train_loss, rel_grad_error, val_loss, grad_norm, epoch_seconds) into `group`.
+void write_history(const Location& group, const std::vector<train::EpochRecord>& history);
 
 // Writes a results file holding the one run `run` to `path`, atomically (one rank calls it). Throws IoError.
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
