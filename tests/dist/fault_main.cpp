@@ -1,8 +1,9 @@
 // A gradfit_dist job with a fault injected, for tests of what a failure leaves behind. Usage:
 //   mpiexec -n 4 fault_job SWEEP.yaml OUT_DIR
 // GRADFIT_FAULT_MODE picks the fault:
-//   throw (default)       rank GRADFIT_FAULT_RANK (2) throws after epoch GRADFIT_FAULT_EPOCH (3): the whole job must
-//                         end promptly with a non-zero exit, not hang in a collective;
+//   throw (default)       rank GRADFIT_FAULT_RANK (2) throws after epoch GRADFIT_FAULT_EPOCH (3), first writing the
+//                         time to GRADFIT_FAULT_MARKER: the whole job must end promptly with a non-zero exit, not
+//                         hang in a collective;
 //   freeze_before_run:K   a group's rank 0 freezes just before the K-th run it starts (between runs);
 //   freeze_in_checkpoint:K  a group's rank 0 freezes in its K-th checkpoint write, the temporary file complete
 //                         but not renamed (mid-checkpoint).
@@ -50,8 +51,13 @@ int main(int argc, char** argv) {
     const int fault_rank = env_or("GRADFIT_FAULT_RANK", 2);
     const int fault_epoch = env_or("GRADFIT_FAULT_EPOCH", 3);
     options.after_epoch = [&](int64_t epoch) {
-      if (world.rank() == fault_rank && epoch == fault_epoch)
+      if (world.rank() == fault_rank && epoch == fault_epoch) {
+        if (const char* marker = std::getenv("GRADFIT_FAULT_MARKER")) {  // when it failed, for the test's clock
+          const auto now = std::chrono::system_clock::now().time_since_epoch();
+          std::ofstream(marker) << std::chrono::duration<double>(now).count() << "\n";
+        }
         throw std::runtime_error("injected failure after epoch " + std::to_string(epoch));
+      }
     };
   } else if (kind == "freeze_before_run") {
     options.before_run = [&](int64_t) {
