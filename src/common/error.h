@@ -38,10 +38,4 @@ class IoError : public Error {
   using Error::Error;
 };
 
-// Training went wrong (for example the loss became NaN).
-class TrainError : public Error {
- public:
-  using Error::Error;
-};
-
 }  // namespace gradfit
