@@ -6,17 +6,18 @@ MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& widths, config::
     : layers_(register_module("layers", torch::nn::ModuleList())), activation_(activation) {
   int64_t in = input_dim;
   for (const int64_t width : widths) {
-    layers_->push_back(torch::nn::Linear(in, width));
+    linears_.emplace_back(in, width);
     in = width;
   }
-  layers_->push_back(torch::nn::Linear(in, 1));
+  linears_.emplace_back(in, 1);
+  for (const auto& linear : linears_) layers_->push_back(linear);
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = x;
-  const size_t last = layers_->size() - 1;
+  const size_t last = linears_.size() - 1;
   for (size_t i = 0; i < last; ++i) {
-    h = layers_[i]->as<torch::nn::Linear>()->forward(h);
+    h = linears_[i]->forward(h);
     switch (activation_) {
       case config::Activation::relu: h = torch::relu(h); break;
       case config::Activation::tanh: h = torch::tanh(h); break;
@@ -25,7 +26,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
       case config::Activation::gelu: h = torch::gelu(h); break;
     }
   }
-  return layers_[last]->as<torch::nn::Linear>()->forward(h).squeeze(1);
+  return linears_[last]->forward(h).squeeze(1);
 }
 
 torch::Dtype torch_dtype(config::DType dtype) {

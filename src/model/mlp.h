@@ -16,7 +16,13 @@ class MlpImpl : public torch::nn::Module {
   // x: B×n -> V: B.
   torch::Tensor forward(const torch::Tensor& x);
 
+  // Layer i of depth(): hidden layers 0..depth()-2, the output layer depth()-1 (weight 1×width, bias 1).
+  size_t depth() const { return linears_.size(); }
+  const torch::nn::Linear& layer(size_t i) const { return linears_[i]; }
+  config::Activation activation() const { return activation_; }
+
  private:
+  std::vector<torch::nn::Linear> linears_;
   torch::nn::ModuleList layers_;
   config::Activation activation_;
 };
