@@ -28,6 +28,7 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
                                          {"file", Target::file}}};
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
+constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 
 template <class Enum, size_t K>
@@ -59,7 +60,9 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
         "well_width", "seed"}},
       {"model", {"widths", "activation", "dtype"}},
       {"optimizer", {"name", "lr", "momentum"}},
-      {"train", {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience"}},
+      {"train",
+       {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine",
+        "chunk_rows"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
@@ -151,6 +154,8 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.log_every = s.get<int64_t>("log_every", t.log_every);
   t.val_fraction = s.get<double>("val_fraction", t.val_fraction);
   t.patience = s.get<int64_t>("patience", t.patience);
+  t.engine = s.get_enum("engine", kEngines, t.engine);
+  t.chunk_rows = s.get<int64_t>("chunk_rows", t.chunk_rows);
   s.check(t.epochs >= 1, "epochs", "must be >= 1", t.epochs);
   s.check(t.batch_size >= 0, "batch_size", "must be >= 0 (0 means full batch)", t.batch_size);
   s.check(samples < 0 || t.batch_size <= samples, "batch_size",
@@ -160,6 +165,7 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   s.check(t.val_fraction >= 0 && t.val_fraction < 1, "val_fraction", "must be in [0, 1)", t.val_fraction);
   s.check(t.patience >= 0, "patience", "must be >= 0 (0 means no early stopping)", t.patience);
   s.check(t.patience == 0 || t.val_fraction > 0, "patience", "needs train.val_fraction > 0", t.patience);
+  s.check(t.chunk_rows >= 0, "chunk_rows", "must be >= 0 (0 means chosen automatically)", t.chunk_rows);
   if (t.log_every == 0) {  // about ten lines: epochs / 10 rounded to one significant digit
     const double tenth = std::max(1.0, static_cast<double>(t.epochs) / 10.0);
     const double unit = std::pow(10.0, std::floor(std::log10(tenth)));
@@ -381,6 +387,10 @@ std::string canonical_text(const RunSpec& r) {
      << "\ntrain.batch_size=" << r.train.batch_size << "\ntrain.value_weight=" << number_text(r.train.value_weight)
      << "\ntrain.seed=" << r.train.seed << "\ntrain.val_fraction=" << number_text(r.train.val_fraction)
      << "\ntrain.patience=" << r.train.patience << "\n";
+  // Execution settings, not part of the math: named only when set, so that runs differing in them alone (a sweep
+  // over engines) still get distinct ids while every other run keeps its id.
+  if (r.train.engine != Engine::analytic) os << "train.engine=" << to_string(r.train.engine) << "\n";
+  if (r.train.chunk_rows != 0) os << "train.chunk_rows=" << r.train.chunk_rows << "\n";
   return os.str();
 }
 
@@ -389,6 +399,9 @@ const char* to_string(Activation a) {
 }
 const char* to_string(DType d) {
   return name_of(kDTypes, d);
+}
+const char* to_string(Engine e) {
+  return name_of(kEngines, e);
 }
 const char* to_string(Optimizer o) {
   return name_of(kOptimizers, o);

@@ -15,6 +15,7 @@ enum class Optimizer { adam, sgd };
 enum class Target { quadratic, rosenbrock, gaussian_wells, file };
 enum class Sampling { grid, uniform, normal };
 enum class Device { auto_select, cpu, cuda };
+enum class Engine { analytic, autograd };
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -51,6 +52,10 @@ struct TrainSpec {
   int64_t log_every = 0;      // print every k epochs; 0: about ten lines per run
   double val_fraction = 0.0;  // share of the samples held out for validation (0: none)
   int64_t patience = 0;       // stop after this many epochs without a better validation loss (0: never)
+  // How the loss gradient is computed; neither changes the result beyond rounding, so the defaults stay out of
+  // the run's id. analytic: the MLP's double backward written out (model/analytic.h); autograd: LibTorch's.
+  Engine engine = Engine::analytic;
+  int64_t chunk_rows = 0;  // rows per chunk of a batch (0: chosen from the model's widths and the device)
 };
 
 // One training run, fully specified.
@@ -97,5 +102,6 @@ const char* to_string(Optimizer o);
 const char* to_string(Target t);
 const char* to_string(Sampling s);
 const char* to_string(Device d);
+const char* to_string(Engine e);
 
 }  // namespace gradfit::config

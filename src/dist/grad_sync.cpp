@@ -8,9 +8,10 @@ namespace gradfit::dist {
 namespace {
 
 // Sums `buffer` in place over all ranks. A GPU buffer goes straight to MPI when the MPI library is CUDA-aware,
-// else through one host copy.
-void allreduce(torch::Tensor& buffer, const Comm& comm) {
-  if (comm.size() == 1) return;
+// else through one host copy. Returns the summed values on the host where they are there anyway (a CPU buffer, or
+// the host copy), else an undefined tensor.
+torch::Tensor allreduce(torch::Tensor& buffer, const Comm& comm) {
+  if (comm.size() == 1) return buffer.is_cpu() ? buffer : torch::Tensor();
   static const bool cuda_aware = mpi_is_cuda_aware();
   const bool direct = buffer.is_cpu() || (buffer.is_cuda() && cuda_aware);
   if (direct && !buffer.is_cpu()) torch::cuda::synchronize(buffer.device().index());  // kernels wrote it
@@ -22,6 +23,7 @@ void allreduce(torch::Tensor& buffer, const Comm& comm) {
   else
     throw Error("allreduce supports float32 and float64 only");
   if (!direct) buffer.copy_(data);
+  return data.is_cpu() ? data : torch::Tensor();
 }
 
 }  // namespace
@@ -45,6 +47,26 @@ GradientAllreduce::GradientAllreduce(std::vector<torch::Tensor> params, int64_t 
   for (const auto& p : params_) grad_numel_ += p.numel();
   const auto options = params_.empty() ? torch::TensorOptions(torch::kFloat32) : params_.front().options();
   buffer_ = torch::zeros({grad_numel_ + extra_slots}, options.requires_grad(false));
+  int64_t offset = 0;
+  for (const auto& p : params_) {
+    views_.push_back(buffer_.narrow(0, offset, p.numel()).view_as(p));
+    offset += p.numel();
+  }
+}
+
+torch::Tensor GradientAllreduce::reduce_in_place(const Comm& comm) {
+  const auto start = std::chrono::steady_clock::now();
+  host_ = allreduce(buffer_, comm);
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].mutable_grad() = views_[i];
+  return extras();
+}
+
+double GradientAllreduce::reduced_extra(int64_t i) const {
+  const int64_t at = grad_numel_ + i;
+  if (!host_.defined()) return buffer_[at].item<double>();  // waits for the device
+  return host_.scalar_type() == torch::kFloat64 ? host_.data_ptr<double>()[at]
+                                                : static_cast<double>(host_.data_ptr<float>()[at]);
 }
 
 torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras, const Comm& comm) {
@@ -59,15 +81,7 @@ torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras
     offset += p.numel();
   }
   for (const auto& e : extras) buffer_.narrow(0, offset++, 1).copy_(e.reshape(1));
-  const auto start = std::chrono::steady_clock::now();
-  allreduce(buffer_, comm);
-  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  offset = 0;
-  for (auto& p : params_) {
-    p.mutable_grad() = buffer_.narrow(0, offset, p.numel()).view_as(p);
-    offset += p.numel();
-  }
-  return buffer_.narrow(0, grad_numel_, static_cast<int64_t>(extras.size()));
+  return reduce_in_place(comm).narrow(0, 0, static_cast<int64_t>(extras.size()));
 }
 
 }  // namespace gradfit::dist

@@ -23,8 +23,21 @@ class GradientAllreduce {
   // each parameter's .grad to its slice of the sum. Returns the summed extras (a view into the buffer).
   torch::Tensor reduce(const std::vector<torch::Tensor>& extras, const Comm& comm);
 
+  // For code that writes gradients straight into the buffer: one view per parameter (shaped like it) and the
+  // extra slots. zero() clears the whole buffer; reduce_in_place() then sums it as it stands, sets each .grad to
+  // its view and returns the summed extras.
+  const std::vector<torch::Tensor>& gradient_views() const { return views_; }
+  torch::Tensor extras() const { return buffer_.narrow(0, grad_numel_, buffer_.numel() - grad_numel_); }
+  void zero() { buffer_.zero_(); }
+  torch::Tensor reduce_in_place(const Comm& comm);
+  // Extra slot i of the last reduce, on the host: read from the host copy where the sum passed through one (a CPU
+  // buffer, or a GPU buffer staged through the host), else copied from the device (which waits for it).
+  double reduced_extra(int64_t i) const;
+  // All gradients as one flat tensor (in the parameters' order), a view into the buffer.
+  torch::Tensor gradients() const { return buffer_.narrow(0, 0, grad_numel_); }
+
   // Euclidean norm of the summed gradient of the last reduce(), as a scalar tensor on the parameters' device.
-  torch::Tensor gradient_norm() const { return buffer_.narrow(0, 0, grad_numel_).norm(); }
+  torch::Tensor gradient_norm() const { return gradients().norm(); }
 
   // Wall seconds spent in the allreduce itself (including any device-host copies and waiting for other ranks).
   double seconds() const { return seconds_; }
@@ -32,7 +45,9 @@ class GradientAllreduce {
  private:
   double seconds_ = 0;
   std::vector<torch::Tensor> params_;
-  torch::Tensor buffer_;  // all gradients, then the extras
+  torch::Tensor buffer_;              // all gradients, then the extras
+  std::vector<torch::Tensor> views_;  // of the gradients in buffer_, one per parameter
+  torch::Tensor host_;                // the last sum on the host, where there is one
   int64_t grad_numel_ = 0;
 };
 

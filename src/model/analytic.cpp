@@ -5,6 +5,8 @@
 namespace gradfit::model {
 namespace {
 
+constexpr int64_t kCpuChunkBytes = int64_t{16} << 20;
+
 // On entry h holds z; on exit h = σ(z), s1 = σ'(z), s2 = σ''(z). `tmp` is scratch of the same shape.
 // Softplus follows LibTorch's beta = 1 but not its threshold: above z = 20 autograd takes σ' = 1 and σ'' = 0 where
 // this takes sigmoid(z) and its derivative (they differ there by less than 3e-9).
@@ -56,148 +58,166 @@ void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1
 
 }  // namespace
 
-AnalyticLoss::AnalyticLoss(Mlp model, int64_t chunk_rows) : model_(std::move(model)), chunk_rows_(chunk_rows) {
-  TORCH_CHECK(chunk_rows_ > 0, "chunk_rows must be positive");
+int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
+                           torch::Device device) {
+  // Per row: six buffers per hidden layer, three scratch rows of the widest layer, and a few of n.
+  int64_t per_row = 4 * input_dim + 2;
+  int64_t widest = input_dim;
+  for (const int64_t w : widths) per_row += 6 * w, widest = std::max(widest, w);
+  per_row = (per_row + 3 * widest) * static_cast<int64_t>(c10::elementSize(dtype));
+  const int64_t budget = device.is_cuda() ? (int64_t{1} << 30) : kCpuChunkBytes;
+  int64_t rows = 1;
+  while (rows * 2 * per_row <= budget) rows *= 2;
+  return std::max<int64_t>(rows, 64);
 }
 
-void AnalyticLoss::ensure_buffers(const torch::Tensor& like) {
-  const auto options = like.options().requires_grad(false);
-  if (!layers_.empty() && g_.options().dtype() == options.dtype() && g_.device() == options.device()) return;
-  const int64_t rows = chunk_rows_;
-  const int64_t n = model_->layer(0)->weight.size(1);
-  layers_.clear();
-  int64_t widest = n;
-  for (size_t l = 0; l + 1 < model_->depth(); ++l) {
-    const int64_t w = model_->layer(l)->weight.size(0);
-    widest = std::max(widest, w);
-    Layer b;
-    for (auto* t : {&b.h, &b.s1, &b.s2, &b.a, &b.d, &b.d_bar}) *t = torch::empty({rows, w}, options);
-    layers_.push_back(std::move(b));
+AnalyticLoss::AnalyticLoss(Mlp model, int64_t chunk_rows) : model_(std::move(model)), chunk_rows_(chunk_rows) {
+  TORCH_CHECK(chunk_rows_ > 0, "chunk_rows must be positive");
+  for (size_t l = 0; l < model_->depth(); ++l) {
+    weights_.push_back(model_->layer(l)->weight);
+    weights_t_.push_back(model_->layer(l)->weight.t());
+    biases_.push_back(model_->layer(l)->bias);
   }
-  g_ = torch::empty({rows, n}, options);
-  r_ = torch::empty({rows, n}, options);
-  v_ = torch::empty({rows, 1}, options);
-  v_bar_ = torch::empty({rows, 1}, options);
-  z_bar_ = torch::empty({rows, widest}, options);
-  h_bar_ = torch::empty({rows, widest}, options);
-  h_bar_next_ = torch::empty({rows, widest}, options);
-  ones_ = torch::ones({rows}, options);
 }
 
 namespace {
-// A contiguous rows × cols matrix at the start of a chunk buffer (cols defaults to the buffer's width).
-torch::Tensor rows_of(const torch::Tensor& buffer, int64_t rows, int64_t cols = -1) {
-  if (cols < 0) cols = buffer.size(1);
+// A contiguous rows × cols matrix at the start of a buffer.
+torch::Tensor rows_of(const torch::Tensor& buffer, int64_t rows, int64_t cols) {
   return buffer.view({-1}).narrow(0, 0, rows * cols).view({rows, cols});
 }
 }  // namespace
 
-void AnalyticLoss::sweeps(const torch::Tensor& x, int64_t rows, bool with_value) {
-  const size_t hidden = layers_.size();
-  const auto& out = model_->layer(hidden);
+AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows) {
+  const auto options = like.options().requires_grad(false);
+  if (!buffers_.defined() || buffers_.scalar_type() != options.dtype() || buffers_.device() != options.device()) {
+    // One allocation: per hidden layer six chunk_rows × width blocks, then three of the widest, then n-wide ones.
+    const int64_t n = weights_.front().size(1);
+    int64_t per_row = 4 * n + 3, widest = n;
+    for (size_t l = 0; l + 1 < weights_.size(); ++l) {
+      per_row += 6 * weights_[l].size(0);
+      widest = std::max(widest, weights_[l].size(0));
+    }
+    per_row += 3 * widest;
+    buffers_ = torch::empty({chunk_rows_ * per_row}, options);
+    ones_ = torch::ones({chunk_rows_}, options);
+    cached_[0].rows = cached_[1].rows = -1;
+  }
+  Views& slot = rows == chunk_rows_ ? cached_[0] : cached_[1];
+  if (slot.rows == rows) return slot;
+  // Carve the buffer for `rows` rows (each block keeps its chunk_rows-sized place).
+  int64_t offset = 0;
+  const auto block = [&](int64_t cols) {
+    auto t = buffers_.narrow(0, offset, chunk_rows_ * cols);
+    offset += chunk_rows_ * cols;
+    return rows_of(t, rows, cols);
+  };
+  const int64_t n = weights_.front().size(1);
+  int64_t widest = n;
+  for (size_t l = 0; l + 1 < weights_.size(); ++l) widest = std::max(widest, weights_[l].size(0));
+  slot = Views{};
+  slot.rows = rows;
+  for (size_t l = 0; l + 1 < weights_.size(); ++l) {
+    const int64_t w = weights_[l].size(0);
+    LayerViews v;
+    for (auto* t : {&v.h, &v.s1, &v.s2, &v.a, &v.d, &v.d_bar}) *t = block(w);
+    slot.layers.push_back(std::move(v));
+  }
+  const auto scratch_z = buffers_.narrow(0, offset, chunk_rows_ * widest);
+  const auto scratch_0 = buffers_.narrow(0, offset + chunk_rows_ * widest, chunk_rows_ * widest);
+  const auto scratch_1 = buffers_.narrow(0, offset + 2 * chunk_rows_ * widest, chunk_rows_ * widest);
+  offset += 3 * chunk_rows_ * widest;
+  for (size_t l = 0; l < slot.layers.size(); ++l) {
+    const int64_t w = weights_[l].size(0);
+    slot.layers[l].z_bar = rows_of(scratch_z, rows, w);
+    slot.layers[l].scratch = rows_of(l % 2 ? scratch_1 : scratch_0, rows, w);
+  }
+  slot.g = block(n);
+  slot.r = block(n);
+  slot.r_flat = slot.r.view({-1});
+  slot.v = block(1);
+  slot.v_bar = block(1);
+  slot.v_bar_flat = slot.v_bar.view({-1});
+  slot.ones = ones_.narrow(0, 0, rows);
+  return slot;
+}
+
+void AnalyticLoss::sweeps(Views& v, const torch::Tensor& x, bool with_value) {
+  const size_t hidden = v.layers.size();
   // Forward: h_l = σ(h_{l-1} W_lᵀ + b_l), with σ' and σ'' kept.
   torch::Tensor h_prev = x;
   for (size_t l = 0; l < hidden; ++l) {
-    auto& b = layers_[l];
-    const auto& lin = model_->layer(l);
-    auto h = rows_of(b.h, rows), s1 = rows_of(b.s1, rows), s2 = rows_of(b.s2, rows);
-    auto tmp = rows_of(z_bar_, rows, h.size(1));
-    at::addmm_out(h, lin->bias, h_prev, lin->weight.t());
-    activate(model_->activation(), h, s1, s2, tmp);
-    h_prev = h;
+    auto& b = v.layers[l];
+    at::addmm_out(b.h, biases_[l], h_prev, weights_t_[l]);
+    activate(model_->activation(), b.h, b.s1, b.s2, b.z_bar);
+    h_prev = b.h;
   }
-  if (with_value) {
-    auto v = rows_of(v_, rows);
-    at::addmm_out(v, out->bias, h_prev, out->weight.t());
-  }
+  if (with_value) at::addmm_out(v.v, biases_[hidden], h_prev, weights_t_[hidden]);
   // Backward: a_L = w (the output weights), d_l = a_l ⊙ σ'_l, a_{l-1} = d_l W_l; dV/dx = a_0.
   for (size_t l = hidden; l-- > 0;) {
-    auto& b = layers_[l];
-    auto d = rows_of(b.d, rows);
-    if (l + 1 == hidden)
-      at::mul_out(d, rows_of(b.s1, rows), out->weight);
-    else
-      at::mul_out(d, rows_of(b.a, rows), rows_of(b.s1, rows));
-    auto a_prev = l == 0 ? rows_of(g_, rows) : rows_of(layers_[l - 1].a, rows);
-    at::mm_out(a_prev, d, model_->layer(l)->weight);
+    auto& b = v.layers[l];
+    at::mul_out(b.d, b.s1, l + 1 == hidden ? weights_[hidden] : b.a);
+    at::mm_out(l == 0 ? v.g : v.layers[l - 1].a, b.d, weights_[l]);
   }
 }
 
 void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                          double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums) {
-  const int64_t rows = x.size(0);
+  Views& v = views(x, x.size(0));
   const int64_t n = x.size(1);
-  const size_t hidden = layers_.size();
+  const size_t hidden = v.layers.size();
   const bool with_value = value_weight > 0 && values.defined();
-  sweeps(x, rows, with_value);
-  const auto& out = model_->layer(hidden);
+  sweeps(v, x, with_value);
   auto& grad_out_w = grads[2 * hidden];
   auto& grad_out_b = grads[2 * hidden + 1];
 
   // Loss sums and the adjoints of dV/dx and V.
-  auto r = rows_of(r_, rows);
-  at::sub_out(r, rows_of(g_, rows), grad_samples);
-  auto flat_r = r.view({-1});
-  sums.narrow(0, 0, 1).add_(at::dot(flat_r, flat_r));
-  r.mul_(2.0 / (static_cast<double>(count) * static_cast<double>(n)));  // ∂loss/∂(dV/dx)
-  torch::Tensor v_bar;
+  at::sub_out(v.r, v.g, grad_samples);
+  sums.narrow(0, 0, 1).add_(at::dot(v.r_flat, v.r_flat));
+  v.r.mul_(2.0 / (static_cast<double>(count) * static_cast<double>(n)));  // ∂loss/∂(dV/dx)
   if (with_value) {
-    v_bar = rows_of(v_bar_, rows);
-    at::sub_out(v_bar, rows_of(v_, rows), values.view({-1, 1}));
-    auto flat_v = v_bar.view({-1});
-    sums.narrow(0, 1, 1).add_(at::dot(flat_v, flat_v));
-    v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
+    at::sub_out(v.v_bar, v.v, values.view({-1, 1}));
+    sums.narrow(0, 1, 1).add_(at::dot(v.v_bar_flat, v.v_bar_flat));
+    v.v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
   }
-  auto ones = ones_.narrow(0, 0, rows);
 
   // Reverse of the backward sweep, first layer to last: a_{l-1} = d_l W_l gives
   //   W̄_l += d_lᵀ ā_{l-1},   d̄_l = ā_{l-1} W_lᵀ,   ā_l = d̄_l ⊙ σ'_l,
   // and the last ā (that of the output weights broadcast over the rows) sums into the output weights' gradient.
-  torch::Tensor a_bar = r;
-  torch::Tensor* scratch[2] = {&h_bar_, &h_bar_next_};
+  torch::Tensor a_bar = v.r;
   for (size_t l = 0; l < hidden; ++l) {
-    auto& b = layers_[l];
-    auto d = rows_of(b.d, rows), d_bar = rows_of(b.d_bar, rows), s1 = rows_of(b.s1, rows);
-    grads[2 * l].addmm_(d.t(), a_bar);
-    at::mm_out(d_bar, a_bar, model_->layer(l)->weight.t());
-    auto next = rows_of(*scratch[l % 2], rows, d_bar.size(1));
-    at::mul_out(next, d_bar, s1);
-    a_bar = next;
+    auto& b = v.layers[l];
+    grads[2 * l].addmm_(b.d.t(), a_bar);
+    at::mm_out(b.d_bar, a_bar, weights_t_[l]);
+    at::mul_out(b.scratch, b.d_bar, b.s1);
+    a_bar = b.scratch;
   }
-  grad_out_w.view({-1}).addmv_(a_bar.t(), ones);
+  grad_out_w.view({-1}).addmv_(a_bar.t(), v.ones);
 
   // Reverse of the forward sweep, last layer to first, with z̄_l = d̄_l ⊙ a_l ⊙ σ''_l + h̄_l ⊙ σ'_l:
-  //   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l.
+  //   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l   (h̄_l lives in layer l's scratch).
   // For ReLU (σ'' = 0) without a value term every z̄ is zero and the sweep is skipped.
   const bool curved = model_->activation() != config::Activation::relu;
-  bool has_h_bar = false;
-  torch::Tensor h_bar;
-  int turn = 0;  // h̄ alternates between the two scratch buffers
+  bool has_h_bar = with_value;
   if (with_value) {
-    const auto h_last = rows_of(layers_[hidden - 1].h, rows);
-    h_bar = rows_of(h_bar_, rows, h_last.size(1));
-    at::mm_out(h_bar, v_bar, out->weight);
-    grad_out_w.addmm_(v_bar.t(), h_last);
-    grad_out_b.addmv_(v_bar.t(), ones);
-    has_h_bar = true;
+    auto& last = v.layers[hidden - 1];
+    at::mm_out(last.scratch, v.v_bar, weights_[hidden]);
+    grad_out_w.addmm_(v.v_bar.t(), last.h);
+    grad_out_b.addmv_(v.v_bar.t(), v.ones);
   }
   if (!curved && !has_h_bar) return;
   for (size_t l = hidden; l-- > 0;) {
-    auto& b = layers_[l];
-    auto z_bar = rows_of(z_bar_, rows, b.h.size(1));
+    auto& b = v.layers[l];
     if (curved) {
-      at::mul_out(z_bar, rows_of(b.d_bar, rows), rows_of(b.s2, rows));
-      z_bar.mul_(l + 1 == hidden ? out->weight : rows_of(b.a, rows));
-      if (has_h_bar) z_bar.addcmul_(h_bar, rows_of(b.s1, rows));
+      at::mul_out(b.z_bar, b.d_bar, b.s2);
+      b.z_bar.mul_(l + 1 == hidden ? weights_[hidden] : b.a);
+      if (has_h_bar) b.z_bar.addcmul_(b.scratch, b.s1);
     } else {
-      at::mul_out(z_bar, h_bar, rows_of(b.s1, rows));
+      at::mul_out(b.z_bar, b.scratch, b.s1);
     }
-    const auto& weight = model_->layer(l)->weight;
-    grads[2 * l].addmm_(z_bar.t(), l == 0 ? x : rows_of(layers_[l - 1].h, rows));
-    grads[2 * l + 1].addmv_(z_bar.t(), ones);
+    grads[2 * l].addmm_(b.z_bar.t(), l == 0 ? x : v.layers[l - 1].h);
+    grads[2 * l + 1].addmv_(b.z_bar.t(), v.ones);
     if (l > 0) {
-      h_bar = rows_of(*scratch[++turn % 2], rows, weight.size(1));
-      at::mm_out(h_bar, z_bar, weight);
+      at::mm_out(v.layers[l - 1].scratch, b.z_bar, weights_[l]);
       has_h_bar = true;
     }
   }
@@ -206,21 +226,17 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
 void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                             double value_weight, torch::Tensor& sums) {
   torch::NoGradGuard no_grad;
-  ensure_buffers(x);
   const bool with_value = value_weight > 0 && values.defined();
   const int64_t total = x.size(0);
   for (int64_t first = 0; first < total; first += chunk_rows_) {
     const int64_t rows = std::min(chunk_rows_, total - first);
-    sweeps(x.narrow(0, first, rows), rows, with_value);
-    auto r = rows_of(r_, rows);
-    at::sub_out(r, rows_of(g_, rows), grad_samples.narrow(0, first, rows));
-    auto flat_r = r.view({-1});
-    sums.narrow(0, 0, 1).add_(at::dot(flat_r, flat_r));
+    Views& v = views(x, rows);
+    sweeps(v, x.narrow(0, first, rows), with_value);
+    at::sub_out(v.r, v.g, grad_samples.narrow(0, first, rows));
+    sums.narrow(0, 0, 1).add_(at::dot(v.r_flat, v.r_flat));
     if (with_value) {
-      auto e = rows_of(v_bar_, rows);
-      at::sub_out(e, rows_of(v_, rows), values.narrow(0, first, rows).view({-1, 1}));
-      auto flat_e = e.view({-1});
-      sums.narrow(0, 1, 1).add_(at::dot(flat_e, flat_e));
+      at::sub_out(v.v_bar, v.v, values.narrow(0, first, rows).view({-1, 1}));
+      sums.narrow(0, 1, 1).add_(at::dot(v.v_bar_flat, v.v_bar_flat));
     }
   }
 }
@@ -229,8 +245,8 @@ void AnalyticLoss::accumulate(const torch::Tensor& x, const torch::Tensor& grad_
                               double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
                               torch::Tensor& sums) {
   torch::NoGradGuard no_grad;
-  ensure_buffers(x);
   const int64_t total = x.size(0);
+  if (total <= chunk_rows_) return chunk(x, grad_samples, values, value_weight, count, grads, sums);
   const bool with_value = value_weight > 0 && values.defined();
   for (int64_t first = 0; first < total; first += chunk_rows_) {
     const int64_t rows = std::min(chunk_rows_, total - first);

@@ -16,9 +16,15 @@
 
 namespace gradfit::model {
 
+// Rows per chunk when the configuration leaves it open: on the CPU enough to keep the matrix products efficient
+// while a chunk's buffers stay near the caches; on a GPU enough to fill it, within a fixed memory budget.
+int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
+                           torch::Device device);
+
 class AnalyticLoss {
  public:
-  // `chunk_rows` > 0: rows per chunk.
+  // `chunk_rows` > 0: rows per chunk. Keeps views of the model's weights: build it after the model has its final
+  // device and storage (flatten_parameters), and update the weights in place only.
   AnalyticLoss(Mlp model, int64_t chunk_rows);
 
   // Adds to grads[i] (one tensor per model->parameters() entry, same shapes) the gradient of
@@ -35,24 +41,32 @@ class AnalyticLoss {
   int64_t chunk_rows() const { return chunk_rows_; }
 
  private:
-  struct Layer {              // one hidden layer's chunk buffers, rows × width
+  struct LayerViews {         // one hidden layer's chunk buffers, rows × width
     torch::Tensor h, s1, s2;  // σ(z), σ'(z), σ''(z)
     torch::Tensor a;          // ∂V/∂h, the backward sweep
     torch::Tensor d;          // ∂V/∂z = a ⊙ σ'
     torch::Tensor d_bar;      // adjoint of d in the reverse sweep
+    torch::Tensor z_bar;      // scratch shared by the layers: adjoint of z
+    torch::Tensor scratch;    // ā_l, then h̄_l (one of two scratch blocks, alternating by layer)
   };
-  void ensure_buffers(const torch::Tensor& like);
-  // Forward and backward sweeps over `rows` rows; leaves dV/dx in g_ and V in v_ (when `with_value`).
-  void sweeps(const torch::Tensor& x, int64_t rows, bool with_value);
+  struct Views {  // the buffers cut for a chunk of `rows` rows
+    int64_t rows = -1;
+    std::vector<LayerViews> layers;  // hidden layers
+    torch::Tensor g, r, r_flat;      // dV/dx, then its residual and adjoint, rows × n
+    torch::Tensor v, v_bar, v_bar_flat, ones;
+  };
+  // The views for `rows` rows, cut from one allocation made on first use (again if the dtype or device changes);
+  // the full chunk and the last other size are cached.
+  Views& views(const torch::Tensor& like, int64_t rows);
+  void sweeps(Views& v, const torch::Tensor& x, bool with_value);
   void chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
              double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
 
   Mlp model_;
   int64_t chunk_rows_;
-  std::vector<Layer> layers_;                        // hidden layers
-  torch::Tensor g_, r_;                              // dV/dx and its residual / adjoint, rows × n
-  torch::Tensor v_, v_bar_;                          // V and its adjoint, rows × 1
-  torch::Tensor z_bar_, h_bar_, h_bar_next_, ones_;  // scratch, rows × widest, and rows of ones
+  std::vector<torch::Tensor> weights_, weights_t_, biases_;  // per layer, the last being the output layer
+  torch::Tensor buffers_, ones_;
+  Views cached_[2];
 };
 
 }  // namespace gradfit::model

@@ -4,29 +4,21 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "common/error.h"
 #include "dist/grad_sync.h"
+#include "model/analytic.h"
 #include "model/loss.h"
 #include "model/mlp.h"
+#include "train/optimizer.h"
 
 namespace gradfit::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerSpec& spec,
-                                                        const std::vector<torch::Tensor>& params) {
-  switch (spec.name) {
-    case config::Optimizer::adam:
-      return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(spec.lr));
-    case config::Optimizer::sgd:
-      return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(spec.lr).momentum(spec.momentum));
-  }
-  throw ConfigError("unknown optimizer");
-}
 
 // Indices in [0, bound), from a generator whose output the C++ standard fixes (std::mt19937_64), with Lemire's
 // multiply-shift, so the permutation is the same with any standard library.
@@ -102,25 +94,6 @@ Batch select(const data::Dataset& data, const std::vector<int64_t>& local_rows, 
 
 }  // namespace
 
-namespace {
-
-std::string save_optimizer(torch::optim::Optimizer& optimizer) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  return bytes.str();
-}
-
-void load_optimizer(torch::optim::Optimizer& optimizer, const std::string& state, torch::Device device) {
-  torch::serialize::InputArchive archive;
-  std::istringstream bytes(state);
-  archive.load_from(bytes, device);
-  optimizer.load(archive);
-}
-
-}  // namespace
-
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
                   const TrainHooks& hooks, const Checkpoint* resume) {
   const auto start = Clock::now();
@@ -128,12 +101,12 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   auto model = model::make_mlp(run.model, data.dim, spec.seed);
   model->to(data.x.device());
   auto params = model->parameters();
-  auto optimizer = make_optimizer(run.optimizer, params);
+  FlatOptimizer optimizer(run.optimizer, flatten_parameters(params));
   if (resume) {
     torch::NoGradGuard no_grad;
     auto named = model->named_parameters();
     for (const auto& [name, tensor] : resume->parameters) named[name].copy_(tensor);
-    load_optimizer(*optimizer, resume->optimizer_state, data.x.device());
+    optimizer.load(resume->optimizer_state, data.x.device());
   }
   dist::broadcast_parameters(params, comm);
   const double value_weight = data.has_values() ? spec.value_weight : 0.0;
@@ -150,6 +123,13 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   // Slots riding along with the gradients: this step's sums of squared gradient errors and of value errors, and
   // the requests to stop and to checkpoint, so that all ranks agree on them without another collective.
   dist::GradientAllreduce allreduce(params, /*extra_slots=*/4);
+  const int64_t chunk_rows = spec.chunk_rows > 0 ? spec.chunk_rows
+                                                 : model::default_chunk_rows(data.dim, run.model.widths,
+                                                                             data.x.scalar_type(), data.x.device());
+  std::optional<model::AnalyticLoss> analytic;
+  if (spec.engine == config::Engine::analytic) analytic.emplace(model, chunk_rows);
+  auto gradient_views = allreduce.gradient_views();
+  const auto flat_gradients = allreduce.gradients();
   const auto options = data.x.options();
   const BatchPlan first_plan = plan_batches(data.total_rows, 0, spec.seed, 1, data.shard, held_out);
   const int64_t train_count = first_plan.global_sizes[0];
@@ -185,7 +165,7 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
     c.history = result.history;
     for (const auto& item : model->named_parameters())
       c.parameters.emplace_back(item.key(), item.value().detach().cpu().clone());
-    c.optimizer_state = save_optimizer(*optimizer);
+    c.optimizer_state = optimizer.save();
     c.best_val_loss = best_val;
     c.epochs_since_best = epochs_since_best;
     c.wall_seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count();
@@ -212,27 +192,49 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
     }
     bool checkpoint_now = false;
     for (; b < plan.local_rows.size(); ++b) {
-      for (auto& p : params) p.mutable_grad().reset();
       const auto& rows = plan.local_rows[b];
-      std::vector<torch::Tensor> extras{zero, zero, hooks.stop_requested && hooks.stop_requested() ? one : zero,
-                                        comm.is_root() && hooks.checkpoint_due && hooks.checkpoint_due() ? one : zero};
-      if (!rows.empty()) {
-        const Batch batch = select(data, rows, whole_shard);
-        auto terms = model::gradient_matching_loss(model, batch.x, batch.grad_samples, batch.values, value_weight,
-                                                   plan.global_sizes[b]);
-        terms.loss.backward();
-        extras[0] = terms.grad_sse;
-        extras[1] = terms.value_sse;
+      const bool stop_flag = hooks.stop_requested && hooks.stop_requested();
+      const bool checkpoint_flag = comm.is_root() && hooks.checkpoint_due && hooks.checkpoint_due();
+      torch::Tensor reduced;
+      if (analytic) {  // gradients and sums accumulate straight into the allreduce buffer
+        allreduce.zero();
+        auto extras = allreduce.extras();
+        if (stop_flag) extras[2].fill_(1);
+        if (checkpoint_flag) extras[3].fill_(1);
+        if (!rows.empty()) {
+          const Batch batch = select(data, rows, whole_shard);
+          auto sums = extras.narrow(0, 0, 2);
+          analytic->accumulate(batch.x, batch.grad_samples, batch.values, value_weight, plan.global_sizes[b],
+                               gradient_views, sums);
+        }
+        reduced = allreduce.reduce_in_place(comm);
+      } else {  // autograd, chunk by chunk, its .grad accumulating
+        for (auto& p : params) p.mutable_grad().reset();
+        std::vector<torch::Tensor> extras{zero.clone(), zero.clone(), stop_flag ? one : zero,
+                                          checkpoint_flag ? one : zero};
+        if (!rows.empty()) {
+          const Batch batch = select(data, rows, whole_shard);
+          const int64_t count = batch.x.size(0);
+          for (int64_t first = 0; first < count; first += chunk_rows) {
+            const int64_t len = std::min(chunk_rows, count - first);
+            auto terms = model::gradient_matching_loss(
+                model, batch.x.narrow(0, first, len), batch.grad_samples.narrow(0, first, len),
+                batch.values.defined() ? batch.values.narrow(0, first, len) : torch::Tensor(), value_weight,
+                plan.global_sizes[b]);
+            terms.loss.backward();
+            extras[0] += terms.grad_sse;
+            extras[1] += terms.value_sse;
+          }
+        }
+        reduced = allreduce.reduce(extras, comm);
       }
-      const auto reduced = allreduce.reduce(extras, comm);
       epoch_sums += reduced.narrow(0, 0, 2);
       max_grad_norm = torch::maximum(max_grad_norm, allreduce.gradient_norm());
-      optimizer->step();
+      optimizer.step(flat_gradients);
       if (hooks.between_steps) hooks.between_steps();
-      if (hooks.save_checkpoint) {
-        const auto flags = reduced.narrow(0, 2, 2).to(torch::kFloat64).cpu();
-        stopping = flags[0].item<double>() > 0;
-        checkpoint_now = stopping || flags[1].item<double>() > 0;
+      if (hooks.save_checkpoint) {  // on one rank its own flags are the group's: no need to read the sum back
+        stopping = comm.size() == 1 ? stop_flag : allreduce.reduced_extra(2) > 0;
+        checkpoint_now = stopping || (comm.size() == 1 ? checkpoint_flag : allreduce.reduced_extra(3) > 0);
       }
       if (checkpoint_now && b + 1 < plan.local_rows.size()) {  // mid-epoch: save the epoch's partial sums too
         Checkpoint c = snapshot(epoch, static_cast<int64_t>(b + 1));
@@ -254,10 +256,23 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
     if (!held_out.empty()) {
       double val_sums[2] = {0, 0};
       if (!val_rows.empty()) {
-        const auto terms = model::gradient_matching_loss(model, val.x, val.grad_samples, val.values, value_weight,
-                                                         val_count, /*create_graph=*/false);
-        val_sums[0] = terms.grad_sse.item<double>();
-        val_sums[1] = terms.value_sse.item<double>();
+        auto sums = torch::zeros({2}, options);
+        if (analytic) {
+          analytic->evaluate(val.x, val.grad_samples, val.values, value_weight, sums);
+        } else {
+          for (int64_t first = 0; first < val.x.size(0); first += chunk_rows) {
+            const int64_t len = std::min(chunk_rows, val.x.size(0) - first);
+            const auto terms = model::gradient_matching_loss(
+                model, val.x.narrow(0, first, len), val.grad_samples.narrow(0, first, len),
+                val.values.defined() ? val.values.narrow(0, first, len) : torch::Tensor(), value_weight, val_count,
+                /*create_graph=*/false);
+            sums[0] += terms.grad_sse;
+            sums[1] += terms.value_sse;
+          }
+        }
+        const auto host = sums.to(torch::kFloat64).cpu();
+        val_sums[0] = host[0].item<double>();
+        val_sums[1] = host[1].item<double>();
       }
       comm.allreduce_sum(val_sums, 2);
       record.val_loss = val_sums[0] / (static_cast<double>(val_count) * n) +

@@ -48,7 +48,9 @@ TEST_P(AnalyticVsAutograd, GradientsAndSumsMatchTo1e12) {
   auto sums = torch::zeros({2}, torch::kFloat64);
   analytic.accumulate(x, s, v, value_weight, count, grads, sums);
   EXPECT_LT(std::abs(sums[0].item<double>() / terms.grad_sse.item<double>() - 1), 1e-12);
-  if (with_value) EXPECT_LT(std::abs(sums[1].item<double>() / terms.value_sse.item<double>() - 1), 1e-12);
+  if (with_value) {
+    EXPECT_LT(std::abs(sums[1].item<double>() / terms.value_sse.item<double>() - 1), 1e-12);
+  }
   double worst = 0;
   for (size_t i = 0; i < grads.size(); ++i) {
     if (reference[i].norm().item<double>() == 0) {  // the output bias without a value term
