@@ -165,18 +165,23 @@ PriorWork inspect_output(const config::Config& config, const fs::path& out_dir, 
   return prior;
 }
 
-// Rank 0's reporter also keeps results.h5 current: merged again whenever a run ends.
+// Rank 0's reporter also keeps results.h5 nearly current: merged again when a run ends, at most every 30 s (each
+// run's own file is written the moment it ends; the final merge comes after the last run).
 class SweepReporter : public sweep::ConsoleReporter {
  public:
   SweepReporter(const config::Config& config, bool live, std::function<void()> merge)
       : ConsoleReporter(config.runs, stdout, live), merge_(std::move(merge)) {}
   void finished(const sweep::RunSummary& summary, int group) override {
     ConsoleReporter::finished(summary, group);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_merge_ < std::chrono::seconds(30)) return;
     merge_();
+    last_merge_ = now;
   }
 
  private:
   std::function<void()> merge_;
+  std::chrono::steady_clock::time_point last_merge_ = std::chrono::steady_clock::now();
 };
 
 std::string batch_text(int64_t batch_size) {

@@ -62,6 +62,8 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write_attribute("seed", static_cast<int64_t>(t.seed));
   group.write_attribute("val_fraction", t.val_fraction);
   group.write_attribute("patience", t.patience);
+  group.write_attribute("engine", std::string(config::to_string(t.engine)));
+  group.write_attribute("chunk_rows", result.chunk_rows);
   // Outcome.
   group.write_attribute("status", result.status);
   group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));

@@ -8,8 +8,7 @@ namespace {
 constexpr int64_t kCpuChunkBytes = int64_t{16} << 20;
 
 // On entry h holds z; on exit h = σ(z), s1 = σ'(z), s2 = σ''(z). `tmp` is scratch of the same shape.
-// Softplus follows LibTorch's beta = 1 but not its threshold: above z = 20 autograd takes σ' = 1 and σ'' = 0 where
-// this takes sigmoid(z) and its derivative (they differ there by less than 3e-9).
+// Softplus is LibTorch's (beta 1, threshold 20): above z = 20 it is linear, σ' = 1 and σ'' = 0.
 void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1, torch::Tensor& s2,
               torch::Tensor& tmp) {
   switch (activation) {
@@ -29,7 +28,12 @@ void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1
     case config::Activation::softplus:
       at::sigmoid_out(s1, h);
       at::mul_out(s2, s1, s1);
-      at::sub_out(s2, s1, s2);  // s (1 - s)
+      at::sub_out(s2, s1, s2);                   // s (1 - s)
+      if (h.scalar_type() == torch::kFloat64) {  // in float32 sigmoid is exactly 1 above the threshold anyway
+        const auto linear = h > 20;
+        s1.masked_fill_(linear, 1);
+        s2.masked_fill_(linear, 0);
+      }
       at::softplus_out(h, h, 1, 20);
       return;
     case config::Activation::silu:  // σ = z s, σ' = s + z s(1-s), σ'' = s(1-s) (2 + z (1 - 2s)), s = sigmoid(z)

@@ -143,6 +143,7 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   const double n = static_cast<double>(data.dim);
 
   TrainResult result;
+  result.chunk_rows = chunk_rows;
   for (const auto& p : params) result.parameter_count += p.numel();
   double best_val = std::numeric_limits<double>::infinity();
   int64_t epochs_since_best = 0;

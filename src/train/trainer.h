@@ -33,6 +33,7 @@ struct TrainResult {
   double wall_seconds = 0;
   double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
   int64_t parameter_count = 0;
+  int64_t chunk_rows = 0;  // rows per chunk, as used
 };
 
 // Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing

@@ -75,6 +75,25 @@ INSTANTIATE_TEST_SUITE_P(AllActivations, AnalyticVsAutograd,
                                             ::testing::Values(std::vector<int64_t>{6}, std::vector<int64_t>{6, 5, 4}),
                                             ::testing::Bool(), ::testing::Values(int64_t{8}, int64_t{64})));
 
+// Softplus beyond LibTorch's threshold (z > 20, where it is linear) matches autograd too.
+TEST(AnalyticLoss, SoftplusBeyondItsThresholdMatchesAutograd) {
+  torch::manual_seed(9);
+  const auto x = torch::randn({40, 2}, torch::kFloat64) * 40;  // most pre-activations far beyond ±20
+  const auto s = torch::randn({40, 2}, torch::kFloat64);
+  config::ModelSpec spec;
+  spec.widths = {8, 8};
+  spec.dtype = config::DType::float64;
+  Mlp model = make_mlp(spec, 2, 4);
+  gradient_matching_loss(model, x, s, torch::Tensor(), 0, 40).loss.backward();
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : model->parameters()) grads.push_back(torch::zeros_like(p));
+  auto sums = torch::zeros({2}, torch::kFloat64);
+  AnalyticLoss(model, 16).accumulate(x, s, torch::Tensor(), 0, 40, grads, sums);
+  const auto params = model->parameters();
+  for (size_t i = 0; i + 1 < params.size(); ++i)
+    EXPECT_LT(relative_difference(grads[i], params[i].grad()), 1e-12) << "parameter " << i;
+}
+
 // Gradients accumulate: two calls over two halves of the rows equal one call over all of them.
 TEST(AnalyticLoss, AccumulatesOverCalls) {
   torch::manual_seed(3);
