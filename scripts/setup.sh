@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev           # YAML parsing, command line
   libgtest-dev                           # tests
   python3-h5py python3-pandas python3-matplotlib  # scripts/analyze.py, and tests that read results
+  python3-torch time                     # bench/bench_perf.sh: the PyTorch reference, per-rank peak memory
 )
 
 missing=()
