@@ -147,11 +147,23 @@ sys_cmake_pkg() { find /usr/lib /usr/share /usr/local -maxdepth 5 -name "$1" 2>/
 
 kit_setup() {
   local comp pkgs p d f lib name need=() from_kit=() from_system=()
+  cmake_sys_args=()
   # Which components the machine has complete.
   if have mpicxx && have mpiexec && echo '#include <mpi.h>' | mpicxx -E -x c++ - >/dev/null 2>&1; then
     from_system+=(mpi)
   else need+=(mpi); fi
-  if { [ -f /usr/include/hdf5.h ] || [ -f /usr/include/hdf5/serial/hdf5.h ]; } &&
+  # HDF5: the machine's library and headers where it has them (a second HDF5 of the same soname in one process
+  # is asking for trouble); the kit's command-line tools, each run with the kit's library alone, where it has none.
+  sys_hdf5_lib=""
+  for f in /usr/lib/x86_64-linux-gnu/libhdf5_serial.so /lib/x86_64-linux-gnu/libhdf5_serial.so /usr/lib/x86_64-linux-gnu/libhdf5.so; do
+    [ -e "$f" ] && { sys_hdf5_lib=$f; break; }
+  done
+  if [ -f /usr/include/hdf5/serial/hdf5.h ] && [ -n "$sys_hdf5_lib" ]; then
+    from_system+=(hdf5-library)
+    cmake_sys_args=(-DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON -DHDF5_C_INCLUDE_DIR=/usr/include/hdf5/serial
+      "-DHDF5_hdf5_LIBRARY_RELEASE=$sys_hdf5_lib")
+    if have h5dump && have h5import && have h5ls; then from_system+=(hdf5-tools); else need+=(hdf5-tools); fi
+  elif { [ -f /usr/include/hdf5.h ] || [ -f /usr/include/hdf5/serial/hdf5.h ]; } &&
     { sys_has_lib libhdf5_serial.so.103 || sys_has_lib libhdf5.so; } && have h5dump && have h5import && have h5ls; then
     from_system+=(hdf5)
   else need+=(hdf5); fi
@@ -161,6 +173,7 @@ kit_setup() {
   if have pkill; then from_system+=(pkill); else need+=(pkill); fi
   echo "from the machine: ${from_system[*]:-none}; from the kit: ${need[*]:-none}"
   kit_components="${need[*]:-none}"
+  cmake_kit_args=("${cmake_sys_args[@]}")
   [ ${#need[@]} -gt 0 ] || return 0
   [ -d "$debs/main" ] || { echo "no kit in $debs (run scripts/gpu_fetch_kit.sh where apt works, carry .gpukit)"; return 1; }
 
@@ -170,6 +183,20 @@ kit_setup() {
     case $comp in
       mpi) pkgs="openmpi-bin openmpi-common libopenmpi3 libopenmpi-dev libpmix2" ;;
       hdf5) pkgs="libhdf5-dev libhdf5-103-1 libhdf5-hl-100 hdf5-tools" ;;
+      hdf5-tools)  # into a prefix of their own, behind wrappers: the kit's HDF5 library never enters our programs
+        mkdir -p "$kit/tools/root" "$kit/tools/bin"
+        for p in hdf5-tools libhdf5-103-1 libhdf5-hl-100; do
+          f=$(deb_of "$p")
+          [ -n "$f" ] || { echo "kit: $p missing from $debs/main"; return 1; }
+          extract_deb "$f" "$kit/tools/root" || return 1
+        done
+        for p in h5dump h5import h5ls; do
+          printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+            "$kit/tools/root/usr/lib/x86_64-linux-gnu" "$kit/tools/root/usr/bin/$p" >"$kit/tools/bin/$p"
+          chmod +x "$kit/tools/bin/$p"
+        done
+        export PATH=$kit/tools/bin:$PATH
+        continue ;;
       yaml-cpp) pkgs="libyaml-cpp-dev libyaml-cpp0.7" ;;
       cli11) pkgs="libcli11-dev" ;;
       gtest) pkgs="libgtest-dev" ;;
@@ -214,7 +241,7 @@ kit_setup() {
 
   export PATH=$P/bin:$kit/root/bin:$PATH
   export LD_LIBRARY_PATH=$L:$kit/root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  cmake_kit_args=()
+  cmake_kit_args=("${cmake_sys_args[@]}")
   case " ${need[*]} " in *" mpi "*)
     # Debian's OpenMPI lives under /usr; these move it to the prefix (its own defaults included).
     export OPAL_PREFIX=$P OPAL_EXEC_PREFIX=$P OPAL_BINDIR=$P/bin OPAL_LIBDIR=$L/openmpi/lib
@@ -252,7 +279,7 @@ kit_setup() {
 # ---------------------------------------------------------------------------------------------------------------
 # c. Configure and build.
 configure() {
-  local gen=() cuda=() cc cxx nvcc arch
+  local gen=() cuda=() cc cxx nvcc arch h5dump h5import
   have ninja && gen=(-G Ninja)
   for cxx in g++ c++ clang++; do have $cxx && break; done
   for cc in gcc cc clang; do have $cc && break; done
@@ -271,10 +298,13 @@ configure() {
   # CMake 4 refuses package files that ask for policies older than 3.5; this lets them load.
   cmake --version | head -n 1 | grep -q 'version [4-9]' && cuda+=(-DCMAKE_POLICY_VERSION_MINIMUM=3.5)
   [ "${GPU_CHECK_CLEAN:-0}" = 1 ] && rm -rf "$build"
+  # The tools found now (the kit's may have moved since an earlier configure of this build folder).
+  h5dump=$(command -v h5dump || true) h5import=$(command -v h5import || true)
   set -x
   cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
     "-DCMAKE_C_COMPILER=$(command -v "$cc")" "-DCMAKE_CXX_COMPILER=$(command -v "$cxx")" \
     ${torch_prefix:+"-DCMAKE_PREFIX_PATH=$torch_prefix"} ${test_python:+"-DGRADFIT_PYTHON=$test_python"} \
+    ${h5dump:+"-DGRADFIT_H5DUMP=$h5dump"} ${h5import:+"-DGRADFIT_H5IMPORT=$h5import"} \
     ${cuda_link_flags:+"-DCMAKE_EXE_LINKER_FLAGS=$cuda_link_flags"} "${cuda[@]}" "${cmake_kit_args[@]}"
   local rc=$?
   set +x
@@ -478,6 +508,19 @@ if [ $built -eq 1 ]; then
     awk '{s = $NF; if ($0 ~ /Passed/) p++; else if ($0 ~ /Skipped/) k++; else f++} END {printf "%d passed, %d skipped, %d failed", p, k, f}')"
   failed=$(sed -n '/The following tests FAILED/,$p' "$out/ctest.log" | grep -E '^[[:space:]]+[0-9]+ - ' | head -n 20)
   [ -n "$failed" ] && fact "failed tests" "$(echo "$failed" | sed -E 's/^[[:space:]]+[0-9]+ - //' | tr '\n' ' ')"
+  # The first GoogleTest case that crashed, once more under a debugger (cuda-gdb also debugs host code), for its
+  # backtrace.
+  crashed=$(echo "$failed" | grep -m 1 -E '\((SEGFAULT|Child aborted)\)' | sed -E 's/^[[:space:]]+[0-9]+ - //; s/ \(.*//')
+  debugger=$(command -v cuda-gdb || command -v gdb || true)
+  if [ -n "$crashed" ] && [ -n "$debugger" ]; then
+    binary=$(grep -l -- "$crashed" "$build"/tests/*_tests.cmake 2>/dev/null | head -n 1 | xargs -r basename | sed 's/\[1\]_tests.cmake$//')
+    if [ -n "$binary" ] && [ -x "$build/tests/$binary" ]; then
+      echo "=== $crashed under $debugger" >>"$out/ctest.log"
+      (cd "$build/tests" && timeout 90 "$debugger" -batch -ex run -ex bt -ex "info sharedlibrary" \
+        --args "./$binary" "--gtest_filter=$crashed") >>"$out/ctest.log" 2>&1
+      fact "backtrace of" "$crashed (in ctest.log)"
+    fi
+  fi
 else
   skipped ctest "no build"
 fi

@@ -82,16 +82,26 @@ Dataset read_file(const DataSpec& spec, const dist::Comm& comm) {
   return d;
 }
 
-Dataset generate(const DataSpec& spec, const dist::Comm& comm) {
+// The shard of a built-in target, in `dtype`. Rows are generated and differentiated (in float64) a block at a time,
+// so memory beyond the shard itself stays small whatever N is; each row depends on its index alone.
+Dataset generate(const DataSpec& spec, const dist::Comm& comm, torch::Dtype dtype) {
+  constexpr int64_t kBlockRows = int64_t{1} << 12;
   Dataset d;
   d.total_rows = config::analytic_sample_count(spec);
   d.dim = spec.dim;
   d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
-  d.x = sample_points(spec, d.shard.begin, d.shard.count);
-  auto x = d.x.clone().requires_grad_(true);
-  auto v = potential(spec, x);
-  d.grad_samples = torch::autograd::grad({v}, {x}, /*grad_outputs=*/{torch::ones_like(v)})[0].detach();
-  d.values = v.detach();
+  d.x = torch::empty({d.shard.count, d.dim}, dtype);
+  d.grad_samples = torch::empty({d.shard.count, d.dim}, dtype);
+  d.values = torch::empty({d.shard.count}, dtype);
+  for (int64_t first = 0; first < d.shard.count; first += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, d.shard.count - first);
+    auto x = sample_points(spec, d.shard.begin + first, rows).requires_grad_(true);
+    auto v = potential(spec, x);
+    const auto grad = torch::autograd::grad({v}, {x}, /*grad_outputs=*/{torch::ones_like(v)})[0];
+    d.x.narrow(0, first, rows).copy_(x.detach());
+    d.grad_samples.narrow(0, first, rows).copy_(grad);
+    d.values.narrow(0, first, rows).copy_(v.detach());
+  }
   d.description = std::string(config::to_string(spec.target)) + ", " + config::to_string(spec.sampling) + " of " +
                   std::to_string(d.total_rows) + " points in " + std::to_string(d.dim) + "-D";
   return d;
@@ -122,7 +132,7 @@ FileLayout inspect_file(const std::string& path) {
 }
 
 Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm, torch::Device device) {
-  Dataset d = spec.target == config::Target::file ? read_file(spec, comm) : generate(spec, comm);
+  Dataset d = spec.target == config::Target::file ? read_file(spec, comm) : generate(spec, comm, dtype);
   check_finite(
       d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
       comm);

@@ -134,11 +134,14 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   const BatchPlan first_plan = plan_batches(data.total_rows, 0, spec.seed, 1, data.shard, held_out);
   const int64_t train_count = first_plan.global_sizes[0];
   // ||S||^2 over the training samples, for the relative error.
-  double target_norm_sq = select(data, first_plan.local_rows[0], held_out.empty())
-                              .grad_samples.to(torch::kFloat64)
-                              .pow(2)
-                              .sum()
-                              .item<double>();
+  double target_norm_sq = 0;
+  {
+    const auto samples = select(data, first_plan.local_rows[0], held_out.empty()).grad_samples;
+    for (int64_t first = 0; first < samples.size(0); first += chunk_rows) {  // in float64, a chunk at a time
+      const auto block = samples.narrow(0, first, std::min(chunk_rows, samples.size(0) - first));
+      target_norm_sq += block.to(torch::kFloat64).pow(2).sum().item<double>();
+    }
+  }
   comm.allreduce_sum(&target_norm_sq, 1);
   const double n = static_cast<double>(data.dim);
 
