@@ -214,18 +214,25 @@ sigterm_checkpoint_resume)
   expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
   compare_to_uninterrupted "$work/r" ;;
 sigkill_resume)
-  # SIGKILL at five moments, rerunning the same command each time: twice at a time (mid-epoch, the checkpoints
-  # are taken after a step inside an epoch), and at three exact moments that the fault_job twin of gradfit_dist
+  # SIGKILL at five moments, rerunning the same command each time: twice a little after a checkpoint write
+  # (mid-epoch, the checkpoints are taken after a step inside an epoch), and at three exact moments that the fault_job twin of gradfit_dist
   # freezes at: in a checkpoint write (temporary complete, not yet renamed), between two runs, and in a
   # checkpoint write again. results.h5 stays readable, and the finished sweep equals an uninterrupted one.
   write_resume_sweep "$work/s.yaml"
   kill_job() { pkill -KILL -f "^($GRADFIT_BIN|$FAULT_BIN) .*$work/r( |$)"; wait "$1"; }
-  for moment in "timed 1.0" "freeze_in_checkpoint:3" "freeze_before_run:2" "timed 1.2" "freeze_in_checkpoint:2"; do
+  for moment in "timed 0.05" "freeze_in_checkpoint:3" "freeze_before_run:2" "timed 0.2" "freeze_in_checkpoint:2"; do
     rm -f "$work/frozen"
     case "$moment" in
     timed*)
+      # Some time after this invocation's first checkpoint write, so that a run is under way whatever the
+      # machine's speed.
+      touch "$work/launched"
       mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>&1 &
       job=$!
+      for _ in $(seq 1200); do
+        [ -n "$(find "$work/r/checkpoints" -name '*.h5' -newer "$work/launched" 2>/dev/null)" ] && break
+        sleep 0.05
+      done
       sleep "${moment#timed }" ;;
     *)
       GRADFIT_FAULT_MODE=$moment GRADFIT_FAULT_MARKER="$work/frozen" \
