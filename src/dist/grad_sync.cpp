@@ -69,18 +69,22 @@ double GradientAllreduce::reduced_extra(int64_t i) const {
                                                 : static_cast<double>(host_.data_ptr<float>()[at]);
 }
 
-torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras, const Comm& comm) {
+void GradientAllreduce::gather_gradients() {
   torch::NoGradGuard no_grad;
-  int64_t offset = 0;
-  for (auto& p : params_) {
-    auto slice = buffer_.narrow(0, offset, p.numel());
-    if (p.grad().defined())
-      slice.copy_(p.grad().reshape(-1));
-    else
-      slice.zero_();
-    offset += p.numel();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& grad = params_[i].grad();
+    if (!grad.defined())
+      views_[i].zero_();
+    else if (!grad.is_same(views_[i]))
+      views_[i].copy_(grad);
   }
-  for (const auto& e : extras) buffer_.narrow(0, offset++, 1).copy_(e.reshape(1));
+}
+
+torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras, const Comm& comm) {
+  gather_gradients();
+  torch::NoGradGuard no_grad;
+  const auto slots = this->extras();
+  for (size_t i = 0; i < extras.size(); ++i) slots[static_cast<int64_t>(i)].copy_(extras[i].reshape({}));
   return reduce_in_place(comm).narrow(0, 0, static_cast<int64_t>(extras.size()));
 }
 

@@ -18,14 +18,17 @@ class GradientAllreduce {
   // `extra_slots` scalars ride along after the gradients (the step's loss sums), in the parameters' dtype.
   GradientAllreduce(std::vector<torch::Tensor> params, int64_t extra_slots);
 
-  // Collective. Gathers each parameter's gradient into the buffer (zeros where a parameter got no gradient, such
-  // as the output bias under a pure gradient loss), appends `extras`, sums the buffer over all ranks, and sets
-  // each parameter's .grad to its slice of the sum. Returns the summed extras (a view into the buffer).
+  // Collective. gather_gradients(), then `extras` into the first extra slots, then reduce_in_place(). Returns the
+  // summed `extras` (a view into the buffer).
   torch::Tensor reduce(const std::vector<torch::Tensor>& extras, const Comm& comm);
 
+  // Copies each parameter's .grad into the buffer (zeros where a parameter got no gradient, such as the output
+  // bias under a pure gradient loss); the extra slots stay as they are.
+  void gather_gradients();
+
   // For code that writes gradients straight into the buffer: one view per parameter (shaped like it) and the
-  // extra slots. zero() clears the whole buffer; reduce_in_place() then sums it as it stands, sets each .grad to
-  // its view and returns the summed extras.
+  // extra slots. zero() clears the whole buffer; reduce_in_place() (collective) then sums it as it stands over
+  // all ranks, sets each .grad to its view and returns the summed extra slots.
   const std::vector<torch::Tensor>& gradient_views() const { return views_; }
   torch::Tensor extras() const { return buffer_.narrow(0, grad_numel_, buffer_.numel() - grad_numel_); }
   void zero() { buffer_.zero_(); }

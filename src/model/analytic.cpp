@@ -1,5 +1,6 @@
 #include "model/analytic.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace gradfit::model {
@@ -60,15 +61,23 @@ void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1
   }
 }
 
+int64_t widest_of(int64_t input_dim, const std::vector<int64_t>& widths) {
+  return std::max(input_dim, widths.empty() ? int64_t{0} : *std::max_element(widths.begin(), widths.end()));
+}
+
+// Elements per chunk row of AnalyticLoss's buffers: six per hidden unit, three scratch rows of the widest layer,
+// dV/dx and its residual (n each), V and its adjoint.
+int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& widths) {
+  int64_t per_row = 2 * input_dim + 2 + 3 * widest_of(input_dim, widths);
+  for (const int64_t w : widths) per_row += 6 * w;
+  return per_row;
+}
+
 }  // namespace
 
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
                            torch::Device device) {
-  // Per row: six buffers per hidden layer, three scratch rows of the widest layer, and a few of n.
-  int64_t per_row = 4 * input_dim + 2;
-  int64_t widest = input_dim;
-  for (const int64_t w : widths) per_row += 6 * w, widest = std::max(widest, w);
-  per_row = (per_row + 3 * widest) * static_cast<int64_t>(c10::elementSize(dtype));
+  const int64_t per_row = buffer_elements_per_row(input_dim, widths) * static_cast<int64_t>(c10::elementSize(dtype));
   const int64_t budget = device.is_cuda() ? (int64_t{1} << 30) : kCpuChunkBytes;
   int64_t rows = 1;
   while (rows * 2 * per_row <= budget) rows *= 2;
@@ -81,7 +90,9 @@ AnalyticLoss::AnalyticLoss(Mlp model, int64_t chunk_rows) : model_(std::move(mod
     weights_.push_back(model_->layer(l)->weight);
     weights_t_.push_back(model_->layer(l)->weight.t());
     biases_.push_back(model_->layer(l)->bias);
+    if (l + 1 < model_->depth()) widths_.push_back(weights_.back().size(0));
   }
+  input_dim_ = weights_.front().size(1);
 }
 
 namespace {
@@ -95,14 +106,7 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   const auto options = like.options().requires_grad(false);
   if (!buffers_.defined() || buffers_.scalar_type() != options.dtype() || buffers_.device() != options.device()) {
     // One allocation: per hidden layer six chunk_rows × width blocks, then three of the widest, then n-wide ones.
-    const int64_t n = weights_.front().size(1);
-    int64_t per_row = 4 * n + 3, widest = n;
-    for (size_t l = 0; l + 1 < weights_.size(); ++l) {
-      per_row += 6 * weights_[l].size(0);
-      widest = std::max(widest, weights_[l].size(0));
-    }
-    per_row += 3 * widest;
-    buffers_ = torch::empty({chunk_rows_ * per_row}, options);
+    buffers_ = torch::empty({chunk_rows_ * buffer_elements_per_row(input_dim_, widths_)}, options);
     ones_ = torch::ones({chunk_rows_}, options);
     cached_[0].rows = cached_[1].rows = -1;
   }
@@ -115,13 +119,11 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
     offset += chunk_rows_ * cols;
     return rows_of(t, rows, cols);
   };
-  const int64_t n = weights_.front().size(1);
-  int64_t widest = n;
-  for (size_t l = 0; l + 1 < weights_.size(); ++l) widest = std::max(widest, weights_[l].size(0));
+  const int64_t n = input_dim_;
+  const int64_t widest = widest_of(n, widths_);
   slot = Views{};
   slot.rows = rows;
-  for (size_t l = 0; l + 1 < weights_.size(); ++l) {
-    const int64_t w = weights_[l].size(0);
+  for (const int64_t w : widths_) {
     LayerViews v;
     for (auto* t : {&v.h, &v.s1, &v.s2, &v.a, &v.d, &v.d_bar}) *t = block(w);
     slot.layers.push_back(std::move(v));
@@ -131,7 +133,7 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   const auto scratch_1 = buffers_.narrow(0, offset + 2 * chunk_rows_ * widest, chunk_rows_ * widest);
   offset += 3 * chunk_rows_ * widest;
   for (size_t l = 0; l < slot.layers.size(); ++l) {
-    const int64_t w = weights_[l].size(0);
+    const int64_t w = widths_[l];
     slot.layers[l].z_bar = rows_of(scratch_z, rows, w);
     slot.layers[l].scratch = rows_of(l % 2 ? scratch_1 : scratch_0, rows, w);
   }

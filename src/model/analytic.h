@@ -65,6 +65,8 @@ class AnalyticLoss {
   Mlp model_;
   int64_t chunk_rows_;
   std::vector<torch::Tensor> weights_, weights_t_, biases_;  // per layer, the last being the output layer
+  std::vector<int64_t> widths_;                              // of the hidden layers
+  int64_t input_dim_ = 0;
   torch::Tensor buffers_, ones_;
   Views cached_[2];
 };

@@ -83,6 +83,11 @@ namespace {
 // Rows of this shard selected by `local_rows`, or the whole shard when `all`.
 struct Batch {
   torch::Tensor x, grad_samples, values;
+  // Its rows [first, first + count), as views.
+  Batch rows(int64_t first, int64_t count) const {
+    return {x.narrow(0, first, count), grad_samples.narrow(0, first, count),
+            values.defined() ? values.narrow(0, first, count) : torch::Tensor()};
+  }
 };
 Batch select(const data::Dataset& data, const std::vector<int64_t>& local_rows, bool all) {
   if (all) return {data.x, data.grad_samples, data.values};
@@ -176,8 +181,6 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
     c.allreduce_seconds = earlier_allreduce + allreduce.seconds();
     return c;
   };
-  const auto zero = torch::zeros({}, options);
-  const auto one = torch::ones({}, options);
   bool stopping = false;
   for (int64_t epoch = first_epoch; epoch <= spec.epochs && !stopping; ++epoch) {
     auto epoch_start = Clock::now();
@@ -199,41 +202,34 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
       const auto& rows = plan.local_rows[b];
       const bool stop_flag = hooks.stop_requested && hooks.stop_requested();
       const bool checkpoint_flag = comm.is_root() && hooks.checkpoint_due && hooks.checkpoint_due();
-      torch::Tensor reduced;
-      if (analytic) {  // gradients and sums accumulate straight into the allreduce buffer
-        allreduce.zero();
-        auto extras = allreduce.extras();
-        if (stop_flag) extras[2].fill_(1);
-        if (checkpoint_flag) extras[3].fill_(1);
-        if (!rows.empty()) {
-          const Batch batch = select(data, rows, whole_shard);
-          auto sums = extras.narrow(0, 0, 2);
+      // The step's sums and the two requests ride in the allreduce buffer's extra slots.
+      allreduce.zero();
+      auto extras = allreduce.extras();
+      auto sums = extras.narrow(0, 0, 2);
+      if (stop_flag) extras[2].fill_(1);
+      if (checkpoint_flag) extras[3].fill_(1);
+      if (!analytic)
+        for (auto& p : params) p.mutable_grad().reset();
+      if (!rows.empty()) {
+        const Batch batch = select(data, rows, whole_shard);
+        if (analytic) {  // the gradients accumulate straight into the buffer
           analytic->accumulate(batch.x, batch.grad_samples, batch.values, value_weight, plan.global_sizes[b],
                                gradient_views, sums);
-        }
-        reduced = allreduce.reduce_in_place(comm);
-      } else {  // autograd, chunk by chunk, its .grad accumulating
-        for (auto& p : params) p.mutable_grad().reset();
-        std::vector<torch::Tensor> extras{zero.clone(), zero.clone(), stop_flag ? one : zero,
-                                          checkpoint_flag ? one : zero};
-        if (!rows.empty()) {
-          const Batch batch = select(data, rows, whole_shard);
-          const int64_t count = batch.x.size(0);
-          for (int64_t first = 0; first < count; first += chunk_rows) {
-            const int64_t len = std::min(chunk_rows, count - first);
-            auto terms = model::gradient_matching_loss(
-                model, batch.x.narrow(0, first, len), batch.grad_samples.narrow(0, first, len),
-                batch.values.defined() ? batch.values.narrow(0, first, len) : torch::Tensor(), value_weight,
-                plan.global_sizes[b]);
+        } else {  // autograd, chunk by chunk, its .grad accumulating
+          for (int64_t first = 0; first < batch.x.size(0); first += chunk_rows) {
+            const Batch chunk = batch.rows(first, std::min(chunk_rows, batch.x.size(0) - first));
+            auto terms = model::gradient_matching_loss(model, chunk.x, chunk.grad_samples, chunk.values, value_weight,
+                                                       plan.global_sizes[b]);
             terms.loss.backward();
-            extras[0] += terms.grad_sse;
-            extras[1] += terms.value_sse;
+            sums[0].add_(terms.grad_sse);
+            sums[1].add_(terms.value_sse);
           }
         }
-        reduced = allreduce.reduce(extras, comm);
       }
+      if (!analytic) allreduce.gather_gradients();
+      const auto reduced = allreduce.reduce_in_place(comm);
       epoch_sums += reduced.narrow(0, 0, 2);
-      max_grad_norm = torch::maximum(max_grad_norm, allreduce.gradient_norm());
+      at::maximum_out(max_grad_norm, max_grad_norm, allreduce.gradient_norm());
       optimizer.step(flat_gradients);
       if (hooks.between_steps) hooks.between_steps();
       if (hooks.save_checkpoint) {  // on one rank its own flags are the group's: no need to read the sum back
@@ -265,13 +261,11 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
           analytic->evaluate(val.x, val.grad_samples, val.values, value_weight, sums);
         } else {
           for (int64_t first = 0; first < val.x.size(0); first += chunk_rows) {
-            const int64_t len = std::min(chunk_rows, val.x.size(0) - first);
-            const auto terms = model::gradient_matching_loss(
-                model, val.x.narrow(0, first, len), val.grad_samples.narrow(0, first, len),
-                val.values.defined() ? val.values.narrow(0, first, len) : torch::Tensor(), value_weight, val_count,
-                /*create_graph=*/false);
-            sums[0] += terms.grad_sse;
-            sums[1] += terms.value_sse;
+            const Batch chunk = val.rows(first, std::min(chunk_rows, val.x.size(0) - first));
+            const auto terms = model::gradient_matching_loss(model, chunk.x, chunk.grad_samples, chunk.values,
+                                                             value_weight, val_count, /*create_graph=*/false);
+            sums[0].add_(terms.grad_sse);
+            sums[1].add_(terms.value_sse);
           }
         }
         const auto host = sums.to(torch::kFloat64).cpu();

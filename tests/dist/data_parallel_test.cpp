@@ -8,10 +8,13 @@
 #include "data/targets.h"
 #include "dist/grad_sync.h"
 #include "io/h5.h"
+#include "test_util.h"
 #include "train/trainer.h"
 
 namespace gradfit::train {
 namespace {
+
+using testing::relative_difference;
 
 const dist::Comm& world() {
   static const dist::Comm comm(MPI_COMM_WORLD);
@@ -49,10 +52,6 @@ config::RunSpec run_on_file(const std::string& path, int64_t batch_size) {
   run.train.batch_size = batch_size;
   run.train.seed = 9;
   return run;
-}
-
-double relative_difference(double a, double b) {
-  return std::abs(a - b) / std::max(std::abs(b), 1e-300);
 }
 
 // Largest |difference| between this rank's tensor and rank 0's, over all ranks.

@@ -12,10 +12,14 @@
 #include "data/dataset.h"
 #include "dist/device.h"
 #include "dist/mpi_env.h"
+#include "test_util.h"
 #include "train/trainer.h"
 
 namespace gradfit {
 namespace {
+
+using testing::float64_wells_run;
+using testing::relative_difference;
 
 const dist::Comm& world() {
   static const dist::Comm comm(MPI_COMM_WORLD);
@@ -30,10 +34,6 @@ bool every_rank_has_a_gpu() {
   return all == 1;
 }
 
-double relative_difference(double a, double b) {
-  return std::abs(a - b) / std::max(std::abs(b), 1e-300);
-}
-
 // Largest |difference| between this rank's tensor and rank 0's, over all ranks (collective).
 double max_difference_from_root(const torch::Tensor& t) {
   auto mine = t.to(torch::kCPU).contiguous().clone();
@@ -42,24 +42,6 @@ double max_difference_from_root(const torch::Tensor& t) {
   double diff = (mine - roots).abs().max().item<double>();
   MPI_Allreduce(MPI_IN_PLACE, &diff, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   return diff;
-}
-
-config::RunSpec float64_run(int64_t batch_size) {
-  config::RunSpec run;
-  run.data.target = config::Target::gaussian_wells;
-  run.data.dim = 3;
-  run.data.sampling = config::Sampling::uniform;
-  run.data.samples = 1001;  // shards of 501 and 500 rows
-  run.data.well_width = 2.0;
-  run.data.seed = 4;
-  run.model.widths = {16, 16};
-  run.model.activation = config::Activation::softplus;
-  run.model.dtype = config::DType::float64;
-  run.optimizer.lr = 3e-3;
-  run.train.epochs = 20;
-  run.train.batch_size = batch_size;
-  run.train.seed = 5;
-  return run;
 }
 
 // Every rank trains on the GPU that device selection gives it; rank 0 compares with one CPU rank. Collective.
@@ -107,12 +89,12 @@ void expect_gpu_ranks_match_one_cpu_rank(const config::RunSpec& run) {
 
 TEST(GpuSharedByRanks, FullBatchMatchesOneCpuRankInFloat64) {
   if (!every_rank_has_a_gpu()) GTEST_SKIP() << "a rank sees no CUDA device (CPU-only LibTorch or no GPU)";
-  expect_gpu_ranks_match_one_cpu_rank(float64_run(/*batch_size=*/0));
+  expect_gpu_ranks_match_one_cpu_rank(float64_wells_run(/*samples=*/1001, /*batch_size=*/0));  // shards: 501, 500
 }
 
 TEST(GpuSharedByRanks, MiniBatchMatchesOneCpuRankInFloat64) {
   if (!every_rank_has_a_gpu()) GTEST_SKIP() << "a rank sees no CUDA device (CPU-only LibTorch or no GPU)";
-  expect_gpu_ranks_match_one_cpu_rank(float64_run(/*batch_size=*/128));
+  expect_gpu_ranks_match_one_cpu_rank(float64_wells_run(/*samples=*/1001, /*batch_size=*/128));
 }
 
 }  // namespace

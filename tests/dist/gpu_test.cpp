@@ -15,37 +15,18 @@
 #include "dist/mpi_env.h"
 #include "model/loss.h"
 #include "model/mlp.h"
+#include "test_util.h"
 #include "train/trainer.h"
 
 namespace gradfit {
 namespace {
 
+using testing::central_differences;
+using testing::float64_wells_run;
+using testing::relative_difference;
+
 #define SKIP_WITHOUT_A_GPU() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (CPU-only LibTorch or no GPU)"
-
-double relative_difference(double a, double b) {
-  return std::abs(a - b) / std::max(std::abs(b), 1e-300);
-}
-
-// A nonlinear 3-D target and a smooth net: every weight has a real gradient, so no rounding noise sits where Adam,
-// which normalises each gradient, would blow it up.
-config::RunSpec float64_run(int64_t batch_size) {
-  config::RunSpec run;
-  run.data.target = config::Target::gaussian_wells;
-  run.data.dim = 3;
-  run.data.sampling = config::Sampling::uniform;
-  run.data.samples = 1000;
-  run.data.well_width = 2.0;
-  run.data.seed = 4;
-  run.model.widths = {16, 16};
-  run.model.activation = config::Activation::softplus;
-  run.model.dtype = config::DType::float64;
-  run.optimizer.lr = 3e-3;
-  run.train.epochs = 20;
-  run.train.batch_size = batch_size;
-  run.train.seed = 5;
-  return run;
-}
 
 // The same run on the CPU and on cuda:0: loss histories and final weights agree to 1e-9 relative.
 void expect_gpu_matches_cpu(const config::RunSpec& run) {
@@ -87,12 +68,12 @@ void expect_gpu_matches_cpu(const config::RunSpec& run) {
 
 TEST(GpuTraining, FullBatchMatchesTheCpuInFloat64) {
   SKIP_WITHOUT_A_GPU();
-  expect_gpu_matches_cpu(float64_run(/*batch_size=*/0));
+  expect_gpu_matches_cpu(float64_wells_run(/*samples=*/1000, /*batch_size=*/0));
 }
 
 TEST(GpuTraining, MiniBatchMatchesTheCpuInFloat64) {
   SKIP_WITHOUT_A_GPU();
-  expect_gpu_matches_cpu(float64_run(/*batch_size=*/128));
+  expect_gpu_matches_cpu(float64_wells_run(/*samples=*/1000, /*batch_size=*/128));
 }
 
 class GpuLossGradient : public ::testing::TestWithParam<config::Activation> {};
@@ -121,34 +102,20 @@ TEST_P(GpuLossGradient, MatchesCentralFiniteDifferencesInFloat64) {
 
   model::gradient_matching_loss(on_gpu, x, s, v, value_weight, 6).loss.backward();
   model::gradient_matching_loss(on_cpu, x_cpu, s_cpu, v_cpu, value_weight, 6).loss.backward();
-  std::vector<double> analytic, numeric, cpu_analytic;
-  const double h = 1e-6;
   const auto gpu_params = on_gpu->parameters();
   const auto cpu_params = on_cpu->parameters();
   ASSERT_EQ(gpu_params.size(), cpu_params.size());
+  std::vector<torch::Tensor> gpu_grads, cpu_grads;
   for (size_t k = 0; k < gpu_params.size(); ++k) {
-    const auto& param = gpu_params[k];
-    ASSERT_TRUE(param.is_cuda());
-    ASSERT_TRUE(param.grad().defined());
+    ASSERT_TRUE(gpu_params[k].is_cuda());
+    ASSERT_TRUE(gpu_params[k].grad().defined());
     ASSERT_TRUE(cpu_params[k].grad().defined());
-    const auto flat_grad = param.grad().reshape(-1).cpu();
-    const auto flat_cpu_grad = cpu_params[k].grad().reshape(-1);
-    auto flat = param.data().view(-1);  // perturb the weights in place, outside autograd
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + h;
-      const double up = loss_of();
-      flat[i] = saved - h;
-      const double down = loss_of();
-      flat[i] = saved;
-      numeric.push_back((up - down) / (2 * h));
-      analytic.push_back(flat_grad[i].item<double>());
-      cpu_analytic.push_back(flat_cpu_grad[i].item<double>());
-    }
+    gpu_grads.push_back(gpu_params[k].grad().reshape(-1).cpu());
+    cpu_grads.push_back(cpu_params[k].grad().reshape(-1));
   }
-  const auto a = torch::tensor(analytic, torch::kFloat64);
-  const auto n = torch::tensor(numeric, torch::kFloat64);
-  const auto c = torch::tensor(cpu_analytic, torch::kFloat64);
+  const auto a = torch::cat(gpu_grads);
+  const auto c = torch::cat(cpu_grads);
+  const auto n = torch::tensor(central_differences(gpu_params, loss_of), torch::kFloat64);
   const double rel = ((a - n).norm() / n.norm()).item<double>();
   const double rel_cpu = ((a - c).norm() / c.norm()).item<double>();
   std::printf("[ %s ] %lld weights on the GPU, relative error vs central differences %.3e, vs the CPU %.3e\n",

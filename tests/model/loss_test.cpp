@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dist/grad_sync.h"
+#include "test_util.h"
 
 namespace gradfit::config {
 // Lets GoogleTest print activations by name.
@@ -49,25 +50,13 @@ TEST_P(LossGradient, MatchesCentralFiniteDifferencesInFloat64) {
   };
 
   gradient_matching_loss(model, p.x, p.grad_samples, p.values, value_weight, 6).loss.backward();
-  std::vector<double> analytic, numeric;
-  const double h = 1e-6;
-  for (auto& param : model->parameters()) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& param : model->parameters()) {
     ASSERT_TRUE(param.grad().defined());
-    auto flat_grad = param.grad().reshape(-1);
-    auto flat = param.data().view(-1);  // perturb the weights in place, outside autograd
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + h;
-      const double up = loss_of();
-      flat[i] = saved - h;
-      const double down = loss_of();
-      flat[i] = saved;
-      numeric.push_back((up - down) / (2 * h));
-      analytic.push_back(flat_grad[i].item<double>());
-    }
+    grads.push_back(param.grad().reshape(-1));
   }
-  const auto a = torch::tensor(analytic, torch::kFloat64);
-  const auto n = torch::tensor(numeric, torch::kFloat64);
+  const auto a = torch::cat(grads);
+  const auto n = torch::tensor(testing::central_differences(model->parameters(), loss_of), torch::kFloat64);
   const double rel = ((a - n).norm() / n.norm()).item<double>();
   std::printf("[ %s ] %lld weights, relative error vs central differences: %.3e\n", config::to_string(GetParam()),
               static_cast<long long>(a.numel()), rel);
