@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -92,7 +93,11 @@ void make_directory(const fs::path& dir) {
 struct PriorWork {
   std::vector<uint8_t> finished;             // per run: its results are final (done, diverged, early_stopped)
   std::vector<sweep::RunSummary> summaries;  // of the finished runs
-  int64_t resumable = 0;                     // runs with a checkpoint to continue from
+  std::vector<uint8_t> checkpointed;         // per run: it has a checkpoint to continue from
+  // Per checkpoint file (by the index of the run it is named after): its unfinished runs, in the file's order
+  // (several for an ensemble, which resumes as one).
+  std::map<int64_t, std::vector<int64_t>> checkpoints;
+  int64_t resumable = 0;  // runs with a checkpoint
 };
 
 // The output folder: results.h5 (all runs, merged), runs/<id>.h5 (each run's results as soon as it ends or is
@@ -116,6 +121,7 @@ PriorWork inspect_output(const config::Config& config, const fs::path& out_dir, 
   };
   PriorWork prior;
   prior.finished.assign(config.runs.size(), 0);
+  prior.checkpointed.assign(config.runs.size(), 0);
   if (fs::exists(out_dir / "results.h5")) {
     const auto file = io::File::open_read_only((out_dir / "results.h5").string());
     for (const auto& name : file.children("runs"))
@@ -146,12 +152,21 @@ PriorWork inspect_output(const config::Config& config, const fs::path& out_dir, 
   if (fs::exists(checkpoints_dir)) {
     for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
       if (entry.path().extension() != ".h5") continue;
-      const auto it = index_of.find(entry.path().stem().string());
-      if (it == index_of.end()) throw foreign("checkpoint " + entry.path().string());
-      if (prior.finished[it->second])
-        fs::remove(entry.path());  // the run finished before its checkpoint could be removed
-      else
-        ++prior.resumable;
+      const auto named = index_of.find(entry.path().stem().string());
+      if (named == index_of.end()) throw foreign("checkpoint " + entry.path().string());
+      std::vector<int64_t> unfinished;
+      for (const auto& id : io::checkpoint_runs(entry.path().string())) {
+        const auto it = index_of.find(id);
+        if (it == index_of.end()) throw foreign("run " + id + " in checkpoint " + entry.path().string());
+        if (!prior.finished[it->second]) unfinished.push_back(static_cast<int64_t>(it->second));
+      }
+      if (unfinished.empty()) {
+        fs::remove(entry.path());  // its runs finished before it could be removed
+        continue;
+      }
+      for (const int64_t i : unfinished) prior.checkpointed[i] = 1;
+      prior.resumable += static_cast<int64_t>(unfinished.size());
+      prior.checkpoints[static_cast<int64_t>(named->second)] = unfinished;
     }
   }
   // Temporaries of writes a kill interrupted: never complete, never needed.
@@ -211,6 +226,107 @@ double estimated_cost(const config::RunSpec& run) {
   for (const int64_t w : run.model.widths) weights += static_cast<double>(in * w), in = w;
   weights += static_cast<double>(in);
   return static_cast<double>(run.train.epochs) * samples * weights;
+}
+
+// One step's matrix work per rank of a run, in flops (12 per weight and sample), on `rows` samples.
+double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks) {
+  const int64_t batch = run.train.batch_size > 0 ? std::min(run.train.batch_size, rows) : rows;
+  double weights = 0;
+  int64_t in = std::max<int64_t>(1, run.data.dim);
+  for (const int64_t w : run.model.widths) weights += static_cast<double>(in * w), in = w;
+  weights += static_cast<double>(in);
+  return 12.0 * weights * static_cast<double>((batch + group_ranks - 1) / group_ranks);
+}
+
+// Which runs train together: the jobs the scheduler hands out, a job being one run or an ensemble. Runs left to
+// do that share train::ensemble_key are packed, at most `ensemble_size` to a job (0: as many as keep one step's
+// work per rank within a budget that per-operation overheads no longer dominate, and no fewer jobs than groups);
+// runs with a checkpoint resume as they were saved (alone, or as the ensemble that was saved). Each key's runs are
+// cut into near-equal ensembles. Rank 0 only (it reads the data files' sizes).
+struct JobPlan {
+  std::vector<std::vector<int64_t>> jobs;
+  std::vector<int64_t> sources;  // per job: the run its checkpoint file is named after, or -1 for a fresh start
+  std::vector<double> costs;     // of each job, for the scheduler's order
+};
+JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
+                  torch::Device device) {
+  const double budget = device.is_cuda() ? 16e9 : 64e6;
+  constexpr int64_t kMostAutomatic = 64;
+  std::vector<int64_t> todo;
+  for (int64_t i = 0; i < static_cast<int64_t>(config.runs.size()); ++i)
+    if (!prior.finished[i]) todo.push_back(i);
+  const auto balanced = static_cast<int64_t>((todo.size() + groups - 1) / std::max(groups, 1));
+  JobPlan plan;
+  std::map<std::string, std::vector<int64_t>> classes;  // by key, runs in sweep order
+  std::vector<std::string> class_order;
+  std::map<std::string, data::FileLayout> layouts;
+  for (const auto& [source, runs] : prior.checkpoints) {
+    plan.jobs.push_back(runs);
+    plan.sources.push_back(source);
+  }
+  for (const int64_t i : todo) {
+    if (prior.checkpointed[i]) continue;
+    const auto& run = config.runs[i];
+    const std::string key = train::ensemble_key(run);
+    if (key.empty() || config.ensemble_size == 1) {
+      plan.jobs.push_back({i});
+      plan.sources.push_back(-1);
+      continue;
+    }
+    if (!classes.count(key)) class_order.push_back(key);
+    classes[key].push_back(i);
+  }
+  for (const auto& key : class_order) {
+    const auto& members = classes[key];
+    const auto& run = config.runs[members.front()];
+    int64_t size = config.ensemble_size;
+    if (size == 0) {
+      int64_t rows = config::analytic_sample_count(run.data);
+      if (rows < 0) {
+        auto it = layouts.find(run.data.path);
+        if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
+        rows = it->second.rows;
+      }
+      const double flops = step_flops(run, rows, group_ranks);
+      size = std::clamp<int64_t>(static_cast<int64_t>(budget / std::max(flops, 1.0)), 1, kMostAutomatic);
+      size = std::min(size, std::max<int64_t>(balanced, 1));
+    }
+    const auto count = static_cast<int64_t>(members.size());
+    const int64_t jobs = (count + size - 1) / size;
+    for (int64_t j = 0, first = 0; j < jobs; ++j) {  // near-equal: the first (count % jobs) get one more
+      const int64_t length = count / jobs + (j < count % jobs ? 1 : 0);
+      plan.jobs.emplace_back(members.begin() + first, members.begin() + first + length);
+      plan.sources.push_back(-1);
+      first += length;
+    }
+  }
+  for (const auto& job : plan.jobs) {
+    double cost = 0;
+    for (const int64_t i : job) cost += estimated_cost(config.runs[i]);
+    plan.costs.push_back(cost);
+  }
+  return plan;
+}
+
+// Rank 0's jobs and their checkpoint sources, sent to every rank (costs stay on rank 0).
+void share_jobs(const dist::Comm& world, JobPlan& plan) {
+  std::vector<int64_t> flat;  // per job: its length, its source, its runs
+  for (size_t j = 0; j < plan.jobs.size(); ++j) {
+    flat.push_back(static_cast<int64_t>(plan.jobs[j].size()));
+    flat.push_back(plan.sources[j]);
+    flat.insert(flat.end(), plan.jobs[j].begin(), plan.jobs[j].end());
+  }
+  int64_t length = static_cast<int64_t>(flat.size());
+  world.broadcast(&length, sizeof(length));
+  flat.resize(static_cast<size_t>(length));
+  world.broadcast(flat.data(), length * static_cast<int64_t>(sizeof(int64_t)));
+  plan.jobs.clear();
+  plan.sources.clear();
+  for (size_t at = 0; at < flat.size(); at += static_cast<size_t>(flat[at]) + 2) {
+    const auto first = flat.begin() + static_cast<std::ptrdiff_t>(at) + 2;
+    plan.jobs.emplace_back(first, first + flat[at]);
+    plan.sources.push_back(flat[at + 1]);
+  }
 }
 
 // Each rank keeps the last dataset it loaded: the runs of a sweep usually share their data.
@@ -278,21 +394,54 @@ int run(const AppOptions& options, const dist::Comm& world) {
   const auto checkpoint_file = [&](const config::RunSpec& run) {
     return (checkpoints_dir / (run.id + ".h5")).string();
   };
+  JobPlan plan;
+  all_or_none(world, root, [&] {
+    const int group_ranks = config.ranks_per_run <= 0 ? world.size() : std::min(config.ranks_per_run, world.size());
+    plan = plan_jobs(config, prior, groups, group_ranks, device);
+  });
+  share_jobs(world, plan);
+  std::map<int64_t, int64_t> source_of;  // a job's first run -> the run its checkpoint file is named after
+  for (size_t j = 0; j < plan.jobs.size(); ++j) source_of[plan.jobs[j].front()] = plan.sources[j];
   DataCache cache;
-  const auto run_one = [&](int64_t index, const dist::Comm& group, const train::TrainHooks& hooks) {
-    const auto& run = config.runs[index];
-    if (options.before_run && group.is_root()) options.before_run(index);
-    const auto& data = cache.get(run, group, device);
-    // Every rank reads the checkpoint (same file, same state); none exists for a fresh run.
-    std::optional<train::Checkpoint> resume;
-    if (fs::exists(checkpoint_file(run))) resume = io::read_checkpoint(checkpoint_file(run), run.id);
-    if (resume && single && root)
-      std::printf("resuming %s at epoch %lld\n", run.name.c_str(), static_cast<long long>(resume->epoch));
+  const auto run_job = [&](const std::vector<int64_t>& indices, const dist::Comm& group,
+                           const train::TrainHooks& hooks) {
+    std::vector<config::RunSpec> runs;
+    for (const int64_t index : indices) {
+      if (options.before_run && group.is_root()) options.before_run(index);
+      runs.push_back(config.runs[index]);
+    }
+    const auto& data = cache.get(runs.front(), group, device);
+    // Every rank reads the checkpoint (same file, same state): that of the run itself, or of the ensemble it was
+    // saved with; none for a fresh start.
+    const int64_t source = source_of.count(indices.front()) ? source_of.at(indices.front()) : -1;
+    std::vector<train::Checkpoint> checkpoints;
+    if (source >= 0) {
+      std::vector<std::string> ids;
+      for (const auto& run : runs) ids.push_back(run.id);
+      checkpoints = io::read_checkpoints(checkpoint_file(config.runs[source]), ids);
+    }
+    std::vector<const train::Checkpoint*> resume;
+    for (const auto& c : checkpoints) resume.push_back(&c);
+    if (!resume.empty() && single && root)
+      std::printf("resuming %s at epoch %lld\n", runs.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
+    // The job's checkpoints go to the file named after its first run; a checkpoint it resumed from under another
+    // name is removed once superseded.
+    const std::string job_checkpoint = checkpoint_file(runs.front());
+    std::string stale = source >= 0 && checkpoint_file(config.runs[source]) != job_checkpoint
+                            ? checkpoint_file(config.runs[source])
+                            : "";
 
     train::TrainHooks with_log = hooks;
-    with_log.on_epoch = [&](const train::EpochRecord& r) {
-      if (hooks.on_epoch) hooks.on_epoch(r);
-      if (options.after_epoch) options.after_epoch(r.epoch);
+    // Checkpoints every `checkpoint.every_epochs` epochs and/or `checkpoint.every_seconds` seconds (the group's
+    // rank 0 decides; the allreduce makes it the group's decision), and whenever a signal stops the job.
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    int64_t completed = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
+    int64_t completed_at_checkpoint = completed;
+    with_log.on_epoch = [&](size_t member, const train::EpochRecord& r) {
+      if (hooks.on_epoch) hooks.on_epoch(member, r);
+      if (r.epoch != completed && options.after_epoch) options.after_epoch(r.epoch);
+      completed = r.epoch;
+      const auto& run = runs[member];
       const bool logged = r.epoch == 1 || r.epoch % run.train.log_every == 0 || r.epoch == run.train.epochs;
       if (single && root && (logged || !std::isfinite(r.train_loss))) {
         std::printf("epoch %6lld  loss %.6e  rel_grad_error %.4e", static_cast<long long>(r.epoch), r.train_loss,
@@ -303,46 +452,54 @@ int run(const AppOptions& options, const dist::Comm& world) {
       }
     };
     with_log.stop_requested = stop_requested;
-    // Checkpoints every `checkpoint.every_epochs` epochs and/or `checkpoint.every_seconds` seconds (the group's
-    // rank 0 decides; the allreduce makes it the group's decision), and whenever a signal stops the run.
-    auto last_checkpoint = std::chrono::steady_clock::now();
-    int64_t completed = resume ? static_cast<int64_t>(resume->history.size()) : 0;
-    int64_t completed_at_checkpoint = completed;
-    with_log.on_epoch = [&, log = with_log.on_epoch](const train::EpochRecord& r) {
-      completed = r.epoch;
-      log(r);
-    };
     with_log.checkpoint_due = [&] {
       const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint).count();
       return (config.checkpoint_every > 0 && completed - completed_at_checkpoint >= config.checkpoint_every) ||
              (config.checkpoint_seconds > 0 && since >= config.checkpoint_seconds);
     };
-    with_log.save_checkpoint = [&](const train::Checkpoint& c) {
+    with_log.save_checkpoint = [&](const std::vector<train::Checkpoint>& saved) {
       last_checkpoint = std::chrono::steady_clock::now();
       completed_at_checkpoint = completed;
-      if (group.is_root()) io::write_checkpoint(checkpoint_file(run), run.id, c, options.before_checkpoint_commit);
+      if (!group.is_root()) return;
+      std::vector<std::string> ids;
+      for (const auto& c : saved) ids.push_back(runs[c.member].id);
+      io::write_checkpoints(job_checkpoint, ids, saved, options.before_checkpoint_commit);
+      if (!stale.empty()) std::remove(stale.c_str());
+      stale.clear();
     };
-    const train::TrainResult result = train::train(run, data, group, with_log, resume ? &*resume : nullptr);
-    if (group.is_root()) {
-      io::RunContext context;
-      context.command_line = options.command_line;
-      context.ranks = group.size();
-      context.threads_per_rank = threads;
-      context.device = device.str();
-      context.data_description = data.description;
-      context.total_rows = data.total_rows;
-      context.dim = data.dim;
-      // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
-      io::write_results(run_file(run), config, run, context, result);
-      if (result.status != "interrupted") std::remove(checkpoint_file(run).c_str());
+    const std::vector<train::TrainResult> results = train::train_ensemble(runs, data, group, with_log, resume);
+    std::vector<sweep::RunSummary> summaries;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto& run = runs[i];
+      const auto& result = results[i];
+      if (group.is_root()) {
+        io::RunContext context;
+        context.command_line = options.command_line;
+        context.ranks = group.size();
+        context.threads_per_rank = threads;
+        context.device = device.str();
+        context.data_description = data.description;
+        context.total_rows = data.total_rows;
+        context.dim = data.dim;
+        // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
+        io::write_results(run_file(run), config, run, context, result);
+      }
+      sweep::RunSummary summary;
+      summary.status = result.status;
+      summary.epochs_run = static_cast<int64_t>(result.history.size());
+      summary.final_loss = result.history.empty() ? NAN : result.history.back().train_loss;
+      summary.final_rel_grad_error = result.history.empty() ? NAN : result.history.back().rel_grad_error;
+      summary.seconds = result.wall_seconds;
+      summaries.push_back(summary);
     }
-    sweep::RunSummary summary;
-    summary.status = result.status;
-    summary.epochs_run = static_cast<int64_t>(result.history.size());
-    summary.final_loss = result.history.empty() ? NAN : result.history.back().train_loss;
-    summary.final_rel_grad_error = result.history.empty() ? NAN : result.history.back().rel_grad_error;
-    summary.seconds = result.wall_seconds;
-    return summary;
+    // Interrupted runs were all checkpointed at the stop; otherwise every run of the job has ended.
+    const bool interrupted = std::any_of(results.begin(), results.end(),
+                                         [](const train::TrainResult& r) { return r.status == "interrupted"; });
+    if (group.is_root() && !interrupted) {
+      std::remove(job_checkpoint.c_str());
+      if (!stale.empty()) std::remove(stale.c_str());
+    }
+    return summaries;
   };
 
   const auto merge = [&] {
@@ -351,15 +508,13 @@ int run(const AppOptions& options, const dist::Comm& world) {
       if (fs::exists(run_file(run))) files.push_back(run_file(run));
     io::merge_results(results_path.string(), config, options.command_line, files);
   };
-  std::vector<double> costs;
-  for (const auto& r : config.runs) costs.push_back(estimated_cost(r));
   // Under mpirun rank 0's stdout is a pseudo-terminal even when mpirun's output goes to a file, so "auto" also
   // asks for no Slurm job around it.
   const bool live = options.progress == "live" ||
                     (options.progress == "auto" && isatty(fileno(stdout)) && !std::getenv("SLURM_JOB_ID"));
   SweepReporter reporter(config, root && live && !single, merge);
   for (const auto& s : prior.summaries) reporter.add_previous(s);
-  sweep::run_all(world, config.ranks_per_run, costs, prior.finished, run_one, reporter, stop_requested);
+  sweep::run_all(world, config.ranks_per_run, plan.jobs, plan.costs, run_job, reporter, stop_requested);
 
   // Rank 0 knows whether every run is finished; everybody exits with the same code.
   int64_t unfinished = 0;

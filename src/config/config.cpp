@@ -270,8 +270,8 @@ Section::Section(const std::string& file, const YAML::Node& node, std::string pr
 }
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys{"name", "device", "ranks_per_run", "output", "checkpoint",
-                                             "data", "model",  "optimizer",     "train",  "sweep"};
+  static const std::vector<std::string> keys{"name", "device", "ranks_per_run", "ensemble_size", "output", "checkpoint",
+                                             "data", "model",  "optimizer",     "train",         "sweep"};
   return keys;
 }
 
@@ -282,7 +282,13 @@ const std::vector<std::string>& section_keys(const std::string& name) {
 std::vector<std::string> settable_keys(bool include_top_level) {
   std::vector<std::string> keys;
   if (include_top_level)
-    keys = {"name", "device", "ranks_per_run", "output.dir", "checkpoint.every_epochs", "checkpoint.every_seconds"};
+    keys = {"name",
+            "device",
+            "ranks_per_run",
+            "ensemble_size",
+            "output.dir",
+            "checkpoint.every_epochs",
+            "checkpoint.every_seconds"};
   for (const char* section : {"data", "model", "optimizer", "train"})
     for (const auto& key : section_keys(section)) keys.push_back(std::string(section) + "." + key);
   return keys;
@@ -320,6 +326,9 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
   config.device = top.get_enum("device", kDevices, config.device);
   config.ranks_per_run = top.get<int>("ranks_per_run", 0);
   top.check(config.ranks_per_run >= 0, "ranks_per_run", "must be >= 1 (or 0 for all ranks)", config.ranks_per_run);
+  config.ensemble_size = top.get<int>("ensemble_size", 0);
+  top.check(config.ensemble_size >= 0, "ensemble_size", "must be >= 1 (or 0 to choose automatically)",
+            config.ensemble_size);
   config.output_dir = section(path, root, "output").get<std::string>("dir", "");
   const Section checkpoint = section(path, root, "checkpoint");
   config.checkpoint_every = checkpoint.get<int64_t>("every_epochs", config.checkpoint_every);

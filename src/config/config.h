@@ -75,6 +75,7 @@ struct Config {
   std::string name;                     // the sweep's name (default: the file's stem)
   Device device = Device::auto_select;  // auto: a GPU per rank where LibTorch sees GPUs, else the CPU
   int ranks_per_run = 0;                // ranks that train one run together; 0: all ranks
+  int ensemble_size = 0;                // most runs trained together as one ensemble; 0: chosen by size; 1: none
   std::string output_dir;               // default for --out; empty: results/<name>
   int64_t checkpoint_every = 0;         // checkpoint every this many epochs (0: not by epochs)
   double checkpoint_seconds = 60;       // and every this many seconds (0: not by time)

@@ -12,46 +12,41 @@ const char* const kColumns[] = {"epoch", "train_loss", "rel_grad_error", "val_lo
 
 }  // namespace
 
-void write_checkpoint(const std::string& path, const std::string& run_id, const train::Checkpoint& c,
-                      const std::function<void()>& before_rename) {
-  write_file_atomically(
-      path,
-      [&](const File& file) {
-        file.write_attribute("run_id", run_id);
-        file.write_attribute("epoch", c.epoch);
-        file.write_attribute("next_batch", c.next_batch);
-        file.write_attribute("partial_grad_sse", c.partial_grad_sse);
-        file.write_attribute("partial_value_sse", c.partial_value_sse);
-        file.write_attribute("partial_max_grad_norm", c.partial_max_grad_norm);
-        file.write_attribute("partial_seconds", c.partial_seconds);
-        file.write_attribute("best_val_loss", c.best_val_loss);
-        file.write_attribute("epochs_since_best", c.epochs_since_best);
-        file.write_attribute("wall_seconds", c.wall_seconds);
-        file.write_attribute("allreduce_seconds", c.allreduce_seconds);
-        write_history(file.create_group("history"), c.history);
-        write_parameters(file.create_group("parameters"), c.parameters);
-        file.write_bytes("optimizer_state", c.optimizer_state);
-      },
-      before_rename);
+namespace {
+
+void write_state(const Location& at, const std::string& run_id, const train::Checkpoint& c) {
+  at.write_attribute("run_id", run_id);
+  at.write_attribute("epoch", c.epoch);
+  at.write_attribute("next_batch", c.next_batch);
+  at.write_attribute("partial_grad_sse", c.partial_grad_sse);
+  at.write_attribute("partial_value_sse", c.partial_value_sse);
+  at.write_attribute("partial_max_grad_norm", c.partial_max_grad_norm);
+  at.write_attribute("partial_seconds", c.partial_seconds);
+  at.write_attribute("best_val_loss", c.best_val_loss);
+  at.write_attribute("epochs_since_best", c.epochs_since_best);
+  at.write_attribute("wall_seconds", c.wall_seconds);
+  at.write_attribute("allreduce_seconds", c.allreduce_seconds);
+  write_history(at.create_group("history"), c.history);
+  write_parameters(at.create_group("parameters"), c.parameters);
+  at.write_bytes("optimizer_state", c.optimizer_state);
 }
 
-train::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id) {
-  const File file = File::open_read_only(path);
-  if (file.read_string_attribute("run_id") != run_id) throw IoError("checkpoint '" + path + "' belongs to another run");
+train::Checkpoint read_state(const Location& at, const std::string& where, const std::string& run_id) {
+  if (at.read_string_attribute("run_id") != run_id) throw IoError("checkpoint '" + where + "' belongs to another run");
   train::Checkpoint c;
-  c.epoch = file.read_int_attribute("epoch");
-  c.next_batch = file.read_int_attribute("next_batch");
-  c.partial_grad_sse = file.read_double_attribute("partial_grad_sse");
-  c.partial_value_sse = file.read_double_attribute("partial_value_sse");
-  c.partial_max_grad_norm = file.read_double_attribute("partial_max_grad_norm");
-  c.partial_seconds = file.read_double_attribute("partial_seconds");
-  c.best_val_loss = file.read_double_attribute("best_val_loss");
-  c.epochs_since_best = file.read_int_attribute("epochs_since_best");
-  c.wall_seconds = file.read_double_attribute("wall_seconds");
-  c.allreduce_seconds = file.read_double_attribute("allreduce_seconds");
+  c.epoch = at.read_int_attribute("epoch");
+  c.next_batch = at.read_int_attribute("next_batch");
+  c.partial_grad_sse = at.read_double_attribute("partial_grad_sse");
+  c.partial_value_sse = at.read_double_attribute("partial_value_sse");
+  c.partial_max_grad_norm = at.read_double_attribute("partial_max_grad_norm");
+  c.partial_seconds = at.read_double_attribute("partial_seconds");
+  c.best_val_loss = at.read_double_attribute("best_val_loss");
+  c.epochs_since_best = at.read_int_attribute("epochs_since_best");
+  c.wall_seconds = at.read_double_attribute("wall_seconds");
+  c.allreduce_seconds = at.read_double_attribute("allreduce_seconds");
   std::vector<double> columns[6];
-  const int64_t epochs = file.dataset_info("history/epoch").shape.at(0);
-  for (int k = 0; k < 6; ++k) columns[k] = file.read_rows(std::string("history/") + kColumns[k], 0, epochs);
+  const int64_t epochs = at.dataset_info("history/epoch").shape.at(0);
+  for (int k = 0; k < 6; ++k) columns[k] = at.read_rows(std::string("history/") + kColumns[k], 0, epochs);
   for (int64_t e = 0; e < epochs; ++e) {
     train::EpochRecord r;
     r.epoch = static_cast<int64_t>(columns[0][e]);
@@ -62,17 +57,77 @@ train::Checkpoint read_checkpoint(const std::string& path, const std::string& ru
     r.seconds = columns[5][e];
     c.history.push_back(r);
   }
-  for (const auto& name : file.children("parameters")) {
-    const std::string where = "parameters/" + name;
-    const auto info = file.dataset_info(where);
-    auto values = file.read_rows(where, 0, info.shape.empty() ? 1 : info.shape[0]);
+  for (const auto& name : at.children("parameters")) {
+    const std::string path = "parameters/" + name;
+    const auto info = at.dataset_info(path);
+    auto values = at.read_rows(path, 0, info.shape.empty() ? 1 : info.shape[0]);
     auto tensor = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64)
                       .clone()
                       .view(info.shape);
     c.parameters.emplace_back(name, tensor);  // float64; copy_ into the model converts exactly
   }
-  c.optimizer_state = file.read_bytes("optimizer_state");
+  c.optimizer_state = at.read_bytes("optimizer_state");
   return c;
+}
+
+std::string joined(const std::vector<std::string>& ids) {
+  std::string text;
+  for (const auto& id : ids) text += (text.empty() ? "" : ",") + id;
+  return text;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const std::string& run_id, const train::Checkpoint& c,
+                      const std::function<void()>& before_rename) {
+  write_file_atomically(
+      path, [&](const File& file) { write_state(file, run_id, c); }, before_rename);
+}
+
+train::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id) {
+  return read_state(File::open_read_only(path), path, run_id);
+}
+
+void write_checkpoints(const std::string& path, const std::vector<std::string>& run_ids,
+                       const std::vector<train::Checkpoint>& checkpoints, const std::function<void()>& before_rename) {
+  if (run_ids.size() == 1) return write_checkpoint(path, run_ids[0], checkpoints.at(0), before_rename);
+  write_file_atomically(
+      path,
+      [&](const File& file) {
+        file.write_attribute("ensemble", joined(run_ids));  // an ensemble: a group per run
+        const auto runs = file.create_group("runs");
+        for (size_t i = 0; i < run_ids.size(); ++i)
+          write_state(runs.create_group(run_ids[i]), run_ids[i], checkpoints.at(i));
+      },
+      before_rename);
+}
+
+std::vector<std::string> checkpoint_runs(const std::string& path) {
+  const File file = File::open_read_only(path);
+  if (!file.has_attribute("ensemble")) return {file.read_string_attribute("run_id")};
+  std::vector<std::string> ids;
+  const std::string text = file.read_string_attribute("ensemble");
+  for (size_t at = 0; at <= text.size();) {
+    const size_t end = std::min(text.find(',', at), text.size());
+    ids.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return ids;
+}
+
+std::vector<train::Checkpoint> read_checkpoints(const std::string& path, const std::vector<std::string>& run_ids) {
+  const File file = File::open_read_only(path);
+  std::vector<train::Checkpoint> checkpoints;
+  if (!file.has_attribute("ensemble")) {
+    if (run_ids.size() != 1) throw IoError("checkpoint '" + path + "' holds one run, not " + joined(run_ids));
+    checkpoints.push_back(read_state(file, path, run_ids[0]));
+    return checkpoints;
+  }
+  for (const auto& id : run_ids) {
+    if (!file.has("runs/" + id)) throw IoError("checkpoint '" + path + "' holds no state of run " + id);
+    checkpoints.push_back(read_state(file.open_group("runs/" + id), path, id));
+  }
+  return checkpoints;
 }
 
 }  // namespace gradfit::io

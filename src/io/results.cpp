@@ -64,6 +64,7 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write_attribute("patience", t.patience);
   group.write_attribute("engine", std::string(config::to_string(t.engine)));
   group.write_attribute("chunk_rows", result.chunk_rows);
+  group.write_attribute("ensemble", result.ensemble);
   // Outcome.
   group.write_attribute("status", result.status);
   group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));

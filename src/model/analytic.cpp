@@ -76,37 +76,78 @@ int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& w
 }  // namespace
 
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
-                           torch::Device device) {
-  const int64_t per_row = buffer_elements_per_row(input_dim, widths) * static_cast<int64_t>(c10::elementSize(dtype));
+                           torch::Device device, int64_t ensemble) {
+  const int64_t per_row = buffer_elements_per_row(input_dim, widths) * static_cast<int64_t>(c10::elementSize(dtype)) *
+                          std::max<int64_t>(ensemble, 1);
   const int64_t budget = device.is_cuda() ? (int64_t{1} << 30) : kCpuChunkBytes;
   int64_t rows = 1;
   while (rows * 2 * per_row <= budget) rows *= 2;
   return std::max<int64_t>(rows, 64);
 }
 
-AnalyticLoss::AnalyticLoss(Mlp model, int64_t chunk_rows) : model_(std::move(model)), chunk_rows_(chunk_rows) {
-  TORCH_CHECK(chunk_rows_ > 0, "chunk_rows must be positive");
-  for (size_t l = 0; l < model_->depth(); ++l) {
-    weights_.push_back(model_->layer(l)->weight);
-    weights_t_.push_back(model_->layer(l)->weight.t());
-    biases_.push_back(model_->layer(l)->bias);
-    if (l + 1 < model_->depth()) widths_.push_back(weights_.back().size(0));
+std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
+                                          const std::vector<int64_t>& widths) {
+  std::vector<torch::Tensor> views;
+  const int64_t models = flat.size(0);
+  int64_t offset = 0, in = input_dim;
+  const auto take = [&](std::vector<int64_t> shape) {
+    int64_t numel = 1;
+    for (const int64_t d : shape) numel *= d;
+    shape.insert(shape.begin(), models);
+    views.push_back(flat.narrow(1, offset, numel).view(shape));
+    offset += numel;
+  };
+  for (const int64_t w : widths) {
+    take({w, in});
+    take({w});
+    in = w;
   }
-  input_dim_ = weights_.front().size(1);
+  take({1, in});
+  take({1});
+  TORCH_CHECK(offset == flat.size(1), "ensemble_views: ", flat.size(1), " parameters per model, expected ", offset);
+  return views;
+}
+
+AnalyticLoss::AnalyticLoss(Mlp model, int64_t chunk_rows)
+    : AnalyticLoss(
+          model->activation(),
+          [&] {
+            std::vector<torch::Tensor> params;
+            for (const auto& p : model->parameters()) params.push_back(p.detach().unsqueeze(0));
+            return params;
+          }(),
+          chunk_rows) {}
+
+AnalyticLoss::AnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params, int64_t chunk_rows)
+    : activation_(activation), chunk_rows_(chunk_rows) {
+  TORCH_CHECK(chunk_rows_ > 0, "chunk_rows must be positive");
+  TORCH_CHECK(params.size() >= 2 && params.size() % 2 == 0, "AnalyticLoss: expected weights and biases");
+  ensemble_ = params.front().size(0);
+  const size_t depth = params.size() / 2;
+  for (size_t l = 0; l < depth; ++l) {
+    const auto& w = params[2 * l];
+    weights_.push_back(w);
+    weights_t_.push_back(w.transpose(1, 2));
+    biases_.push_back(params[2 * l + 1].unsqueeze(1));
+    if (l + 1 < depth) widths_.push_back(w.size(1));
+  }
+  input_dim_ = weights_.front().size(2);
 }
 
 namespace {
-// A contiguous rows × cols matrix at the start of a buffer.
-torch::Tensor rows_of(const torch::Tensor& buffer, int64_t rows, int64_t cols) {
-  return buffer.view({-1}).narrow(0, 0, rows * cols).view({rows, cols});
+// A contiguous models × rows × cols block at the start of a buffer.
+torch::Tensor rows_of(const torch::Tensor& buffer, int64_t models, int64_t rows, int64_t cols) {
+  return buffer.view({-1}).narrow(0, 0, models * rows * cols).view({models, rows, cols});
 }
 }  // namespace
 
 AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows) {
   const auto options = like.options().requires_grad(false);
+  const int64_t models = ensemble_;
   if (!buffers_.defined() || buffers_.scalar_type() != options.dtype() || buffers_.device() != options.device()) {
-    // One allocation: per hidden layer six chunk_rows × width blocks, then three of the widest, then n-wide ones.
-    buffers_ = torch::empty({chunk_rows_ * buffer_elements_per_row(input_dim_, widths_)}, options);
+    // One allocation: per hidden layer six blocks of R × chunk_rows × width, then three of the widest, then the
+    // n-wide ones.
+    buffers_ = torch::empty({models * chunk_rows_ * buffer_elements_per_row(input_dim_, widths_) + models}, options);
     ones_ = torch::ones({chunk_rows_}, options);
     cached_[0].rows = cached_[1].rows = -1;
   }
@@ -115,9 +156,9 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   // Carve the buffer for `rows` rows (each block keeps its chunk_rows-sized place).
   int64_t offset = 0;
   const auto block = [&](int64_t cols) {
-    auto t = buffers_.narrow(0, offset, chunk_rows_ * cols);
-    offset += chunk_rows_ * cols;
-    return rows_of(t, rows, cols);
+    auto t = buffers_.narrow(0, offset, models * chunk_rows_ * cols);
+    offset += models * chunk_rows_ * cols;
+    return rows_of(t, models, rows, cols);
   };
   const int64_t n = input_dim_;
   const int64_t widest = widest_of(n, widths_);
@@ -128,43 +169,60 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
     for (auto* t : {&v.h, &v.s1, &v.s2, &v.a, &v.d, &v.d_bar}) *t = block(w);
     slot.layers.push_back(std::move(v));
   }
-  const auto scratch_z = buffers_.narrow(0, offset, chunk_rows_ * widest);
-  const auto scratch_0 = buffers_.narrow(0, offset + chunk_rows_ * widest, chunk_rows_ * widest);
-  const auto scratch_1 = buffers_.narrow(0, offset + 2 * chunk_rows_ * widest, chunk_rows_ * widest);
-  offset += 3 * chunk_rows_ * widest;
+  const int64_t scratch_size = models * chunk_rows_ * widest;
+  const auto scratch_z = buffers_.narrow(0, offset, scratch_size);
+  const auto scratch_0 = buffers_.narrow(0, offset + scratch_size, scratch_size);
+  const auto scratch_1 = buffers_.narrow(0, offset + 2 * scratch_size, scratch_size);
+  offset += 3 * scratch_size;
   for (size_t l = 0; l < slot.layers.size(); ++l) {
     const int64_t w = widths_[l];
-    slot.layers[l].z_bar = rows_of(scratch_z, rows, w);
-    slot.layers[l].scratch = rows_of(l % 2 ? scratch_1 : scratch_0, rows, w);
+    slot.layers[l].z_bar = rows_of(scratch_z, models, rows, w);
+    slot.layers[l].scratch = rows_of(l % 2 ? scratch_1 : scratch_0, models, rows, w);
   }
   slot.g = block(n);
   slot.r = block(n);
-  slot.r_flat = slot.r.view({-1});
+  slot.r_flat = slot.r.view({models, -1});
   slot.v = block(1);
   slot.v_bar = block(1);
-  slot.v_bar_flat = slot.v_bar.view({-1});
-  slot.ones = ones_.narrow(0, 0, rows);
+  slot.v_bar_flat = slot.v_bar.view({models, -1});
+  slot.sse = buffers_.narrow(0, offset, models).view({models, 1, 1});
+  const auto ones = ones_.narrow(0, 0, rows);
+  slot.ones_col = ones.view({1, rows, 1}).expand({models, rows, 1});
+  slot.ones_row = ones.view({1, 1, rows}).expand({models, 1, rows});
   return slot;
+}
+
+void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column) {
+  at::bmm_out(v.sse, flat.unsqueeze(1), flat.unsqueeze(2));
+  sums.select(1, column).add_(v.sse.view({-1}));
 }
 
 void AnalyticLoss::sweeps(Views& v, const torch::Tensor& x, bool with_value) {
   const size_t hidden = v.layers.size();
+  v.x = x.unsqueeze(0).expand({ensemble_, x.size(0), x.size(1)});
   // Forward: h_l = σ(h_{l-1} W_lᵀ + b_l), with σ' and σ'' kept.
-  torch::Tensor h_prev = x;
+  torch::Tensor h_prev = v.x;
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
-    at::addmm_out(b.h, biases_[l], h_prev, weights_t_[l]);
-    activate(model_->activation(), b.h, b.s1, b.s2, b.z_bar);
+    at::baddbmm_out(b.h, biases_[l], h_prev, weights_t_[l]);
+    activate(activation_, b.h, b.s1, b.s2, b.z_bar);
     h_prev = b.h;
   }
-  if (with_value) at::addmm_out(v.v, biases_[hidden], h_prev, weights_t_[hidden]);
+  if (with_value) at::baddbmm_out(v.v, biases_[hidden], h_prev, weights_t_[hidden]);
   // Backward: a_L = w (the output weights), d_l = a_l ⊙ σ'_l, a_{l-1} = d_l W_l; dV/dx = a_0.
   for (size_t l = hidden; l-- > 0;) {
     auto& b = v.layers[l];
     at::mul_out(b.d, b.s1, l + 1 == hidden ? weights_[hidden] : b.a);
-    at::mm_out(l == 0 ? v.g : v.layers[l - 1].a, b.d, weights_[l]);
+    at::bmm_out(l == 0 ? v.g : v.layers[l - 1].a, b.d, weights_[l]);
   }
 }
+
+namespace {
+// grads[i] with its leading R dimension (added when R = 1 left it out), and sums as R × 2.
+torch::Tensor with_models(const torch::Tensor& t, int64_t dims) {
+  return t.dim() == dims ? t : t.unsqueeze(0);
+}
+}  // namespace
 
 void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                          double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums) {
@@ -173,16 +231,19 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   const size_t hidden = v.layers.size();
   const bool with_value = value_weight > 0 && values.defined();
   sweeps(v, x, with_value);
-  auto& grad_out_w = grads[2 * hidden];
-  auto& grad_out_b = grads[2 * hidden + 1];
+  // The bias gradients as R × out × 1, for the products with a column of ones.
+  const auto grad_w = [&](size_t l) { return with_models(grads[2 * l], 3); };
+  const auto grad_b = [&](size_t l) { return with_models(grads[2 * l + 1], 2).unsqueeze(2); };
+  auto grad_out_w = grad_w(hidden);
+  auto grad_out_b = grad_b(hidden);
 
   // Loss sums and the adjoints of dV/dx and V.
   at::sub_out(v.r, v.g, grad_samples);
-  sums.narrow(0, 0, 1).add_(at::dot(v.r_flat, v.r_flat));
+  add_sse(v, v.r_flat, sums, 0);
   v.r.mul_(2.0 / (static_cast<double>(count) * static_cast<double>(n)));  // ∂loss/∂(dV/dx)
   if (with_value) {
     at::sub_out(v.v_bar, v.v, values.view({-1, 1}));
-    sums.narrow(0, 1, 1).add_(at::dot(v.v_bar_flat, v.v_bar_flat));
+    add_sse(v, v.v_bar_flat, sums, 1);
     v.v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
   }
 
@@ -192,23 +253,23 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   torch::Tensor a_bar = v.r;
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
-    grads[2 * l].addmm_(b.d.t(), a_bar);
-    at::mm_out(b.d_bar, a_bar, weights_t_[l]);
+    grad_w(l).baddbmm_(b.d.transpose(1, 2), a_bar);
+    at::bmm_out(b.d_bar, a_bar, weights_t_[l]);
     at::mul_out(b.scratch, b.d_bar, b.s1);
     a_bar = b.scratch;
   }
-  grad_out_w.view({-1}).addmv_(a_bar.t(), v.ones);
+  grad_out_w.baddbmm_(v.ones_row, a_bar);
 
   // Reverse of the forward sweep, last layer to first, with z̄_l = d̄_l ⊙ a_l ⊙ σ''_l + h̄_l ⊙ σ'_l:
   //   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l   (h̄_l lives in layer l's scratch).
   // For ReLU (σ'' = 0) without a value term every z̄ is zero and the sweep is skipped.
-  const bool curved = model_->activation() != config::Activation::relu;
+  const bool curved = activation_ != config::Activation::relu;
   bool has_h_bar = with_value;
   if (with_value) {
     auto& last = v.layers[hidden - 1];
-    at::mm_out(last.scratch, v.v_bar, weights_[hidden]);
-    grad_out_w.addmm_(v.v_bar.t(), last.h);
-    grad_out_b.addmv_(v.v_bar.t(), v.ones);
+    at::bmm_out(last.scratch, v.v_bar, weights_[hidden]);
+    grad_out_w.baddbmm_(v.v_bar.transpose(1, 2), last.h);
+    grad_out_b.baddbmm_(v.v_bar.transpose(1, 2), v.ones_col);
   }
   if (!curved && !has_h_bar) return;
   for (size_t l = hidden; l-- > 0;) {
@@ -220,10 +281,11 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
     } else {
       at::mul_out(b.z_bar, b.scratch, b.s1);
     }
-    grads[2 * l].addmm_(b.z_bar.t(), l == 0 ? x : v.layers[l - 1].h);
-    grads[2 * l + 1].addmv_(b.z_bar.t(), v.ones);
+    const auto z_bar_t = b.z_bar.transpose(1, 2);
+    grad_w(l).baddbmm_(z_bar_t, l == 0 ? v.x : v.layers[l - 1].h);
+    grad_b(l).baddbmm_(z_bar_t, v.ones_col);
     if (l > 0) {
-      at::mm_out(v.layers[l - 1].scratch, b.z_bar, weights_[l]);
+      at::bmm_out(v.layers[l - 1].scratch, b.z_bar, weights_[l]);
       has_h_bar = true;
     }
   }
@@ -232,6 +294,7 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
 void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                             double value_weight, torch::Tensor& sums) {
   torch::NoGradGuard no_grad;
+  auto sums_2d = with_models(sums, 2);
   const bool with_value = value_weight > 0 && values.defined();
   const int64_t total = x.size(0);
   for (int64_t first = 0; first < total; first += chunk_rows_) {
@@ -239,10 +302,10 @@ void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_sa
     Views& v = views(x, rows);
     sweeps(v, x.narrow(0, first, rows), with_value);
     at::sub_out(v.r, v.g, grad_samples.narrow(0, first, rows));
-    sums.narrow(0, 0, 1).add_(at::dot(v.r_flat, v.r_flat));
+    add_sse(v, v.r_flat, sums_2d, 0);
     if (with_value) {
       at::sub_out(v.v_bar, v.v, values.narrow(0, first, rows).view({-1, 1}));
-      sums.narrow(0, 1, 1).add_(at::dot(v.v_bar_flat, v.v_bar_flat));
+      add_sse(v, v.v_bar_flat, sums_2d, 1);
     }
   }
 }
@@ -251,13 +314,14 @@ void AnalyticLoss::accumulate(const torch::Tensor& x, const torch::Tensor& grad_
                               double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
                               torch::Tensor& sums) {
   torch::NoGradGuard no_grad;
+  auto sums_2d = with_models(sums, 2);
   const int64_t total = x.size(0);
-  if (total <= chunk_rows_) return chunk(x, grad_samples, values, value_weight, count, grads, sums);
+  if (total <= chunk_rows_) return chunk(x, grad_samples, values, value_weight, count, grads, sums_2d);
   const bool with_value = value_weight > 0 && values.defined();
   for (int64_t first = 0; first < total; first += chunk_rows_) {
     const int64_t rows = std::min(chunk_rows_, total - first);
     chunk(x.narrow(0, first, rows), grad_samples.narrow(0, first, rows),
-          with_value ? values.narrow(0, first, rows) : torch::Tensor(), value_weight, count, grads, sums);
+          with_value ? values.narrow(0, first, rows) : torch::Tensor(), value_weight, count, grads, sums_2d);
   }
 }
 

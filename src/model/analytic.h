@@ -7,6 +7,10 @@
 // Rows are processed in chunks of a fixed size with the weight gradients accumulated, so the working memory is
 // set by the chunk, not by the number of samples. Buffers are allocated on first use and reused; a step makes no
 // host synchronisation.
+//
+// It computes for an ensemble: R models of one architecture (runs of a sweep that differ only in their weights)
+// on the same rows, their weights stacked (R × out × in) and every matrix product batched over the R models, so R
+// small models cost about the operations of one.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -18,30 +22,42 @@ namespace gradfit::model {
 
 // Rows per chunk when the configuration leaves it open: on the CPU enough to keep the matrix products efficient
 // while a chunk's buffers stay near the caches; on a GPU enough to fill it, within a fixed memory budget.
+// `ensemble`: models computed together, which share the budget.
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
-                           torch::Device device);
+                           torch::Device device, int64_t ensemble = 1);
+
+// Views, one per parameter in the order of Mlp::parameters() (weight, bias per layer), of R models' parameters
+// stored model by model in the rows of `flat` (R × P): weights R × out × in, biases R × out.
+std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
+                                          const std::vector<int64_t>& widths);
 
 class AnalyticLoss {
  public:
-  // `chunk_rows` > 0: rows per chunk. Keeps views of the model's weights: build it after the model has its final
-  // device and storage (flatten_parameters), and update the weights in place only.
+  // `chunk_rows` > 0: rows per chunk. Keeps views of the weights: build it after they have their final device and
+  // storage (flatten_parameters), and update them in place only.
+  // One model (R = 1):
   AnalyticLoss(Mlp model, int64_t chunk_rows);
+  // R models: `params` as given by ensemble_views.
+  AnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params, int64_t chunk_rows);
 
-  // Adds to grads[i] (one tensor per model->parameters() entry, same shapes) the gradient of
+  // Adds to grads[i] (one tensor per parameter, shaped like it: with a leading R dimension, which may be left out
+  // when R = 1) the gradient of each model's
   //   loss = grad_sse / (count × n) + value_weight × value_sse / count
   // over the rows of x (B×n), grad_samples (B×n) and values (B, or undefined without a value term), and adds the
-  // rows' grad_sse and value_sse to sums[0] and sums[1]. Same definitions as gradient_matching_loss.
+  // rows' grad_sse and value_sse to sums[r][0] and sums[r][1] (sums: R × 2, or 2 when R = 1). Same definitions as
+  // gradient_matching_loss.
   void accumulate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                   double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
 
-  // Only adds grad_sse and value_sse to sums[0] and sums[1] (validation).
+  // Only adds grad_sse and value_sse to sums (validation).
   void evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                 double value_weight, torch::Tensor& sums);
 
   int64_t chunk_rows() const { return chunk_rows_; }
+  int64_t ensemble() const { return ensemble_; }
 
  private:
-  struct LayerViews {         // one hidden layer's chunk buffers, rows × width
+  struct LayerViews {         // one hidden layer's chunk buffers, R × rows × width
     torch::Tensor h, s1, s2;  // σ(z), σ'(z), σ''(z)
     torch::Tensor a;          // ∂V/∂h, the backward sweep
     torch::Tensor d;          // ∂V/∂z = a ⊙ σ'
@@ -52,8 +68,11 @@ class AnalyticLoss {
   struct Views {  // the buffers cut for a chunk of `rows` rows
     int64_t rows = -1;
     std::vector<LayerViews> layers;  // hidden layers
-    torch::Tensor g, r, r_flat;      // dV/dx, then its residual and adjoint, rows × n
-    torch::Tensor v, v_bar, v_bar_flat, ones;
+    torch::Tensor x;                 // the chunk's inputs, seen by every model (R × rows × n, no copy)
+    torch::Tensor g, r, r_flat;      // dV/dx, then its residual and adjoint, R × rows × n
+    torch::Tensor v, v_bar, v_bar_flat;
+    torch::Tensor ones_col, ones_row;  // R × rows × 1 and R × 1 × rows, for sums over the rows
+    torch::Tensor sse;                 // R × 1 × 1
   };
   // The views for `rows` rows, cut from one allocation made on first use (again if the dtype or device changes);
   // the full chunk and the last other size are cached.
@@ -61,11 +80,15 @@ class AnalyticLoss {
   void sweeps(Views& v, const torch::Tensor& x, bool with_value);
   void chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
              double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
+  // Adds each model's sum of squares of `flat` (R × k) to sums[r][column].
+  void add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column);
 
-  Mlp model_;
+  config::Activation activation_;
   int64_t chunk_rows_;
-  std::vector<torch::Tensor> weights_, weights_t_, biases_;  // per layer, the last being the output layer
-  std::vector<int64_t> widths_;                              // of the hidden layers
+  int64_t ensemble_ = 1;
+  // Per layer, the last being the output layer: weights R × out × in, their transposes, biases R × 1 × out.
+  std::vector<torch::Tensor> weights_, weights_t_, biases_;
+  std::vector<int64_t> widths_;  // of the hidden layers
   int64_t input_dim_ = 0;
   torch::Tensor buffers_, ones_;
   Views cached_[2];

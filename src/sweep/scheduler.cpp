@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 
 // Control messages are small arrays of doubles (indices stay exact below 2^53).
 constexpr int kMessageLength = 8;
-enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103 };
+enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103, kFinished = 7104 };
 const std::vector<std::string> kStatuses{"done", "diverged", "early_stopped", "interrupted"};
 
 int status_code(const std::string& status) {
@@ -27,31 +27,33 @@ int clamp_ranks(int world_size, int ranks_per_run) {
   return ranks_per_run <= 0 ? world_size : std::min(ranks_per_run, world_size);
 }
 
-// World rank 0's bookkeeping: the queue of runs not yet started and the runs in flight.
+// World rank 0's bookkeeping: the queue of jobs not yet started and the runs in flight.
 class Coordinator {
  public:
-  Coordinator(const dist::Comm& world, int groups, const std::vector<double>& costs, const std::vector<uint8_t>& skip,
-              Reporter& reporter, std::function<bool()> stop_requested)
-      : world_(world), groups_(groups), reporter_(reporter), stop_requested_(std::move(stop_requested)) {
-    std::vector<int64_t> order;
-    for (int64_t i = 0; i < static_cast<int64_t>(costs.size()); ++i)
-      if (skip.empty() || !skip[i]) order.push_back(i);
+  Coordinator(const dist::Comm& world, int groups, const std::vector<std::vector<int64_t>>& jobs,
+              const std::vector<double>& costs, Reporter& reporter, std::function<bool()> stop_requested)
+      : world_(world), groups_(groups), jobs_(jobs), reporter_(reporter), stop_requested_(std::move(stop_requested)) {
+    std::vector<int64_t> order(jobs.size());
+    std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return costs[a] > costs[b]; });
     queue_.assign(order.begin(), order.end());
   }
 
-  // The next run for `group`, or -1 when none is left.
+  // The next job for `group`, or -1 when none is left.
   int64_t take(int group) {
     if (stop_requested_ && stop_requested_()) stopped_ = true;
     if (queue_.empty() || stopped_) return -1;
-    const int64_t index = queue_.front();
+    const int64_t job = queue_.front();
     queue_.pop_front();
-    RunProgress p;
-    p.index = index;
-    p.group = group;
-    in_flight_[index] = {p, Clock::now()};
-    reporter_.started(index, group);
-    return index;
+    const auto now = Clock::now();
+    for (const int64_t index : jobs_[job]) {
+      RunProgress p;
+      p.index = index;
+      p.group = group;
+      in_flight_[index] = {p, now};
+      reporter_.started(index, group);
+    }
+    return job;
   }
 
   void finished(const RunSummary& summary, int group) {
@@ -79,8 +81,7 @@ class Coordinator {
         progress(static_cast<int64_t>(m[1]), static_cast<int64_t>(m[2]), m[3], m[4]);
         continue;
       }
-      // kRequest: a group finished its run (if any) and wants the next.
-      if (m[1] >= 0) {
+      if (tag == kFinished) {  // a run of the group's job (sent before the group's next request)
         RunSummary s;
         s.index = static_cast<int64_t>(m[1]);
         s.status = kStatuses.at(static_cast<size_t>(m[2]));
@@ -89,7 +90,9 @@ class Coordinator {
         s.final_rel_grad_error = m[5];
         s.seconds = m[6];
         finished(s, group);
+        continue;
       }
+      // kRequest: a group finished its job (if any) and wants the next.
       double reply[kMessageLength] = {static_cast<double>(take(group))};
       if (reply[0] < 0) ++groups_done_;
       world_.send(reply, kMessageLength, source, kAssign);
@@ -117,6 +120,7 @@ class Coordinator {
   };
   const dist::Comm& world_;
   int groups_;
+  const std::vector<std::vector<int64_t>>& jobs_;
   Reporter& reporter_;
   std::function<bool()> stop_requested_;
   bool stopped_ = false;
@@ -132,8 +136,8 @@ int group_count(int world_size, int ranks_per_run) {
   return (world_size + k - 1) / k;
 }
 
-void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs,
-             const std::vector<uint8_t>& skip, const RunFunction& run_one, Reporter& reporter,
+void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
+             const std::vector<double>& costs, const RunFunction& run_job, Reporter& reporter,
              const std::function<bool()>& stop_requested) {
   const int k = clamp_ranks(world.size(), ranks_per_run);
   const int color = world.rank() / k;
@@ -144,11 +148,10 @@ void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<doubl
   Coordinator* coord = nullptr;
   std::unique_ptr<Coordinator> owned;
   if (coordinator) {
-    owned = std::make_unique<Coordinator>(world, group_count(world.size(), k), costs, skip, reporter, stop_requested);
+    owned = std::make_unique<Coordinator>(world, group_count(world.size(), k), jobs, costs, reporter, stop_requested);
     coord = owned.get();
   }
 
-  RunSummary last;  // the run this group just finished; reported with the next request
   constexpr double kProgressSeconds = 2.0;
   for (;;) {
     int64_t next = -1;
@@ -156,13 +159,7 @@ void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<doubl
       coord->serve();
       next = coord->take(color);
     } else if (leader) {
-      const double request[kMessageLength] = {static_cast<double>(color),
-                                              static_cast<double>(last.index),
-                                              static_cast<double>(status_code(last.status)),
-                                              static_cast<double>(last.epochs_run),
-                                              last.final_loss,
-                                              last.final_rel_grad_error,
-                                              last.seconds};
+      const double request[kMessageLength] = {static_cast<double>(color)};
       world.send(request, kMessageLength, 0, kRequest);
       double reply[kMessageLength];
       world.receive(reply, kMessageLength, 0, kAssign);
@@ -170,29 +167,46 @@ void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<doubl
     }
     group.broadcast(&next, sizeof(next));
     if (next < 0) break;
+    const std::vector<int64_t>& runs = jobs[static_cast<size_t>(next)];
 
     train::TrainHooks hooks;
     auto last_sent = Clock::now();
     if (coordinator) {
       hooks.between_steps = [coord] { coord->serve(); };
-      hooks.on_epoch = [coord, next](const train::EpochRecord& r) {
-        coord->progress(next, r.epoch, r.train_loss, r.rel_grad_error);
+      hooks.on_epoch = [coord, &runs](size_t member, const train::EpochRecord& r) {
+        coord->progress(runs[member], r.epoch, r.train_loss, r.rel_grad_error);
       };
     } else if (leader) {
-      hooks.on_epoch = [&, next](const train::EpochRecord& r) {
-        if (std::chrono::duration<double>(Clock::now() - last_sent).count() < kProgressSeconds) return;
-        last_sent = Clock::now();
-        const double m[kMessageLength] = {static_cast<double>(color), static_cast<double>(next),
+      // Every kProgressSeconds, one epoch's records of all the job's runs.
+      hooks.on_epoch = [&, epoch = int64_t{-1}, sending = false](size_t member, const train::EpochRecord& r) mutable {
+        if (r.epoch != epoch) {
+          epoch = r.epoch;
+          sending = std::chrono::duration<double>(Clock::now() - last_sent).count() >= kProgressSeconds;
+          if (sending) last_sent = Clock::now();
+        }
+        if (!sending) return;
+        const double m[kMessageLength] = {static_cast<double>(color), static_cast<double>(runs[member]),
                                           static_cast<double>(r.epoch), r.train_loss, r.rel_grad_error};
         world.send(m, kMessageLength, 0, kProgress);
       };
     }
-    RunSummary summary = run_one(next, group, hooks);
-    summary.index = next;
-    if (coordinator)
-      coord->finished(summary, color);
-    else
-      last = summary;
+    std::vector<RunSummary> summaries = run_job(runs, group, hooks);
+    for (size_t i = 0; i < summaries.size(); ++i) {
+      auto& s = summaries[i];
+      s.index = runs[i];
+      if (coordinator) {
+        coord->finished(s, color);
+      } else if (leader) {
+        const double m[kMessageLength] = {static_cast<double>(color),
+                                          static_cast<double>(s.index),
+                                          static_cast<double>(status_code(s.status)),
+                                          static_cast<double>(s.epochs_run),
+                                          s.final_loss,
+                                          s.final_rel_grad_error,
+                                          s.seconds};
+        world.send(m, kMessageLength, 0, kFinished);
+      }
+    }
   }
   if (coordinator) coord->drain();
 }

@@ -1,7 +1,8 @@
 #pragma once
 // Running many runs on one allocation: the world is split into groups of `ranks_per_run` ranks; world rank 0
-// coordinates, handing the next run (most expensive first) to whichever group frees up, while also training in
-// its own group. Each group trains its run data-parallel over its own communicator.
+// coordinates, handing the next job (most expensive first) to whichever group frees up, while also training in
+// its own group. A job is one run, or several trained together as an ensemble; each group trains its job
+// data-parallel over its own communicator.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,16 +43,18 @@ class Reporter {
   virtual void in_flight(const std::vector<RunProgress>& runs) = 0;
 };
 
-// Trains run `index` on `group` (called on every rank of the group) and returns its summary (read on the group's
-// rank 0). `hooks` must be passed to train::train: they keep the coordinator responsive and carry progress.
-using RunFunction = std::function<RunSummary(int64_t index, const dist::Comm& group, const train::TrainHooks& hooks)>;
+// Trains the runs of one job on `group` (called on every rank of the group) and returns a summary per run, in
+// order (read on the group's rank 0). `hooks` must be passed to the trainer: they keep the coordinator responsive
+// and carry progress (on_epoch's member is the position in `runs`).
+using RunFunction = std::function<std::vector<RunSummary>(const std::vector<int64_t>& runs, const dist::Comm& group,
+                                                          const train::TrainHooks& hooks)>;
 
-// Collective over `world`: runs every index of `costs` not marked in `skip` exactly once. `ranks_per_run` is
-// clamped to [1, world size] (0 means the world size); a last group may be smaller. World rank 0 hands out no
-// more runs once `stop_requested()` is true there or a run comes back "interrupted". `skip`, `reporter` and
-// `stop_requested` are used on world rank 0 only.
-void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<double>& costs,
-             const std::vector<uint8_t>& skip, const RunFunction& run_one, Reporter& reporter,
+// Collective over `world`, which passes the same `jobs` (run indices) and `costs` (one per job) on every rank:
+// runs every job exactly once. `ranks_per_run` is clamped to [1, world size] (0 means the world size); a last
+// group may be smaller. World rank 0 hands out no more jobs once `stop_requested()` is true there or a run comes
+// back "interrupted". `reporter` and `stop_requested` are used on world rank 0 only.
+void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
+             const std::vector<double>& costs, const RunFunction& run_job, Reporter& reporter,
              const std::function<bool()>& stop_requested = {});
 
 // The groups a world of `world_size` ranks splits into.

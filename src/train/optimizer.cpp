@@ -8,18 +8,39 @@
 namespace gradfit::train {
 
 FlatOptimizer::FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params)
-    : spec_(spec), params_(std::move(params)) {
+    : FlatOptimizer(std::vector<config::OptimizerSpec>{spec}, std::move(params)) {}
+
+FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params)
+    : specs_(specs), params_(params.dim() == 1 ? params.unsqueeze(0) : params) {
+  if (specs_.size() != static_cast<size_t>(params_.size(0)))
+    throw Error("FlatOptimizer: " + std::to_string(specs_.size()) + " optimizer settings for " +
+                std::to_string(params_.size(0)) + " rows of parameters");
+  for (const auto& s : specs_) {
+    if (s.name != specs_.front().name) throw Error("FlatOptimizer: the rows must share one optimizer");
+    per_row_ = per_row_ || s.lr != specs_.front().lr || s.momentum != specs_.front().momentum;
+  }
   first_ = torch::zeros_like(params_);
-  if (spec_.name == config::Optimizer::adam) {
+  if (specs_.front().name == config::Optimizer::adam) {
     second_ = torch::zeros_like(params_);
     scratch_ = torch::empty_like(params_);
   }
+  if (per_row_) {
+    std::vector<double> lr, momentum;
+    for (const auto& s : specs_) lr.push_back(s.lr), momentum.push_back(s.momentum);
+    const auto options = params_.options();
+    lr_ = torch::tensor(lr, options.dtype(torch::kFloat64)).view({-1, 1});
+    momentum_ = torch::tensor(momentum, torch::kFloat64).view({-1, 1}).to(options);
+    factor_ = torch::empty({params_.size(0), 1}, options);
+    update_ = torch::empty_like(params_);
+  }
 }
 
-void FlatOptimizer::step(const torch::Tensor& grad) {
+void FlatOptimizer::step(const torch::Tensor& grad_in) {
   torch::NoGradGuard no_grad;
+  const auto grad = grad_in.view_as(params_);
   ++steps_;
-  if (spec_.name == config::Optimizer::adam) {  // betas (0.9, 0.999), eps 1e-8: LibTorch's defaults
+  const auto& spec = specs_.front();
+  if (spec.name == config::Optimizer::adam) {  // betas (0.9, 0.999), eps 1e-8: LibTorch's defaults
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     const double correction1 = 1 - std::pow(beta1, static_cast<double>(steps_));
     const double correction2 = 1 - std::pow(beta2, static_cast<double>(steps_));
@@ -27,31 +48,48 @@ void FlatOptimizer::step(const torch::Tensor& grad) {
     second_.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
     at::sqrt_out(scratch_, second_);
     scratch_.div_(std::sqrt(correction2)).add_(eps);
-    params_.addcdiv_(first_, scratch_, -spec_.lr / correction1);
+    if (!per_row_) {
+      params_.addcdiv_(first_, scratch_, -spec.lr / correction1);
+      return;
+    }
+    // addcdiv_'s params + (value × first) / denominator, with value = -lr / correction1 per row, computed in
+    // float64 and rounded to the parameters' dtype as LibTorch rounds its scalar.
+    factor_.copy_(lr_.div(-correction1));
+    at::mul_out(update_, first_, factor_);
+    update_.div_(scratch_);
+    params_.add_(update_);
     return;
   }
-  if (spec_.momentum == 0) {
-    params_.add_(grad, -spec_.lr);
+  if (!per_row_ && spec.momentum == 0) {
+    params_.add_(grad, -spec.lr);
     return;
   }
   if (steps_ == 1)
     first_.copy_(grad);
+  else if (per_row_)
+    first_.mul_(momentum_).add_(grad);  // dampening 0; a row without momentum keeps the gradient itself
   else
-    first_.mul_(spec_.momentum).add_(grad);  // dampening 0
-  params_.add_(first_, -spec_.lr);
+    first_.mul_(spec.momentum).add_(grad);
+  if (!per_row_) {
+    params_.add_(first_, -spec.lr);
+    return;
+  }
+  factor_.copy_(lr_.neg());
+  at::mul_out(update_, first_, factor_);
+  params_.add_(update_);
 }
 
-std::string FlatOptimizer::save() const {
+std::string FlatOptimizer::save(int64_t row) const {
   torch::serialize::OutputArchive archive;
   archive.write("steps", torch::tensor(steps_));
-  archive.write("first", first_.cpu());
-  if (second_.defined()) archive.write("second", second_.cpu());
+  archive.write("first", first_[row].cpu());
+  if (second_.defined()) archive.write("second", second_[row].cpu());
   std::ostringstream bytes;
   archive.save_to(bytes);
   return bytes.str();
 }
 
-void FlatOptimizer::load(const std::string& bytes, torch::Device device) {
+void FlatOptimizer::load(const std::string& bytes, torch::Device device, int64_t row) {
   torch::serialize::InputArchive archive;
   torch::Tensor steps, first, second;
   try {
@@ -63,12 +101,16 @@ void FlatOptimizer::load(const std::string& bytes, torch::Device device) {
   } catch (const c10::Error& e) {
     throw Error("optimizer state in the checkpoint is not readable by this version of gradfit_dist");
   }
-  if (first.numel() != first_.numel() || (second_.defined() && second.numel() != second_.numel()))
+  const int64_t per_row = params_.size(1);
+  if (first.numel() != per_row || (second_.defined() && second.numel() != per_row))
     throw Error("optimizer state in the checkpoint does not match the model's parameter count");
   torch::NoGradGuard no_grad;
-  steps_ = steps.item<int64_t>();
-  first_.copy_(first.view_as(first_));
-  if (second_.defined()) second_.copy_(second.view_as(second_));
+  const auto loaded_steps = steps.item<int64_t>();
+  if (row > 0 && loaded_steps != steps_)
+    throw Error("optimizer states of one ensemble must have taken the same number of steps");
+  steps_ = loaded_steps;
+  first_[row].copy_(first.view({-1}));
+  if (second_.defined()) second_[row].copy_(second.view({-1}));
 }
 
 torch::Tensor flatten_parameters(std::vector<torch::Tensor>& params) {

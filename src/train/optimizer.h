@@ -1,7 +1,8 @@
 #pragma once
 // Adam and SGD (with momentum) over ONE flat tensor that holds every parameter, so a step is a handful of tensor
 // operations whatever the number of layers. The arithmetic is LibTorch's (torch::optim::Adam / SGD, no weight
-// decay), element by element.
+// decay), element by element. The tensor may hold several runs' parameters, a row each (R × P), each row with its
+// own learning rate and momentum: the runs of an ensemble step together, as R optimizers would one by one.
 #include <torch/torch.h>
 
 #include <string>
@@ -12,21 +13,28 @@ namespace gradfit::train {
 
 class FlatOptimizer {
  public:
-  // `params`: the flat parameter tensor, updated in place by step().
+  // `params`: the flat parameter tensor (P, or R × P with one spec per row), updated in place by step(). The
+  // specs must name one optimizer.
   FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params);
+  FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params);
 
   // One step with the flat gradient `grad` (same shape as params).
   void step(const torch::Tensor& grad);
 
-  // The state (moments and step count) as bytes, and back; load() puts it on `device`. load() throws Error when
-  // the bytes do not hold this optimizer's state for this many parameters.
-  std::string save() const;
-  void load(const std::string& bytes, torch::Device device);
+  // The state of row `row` (moments and step count) as bytes, and back; load() puts it on `device`. load() throws
+  // Error when the bytes do not hold this optimizer's state for this many parameters. One row's bytes are those
+  // of a one-row optimizer, so a run's state moves between an ensemble and a run of its own.
+  std::string save(int64_t row = 0) const;
+  void load(const std::string& bytes, torch::Device device, int64_t row = 0);
 
  private:
-  config::OptimizerSpec spec_;
-  torch::Tensor params_;
+  std::vector<config::OptimizerSpec> specs_;
+  torch::Tensor params_;                    // R × P
   torch::Tensor first_, second_, scratch_;  // Adam: exp_avg, exp_avg_sq, denominator; SGD: momentum buffer
+  // Where the rows' learning rates or momenta differ: per row (R × 1), the learning rates in float64, the step's
+  // factor in the parameters' dtype, the momenta; and an update buffer.
+  bool per_row_ = false;
+  torch::Tensor lr_, factor_, momentum_, update_;
   int64_t steps_ = 0;
 };
 

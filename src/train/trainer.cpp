@@ -99,21 +99,93 @@ Batch select(const data::Dataset& data, const std::vector<int64_t>& local_rows, 
 
 }  // namespace
 
+std::string ensemble_key(const config::RunSpec& run) {
+  if (run.train.engine != config::Engine::analytic) return "";
+  config::RunSpec key = run;
+  key.optimizer.lr = 0;
+  key.optimizer.momentum = 0;
+  if (run.train.batch_size == 0 && run.train.val_fraction == 0) key.train.seed = 0;
+  return config::canonical_text(key);
+}
+
+namespace {
+
+// Each run's model, initialised from its own seed, its parameters stacked a run per row of one (R × P) tensor on
+// the data's device. The first run's model keeps its parameters as views of row 0 (the autograd engine uses it).
+struct Ensemble {
+  model::Mlp first{nullptr};
+  std::vector<std::string> names;     // of the parameters, in order
+  torch::Tensor flat;                 // R × P
+  std::vector<torch::Tensor> params;  // one per parameter, R × shape (model::ensemble_views)
+};
+
+Ensemble make_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data) {
+  Ensemble e;
+  std::vector<torch::Tensor> rows;
+  for (const auto& run : runs) {
+    auto model = model::make_mlp(run.model, data.dim, run.train.seed);
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : model->parameters()) flat.push_back(p.detach().reshape(-1));
+    rows.push_back(torch::cat(flat));
+    if (e.first.is_empty()) e.first = model;
+  }
+  e.flat = torch::stack(rows).to(data.x.device());
+  for (const auto& item : e.first->named_parameters()) e.names.push_back(item.key());
+  e.params = model::ensemble_views(e.flat, data.dim, runs.front().model.widths);
+  torch::NoGradGuard no_grad;
+  auto params = e.first->parameters();
+  for (size_t i = 0; i < params.size(); ++i) params[i].set_data(e.params[i][0]);
+  return e;
+}
+
+}  // namespace
+
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
                   const TrainHooks& hooks, const Checkpoint* resume) {
+  std::vector<const Checkpoint*> resumes;
+  if (resume) resumes.push_back(resume);
+  return train_ensemble({run}, data, comm, hooks, resumes).front();
+}
+
+std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
+                                        const dist::Comm& comm, const TrainHooks& hooks,
+                                        const std::vector<const Checkpoint*>& resumes) {
   const auto start = Clock::now();
-  const auto& spec = run.train;
-  auto model = model::make_mlp(run.model, data.dim, spec.seed);
-  model->to(data.x.device());
-  auto params = model->parameters();
-  FlatOptimizer optimizer(run.optimizer, flatten_parameters(params));
+  const auto members = static_cast<int64_t>(runs.size());
+  if (runs.empty()) return {};
+  if (members > 1) {
+    const std::string key = ensemble_key(runs.front());
+    for (const auto& run : runs)
+      if (key.empty() || ensemble_key(run) != key)
+        throw Error("runs " + runs.front().name + " and " + run.name + " cannot be trained as one ensemble");
+  }
+  if (!resumes.empty() && static_cast<int64_t>(resumes.size()) != members)
+    throw Error("an ensemble resumes with a checkpoint for every run or for none");
+  const Checkpoint* resume = resumes.empty() ? nullptr : resumes.front();
+  for (const Checkpoint* c : resumes)
+    if (!c || c->epoch != resume->epoch || c->next_batch != resume->next_batch)
+      throw Error("the checkpoints of one ensemble must be taken at the same step");
+  const auto& spec = runs.front().train;  // the same for every run, less the seed where it only initialises
+  const auto& widths = runs.front().model.widths;
+  const bool use_analytic = spec.engine == config::Engine::analytic;
+
+  Ensemble ensemble = make_ensemble(runs, data);
+  const int64_t per_model = ensemble.flat.size(1);
+  std::vector<config::OptimizerSpec> optimizer_specs;
+  for (const auto& run : runs) optimizer_specs.push_back(run.optimizer);
+  FlatOptimizer optimizer(optimizer_specs, ensemble.flat);
   if (resume) {
     torch::NoGradGuard no_grad;
-    auto named = model->named_parameters();
-    for (const auto& [name, tensor] : resume->parameters) named[name].copy_(tensor);
-    optimizer.load(resume->optimizer_state, data.x.device());
+    for (int64_t r = 0; r < members; ++r) {
+      for (const auto& [name, tensor] : resumes[r]->parameters) {
+        const auto it = std::find(ensemble.names.begin(), ensemble.names.end(), name);
+        if (it == ensemble.names.end()) throw Error("checkpoint of run " + runs[r].name + " has no parameter " + name);
+        ensemble.params[it - ensemble.names.begin()][r].copy_(tensor);
+      }
+      optimizer.load(resumes[r]->optimizer_state, data.x.device(), r);
+    }
   }
-  dist::broadcast_parameters(params, comm);
+  dist::broadcast_parameters({ensemble.flat}, comm);
   const double value_weight = data.has_values() ? spec.value_weight : 0.0;
 
   // The validation rows of this shard, fixed for the run.
@@ -125,16 +197,23 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   int64_t val_count = 0;
   for (const uint8_t h : held_out) val_count += h;
 
-  // Slots riding along with the gradients: this step's sums of squared gradient errors and of value errors, and
-  // the requests to stop and to checkpoint, so that all ranks agree on them without another collective.
-  dist::GradientAllreduce allreduce(params, /*extra_slots=*/4);
-  const int64_t chunk_rows = spec.chunk_rows > 0 ? spec.chunk_rows
-                                                 : model::default_chunk_rows(data.dim, run.model.widths,
-                                                                             data.x.scalar_type(), data.x.device());
+  // Slots riding along with the gradients: each run's sums of squared gradient errors and of value errors in this
+  // step (R × 2), then the requests to stop and to checkpoint, so that all ranks agree on them without another
+  // collective.
+  const int64_t stop_slot = 2 * members, checkpoint_slot = 2 * members + 1;
+  auto model_params = ensemble.first->parameters();
+  dist::GradientAllreduce allreduce(use_analytic ? std::vector<torch::Tensor>{ensemble.flat} : model_params,
+                                    2 * members + 2);
+  const int64_t chunk_rows =
+      spec.chunk_rows > 0 ? spec.chunk_rows
+                          : model::default_chunk_rows(data.dim, widths, data.x.scalar_type(), data.x.device(), members);
+  const auto flat_gradients = allreduce.gradients().view({members, per_model});
   std::optional<model::AnalyticLoss> analytic;
-  if (spec.engine == config::Engine::analytic) analytic.emplace(model, chunk_rows);
-  auto gradient_views = allreduce.gradient_views();
-  const auto flat_gradients = allreduce.gradients();
+  std::vector<torch::Tensor> gradient_views;
+  if (use_analytic) {
+    analytic.emplace(runs.front().model.activation, ensemble.params, chunk_rows);
+    gradient_views = model::ensemble_views(flat_gradients, data.dim, widths);
+  }
   const auto options = data.x.options();
   const BatchPlan first_plan = plan_batches(data.total_rows, 0, spec.seed, 1, data.shard, held_out);
   const int64_t train_count = first_plan.global_sizes[0];
@@ -150,50 +229,75 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
   comm.allreduce_sum(&target_norm_sq, 1);
   const double n = static_cast<double>(data.dim);
 
-  TrainResult result;
-  result.chunk_rows = chunk_rows;
-  for (const auto& p : params) result.parameter_count += p.numel();
-  double best_val = std::numeric_limits<double>::infinity();
-  int64_t epochs_since_best = 0;
+  std::vector<TrainResult> results(members);
+  std::vector<uint8_t> active(members, 1);
+  std::vector<double> best_val(members, std::numeric_limits<double>::infinity());
+  std::vector<int64_t> epochs_since_best(members, 0);
+  for (auto& result : results) {
+    result.chunk_rows = chunk_rows;
+    result.parameter_count = per_model;
+    result.ensemble = members;
+  }
   int64_t first_epoch = 1, first_batch = 0;
   double earlier_seconds = 0, earlier_allreduce = 0;
   if (resume) {
-    result.history = resume->history;
-    best_val = resume->best_val_loss;
-    epochs_since_best = resume->epochs_since_best;
+    for (int64_t r = 0; r < members; ++r) {
+      results[r].history = resumes[r]->history;
+      best_val[r] = resumes[r]->best_val_loss;
+      epochs_since_best[r] = resumes[r]->epochs_since_best;
+    }
     first_epoch = resume->epoch;
     first_batch = resume->next_batch;
     earlier_seconds = resume->wall_seconds;
     earlier_allreduce = resume->allreduce_seconds;
   }
-  // The state after the last step, to continue at `next_batch` of `epoch`.
-  const auto snapshot = [&](int64_t epoch, int64_t next_batch) {
+  const auto parameters_of = [&](int64_t r) {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (size_t i = 0; i < ensemble.names.size(); ++i)
+      named.emplace_back(ensemble.names[i], ensemble.params[i][r].detach().cpu().clone());
+    return named;
+  };
+  // Run r's state after the last step, to continue at `next_batch` of `epoch`.
+  const auto snapshot = [&](int64_t r, int64_t epoch, int64_t next_batch) {
     Checkpoint c;
+    c.member = static_cast<size_t>(r);
     c.epoch = epoch;
     c.next_batch = next_batch;
-    c.history = result.history;
-    for (const auto& item : model->named_parameters())
-      c.parameters.emplace_back(item.key(), item.value().detach().cpu().clone());
-    c.optimizer_state = optimizer.save();
-    c.best_val_loss = best_val;
-    c.epochs_since_best = epochs_since_best;
+    c.history = results[r].history;
+    c.parameters = parameters_of(r);
+    c.optimizer_state = optimizer.save(r);
+    c.best_val_loss = best_val[r];
+    c.epochs_since_best = epochs_since_best[r];
     c.wall_seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count();
     c.allreduce_seconds = earlier_allreduce + allreduce.seconds();
     return c;
   };
+  const auto finish = [&](int64_t r, const char* status) {
+    results[r].status = status;
+    results[r].parameters = parameters_of(r);
+    active[r] = 0;
+  };
+  const auto any_active = [&] { return std::find(active.begin(), active.end(), 1) != active.end(); };
   bool stopping = false;
-  for (int64_t epoch = first_epoch; epoch <= spec.epochs && !stopping; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch <= spec.epochs && !stopping && any_active(); ++epoch) {
     auto epoch_start = Clock::now();
     const BatchPlan plan = plan_batches(data.total_rows, spec.batch_size, spec.seed, epoch, data.shard, held_out);
     const bool whole_shard = plan.local_rows.size() == 1 && held_out.empty();
-    // Summed over the epoch's batches (squared errors) or maximised (gradient norm); read once at epoch end.
-    auto epoch_sums = torch::zeros({2}, options);
-    auto max_grad_norm = torch::zeros({}, options);
+    // Per run, summed over the epoch's batches (squared errors, R × 2) or maximised (gradient norm, R); read once
+    // at epoch end.
+    auto epoch_sums = torch::zeros({members, 2}, options);
+    auto max_grad_norm = torch::zeros({members}, options);
     size_t b = 0;
     if (resume && epoch == first_epoch && first_batch > 0) {  // the rest of an epoch stopped in its middle
       b = static_cast<size_t>(first_batch);
-      epoch_sums = torch::tensor({resume->partial_grad_sse, resume->partial_value_sse}, options);
-      max_grad_norm = torch::full({}, resume->partial_max_grad_norm, options);
+      std::vector<double> partial_sums, partial_norms;
+      for (const Checkpoint* c : resumes) {
+        partial_sums.push_back(c->partial_grad_sse);
+        partial_sums.push_back(c->partial_value_sse);
+        partial_norms.push_back(c->partial_max_grad_norm);
+      }
+      epoch_sums.copy_(torch::tensor(partial_sums, torch::kFloat64).view({members, 2}));
+      max_grad_norm.copy_(torch::tensor(partial_norms, torch::kFloat64));
       epoch_start -=
           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(resume->partial_seconds));
     }
@@ -205,115 +309,133 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
       // The step's sums and the two requests ride in the allreduce buffer's extra slots.
       allreduce.zero();
       auto extras = allreduce.extras();
-      auto sums = extras.narrow(0, 0, 2);
-      if (stop_flag) extras[2].fill_(1);
-      if (checkpoint_flag) extras[3].fill_(1);
+      auto sums = extras.narrow(0, 0, 2 * members).view({members, 2});
+      if (stop_flag) extras[stop_slot].fill_(1);
+      if (checkpoint_flag) extras[checkpoint_slot].fill_(1);
       if (!analytic)
-        for (auto& p : params) p.mutable_grad().reset();
+        for (auto& p : model_params) p.mutable_grad().reset();
       if (!rows.empty()) {
         const Batch batch = select(data, rows, whole_shard);
         if (analytic) {  // the gradients accumulate straight into the buffer
           analytic->accumulate(batch.x, batch.grad_samples, batch.values, value_weight, plan.global_sizes[b],
                                gradient_views, sums);
-        } else {  // autograd, chunk by chunk, its .grad accumulating
+        } else {  // autograd (one run), chunk by chunk, its .grad accumulating
           for (int64_t first = 0; first < batch.x.size(0); first += chunk_rows) {
             const Batch chunk = batch.rows(first, std::min(chunk_rows, batch.x.size(0) - first));
-            auto terms = model::gradient_matching_loss(model, chunk.x, chunk.grad_samples, chunk.values, value_weight,
-                                                       plan.global_sizes[b]);
+            auto terms = model::gradient_matching_loss(ensemble.first, chunk.x, chunk.grad_samples, chunk.values,
+                                                       value_weight, plan.global_sizes[b]);
             terms.loss.backward();
-            sums[0].add_(terms.grad_sse);
-            sums[1].add_(terms.value_sse);
+            sums[0][0].add_(terms.grad_sse);
+            sums[0][1].add_(terms.value_sse);
           }
         }
       }
       if (!analytic) allreduce.gather_gradients();
-      const auto reduced = allreduce.reduce_in_place(comm);
-      epoch_sums += reduced.narrow(0, 0, 2);
-      at::maximum_out(max_grad_norm, max_grad_norm, allreduce.gradient_norm());
+      allreduce.reduce_in_place(comm);
+      epoch_sums += sums;
+      at::maximum_out(max_grad_norm, max_grad_norm,
+                      at::linalg_vector_norm(flat_gradients, 2, at::IntArrayRef{1}, false, c10::nullopt));
       optimizer.step(flat_gradients);
       if (hooks.between_steps) hooks.between_steps();
       if (hooks.save_checkpoint) {  // on one rank its own flags are the group's: no need to read the sum back
-        stopping = comm.size() == 1 ? stop_flag : allreduce.reduced_extra(2) > 0;
-        checkpoint_now = stopping || (comm.size() == 1 ? checkpoint_flag : allreduce.reduced_extra(3) > 0);
+        stopping = comm.size() == 1 ? stop_flag : allreduce.reduced_extra(stop_slot) > 0;
+        checkpoint_now =
+            stopping || (comm.size() == 1 ? checkpoint_flag : allreduce.reduced_extra(checkpoint_slot) > 0);
       }
       if (checkpoint_now && b + 1 < plan.local_rows.size()) {  // mid-epoch: save the epoch's partial sums too
-        Checkpoint c = snapshot(epoch, static_cast<int64_t>(b + 1));
         const auto partial = epoch_sums.to(torch::kFloat64).cpu();
-        c.partial_grad_sse = partial[0].item<double>();
-        c.partial_value_sse = partial[1].item<double>();
-        c.partial_max_grad_norm = max_grad_norm.item<double>();
-        c.partial_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-        hooks.save_checkpoint(c);
+        const auto partial_norm = max_grad_norm.to(torch::kFloat64).cpu();
+        std::vector<Checkpoint> saved;
+        for (int64_t r = 0; r < members; ++r) {
+          if (!active[r]) continue;
+          Checkpoint c = snapshot(r, epoch, static_cast<int64_t>(b + 1));
+          c.partial_grad_sse = partial[r][0].item<double>();
+          c.partial_value_sse = partial[r][1].item<double>();
+          c.partial_max_grad_norm = partial_norm[r].item<double>();
+          c.partial_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+          saved.push_back(std::move(c));
+        }
+        hooks.save_checkpoint(saved);
         checkpoint_now = false;
         if (stopping) break;
       }
     }
     if (stopping && b + 1 < plan.local_rows.size()) break;  // stopped mid-epoch, state saved
 
-    EpochRecord record;
-    record.epoch = epoch;
-    record.val_loss = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> val_sums(2 * members, 0.0);
     if (!held_out.empty()) {
-      double val_sums[2] = {0, 0};
       if (!val_rows.empty()) {
-        auto sums = torch::zeros({2}, options);
+        auto sums = torch::zeros({members, 2}, options);
         if (analytic) {
           analytic->evaluate(val.x, val.grad_samples, val.values, value_weight, sums);
         } else {
           for (int64_t first = 0; first < val.x.size(0); first += chunk_rows) {
             const Batch chunk = val.rows(first, std::min(chunk_rows, val.x.size(0) - first));
-            const auto terms = model::gradient_matching_loss(model, chunk.x, chunk.grad_samples, chunk.values,
+            const auto terms = model::gradient_matching_loss(ensemble.first, chunk.x, chunk.grad_samples, chunk.values,
                                                              value_weight, val_count, /*create_graph=*/false);
-            sums[0].add_(terms.grad_sse);
-            sums[1].add_(terms.value_sse);
+            sums[0][0].add_(terms.grad_sse);
+            sums[0][1].add_(terms.value_sse);
           }
         }
-        const auto host = sums.to(torch::kFloat64).cpu();
-        val_sums[0] = host[0].item<double>();
-        val_sums[1] = host[1].item<double>();
+        const auto host = sums.to(torch::kFloat64).cpu().contiguous();
+        std::copy_n(host.data_ptr<double>(), 2 * members, val_sums.begin());
       }
-      comm.allreduce_sum(val_sums, 2);
-      record.val_loss = val_sums[0] / (static_cast<double>(val_count) * n) +
-                        value_weight * val_sums[1] / static_cast<double>(val_count);
+      comm.allreduce_sum(val_sums.data(), 2 * members);
     }
-    const auto sums = epoch_sums.to(torch::kFloat64).cpu();
-    const double grad_sse = sums[0].item<double>();
-    const double value_sse = sums[1].item<double>();
-    record.train_loss =
-        grad_sse / (static_cast<double>(train_count) * n) + value_weight * value_sse / static_cast<double>(train_count);
-    record.rel_grad_error = target_norm_sq > 0 ? std::sqrt(grad_sse / target_norm_sq) : std::sqrt(grad_sse);
-    record.grad_norm = max_grad_norm.item<double>();
-    record.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    result.history.push_back(record);
-    if (hooks.on_epoch) hooks.on_epoch(record);
-    // Every rank sees the same reduced numbers, so all ranks stop together.
-    if (!std::isfinite(record.train_loss) || !std::isfinite(record.grad_norm) ||
-        (!held_out.empty() && !std::isfinite(record.val_loss))) {
-      result.status = "diverged";
-      break;
-    }
-    if (spec.patience > 0) {
-      if (record.val_loss < best_val) {
-        best_val = record.val_loss;
-        epochs_since_best = 0;
-      } else if (++epochs_since_best >= spec.patience) {
-        result.status = "early_stopped";
-        break;
+    const auto sums = epoch_sums.to(torch::kFloat64).cpu().contiguous();
+    const auto norms = max_grad_norm.to(torch::kFloat64).cpu().contiguous();
+    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    for (int64_t r = 0; r < members; ++r) {
+      if (!active[r]) continue;
+      EpochRecord record;
+      record.epoch = epoch;
+      record.val_loss = std::numeric_limits<double>::quiet_NaN();
+      if (!held_out.empty())
+        record.val_loss = val_sums[2 * r] / (static_cast<double>(val_count) * n) +
+                          value_weight * val_sums[2 * r + 1] / static_cast<double>(val_count);
+      const double grad_sse = sums.data_ptr<double>()[2 * r];
+      const double value_sse = sums.data_ptr<double>()[2 * r + 1];
+      record.train_loss = grad_sse / (static_cast<double>(train_count) * n) +
+                          value_weight * value_sse / static_cast<double>(train_count);
+      record.rel_grad_error = target_norm_sq > 0 ? std::sqrt(grad_sse / target_norm_sq) : std::sqrt(grad_sse);
+      record.grad_norm = norms.data_ptr<double>()[r];
+      record.seconds = seconds;
+      results[r].history.push_back(record);
+      if (hooks.on_epoch) hooks.on_epoch(static_cast<size_t>(r), record);
+      // Every rank sees the same reduced numbers, so all ranks stop together.
+      if (!std::isfinite(record.train_loss) || !std::isfinite(record.grad_norm) ||
+          (!held_out.empty() && !std::isfinite(record.val_loss))) {
+        finish(r, "diverged");
+        continue;
+      }
+      if (spec.patience > 0) {
+        if (record.val_loss < best_val[r]) {
+          best_val[r] = record.val_loss;
+          epochs_since_best[r] = 0;
+        } else if (++epochs_since_best[r] >= spec.patience) {
+          finish(r, "early_stopped");
+        }
       }
     }
     if (epoch == spec.epochs) break;  // finished: nothing left to checkpoint or interrupt
     if (checkpoint_now) {             // at the epoch boundary: the next epoch starts from its first batch
-      hooks.save_checkpoint(snapshot(epoch + 1, 0));
+      std::vector<Checkpoint> saved;
+      for (int64_t r = 0; r < members; ++r)
+        if (active[r]) saved.push_back(snapshot(r, epoch + 1, 0));
+      if (!saved.empty()) hooks.save_checkpoint(saved);
     }
   }
-  if (stopping && result.status == "done" && static_cast<int64_t>(result.history.size()) < spec.epochs)
-    result.status = "interrupted";
-
-  for (const auto& item : model->named_parameters())
-    result.parameters.emplace_back(item.key(), item.value().detach().cpu().clone());
-  result.wall_seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count();
-  result.allreduce_seconds = earlier_allreduce + allreduce.seconds();
-  return result;
+  const double wall = earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count();
+  for (int64_t r = 0; r < members; ++r) {
+    auto& result = results[r];
+    if (active[r]) {
+      const bool unfinished = static_cast<int64_t>(result.history.size()) < spec.epochs;
+      finish(r, stopping && unfinished ? "interrupted" : "done");
+    }
+    result.wall_seconds = wall;
+    result.allreduce_seconds = earlier_allreduce + allreduce.seconds();
+  }
+  return results;
 }
 
 }  // namespace gradfit::train

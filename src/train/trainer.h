@@ -1,6 +1,11 @@
 #pragma once
 // The training loop of one run, data-parallel over the ranks of a communicator: epochs -> global batches ->
 // each rank's members of the batch -> one allreduce -> identical optimizer steps on every rank.
+//
+// Or of an ensemble: several runs that differ only in their initialisation seed, learning rate or momentum (same
+// data, architecture, batches and epochs), trained together as one batched model (weights stacked, the matrix
+// products batched over the runs, one allreduce and one optimizer step for all), each run with its own optimizer
+// state, loss history, stopping and checkpoints. Each run gets the numbers it gets trained alone, up to rounding.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -34,11 +39,13 @@ struct TrainResult {
   double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
   int64_t parameter_count = 0;
   int64_t chunk_rows = 0;  // rows per chunk, as used
+  int64_t ensemble = 1;    // runs trained together with this one, itself included (wall_seconds is theirs)
 };
 
 // Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing
 // from it gives the same numbers as never stopping (bitwise on the same device and rank count).
 struct Checkpoint {
+  size_t member = 0;                                              // the run's position in its ensemble (not saved)
   int64_t epoch = 1;                                              // the epoch to continue (1-based)
   int64_t next_batch = 0;                                         // batches of that epoch already done
   std::vector<EpochRecord> history;                               // the completed epochs
@@ -55,21 +62,34 @@ struct Checkpoint {
 };
 
 struct TrainHooks {
-  std::function<void(const EpochRecord&)> on_epoch;  // every rank, after every epoch
-  std::function<void()> between_steps;               // every rank, after every optimizer step (must be cheap)
+  // Every rank, after every epoch, for each run of the ensemble still training (`member`: its position).
+  std::function<void(size_t member, const EpochRecord&)> on_epoch;
+  std::function<void()> between_steps;  // every rank, after every optimizer step (must be cheap)
   // Every rank, before each step's allreduce: true asks the whole group to checkpoint and stop after this step
   // (a signal arrived). The ranks agree through the allreduce itself.
   std::function<bool()> stop_requested;
   // The group's rank 0, before each step's allreduce: true asks for a checkpoint after this step.
   std::function<bool()> checkpoint_due;
-  // Every rank, when a checkpoint is taken (the group's rank 0 writes it).
-  std::function<void(const Checkpoint&)> save_checkpoint;
+  // Every rank, when a checkpoint is taken: one per run still training, all at the same step (the group's rank 0
+  // writes them).
+  std::function<void(const std::vector<Checkpoint>&)> save_checkpoint;
 };
 
 // Trains the model of `run` on this rank's shard, on the shard's device, from scratch or from `resume`.
 // Collective over `comm`: every rank calls it with its own shard of the same data and gets the same result.
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
                   const TrainHooks& hooks = {}, const Checkpoint* resume = nullptr);
+
+// Trains `runs` as one ensemble (see the top of this file); they must share ensemble_key(). `resume`: empty, or a
+// checkpoint for every run, all taken at the same step. Returns a result per run, in order.
+std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
+                                        const dist::Comm& comm, const TrainHooks& hooks = {},
+                                        const std::vector<const Checkpoint*>& resume = {});
+
+// Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,
+// learning rate and momentum (and the seed too where it orders mini-batches or picks validation rows). Empty for
+// runs that train alone (train.engine autograd).
+std::string ensemble_key(const config::RunSpec& run);
 
 // Which of the N rows are held out for validation: row i when a hash of (seed, i) falls below `fraction`. Depends
 // on neither the rank count nor the shard. Empty when fraction is 0.

@@ -65,7 +65,7 @@ TEST(Config, TypoSuggestsTheNearestKeyWithLineAndColumn) {
 TEST(Config, UnknownKeyFarFromAnyListsValidKeys) {
   EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
                         R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, ranks_per_run, )"
-                        R"(output, checkpoint, data, model, optimizer, train, sweep\))");
+                        R"(ensemble_size, output, checkpoint, data, model, optimizer, train, sweep\))");
 }
 
 TEST(Config, RelativeDataPathIsResolvedAgainstTheYamlFolder) {
@@ -147,6 +147,7 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "train:\n  patience: 5\n", R"(key 'train\.patience': needs train\.val_fraction > 0)"},
         InvalidCase{P2 "device: gpu\n", R"(key 'device': 'gpu' is not one of auto, cpu, cuda)"},
         InvalidCase{P2 "ranks_per_run: -2\n", R"(key 'ranks_per_run': must be >= 1)"},
+        InvalidCase{P2 "ensemble_size: -1\n", R"(key 'ensemble_size': must be >= 1 \(or 0 to choose automatically\))"},
         InvalidCase{P2 "name: a/b\n", R"(key 'name': must be non-empty and without '/')"},
         InvalidCase{P2 "train:\n  optimizer: adam\n", R"(key 'train\.optimizer': unknown key)"}));
 #undef P2

@@ -36,31 +36,40 @@ std::vector<double> summed(std::vector<double> counts) {
   return counts;
 }
 
+// Jobs of one run and ensembles of several, on groups of two ranks: every run is trained by exactly one group, its
+// summary reaches rank 0 with its index, and the progress of every member is reported.
 TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
   ASSERT_EQ(world().size(), 4) << "run under mpiexec -n 4";
   const int runs = 13;
-  std::vector<double> costs(runs);
-  for (int i = 0; i < runs; ++i) costs[i] = (i * 7) % 5;
+  const std::vector<std::vector<int64_t>> jobs{{0, 1, 2}, {3}, {4, 5}, {6}, {7, 8, 9, 10}, {11}, {12}};
+  std::vector<double> costs;
+  for (size_t j = 0; j < jobs.size(); ++j) costs.push_back(static_cast<double>((j * 7) % 5));
   std::vector<double> by_rank(runs, 0.0), by_leader(runs, 0.0), group_sizes(runs, 0.0);
   RecordingReporter reporter;
   run_all(
-      world(), /*ranks_per_run=*/2, costs, /*skip=*/{},
-      [&](int64_t index, const dist::Comm& group, const train::TrainHooks& hooks) {
-        by_rank[index] += 1;
-        if (group.is_root()) {
-          by_leader[index] += 1;
-          group_sizes[index] = group.size();
+      world(), /*ranks_per_run=*/2, jobs, costs,
+      [&](const std::vector<int64_t>& indices, const dist::Comm& group, const train::TrainHooks& hooks) {
+        std::vector<RunSummary> summaries;
+        for (const int64_t index : indices) {
+          by_rank[index] += 1;
+          if (group.is_root()) {
+            by_leader[index] += 1;
+            group_sizes[index] = group.size();
+          }
         }
         for (int step = 0; step < 5; ++step) {  // a little work, with the hooks a trainer would call
-          std::this_thread::sleep_for(std::chrono::milliseconds(2 + index % 3));
+          std::this_thread::sleep_for(std::chrono::milliseconds(2 + indices.front() % 3));
           if (hooks.between_steps) hooks.between_steps();
         }
-        if (hooks.on_epoch) hooks.on_epoch(train::EpochRecord{1, 1.0, 0.5, 0, 0, 0});
-        RunSummary s;
-        s.status = index == 3 ? "diverged" : "done";
-        s.epochs_run = 1;
-        s.final_loss = static_cast<double>(index);
-        return s;
+        for (size_t member = 0; member < indices.size(); ++member) {
+          if (hooks.on_epoch) hooks.on_epoch(member, train::EpochRecord{1, 1.0, 0.5, 0, 0, 0});
+          RunSummary s;
+          s.status = indices[member] == 3 || indices[member] == 8 ? "diverged" : "done";
+          s.epochs_run = 1;
+          s.final_loss = static_cast<double>(indices[member]);
+          summaries.push_back(s);
+        }
+        return summaries;
       },
       reporter);
   const auto ranks = summed(by_rank), leaders = summed(by_leader), sizes = summed(group_sizes);
@@ -74,24 +83,25 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
     ASSERT_EQ(reporter.finished_runs.size(), static_cast<size_t>(runs));
     for (const auto& s : reporter.finished_runs) {
       EXPECT_EQ(s.final_loss, static_cast<double>(s.index));  // the summary travelled with its run
-      EXPECT_EQ(s.status, s.index == 3 ? "diverged" : "done");
+      EXPECT_EQ(s.status, s.index == 3 || s.index == 8 ? "diverged" : "done");
     }
   }
 }
 
-TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirstAndSkipsFinished) {
-  const std::vector<double> costs{1, 5, 3, 5, 0};
+TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirst) {
+  const std::vector<std::vector<int64_t>> jobs{{0}, {1}, {3, 5}, {4}};  // run 2 is not among them (finished)
+  const std::vector<double> costs{1, 5, 5, 0};
   std::vector<int64_t> order;
   RecordingReporter reporter;
   run_all(
-      world(), /*ranks_per_run=*/0, costs, /*skip=*/{0, 0, 1, 0, 0},
-      [&](int64_t index, const dist::Comm& group, const train::TrainHooks&) {
+      world(), /*ranks_per_run=*/0, jobs, costs,
+      [&](const std::vector<int64_t>& indices, const dist::Comm& group, const train::TrainHooks&) {
         EXPECT_EQ(group.size(), world().size());
-        order.push_back(index);
-        return RunSummary{};
+        order.insert(order.end(), indices.begin(), indices.end());
+        return std::vector<RunSummary>(indices.size());
       },
       reporter);
-  EXPECT_EQ(order, (std::vector<int64_t>{1, 3, 0, 4}));  // by cost, ties in file order, run 2 skipped
+  EXPECT_EQ(order, (std::vector<int64_t>{1, 3, 5, 0, 4}));  // by cost, ties in the jobs' order
   if (world().is_root()) {
     EXPECT_EQ(reporter.started_order, order);
   }
