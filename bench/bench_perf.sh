@@ -162,27 +162,32 @@ memory() {
 }
 
 sweep() {
-  local t0 wall wall1 ref diffs
-  echo "# sweep: bench/seed_sweep36.yaml, 36 runs x 1000 epochs; gradfit_dist on $ranks rank(s) (one run per rank)," \
-    "the reference one run after another in one process; threads=$threads device=$device" >>"$table"
-  row tool ranks wall_s vs_ref
+  local t0 wall ref diffs
+  echo "# sweep: bench/seed_sweep36.yaml, 36 runs x 1000 epochs; gradfit_dist with ensembles (ensemble_size: 0," \
+    "chosen by size) and without (ensemble_size: 1, each run alone), one group per rank; the reference one run after" \
+    "another in one process; threads=$threads device=$device" >>"$table"
+  row tool runs_as ranks wall_s vs_ref
   "$py" bench/reference.py seed-sweep --threads "$threads" --device "$device" --csv "$out/ref.csv" >"$out/ref.log"
   ref=$(field "$(tail -n 1 "$out/ref.log")" total_s)
   if [ $have_bin = 1 ]; then
-    t0=$(date +%s.%N)
-    gradfit "$ranks" --progress lines --out "$out/sweep" bench/seed_sweep36.yaml >"$out/sweep.log"
-    wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
-    row gradfit "$ranks" "$wall" "$(div "$wall" "$ref")"
-    if [ "$device" = cpu ] && [ "$ranks" -gt 1 ]; then  # the same runs on one rank: the final losses must agree
+    # name ranks ensemble_size: ensembles on all ranks, each run alone on all ranks, each run alone on one rank
+    # (one run after another: the final losses must agree with the ensembles')
+    local cases=("sweep $ranks 0" "alone $ranks 1")
+    [ "$ranks" -gt 1 ] && cases+=("alone1 1 1")
+    for c in "${cases[@]}"; do
+      read -r name n size <<<"$c"
       t0=$(date +%s.%N)
-      gradfit 1 --progress lines --out "$out/sweep1" bench/seed_sweep36.yaml >"$out/sweep1.log"
-      wall1=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
-      row gradfit 1 "$wall1" "$(div "$wall1" "$ref")"
-    fi
+      gradfit "$n" --progress lines --out "$out/$name" --set ensemble_size="$size" bench/seed_sweep36.yaml \
+        >"$out/$name.log"
+      wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+      row gradfit "$([ "$size" = 0 ] && echo ensembles || echo alone)" "$n" "$wall" "$(div "$wall" "$ref")"
+    done
   fi
-  row reference 1 "$ref" 1.00
+  row reference alone 1 "$ref" 1.00
   [ $have_bin = 1 ] || return 0
-  diffs=$(RANKS=$ranks "$py" - "$out/sweep/results.h5" "$out/sweep1/results.h5" "$out/ref.csv" <<'EOF'
+  local alone=$out/alone1/results.h5
+  [ -e "$alone" ] || alone=$out/alone/results.h5
+  diffs=$(RANKS=$ranks "$py" - "$out/sweep/results.h5" "$alone" "$out/ref.csv" <<'EOF'
 import os, sys, h5py, numpy as np, pandas as pd
 def losses(path):
     with h5py.File(path) as f:
@@ -193,9 +198,12 @@ def worst(a, b):
     rel = np.abs(a - b) / np.abs(b)
     return f"{len(a)} runs, |a-b|/|b| median {np.median(rel):.3g}, worst {rel.max():.3g}"
 g = losses(sys.argv[1])
-if os.path.exists(sys.argv[2]):
-    one = losses(sys.argv[2])
-    print(f"final loss, gradfit on {os.environ['RANKS']} ranks vs on 1 (one run after another): {worst(g, one)}")
+with h5py.File(sys.argv[1]) as f:
+    sizes = sorted({(int(r.attrs["ensemble"]), r.attrs["architecture"], r.attrs["activation"]) for r in f["runs"].values()})
+print("ensembles (runs, architecture, activation): " + ", ".join(f"{n} {a} {act}" for n, a, act in sizes))
+one = losses(sys.argv[2])
+print(f"final loss, gradfit ensembles on {os.environ['RANKS']} rank(s) vs each run alone, one after another: "
+      f"{worst(g, one)}")
 r = pd.read_csv(sys.argv[3])
 r.index = [f"activation={a},widths={w},lr={l:g},repeat={s}" for a, w, l, s in r.iloc[:, :4].itertuples(index=False)]
 print(f"final loss, gradfit vs reference (same initial weights, other rounding): {worst(g, r['final_loss'])}")

@@ -125,19 +125,44 @@ AnalyticLoss::AnalyticLoss(config::Activation activation, const std::vector<torc
   ensemble_ = params.front().size(0);
   const size_t depth = params.size() / 2;
   for (size_t l = 0; l < depth; ++l) {
-    const auto& w = params[2 * l];
+    // One model keeps plain matrices (out × in, bias out), so its products are single matrix products.
+    const auto w = ensemble_ == 1 ? params[2 * l].squeeze(0) : params[2 * l];
     weights_.push_back(w);
-    weights_t_.push_back(w.transpose(1, 2));
-    biases_.push_back(params[2 * l + 1].unsqueeze(1));
-    if (l + 1 < depth) widths_.push_back(w.size(1));
+    weights_t_.push_back(w.transpose(-2, -1));
+    biases_.push_back(ensemble_ == 1 ? params[2 * l + 1].squeeze(0) : params[2 * l + 1].unsqueeze(1));
+    if (l + 1 < depth) widths_.push_back(w.size(-2));
   }
-  input_dim_ = weights_.front().size(2);
+  input_dim_ = weights_.front().size(-1);
 }
 
 namespace {
-// A contiguous models × rows × cols block at the start of a buffer.
+// A contiguous models × rows × cols block at the start of a buffer (rows × cols for one model).
 torch::Tensor rows_of(const torch::Tensor& buffer, int64_t models, int64_t rows, int64_t cols) {
-  return buffer.view({-1}).narrow(0, 0, models * rows * cols).view({models, rows, cols});
+  const auto block = buffer.view({-1}).narrow(0, 0, models * rows * cols);
+  return models == 1 ? block.view({rows, cols}) : block.view({models, rows, cols});
+}
+
+// Matrix products of one model (2-D operands) or batched over the models (3-D).
+void product_out(torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) {
+  if (out.dim() == 2)
+    at::mm_out(out, a, b);
+  else
+    at::bmm_out(out, a, b);
+}
+void add_product(const torch::Tensor& acc, const torch::Tensor& a, const torch::Tensor& b) {
+  if (acc.dim() == 2)
+    acc.addmm_(a, b);
+  else
+    acc.baddbmm_(a, b);
+}
+void affine_out(torch::Tensor& out, const torch::Tensor& bias, const torch::Tensor& a, const torch::Tensor& b) {
+  if (out.dim() == 2)
+    at::addmm_out(out, bias, a, b);
+  else
+    at::baddbmm_out(out, bias, a, b);
+}
+torch::Tensor transposed(const torch::Tensor& m) {
+  return m.transpose(-2, -1);
 }
 }  // namespace
 
@@ -181,46 +206,56 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   }
   slot.g = block(n);
   slot.r = block(n);
-  slot.r_flat = slot.r.view({models, -1});
+  slot.r_flat = models == 1 ? slot.r.view({-1}) : slot.r.view({models, -1});
   slot.v = block(1);
   slot.v_bar = block(1);
-  slot.v_bar_flat = slot.v_bar.view({models, -1});
+  slot.v_bar_flat = models == 1 ? slot.v_bar.view({-1}) : slot.v_bar.view({models, -1});
   slot.sse = buffers_.narrow(0, offset, models).view({models, 1, 1});
   const auto ones = ones_.narrow(0, 0, rows);
-  slot.ones_col = ones.view({1, rows, 1}).expand({models, rows, 1});
-  slot.ones_row = ones.view({1, 1, rows}).expand({models, 1, rows});
+  slot.ones_col = models == 1 ? ones : ones.view({1, rows, 1}).expand({models, rows, 1});
   return slot;
 }
 
 void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column) {
+  if (ensemble_ == 1) {
+    sums.select(1, column).add_(at::dot(flat, flat));
+    return;
+  }
   at::bmm_out(v.sse, flat.unsqueeze(1), flat.unsqueeze(2));
   sums.select(1, column).add_(v.sse.view({-1}));
 }
 
+void AnalyticLoss::add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m) {
+  if (ensemble_ == 1)
+    acc.addmv_(transposed(m), v.ones_col);  // acc: k, m: rows × k
+  else
+    acc.baddbmm_(transposed(m), v.ones_col);  // acc: R × k × 1, m: R × rows × k
+}
+
 void AnalyticLoss::sweeps(Views& v, const torch::Tensor& x, bool with_value) {
   const size_t hidden = v.layers.size();
-  v.x = x.unsqueeze(0).expand({ensemble_, x.size(0), x.size(1)});
+  v.x = ensemble_ == 1 ? x : x.unsqueeze(0).expand({ensemble_, x.size(0), x.size(1)});
   // Forward: h_l = σ(h_{l-1} W_lᵀ + b_l), with σ' and σ'' kept.
   torch::Tensor h_prev = v.x;
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
-    at::baddbmm_out(b.h, biases_[l], h_prev, weights_t_[l]);
+    affine_out(b.h, biases_[l], h_prev, weights_t_[l]);
     activate(activation_, b.h, b.s1, b.s2, b.z_bar);
     h_prev = b.h;
   }
-  if (with_value) at::baddbmm_out(v.v, biases_[hidden], h_prev, weights_t_[hidden]);
+  if (with_value) affine_out(v.v, biases_[hidden], h_prev, weights_t_[hidden]);
   // Backward: a_L = w (the output weights), d_l = a_l ⊙ σ'_l, a_{l-1} = d_l W_l; dV/dx = a_0.
   for (size_t l = hidden; l-- > 0;) {
     auto& b = v.layers[l];
     at::mul_out(b.d, b.s1, l + 1 == hidden ? weights_[hidden] : b.a);
-    at::bmm_out(l == 0 ? v.g : v.layers[l - 1].a, b.d, weights_[l]);
+    product_out(l == 0 ? v.g : v.layers[l - 1].a, b.d, weights_[l]);
   }
 }
 
 namespace {
-// grads[i] with its leading R dimension (added when R = 1 left it out), and sums as R × 2.
-torch::Tensor with_models(const torch::Tensor& t, int64_t dims) {
-  return t.dim() == dims ? t : t.unsqueeze(0);
+// sums as R × 2 (a plain 2 when R = 1).
+torch::Tensor sums_of(const torch::Tensor& sums) {
+  return sums.dim() == 2 ? sums : sums.view({1, -1});
 }
 }  // namespace
 
@@ -231,11 +266,19 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   const size_t hidden = v.layers.size();
   const bool with_value = value_weight > 0 && values.defined();
   sweeps(v, x, with_value);
-  // The bias gradients as R × out × 1, for the products with a column of ones.
-  const auto grad_w = [&](size_t l) { return with_models(grads[2 * l], 3); };
-  const auto grad_b = [&](size_t l) { return with_models(grads[2 * l + 1], 2).unsqueeze(2); };
-  auto grad_out_w = grad_w(hidden);
-  auto grad_out_b = grad_b(hidden);
+  // The gradients laid out as the weights: out × in and out for one model, R × out × in and R × out × 1 (a
+  // column, for the sums over rows) for several.
+  const bool one = ensemble_ == 1;
+  const auto grad_w = [&](size_t l) {
+    const auto& g = grads[2 * l];
+    return one ? (g.dim() == 3 ? g.squeeze(0) : g) : g;
+  };
+  const auto grad_b = [&](size_t l) {
+    const auto& g = grads[2 * l + 1];
+    return one ? (g.dim() == 2 ? g.squeeze(0) : g) : g.unsqueeze(2);
+  };
+  const auto grad_out_w = grad_w(hidden);  // 1 × w, or R × 1 × w
+  const auto grad_out_w_column = one ? grad_out_w.view({-1}) : transposed(grad_out_w);
 
   // Loss sums and the adjoints of dV/dx and V.
   at::sub_out(v.r, v.g, grad_samples);
@@ -253,12 +296,12 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   torch::Tensor a_bar = v.r;
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
-    grad_w(l).baddbmm_(b.d.transpose(1, 2), a_bar);
-    at::bmm_out(b.d_bar, a_bar, weights_t_[l]);
+    add_product(grad_w(l), transposed(b.d), a_bar);
+    product_out(b.d_bar, a_bar, weights_t_[l]);
     at::mul_out(b.scratch, b.d_bar, b.s1);
     a_bar = b.scratch;
   }
-  grad_out_w.baddbmm_(v.ones_row, a_bar);
+  add_row_sums(v, grad_out_w_column, a_bar);
 
   // Reverse of the forward sweep, last layer to first, with z̄_l = d̄_l ⊙ a_l ⊙ σ''_l + h̄_l ⊙ σ'_l:
   //   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l   (h̄_l lives in layer l's scratch).
@@ -267,9 +310,9 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   bool has_h_bar = with_value;
   if (with_value) {
     auto& last = v.layers[hidden - 1];
-    at::bmm_out(last.scratch, v.v_bar, weights_[hidden]);
-    grad_out_w.baddbmm_(v.v_bar.transpose(1, 2), last.h);
-    grad_out_b.baddbmm_(v.v_bar.transpose(1, 2), v.ones_col);
+    product_out(last.scratch, v.v_bar, weights_[hidden]);
+    add_product(grad_out_w, transposed(v.v_bar), last.h);
+    add_row_sums(v, grad_b(hidden), v.v_bar);
   }
   if (!curved && !has_h_bar) return;
   for (size_t l = hidden; l-- > 0;) {
@@ -281,11 +324,10 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
     } else {
       at::mul_out(b.z_bar, b.scratch, b.s1);
     }
-    const auto z_bar_t = b.z_bar.transpose(1, 2);
-    grad_w(l).baddbmm_(z_bar_t, l == 0 ? v.x : v.layers[l - 1].h);
-    grad_b(l).baddbmm_(z_bar_t, v.ones_col);
+    add_product(grad_w(l), transposed(b.z_bar), l == 0 ? v.x : v.layers[l - 1].h);
+    add_row_sums(v, grad_b(l), b.z_bar);
     if (l > 0) {
-      at::bmm_out(v.layers[l - 1].scratch, b.z_bar, weights_[l]);
+      product_out(v.layers[l - 1].scratch, b.z_bar, weights_[l]);
       has_h_bar = true;
     }
   }
@@ -294,7 +336,7 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
 void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                             double value_weight, torch::Tensor& sums) {
   torch::NoGradGuard no_grad;
-  auto sums_2d = with_models(sums, 2);
+  auto sums_2d = sums_of(sums);
   const bool with_value = value_weight > 0 && values.defined();
   const int64_t total = x.size(0);
   for (int64_t first = 0; first < total; first += chunk_rows_) {
@@ -314,7 +356,7 @@ void AnalyticLoss::accumulate(const torch::Tensor& x, const torch::Tensor& grad_
                               double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
                               torch::Tensor& sums) {
   torch::NoGradGuard no_grad;
-  auto sums_2d = with_models(sums, 2);
+  auto sums_2d = sums_of(sums);
   const int64_t total = x.size(0);
   if (total <= chunk_rows_) return chunk(x, grad_samples, values, value_weight, count, grads, sums_2d);
   const bool with_value = value_weight > 0 && values.defined();

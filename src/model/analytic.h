@@ -70,9 +70,10 @@ class AnalyticLoss {
     std::vector<LayerViews> layers;  // hidden layers
     torch::Tensor x;                 // the chunk's inputs, seen by every model (R × rows × n, no copy)
     torch::Tensor g, r, r_flat;      // dV/dx, then its residual and adjoint, R × rows × n
+    // (For one model every buffer drops its leading R dimension: rows × width, rows × n, ...)
     torch::Tensor v, v_bar, v_bar_flat;
-    torch::Tensor ones_col, ones_row;  // R × rows × 1 and R × 1 × rows, for sums over the rows
-    torch::Tensor sse;                 // R × 1 × 1
+    torch::Tensor ones_col;  // for sums over the rows: R × rows × 1 (rows for one model)
+    torch::Tensor sse;       // R × 1 × 1
   };
   // The views for `rows` rows, cut from one allocation made on first use (again if the dtype or device changes);
   // the full chunk and the last other size are cached.
@@ -82,11 +83,14 @@ class AnalyticLoss {
              double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
   // Adds each model's sum of squares of `flat` (R × k) to sums[r][column].
   void add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column);
+  // acc += the sum over the rows of m (R × rows × k into R × k × 1, or rows × k into k).
+  void add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m);
 
   config::Activation activation_;
   int64_t chunk_rows_;
   int64_t ensemble_ = 1;
-  // Per layer, the last being the output layer: weights R × out × in, their transposes, biases R × 1 × out.
+  // Per layer, the last being the output layer: weights R × out × in, their transposes, biases R × 1 × out (for
+  // one model out × in, in × out and out).
   std::vector<torch::Tensor> weights_, weights_t_, biases_;
   std::vector<int64_t> widths_;  // of the hidden layers
   int64_t input_dim_ = 0;

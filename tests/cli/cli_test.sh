@@ -47,7 +47,10 @@ for name in a["runs"]:
         assert np.array_equal(ga[k][:], gb[k][:], equal_nan=True), (name, k)
     for p in ga["model"]:
         assert np.array_equal(ga["model"][p][:], gb["model"][p][:]), (name, p)
-print(f"{len(a['runs'])} runs: histories and final weights identical to the uninterrupted sweep")
+    assert ga.attrs["ensemble"] == gb.attrs["ensemble"], (name, "ensemble")
+sizes = sorted(int(g.attrs["ensemble"]) for g in a["runs"].values())
+assert max(sizes) > 1, "the sweep trained no ensemble"
+print(f"{len(a['runs'])} runs (ensembles: {sizes}): histories and final weights identical to the uninterrupted sweep")
 PY
 }
 

@@ -72,5 +72,44 @@ TEST(FlatOptimizer, StateRoundTripsAndMismatchIsAClearError) {
   EXPECT_THROW_MATCHING(other.load("not an archive", torch::kCPU), Error, "not readable");
 }
 
+// Rows with their own learning rate and momentum step as one-row optimizers do, and a row's saved state is a
+// one-row optimizer's.
+TEST(FlatOptimizer, RowsStepAsOptimizersOfTheirOwn) {
+  for (const auto name : {config::Optimizer::adam, config::Optimizer::sgd}) {
+    std::vector<config::OptimizerSpec> specs(3);
+    const double lrs[] = {0.05, 0.003, 0.2}, momenta[] = {0.9, 0.0, 0.5};
+    for (int r = 0; r < 3; ++r) specs[r].name = name, specs[r].lr = lrs[r], specs[r].momentum = momenta[r];
+    torch::manual_seed(3);
+    auto rows = torch::randn({3, 16}, torch::kFloat64);
+    std::vector<torch::Tensor> alone;
+    std::vector<std::unique_ptr<FlatOptimizer>> alone_optimizers;
+    for (int r = 0; r < 3; ++r) {
+      alone.push_back(rows[r].clone());
+      alone_optimizers.push_back(std::make_unique<FlatOptimizer>(specs[r], alone.back()));
+    }
+    FlatOptimizer together(specs, rows);
+    for (int step = 0; step < 40; ++step) {
+      const auto grad = torch::randn({3, 16}, torch::kFloat64);
+      together.step(grad);
+      for (int r = 0; r < 3; ++r) alone_optimizers[r]->step(grad[r]);
+    }
+    for (int r = 0; r < 3; ++r) {
+      const double rel = ((rows[r] - alone[r]).norm() / alone[r].norm()).item<double>();
+      EXPECT_LT(rel, 1e-14) << config::to_string(name) << " row " << r;
+      auto copy = torch::zeros({16}, torch::kFloat64);
+      FlatOptimizer resumed(specs[r], copy);
+      resumed.load(together.save(r), torch::kCPU);
+      copy.copy_(rows[r]);
+      const auto grad = torch::randn({16}, torch::kFloat64);
+      resumed.step(grad);
+      alone_optimizers[r]->step(grad);
+      EXPECT_LT(((copy - alone[r]).norm() / alone[r].norm()).item<double>(), 1e-14);
+    }
+  }
+  std::vector<config::OptimizerSpec> mixed(2);
+  mixed[1].name = config::Optimizer::sgd;
+  EXPECT_THROW_MATCHING(FlatOptimizer(mixed, torch::zeros({2, 4})), Error, "share one optimizer");
+}
+
 }  // namespace
 }  // namespace gradfit::train

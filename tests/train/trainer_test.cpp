@@ -4,8 +4,10 @@
 
 #include <set>
 
+#include "common/error.h"
 #include "config/config.h"
 #include "model/mlp.h"
+#include "test_util.h"
 
 namespace gradfit::train {
 namespace {
@@ -167,7 +169,6 @@ TEST(BatchPlan, GlobalPermutationSplitAcrossShards) {
   EXPECT_NE(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 5, 2, all).local_rows);
   EXPECT_NE(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 6, 1, all).local_rows);
 }
-
 }  // namespace
 }  // namespace gradfit::train
 
@@ -211,6 +212,152 @@ TEST(Train, AnalyticEngineFollowsAutogradsTrajectory) {
     EXPECT_LT(worst, 1e-9) << config::to_string(activation);
     EXPECT_LT(analytic.history.back().train_loss, analytic.history.front().train_loss);
   }
+}
+
+// The worst relative difference between two runs' histories (losses, validation losses, gradient norms) and final
+// weights; infinity when their lengths or statuses differ.
+double trajectory_difference(const TrainResult& a, const TrainResult& b) {
+  if (a.history.size() != b.history.size() || a.status != b.status) return INFINITY;
+  double worst = 0;
+  if (b.status == "diverged") return 0;  // same epoch of divergence; the blow-up itself amplifies any rounding
+  const auto rel = [](double x, double y) {
+    return x == y || (std::isnan(x) && std::isnan(y)) ? 0 : std::abs(x / y - 1);
+  };
+  for (size_t e = 0; e < a.history.size(); ++e) {
+    const auto &p = a.history[e], &q = b.history[e];
+    worst = std::max({worst, rel(p.train_loss, q.train_loss), rel(p.val_loss, q.val_loss),
+                      rel(p.grad_norm, q.grad_norm), rel(p.rel_grad_error, q.rel_grad_error)});
+  }
+  for (size_t i = 0; i < b.parameters.size(); ++i) {
+    const auto& y = b.parameters[i].second;
+    if (y.norm().item<double>() > 0)
+      worst = std::max(worst, ((a.parameters[i].second - y).norm() / y.norm()).item<double>());
+  }
+  return worst;
+}
+
+// Runs trained as one ensemble get what they get trained one by one: every activation, a value term, mini-batches
+// with validation and early stopping, learning rates and momenta per run, and a member that diverges while the
+// others go on.
+TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
+  struct Case {
+    const char* what;
+    std::vector<config::RunSpec> runs;
+  };
+  std::vector<Case> cases;
+  for (const auto activation : {config::Activation::relu, config::Activation::tanh, config::Activation::softplus,
+                                config::Activation::silu, config::Activation::gelu}) {
+    config::RunSpec base = seed_experiment();
+    base.model.activation = activation;
+    base.model.widths = {12, 9};
+    base.model.dtype = config::DType::float64;
+    base.train.epochs = 25;
+    Case c{config::to_string(activation), {}};
+    for (const double lr : {0.02, 0.005, 0.1}) {  // full batch: the seeds differ too
+      base.optimizer.lr = lr;
+      base.train.seed = c.runs.size();
+      c.runs.push_back(base);
+    }
+    cases.push_back(c);
+  }
+  {  // mini-batches, validation and patience (one seed); SGD with momenta per run, one diverging
+    config::RunSpec base = seed_experiment();
+    base.model.widths = {10, 10};
+    base.model.activation = config::Activation::tanh;
+    base.model.dtype = config::DType::float64;
+    base.optimizer.name = config::Optimizer::sgd;
+    base.train.epochs = 60;
+    base.train.batch_size = 16;
+    base.train.val_fraction = 0.2;
+    base.train.patience = 4;
+    Case c{"sgd mini-batch validation patience", {}};
+    for (const auto& [lr, momentum] : {std::pair{1e-4, 0.9}, std::pair{3e-5, 0.0}, std::pair{5e-5, 0.5}}) {
+      base.optimizer.lr = lr;
+      base.optimizer.momentum = momentum;
+      c.runs.push_back(base);
+    }
+    cases.push_back(c);
+  }
+  {  // float32, SGD: one member diverges while the other goes on
+    config::RunSpec base = seed_experiment();
+    base.optimizer.name = config::Optimizer::sgd;
+    base.train.epochs = 200;
+    Case c{"float32 sgd, one diverging", {}};
+    for (const double lr : {10.0, 1e-4}) {
+      base.optimizer.lr = lr;
+      c.runs.push_back(base);
+    }
+    cases.push_back(c);
+  }
+  {  // a value term, on data with values
+    config::RunSpec base = seed_experiment();
+    base.data.target = config::Target::gaussian_wells;
+    base.data.dim = 3;
+    base.data.sampling = config::Sampling::uniform;
+    base.data.samples = 300;
+    base.model.widths = {16};
+    base.model.activation = config::Activation::softplus;
+    base.model.dtype = config::DType::float64;
+    base.train.value_weight = 0.5;
+    base.train.epochs = 20;
+    base.train.chunk_rows = 64;
+    Case c{"softplus value term chunked", {}};
+    for (const double lr : {0.01, 0.03}) {
+      base.optimizer.lr = lr;
+      base.train.seed = 7 + c.runs.size();
+      c.runs.push_back(base);
+    }
+    cases.push_back(c);
+  }
+  std::set<std::string> statuses;
+  for (const auto& c : cases) {
+    for (const auto& run : c.runs) ASSERT_EQ(ensemble_key(run), ensemble_key(c.runs.front())) << c.what;
+    const auto data = data::load_dataset(c.runs.front().data, model::torch_dtype(c.runs.front().model.dtype), self());
+    const auto together = train_ensemble(c.runs, data, self());
+    ASSERT_EQ(together.size(), c.runs.size());
+    double worst = 0;
+    for (size_t r = 0; r < c.runs.size(); ++r) {
+      const auto alone = train(c.runs[r], data, self());
+      EXPECT_EQ(together[r].status, alone.status) << c.what << " run " << r;
+      EXPECT_EQ(together[r].ensemble, static_cast<int64_t>(c.runs.size()));
+      worst = std::max(worst, trajectory_difference(together[r], alone));
+      std::printf("  run %zu: %s after %zu epochs, difference %.3e\n", r, alone.status.c_str(), alone.history.size(),
+                  trajectory_difference(together[r], alone));
+      statuses.insert(alone.status);
+    }
+    std::printf("[ %s ] %zu runs, worst relative difference from training them alone: %.3e\n", c.what, c.runs.size(),
+                worst);
+    const bool float64 = c.runs.front().model.dtype == config::DType::float64;
+    EXPECT_LT(worst, float64 ? 1e-10 : 1e-4) << c.what;
+  }
+  // The cases cover members that stop early while the others go on.
+  EXPECT_TRUE(statuses.count("diverged"));
+  EXPECT_TRUE(statuses.count("early_stopped"));
+  EXPECT_TRUE(statuses.count("done"));
+}
+
+TEST(Ensemble, KeysTellWhichRunsCanTrainTogether) {
+  const auto base = seed_experiment();
+  auto other = base;
+  other.optimizer.lr *= 3;
+  other.optimizer.momentum = 0.5;
+  other.train.seed = 9;  // full batch, no validation: the seed only initialises
+  EXPECT_EQ(ensemble_key(other), ensemble_key(base));
+  other.train.batch_size = 10;  // now it orders the mini-batches
+  auto same_seed = other;
+  same_seed.train.seed = base.train.seed;
+  EXPECT_NE(ensemble_key(other), ensemble_key(same_seed));
+  auto wider = base;
+  wider.model.widths = {10, 11};
+  EXPECT_NE(ensemble_key(wider), ensemble_key(base));
+  auto autograd = base;
+  autograd.train.engine = config::Engine::autograd;
+  EXPECT_EQ(ensemble_key(autograd), "");
+  auto adam_and_sgd = base;
+  adam_and_sgd.optimizer.name = config::Optimizer::sgd;
+  EXPECT_NE(ensemble_key(adam_and_sgd), ensemble_key(base));
+  const auto data = data::load_dataset(base.data, torch::kFloat32, self());
+  EXPECT_THROW_MATCHING(train_ensemble({base, wider}, data, self()), Error, "cannot be trained as one ensemble");
 }
 
 }  // namespace
