@@ -1,6 +1,7 @@
 #include "model/analytic.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace gradfit::model {
@@ -73,12 +74,19 @@ int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& w
   return per_row;
 }
 
+// Blocks of the buffers, one per model and quantity, and the gap after each model's block in an ensemble. The
+// gap keeps the models' blocks apart for LibTorch's element-wise loops, so that each model's elements go through
+// the same loop (vectorised body and scalar tail alike) as those of a model trained alone: same rounding.
+int64_t buffer_blocks(const std::vector<int64_t>& widths) {
+  return static_cast<int64_t>(6 * widths.size()) + 3 + 4;
+}
+constexpr int64_t kGap = 16;
+
 }  // namespace
 
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
-                           torch::Device device, int64_t ensemble) {
-  const int64_t per_row = buffer_elements_per_row(input_dim, widths) * static_cast<int64_t>(c10::elementSize(dtype)) *
-                          std::max<int64_t>(ensemble, 1);
+                           torch::Device device) {
+  const int64_t per_row = buffer_elements_per_row(input_dim, widths) * static_cast<int64_t>(c10::elementSize(dtype));
   const int64_t budget = device.is_cuda() ? (int64_t{1} << 30) : kCpuChunkBytes;
   int64_t rows = 1;
   while (rows * 2 * per_row <= budget) rows *= 2;
@@ -130,50 +138,109 @@ AnalyticLoss::AnalyticLoss(config::Activation activation, const std::vector<torc
     weights_.push_back(w);
     weights_t_.push_back(w.transpose(-2, -1));
     biases_.push_back(ensemble_ == 1 ? params[2 * l + 1].squeeze(0) : params[2 * l + 1].unsqueeze(1));
+    bias_rows_.push_back(params[2 * l + 1]);
     if (l + 1 < depth) widths_.push_back(w.size(-2));
   }
   input_dim_ = weights_.front().size(-1);
 }
 
 namespace {
-// A contiguous models × rows × cols block at the start of a buffer (rows × cols for one model).
-torch::Tensor rows_of(const torch::Tensor& buffer, int64_t models, int64_t rows, int64_t cols) {
-  const auto block = buffer.view({-1}).narrow(0, 0, models * rows * cols);
-  return models == 1 ? block.view({rows, cols}) : block.view({models, rows, cols});
-}
-
-// Matrix products of one model (2-D operands) or batched over the models (3-D).
-void product_out(torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) {
-  if (out.dim() == 2)
-    at::mm_out(out, a, b);
-  else
-    at::bmm_out(out, a, b);
-}
-void add_product(const torch::Tensor& acc, const torch::Tensor& a, const torch::Tensor& b) {
-  if (acc.dim() == 2)
-    acc.addmm_(a, b);
-  else
-    acc.baddbmm_(a, b);
-}
-void affine_out(torch::Tensor& out, const torch::Tensor& bias, const torch::Tensor& a, const torch::Tensor& b) {
-  if (out.dim() == 2)
-    at::addmm_out(out, bias, a, b);
-  else
-    at::baddbmm_out(out, bias, a, b);
+// A rows × cols block for one model, or models × rows × cols with the models `stride` elements apart.
+torch::Tensor rows_of(const torch::Tensor& buffer, int64_t models, int64_t stride, int64_t rows, int64_t cols) {
+  if (models == 1) return buffer.narrow(0, 0, rows * cols).view({rows, cols});
+  return buffer.as_strided({models, rows, cols}, {stride, cols, 1}, buffer.storage_offset());
 }
 torch::Tensor transposed(const torch::Tensor& m) {
   return m.transpose(-2, -1);
 }
 }  // namespace
 
+const std::vector<torch::Tensor>& AnalyticLoss::models_of(const torch::Tensor& t) const {
+  const std::array<int64_t, 6> key{
+      reinterpret_cast<int64_t>(t.data_ptr()), t.size(1), t.size(2), t.stride(0), t.stride(1), t.stride(2)};
+  auto it = model_views_.find(key);
+  if (it == model_views_.end()) {
+    std::vector<torch::Tensor> views;
+    for (int64_t r = 0; r < ensemble_; ++r) views.push_back(t.select(0, r));
+    it = model_views_.emplace(key, std::move(views)).first;
+  }
+  return it->second;
+}
+
+const std::vector<torch::Tensor>& AnalyticLoss::models_of_rows(const torch::Tensor& t) const {
+  const std::array<int64_t, 6> key{
+      reinterpret_cast<int64_t>(t.data_ptr()), t.size(1), -1, t.stride(0), t.stride(1), -1};
+  auto it = model_views_.find(key);
+  if (it == model_views_.end()) {
+    std::vector<torch::Tensor> views;
+    for (int64_t r = 0; r < ensemble_; ++r) views.push_back(t.select(0, r));
+    it = model_views_.emplace(key, std::move(views)).first;
+  }
+  return it->second;
+}
+
+// Model r's matrix of a batched operand; a 2-D operand is shared by all models.
+#define GRADFIT_MODEL(t, views, r) ((t).dim() == 3 ? (views)[r] : (t))
+
+// The matrix products: one model's directly; an ensemble's batched over the models on a GPU, and on the CPU one
+// model at a time with the very calls a model alone makes, so that each model's products round alike.
+void AnalyticLoss::product_out(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) const {
+  if (out.dim() == 2) {
+    at::mm_out(const_cast<torch::Tensor&>(out), a, b);
+  } else if (!per_model_) {
+    at::bmm_out(const_cast<torch::Tensor&>(out), a, b);
+  } else {
+    const auto &outs = models_of(out), &as = a.dim() == 3 ? models_of(a) : outs,
+               &bs = b.dim() == 3 ? models_of(b) : outs;
+    for (int64_t r = 0; r < ensemble_; ++r)
+      at::mm_out(const_cast<torch::Tensor&>(outs[r]), GRADFIT_MODEL(a, as, r), GRADFIT_MODEL(b, bs, r));
+  }
+}
+void AnalyticLoss::add_product(const torch::Tensor& acc, const torch::Tensor& a, const torch::Tensor& b) const {
+  if (acc.dim() == 2) {
+    acc.addmm_(a, b);
+  } else if (!per_model_) {
+    acc.baddbmm_(a, b);
+  } else {
+    const auto &accs = models_of(acc), &as = a.dim() == 3 ? models_of(a) : accs,
+               &bs = b.dim() == 3 ? models_of(b) : accs;
+    for (int64_t r = 0; r < ensemble_; ++r) accs[r].addmm_(GRADFIT_MODEL(a, as, r), GRADFIT_MODEL(b, bs, r));
+  }
+}
+void AnalyticLoss::affine_out(const torch::Tensor& out, size_t layer, const torch::Tensor& a) const {
+  if (out.dim() == 2) {
+    at::addmm_out(const_cast<torch::Tensor&>(out), biases_[layer], a, weights_t_[layer]);
+  } else if (!per_model_) {
+    at::baddbmm_out(const_cast<torch::Tensor&>(out), biases_[layer], a, weights_t_[layer]);
+  } else {
+    const auto &outs = models_of(out), &as = a.dim() == 3 ? models_of(a) : outs;
+    const auto &bias = models_of_rows(bias_rows_[layer]), &w_t = models_of(weights_t_[layer]);
+    for (int64_t r = 0; r < ensemble_; ++r)
+      at::addmm_out(const_cast<torch::Tensor&>(outs[r]), bias[r], GRADFIT_MODEL(a, as, r), w_t[r]);
+  }
+}
+void AnalyticLoss::add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m) const {
+  if (acc.dim() == 1) {
+    acc.addmv_(transposed(m), v.ones);  // acc: k, m: rows × k
+  } else if (!per_model_) {
+    acc.unsqueeze(2).baddbmm_(transposed(m), v.ones_col);  // acc: R × k, m: R × rows × k
+  } else {
+    const auto &accs = models_of_rows(acc), &ms = models_of(m);
+    for (int64_t r = 0; r < ensemble_; ++r) accs[r].addmv_(transposed(ms[r]), v.ones);
+  }
+}
+
 AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows) {
   const auto options = like.options().requires_grad(false);
   const int64_t models = ensemble_;
+  const int64_t gap = models == 1 ? 0 : kGap;
   if (!buffers_.defined() || buffers_.scalar_type() != options.dtype() || buffers_.device() != options.device()) {
     // One allocation: per hidden layer six blocks of R × chunk_rows × width, then three of the widest, then the
-    // n-wide ones.
-    buffers_ = torch::empty({models * chunk_rows_ * buffer_elements_per_row(input_dim_, widths_) + models}, options);
+    // n-wide ones (each model's part of a block followed by a gap in an ensemble).
+    const int64_t elements = chunk_rows_ * buffer_elements_per_row(input_dim_, widths_) + gap * buffer_blocks(widths_);
+    buffers_ = torch::empty({models * elements + models}, options);
     ones_ = torch::ones({chunk_rows_}, options);
+    per_model_ = models > 1 && options.device().is_cpu();
     cached_[0].rows = cached_[1].rows = -1;
   }
   Views& slot = rows == chunk_rows_ ? cached_[0] : cached_[1];
@@ -181,9 +248,10 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   // Carve the buffer for `rows` rows (each block keeps its chunk_rows-sized place).
   int64_t offset = 0;
   const auto block = [&](int64_t cols) {
-    auto t = buffers_.narrow(0, offset, models * chunk_rows_ * cols);
-    offset += models * chunk_rows_ * cols;
-    return rows_of(t, models, rows, cols);
+    const int64_t stride = chunk_rows_ * cols + gap;
+    auto t = buffers_.narrow(0, offset, models * stride);
+    offset += models * stride;
+    return rows_of(t, models, stride, rows, cols);
   };
   const int64_t n = input_dim_;
   const int64_t widest = widest_of(n, widths_);
@@ -194,25 +262,26 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
     for (auto* t : {&v.h, &v.s1, &v.s2, &v.a, &v.d, &v.d_bar}) *t = block(w);
     slot.layers.push_back(std::move(v));
   }
-  const int64_t scratch_size = models * chunk_rows_ * widest;
+  const int64_t scratch_stride = chunk_rows_ * widest + gap;
+  const int64_t scratch_size = models * scratch_stride;
   const auto scratch_z = buffers_.narrow(0, offset, scratch_size);
   const auto scratch_0 = buffers_.narrow(0, offset + scratch_size, scratch_size);
   const auto scratch_1 = buffers_.narrow(0, offset + 2 * scratch_size, scratch_size);
   offset += 3 * scratch_size;
   for (size_t l = 0; l < slot.layers.size(); ++l) {
     const int64_t w = widths_[l];
-    slot.layers[l].z_bar = rows_of(scratch_z, models, rows, w);
-    slot.layers[l].scratch = rows_of(l % 2 ? scratch_1 : scratch_0, models, rows, w);
+    slot.layers[l].z_bar = rows_of(scratch_z, models, scratch_stride, rows, w);
+    slot.layers[l].scratch = rows_of(l % 2 ? scratch_1 : scratch_0, models, scratch_stride, rows, w);
   }
   slot.g = block(n);
   slot.r = block(n);
-  slot.r_flat = models == 1 ? slot.r.view({-1}) : slot.r.view({models, -1});
+  slot.r_flat = models == 1 ? slot.r.view({-1}) : slot.r.flatten(1);
   slot.v = block(1);
   slot.v_bar = block(1);
-  slot.v_bar_flat = models == 1 ? slot.v_bar.view({-1}) : slot.v_bar.view({models, -1});
+  slot.v_bar_flat = models == 1 ? slot.v_bar.view({-1}) : slot.v_bar.flatten(1);
   slot.sse = buffers_.narrow(0, offset, models).view({models, 1, 1});
-  const auto ones = ones_.narrow(0, 0, rows);
-  slot.ones_col = models == 1 ? ones : ones.view({1, rows, 1}).expand({models, rows, 1});
+  slot.ones = ones_.narrow(0, 0, rows);
+  slot.ones_col = slot.ones.view({1, rows, 1}).expand({models, rows, 1});
   return slot;
 }
 
@@ -221,29 +290,27 @@ void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& s
     sums.select(1, column).add_(at::dot(flat, flat));
     return;
   }
+  if (per_model_) {  // as each model alone sums them
+    const auto& rows = models_of_rows(flat);
+    for (int64_t r = 0; r < ensemble_; ++r) sums.select(0, r).select(0, column).add_(at::dot(rows[r], rows[r]));
+    return;
+  }
   at::bmm_out(v.sse, flat.unsqueeze(1), flat.unsqueeze(2));
   sums.select(1, column).add_(v.sse.view({-1}));
 }
 
-void AnalyticLoss::add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m) {
-  if (ensemble_ == 1)
-    acc.addmv_(transposed(m), v.ones_col);  // acc: k, m: rows × k
-  else
-    acc.baddbmm_(transposed(m), v.ones_col);  // acc: R × k × 1, m: R × rows × k
-}
-
 void AnalyticLoss::sweeps(Views& v, const torch::Tensor& x, bool with_value) {
   const size_t hidden = v.layers.size();
-  v.x = ensemble_ == 1 ? x : x.unsqueeze(0).expand({ensemble_, x.size(0), x.size(1)});
+  v.x = ensemble_ == 1 || per_model_ ? x : x.unsqueeze(0).expand({ensemble_, x.size(0), x.size(1)});
   // Forward: h_l = σ(h_{l-1} W_lᵀ + b_l), with σ' and σ'' kept.
   torch::Tensor h_prev = v.x;
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
-    affine_out(b.h, biases_[l], h_prev, weights_t_[l]);
+    affine_out(b.h, l, h_prev);
     activate(activation_, b.h, b.s1, b.s2, b.z_bar);
     h_prev = b.h;
   }
-  if (with_value) affine_out(v.v, biases_[hidden], h_prev, weights_t_[hidden]);
+  if (with_value) affine_out(v.v, hidden, h_prev);
   // Backward: a_L = w (the output weights), d_l = a_l ⊙ σ'_l, a_{l-1} = d_l W_l; dV/dx = a_0.
   for (size_t l = hidden; l-- > 0;) {
     auto& b = v.layers[l];
@@ -262,23 +329,23 @@ torch::Tensor sums_of(const torch::Tensor& sums) {
 void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                          double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums) {
   Views& v = views(x, x.size(0));
+  if (model_views_.size() > 1024) model_views_.clear();  // views of tensors that are gone
   const int64_t n = x.size(1);
   const size_t hidden = v.layers.size();
   const bool with_value = value_weight > 0 && values.defined();
   sweeps(v, x, with_value);
-  // The gradients laid out as the weights: out × in and out for one model, R × out × in and R × out × 1 (a
-  // column, for the sums over rows) for several.
+  // The gradients laid out as the weights: out × in and out for one model, R × out × in and R × out for several.
   const bool one = ensemble_ == 1;
   const auto grad_w = [&](size_t l) {
     const auto& g = grads[2 * l];
-    return one ? (g.dim() == 3 ? g.squeeze(0) : g) : g;
+    return one && g.dim() == 3 ? g.squeeze(0) : g;
   };
   const auto grad_b = [&](size_t l) {
     const auto& g = grads[2 * l + 1];
-    return one ? (g.dim() == 2 ? g.squeeze(0) : g) : g.unsqueeze(2);
+    return one && g.dim() == 2 ? g.squeeze(0) : g;
   };
-  const auto grad_out_w = grad_w(hidden);  // 1 × w, or R × 1 × w
-  const auto grad_out_w_column = one ? grad_out_w.view({-1}) : transposed(grad_out_w);
+  const auto grad_out_w = grad_w(hidden);                // 1 × w, or R × 1 × w
+  const auto grad_out_w_row = grad_out_w.select(-2, 0);  // w, or R × w
 
   // Loss sums and the adjoints of dV/dx and V.
   at::sub_out(v.r, v.g, grad_samples);
@@ -301,7 +368,7 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
     at::mul_out(b.scratch, b.d_bar, b.s1);
     a_bar = b.scratch;
   }
-  add_row_sums(v, grad_out_w_column, a_bar);
+  add_row_sums(v, grad_out_w_row, a_bar);
 
   // Reverse of the forward sweep, last layer to first, with z̄_l = d̄_l ⊙ a_l ⊙ σ''_l + h̄_l ⊙ σ'_l:
   //   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l   (h̄_l lives in layer l's scratch).

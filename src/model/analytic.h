@@ -13,7 +13,9 @@
 // small models cost about the operations of one.
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "model/mlp.h"
@@ -22,9 +24,10 @@ namespace gradfit::model {
 
 // Rows per chunk when the configuration leaves it open: on the CPU enough to keep the matrix products efficient
 // while a chunk's buffers stay near the caches; on a GPU enough to fill it, within a fixed memory budget.
-// `ensemble`: models computed together, which share the budget.
+// The same for an ensemble, per model, so that its models accumulate their gradients over the same chunks as
+// models trained alone.
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
-                           torch::Device device, int64_t ensemble = 1);
+                           torch::Device device);
 
 // Views, one per parameter in the order of Mlp::parameters() (weight, bias per layer), of R models' parameters
 // stored model by model in the rows of `flat` (R × P): weights R × out × in, biases R × out.
@@ -72,8 +75,8 @@ class AnalyticLoss {
     torch::Tensor g, r, r_flat;      // dV/dx, then its residual and adjoint, R × rows × n
     // (For one model every buffer drops its leading R dimension: rows × width, rows × n, ...)
     torch::Tensor v, v_bar, v_bar_flat;
-    torch::Tensor ones_col;  // for sums over the rows: R × rows × 1 (rows for one model)
-    torch::Tensor sse;       // R × 1 × 1
+    torch::Tensor ones, ones_col;  // for sums over the rows: rows, and R × rows × 1
+    torch::Tensor sse;             // R × 1 × 1
   };
   // The views for `rows` rows, cut from one allocation made on first use (again if the dtype or device changes);
   // the full chunk and the last other size are cached.
@@ -83,8 +86,12 @@ class AnalyticLoss {
              double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
   // Adds each model's sum of squares of `flat` (R × k) to sums[r][column].
   void add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column);
-  // acc += the sum over the rows of m (R × rows × k into R × k × 1, or rows × k into k).
-  void add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m);
+  // Matrix products of one model (2-D) or of all (3-D; a 2-D operand shared by all): out = a b, acc += a b,
+  // out = a W_lᵀ + b_l, and acc += the sum over the rows of m (R × rows × k into R × k, or rows × k into k).
+  void product_out(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) const;
+  void add_product(const torch::Tensor& acc, const torch::Tensor& a, const torch::Tensor& b) const;
+  void affine_out(const torch::Tensor& out, size_t layer, const torch::Tensor& a) const;
+  void add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m) const;
 
   config::Activation activation_;
   int64_t chunk_rows_;
@@ -92,6 +99,13 @@ class AnalyticLoss {
   // Per layer, the last being the output layer: weights R × out × in, their transposes, biases R × 1 × out (for
   // one model out × in, in × out and out).
   std::vector<torch::Tensor> weights_, weights_t_, biases_;
+  std::vector<torch::Tensor> bias_rows_;  // biases R × out
+  bool per_model_ = false;                // an ensemble's products one model at a time (on the CPU)
+  // Each model's view of a batched tensor (R × a × b, or R × a), kept by (data, shape, strides) so that a step
+  // makes no new views.
+  const std::vector<torch::Tensor>& models_of(const torch::Tensor& t) const;
+  const std::vector<torch::Tensor>& models_of_rows(const torch::Tensor& t) const;
+  mutable std::map<std::array<int64_t, 6>, std::vector<torch::Tensor>> model_views_;
   std::vector<int64_t> widths_;  // of the hidden layers
   int64_t input_dim_ = 0;
   torch::Tensor buffers_, ones_;

@@ -10,31 +10,39 @@ namespace gradfit::train {
 FlatOptimizer::FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params)
     : FlatOptimizer(std::vector<config::OptimizerSpec>{spec}, std::move(params)) {}
 
+namespace {
+// Zeros shaped like `params` (R × P); for several rows, each row followed by a gap, as the ensemble's parameters
+// (train::make_ensemble), so that LibTorch's element-wise loops take each row alone, as for a run alone.
+torch::Tensor state_like(const torch::Tensor& params) {
+  if (params.size(0) == 1) return torch::zeros_like(params);
+  return torch::zeros({params.size(0), params.size(1) + kRowGap}, params.options()).narrow(1, 0, params.size(1));
+}
+}  // namespace
+
 FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params)
     : specs_(specs), params_(params.dim() == 1 ? params.unsqueeze(0) : params) {
   if (specs_.size() != static_cast<size_t>(params_.size(0)))
     throw Error("FlatOptimizer: " + std::to_string(specs_.size()) + " optimizer settings for " +
                 std::to_string(params_.size(0)) + " rows of parameters");
-  for (const auto& s : specs_) {
+  for (const auto& s : specs_)
     if (s.name != specs_.front().name) throw Error("FlatOptimizer: the rows must share one optimizer");
-    per_row_ = per_row_ || s.lr != specs_.front().lr || s.momentum != specs_.front().momentum;
-  }
-  first_ = torch::zeros_like(params_);
+  first_ = state_like(params_);
   if (specs_.front().name == config::Optimizer::adam) {
-    second_ = torch::zeros_like(params_);
-    scratch_ = torch::empty_like(params_);
+    second_ = state_like(params_);
+    scratch_ = state_like(params_);
   }
-  if (per_row_) {
-    std::vector<double> lr, momentum;
-    for (const auto& s : specs_) lr.push_back(s.lr), momentum.push_back(s.momentum);
-    const auto options = params_.options();
-    lr_ = torch::tensor(lr, options.dtype(torch::kFloat64)).view({-1, 1});
-    momentum_ = torch::tensor(momentum, torch::kFloat64).view({-1, 1}).to(options);
-    factor_ = torch::empty({params_.size(0), 1}, options);
-    update_ = torch::empty_like(params_);
-  }
+  std::vector<double> lr, momentum;
+  for (const auto& s : specs_) lr.push_back(s.lr), momentum.push_back(s.momentum);
+  const auto options = params_.options();
+  lr_ = torch::tensor(lr, options.dtype(torch::kFloat64)).view({-1, 1});
+  momentum_ = torch::tensor(momentum, torch::kFloat64).view({-1, 1}).to(options);
+  factor_ = torch::empty({params_.size(0), 1}, options);
+  update_ = state_like(params_);
 }
 
+// The same arithmetic for one row or many, each row with its own factors (R × 1, broadcast over the row), so a
+// row of an ensemble steps exactly as a run alone: the step size -lr / correction is computed in float64 and
+// rounded to the parameters' dtype as LibTorch rounds its scalar argument.
 void FlatOptimizer::step(const torch::Tensor& grad_in) {
   torch::NoGradGuard no_grad;
   const auto grad = grad_in.view_as(params_);
@@ -48,32 +56,18 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
     second_.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
     at::sqrt_out(scratch_, second_);
     scratch_.div_(std::sqrt(correction2)).add_(eps);
-    if (!per_row_) {
-      params_.addcdiv_(first_, scratch_, -spec.lr / correction1);
-      return;
-    }
-    // addcdiv_'s params + (value × first) / denominator, with value = -lr / correction1 per row, computed in
-    // float64 and rounded to the parameters' dtype as LibTorch rounds its scalar.
+    // addcdiv_'s params + (value × first) / denominator, value = -lr / correction1 per row.
     factor_.copy_(lr_.div(-correction1));
     at::mul_out(update_, first_, factor_);
     update_.div_(scratch_);
     params_.add_(update_);
     return;
   }
-  if (!per_row_ && spec.momentum == 0) {
-    params_.add_(grad, -spec.lr);
-    return;
-  }
+  // SGD, dampening 0: the momentum buffer starts as the gradient; a row without momentum keeps the gradient.
   if (steps_ == 1)
     first_.copy_(grad);
-  else if (per_row_)
-    first_.mul_(momentum_).add_(grad);  // dampening 0; a row without momentum keeps the gradient itself
   else
-    first_.mul_(spec.momentum).add_(grad);
-  if (!per_row_) {
-    params_.add_(first_, -spec.lr);
-    return;
-  }
+    first_.mul_(momentum_).add_(grad);
   factor_.copy_(lr_.neg());
   at::mul_out(update_, first_, factor_);
   params_.add_(update_);

@@ -31,12 +31,14 @@ class FlatOptimizer {
   std::vector<config::OptimizerSpec> specs_;
   torch::Tensor params_;                    // R × P
   torch::Tensor first_, second_, scratch_;  // Adam: exp_avg, exp_avg_sq, denominator; SGD: momentum buffer
-  // Where the rows' learning rates or momenta differ: per row (R × 1), the learning rates in float64, the step's
-  // factor in the parameters' dtype, the momenta; and an update buffer.
-  bool per_row_ = false;
+  // Per row (R × 1): the learning rates in float64, the step's factor in the parameters' dtype, the momenta; and
+  // the update.
   torch::Tensor lr_, factor_, momentum_, update_;
   int64_t steps_ = 0;
 };
+
+// Elements left free after each row of an ensemble's parameters and optimizer state (see optimizer.cpp).
+constexpr int64_t kRowGap = 16;
 
 // Makes every parameter a view into one new flat tensor (values kept, order of `params`) and returns it.
 torch::Tensor flatten_parameters(std::vector<torch::Tensor>& params);

@@ -129,7 +129,11 @@ Ensemble make_ensemble(const std::vector<config::RunSpec>& runs, const data::Dat
     rows.push_back(torch::cat(flat));
     if (e.first.is_empty()) e.first = model;
   }
-  e.flat = torch::stack(rows).to(data.x.device());
+  // Each row followed by a gap (kRowGap), as the optimizer's state: see FlatOptimizer.
+  const int64_t models = static_cast<int64_t>(rows.size()), per_model = rows.front().numel();
+  const int64_t gap = models == 1 ? 0 : kRowGap;
+  e.flat = torch::zeros({models, per_model + gap}, data.x.options()).narrow(1, 0, per_model);
+  e.flat.copy_(torch::stack(rows));
   for (const auto& item : e.first->named_parameters()) e.names.push_back(item.key());
   e.params = model::ensemble_views(e.flat, data.dim, runs.front().model.widths);
   torch::NoGradGuard no_grad;
@@ -204,9 +208,9 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
   auto model_params = ensemble.first->parameters();
   dist::GradientAllreduce allreduce(use_analytic ? std::vector<torch::Tensor>{ensemble.flat} : model_params,
                                     2 * members + 2);
-  const int64_t chunk_rows =
-      spec.chunk_rows > 0 ? spec.chunk_rows
-                          : model::default_chunk_rows(data.dim, widths, data.x.scalar_type(), data.x.device(), members);
+  const int64_t chunk_rows = spec.chunk_rows > 0
+                                 ? spec.chunk_rows
+                                 : model::default_chunk_rows(data.dim, widths, data.x.scalar_type(), data.x.device());
   const auto flat_gradients = allreduce.gradients().view({members, per_model});
   std::optional<model::AnalyticLoss> analytic;
   std::vector<torch::Tensor> gradient_views;
