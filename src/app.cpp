@@ -400,6 +400,19 @@ int run(const AppOptions& options, const dist::Comm& world) {
     plan = plan_jobs(config, prior, groups, group_ranks, device);
   });
   share_jobs(world, plan);
+  if (root) {
+    int64_t ensembles = 0, in_ensembles = 0, largest = 0;
+    for (const auto& job : plan.jobs)
+      if (job.size() > 1)
+        ++ensembles, in_ensembles += static_cast<int64_t>(job.size()),
+            largest = std::max<int64_t>(largest, static_cast<int64_t>(job.size()));
+    if (ensembles > 0) {
+      std::printf("%lld runs train in %lld ensemble%s of up to %lld (ensemble_size: %d)\n",
+                  static_cast<long long>(in_ensembles), static_cast<long long>(ensembles), ensembles == 1 ? "" : "s",
+                  static_cast<long long>(largest), config.ensemble_size);
+      std::fflush(stdout);
+    }
+  }
   std::map<int64_t, int64_t> source_of;  // a job's first run -> the run its checkpoint file is named after
   for (size_t j = 0; j < plan.jobs.size(); ++j) source_of[plan.jobs[j].front()] = plan.sources[j];
   DataCache cache;
