@@ -240,7 +240,7 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
     const int64_t elements = chunk_rows_ * buffer_elements_per_row(input_dim_, widths_) + gap * buffer_blocks(widths_);
     buffers_ = torch::empty({models * elements + models}, options);
     ones_ = torch::ones({chunk_rows_}, options);
-    per_model_ = models > 1 && options.device().is_cpu();
+    per_model_ = models > 1 && options.device().is_cpu() && !batch_on_cpu_;
     cached_[0].rows = cached_[1].rows = -1;
   }
   Views& slot = rows == chunk_rows_ ? cached_[0] : cached_[1];

@@ -59,6 +59,10 @@ class AnalyticLoss {
   int64_t chunk_rows() const { return chunk_rows_; }
   int64_t ensemble() const { return ensemble_; }
 
+  // An ensemble's matrix products batched over its models (bmm) on the CPU too, as on a GPU, instead of one
+  // model at a time: lets the tests check the GPU's code path on a CPU. Call before the first accumulate().
+  void batch_products_on_cpu() { batch_on_cpu_ = true; }
+
  private:
   struct LayerViews {         // one hidden layer's chunk buffers, R × rows × width
     torch::Tensor h, s1, s2;  // σ(z), σ'(z), σ''(z)
@@ -101,6 +105,7 @@ class AnalyticLoss {
   std::vector<torch::Tensor> weights_, weights_t_, biases_;
   std::vector<torch::Tensor> bias_rows_;  // biases R × out
   bool per_model_ = false;                // an ensemble's products one model at a time (on the CPU)
+  bool batch_on_cpu_ = false;
   // Each model's view of a batched tensor (R × a × b, or R × a), kept by (data, shape, strides) so that a step
   // makes no new views.
   const std::vector<torch::Tensor>& models_of(const torch::Tensor& t) const;

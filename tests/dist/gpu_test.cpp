@@ -1,6 +1,6 @@
 // GPU checks, run where LibTorch sees a CUDA device and skipped elsewhere (a CPU-only LibTorch, or no GPU): in
-// float64 the GPU follows the CPU's training trajectory up to rounding, and its double-backward weight gradient
-// equals central finite differences of the loss.
+// float64 the GPU follows the CPU's training trajectory up to rounding (a run alone, and the runs of an ensemble),
+// and its double-backward weight gradient equals central finite differences of the loss.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -74,6 +74,38 @@ TEST(GpuTraining, FullBatchMatchesTheCpuInFloat64) {
 TEST(GpuTraining, MiniBatchMatchesTheCpuInFloat64) {
   SKIP_WITHOUT_A_GPU();
   expect_gpu_matches_cpu(float64_wells_run(/*samples=*/1000, /*batch_size=*/128));
+}
+
+// An ensemble on the GPU (products batched over its runs): each run's history and final weights agree with the
+// same run trained alone on the CPU to 1e-9 in float64, mini-batches included.
+TEST(GpuTraining, EnsembleMatchesItsRunsAloneOnTheCpu) {
+  SKIP_WITHOUT_A_GPU();
+  const dist::Comm self(MPI_COMM_SELF);
+  std::vector<config::RunSpec> runs;
+  for (const double lr : {3e-3, 1e-3, 1e-2}) {
+    runs.push_back(float64_wells_run(/*samples=*/1000, /*batch_size=*/128));
+    runs.back().optimizer.lr = lr;
+  }
+  const auto cpu_data = data::load_dataset(runs[0].data, torch::kFloat64, self, torch::kCPU);
+  const auto gpu_data = data::load_dataset(runs[0].data, torch::kFloat64, self, torch::Device(torch::kCUDA, 0));
+  const auto together = train::train_ensemble(runs, gpu_data, self);
+  ASSERT_EQ(together.size(), runs.size());
+  double worst = 0;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const auto alone = train::train(runs[r], cpu_data, self);
+    ASSERT_EQ(together[r].status, alone.status);
+    ASSERT_EQ(together[r].history.size(), alone.history.size());
+    EXPECT_EQ(together[r].ensemble, 3);
+    for (size_t e = 0; e < alone.history.size(); ++e)
+      worst = std::max(worst, relative_difference(together[r].history[e].train_loss, alone.history[e].train_loss));
+    for (size_t p = 0; p < alone.parameters.size(); ++p) {
+      const auto& b = alone.parameters[p].second;
+      const auto a = together[r].parameters[p].second.to(torch::kCPU);
+      worst = std::max(worst, ((a - b).norm() / b.norm().clamp_min(1e-300)).item<double>());
+    }
+  }
+  std::printf("[ ensemble of 3 on the GPU ] worst relative difference from each run alone on the CPU: %.3e\n", worst);
+  EXPECT_LT(worst, 1e-9);
 }
 
 class GpuLossGradient : public ::testing::TestWithParam<config::Activation> {};

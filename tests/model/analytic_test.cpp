@@ -117,5 +117,65 @@ TEST(AnalyticLoss, AccumulatesOverCalls) {
   EXPECT_LT(relative_difference(sums_halves, sums_whole), 1e-13);
 }
 
+// An ensemble of three models with other weights: each model's gradients and sums equal those of the model alone,
+// exactly with products one model at a time (the CPU's way) and to rounding with products batched over the
+// models (the GPU's way, run here on the CPU), for every activation, with and without a value term, in chunks.
+TEST(AnalyticLoss, EnsembleEqualsItsModelsAlone) {
+  const int64_t models = 3, rows = 29, dim = 3, count = 40;
+  const std::vector<int64_t> widths{7, 5};
+  for (const auto activation :
+       {Activation::relu, Activation::tanh, Activation::softplus, Activation::silu, Activation::gelu}) {
+    for (const bool with_value : {false, true}) {
+      torch::manual_seed(static_cast<uint64_t>(activation) + 10 * with_value);
+      const auto x = torch::randn({rows, dim}, torch::kFloat64);
+      const auto s = torch::randn({rows, dim}, torch::kFloat64);
+      const auto v = torch::randn({rows}, torch::kFloat64);
+      const double value_weight = with_value ? 0.3 : 0.0;
+      config::ModelSpec spec;
+      spec.widths = widths;
+      spec.activation = activation;
+      spec.dtype = config::DType::float64;
+      std::vector<Mlp> alone;
+      std::vector<torch::Tensor> rows_of_params;
+      for (int64_t r = 0; r < models; ++r) {
+        alone.push_back(make_mlp(spec, dim, 20 + r));
+        std::vector<torch::Tensor> flat;
+        for (const auto& p : alone.back()->parameters()) flat.push_back(p.detach().reshape(-1));
+        rows_of_params.push_back(torch::cat(flat));
+      }
+      const auto flat = torch::stack(rows_of_params);
+      for (const bool batched : {false, true}) {
+        AnalyticLoss ensemble(activation, ensemble_views(flat, dim, widths), /*chunk_rows=*/8);
+        if (batched) ensemble.batch_products_on_cpu();
+        auto flat_grads = torch::zeros_like(flat);
+        auto grads = ensemble_views(flat_grads, dim, widths);
+        auto sums = torch::zeros({models, 2}, torch::kFloat64);
+        ensemble.accumulate(x, s, v, value_weight, count, grads, sums);
+        double worst = 0;
+        for (int64_t r = 0; r < models; ++r) {
+          std::vector<torch::Tensor> own;
+          for (const auto& p : alone[r]->parameters()) own.push_back(torch::zeros_like(p));
+          auto own_sums = torch::zeros({2}, torch::kFloat64);
+          AnalyticLoss(alone[r], 8).accumulate(x, s, v, value_weight, count, own, own_sums);
+          for (size_t i = 0; i < own.size(); ++i) {
+            if (own[i].norm().item<double>() == 0) {
+              EXPECT_EQ(grads[i][r].norm().item<double>(), 0);
+              continue;
+            }
+            if (!batched) EXPECT_TRUE(torch::equal(grads[i][r], own[i])) << "model " << r << " parameter " << i;
+            worst = std::max(worst, relative_difference(grads[i][r], own[i]));
+          }
+          if (!batched) EXPECT_TRUE(torch::equal(sums[r], own_sums)) << "model " << r;
+          worst = std::max(worst, relative_difference(sums[r], own_sums));
+        }
+        EXPECT_LT(worst, 1e-13) << config::to_string(activation) << (batched ? " batched" : " per model");
+        if (batched)
+          std::printf("[ %s value=%d ] batched products: worst relative difference from the models alone %.3e\n",
+                      config::to_string(activation), with_value, worst);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gradfit::model
