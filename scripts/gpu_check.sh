@@ -87,6 +87,10 @@ probe() {
   done
   for c in g++ gcc cmake ninja; do have $c && echo "$c: $($c --version | head -n 1)"; done
   have nvcc && nvcc --version | tail -n 2
+  # The machine's own MPI: vendor and version, and which signals its mpirun forwards to the ranks (SIGUSR1 stops a
+  # job for a checkpoint; an earlier check found the machine's mpirun did not pass it on).
+  have mpirun && echo "mpirun: $(mpirun --version 2>&1 | head -n 1)"
+  have ompi_info && ompi_info --all --parsable 2>/dev/null | grep -iE 'forward_signals|ess_hnp' | head -n 5
   for c in "$(command -v python3)" /usr/bin/python3; do
     [ -x "$c" ] || continue
     echo "--- $c"
