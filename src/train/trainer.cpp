@@ -97,6 +97,63 @@ Batch select(const data::Dataset& data, const std::vector<int64_t>& local_rows, 
   return b;
 }
 
+// An epoch's batches gathered into buffers allocated once: the rows of all its batches go to the device in one
+// copy per epoch, and each step copies its members into the buffers. A plan that is the whole shard is the data
+// itself; a plan that never changes (full batch, with validation rows left out) is gathered once.
+class BatchGather {
+ public:
+  // `most_rows`: the most rows a batch can have on this rank.
+  BatchGather(const data::Dataset& data, int64_t most_rows)
+      : data_(data), most_rows_(std::min(most_rows, data.shard.count)) {}
+
+  void start_epoch(const BatchPlan& plan, bool whole_shard, bool fixed) {
+    whole_shard_ = whole_shard;
+    if (whole_shard_ || (fixed && gathered_)) return;
+    if (!buffers_.x.defined()) {  // allocated where needed only
+      const auto& d = data_;
+      buffers_ = {torch::empty({most_rows_, d.dim}, d.x.options()), torch::empty({most_rows_, d.dim}, d.x.options()),
+                  d.values.defined() ? torch::empty({most_rows_}, d.values.options()) : torch::Tensor()};
+    }
+    std::vector<int64_t> rows;
+    offsets_.assign(1, 0);
+    for (const auto& batch : plan.local_rows) {
+      rows.insert(rows.end(), batch.begin(), batch.end());
+      offsets_.push_back(static_cast<int64_t>(rows.size()));
+    }
+    index_ = torch::tensor(rows, torch::kInt64).to(data_.x.device());
+    gathered_ = fixed ? -1 : 0;  // -1: the one batch is already in the buffers
+    if (fixed) gather(0);
+  }
+
+  Batch batch(size_t b) {
+    if (whole_shard_) return {data_.x, data_.grad_samples, data_.values};
+    if (gathered_ != -1) gather(b);
+    const int64_t rows = offsets_[b + 1] - offsets_[b];
+    return buffers_.rows(0, rows);
+  }
+
+ private:
+  void gather(size_t b) {
+    const int64_t first = offsets_[b], rows = offsets_[b + 1] - first;
+    const auto index = index_.narrow(0, first, rows);
+    auto x = buffers_.x.narrow(0, 0, rows), g = buffers_.grad_samples.narrow(0, 0, rows);
+    at::index_select_out(x, data_.x, 0, index);
+    at::index_select_out(g, data_.grad_samples, 0, index);
+    if (data_.values.defined()) {
+      auto v = buffers_.values.narrow(0, 0, rows);
+      at::index_select_out(v, data_.values, 0, index);
+    }
+  }
+
+  const data::Dataset& data_;
+  int64_t most_rows_;
+  Batch buffers_;
+  torch::Tensor index_;
+  std::vector<int64_t> offsets_;
+  bool whole_shard_ = false;
+  int gathered_ = 0;
+};
+
 }  // namespace
 
 std::string ensemble_key(const config::RunSpec& run) {
@@ -219,6 +276,9 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
     gradient_views = model::ensemble_views(flat_gradients, data.dim, widths);
   }
   const auto options = data.x.options();
+  // Full batch: every epoch the same rows in the same order (plan_batches).
+  const bool full_batch = spec.batch_size <= 0 || spec.batch_size >= data.total_rows;
+  BatchGather gather(data, full_batch ? data.shard.count : spec.batch_size);
   const BatchPlan first_plan = plan_batches(data.total_rows, 0, spec.seed, 1, data.shard, held_out);
   const int64_t train_count = first_plan.global_sizes[0];
   // ||S||^2 over the training samples, for the relative error.
@@ -287,6 +347,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
     auto epoch_start = Clock::now();
     const BatchPlan plan = plan_batches(data.total_rows, spec.batch_size, spec.seed, epoch, data.shard, held_out);
     const bool whole_shard = plan.local_rows.size() == 1 && held_out.empty();
+    gather.start_epoch(plan, whole_shard, /*fixed=*/full_batch);
     // Per run, summed over the epoch's batches (squared errors, R × 2) or maximised (gradient norm, R); read once
     // at epoch end.
     auto epoch_sums = torch::zeros({members, 2}, options);
@@ -319,7 +380,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
       if (!analytic)
         for (auto& p : model_params) p.mutable_grad().reset();
       if (!rows.empty()) {
-        const Batch batch = select(data, rows, whole_shard);
+        const Batch batch = gather.batch(b);
         if (analytic) {  // the gradients accumulate straight into the buffer
           analytic->accumulate(batch.x, batch.grad_samples, batch.values, value_weight, plan.global_sizes[b],
                                gradient_views, sums);
