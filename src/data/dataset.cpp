@@ -30,9 +30,18 @@ io::DatasetInfo checked_info(const io::File& file, const std::string& name) {
   return info;
 }
 
-torch::Tensor rows_tensor(const io::File& file, const std::string& name, const dist::Shard& shard, int64_t cols) {
-  auto values = file.read_rows(name, shard.begin, shard.count);
-  auto t = torch::from_blob(values.data(), {shard.count, cols}, torch::kFloat64).clone();
+// Rows read from files and checked a block at a time, so that the transient memory stays small whatever N is.
+constexpr int64_t kReadRows = int64_t{1} << 16;
+
+// This rank's shard of a dataset, in `dtype`: read (as float64) and converted a block of rows at a time.
+torch::Tensor rows_tensor(const io::File& file, const std::string& name, const dist::Shard& shard, int64_t cols,
+                          torch::Dtype dtype) {
+  auto t = torch::empty({shard.count, cols}, dtype);
+  for (int64_t first = 0; first < shard.count; first += kReadRows) {
+    const int64_t rows = std::min(kReadRows, shard.count - first);
+    auto values = file.read_rows(name, shard.begin + first, rows);
+    t.narrow(0, first, rows).copy_(torch::from_blob(values.data(), {rows, cols}, torch::kFloat64));
+  }
   return t;
 }
 
@@ -68,16 +77,16 @@ FileLayout inspect(const io::File& file) {
   return layout;
 }
 
-Dataset read_file(const DataSpec& spec, const dist::Comm& comm) {
+Dataset read_file(const DataSpec& spec, const dist::Comm& comm, torch::Dtype dtype) {
   const io::File file = open_file(spec.path);
   const FileLayout layout = inspect(file);
   Dataset d;
   d.total_rows = layout.rows;
   d.dim = layout.dim;
   d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
-  d.x = rows_tensor(file, "x", d.shard, d.dim);
-  d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim);
-  if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1).view({-1});
+  d.x = rows_tensor(file, "x", d.shard, d.dim, dtype);
+  d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim, dtype);
+  if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1, dtype).view({-1});
   d.description = spec.path;
   return d;
 }
@@ -114,15 +123,21 @@ void check_finite(const Dataset& d, const std::string& source, const dist::Comm&
   int64_t first_bad = std::numeric_limits<int64_t>::max();  // encoded as dataset * N + row
   for (int64_t k = 0; k < 3; ++k) {
     if (!tensors[k].defined() || tensors[k].numel() == 0) continue;
-    const auto bad_rows = (~torch::isfinite(tensors[k])).any(1).nonzero();
-    if (bad_rows.numel() > 0) {
-      first_bad = std::min(first_bad, k * d.total_rows + d.shard.begin + bad_rows[0][0].item<int64_t>());
+    for (int64_t first = 0; first < tensors[k].size(0); first += kReadRows) {  // a block at a time
+      const auto block = tensors[k].narrow(0, first, std::min(kReadRows, tensors[k].size(0) - first));
+      const auto bad_rows = (~torch::isfinite(block)).any(1).nonzero();
+      if (bad_rows.numel() > 0) {
+        first_bad = std::min(first_bad, k * d.total_rows + d.shard.begin + first + bad_rows[0][0].item<int64_t>());
+        break;
+      }
     }
   }
   first_bad = comm.allreduce_min(first_bad);
   if (first_bad == std::numeric_limits<int64_t>::max()) return;
+  // The data are checked in the model's dtype: a finite float64 number beyond float32's range is Inf there.
+  const bool float32 = d.x.scalar_type() == torch::kFloat32;
   fail(source + ": dataset '" + names[first_bad / d.total_rows] + "' has NaN or Inf in row " +
-       std::to_string(first_bad % d.total_rows));
+       std::to_string(first_bad % d.total_rows) + (float32 ? " (in float32: beyond ±3.4e38 counts too)" : ""));
 }
 
 }  // namespace
@@ -132,7 +147,7 @@ FileLayout inspect_file(const std::string& path) {
 }
 
 Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm, torch::Device device) {
-  Dataset d = spec.target == config::Target::file ? read_file(spec, comm) : generate(spec, comm, dtype);
+  Dataset d = spec.target == config::Target::file ? read_file(spec, comm, dtype) : generate(spec, comm, dtype);
   check_finite(
       d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
       comm);

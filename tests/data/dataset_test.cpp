@@ -134,6 +134,28 @@ TEST(Dataset, NanAndInfNameTheRow) {
   EXPECT_THROW_MATCHING(load(path), DataError, "nan\\.h5: dataset 'grad' has NaN or Inf in row 3");
   write_file(path, 5, 2, 5, 2, false, std::numeric_limits<double>::infinity(), 0);
   EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'grad' has NaN or Inf in row 0");
+  // Finite in float64 but beyond float32's range: fine for a float64 model, an error for a float32 one.
+  write_file(path, 5, 2, 5, 2, false, 1e300, 4);
+  EXPECT_NO_THROW(load(path));
+  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat32, dist::Comm(MPI_COMM_SELF)), DataError,
+                        "dataset 'grad' has NaN or Inf in row 4 \\(in float32: beyond ±3\\.4e38 counts too\\)");
+}
+
+// A file's shard is read and converted a block of rows at a time: more rows than a block come back whole, in
+// the model's dtype, equal to the file's numbers.
+TEST(Dataset, LargeFilesAreReadInBlocks) {
+  testing::TempDir dir;
+  const auto path = dir.file("large.h5");
+  const int64_t rows = (int64_t{1} << 16) + 37;
+  write_file(path, rows, 2, rows, 2, true);
+  const auto d = load_dataset(file_spec(path), torch::kFloat32, dist::Comm(MPI_COMM_SELF));
+  ASSERT_EQ(d.x.scalar_type(), torch::kFloat32);
+  ASSERT_EQ(d.x.size(0), rows);
+  const auto expected_x = torch::arange(rows * 2, torch::kFloat64).mul(0.1).view({rows, 2}).to(torch::kFloat32);
+  EXPECT_TRUE(torch::equal(d.x, expected_x));
+  const auto expected_g = torch::arange(rows * 2, torch::kFloat64).mul(-0.5).view({rows, 2}).to(torch::kFloat32);
+  EXPECT_TRUE(torch::equal(d.grad_samples, expected_g));
+  EXPECT_EQ(d.values[rows - 1].item<float>(), static_cast<float>(rows - 1));
 }
 
 TEST(Dataset, ValueMustHaveOneEntryPerRow) {
