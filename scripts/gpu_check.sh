@@ -385,7 +385,8 @@ bench() {
     rc=$?
     tail -n 45 "$tmp/sweep_log"
     if [ $rc -eq 0 ]; then
-      bench_results+=("gradfit_dist seed-sweep: runs=36 ranks=1 wall_s=${last_wall}")
+      bench_results+=("gradfit_dist seed-sweep: runs=36 ranks=1 wall_s=${last_wall} ($(grep -m1 'ensemble' \
+        "$tmp/sweep_log" || echo 'no ensembles'))")
     else bench_results+=("gradfit_dist seed-sweep: FAILED or timed out after ${last_wall}s"); fail=1; fi
   else bench_results+=("gradfit_dist seed_sweep36: bench/seed_sweep36.yaml missing"); fi
 
@@ -396,6 +397,24 @@ bench() {
     line=$(grep '^reference seed-sweep:' "$tmp/ref_sweep" | tail -n 1)
     bench_results+=("${line:-reference seed-sweep: FAILED or timed out after ${last_wall}s}")
     [ -n "$line" ] || fail=1
+  fi
+  # The seed sweep's runs each alone, and their final losses against the ensembles' (batched products round
+  # otherwise on a GPU).
+  if [ -f "$tmp/sweep/results.h5" ]; then
+    if bench_line "gradfit seed sweep alone" "$(cap 60)" "$bin" --progress lines --out "$tmp/sweep1" \
+      --set device=cuda --set ensemble_size=1 bench/seed_sweep36.yaml >"$tmp/sweep1_log" 2>&1; then
+      line=$("$bench_py" - "$tmp/sweep/results.h5" "$tmp/sweep1/results.h5" 2>&1 <<'PY' | tail -n 1
+import sys, h5py, numpy as np
+def losses(path):
+    with h5py.File(path) as f:
+        return {r.attrs["id"]: r.attrs["final_loss"] for r in f["runs"].values()}
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+rel = np.array([abs(a[k] - b[k]) / abs(b[k]) for k in b if k in a])
+print(f"final loss, ensembles vs alone: {len(rel)} runs, |a-b|/|b| median {np.median(rel):.3g}, worst {rel.max():.3g}")
+PY
+      )
+      bench_results+=("gradfit_dist seed-sweep alone (ensemble_size 1): runs=36 ranks=1 wall_s=${last_wall}; $line")
+    else bench_results+=("gradfit_dist seed-sweep alone: FAILED or timed out after ${last_wall}s"); fi
   fi
   rm -rf "$tmp"
   echo "=== results"
