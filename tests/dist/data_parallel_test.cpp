@@ -121,6 +121,32 @@ TEST(DataParallel, TwoSamplesOnManyRanksTrain) {
   expect_rank_count_invariant(run);
 }
 
+// An ensemble trained data-parallel over the world: each run gets, bit for bit, what it gets trained alone on the
+// same ranks (mini-batches with validation, learning rates per run), and stays within rounding of one rank.
+TEST(DataParallel, EnsembleRunsEqualTheRunsAloneOnTheSameRanks) {
+  std::vector<config::RunSpec> runs;
+  for (const double lr : {3e-3, 1e-3, 1e-2}) {
+    runs.push_back(run_on_file(write_shared_file(1001), /*batch_size=*/100));
+    runs.back().optimizer.lr = lr;
+    runs.back().train.val_fraction = 0.25;
+    runs.back().train.epochs = 20;
+  }
+  const auto shard = data::load_dataset(runs[0].data, torch::kFloat64, world());
+  const auto together = train_ensemble(runs, shard, world());
+  ASSERT_EQ(together.size(), runs.size());
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const auto alone = train(runs[r], shard, world());
+    ASSERT_EQ(together[r].history.size(), alone.history.size());
+    for (size_t e = 0; e < alone.history.size(); ++e) {
+      EXPECT_EQ(together[r].history[e].train_loss, alone.history[e].train_loss) << "run " << r << " epoch " << e;
+      EXPECT_EQ(together[r].history[e].val_loss, alone.history[e].val_loss) << "run " << r << " epoch " << e;
+    }
+    for (size_t p = 0; p < alone.parameters.size(); ++p)
+      EXPECT_TRUE(torch::equal(together[r].parameters[p].second, alone.parameters[p].second)) << "run " << r;
+    for (const auto& [name, tensor] : together[r].parameters) EXPECT_EQ(max_difference_from_root(tensor), 0.0);
+  }
+}
+
 TEST(DataParallel, BroadcastMakesEveryRankStartFromRankZerosWeights) {
   torch::manual_seed(100 + world().rank());  // a different initialisation on every rank
   auto weights = torch::randn({7, 3}, torch::kFloat64);
