@@ -218,24 +218,24 @@ void print_dry_run(const config::Config& config) {
   }
 }
 
-// Relative cost of a run, to start the longest first: epochs × samples × weights.
-double estimated_cost(const config::RunSpec& run) {
-  const double samples = std::max<int64_t>(1, config::analytic_sample_count(run.data));
+// The weights of a run's layers (Σ fan_in · fan_out).
+double weight_count(const config::RunSpec& run) {
   double weights = 0;
   int64_t in = std::max<int64_t>(1, run.data.dim);
   for (const int64_t w : run.model.widths) weights += static_cast<double>(in * w), in = w;
-  weights += static_cast<double>(in);
-  return static_cast<double>(run.train.epochs) * samples * weights;
+  return weights + static_cast<double>(in);
+}
+
+// Relative cost of a run, to start the longest first: epochs × samples × weights.
+double estimated_cost(const config::RunSpec& run) {
+  const double samples = std::max<int64_t>(1, config::analytic_sample_count(run.data));
+  return static_cast<double>(run.train.epochs) * samples * weight_count(run);
 }
 
 // One step's matrix work per rank of a run, in flops (12 per weight and sample), on `rows` samples.
 double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks) {
   const int64_t batch = run.train.batch_size > 0 ? std::min(run.train.batch_size, rows) : rows;
-  double weights = 0;
-  int64_t in = std::max<int64_t>(1, run.data.dim);
-  for (const int64_t w : run.model.widths) weights += static_cast<double>(in * w), in = w;
-  weights += static_cast<double>(in);
-  return 12.0 * weights * static_cast<double>((batch + group_ranks - 1) / group_ranks);
+  return 12.0 * weight_count(run) * static_cast<double>((batch + group_ranks - 1) / group_ranks);
 }
 
 // Which runs train together: the jobs the scheduler hands out, a job being one run or an ensemble. Runs left to
@@ -402,10 +402,13 @@ int run(const AppOptions& options, const dist::Comm& world) {
   share_jobs(world, plan);
   if (root) {
     int64_t ensembles = 0, in_ensembles = 0, largest = 0;
-    for (const auto& job : plan.jobs)
-      if (job.size() > 1)
-        ++ensembles, in_ensembles += static_cast<int64_t>(job.size()),
-            largest = std::max<int64_t>(largest, static_cast<int64_t>(job.size()));
+    for (const auto& job : plan.jobs) {
+      const auto size = static_cast<int64_t>(job.size());
+      if (size == 1) continue;
+      ++ensembles;
+      in_ensembles += size;
+      largest = std::max(largest, size);
+    }
     if (ensembles > 0) {
       std::printf("%lld runs train in %lld ensemble%s of up to %lld (ensemble_size: %d)\n",
                   static_cast<long long>(in_ensembles), static_cast<long long>(ensembles), ensembles == 1 ? "" : "s",

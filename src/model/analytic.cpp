@@ -156,8 +156,13 @@ torch::Tensor transposed(const torch::Tensor& m) {
 }  // namespace
 
 const std::vector<torch::Tensor>& AnalyticLoss::models_of(const torch::Tensor& t) const {
-  const std::array<int64_t, 6> key{
-      reinterpret_cast<int64_t>(t.data_ptr()), t.size(1), t.size(2), t.stride(0), t.stride(1), t.stride(2)};
+  const bool matrices = t.dim() == 3;
+  const std::array<int64_t, 6> key{reinterpret_cast<int64_t>(t.data_ptr()),
+                                   t.size(1),
+                                   matrices ? t.size(2) : -1,
+                                   t.stride(0),
+                                   t.stride(1),
+                                   matrices ? t.stride(2) : -1};
   auto it = model_views_.find(key);
   if (it == model_views_.end()) {
     std::vector<torch::Tensor> views;
@@ -167,20 +172,9 @@ const std::vector<torch::Tensor>& AnalyticLoss::models_of(const torch::Tensor& t
   return it->second;
 }
 
-const std::vector<torch::Tensor>& AnalyticLoss::models_of_rows(const torch::Tensor& t) const {
-  const std::array<int64_t, 6> key{
-      reinterpret_cast<int64_t>(t.data_ptr()), t.size(1), -1, t.stride(0), t.stride(1), -1};
-  auto it = model_views_.find(key);
-  if (it == model_views_.end()) {
-    std::vector<torch::Tensor> views;
-    for (int64_t r = 0; r < ensemble_; ++r) views.push_back(t.select(0, r));
-    it = model_views_.emplace(key, std::move(views)).first;
-  }
-  return it->second;
+const torch::Tensor& AnalyticLoss::model_part(const torch::Tensor& t, int64_t r) const {
+  return t.dim() == 3 ? models_of(t)[r] : t;
 }
-
-// Model r's matrix of a batched operand; a 2-D operand is shared by all models.
-#define GRADFIT_MODEL(t, views, r) ((t).dim() == 3 ? (views)[r] : (t))
 
 // The matrix products: one model's directly; an ensemble's batched over the models on a GPU, and on the CPU one
 // model at a time with the very calls a model alone makes, so that each model's products round alike.
@@ -190,10 +184,9 @@ void AnalyticLoss::product_out(const torch::Tensor& out, const torch::Tensor& a,
   } else if (!per_model_) {
     at::bmm_out(const_cast<torch::Tensor&>(out), a, b);
   } else {
-    const auto &outs = models_of(out), &as = a.dim() == 3 ? models_of(a) : outs,
-               &bs = b.dim() == 3 ? models_of(b) : outs;
+    const auto& outs = models_of(out);
     for (int64_t r = 0; r < ensemble_; ++r)
-      at::mm_out(const_cast<torch::Tensor&>(outs[r]), GRADFIT_MODEL(a, as, r), GRADFIT_MODEL(b, bs, r));
+      at::mm_out(const_cast<torch::Tensor&>(outs[r]), model_part(a, r), model_part(b, r));
   }
 }
 void AnalyticLoss::add_product(const torch::Tensor& acc, const torch::Tensor& a, const torch::Tensor& b) const {
@@ -202,9 +195,8 @@ void AnalyticLoss::add_product(const torch::Tensor& acc, const torch::Tensor& a,
   } else if (!per_model_) {
     acc.baddbmm_(a, b);
   } else {
-    const auto &accs = models_of(acc), &as = a.dim() == 3 ? models_of(a) : accs,
-               &bs = b.dim() == 3 ? models_of(b) : accs;
-    for (int64_t r = 0; r < ensemble_; ++r) accs[r].addmm_(GRADFIT_MODEL(a, as, r), GRADFIT_MODEL(b, bs, r));
+    const auto& accs = models_of(acc);
+    for (int64_t r = 0; r < ensemble_; ++r) accs[r].addmm_(model_part(a, r), model_part(b, r));
   }
 }
 void AnalyticLoss::affine_out(const torch::Tensor& out, size_t layer, const torch::Tensor& a) const {
@@ -213,10 +205,9 @@ void AnalyticLoss::affine_out(const torch::Tensor& out, size_t layer, const torc
   } else if (!per_model_) {
     at::baddbmm_out(const_cast<torch::Tensor&>(out), biases_[layer], a, weights_t_[layer]);
   } else {
-    const auto &outs = models_of(out), &as = a.dim() == 3 ? models_of(a) : outs;
-    const auto &bias = models_of_rows(bias_rows_[layer]), &w_t = models_of(weights_t_[layer]);
+    const auto &outs = models_of(out), &bias = models_of(bias_rows_[layer]), &w_t = models_of(weights_t_[layer]);
     for (int64_t r = 0; r < ensemble_; ++r)
-      at::addmm_out(const_cast<torch::Tensor&>(outs[r]), bias[r], GRADFIT_MODEL(a, as, r), w_t[r]);
+      at::addmm_out(const_cast<torch::Tensor&>(outs[r]), bias[r], model_part(a, r), w_t[r]);
   }
 }
 void AnalyticLoss::add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m) const {
@@ -225,7 +216,7 @@ void AnalyticLoss::add_row_sums(const Views& v, const torch::Tensor& acc, const 
   } else if (!per_model_) {
     acc.unsqueeze(2).baddbmm_(transposed(m), v.ones_col);  // acc: R × k, m: R × rows × k
   } else {
-    const auto &accs = models_of_rows(acc), &ms = models_of(m);
+    const auto &accs = models_of(acc), &ms = models_of(m);
     for (int64_t r = 0; r < ensemble_; ++r) accs[r].addmv_(transposed(ms[r]), v.ones);
   }
 }
@@ -291,7 +282,7 @@ void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& s
     return;
   }
   if (per_model_) {  // as each model alone sums them
-    const auto& rows = models_of_rows(flat);
+    const auto& rows = models_of(flat);
     for (int64_t r = 0; r < ensemble_; ++r) sums.select(0, r).select(0, column).add_(at::dot(rows[r], rows[r]));
     return;
   }

@@ -107,9 +107,10 @@ class AnalyticLoss {
   bool per_model_ = false;                // an ensemble's products one model at a time (on the CPU)
   bool batch_on_cpu_ = false;
   // Each model's view of a batched tensor (R × a × b, or R × a), kept by (data, shape, strides) so that a step
-  // makes no new views.
+  // makes no new views; and model r's part of a matrix operand (its view, or the operand itself where a 2-D one
+  // is shared by all models).
   const std::vector<torch::Tensor>& models_of(const torch::Tensor& t) const;
-  const std::vector<torch::Tensor>& models_of_rows(const torch::Tensor& t) const;
+  const torch::Tensor& model_part(const torch::Tensor& t, int64_t r) const;
   mutable std::map<std::array<int64_t, 6>, std::vector<torch::Tensor>> model_views_;
   std::vector<int64_t> widths_;  // of the hidden layers
   int64_t input_dim_ = 0;

@@ -37,6 +37,8 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
   lr_ = torch::tensor(lr, options.dtype(torch::kFloat64)).view({-1, 1});
   momentum_ = torch::tensor(momentum, torch::kFloat64).view({-1, 1}).to(options);
   factor_ = torch::empty({params_.size(0), 1}, options);
+  factor64_ = torch::empty_like(lr_);
+  if (specs_.front().name == config::Optimizer::sgd) factor_.copy_(lr_.neg());  // -lr: the same every step
   update_ = state_like(params_);
 }
 
@@ -57,7 +59,8 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
     at::sqrt_out(scratch_, second_);
     scratch_.div_(std::sqrt(correction2)).add_(eps);
     // addcdiv_'s params + (value × first) / denominator, value = -lr / correction1 per row.
-    factor_.copy_(lr_.div(-correction1));
+    at::div_out(factor64_, lr_, -correction1);
+    factor_.copy_(factor64_);
     at::mul_out(update_, first_, factor_);
     update_.div_(scratch_);
     params_.add_(update_);
@@ -68,7 +71,6 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
     first_.copy_(grad);
   else
     first_.mul_(momentum_).add_(grad);
-  factor_.copy_(lr_.neg());
   at::mul_out(update_, first_, factor_);
   params_.add_(update_);
 }

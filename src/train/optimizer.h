@@ -31,9 +31,9 @@ class FlatOptimizer {
   std::vector<config::OptimizerSpec> specs_;
   torch::Tensor params_;                    // R × P
   torch::Tensor first_, second_, scratch_;  // Adam: exp_avg, exp_avg_sq, denominator; SGD: momentum buffer
-  // Per row (R × 1): the learning rates in float64, the step's factor in the parameters' dtype, the momenta; and
-  // the update.
-  torch::Tensor lr_, factor_, momentum_, update_;
+  // Per row (R × 1): the learning rates and the step's factor in float64, that factor in the parameters' dtype,
+  // the momenta; and the update.
+  torch::Tensor lr_, factor64_, factor_, momentum_, update_;
   int64_t steps_ = 0;
 };
 
