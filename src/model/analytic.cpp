@@ -4,15 +4,18 @@
 #include <array>
 #include <cmath>
 
+#include "model/kernels.h"
+
 namespace gradfit::model {
 namespace {
 
-constexpr int64_t kCpuChunkBytes = int64_t{16} << 20;
+constexpr int64_t kCpuChunkBytes = int64_t{8} << 20;
 
-// On entry h holds z; on exit h = σ(z), s1 = σ'(z), s2 = σ''(z). `tmp` is scratch of the same shape.
+// On entry h holds z; on exit h = σ(z), s1 = σ'(z), s2 = σ''(z) (for softplus only where `softplus_s2`: the
+// CPU's z̄ kernel computes it from σ'). `tmp` is scratch of the same shape.
 // Softplus is LibTorch's (beta 1, threshold 20): above z = 20 it is linear, σ' = 1 and σ'' = 0.
-void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1, torch::Tensor& s2,
-              torch::Tensor& tmp) {
+void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1, torch::Tensor& s2, torch::Tensor& tmp,
+              bool softplus_s2) {
   switch (activation) {
     case config::Activation::relu:
       at::gt_out(tmp, h, 0);  // 1 where z > 0, as relu's derivative in autograd (0 at z = 0)
@@ -29,12 +32,14 @@ void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1
       return;
     case config::Activation::softplus:
       at::sigmoid_out(s1, h);
-      at::mul_out(s2, s1, s1);
-      at::sub_out(s2, s1, s2);                   // s (1 - s)
+      if (softplus_s2) {
+        at::mul_out(s2, s1, s1);
+        at::sub_out(s2, s1, s2);  // s (1 - s)
+      }
       if (h.scalar_type() == torch::kFloat64) {  // in float32 sigmoid is exactly 1 above the threshold anyway
         const auto linear = h > 20;
         s1.masked_fill_(linear, 1);
-        s2.masked_fill_(linear, 0);
+        if (softplus_s2) s2.masked_fill_(linear, 0);
       }
       at::softplus_out(h, h, 1, 20);
       return;
@@ -60,6 +65,29 @@ void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1
       return;
     }
   }
+}
+
+// The float32 kernel for an activation, where there is one.
+bool kernel_activation(config::Activation activation, kernels::Activation& kind) {
+  switch (activation) {
+    case config::Activation::relu: kind = kernels::Activation::relu; return true;
+    case config::Activation::tanh: kind = kernels::Activation::tanh; return true;
+    case config::Activation::softplus: kind = kernels::Activation::softplus; return true;
+    case config::Activation::silu: kind = kernels::Activation::silu; return true;
+    case config::Activation::gelu: return false;
+  }
+  return false;
+}
+
+template <typename T>
+T* data_of(const torch::Tensor& t) {
+  TORCH_INTERNAL_ASSERT(t.is_contiguous(), "kernel operand not contiguous");
+  return t.data_ptr<T>();
+}
+
+// Rows per task of a kernel split over LibTorch's intra-op threads: at least ~64K elements.
+int64_t grain_rows(int64_t cols) {
+  return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cols, 1));
 }
 
 int64_t widest_of(int64_t input_dim, const std::vector<int64_t>& widths) {
@@ -232,6 +260,9 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
     buffers_ = torch::empty({models * elements + models}, options);
     ones_ = torch::ones({chunk_rows_}, options);
     per_model_ = models > 1 && options.device().is_cpu() && !batch_on_cpu_;
+    cpu_kernels_ = options.device().is_cpu();
+    kernel_activation_ =
+        cpu_kernels_ && options.dtype() == torch::kFloat32 && kernel_activation(activation_, kernel_activation_kind_);
     cached_[0].rows = cached_[1].rows = -1;
   }
   Views& slot = rows == chunk_rows_ ? cached_[0] : cached_[1];
@@ -290,6 +321,49 @@ void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& s
   sums.select(1, column).add_(v.sse.view({-1}));
 }
 
+const torch::Tensor& AnalyticLoss::block_of(const torch::Tensor& t, int64_t r) const {
+  return ensemble_ == 1 ? t : models_of(t)[r];
+}
+
+void AnalyticLoss::activate_layer(LayerViews& b) {
+  if (!kernel_activation_) {
+    activate(activation_, b.h, b.s1, b.s2, b.z_bar, /*softplus_s2=*/!cpu_kernels_);
+    return;
+  }
+  for (int64_t r = 0; r < ensemble_; ++r) {
+    float* h = data_of<float>(block_of(b.h, r));
+    float* s1 = data_of<float>(block_of(b.s1, r));
+    float* s2 = data_of<float>(block_of(b.s2, r));
+    at::parallel_for(0, block_of(b.h, r).numel(), grain_rows(1), [&](int64_t begin, int64_t end) {
+      kernels::activate(kernel_activation_kind_, h + begin, s1 + begin, s2 + begin, end - begin);
+    });
+  }
+}
+
+void AnalyticLoss::z_bar_layer(LayerViews& b, bool last, bool has_h_bar, size_t hidden) {
+  // σ'' is stored but for softplus, whose z̄ kernel computes it from σ' (the sigmoid).
+  const bool stored = activation_ != config::Activation::softplus;
+  AT_DISPATCH_FLOATING_TYPES(b.z_bar.scalar_type(), "z_bar", [&] {
+    for (int64_t r = 0; r < ensemble_; ++r) {
+      const auto& out = block_of(b.z_bar, r);
+      const int64_t rows = out.size(0), cols = out.size(1);
+      // ∂V/∂h of the layer, or for the last one the output weights (1 × width), the same row for every row.
+      const scalar_t* a = data_of<scalar_t>(last ? block_of(weights_[hidden], r) : block_of(b.a, r));
+      const int64_t a_stride = last ? 0 : cols;
+      const scalar_t* d_bar = data_of<scalar_t>(block_of(b.d_bar, r));
+      const scalar_t* s1 = data_of<scalar_t>(block_of(b.s1, r));
+      const scalar_t* s2 = stored ? data_of<scalar_t>(block_of(b.s2, r)) : nullptr;
+      const scalar_t* h_bar = has_h_bar ? data_of<scalar_t>(block_of(b.scratch, r)) : nullptr;
+      scalar_t* z_bar = data_of<scalar_t>(out);
+      at::parallel_for(0, rows, grain_rows(cols), [&](int64_t begin, int64_t end) {
+        const int64_t o = begin * cols;
+        kernels::z_bar(d_bar + o, a + begin * a_stride, a_stride, s1 + o, s2 ? s2 + o : nullptr,
+                       h_bar ? h_bar + o : nullptr, z_bar + o, end - begin, cols);
+      });
+    }
+  });
+}
+
 void AnalyticLoss::sweeps(Views& v, const torch::Tensor& x, bool with_value) {
   const size_t hidden = v.layers.size();
   v.x = ensemble_ == 1 || per_model_ ? x : x.unsqueeze(0).expand({ensemble_, x.size(0), x.size(1)});
@@ -298,7 +372,7 @@ void AnalyticLoss::sweeps(Views& v, const torch::Tensor& x, bool with_value) {
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
     affine_out(b.h, l, h_prev);
-    activate(activation_, b.h, b.s1, b.s2, b.z_bar);
+    activate_layer(b);
     h_prev = b.h;
   }
   if (with_value) affine_out(v.v, hidden, h_prev);
@@ -375,7 +449,9 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   if (!curved && !has_h_bar) return;
   for (size_t l = hidden; l-- > 0;) {
     auto& b = v.layers[l];
-    if (curved) {
+    if (curved && cpu_kernels_) {
+      z_bar_layer(b, l + 1 == hidden, has_h_bar, hidden);
+    } else if (curved) {
       at::mul_out(b.z_bar, b.d_bar, b.s2);
       b.z_bar.mul_(l + 1 == hidden ? weights_[hidden] : b.a);
       if (has_h_bar) b.z_bar.addcmul_(b.scratch, b.s1);

@@ -18,6 +18,7 @@
 #include <map>
 #include <vector>
 
+#include "model/kernels.h"
 #include "model/mlp.h"
 
 namespace gradfit::model {
@@ -86,6 +87,13 @@ class AnalyticLoss {
   // the full chunk and the last other size are cached.
   Views& views(const torch::Tensor& like, int64_t rows);
   void sweeps(Views& v, const torch::Tensor& x, bool with_value);
+  // A hidden layer's σ, σ', σ'' from its pre-activations in h: the float32 kernel where there is one on the CPU,
+  // else LibTorch's operations.
+  void activate_layer(LayerViews& b);
+  // z̄ of a hidden layer by the CPU's kernel (see chunk()); `last`: the layer under the output weights.
+  void z_bar_layer(LayerViews& b, bool last, bool has_h_bar, size_t hidden);
+  // Model r's block of a chunk buffer or weight (the tensor itself for one model).
+  const torch::Tensor& block_of(const torch::Tensor& t, int64_t r) const;
   void chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
              double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
   // Adds each model's sum of squares of `flat` (R × k) to sums[r][column].
@@ -106,6 +114,9 @@ class AnalyticLoss {
   std::vector<torch::Tensor> bias_rows_;  // biases R × out
   bool per_model_ = false;                // an ensemble's products one model at a time (on the CPU)
   bool batch_on_cpu_ = false;
+  bool cpu_kernels_ = false;        // element-wise work by model/kernels.h (on the CPU)
+  bool kernel_activation_ = false;  // ... the activation's too (float32, and a kernel for it)
+  kernels::Activation kernel_activation_kind_ = kernels::Activation::relu;
   // Each model's view of a batched tensor (R × a × b, or R × a), kept by (data, shape, strides) so that a step
   // makes no new views; and model r's part of a matrix operand (its view, or the operand itself where a 2-D one
   // is shared by all models).

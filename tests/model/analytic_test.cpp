@@ -94,6 +94,53 @@ TEST(AnalyticLoss, SoftplusBeyondItsThresholdMatchesAutograd) {
     EXPECT_LT(relative_difference(grads[i], params[i].grad()), 1e-12) << "parameter " << i;
 }
 
+// In float32 (where the CPU computes the activations by model/kernels.h's own polynomials) the analytic engine's
+// gradients and sums equal float64 autograd's on the same weights to float32 rounding, for every activation.
+TEST(AnalyticLoss, Float32MatchesFloat64Autograd) {
+  const int64_t rows = 300, dim = 3, count = 300;
+  for (const auto activation :
+       {Activation::relu, Activation::tanh, Activation::softplus, Activation::silu, Activation::gelu}) {
+    for (const bool with_value : {false, true}) {
+      torch::manual_seed(static_cast<uint64_t>(activation) + 50);
+      const auto x = torch::randn({rows, dim}, torch::kFloat64) * 2;
+      const auto s = torch::randn({rows, dim}, torch::kFloat64);
+      const auto v = torch::randn({rows}, torch::kFloat64);
+      const double value_weight = with_value ? 0.5 : 0.0;
+      config::ModelSpec spec;
+      spec.widths = {32, 32};
+      spec.activation = activation;
+      spec.dtype = config::DType::float32;
+      Mlp model32 = make_mlp(spec, dim, 11);
+      spec.dtype = config::DType::float64;
+      Mlp model64 = make_mlp(spec, dim, 11);
+      {
+        torch::NoGradGuard no_grad;
+        const auto p32 = model32->parameters(), p64 = model64->parameters();
+        for (size_t i = 0; i < p32.size(); ++i) p64[i].copy_(p32[i]);
+      }
+      const auto terms = gradient_matching_loss(model64, x, s, v, value_weight, count);
+      terms.loss.backward();
+      std::vector<torch::Tensor> grads;
+      for (const auto& p : model32->parameters()) grads.push_back(torch::zeros_like(p));
+      auto sums = torch::zeros({2}, torch::kFloat32);
+      AnalyticLoss(model32, 64)
+          .accumulate(x.to(torch::kFloat32), s.to(torch::kFloat32), v.to(torch::kFloat32), value_weight, count, grads,
+                      sums);
+      EXPECT_LT(std::abs(sums[0].item<double>() / terms.grad_sse.item<double>() - 1), 1e-5);
+      const auto p64 = model64->parameters();
+      double worst = 0;
+      for (size_t i = 0; i < grads.size(); ++i) {
+        if (!p64[i].grad().defined() || p64[i].grad().norm().item<double>() == 0) continue;
+        worst = std::max(worst, relative_difference(grads[i].to(torch::kFloat64), p64[i].grad()));
+      }
+      std::printf("[ %s value=%d ] float32 against float64 autograd: worst relative difference %.3e\n",
+                  config::to_string(activation), with_value, worst);
+      EXPECT_LT(worst, 1e-5) << config::to_string(activation);
+      EXPECT_GT(worst, 0) << "float32 cannot equal float64 exactly";
+    }
+  }
+}
+
 // Gradients accumulate: two calls over two halves of the rows equal one call over all of them.
 TEST(AnalyticLoss, AccumulatesOverCalls) {
   torch::manual_seed(3);
@@ -162,10 +209,14 @@ TEST(AnalyticLoss, EnsembleEqualsItsModelsAlone) {
               EXPECT_EQ(grads[i][r].norm().item<double>(), 0);
               continue;
             }
-            if (!batched) EXPECT_TRUE(torch::equal(grads[i][r], own[i])) << "model " << r << " parameter " << i;
+            if (!batched) {
+              EXPECT_TRUE(torch::equal(grads[i][r], own[i])) << "model " << r << " parameter " << i;
+            }
             worst = std::max(worst, relative_difference(grads[i][r], own[i]));
           }
-          if (!batched) EXPECT_TRUE(torch::equal(sums[r], own_sums)) << "model " << r;
+          if (!batched) {
+            EXPECT_TRUE(torch::equal(sums[r], own_sums)) << "model " << r;
+          }
           worst = std::max(worst, relative_difference(sums[r], own_sums));
         }
         EXPECT_LT(worst, 1e-13) << config::to_string(activation) << (batched ? " batched" : " per model");
