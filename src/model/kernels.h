@@ -12,7 +12,7 @@
 
 namespace gradfit::model::kernels {
 
-// The activations with a float32 kernel; tanh's and GELU's σ stay LibTorch's in float64 and GELU's in float32.
+// The activations with a float32 kernel. GELU, and every activation in float64, keep LibTorch's operations.
 enum class Activation { relu, tanh, softplus, silu };
 
 // In place over n elements: h holds z on entry and σ(z) on exit; s1 = σ'(z), and s2 = σ''(z) for tanh and SiLU.
