@@ -85,7 +85,8 @@ T* data_of(const torch::Tensor& t) {
   return t.data_ptr<T>();
 }
 
-// Rows per task of a kernel split over LibTorch's intra-op threads: at least ~64K elements.
+// Rows of `cols` elements per task of a kernel split over LibTorch's intra-op threads: at least ~64K elements
+// (cols = 1: elements).
 int64_t grain_rows(int64_t cols) {
   return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cols, 1));
 }
@@ -340,7 +341,7 @@ void AnalyticLoss::activate_layer(LayerViews& b) {
   }
 }
 
-void AnalyticLoss::z_bar_layer(LayerViews& b, bool last, bool has_h_bar, size_t hidden) {
+void AnalyticLoss::z_bar_layer(LayerViews& b, bool last, bool has_h_bar) {
   // σ'' is stored but for softplus, whose z̄ kernel computes it from σ' (the sigmoid).
   const bool stored = activation_ != config::Activation::softplus;
   AT_DISPATCH_FLOATING_TYPES(b.z_bar.scalar_type(), "z_bar", [&] {
@@ -348,7 +349,7 @@ void AnalyticLoss::z_bar_layer(LayerViews& b, bool last, bool has_h_bar, size_t 
       const auto& out = block_of(b.z_bar, r);
       const int64_t rows = out.size(0), cols = out.size(1);
       // ∂V/∂h of the layer, or for the last one the output weights (1 × width), the same row for every row.
-      const scalar_t* a = data_of<scalar_t>(last ? block_of(weights_[hidden], r) : block_of(b.a, r));
+      const scalar_t* a = data_of<scalar_t>(last ? block_of(weights_.back(), r) : block_of(b.a, r));
       const int64_t a_stride = last ? 0 : cols;
       const scalar_t* d_bar = data_of<scalar_t>(block_of(b.d_bar, r));
       const scalar_t* s1 = data_of<scalar_t>(block_of(b.s1, r));
@@ -450,7 +451,7 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
   for (size_t l = hidden; l-- > 0;) {
     auto& b = v.layers[l];
     if (curved && cpu_kernels_) {
-      z_bar_layer(b, l + 1 == hidden, has_h_bar, hidden);
+      z_bar_layer(b, l + 1 == hidden, has_h_bar);
     } else if (curved) {
       at::mul_out(b.z_bar, b.d_bar, b.s2);
       b.z_bar.mul_(l + 1 == hidden ? weights_[hidden] : b.a);

@@ -91,7 +91,7 @@ class AnalyticLoss {
   // else LibTorch's operations.
   void activate_layer(LayerViews& b);
   // z̄ of a hidden layer by the CPU's kernel (see chunk()); `last`: the layer under the output weights.
-  void z_bar_layer(LayerViews& b, bool last, bool has_h_bar, size_t hidden);
+  void z_bar_layer(LayerViews& b, bool last, bool has_h_bar);
   // Model r's block of a chunk buffer or weight (the tensor itself for one model).
   const torch::Tensor& block_of(const torch::Tensor& t, int64_t r) const;
   void chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,

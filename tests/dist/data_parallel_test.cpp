@@ -8,18 +8,16 @@
 #include "data/targets.h"
 #include "dist/grad_sync.h"
 #include "io/h5.h"
+#include "mpi_util.h"
 #include "test_util.h"
 #include "train/trainer.h"
 
 namespace gradfit::train {
 namespace {
 
+using testing::max_difference_from_root;
 using testing::relative_difference;
-
-const dist::Comm& world() {
-  static const dist::Comm comm(MPI_COMM_WORLD);
-  return comm;
-}
+using testing::world;
 
 // Rank 0 writes an HDF5 file of N gradient samples of a 3-D target; every rank gets its path.
 std::string write_shared_file(int64_t rows) {
@@ -52,16 +50,6 @@ config::RunSpec run_on_file(const std::string& path, int64_t batch_size) {
   run.train.batch_size = batch_size;
   run.train.seed = 9;
   return run;
-}
-
-// Largest |difference| between this rank's tensor and rank 0's, over all ranks.
-double max_difference_from_root(const torch::Tensor& t) {
-  auto mine = t.contiguous().clone();
-  auto roots = mine.clone();
-  world().broadcast(roots.data_ptr(), roots.numel() * static_cast<int64_t>(roots.element_size()));
-  double diff = (mine - roots).abs().max().item<double>();
-  MPI_Allreduce(MPI_IN_PLACE, &diff, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return diff;
 }
 
 void expect_rank_count_invariant(const config::RunSpec& run) {

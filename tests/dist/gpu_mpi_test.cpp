@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "dist/device.h"
 #include "dist/mpi_env.h"
+#include "mpi_util.h"
 #include "test_util.h"
 #include "train/trainer.h"
 
@@ -19,12 +20,9 @@ namespace gradfit {
 namespace {
 
 using testing::float64_wells_run;
+using testing::max_difference_from_root;
 using testing::relative_difference;
-
-const dist::Comm& world() {
-  static const dist::Comm comm(MPI_COMM_WORLD);
-  return comm;
-}
+using testing::world;
 
 // Collective: true only when LibTorch sees a CUDA device on every rank.
 bool every_rank_has_a_gpu() {
@@ -32,16 +30,6 @@ bool every_rank_has_a_gpu() {
   int all = 0;
   MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   return all == 1;
-}
-
-// Largest |difference| between this rank's tensor and rank 0's, over all ranks (collective).
-double max_difference_from_root(const torch::Tensor& t) {
-  auto mine = t.to(torch::kCPU).contiguous().clone();
-  auto roots = mine.clone();
-  world().broadcast(roots.data_ptr(), roots.numel() * static_cast<int64_t>(roots.element_size()));
-  double diff = (mine - roots).abs().max().item<double>();
-  MPI_Allreduce(MPI_IN_PLACE, &diff, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return diff;
 }
 
 // Every rank trains on the GPU that device selection gives it; rank 0 compares with one CPU rank. Collective.
