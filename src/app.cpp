@@ -18,12 +18,13 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "data/dataset.h"
-#include "dist/device.h"
+#include "device/device.h"
 #include "gradfit/version.h"
 #include "io/checkpoint.h"
 #include "io/h5.h"
 #include "io/results.h"
 #include "model/mlp.h"
+#include "parallel/agree.h"
 #include "sweep/console.h"
 #include "sweep/scheduler.h"
 #include "train/trainer.h"
@@ -32,29 +33,6 @@ namespace gradfit {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs `action` on every rank where `participate` is true and shares the first failure: every rank then throws
-// the same collective Error, carrying the message of the lowest failing rank. `action` must not itself call
-// collectives, or a rank that failed before one would leave the others waiting in it.
-void all_or_none(const dist::Comm& comm, bool participate, const std::function<void()>& action) {
-  std::string message;
-  if (participate) {
-    try {
-      action();
-    } catch (const std::exception& e) {
-      message = e.what();
-      if (message.empty()) message = "unknown error";
-    }
-  }
-  constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
-  const int64_t failed = comm.allreduce_min(message.empty() ? kNone : comm.rank());
-  if (failed == kNone) return;
-  int64_t length = static_cast<int64_t>(message.size());
-  comm.broadcast(&length, sizeof(length), static_cast<int>(failed));
-  message.resize(static_cast<size_t>(length));
-  comm.broadcast(message.data(), length, static_cast<int>(failed));
-  throw Error(message, /*collective=*/true);
-}
 
 // Checks what the YAML alone cannot: runs on a user's file against the file's shape.
 void check_against_files(const config::Config& config) {
@@ -138,8 +116,12 @@ PriorWork inspect_output(const config::Config& config, const fs::path& out_dir, 
         if (it == index_of.end()) throw foreign("run '" + name + "' in " + entry.path().string());
         sweep::RunSummary s;
         s.index = static_cast<int64_t>(it->second);
-        s.status = group.read_string_attribute("status");
-        if (s.status == "interrupted") continue;
+        const std::string status = group.read_string_attribute("status");
+        const auto parsed = records::parse_run_status(status);
+        if (!parsed)
+          throw IoError(entry.path().string() + ": run '" + name + "' has an unknown status '" + status + "'");
+        s.status = *parsed;
+        if (s.status == records::RunStatus::interrupted) continue;
         s.epochs_run = group.read_int_attribute("epochs_run");
         s.final_loss = group.read_double_attribute("final_loss");
         s.final_rel_grad_error = group.read_double_attribute("final_rel_grad_error");
@@ -309,7 +291,7 @@ JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int grou
 }
 
 // Rank 0's jobs and their checkpoint sources, sent to every rank (costs stay on rank 0).
-void share_jobs(const dist::Comm& world, JobPlan& plan) {
+void share_jobs(const parallel::Comm& world, JobPlan& plan) {
   std::vector<int64_t> flat;  // per job: its length, its source, its runs
   for (size_t j = 0; j < plan.jobs.size(); ++j) {
     flat.push_back(static_cast<int64_t>(plan.jobs[j].size()));
@@ -332,7 +314,7 @@ void share_jobs(const dist::Comm& world, JobPlan& plan) {
 // Each rank keeps the last dataset it loaded: the runs of a sweep usually share their data.
 class DataCache {
  public:
-  const data::Dataset& get(const config::RunSpec& run, const dist::Comm& group, torch::Device device) {
+  const data::Dataset& get(const config::RunSpec& run, const parallel::Comm& group, torch::Device device) {
     config::RunSpec key_run;
     key_run.data = run.data;
     const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
@@ -349,20 +331,21 @@ class DataCache {
   std::string key_;
 };
 
-int run(const AppOptions& options, const dist::Comm& world) {
-  const config::Config config = config::load_config(options.config_path, options.overrides);
+int run(const AppOptions& options, const parallel::Comm& world) {
+  config::Config config;  // every rank reads the same file and finds the same errors
+  parallel::all_or_none(world, true, [&] { config = config::load_config(options.config_path, options.overrides); });
   const bool root = world.is_root();
   if (options.dry_run) {
     if (root) print_dry_run(config);
     return 0;
   }
-  all_or_none(world, root, [&] { check_against_files(config); });
+  parallel::all_or_none(world, root, [&] { check_against_files(config); });
 
   const auto node = world.node_local();
-  const int threads = options.threads > 0 ? options.threads : dist::default_thread_count(node.size);
+  const int threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
   torch::set_num_threads(threads);
   torch::Device device = torch::kCPU;
-  all_or_none(world, true, [&] { device = dist::select_device(config.device, node.rank, config.path); });
+  parallel::all_or_none(world, true, [&] { device = device::select_device(config.device, node.rank, config.path); });
 
   const fs::path out_dir = !options.out_dir.empty()     ? fs::path(options.out_dir)
                            : !config.output_dir.empty() ? fs::path(config.output_dir)
@@ -370,7 +353,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
   const fs::path results_path = out_dir / "results.h5";
   const fs::path runs_dir = out_dir / "runs", checkpoints_dir = out_dir / "checkpoints";
   PriorWork prior;
-  all_or_none(world, root, [&] { prior = inspect_output(config, out_dir, options.fresh); });
+  parallel::all_or_none(world, root, [&] { prior = inspect_output(config, out_dir, options.fresh); });
 
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGUSR1, on_stop_signal);
@@ -395,7 +378,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
     return (checkpoints_dir / (run.id + ".h5")).string();
   };
   JobPlan plan;
-  all_or_none(world, root, [&] {
+  parallel::all_or_none(world, root, [&] {
     const int group_ranks = config.ranks_per_run <= 0 ? world.size() : std::min(config.ranks_per_run, world.size());
     plan = plan_jobs(config, prior, groups, group_ranks, device);
   });
@@ -419,7 +402,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
   std::map<int64_t, int64_t> source_of;  // a job's first run -> the run its checkpoint file is named after
   for (size_t j = 0; j < plan.jobs.size(); ++j) source_of[plan.jobs[j].front()] = plan.sources[j];
   DataCache cache;
-  const auto run_job = [&](const std::vector<int64_t>& indices, const dist::Comm& group,
+  const auto run_job = [&](const std::vector<int64_t>& indices, const parallel::Comm& group,
                            const train::TrainHooks& hooks) {
     std::vector<config::RunSpec> runs;
     for (const int64_t index : indices) {
@@ -430,13 +413,13 @@ int run(const AppOptions& options, const dist::Comm& world) {
     // Every rank reads the checkpoint (same file, same state): that of the run itself, or of the ensemble it was
     // saved with; none for a fresh start.
     const int64_t source = source_of.count(indices.front()) ? source_of.at(indices.front()) : -1;
-    std::vector<train::Checkpoint> checkpoints;
+    std::vector<records::Checkpoint> checkpoints;
     if (source >= 0) {
       std::vector<std::string> ids;
       for (const auto& run : runs) ids.push_back(run.id);
       checkpoints = io::read_checkpoints(checkpoint_file(config.runs[source]), ids);
     }
-    std::vector<const train::Checkpoint*> resume;
+    std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
     if (!resume.empty() && single && root)
       std::printf("resuming %s at epoch %lld\n", runs.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
@@ -453,7 +436,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
     auto last_checkpoint = std::chrono::steady_clock::now();
     int64_t completed = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
     int64_t completed_at_checkpoint = completed;
-    with_log.on_epoch = [&](size_t member, const train::EpochRecord& r) {
+    with_log.on_epoch = [&](size_t member, const records::EpochRecord& r) {
       if (hooks.on_epoch) hooks.on_epoch(member, r);
       if (r.epoch != completed && options.after_epoch) options.after_epoch(r.epoch);
       completed = r.epoch;
@@ -473,7 +456,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
       return (config.checkpoint_every > 0 && completed - completed_at_checkpoint >= config.checkpoint_every) ||
              (config.checkpoint_seconds > 0 && since >= config.checkpoint_seconds);
     };
-    with_log.save_checkpoint = [&](const std::vector<train::Checkpoint>& saved) {
+    with_log.save_checkpoint = [&](const std::vector<records::Checkpoint>& saved) {
       last_checkpoint = std::chrono::steady_clock::now();
       completed_at_checkpoint = completed;
       if (!group.is_root()) return;
@@ -483,7 +466,7 @@ int run(const AppOptions& options, const dist::Comm& world) {
       if (!stale.empty()) std::remove(stale.c_str());
       stale.clear();
     };
-    const std::vector<train::TrainResult> results = train::train_ensemble(runs, data, group, with_log, resume);
+    const std::vector<records::TrainResult> results = train::train_ensemble(runs, data, group, with_log, resume);
     std::vector<sweep::RunSummary> summaries;
     for (size_t i = 0; i < runs.size(); ++i) {
       const auto& run = runs[i];
@@ -510,7 +493,9 @@ int run(const AppOptions& options, const dist::Comm& world) {
     }
     // Interrupted runs were all checkpointed at the stop; otherwise every run of the job has ended.
     const bool interrupted = std::any_of(results.begin(), results.end(),
-                                         [](const train::TrainResult& r) { return r.status == "interrupted"; });
+                                         [](const records::TrainResult& r) {
+                                           return r.status == records::RunStatus::interrupted;
+                                         });
     if (group.is_root() && !interrupted) {
       std::remove(job_checkpoint.c_str());
       if (!stale.empty()) std::remove(stale.c_str());
@@ -537,10 +522,10 @@ int run(const AppOptions& options, const dist::Comm& world) {
   if (root) {
     unfinished = static_cast<int64_t>(config.runs.size());
     for (const auto& s : reporter.results())
-      if (s.status != "interrupted") --unfinished;
+      if (s.status != records::RunStatus::interrupted) --unfinished;
   }
   world.broadcast(&unfinished, sizeof(unfinished));
-  all_or_none(world, root, merge);
+  parallel::all_or_none(world, root, merge);
   if (root) {
     if (!single) reporter.print_leaderboard();
     std::printf("wrote %s\n", results_path.c_str());
@@ -553,21 +538,14 @@ int run(const AppOptions& options, const dist::Comm& world) {
 
 }  // namespace
 
-int run_app(const AppOptions& options, const dist::Comm& comm) {
+int run_app(const AppOptions& options, const parallel::Comm& comm) {
   try {
     return run(options, comm);
-  } catch (const Error& e) {
-    if (e.collective()) {
-      if (comm.is_root()) std::fprintf(stderr, "gradfit_dist: error: %s\n", e.what());
-      return 1;
-    }
-    std::fprintf(stderr, "gradfit_dist: error on rank %d: %s\n", comm.rank(), e.what());
-  } catch (const c10::Error& e) {
-    std::string text = e.what_without_backtrace();
-    text = text.substr(0, text.find('\n'));
-    std::fprintf(stderr, "gradfit_dist: error on rank %d: LibTorch: %s\n", comm.rank(), text.c_str());
+  } catch (const CollectiveError& e) {  // every rank is here: rank 0 reports, all return
+    if (comm.is_root()) std::fprintf(stderr, "gradfit_dist: error: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gradfit_dist: error on rank %d: %s\n", comm.rank(), e.what());
+    std::fprintf(stderr, "gradfit_dist: error on rank %d: %s\n", comm.rank(), message_of(e).c_str());
   }
   // Only this rank failed: the others may be waiting in a collective, so end them all.
   std::fflush(stderr);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 
 namespace gradfit {
 
@@ -17,7 +17,7 @@ struct AppOptions {
   bool fresh = false;                  // discard what an earlier invocation left in the output folder
   bool dry_run = false;                // print the expanded runs and exit
   std::string progress = "auto";       // runs in flight: live (one rewritten line), lines, or auto
-  int threads = 0;                     // intra-op threads per rank; 0: see dist::default_thread_count
+  int threads = 0;                     // intra-op threads per rank; 0: see device::default_thread_count
   std::string command_line;            // recorded in the results
   // Test seams: called on every rank after every epoch; on a group's rank 0 before each run it trains; and on a
   // group's rank 0 when a checkpoint's temporary file is complete but not yet renamed into place. They let tests
@@ -29,6 +29,6 @@ struct AppOptions {
 
 // Collective over `comm`. Returns the process exit code; errors are reported once (rank 0, or the failing rank)
 // and never leave other ranks waiting in a collective.
-int run_app(const AppOptions& options, const dist::Comm& comm);
+int run_app(const AppOptions& options, const parallel::Comm& comm);
 
 }  // namespace gradfit

@@ -2,13 +2,13 @@
 #include <CLI/CLI.hpp>
 
 #include "app.h"
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 #include "gradfit/version.h"
 
 int main(int argc, char** argv) {
   // Always under MPI, even as a single process without mpirun.
-  gradfit::dist::MpiEnvironment mpi(argc, argv);
-  const gradfit::dist::Comm world(MPI_COMM_WORLD);
+  gradfit::parallel::MpiEnvironment mpi(argc, argv);
+  const gradfit::parallel::Comm world(MPI_COMM_WORLD);
 
   gradfit::AppOptions options;
   CLI::App cli{

@@ -3,12 +3,12 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 
 namespace gradfit::testing {
 
-inline const dist::Comm& world() {
-  static const dist::Comm comm(MPI_COMM_WORLD);
+inline const parallel::Comm& world() {
+  static const parallel::Comm comm(MPI_COMM_WORLD);
   return comm;
 }
 

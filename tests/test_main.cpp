@@ -4,13 +4,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "dist/mpi_env.h"
+#include "device/device.h"
+#include "parallel/comm.h"
 
 int main(int argc, char** argv) {
-  gradfit::dist::MpiEnvironment mpi(argc, argv);
-  const gradfit::dist::Comm world(MPI_COMM_WORLD);
+  gradfit::parallel::MpiEnvironment mpi(argc, argv);
+  const gradfit::parallel::Comm world(MPI_COMM_WORLD);
   // As many threads as the tool itself would use: never oversubscribe when ranks share cores.
-  torch::set_num_threads(gradfit::dist::default_thread_count(world.node_local().size));
+  torch::set_num_threads(gradfit::device::default_thread_count(world.node_local().size));
   ::testing::InitGoogleTest(&argc, argv);
   if (!world.is_root()) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();

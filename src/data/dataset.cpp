@@ -5,15 +5,15 @@
 #include "common/error.h"
 #include "data/targets.h"
 #include "io/h5.h"
+#include "parallel/agree.h"
 
 namespace gradfit::data {
 namespace {
 
 using config::DataSpec;
 
-// Every check below runs identically on every rank, so each error is collective.
 [[noreturn]] void fail(const std::string& message) {
-  throw DataError(message, /*collective=*/true);
+  throw DataError(message);
 }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
@@ -34,7 +34,7 @@ io::DatasetInfo checked_info(const io::File& file, const std::string& name) {
 constexpr int64_t kReadRows = int64_t{1} << 16;
 
 // This rank's shard of a dataset, in `dtype`: read (as float64) and converted a block of rows at a time.
-torch::Tensor rows_tensor(const io::File& file, const std::string& name, const dist::Shard& shard, int64_t cols,
+torch::Tensor rows_tensor(const io::File& file, const std::string& name, const parallel::Shard& shard, int64_t cols,
                           torch::Dtype dtype) {
   auto t = torch::empty({shard.count, cols}, dtype);
   for (int64_t first = 0; first < shard.count; first += kReadRows) {
@@ -77,13 +77,13 @@ FileLayout inspect(const io::File& file) {
   return layout;
 }
 
-Dataset read_file(const DataSpec& spec, const dist::Comm& comm, torch::Dtype dtype) {
+Dataset read_file(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype dtype) {
   const io::File file = open_file(spec.path);
   const FileLayout layout = inspect(file);
   Dataset d;
   d.total_rows = layout.rows;
   d.dim = layout.dim;
-  d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
+  d.shard = parallel::shard_of(d.total_rows, comm.rank(), comm.size());
   d.x = rows_tensor(file, "x", d.shard, d.dim, dtype);
   d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim, dtype);
   if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1, dtype).view({-1});
@@ -93,12 +93,12 @@ Dataset read_file(const DataSpec& spec, const dist::Comm& comm, torch::Dtype dty
 
 // The shard of a built-in target, in `dtype`. Rows are generated and differentiated (in float64) a block at a time,
 // so memory beyond the shard itself stays small whatever N is; each row depends on its index alone.
-Dataset generate(const DataSpec& spec, const dist::Comm& comm, torch::Dtype dtype) {
+Dataset generate(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype dtype) {
   constexpr int64_t kBlockRows = int64_t{1} << 12;
   Dataset d;
   d.total_rows = config::analytic_sample_count(spec);
   d.dim = spec.dim;
-  d.shard = dist::shard_of(d.total_rows, comm.rank(), comm.size());
+  d.shard = parallel::shard_of(d.total_rows, comm.rank(), comm.size());
   d.x = torch::empty({d.shard.count, d.dim}, dtype);
   d.grad_samples = torch::empty({d.shard.count, d.dim}, dtype);
   d.values = torch::empty({d.shard.count}, dtype);
@@ -117,7 +117,7 @@ Dataset generate(const DataSpec& spec, const dist::Comm& comm, torch::Dtype dtyp
 }
 
 // Finds the first row, over all ranks, whose x, grad or value holds NaN or Inf; every rank learns it.
-void check_finite(const Dataset& d, const std::string& source, const dist::Comm& comm) {
+void check_finite(const Dataset& d, const std::string& source, const parallel::Comm& comm) {
   const char* names[] = {"x", "grad", "value"};
   const torch::Tensor tensors[] = {d.x, d.grad_samples, d.has_values() ? d.values.view({-1, 1}) : torch::Tensor()};
   int64_t first_bad = std::numeric_limits<int64_t>::max();  // encoded as dataset * N + row
@@ -136,7 +136,8 @@ void check_finite(const Dataset& d, const std::string& source, const dist::Comm&
   if (first_bad == std::numeric_limits<int64_t>::max()) return;
   // The data are checked in the model's dtype: a finite float64 number beyond float32's range is Inf there.
   const bool float32 = d.x.scalar_type() == torch::kFloat32;
-  fail(source + ": dataset '" + names[first_bad / d.total_rows] + "' has NaN or Inf in row " +
+  // Every rank agreed on the row through the allreduce, so every rank throws this.
+  throw CollectiveError(source + ": dataset '" + names[first_bad / d.total_rows] + "' has NaN or Inf in row " +
        std::to_string(first_bad % d.total_rows) + (float32 ? " (in float32: beyond ±3.4e38 counts too)" : ""));
 }
 
@@ -146,8 +147,11 @@ FileLayout inspect_file(const std::string& path) {
   return inspect(open_file(path));
 }
 
-Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm, torch::Device device) {
-  Dataset d = spec.target == config::Target::file ? read_file(spec, comm, dtype) : generate(spec, comm, dtype);
+Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm, torch::Device device) {
+  Dataset d;
+  parallel::all_or_none(comm, true, [&] {  // a rank may fail alone here (a damaged block of its rows)
+    d = spec.target == config::Target::file ? read_file(spec, comm, dtype) : generate(spec, comm, dtype);
+  });
   check_finite(
       d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
       comm);

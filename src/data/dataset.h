@@ -7,7 +7,8 @@
 #include <string>
 
 #include "config/config.h"
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
+#include "parallel/shard.h"
 
 namespace gradfit::data {
 
@@ -17,7 +18,7 @@ struct Dataset {
   torch::Tensor values;        // shard.count, V at x; undefined when the data has no values
   int64_t total_rows = 0;      // N, over all ranks
   int64_t dim = 0;             // n
-  dist::Shard shard;           // the rows this rank holds
+  parallel::Shard shard;           // the rows this rank holds
   std::string description;     // for the log: "quadratic, grid of 10^2 points" or the file path
   bool has_values() const { return values.defined(); }
 };
@@ -32,9 +33,9 @@ struct FileLayout {
 FileLayout inspect_file(const std::string& path);
 
 // Builds or reads this rank's shard, in `dtype`, on `device`. Reads only the shard's rows from a file. Validates
-// shapes, element types, N = 0 and NaN/Inf, throwing DataError that names the file and dataset; every rank throws the
-// same error. Collective over `comm`.
-Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const dist::Comm& comm,
+// shapes, element types, N = 0 and NaN/Inf, throwing a CollectiveError that names the file and dataset: every
+// rank throws the same error. Collective over `comm`.
+Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm,
                      torch::Device device = torch::kCPU);
 
 }  // namespace gradfit::data

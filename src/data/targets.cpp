@@ -95,7 +95,7 @@ torch::Tensor potential(const DataSpec& spec, const torch::Tensor& x) {
     }
     case Target::file: break;
   }
-  throw DataError("data.target 'file' has no analytic potential", /*collective=*/true);
+  throw DataError("data.target 'file' has no analytic potential");
 }
 
 }  // namespace gradfit::data

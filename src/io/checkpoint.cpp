@@ -7,14 +7,14 @@
 namespace gradfit::io {
 namespace {
 
-// The history columns, in the order of train::EpochRecord.
+// The history columns, in the order of records::EpochRecord.
 const char* const kColumns[] = {"epoch", "train_loss", "rel_grad_error", "val_loss", "grad_norm", "epoch_seconds"};
 
 }  // namespace
 
 namespace {
 
-void write_state(const Location& at, const std::string& run_id, const train::Checkpoint& c) {
+void write_state(const Location& at, const std::string& run_id, const records::Checkpoint& c) {
   at.write_attribute("run_id", run_id);
   at.write_attribute("epoch", c.epoch);
   at.write_attribute("next_batch", c.next_batch);
@@ -31,9 +31,9 @@ void write_state(const Location& at, const std::string& run_id, const train::Che
   at.write_bytes("optimizer_state", c.optimizer_state);
 }
 
-train::Checkpoint read_state(const Location& at, const std::string& where, const std::string& run_id) {
+records::Checkpoint read_state(const Location& at, const std::string& where, const std::string& run_id) {
   if (at.read_string_attribute("run_id") != run_id) throw IoError("checkpoint '" + where + "' belongs to another run");
-  train::Checkpoint c;
+  records::Checkpoint c;
   c.epoch = at.read_int_attribute("epoch");
   c.next_batch = at.read_int_attribute("next_batch");
   c.partial_grad_sse = at.read_double_attribute("partial_grad_sse");
@@ -48,7 +48,7 @@ train::Checkpoint read_state(const Location& at, const std::string& where, const
   const int64_t epochs = at.dataset_info("history/epoch").shape.at(0);
   for (int k = 0; k < 6; ++k) columns[k] = at.read_rows(std::string("history/") + kColumns[k], 0, epochs);
   for (int64_t e = 0; e < epochs; ++e) {
-    train::EpochRecord r;
+    records::EpochRecord r;
     r.epoch = static_cast<int64_t>(columns[0][e]);
     r.train_loss = columns[1][e];
     r.rel_grad_error = columns[2][e];
@@ -78,18 +78,18 @@ std::string joined(const std::vector<std::string>& ids) {
 
 }  // namespace
 
-void write_checkpoint(const std::string& path, const std::string& run_id, const train::Checkpoint& c,
+void write_checkpoint(const std::string& path, const std::string& run_id, const records::Checkpoint& c,
                       const std::function<void()>& before_rename) {
   write_file_atomically(
       path, [&](const File& file) { write_state(file, run_id, c); }, before_rename);
 }
 
-train::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id) {
+records::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id) {
   return read_state(File::open_read_only(path), path, run_id);
 }
 
 void write_checkpoints(const std::string& path, const std::vector<std::string>& run_ids,
-                       const std::vector<train::Checkpoint>& checkpoints, const std::function<void()>& before_rename) {
+                       const std::vector<records::Checkpoint>& checkpoints, const std::function<void()>& before_rename) {
   if (run_ids.size() == 1) return write_checkpoint(path, run_ids[0], checkpoints.at(0), before_rename);
   write_file_atomically(
       path,
@@ -115,9 +115,9 @@ std::vector<std::string> checkpoint_runs(const std::string& path) {
   return ids;
 }
 
-std::vector<train::Checkpoint> read_checkpoints(const std::string& path, const std::vector<std::string>& run_ids) {
+std::vector<records::Checkpoint> read_checkpoints(const std::string& path, const std::vector<std::string>& run_ids) {
   const File file = File::open_read_only(path);
-  std::vector<train::Checkpoint> checkpoints;
+  std::vector<records::Checkpoint> checkpoints;
   if (!file.has_attribute("ensemble")) {
     if (run_ids.size() != 1) throw IoError("checkpoint '" + path + "' holds one run, not " + joined(run_ids));
     checkpoints.push_back(read_state(file, path, run_ids[0]));

@@ -26,7 +26,7 @@ std::string utc_now() {
 }
 
 void write_run(const Location& runs, const config::RunSpec& run, const RunContext& context,
-               const train::TrainResult& result) {
+               const records::TrainResult& result) {
   const Location group = runs.create_group(run.name);
   const auto& h = result.history;
 
@@ -66,7 +66,7 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write_attribute("chunk_rows", result.chunk_rows);
   group.write_attribute("ensemble", result.ensemble);
   // Outcome.
-  group.write_attribute("status", result.status);
+  group.write_attribute("status", std::string(records::to_string(result.status)));
   group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));
   if (!h.empty()) {
     group.write_attribute("final_loss", h.back().train_loss);
@@ -118,7 +118,7 @@ void write_parameters(const Location& group, const std::vector<std::pair<std::st
   }
 }
 
-void write_history(const Location& group, const std::vector<train::EpochRecord>& history) {
+void write_history(const Location& group, const std::vector<records::EpochRecord>& history) {
   std::vector<int64_t> epoch;
   std::vector<double> loss, rel_error, val_loss, grad_norm, seconds;
   for (const auto& r : history) {
@@ -138,7 +138,7 @@ void write_history(const Location& group, const std::vector<train::EpochRecord>&
 }
 
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
-                   const RunContext& context, const train::TrainResult& result) {
+                   const RunContext& context, const records::TrainResult& result) {
   write_results_file(path, config, context.command_line,
                      [&](const File& file) { write_run(file.create_group("runs"), run, context, result); });
 }

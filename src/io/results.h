@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 #include "io/h5.h"
-#include "train/trainer.h"
+#include "records/records.h"
 
 namespace gradfit::io {
 
@@ -25,11 +25,11 @@ struct RunContext {
 void write_parameters(const Location& group, const std::vector<std::pair<std::string, torch::Tensor>>& parameters);
 
 // Writes the history columns (epoch, train_loss, rel_grad_error, val_loss, grad_norm, epoch_seconds) into `group`.
-void write_history(const Location& group, const std::vector<train::EpochRecord>& history);
+void write_history(const Location& group, const std::vector<records::EpochRecord>& history);
 
 // Writes a results file holding the one run `run` to `path`, atomically (one rank calls it). Throws IoError.
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
-                   const RunContext& context, const train::TrainResult& result);
+                   const RunContext& context, const records::TrainResult& result);
 
 // Writes `path` atomically with every /runs/<name> group of the results files `run_files` copied in.
 void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,

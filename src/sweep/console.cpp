@@ -52,7 +52,7 @@ void ConsoleReporter::finished(const RunSummary& s, int group) {
   results_.push_back(s);
   const auto& run = runs_[s.index];
   line(format("[%zu/%zu done] %-8s %s %s  loss %.4e  rel_grad_error %.3e  %lld epochs  %s (group %d)", results_.size(),
-              runs_.size(), s.status.c_str(), run.id.c_str(), run.name.c_str(), s.final_loss, s.final_rel_grad_error,
+              runs_.size(), records::to_string(s.status), run.id.c_str(), run.name.c_str(), s.final_loss, s.final_rel_grad_error,
               static_cast<long long>(s.epochs_run), duration(s.seconds).c_str(), group));
 }
 
@@ -90,7 +90,7 @@ void ConsoleReporter::print_leaderboard() {
   line(format("%-4s %-12s %-14s %-12s %-12s %s", "rank", "id", "status", "rel_error", "loss", "name"));
   for (size_t i = 0; i < sorted.size(); ++i) {
     const auto& s = sorted[i];
-    line(format("%-4zu %-12s %-14s %-12.4e %-12.4e %s", i + 1, runs_[s.index].id.c_str(), s.status.c_str(),
+    line(format("%-4zu %-12s %-14s %-12.4e %-12.4e %s", i + 1, runs_[s.index].id.c_str(), records::to_string(s.status),
                 s.final_rel_grad_error, s.final_loss, runs_[s.index].name.c_str()));
   }
 }

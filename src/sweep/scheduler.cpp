@@ -16,13 +16,6 @@ using Clock = std::chrono::steady_clock;
 // Control messages are small arrays of doubles (indices stay exact below 2^53).
 constexpr int kMessageLength = 8;
 enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103, kFinished = 7104 };
-const std::vector<std::string> kStatuses{"done", "diverged", "early_stopped", "interrupted"};
-
-int status_code(const std::string& status) {
-  const auto it = std::find(kStatuses.begin(), kStatuses.end(), status);
-  return it == kStatuses.end() ? 0 : static_cast<int>(it - kStatuses.begin());
-}
-
 int clamp_ranks(int world_size, int ranks_per_run) {
   return ranks_per_run <= 0 ? world_size : std::min(ranks_per_run, world_size);
 }
@@ -30,7 +23,7 @@ int clamp_ranks(int world_size, int ranks_per_run) {
 // World rank 0's bookkeeping: the queue of jobs not yet started and the runs in flight.
 class Coordinator {
  public:
-  Coordinator(const dist::Comm& world, int groups, const std::vector<std::vector<int64_t>>& jobs,
+  Coordinator(const parallel::Comm& world, int groups, const std::vector<std::vector<int64_t>>& jobs,
               const std::vector<double>& costs, Reporter& reporter, std::function<bool()> stop_requested)
       : world_(world), groups_(groups), jobs_(jobs), reporter_(reporter), stop_requested_(std::move(stop_requested)) {
     std::vector<int64_t> order(jobs.size());
@@ -57,7 +50,7 @@ class Coordinator {
   }
 
   void finished(const RunSummary& summary, int group) {
-    if (summary.status == "interrupted") stopped_ = true;  // the job is being stopped: start nothing new
+    if (summary.status == records::RunStatus::interrupted) stopped_ = true;  // the job is being stopped: start nothing new
     in_flight_.erase(summary.index);
     reporter_.finished(summary, group);
   }
@@ -84,7 +77,7 @@ class Coordinator {
       if (tag == kFinished) {  // a run of the group's job (sent before the group's next request)
         RunSummary s;
         s.index = static_cast<int64_t>(m[1]);
-        s.status = kStatuses.at(static_cast<size_t>(m[2]));
+        s.status = static_cast<records::RunStatus>(static_cast<int>(m[2]));
         s.epochs_run = static_cast<int64_t>(m[3]);
         s.final_loss = m[4];
         s.final_rel_grad_error = m[5];
@@ -118,7 +111,7 @@ class Coordinator {
     RunProgress progress;
     Clock::time_point start;
   };
-  const dist::Comm& world_;
+  const parallel::Comm& world_;
   int groups_;
   const std::vector<std::vector<int64_t>>& jobs_;
   Reporter& reporter_;
@@ -136,13 +129,13 @@ int group_count(int world_size, int ranks_per_run) {
   return (world_size + k - 1) / k;
 }
 
-void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
+void run_all(const parallel::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
              const std::vector<double>& costs, const RunFunction& run_job, Reporter& reporter,
              const std::function<bool()>& stop_requested) {
   const int k = clamp_ranks(world.size(), ranks_per_run);
   const int color = world.rank() / k;
-  const dist::SplitComm split(world, color, world.rank());
-  const dist::Comm& group = split.comm();
+  const parallel::SplitComm split(world, color, world.rank());
+  const parallel::Comm& group = split.comm();
   const bool coordinator = world.is_root();
   const bool leader = group.is_root();
   Coordinator* coord = nullptr;
@@ -173,12 +166,12 @@ void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<std::
     auto last_sent = Clock::now();
     if (coordinator) {
       hooks.between_steps = [coord] { coord->serve(); };
-      hooks.on_epoch = [coord, &runs](size_t member, const train::EpochRecord& r) {
+      hooks.on_epoch = [coord, &runs](size_t member, const records::EpochRecord& r) {
         coord->progress(runs[member], r.epoch, r.train_loss, r.rel_grad_error);
       };
     } else if (leader) {
       // Every kProgressSeconds, one epoch's records of all the job's runs.
-      hooks.on_epoch = [&, epoch = int64_t{-1}, sending = false](size_t member, const train::EpochRecord& r) mutable {
+      hooks.on_epoch = [&, epoch = int64_t{-1}, sending = false](size_t member, const records::EpochRecord& r) mutable {
         if (r.epoch != epoch) {
           epoch = r.epoch;
           sending = std::chrono::duration<double>(Clock::now() - last_sent).count() >= kProgressSeconds;
@@ -199,7 +192,7 @@ void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<std::
       } else if (leader) {
         const double m[kMessageLength] = {static_cast<double>(color),
                                           static_cast<double>(s.index),
-                                          static_cast<double>(status_code(s.status)),
+                                          static_cast<double>(static_cast<int>(s.status)),
                                           static_cast<double>(s.epochs_run),
                                           s.final_loss,
                                           s.final_rel_grad_error,

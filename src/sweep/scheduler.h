@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 #include "train/trainer.h"
 
 namespace gradfit::sweep {
@@ -16,7 +16,7 @@ namespace gradfit::sweep {
 // What the coordinator hears of a finished run.
 struct RunSummary {
   int64_t index = -1;
-  std::string status;  // done | diverged | early_stopped
+  records::RunStatus status = records::RunStatus::done;
   int64_t epochs_run = 0;
   double final_loss = 0;
   double final_rel_grad_error = 0;
@@ -46,14 +46,14 @@ class Reporter {
 // Trains the runs of one job on `group` (called on every rank of the group) and returns a summary per run, in
 // order (read on the group's rank 0). `hooks` must be passed to the trainer: they keep the coordinator responsive
 // and carry progress (on_epoch's member is the position in `runs`).
-using RunFunction = std::function<std::vector<RunSummary>(const std::vector<int64_t>& runs, const dist::Comm& group,
+using RunFunction = std::function<std::vector<RunSummary>(const std::vector<int64_t>& runs, const parallel::Comm& group,
                                                           const train::TrainHooks& hooks)>;
 
 // Collective over `world`, which passes the same `jobs` (run indices) and `costs` (one per job) on every rank:
 // runs every job exactly once. `ranks_per_run` is clamped to [1, world size] (0 means the world size); a last
 // group may be smaller. World rank 0 hands out no more jobs once `stop_requested()` is true there or a run comes
 // back "interrupted". `reporter` and `stop_requested` are used on world rank 0 only.
-void run_all(const dist::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
+void run_all(const parallel::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
              const std::vector<double>& costs, const RunFunction& run_job, Reporter& reporter,
              const std::function<bool()>& stop_requested = {});
 

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 #include "model/analytic.h"
 #include "model/loss.h"
 #include "model/mlp.h"
@@ -42,7 +42,7 @@ std::vector<uint8_t> holdout_rows(int64_t total_rows, double fraction, uint64_t 
   return held_out;
 }
 
-BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const dist::Shard& shard,
+BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const parallel::Shard& shard,
                        const std::vector<uint8_t>& held_out) {
   const auto training = [&](int64_t row) { return held_out.empty() || !held_out[row]; };
   BatchPlan plan;
@@ -201,7 +201,7 @@ Ensemble make_ensemble(const std::vector<config::RunSpec>& runs, const data::Dat
 
 }  // namespace
 
-TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
+TrainResult train(const config::RunSpec& run, const data::Dataset& data, const parallel::Comm& comm,
                   const TrainHooks& hooks, const Checkpoint* resume) {
   std::vector<const Checkpoint*> resumes;
   if (resume) resumes.push_back(resume);
@@ -209,7 +209,7 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const d
 }
 
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
-                                        const dist::Comm& comm, const TrainHooks& hooks,
+                                        const parallel::Comm& comm, const TrainHooks& hooks,
                                         const std::vector<const Checkpoint*>& resumes) {
   const auto start = Clock::now();
   const auto members = static_cast<int64_t>(runs.size());
@@ -246,7 +246,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
       optimizer.load(resumes[r]->optimizer_state, data.x.device(), r);
     }
   }
-  dist::broadcast_parameters({ensemble.flat}, comm);
+  parallel::broadcast_parameters({ensemble.flat}, comm);
   const double value_weight = data.has_values() ? spec.value_weight : 0.0;
 
   // The validation rows of this shard, fixed for the run.
@@ -263,7 +263,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
   // collective.
   const int64_t stop_slot = 2 * members, checkpoint_slot = 2 * members + 1;
   auto model_params = ensemble.first->parameters();
-  dist::GradientAllreduce allreduce(use_analytic ? std::vector<torch::Tensor>{ensemble.flat} : model_params,
+  parallel::GradientAllreduce allreduce(use_analytic ? std::vector<torch::Tensor>{ensemble.flat} : model_params,
                                     2 * members + 2);
   const int64_t chunk_rows = spec.chunk_rows > 0
                                  ? spec.chunk_rows
@@ -336,7 +336,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
     c.allreduce_seconds = earlier_allreduce + allreduce.seconds();
     return c;
   };
-  const auto finish = [&](int64_t r, const char* status) {
+  const auto finish = [&](int64_t r, records::RunStatus status) {
     results[r].status = status;
     results[r].parameters = parameters_of(r);
     active[r] = 0;
@@ -470,7 +470,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
       // Every rank sees the same reduced numbers, so all ranks stop together.
       if (!std::isfinite(record.train_loss) || !std::isfinite(record.grad_norm) ||
           (!held_out.empty() && !std::isfinite(record.val_loss))) {
-        finish(r, "diverged");
+        finish(r, records::RunStatus::diverged);
         continue;
       }
       if (spec.patience > 0) {
@@ -478,7 +478,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
           best_val[r] = record.val_loss;
           epochs_since_best[r] = 0;
         } else if (++epochs_since_best[r] >= spec.patience) {
-          finish(r, "early_stopped");
+          finish(r, records::RunStatus::early_stopped);
         }
       }
     }
@@ -495,7 +495,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
     auto& result = results[r];
     if (active[r]) {
       const bool unfinished = static_cast<int64_t>(result.history.size()) < spec.epochs;
-      finish(r, stopping && unfinished ? "interrupted" : "done");
+      finish(r, stopping && unfinished ? records::RunStatus::interrupted : records::RunStatus::done);
     }
     result.wall_seconds = wall;
     result.allreduce_seconds = earlier_allreduce + allreduce.seconds();

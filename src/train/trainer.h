@@ -16,50 +16,15 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "dist/mpi_env.h"
+#include "records/records.h"
+#include "parallel/comm.h"
+#include "parallel/shard.h"
 
 namespace gradfit::train {
 
-// One row of the loss history, identical on every rank (metrics are reduced globally).
-struct EpochRecord {
-  int64_t epoch = 0;          // 1-based
-  double train_loss = 0;      // mean over the epoch's training samples, each batch with its weights before its step
-  double rel_grad_error = 0;  // ||dV/dx - S|| / ||S|| over the training samples, same weights as train_loss
-  double val_loss = 0;        // on the held-out samples after the epoch's steps; NaN without validation
-  double grad_norm = 0;       // largest norm of the summed weight gradient over the epoch's steps
-  double seconds = 0;         // wall time of the epoch
-};
-
-struct TrainResult {
-  std::vector<EpochRecord> history;
-  std::vector<std::pair<std::string, torch::Tensor>> parameters;  // final weights, by name, on the CPU
-  // done | diverged (non-finite loss or gradient) | early_stopped (patience) | interrupted (stop_requested)
-  std::string status = "done";
-  double wall_seconds = 0;
-  double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
-  int64_t parameter_count = 0;
-  int64_t chunk_rows = 0;  // rows per chunk, as used
-  int64_t ensemble = 1;    // runs trained together with this one, itself included (wall_seconds is theirs)
-};
-
-// Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing
-// from it gives the same numbers as never stopping (bitwise on the same device and rank count).
-struct Checkpoint {
-  size_t member = 0;                                              // the run's position in its ensemble (not saved)
-  int64_t epoch = 1;                                              // the epoch to continue (1-based)
-  int64_t next_batch = 0;                                         // batches of that epoch already done
-  std::vector<EpochRecord> history;                               // the completed epochs
-  std::vector<std::pair<std::string, torch::Tensor>> parameters;  // by name, on the CPU
-  std::string optimizer_state;                                    // the optimizer's state, serialized by LibTorch
-  double partial_grad_sse = 0;  // sums of the epoch in progress, over its finished batches
-  double partial_value_sse = 0;
-  double partial_max_grad_norm = 0;
-  double partial_seconds = 0;
-  double best_val_loss = 0;  // early stopping
-  int64_t epochs_since_best = 0;
-  double wall_seconds = 0;  // spent so far
-  double allreduce_seconds = 0;
-};
+using records::Checkpoint;
+using records::EpochRecord;
+using records::TrainResult;
 
 struct TrainHooks {
   // Every rank, after every epoch, for each run of the ensemble still training (`member`: its position).
@@ -77,13 +42,13 @@ struct TrainHooks {
 
 // Trains the model of `run` on this rank's shard, on the shard's device, from scratch or from `resume`.
 // Collective over `comm`: every rank calls it with its own shard of the same data and gets the same result.
-TrainResult train(const config::RunSpec& run, const data::Dataset& data, const dist::Comm& comm,
+TrainResult train(const config::RunSpec& run, const data::Dataset& data, const parallel::Comm& comm,
                   const TrainHooks& hooks = {}, const Checkpoint* resume = nullptr);
 
 // Trains `runs` as one ensemble (see the top of this file); they must share ensemble_key(). `resume`: empty, or a
 // checkpoint for every run, all taken at the same step. Returns a result per run, in order.
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
-                                        const dist::Comm& comm, const TrainHooks& hooks = {},
+                                        const parallel::Comm& comm, const TrainHooks& hooks = {},
                                         const std::vector<const Checkpoint*>& resume = {});
 
 // Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,
@@ -103,7 +68,7 @@ struct BatchPlan {
   std::vector<std::vector<int64_t>> local_rows;  // per batch, rows relative to shard.begin
   std::vector<int64_t> global_sizes;             // per batch
 };
-BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const dist::Shard& shard,
+BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const parallel::Shard& shard,
                        const std::vector<uint8_t>& held_out = {});
 
 }  // namespace gradfit::train

@@ -24,7 +24,7 @@ DataSpec file_spec(const std::string& path) {
 
 // Loads a file as a single rank would, in float64.
 Dataset load(const std::string& path) {
-  return load_dataset(file_spec(path), torch::kFloat64, dist::Comm(MPI_COMM_SELF));
+  return load_dataset(file_spec(path), torch::kFloat64, parallel::Comm(MPI_COMM_SELF));
 }
 
 // Writes x (rows×cols) and grad (grad_rows×grad_cols), optionally value, into a new HDF5 file.
@@ -44,7 +44,7 @@ void write_file(const std::string& path, int64_t rows, int64_t cols, int64_t gra
 TEST(Dataset, ReadsAUsersFile) {
   testing::TempDir dir;
   write_file(dir.file("g.h5"), 7, 3, 7, 3, /*with_value=*/true);
-  const Dataset d = load_dataset(file_spec(dir.file("g.h5")), torch::kFloat64, dist::Comm(MPI_COMM_SELF));
+  const Dataset d = load_dataset(file_spec(dir.file("g.h5")), torch::kFloat64, parallel::Comm(MPI_COMM_SELF));
   EXPECT_EQ(d.total_rows, 7);
   EXPECT_EQ(d.dim, 3);
   EXPECT_EQ(d.shard.count, 7);
@@ -57,7 +57,7 @@ TEST(Dataset, ReadsAUsersFile) {
 TEST(Dataset, ConvertsToTheModelDtype) {
   testing::TempDir dir;
   write_file(dir.file("g.h5"), 4, 2, 4, 2);
-  const Dataset d = load_dataset(file_spec(dir.file("g.h5")), torch::kFloat32, dist::Comm(MPI_COMM_SELF));
+  const Dataset d = load_dataset(file_spec(dir.file("g.h5")), torch::kFloat32, parallel::Comm(MPI_COMM_SELF));
   EXPECT_EQ(d.x.scalar_type(), torch::kFloat32);
   EXPECT_EQ(d.grad_samples.scalar_type(), torch::kFloat32);
   EXPECT_FALSE(d.has_values());
@@ -67,20 +67,20 @@ TEST(Dataset, ShapeMismatchNamesFileAndDatasets) {
   testing::TempDir dir;
   const auto path = dir.file("bad.h5");
   write_file(path, 10, 2, 10, 3);
-  EXPECT_THROW_MATCHING(load(path), DataError,
+  EXPECT_THROW_MATCHING(load(path), CollectiveError,
                         "bad\\.h5: dataset 'grad' has shape \\(10, 3\\) but 'x' has \\(10, 2\\); they must match");
   write_file(path, 10, 2, 9, 2);
-  EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'grad' has shape \\(9, 2\\)");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "dataset 'grad' has shape \\(9, 2\\)");
 }
 
 TEST(Dataset, MalformedFileIsAClearError) {
   testing::TempDir dir;
   const auto path = dir.file("not_hdf5.h5");
   std::ofstream(path) << "x,grad\n1,2\n";
-  EXPECT_THROW_MATCHING(load(path), DataError,
+  EXPECT_THROW_MATCHING(load(path), CollectiveError,
                         "cannot open HDF5 file '.*not_hdf5\\.h5' \\(missing, or not an HDF5 file\\)");
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(dir.file("absent.h5")), torch::kFloat64, dist::Comm(MPI_COMM_SELF)),
-                        DataError, "absent\\.h5");
+  EXPECT_THROW_MATCHING(load_dataset(file_spec(dir.file("absent.h5")), torch::kFloat64, parallel::Comm(MPI_COMM_SELF)),
+                        CollectiveError, "absent\\.h5");
 }
 
 TEST(Dataset, MissingDatasetIsNamed) {
@@ -91,7 +91,7 @@ TEST(Dataset, MissingDatasetIsNamed) {
     const double x[2] = {1, 2};
     file.write("x", {1, 2}, x);
   }
-  EXPECT_THROW_MATCHING(load(path), DataError, "no_grad\\.h5: missing dataset 'grad'");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "no_grad\\.h5: missing dataset 'grad'");
 }
 
 TEST(Dataset, WrongRankAndEmptyData) {
@@ -103,9 +103,9 @@ TEST(Dataset, WrongRankAndEmptyData) {
     file.write("x", {3}, v);
     file.write("grad", {3}, v);
   }
-  EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'x' must be 2-D \\(N×n\\), got shape \\(3\\)");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "dataset 'x' must be 2-D \\(N×n\\), got shape \\(3\\)");
   write_file(path, 0, 2, 0, 2);
-  EXPECT_THROW_MATCHING(load(path), DataError, "d\\.h5: dataset 'x' has no rows \\(N = 0\\)");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "d\\.h5: dataset 'x' has no rows \\(N = 0\\)");
 }
 
 TEST(Dataset, NonNumericDtypeIsRejected) {
@@ -124,20 +124,20 @@ TEST(Dataset, NonNumericDtypeIsRejected) {
     H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, "abcdefgh");
     H5Dclose(set), H5Sclose(space), H5Tclose(type), H5Fclose(file);
   }
-  EXPECT_THROW_MATCHING(load(path), DataError, "strings\\.h5: dataset 'grad' must hold numbers");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "strings\\.h5: dataset 'grad' must hold numbers");
 }
 
 TEST(Dataset, NanAndInfNameTheRow) {
   testing::TempDir dir;
   const auto path = dir.file("nan.h5");
   write_file(path, 5, 2, 5, 2, false, std::numeric_limits<double>::quiet_NaN(), 3);
-  EXPECT_THROW_MATCHING(load(path), DataError, "nan\\.h5: dataset 'grad' has NaN or Inf in row 3");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "nan\\.h5: dataset 'grad' has NaN or Inf in row 3");
   write_file(path, 5, 2, 5, 2, false, std::numeric_limits<double>::infinity(), 0);
-  EXPECT_THROW_MATCHING(load(path), DataError, "dataset 'grad' has NaN or Inf in row 0");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "dataset 'grad' has NaN or Inf in row 0");
   // Finite in float64 but beyond float32's range: fine for a float64 model, an error for a float32 one.
   write_file(path, 5, 2, 5, 2, false, 1e300, 4);
   EXPECT_NO_THROW(load(path));
-  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat32, dist::Comm(MPI_COMM_SELF)), DataError,
+  EXPECT_THROW_MATCHING(load_dataset(file_spec(path), torch::kFloat32, parallel::Comm(MPI_COMM_SELF)), CollectiveError,
                         "dataset 'grad' has NaN or Inf in row 4 \\(in float32: beyond ±3\\.4e38 counts too\\)");
 }
 
@@ -148,7 +148,7 @@ TEST(Dataset, LargeFilesAreReadInBlocks) {
   const auto path = dir.file("large.h5");
   const int64_t rows = (int64_t{1} << 16) + 37;
   write_file(path, rows, 2, rows, 2, true);
-  const auto d = load_dataset(file_spec(path), torch::kFloat32, dist::Comm(MPI_COMM_SELF));
+  const auto d = load_dataset(file_spec(path), torch::kFloat32, parallel::Comm(MPI_COMM_SELF));
   ASSERT_EQ(d.x.scalar_type(), torch::kFloat32);
   ASSERT_EQ(d.x.size(0), rows);
   const auto expected_x = torch::arange(rows * 2, torch::kFloat64).mul(0.1).view({rows, 2}).to(torch::kFloat32);
@@ -168,14 +168,14 @@ TEST(Dataset, ValueMustHaveOneEntryPerRow) {
     file.write("grad", {4, 2}, xy);
     file.write("value", {3}, v);
   }
-  EXPECT_THROW_MATCHING(load(path), DataError, "v\\.h5: dataset 'value' has shape \\(3\\); expected \\(4\\)");
+  EXPECT_THROW_MATCHING(load(path), CollectiveError, "v\\.h5: dataset 'value' has shape \\(3\\); expected \\(4\\)");
 }
 
 TEST(Dataset, GeneratedTargetsCarryGradientsAndValues) {
   DataSpec s;
   s.target = Target::quadratic;
   s.P = {2.0, 0.0, 0.0, 3.0};
-  const Dataset d = load_dataset(s, torch::kFloat32, dist::Comm(MPI_COMM_SELF));
+  const Dataset d = load_dataset(s, torch::kFloat32, parallel::Comm(MPI_COMM_SELF));
   EXPECT_EQ(d.total_rows, 100);
   ASSERT_TRUE(d.has_values());
   // V = 2 x0^2 + 3 x1^2 at the first grid point (-3, -3): 45, gradient (-12, -18).
@@ -188,7 +188,7 @@ TEST(Shard, ContiguousUnevenAndEmptyShardsCoverEveryRowOnce) {
   for (const auto& [rows, ranks] : std::vector<std::pair<int64_t, int>>{{1001, 3}, {2, 4}, {100, 1}, {0, 2}}) {
     int64_t next = 0;
     for (int r = 0; r < ranks; ++r) {
-      const auto s = dist::shard_of(rows, r, ranks);
+      const auto s = parallel::shard_of(rows, r, ranks);
       EXPECT_EQ(s.begin, next);
       EXPECT_LE(s.count, rows / ranks + 1);
       EXPECT_GE(s.count, rows / ranks);
@@ -196,7 +196,7 @@ TEST(Shard, ContiguousUnevenAndEmptyShardsCoverEveryRowOnce) {
     }
     EXPECT_EQ(next, rows);
   }
-  EXPECT_EQ(dist::shard_of(2, 3, 4).count, 0);
+  EXPECT_EQ(parallel::shard_of(2, 3, 4).count, 0);
 }
 
 }  // namespace

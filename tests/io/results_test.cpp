@@ -22,8 +22,8 @@ std::string read_string_attribute(hid_t location, const char* name) {
   return out;
 }
 
-train::TrainResult small_result() {
-  train::TrainResult r;
+records::TrainResult small_result() {
+  records::TrainResult r;
   r.history = {{1, 4.0, 1.0, 0.1}, {2, 2.0, 0.7, 0.1}, {3, 3.0, 0.8, 0.1}};
   r.parameters = {{"layers.0.weight", torch::arange(6, torch::kFloat32).view({3, 2})},
                   {"layers.0.bias", torch::zeros({3}, torch::kFloat32)}};

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 #include "test_util.h"
 
 namespace gradfit::config {
@@ -97,8 +97,8 @@ TEST(Loss, OutputBiasGetsNoGradientAndTheAllreduceFillsZeros) {
   EXPECT_TRUE(named["layers.2.weight"].grad().defined());
 
   auto params = model->parameters();
-  dist::GradientAllreduce allreduce(params, /*extra_slots=*/1);
-  const auto extras = allreduce.reduce({torch::full({}, 2.5, torch::kFloat64)}, dist::Comm(MPI_COMM_SELF));
+  parallel::GradientAllreduce allreduce(params, /*extra_slots=*/1);
+  const auto extras = allreduce.reduce({torch::full({}, 2.5, torch::kFloat64)}, parallel::Comm(MPI_COMM_SELF));
   ASSERT_TRUE(output_bias.grad().defined());
   EXPECT_EQ(output_bias.grad().abs().sum().item<double>(), 0.0);
   EXPECT_GT(named["layers.0.weight"].grad().abs().sum().item<double>(), 0.0);

@@ -15,8 +15,8 @@
 namespace gradfit::sweep {
 namespace {
 
-const dist::Comm& world() {
-  static const dist::Comm comm(MPI_COMM_WORLD);
+const parallel::Comm& world() {
+  static const parallel::Comm comm(MPI_COMM_WORLD);
   return comm;
 }
 
@@ -48,7 +48,7 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
   RecordingReporter reporter;
   run_all(
       world(), /*ranks_per_run=*/2, jobs, costs,
-      [&](const std::vector<int64_t>& indices, const dist::Comm& group, const train::TrainHooks& hooks) {
+      [&](const std::vector<int64_t>& indices, const parallel::Comm& group, const train::TrainHooks& hooks) {
         std::vector<RunSummary> summaries;
         for (const int64_t index : indices) {
           by_rank[index] += 1;
@@ -62,9 +62,9 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
           if (hooks.between_steps) hooks.between_steps();
         }
         for (size_t member = 0; member < indices.size(); ++member) {
-          if (hooks.on_epoch) hooks.on_epoch(member, train::EpochRecord{1, 1.0, 0.5, 0, 0, 0});
+          if (hooks.on_epoch) hooks.on_epoch(member, records::EpochRecord{1, 1.0, 0.5, 0, 0, 0});
           RunSummary s;
-          s.status = indices[member] == 3 || indices[member] == 8 ? "diverged" : "done";
+          s.status = indices[member] == 3 || indices[member] == 8 ? records::RunStatus::diverged : records::RunStatus::done;
           s.epochs_run = 1;
           s.final_loss = static_cast<double>(indices[member]);
           summaries.push_back(s);
@@ -83,7 +83,7 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
     ASSERT_EQ(reporter.finished_runs.size(), static_cast<size_t>(runs));
     for (const auto& s : reporter.finished_runs) {
       EXPECT_EQ(s.final_loss, static_cast<double>(s.index));  // the summary travelled with its run
-      EXPECT_EQ(s.status, s.index == 3 || s.index == 8 ? "diverged" : "done");
+      EXPECT_EQ(s.status, s.index == 3 || s.index == 8 ? records::RunStatus::diverged : records::RunStatus::done);
     }
   }
 }
@@ -95,7 +95,7 @@ TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirst) {
   RecordingReporter reporter;
   run_all(
       world(), /*ranks_per_run=*/0, jobs, costs,
-      [&](const std::vector<int64_t>& indices, const dist::Comm& group, const train::TrainHooks&) {
+      [&](const std::vector<int64_t>& indices, const parallel::Comm& group, const train::TrainHooks&) {
         EXPECT_EQ(group.size(), world().size());
         order.insert(order.end(), indices.begin(), indices.end());
         return std::vector<RunSummary>(indices.size());

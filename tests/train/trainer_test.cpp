@@ -12,8 +12,8 @@
 namespace gradfit::train {
 namespace {
 
-const dist::Comm& self() {
-  static const dist::Comm comm(MPI_COMM_SELF);
+const parallel::Comm& self() {
+  static const parallel::Comm comm(MPI_COMM_SELF);
   return comm;
 }
 
@@ -36,7 +36,7 @@ const torch::Tensor& parameter(const TrainResult& r, const std::string& name) {
 TEST(Train, SeedExperimentLossFallsBelowAThird) {
   const auto result = train_run(seed_experiment());
   ASSERT_EQ(result.history.size(), 999u);
-  EXPECT_EQ(result.status, "done");
+  EXPECT_EQ(result.status, records::RunStatus::done);
   const double first = result.history.front().train_loss;
   const double last = result.history.back().train_loss;
   EXPECT_NEAR(first, 24000.0, 500.0);
@@ -88,7 +88,7 @@ TEST(Train, DivergenceStopsTheRunAndSaysSo) {
   run.optimizer.lr = 10.0;
   run.train.epochs = 200;
   const auto result = train_run(run);
-  EXPECT_EQ(result.status, "diverged");
+  EXPECT_EQ(result.status, records::RunStatus::diverged);
   EXPECT_LT(result.history.size(), 200u);
   EXPECT_FALSE(std::isfinite(result.history.back().train_loss));
 }
@@ -99,7 +99,7 @@ TEST(Train, EarlyStoppingOnTheValidationLoss) {
   run.train.val_fraction = 0.2;
   run.train.patience = 10;
   const auto result = train_run(run);
-  EXPECT_EQ(result.status, "early_stopped");
+  EXPECT_EQ(result.status, records::RunStatus::early_stopped);
   ASSERT_LT(result.history.size(), 999u);
   EXPECT_GT(result.history.size(), 10u);
   const auto& h = result.history;
@@ -122,7 +122,7 @@ TEST(Train, HoldoutIsAFixedFractionOfRows) {
   EXPECT_NE(holdout_rows(10000, 0.1, 4), held);
   EXPECT_TRUE(holdout_rows(10000, 0.0, 3).empty());
   // Held-out rows never appear in a training batch.
-  const auto plan = plan_batches(10000, 128, 3, 1, dist::Shard{0, 10000}, held);
+  const auto plan = plan_batches(10000, 128, 3, 1, parallel::Shard{0, 10000}, held);
   for (const auto& batch : plan.local_rows)
     for (const int64_t row : batch) ASSERT_FALSE(held[row]);
 }
@@ -150,7 +150,7 @@ TEST(BatchPlan, GlobalPermutationSplitAcrossShards) {
   for (const int ranks : {1, 3, 4}) {
     std::vector<std::multiset<int64_t>> batches(16);
     for (int r = 0; r < ranks; ++r) {
-      const auto shard = dist::shard_of(rows, r, ranks);
+      const auto shard = parallel::shard_of(rows, r, ranks);
       const auto plan = plan_batches(rows, batch, /*seed=*/5, /*epoch=*/1, shard);
       ASSERT_EQ(plan.local_rows.size(), 16u);
       EXPECT_EQ(plan.global_sizes.back(), rows - 15 * batch);
@@ -164,7 +164,7 @@ TEST(BatchPlan, GlobalPermutationSplitAcrossShards) {
     }
     EXPECT_EQ(static_cast<int64_t>(seen.size()), rows);
   }
-  const dist::Shard all{0, rows};
+  const parallel::Shard all{0, rows};
   EXPECT_EQ(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 5, 1, all).local_rows);
   EXPECT_NE(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 5, 2, all).local_rows);
   EXPECT_NE(plan_batches(rows, batch, 5, 1, all).local_rows, plan_batches(rows, batch, 6, 1, all).local_rows);
@@ -227,7 +227,7 @@ double trajectory_difference(const TrainResult& a, const TrainResult& b) {
     worst = std::max({worst, rel(p.train_loss, q.train_loss), rel(p.val_loss, q.val_loss),
                       rel(p.grad_norm, q.grad_norm), rel(p.rel_grad_error, q.rel_grad_error)});
   }
-  if (b.status == "diverged") return worst;  // weights with NaN
+  if (b.status == records::RunStatus::diverged) return worst;  // weights with NaN
   for (size_t i = 0; i < b.parameters.size(); ++i) {
     const auto& y = b.parameters[i].second;
     if (y.norm().item<double>() > 0)
@@ -309,7 +309,7 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     }
     cases.push_back(c);
   }
-  std::set<std::string> statuses;
+  std::set<records::RunStatus> statuses;
   for (const auto& c : cases) {
     for (const auto& run : c.runs) ASSERT_EQ(ensemble_key(run), ensemble_key(c.runs.front())) << c.what;
     const auto data = data::load_dataset(c.runs.front().data, model::torch_dtype(c.runs.front().model.dtype), self());
@@ -324,10 +324,12 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
       bool same_weights = true;
       for (size_t i = 0; i < alone.parameters.size(); ++i)
         same_weights = same_weights && torch::equal(together[r].parameters[i].second, alone.parameters[i].second);
-      std::printf("  run %zu: %s after %zu epochs, difference %.3e, final weights %s\n", r, alone.status.c_str(),
+      std::printf("  run %zu: %s after %zu epochs, difference %.3e, final weights %s\n", r, records::to_string(alone.status),
                   alone.history.size(), trajectory_difference(together[r], alone),
                   same_weights ? "identical" : "differ");
-      if (alone.status != "diverged") EXPECT_TRUE(same_weights) << c.what << " run " << r;
+      if (alone.status != records::RunStatus::diverged) {
+        EXPECT_TRUE(same_weights) << c.what << " run " << r;
+      }
       statuses.insert(alone.status);
     }
     std::printf("[ %s ] %zu runs, worst relative difference from training them alone: %.3e\n", c.what, c.runs.size(),
@@ -335,9 +337,9 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     EXPECT_EQ(worst, 0) << c.what;  // on the CPU, bit for bit
   }
   // The cases cover members that stop early while the others go on.
-  EXPECT_TRUE(statuses.count("diverged"));
-  EXPECT_TRUE(statuses.count("early_stopped"));
-  EXPECT_TRUE(statuses.count("done"));
+  EXPECT_TRUE(statuses.count(records::RunStatus::diverged));
+  EXPECT_TRUE(statuses.count(records::RunStatus::early_stopped));
+  EXPECT_TRUE(statuses.count(records::RunStatus::done));
 }
 
 TEST(Ensemble, KeysTellWhichRunsCanTrainTogether) {

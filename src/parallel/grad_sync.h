@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 
-namespace gradfit::dist {
+namespace gradfit::parallel {
 
 // Overwrites every rank's parameters with rank 0's (collective).
 void broadcast_parameters(const std::vector<torch::Tensor>& params, const Comm& comm);
@@ -54,4 +54,4 @@ class GradientAllreduce {
   int64_t grad_numel_ = 0;
 };
 
-}  // namespace gradfit::dist
+}  // namespace gradfit::parallel

@@ -1,4 +1,4 @@
-#include "dist/device.h"
+#include "device/device.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include "test_util.h"
 #include "train/trainer.h"
 
-namespace gradfit::dist {
+namespace gradfit::device {
 namespace {
 
 using config::Device;
@@ -41,7 +41,7 @@ TEST(Device, TrainingOnTheGpuMatchesTheCpu) {
   run.optimizer.lr = 0.1;
   run.train.epochs = 100;
   run.train.batch_size = 32;
-  const Comm self(MPI_COMM_SELF);
+  const parallel::Comm self(MPI_COMM_SELF);
   const auto cpu = train::train(run, data::load_dataset(run.data, torch::kFloat64, self, torch::kCPU), self);
   const auto gpu = train::train(run, data::load_dataset(run.data, torch::kFloat64, self, torch::kCUDA), self);
   ASSERT_EQ(cpu.history.size(), gpu.history.size());
@@ -50,4 +50,4 @@ TEST(Device, TrainingOnTheGpuMatchesTheCpu) {
 }
 
 }  // namespace
-}  // namespace gradfit::dist
+}  // namespace gradfit::device

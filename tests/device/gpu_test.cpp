@@ -12,7 +12,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 #include "model/loss.h"
 #include "model/mlp.h"
 #include "test_util.h"
@@ -30,15 +30,15 @@ using testing::relative_difference;
 
 // The same run on the CPU and on cuda:0: loss histories and final weights agree to 1e-9 relative.
 void expect_gpu_matches_cpu(const config::RunSpec& run) {
-  const dist::Comm self(MPI_COMM_SELF);
+  const parallel::Comm self(MPI_COMM_SELF);
   const torch::Device gpu(torch::kCUDA, 0);
   const auto cpu_data = data::load_dataset(run.data, torch::kFloat64, self, torch::kCPU);
   const auto gpu_data = data::load_dataset(run.data, torch::kFloat64, self, gpu);
   ASSERT_TRUE(gpu_data.x.is_cuda());
-  const train::TrainResult on_cpu = train::train(run, cpu_data, self);
-  const train::TrainResult on_gpu = train::train(run, gpu_data, self);
-  ASSERT_EQ(on_cpu.status, "done");
-  ASSERT_EQ(on_gpu.status, "done");
+  const records::TrainResult on_cpu = train::train(run, cpu_data, self);
+  const records::TrainResult on_gpu = train::train(run, gpu_data, self);
+  ASSERT_EQ(on_cpu.status, records::RunStatus::done);
+  ASSERT_EQ(on_gpu.status, records::RunStatus::done);
   ASSERT_EQ(on_cpu.history.size(), static_cast<size_t>(run.train.epochs));
   ASSERT_EQ(on_gpu.history.size(), on_cpu.history.size());
 
@@ -80,7 +80,7 @@ TEST(GpuTraining, MiniBatchMatchesTheCpuInFloat64) {
 // same run trained alone on the CPU to 1e-9 in float64, mini-batches included.
 TEST(GpuTraining, EnsembleMatchesItsRunsAloneOnTheCpu) {
   SKIP_WITHOUT_A_GPU();
-  const dist::Comm self(MPI_COMM_SELF);
+  const parallel::Comm self(MPI_COMM_SELF);
   std::vector<config::RunSpec> runs;
   for (const double lr : {3e-3, 1e-3, 1e-2}) {
     runs.push_back(float64_wells_run(/*samples=*/1000, /*batch_size=*/128));

@@ -1,7 +1,4 @@
-#include "dist/mpi_env.h"
-
-#include <sched.h>
-#include <unistd.h>
+#include "parallel/comm.h"
 
 #include <algorithm>
 #include <climits>
@@ -14,7 +11,7 @@
 #include <mpi-ext.h>  // OpenMPI's extensions: MPIX_CUDA_AWARE_SUPPORT
 #endif
 
-namespace gradfit::dist {
+namespace gradfit::parallel {
 namespace {
 
 void check(int code, const char* call) {
@@ -47,15 +44,6 @@ MpiEnvironment::~MpiEnvironment() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
-}
-
-Shard shard_of(int64_t rows, int rank, int ranks) {
-  const int64_t base = rows / ranks;
-  const int64_t extra = rows % ranks;
-  Shard s;
-  s.begin = rank * base + std::min<int64_t>(rank, extra);
-  s.count = base + (rank < extra ? 1 : 0);
-  return s;
 }
 
 Comm::Comm(MPI_Comm comm) : comm_(comm) {
@@ -129,21 +117,6 @@ void Comm::abort(int exit_code) const {
   std::_Exit(exit_code);  // MPI_Abort should not return; make sure.
 }
 
-int default_thread_count(int ranks_on_node) {
-  if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
-    const int n = std::atoi(omp);
-    if (n >= 1) return n;
-  }
-  const int online = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  cpu_set_t mask;
-  CPU_ZERO(&mask);
-  const int allowed = sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : online;
-  // A launcher that bound this rank to a subset of the cores (mpirun --bind-to, srun --cpus-per-task) has
-  // already divided the node: use that subset. Otherwise share the node's cores among its ranks.
-  if (allowed >= 1 && allowed < online) return allowed;
-  return std::max(1, online / std::max(1, ranks_on_node));
-}
-
 bool mpi_is_cuda_aware() {
 #if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
   return MPIX_Query_cuda_support() == 1;
@@ -152,4 +125,4 @@ bool mpi_is_cuda_aware() {
 #endif
 }
 
-}  // namespace gradfit::dist
+}  // namespace gradfit::parallel

@@ -1,11 +1,10 @@
 #pragma once
-// MPI, wrapped: an RAII environment, a communicator handle with the few collectives the tool uses, the
-// contiguous sharding of N sample rows, and the per-rank thread budget.
+// MPI, wrapped: an RAII environment and a communicator handle with the few collectives the tool uses.
 #include <mpi.h>
 
 #include <cstdint>
 
-namespace gradfit::dist {
+namespace gradfit::parallel {
 
 // MPI_Init on construction, MPI_Finalize on destruction. Exactly one per process, created first in main.
 class MpiEnvironment {
@@ -15,15 +14,6 @@ class MpiEnvironment {
   MpiEnvironment(const MpiEnvironment&) = delete;
   MpiEnvironment& operator=(const MpiEnvironment&) = delete;
 };
-
-// The rows [begin, begin + count) of N that one rank owns. Shards are contiguous, in rank order, and differ in
-// size by at most one row; with more ranks than rows some shards are empty.
-struct Shard {
-  int64_t begin = 0;
-  int64_t count = 0;
-  int64_t end() const { return begin + count; }
-};
-Shard shard_of(int64_t rows, int rank, int ranks);
 
 // A non-owning view of a communicator. Every collective here must be called by all ranks of the communicator.
 class Comm {
@@ -78,11 +68,7 @@ class SplitComm {
   Comm comm_;
 };
 
-// Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on
-// the node, at least one. Never oversubscribes by default.
-int default_thread_count(int ranks_on_node);
-
 // True when the MPI library can read and write GPU memory directly (OpenMPI's MPIX_Query_cuda_support).
 bool mpi_is_cuda_aware();
 
-}  // namespace gradfit::dist
+}  // namespace gradfit::parallel

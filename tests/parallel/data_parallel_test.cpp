@@ -6,7 +6,7 @@
 
 #include "data/dataset.h"
 #include "data/targets.h"
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 #include "io/h5.h"
 #include "mpi_util.h"
 #include "test_util.h"
@@ -29,7 +29,7 @@ std::string write_shared_file(int64_t rows) {
     spec.sampling = config::Sampling::uniform;
     spec.samples = rows;
     spec.seed = 3;
-    const auto d = data::load_dataset(spec, torch::kFloat64, dist::Comm(MPI_COMM_SELF));
+    const auto d = data::load_dataset(spec, torch::kFloat64, parallel::Comm(MPI_COMM_SELF));
     const auto file = io::File::create(path);
     file.write("x", {rows, 3}, d.x.contiguous().data_ptr<double>());
     file.write("grad", {rows, 3}, d.grad_samples.contiguous().data_ptr<double>());
@@ -62,8 +62,8 @@ void expect_rank_count_invariant(const config::RunSpec& run) {
   for (const auto& [name, tensor] : parallel.parameters) EXPECT_EQ(max_difference_from_root(tensor), 0.0) << name;
 
   if (!world().is_root()) return;
-  const auto whole = data::load_dataset(run.data, torch::kFloat64, dist::Comm(MPI_COMM_SELF));
-  const TrainResult single = train(run, whole, dist::Comm(MPI_COMM_SELF));
+  const auto whole = data::load_dataset(run.data, torch::kFloat64, parallel::Comm(MPI_COMM_SELF));
+  const TrainResult single = train(run, whole, parallel::Comm(MPI_COMM_SELF));
   double worst_loss = 0, worst_weight = 0;
   for (size_t e = 0; e < single.history.size(); ++e) {
     worst_loss =
@@ -140,7 +140,7 @@ TEST(DataParallel, BroadcastMakesEveryRankStartFromRankZerosWeights) {
   auto weights = torch::randn({7, 3}, torch::kFloat64);
   std::vector<torch::Tensor> params{weights};
   EXPECT_GT(max_difference_from_root(weights), 0.0);
-  dist::broadcast_parameters(params, world());
+  parallel::broadcast_parameters(params, world());
   EXPECT_EQ(max_difference_from_root(weights), 0.0);
 }
 
@@ -148,7 +148,7 @@ TEST(DataParallel, AllreduceSumsGradientsAndExtrasInOneBuffer) {
   auto a = torch::zeros({2, 2}, torch::kFloat32).requires_grad_(true);
   auto unused = torch::zeros({3}, torch::kFloat32).requires_grad_(true);
   (a * static_cast<float>(world().rank() + 1)).sum().backward();  // rank r contributes r + 1 everywhere
-  dist::GradientAllreduce allreduce({a, unused}, 1);
+  parallel::GradientAllreduce allreduce({a, unused}, 1);
   const auto extras = allreduce.reduce({torch::full({}, 1.0f)}, world());
   const int n = world().size();
   EXPECT_TRUE(torch::equal(a.grad(), torch::full({2, 2}, static_cast<float>(n * (n + 1) / 2))));

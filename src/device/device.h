@@ -1,15 +1,19 @@
 #pragma once
-// Which device a rank computes on.
+// What one rank computes on: its device and its number of intra-op threads.
 #include <torch/torch.h>
 
 #include <string>
 
 #include "config/config.h"
 
-namespace gradfit::dist {
+namespace gradfit::device {
 
 // auto: cuda:(node_local_rank % GPUs) where LibTorch sees GPUs, else the CPU. cpu: the CPU. cuda: a GPU, or a
 // ConfigError naming `config_path` when LibTorch sees none (a CPU-only build, or no GPU on the node).
 torch::Device select_device(config::Device wanted, int node_local_rank, const std::string& config_path);
 
-}  // namespace gradfit::dist
+// Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on
+// the node, at least one. Never oversubscribes by default.
+int default_thread_count(int ranks_on_node);
+
+}  // namespace gradfit::device

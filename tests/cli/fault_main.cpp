@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "app.h"
-#include "dist/mpi_env.h"
+#include "parallel/comm.h"
 
 namespace {
 
@@ -34,8 +34,8 @@ int env_or(const char* name, int fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  gradfit::dist::MpiEnvironment mpi(argc, argv);
-  const gradfit::dist::Comm world(MPI_COMM_WORLD);
+  gradfit::parallel::MpiEnvironment mpi(argc, argv);
+  const gradfit::parallel::Comm world(MPI_COMM_WORLD);
   if (argc != 3) return 2;
   const std::string mode = std::getenv("GRADFIT_FAULT_MODE") ? std::getenv("GRADFIT_FAULT_MODE") : "throw";
   const auto colon = mode.find(':');

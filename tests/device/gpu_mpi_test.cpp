@@ -10,8 +10,8 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "dist/device.h"
-#include "dist/mpi_env.h"
+#include "device/device.h"
+#include "parallel/comm.h"
 #include "mpi_util.h"
 #include "test_util.h"
 #include "train/trainer.h"
@@ -36,21 +36,21 @@ bool every_rank_has_a_gpu() {
 void expect_gpu_ranks_match_one_cpu_rank(const config::RunSpec& run) {
   const int local_rank = world().node_local().rank;
   const auto gpus = static_cast<int>(torch::cuda::device_count());
-  const torch::Device device = dist::select_device(config::Device::cuda, local_rank, "gpu_mpi_test");
+  const torch::Device device = device::select_device(config::Device::cuda, local_rank, "gpu_mpi_test");
   EXPECT_TRUE(device.is_cuda());
   EXPECT_EQ(device.index(), local_rank % gpus);  // fewer GPUs than ranks: the ranks share them round-robin
 
   const auto shard = data::load_dataset(run.data, torch::kFloat64, world(), device);
   EXPECT_TRUE(shard.x.is_cuda());
   EXPECT_LE(shard.shard.count, shard.total_rows / world().size() + 1);
-  const train::TrainResult parallel = train::train(run, shard, world());
-  EXPECT_EQ(parallel.status, "done");
+  const records::TrainResult parallel = train::train(run, shard, world());
+  EXPECT_EQ(parallel.status, records::RunStatus::done);
   // Identical optimizer steps on every rank: the replicas end bit for bit equal.
   for (const auto& [name, tensor] : parallel.parameters) EXPECT_EQ(max_difference_from_root(tensor), 0.0) << name;
 
   if (!world().is_root()) return;
-  const dist::Comm self(MPI_COMM_SELF);
-  const train::TrainResult single =
+  const parallel::Comm self(MPI_COMM_SELF);
+  const records::TrainResult single =
       train::train(run, data::load_dataset(run.data, torch::kFloat64, self, torch::kCPU), self);
   ASSERT_EQ(single.history.size(), static_cast<size_t>(run.train.epochs));
   ASSERT_EQ(parallel.history.size(), single.history.size());

@@ -1,10 +1,10 @@
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 
 #include <chrono>
 
 #include "common/error.h"
 
-namespace gradfit::dist {
+namespace gradfit::parallel {
 namespace {
 
 // Sums `buffer` in place over all ranks. A GPU buffer goes straight to MPI when the MPI library is CUDA-aware,
@@ -88,4 +88,4 @@ torch::Tensor GradientAllreduce::reduce(const std::vector<torch::Tensor>& extras
   return reduce_in_place(comm).narrow(0, 0, static_cast<int64_t>(extras.size()));
 }
 
-}  // namespace gradfit::dist
+}  // namespace gradfit::parallel

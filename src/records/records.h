@@ -1,0 +1,67 @@
+#pragma once
+// The records a run leaves: its loss history, its result and its checkpoint. train/ fills them, io/ writes and
+// reads them, sweep/ reports them; this header depends on none of those folders, so their includes form a DAG.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gradfit::records {
+
+// How a run ended. Text only at the file and console boundary (to_string, parse_run_status).
+enum class RunStatus {
+  done,           // trained every epoch
+  diverged,       // a non-finite loss or gradient
+  early_stopped,  // no better validation loss for `patience` epochs
+  interrupted,    // stopped by a request (a signal, or a failure elsewhere in the job), checkpointed to continue
+};
+const char* to_string(RunStatus status);
+// The status written as `text`, or nothing when it names none.
+std::optional<RunStatus> parse_run_status(const std::string& text);
+
+// One row of the loss history, identical on every rank (metrics are reduced globally).
+struct EpochRecord {
+  int64_t epoch = 0;          // 1-based
+  double train_loss = 0;      // mean over the epoch's training samples, each batch with its weights before its step
+  double rel_grad_error = 0;  // ||dV/dx - S|| / ||S|| over the training samples, same weights as train_loss
+  double val_loss = 0;        // on the held-out samples after the epoch's steps; NaN without validation
+  double grad_norm = 0;       // largest norm of the summed weight gradient over the epoch's steps
+  double seconds = 0;         // wall time of the epoch
+};
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  NamedTensors parameters;  // final weights, by name, on the CPU
+  RunStatus status = RunStatus::done;
+  double wall_seconds = 0;
+  double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
+  int64_t parameter_count = 0;
+  int64_t chunk_rows = 0;  // rows per chunk, as used
+  int64_t ensemble = 1;    // runs trained together with this one, itself included (wall_seconds is theirs)
+};
+
+// Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing
+// from it gives the same numbers as never stopping (bitwise on the same device and rank count).
+struct Checkpoint {
+  size_t member = 0;                 // the run's position in its ensemble (not saved)
+  int64_t epoch = 1;                 // the epoch to continue (1-based)
+  int64_t next_batch = 0;            // batches of that epoch already done
+  std::vector<EpochRecord> history;  // the completed epochs
+  NamedTensors parameters;           // by name, on the CPU
+  std::string optimizer_state;       // the optimizer's state, serialized by LibTorch
+  double partial_grad_sse = 0;       // sums of the epoch in progress, over its finished batches
+  double partial_value_sse = 0;
+  double partial_max_grad_norm = 0;
+  double partial_seconds = 0;
+  double best_val_loss = 0;  // early stopping
+  int64_t epochs_since_best = 0;
+  double wall_seconds = 0;  // spent so far
+  double allreduce_seconds = 0;
+};
+
+}  // namespace gradfit::records
