@@ -138,7 +138,8 @@ void check_finite(const Dataset& d, const std::string& source, const parallel::C
   const bool float32 = d.x.scalar_type() == torch::kFloat32;
   // Every rank agreed on the row through the allreduce, so every rank throws this.
   throw CollectiveError(source + ": dataset '" + names[first_bad / d.total_rows] + "' has NaN or Inf in row " +
-       std::to_string(first_bad % d.total_rows) + (float32 ? " (in float32: beyond ±3.4e38 counts too)" : ""));
+                        std::to_string(first_bad % d.total_rows) +
+                        (float32 ? " (in float32: beyond ±3.4e38 counts too)" : ""));
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ struct Dataset {
   torch::Tensor values;        // shard.count, V at x; undefined when the data has no values
   int64_t total_rows = 0;      // N, over all ranks
   int64_t dim = 0;             // n
-  parallel::Shard shard;           // the rows this rank holds
+  parallel::Shard shard;       // the rows this rank holds
   std::string description;     // for the log: "quadratic, grid of 10^2 points" or the file path
   bool has_values() const { return values.defined(); }
 };

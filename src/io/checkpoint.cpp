@@ -84,12 +84,9 @@ void write_checkpoint(const std::string& path, const std::string& run_id, const 
       path, [&](const File& file) { write_state(file, run_id, c); }, before_rename);
 }
 
-records::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id) {
-  return read_state(File::open_read_only(path), path, run_id);
-}
-
 void write_checkpoints(const std::string& path, const std::vector<std::string>& run_ids,
-                       const std::vector<records::Checkpoint>& checkpoints, const std::function<void()>& before_rename) {
+                       const std::vector<records::Checkpoint>& checkpoints,
+                       const std::function<void()>& before_rename) {
   if (run_ids.size() == 1) return write_checkpoint(path, run_ids[0], checkpoints.at(0), before_rename);
   write_file_atomically(
       path,

@@ -15,9 +15,6 @@ namespace gradfit::io {
 void write_checkpoint(const std::string& path, const std::string& run_id, const records::Checkpoint& checkpoint,
                       const std::function<void()>& before_rename = {});
 
-// Reads a checkpoint; its parameters come back as float64 or float32 tensors as written. Throws IoError.
-records::Checkpoint read_checkpoint(const std::string& path, const std::string& run_id);
-
 // An ensemble's checkpoint: `checkpoints[i]` of run `run_ids[i]`. One run alone is written as write_checkpoint does.
 void write_checkpoints(const std::string& path, const std::vector<std::string>& run_ids,
                        const std::vector<records::Checkpoint>& checkpoints,

@@ -57,9 +57,6 @@ class AnalyticLoss {
   void evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                 double value_weight, torch::Tensor& sums);
 
-  int64_t chunk_rows() const { return chunk_rows_; }
-  int64_t ensemble() const { return ensemble_; }
-
   // An ensemble's matrix products batched over its models (bmm) on the CPU too, as on a GPU, instead of one
   // model at a time: lets the tests check the GPU's code path on a CPU. Call before the first accumulate().
   void batch_products_on_cpu() { batch_on_cpu_ = true; }

@@ -26,10 +26,9 @@ class GradientAllreduce {
   // bias under a pure gradient loss); the extra slots stay as they are.
   void gather_gradients();
 
-  // For code that writes gradients straight into the buffer: one view per parameter (shaped like it) and the
-  // extra slots. zero() clears the whole buffer; reduce_in_place() (collective) then sums it as it stands over
-  // all ranks, sets each .grad to its view and returns the summed extra slots.
-  const std::vector<torch::Tensor>& gradient_views() const { return views_; }
+  // For code that writes gradients straight into the buffer (gradients()) and the extra slots. zero() clears the
+  // whole buffer; reduce_in_place() (collective) then sums it as it stands over all ranks, sets each .grad to its
+  // view and returns the summed extra slots.
   torch::Tensor extras() const { return buffer_.narrow(0, grad_numel_, buffer_.numel() - grad_numel_); }
   void zero() { buffer_.zero_(); }
   torch::Tensor reduce_in_place(const Comm& comm);
@@ -38,9 +37,6 @@ class GradientAllreduce {
   double reduced_extra(int64_t i) const;
   // All gradients as one flat tensor (in the parameters' order), a view into the buffer.
   torch::Tensor gradients() const { return buffer_.narrow(0, 0, grad_numel_); }
-
-  // Euclidean norm of the summed gradient of the last reduce(), as a scalar tensor on the parameters' device.
-  torch::Tensor gradient_norm() const { return gradients().norm(); }
 
   // Wall seconds spent in the allreduce itself (including any device-host copies and waiting for other ranks).
   double seconds() const { return seconds_; }

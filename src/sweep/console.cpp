@@ -52,8 +52,8 @@ void ConsoleReporter::finished(const RunSummary& s, int group) {
   results_.push_back(s);
   const auto& run = runs_[s.index];
   line(format("[%zu/%zu done] %-8s %s %s  loss %.4e  rel_grad_error %.3e  %lld epochs  %s (group %d)", results_.size(),
-              runs_.size(), records::to_string(s.status), run.id.c_str(), run.name.c_str(), s.final_loss, s.final_rel_grad_error,
-              static_cast<long long>(s.epochs_run), duration(s.seconds).c_str(), group));
+              runs_.size(), records::to_string(s.status), run.id.c_str(), run.name.c_str(), s.final_loss,
+              s.final_rel_grad_error, static_cast<long long>(s.epochs_run), duration(s.seconds).c_str(), group));
 }
 
 void ConsoleReporter::in_flight(const std::vector<RunProgress>& runs) {

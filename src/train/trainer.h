@@ -16,12 +16,13 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "records/records.h"
 #include "parallel/comm.h"
-#include "parallel/shard.h"
+#include "records/records.h"
+#include "train/batches.h"
 
 namespace gradfit::train {
 
+// The records this loop fills (records/records.h), by their short names.
 using records::Checkpoint;
 using records::EpochRecord;
 using records::TrainResult;
@@ -31,9 +32,11 @@ struct TrainHooks {
   std::function<void(size_t member, const EpochRecord&)> on_epoch;
   std::function<void()> between_steps;  // every rank, after every optimizer step (must be cheap)
   // Every rank, before each step's allreduce: true asks the whole group to checkpoint and stop after this step
-  // (a signal arrived). The ranks agree through the allreduce itself.
+  // (a signal arrived). The ranks agree through the allreduce itself. The runs stopped end `interrupted`.
   std::function<bool()> stop_requested;
   // The group's rank 0, before each step's allreduce: true asks for a checkpoint after this step.
+  // stop_requested and checkpoint_due must be set on every rank of the group or on none: where they are set,
+  // every step reads the group's requests back from the allreduce.
   std::function<bool()> checkpoint_due;
   // Every rank, when a checkpoint is taken: one per run still training, all at the same step (the group's rank 0
   // writes them).
@@ -55,20 +58,5 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
 // learning rate and momentum (and the seed too where it orders mini-batches or picks validation rows). Empty for
 // runs that train alone (train.engine autograd).
 std::string ensemble_key(const config::RunSpec& run);
-
-// Which of the N rows are held out for validation: row i when a hash of (seed, i) falls below `fraction`. Depends
-// on neither the rank count nor the shard. Empty when fraction is 0.
-std::vector<uint8_t> holdout_rows(int64_t total_rows, double fraction, uint64_t seed);
-
-// The global batches of one epoch: a permutation of the training rows (0..N-1 less those held out) drawn from
-// (seed, epoch) alone, cut into batches of `batch_size` (the last may be smaller; 0 means one full batch). For each
-// batch, the positions in this rank's shard of the members the rank owns, plus the batch's global size. Identical
-// on any rank count.
-struct BatchPlan {
-  std::vector<std::vector<int64_t>> local_rows;  // per batch, rows relative to shard.begin
-  std::vector<int64_t> global_sizes;             // per batch
-};
-BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch, const parallel::Shard& shard,
-                       const std::vector<uint8_t>& held_out = {});
 
 }  // namespace gradfit::train

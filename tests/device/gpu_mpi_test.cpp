@@ -11,8 +11,8 @@
 #include "config/config.h"
 #include "data/dataset.h"
 #include "device/device.h"
-#include "parallel/comm.h"
 #include "mpi_util.h"
+#include "parallel/comm.h"
 #include "test_util.h"
 #include "train/trainer.h"
 

@@ -12,9 +12,9 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "parallel/comm.h"
 #include "model/loss.h"
 #include "model/mlp.h"
+#include "parallel/comm.h"
 #include "test_util.h"
 #include "train/trainer.h"
 

@@ -324,8 +324,8 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
       bool same_weights = true;
       for (size_t i = 0; i < alone.parameters.size(); ++i)
         same_weights = same_weights && torch::equal(together[r].parameters[i].second, alone.parameters[i].second);
-      std::printf("  run %zu: %s after %zu epochs, difference %.3e, final weights %s\n", r, records::to_string(alone.status),
-                  alone.history.size(), trajectory_difference(together[r], alone),
+      std::printf("  run %zu: %s after %zu epochs, difference %.3e, final weights %s\n", r,
+                  records::to_string(alone.status), alone.history.size(), trajectory_difference(together[r], alone),
                   same_weights ? "identical" : "differ");
       if (alone.status != records::RunStatus::diverged) {
         EXPECT_TRUE(same_weights) << c.what << " run " << r;

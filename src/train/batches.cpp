@@ -1,0 +1,147 @@
+#include "train/batches.h"
+
+#include <algorithm>
+#include <random>
+
+namespace gradfit::train {
+namespace {
+
+// Indices in [0, bound), from a generator whose output the C++ standard fixes (std::mt19937_64), with Lemire's
+// multiply-shift, so the permutation is the same with any standard library.
+uint64_t bounded(std::mt19937_64& rng, uint64_t bound) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(rng()) * bound) >> 64);
+}
+
+// The rows `local_rows` of this shard, copied.
+Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows) {
+  const auto index = torch::tensor(local_rows, torch::kInt64).to(data.x.device());
+  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor()};
+  if (data.values.defined()) b.values = data.values.index_select(0, index);
+  return b;
+}
+
+// A full batch: every local training row, in order.
+BatchPlan full_batch_plan(int64_t total_rows, const parallel::Shard& shard, const std::vector<uint8_t>& held_out) {
+  const auto training = [&](int64_t row) { return held_out.empty() || !held_out[row]; };
+  BatchPlan plan;
+  plan.local_rows.emplace_back();
+  for (int64_t i = 0; i < shard.count; ++i)
+    if (training(shard.begin + i)) plan.local_rows[0].push_back(i);
+  int64_t global = 0;
+  for (int64_t row = 0; row < total_rows; ++row) global += training(row);
+  plan.global_sizes.push_back(global);
+  return plan;
+}
+
+}  // namespace
+
+std::vector<uint8_t> holdout_rows(int64_t total_rows, double fraction, uint64_t seed) {
+  std::vector<uint8_t> held_out;
+  if (fraction <= 0) return held_out;
+  held_out.resize(total_rows);
+  const auto threshold = static_cast<uint64_t>(fraction * 18446744073709551616.0);  // fraction * 2^64
+  for (int64_t i = 0; i < total_rows; ++i) {
+    uint64_t z = seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i) + 0x632be59bd9b4e019ULL;  // SplitMix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    held_out[i] = (z ^ (z >> 31)) < threshold;
+  }
+  return held_out;
+}
+
+BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch,
+                       const parallel::Shard& shard, const std::vector<uint8_t>& held_out) {
+  if (batch_size <= 0 || batch_size >= total_rows) return full_batch_plan(total_rows, shard, held_out);
+  std::vector<int64_t> order;
+  order.reserve(total_rows);
+  for (int64_t i = 0; i < total_rows; ++i)
+    if (held_out.empty() || !held_out[i]) order.push_back(i);
+  const auto rows = static_cast<int64_t>(order.size());
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(epoch),
+                    static_cast<uint32_t>(epoch >> 32)};
+  std::mt19937_64 rng(seq);
+  for (int64_t i = rows - 1; i > 0; --i) std::swap(order[i], order[bounded(rng, i + 1)]);
+
+  BatchPlan plan;
+  const int64_t batches = (rows + batch_size - 1) / batch_size;
+  plan.local_rows.resize(batches);
+  plan.global_sizes.resize(batches);
+  for (int64_t b = 0; b < batches; ++b) {
+    const int64_t first = b * batch_size;
+    const int64_t last = std::min(rows, first + batch_size);
+    plan.global_sizes[b] = last - first;
+    for (int64_t k = first; k < last; ++k)
+      if (order[k] >= shard.begin && order[k] < shard.end()) plan.local_rows[b].push_back(order[k] - shard.begin);
+  }
+  return plan;
+}
+
+Batch Batch::rows(int64_t first, int64_t count) const {
+  return {x.narrow(0, first, count), grad_samples.narrow(0, first, count),
+          values.defined() ? values.narrow(0, first, count) : torch::Tensor()};
+}
+
+DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, int64_t chunk_rows,
+                     const parallel::Comm& comm) {
+  DataSplit split;
+  split.held_out = holdout_rows(data.total_rows, spec.val_fraction, spec.seed);
+  if (split.has_validation()) {
+    std::vector<int64_t> val_rows;
+    for (int64_t i = 0; i < data.shard.count; ++i)
+      if (split.held_out[data.shard.begin + i]) val_rows.push_back(i);
+    split.validation = select_rows(data, val_rows);
+    for (const uint8_t h : split.held_out) split.validation_count += h;
+  }
+  const BatchPlan plan = full_batch_plan(data.total_rows, data.shard, split.held_out);
+  split.train_count = plan.global_sizes[0];
+  const auto samples = split.has_validation() ? select_rows(data, plan.local_rows[0]).grad_samples : data.grad_samples;
+  for (int64_t first = 0; first < samples.size(0); first += chunk_rows) {  // in float64, a chunk at a time
+    const auto block = samples.narrow(0, first, std::min(chunk_rows, samples.size(0) - first));
+    split.target_norm_sq += block.to(torch::kFloat64).pow(2).sum().item<double>();
+  }
+  comm.allreduce_sum(&split.target_norm_sq, 1);
+  return split;
+}
+
+BatchGather::BatchGather(const data::Dataset& data, int64_t most_rows)
+    : data_(data), most_rows_(std::min(most_rows, data.shard.count)) {}
+
+void BatchGather::start_epoch(const BatchPlan& plan, bool whole_shard, bool fixed) {
+  whole_shard_ = whole_shard;
+  if (whole_shard_ || (fixed && gathered_)) return;
+  if (!buffers_.x.defined()) {  // allocated where needed only
+    const auto& d = data_;
+    buffers_ = {torch::empty({most_rows_, d.dim}, d.x.options()), torch::empty({most_rows_, d.dim}, d.x.options()),
+                d.values.defined() ? torch::empty({most_rows_}, d.values.options()) : torch::Tensor()};
+  }
+  std::vector<int64_t> rows;
+  offsets_.assign(1, 0);
+  for (const auto& batch : plan.local_rows) {
+    rows.insert(rows.end(), batch.begin(), batch.end());
+    offsets_.push_back(static_cast<int64_t>(rows.size()));
+  }
+  index_ = torch::tensor(rows, torch::kInt64).to(data_.x.device());
+  gathered_ = fixed ? -1 : 0;  // -1: the one batch is already in the buffers
+  if (fixed) gather(0);
+}
+
+Batch BatchGather::batch(size_t b) {
+  if (whole_shard_) return {data_.x, data_.grad_samples, data_.values};
+  if (gathered_ != -1) gather(b);
+  const int64_t rows = offsets_[b + 1] - offsets_[b];
+  return buffers_.rows(0, rows);
+}
+
+void BatchGather::gather(size_t b) {
+  const int64_t first = offsets_[b], rows = offsets_[b + 1] - first;
+  const auto index = index_.narrow(0, first, rows);
+  auto x = buffers_.x.narrow(0, 0, rows), g = buffers_.grad_samples.narrow(0, 0, rows);
+  at::index_select_out(x, data_.x, 0, index);
+  at::index_select_out(g, data_.grad_samples, 0, index);
+  if (data_.values.defined()) {
+    auto v = buffers_.values.narrow(0, 0, rows);
+    at::index_select_out(v, data_.values, 0, index);
+  }
+}
+
+}  // namespace gradfit::train

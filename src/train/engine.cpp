@@ -1,0 +1,86 @@
+#include "train/engine.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "model/analytic.h"
+#include "model/loss.h"
+
+namespace gradfit::train {
+namespace {
+
+// The gradients accumulate straight into the buffer, for one run or an ensemble.
+class AnalyticEngine : public Engine {
+ public:
+  AnalyticEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
+                 int64_t input_dim, int64_t chunk_rows, double value_weight)
+      : loss_(run.model.activation, weights.params, chunk_rows),
+        gradient_views_(
+            model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), input_dim, run.model.widths)),
+        value_weight_(value_weight) {}
+
+  void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
+    if (batch.size() == 0) return;
+    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums);
+  }
+  void evaluate(const Batch& batch, int64_t, torch::Tensor& sums) override {
+    if (batch.size() == 0) return;
+    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums);
+  }
+
+ private:
+  model::AnalyticLoss loss_;
+  std::vector<torch::Tensor> gradient_views_;  // one per parameter, R × shape, into the allreduce buffer
+  double value_weight_;
+};
+
+// One run by double backward through LibTorch's autograd, chunk by chunk, its .grad accumulating; then copied into
+// the buffer.
+class AutogradEngine : public Engine {
+ public:
+  AutogradEngine(Weights& weights, parallel::GradientAllreduce& allreduce, int64_t chunk_rows, double value_weight)
+      : model_(weights.first),
+        params_(model_->parameters()),
+        allreduce_(allreduce),
+        chunk_rows_(chunk_rows),
+        value_weight_(value_weight) {}
+
+  void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
+    for (auto& p : params_) p.mutable_grad().reset();
+    add_chunks(batch, count, sums, /*create_graph=*/true);
+    allreduce_.gather_gradients();
+  }
+  void evaluate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
+    add_chunks(batch, count, sums, /*create_graph=*/false);
+  }
+
+ private:
+  void add_chunks(const Batch& batch, int64_t count, torch::Tensor& sums, bool create_graph) {
+    for (int64_t first = 0; first < batch.size(); first += chunk_rows_) {
+      const Batch chunk = batch.rows(first, std::min(chunk_rows_, batch.size() - first));
+      auto terms = model::gradient_matching_loss(model_, chunk.x, chunk.grad_samples, chunk.values, value_weight_,
+                                                 count, create_graph);
+      if (create_graph) terms.loss.backward();
+      sums[0][0].add_(terms.grad_sse);
+      sums[0][1].add_(terms.value_sse);
+    }
+  }
+
+  model::Mlp model_;
+  std::vector<torch::Tensor> params_;
+  parallel::GradientAllreduce& allreduce_;
+  int64_t chunk_rows_;
+  double value_weight_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
+                                    parallel::GradientAllreduce& allreduce, int64_t input_dim, int64_t chunk_rows,
+                                    double value_weight) {
+  if (kind == config::Engine::analytic)
+    return std::make_unique<AnalyticEngine>(run, weights, allreduce, input_dim, chunk_rows, value_weight);
+  return std::make_unique<AutogradEngine>(weights, allreduce, chunk_rows, value_weight);
+}
+
+}  // namespace gradfit::train

@@ -1,0 +1,35 @@
+#pragma once
+// How a step's weight gradient is computed. An engine adds the gradient of every run's loss
+//   loss = grad_sse / (count × n) + value_weight × value_sse / count
+// over a batch to the gradient allreduce buffer, and the batch's sums of squared errors to `sums` (R × 2: per run,
+// Σ||dV/dx − S||² and Σ(V − value)²). Two engines compute the same numbers: the analytic double backward of
+// model/analytic.h (one run or an ensemble), and LibTorch's autograd (one run; the reference).
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "parallel/grad_sync.h"
+#include "train/batches.h"
+#include "train/weights.h"
+
+namespace gradfit::train {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Every rank, once per step, after the buffer was zeroed: writes this rank's part of the step's gradient into
+  // the buffer and adds the batch's sums. `batch` may be empty (this rank owns none of the global batch);
+  // `count`: the global batch's size.
+  virtual void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) = 0;
+  // Adds only the sums (validation); `count`: the global number of rows evaluated.
+  virtual void evaluate(const Batch& batch, int64_t count, torch::Tensor& sums) = 0;
+};
+
+// The engine `kind` for `weights`, writing into `allreduce` (whose parameters must be weights.flat for the
+// analytic engine, the first model's parameters for autograd). `value_weight`: 0 without values.
+std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
+                                    parallel::GradientAllreduce& allreduce, int64_t input_dim, int64_t chunk_rows,
+                                    double value_weight);
+
+}  // namespace gradfit::train

@@ -1,0 +1,49 @@
+#pragma once
+// The weights of a job's runs (one run, or an ensemble) and what each run carries from epoch to epoch, with the
+// checkpoint of a run taken from that state and put back into it.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "model/mlp.h"
+#include "records/records.h"
+#include "train/optimizer.h"
+
+namespace gradfit::train {
+
+// Each run's model, initialised from its own seed, its parameters stacked a run per row of one (R × P) tensor on
+// the data's device. The first run's model keeps its parameters as views of row 0 (the autograd engine uses it).
+struct Weights {
+  model::Mlp first{nullptr};
+  std::vector<std::string> names;     // of the parameters, in order
+  torch::Tensor flat;                 // R × P
+  std::vector<torch::Tensor> params;  // one per parameter, R × shape (model::ensemble_views)
+  // Run r's parameters by name, copied to the CPU.
+  records::NamedTensors of_run(int64_t r) const;
+};
+// Initialises every run's model as make_mlp does from its seed, in order; `options`: the data's dtype and device.
+Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim, const torch::TensorOptions& options);
+
+// One run of a job as it trains; its weights are row `member` of the job's Weights, its optimizer state row
+// `member` of the job's optimizer.
+struct RunState {
+  int64_t member = 0;
+  records::TrainResult result;  // the history so far; status and parameters once it ends
+  bool active = true;           // still training
+  double best_val_loss = std::numeric_limits<double>::infinity();  // early stopping
+  int64_t epochs_since_best = 0;
+};
+
+// The run's state to continue at batch `next_batch` of `epoch` (the epoch's partial sums are the caller's).
+records::Checkpoint snapshot(const RunState& run, const Weights& weights, const FlatOptimizer& optimizer, int64_t epoch,
+                             int64_t next_batch);
+// Puts a run's saved weights, optimizer state, history and early-stopping state back. Throws Error naming
+// `run_name` when the checkpoint lacks a parameter.
+void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const records::Checkpoint& checkpoint,
+             const std::string& run_name);
+
+}  // namespace gradfit::train
