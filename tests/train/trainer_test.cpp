@@ -93,6 +93,27 @@ TEST(Train, DivergenceStopsTheRunAndSaysSo) {
   EXPECT_FALSE(std::isfinite(result.history.back().train_loss));
 }
 
+// A stop request (a signal, or a failure elsewhere in the job) ends the run after the step that saw it, with
+// status interrupted and the weights it had then, whether or not anybody saves checkpoints; an unstopped run
+// through that step is the same run.
+TEST(Train, AStopRequestEndsTheRunInterruptedWithoutACheckpointHook) {
+  auto run = seed_experiment();
+  run.train.epochs = 50;
+  const auto data = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), self());
+  TrainHooks hooks;
+  int steps = 0;
+  hooks.stop_requested = [&steps] { return ++steps > 10; };  // raised at the 11th step: one per epoch here
+  const auto stopped = train(run, data, self(), hooks);
+  EXPECT_EQ(stopped.status, records::RunStatus::interrupted);
+  ASSERT_EQ(stopped.history.size(), 11u);
+  run.train.epochs = 11;
+  const auto through = train(run, data, self());
+  EXPECT_EQ(through.status, records::RunStatus::done);
+  EXPECT_EQ(stopped.history.back().train_loss, through.history.back().train_loss);
+  for (size_t i = 0; i < through.parameters.size(); ++i)
+    EXPECT_TRUE(torch::equal(stopped.parameters[i].second, through.parameters[i].second)) << i;
+}
+
 // The ReLU net stalls on the seed problem, so its validation loss stops improving and patience ends the run.
 TEST(Train, EarlyStoppingOnTheValidationLoss) {
   auto run = seed_experiment();
