@@ -10,7 +10,7 @@ packages=(
   libopenmpi-dev openmpi-bin             # MPI
   libhdf5-dev hdf5-tools                 # HDF5 library, and h5dump/h5import
   libyaml-cpp-dev libcli11-dev           # YAML parsing, command line
-  libgtest-dev                           # tests
+  libgtest-dev universal-ctags           # tests (ctags: the structure test's function lengths)
   python3-h5py python3-pandas python3-matplotlib  # scripts/analyze.py, and tests that read results
   python3-torch time                     # bench/bench_perf.sh: the PyTorch reference, per-rank peak memory
 )
