@@ -396,56 +396,65 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
                          double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums) {
   Views& v = views(x, x.size(0));
   if (model_views_.size() > 1024) model_views_.clear();  // views of tensors that are gone
-  const int64_t n = x.size(1);
-  const size_t hidden = v.layers.size();
   const bool with_value = value_weight > 0 && values.defined();
   sweeps(v, x, with_value);
-  // The gradients laid out as the weights: out × in and out for one model, R × out × in and R × out for several.
-  const bool one = ensemble_ == 1;
-  const auto grad_w = [&](size_t l) {
-    const auto& g = grads[2 * l];
-    return one && g.dim() == 3 ? g.squeeze(0) : g;
-  };
-  const auto grad_b = [&](size_t l) {
-    const auto& g = grads[2 * l + 1];
-    return one && g.dim() == 2 ? g.squeeze(0) : g;
-  };
-  const auto grad_out_w = grad_w(hidden);                // 1 × w, or R × 1 × w
-  const auto grad_out_w_row = grad_out_w.select(-2, 0);  // w, or R × w
+  loss_adjoints(v, grad_samples, with_value ? values : torch::Tensor(), value_weight, count, sums);
+  reverse_backward_sweep(v, grads);
+  reverse_forward_sweep(v, grads, with_value);
+}
 
-  // Loss sums and the adjoints of dV/dx and V.
+// The gradients laid out as the weights: out × in and out for one model, R × out × in and R × out for several.
+torch::Tensor AnalyticLoss::weight_gradient(const std::vector<torch::Tensor>& grads, size_t layer) const {
+  const auto& g = grads[2 * layer];
+  return ensemble_ == 1 && g.dim() == 3 ? g.squeeze(0) : g;
+}
+torch::Tensor AnalyticLoss::bias_gradient(const std::vector<torch::Tensor>& grads, size_t layer) const {
+  const auto& g = grads[2 * layer + 1];
+  return ensemble_ == 1 && g.dim() == 2 ? g.squeeze(0) : g;
+}
+
+// The loss sums, and the adjoints of dV/dx (in v.r) and of V (in v.v_bar, where `values` is defined).
+void AnalyticLoss::loss_adjoints(Views& v, const torch::Tensor& grad_samples, const torch::Tensor& values,
+                                 double value_weight, int64_t count, torch::Tensor& sums) {
+  const auto n = static_cast<double>(grad_samples.size(1));
   at::sub_out(v.r, v.g, grad_samples);
   add_sse(v, v.r_flat, sums, 0);
-  v.r.mul_(2.0 / (static_cast<double>(count) * static_cast<double>(n)));  // ∂loss/∂(dV/dx)
-  if (with_value) {
+  v.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
+  if (values.defined()) {
     at::sub_out(v.v_bar, v.v, values.view({-1, 1}));
     add_sse(v, v.v_bar_flat, sums, 1);
     v.v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
   }
+}
 
-  // Reverse of the backward sweep, first layer to last: a_{l-1} = d_l W_l gives
-  //   W̄_l += d_lᵀ ā_{l-1},   d̄_l = ā_{l-1} W_lᵀ,   ā_l = d̄_l ⊙ σ'_l,
-  // and the last ā (that of the output weights broadcast over the rows) sums into the output weights' gradient.
+// Reverse of the backward sweep, first layer to last: a_{l-1} = d_l W_l gives
+//   W̄_l += d_lᵀ ā_{l-1},   d̄_l = ā_{l-1} W_lᵀ,   ā_l = d̄_l ⊙ σ'_l,
+// and the last ā (that of the output weights broadcast over the rows) sums into the output weights' gradient.
+void AnalyticLoss::reverse_backward_sweep(Views& v, std::vector<torch::Tensor>& grads) {
+  const size_t hidden = v.layers.size();
   torch::Tensor a_bar = v.r;
   for (size_t l = 0; l < hidden; ++l) {
     auto& b = v.layers[l];
-    add_product(grad_w(l), transposed(b.d), a_bar);
+    add_product(weight_gradient(grads, l), transposed(b.d), a_bar);
     product_out(b.d_bar, a_bar, weights_t_[l]);
     at::mul_out(b.scratch, b.d_bar, b.s1);
     a_bar = b.scratch;
   }
-  add_row_sums(v, grad_out_w_row, a_bar);
+  add_row_sums(v, weight_gradient(grads, hidden).select(-2, 0), a_bar);  // output weights: w, or R × w
+}
 
-  // Reverse of the forward sweep, last layer to first, with z̄_l = d̄_l ⊙ a_l ⊙ σ''_l + h̄_l ⊙ σ'_l:
-  //   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l   (h̄_l lives in layer l's scratch).
-  // For ReLU (σ'' = 0) without a value term every z̄ is zero and the sweep is skipped.
+// Reverse of the forward sweep, last layer to first, with z̄_l = d̄_l ⊙ a_l ⊙ σ''_l + h̄_l ⊙ σ'_l:
+//   W̄_l += z̄_lᵀ h_{l-1},   b̄_l += Σ_rows z̄_l,   h̄_{l-1} = z̄_l W_l   (h̄_l lives in layer l's scratch).
+// For ReLU (σ'' = 0) without a value term every z̄ is zero and the sweep is skipped.
+void AnalyticLoss::reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& grads, bool with_value) {
+  const size_t hidden = v.layers.size();
   const bool curved = activation_ != config::Activation::relu;
   bool has_h_bar = with_value;
   if (with_value) {
     auto& last = v.layers[hidden - 1];
     product_out(last.scratch, v.v_bar, weights_[hidden]);
-    add_product(grad_out_w, transposed(v.v_bar), last.h);
-    add_row_sums(v, grad_b(hidden), v.v_bar);
+    add_product(weight_gradient(grads, hidden), transposed(v.v_bar), last.h);  // 1 × w, or R × 1 × w
+    add_row_sums(v, bias_gradient(grads, hidden), v.v_bar);
   }
   if (!curved && !has_h_bar) return;
   for (size_t l = hidden; l-- > 0;) {
@@ -459,8 +468,8 @@ void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_sampl
     } else {
       at::mul_out(b.z_bar, b.scratch, b.s1);
     }
-    add_product(grad_w(l), transposed(b.z_bar), l == 0 ? v.x : v.layers[l - 1].h);
-    add_row_sums(v, grad_b(l), b.z_bar);
+    add_product(weight_gradient(grads, l), transposed(b.z_bar), l == 0 ? v.x : v.layers[l - 1].h);
+    add_row_sums(v, bias_gradient(grads, l), b.z_bar);
     if (l > 0) {
       product_out(v.layers[l - 1].scratch, b.z_bar, weights_[l]);
       has_h_bar = true;

@@ -93,6 +93,14 @@ class AnalyticLoss {
   const torch::Tensor& block_of(const torch::Tensor& t, int64_t r) const;
   void chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
              double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
+  // The steps of chunk() after the sweeps (see analytic.cpp); `values` undefined without a value term.
+  void loss_adjoints(Views& v, const torch::Tensor& grad_samples, const torch::Tensor& values, double value_weight,
+                     int64_t count, torch::Tensor& sums);
+  void reverse_backward_sweep(Views& v, std::vector<torch::Tensor>& grads);
+  void reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& grads, bool with_value);
+  // Layer l's weight and bias gradient in `grads`, laid out as its weights (no leading R for one model).
+  torch::Tensor weight_gradient(const std::vector<torch::Tensor>& grads, size_t layer) const;
+  torch::Tensor bias_gradient(const std::vector<torch::Tensor>& grads, size_t layer) const;
   // Adds each model's sum of squares of `flat` (R × k) to sums[r][column].
   void add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column);
   // Matrix products of one model (2-D) or of all (3-D; a 2-D operand shared by all): out = a b, acc += a b,
