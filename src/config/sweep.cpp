@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "config/section.h"
@@ -157,89 +162,153 @@ void set_key(YAML::Node& doc, const std::string& dotted, const YAML::Node& value
   doc[section][dotted.substr(dot + 1)] = value;
 }
 
-}  // namespace
+// What a sweep varies and how often, read from the file and checked.
+struct SweepPlan {
+  std::vector<Axis> grid;
+  std::vector<Axis> zip;
+  std::vector<Distribution> random;
+  size_t zip_length = 1;    // the length shared by the zipped lists; 1 without zip
+  int64_t grid_points = 1;  // the product of the grid's list lengths
+  int64_t samples = 1;      // random draws per grid and zip point
+  int64_t repeats = 1;      // runs per drawn point, repeat r with train.seed + r
+  uint64_t seed = 0;        // of the random draws
+};
 
-std::vector<RunSpec> expand_sweep(const YAML::Node& base, const YAML::Node& sweep_node, const std::string& file) {
-  SweepReader reader(sweep_node, file);
-  const Section& sweep = reader.section();
-  const std::vector<Axis> grid = reader.lists("grid");
-  const std::vector<Axis> zip = reader.lists("zip");
-  const std::vector<Distribution> random = reader.distributions();
-  const auto repeats = sweep.get<int64_t>("repeats", 1);
-  sweep.check(repeats >= 1, "repeats", "must be >= 1", repeats);
-  const auto samples = sweep.get<int64_t>("samples", random.empty() ? 1 : 0);
-  if (!random.empty()) sweep.check(samples >= 1, "samples", "must be >= 1 with sweep.random", samples);
-  if (random.empty()) sweep.check(!sweep.has("samples"), "samples", "applies to sweep.random only", samples);
-  const auto seed = sweep.get<uint64_t>("seed", 0);
-  if (grid.empty() && zip.empty() && random.empty() && !sweep.has("repeats"))
-    sweep.fail(sweep.node(), "needs at least one of grid, zip, random or repeats");
-  size_t zip_length = zip.empty() ? 1 : zip.front().values.size();
+// A sweep expanding to more runs than this is almost surely a mistake in the file.
+constexpr int64_t kMaxRuns = 100000;
+
+// The length shared by the zipped lists (1 without zip); fails at the first list of another length.
+size_t zip_length(const std::vector<Axis>& zip, const Section& sweep) {
+  const size_t length = zip.empty() ? 1 : zip.front().values.size();
   for (const auto& axis : zip)
-    if (axis.values.size() != zip_length)
-      fail_at(file, sweep.child("zip")[axis.key], "sweep.zip." + axis.key,
+    if (axis.values.size() != length)
+      fail_at(sweep.file(), sweep.child("zip")[axis.key], "sweep.zip." + axis.key,
               "has " + std::to_string(axis.values.size()) + " values but sweep.zip." + zip.front().key + " has " +
-                  std::to_string(zip_length) + "; zipped lists must be equally long");
+                  std::to_string(length) + "; zipped lists must be equally long");
+  return length;
+}
 
-  // Display names: the last part of each dotted key, unless two swept keys share it.
-  std::map<std::string, int> short_count;
+// grid points x zip length x samples x repeats, or nothing when the product does not fit in int64 (repeats or
+// samples near 2^63, or many long lists): computed naively, it would wrap around to a small number and pass the limit.
+std::optional<int64_t> run_count(const SweepPlan& plan) {
+  std::vector<int64_t> factors{static_cast<int64_t>(plan.zip_length), plan.samples, plan.repeats};
+  for (const auto& axis : plan.grid) factors.push_back(static_cast<int64_t>(axis.values.size()));
+  int64_t count = 1;
+  for (const int64_t factor : factors)
+    if (__builtin_mul_overflow(count, factor, &count)) return std::nullopt;
+  return count;
+}
+
+// Fails unless the sweep expands to at most kMaxRuns runs; called before any run is made.
+void check_run_count(const SweepPlan& plan, const Section& sweep) {
+  const std::string requirement = "expands to more than " + std::to_string(kMaxRuns) + " runs";
+  const std::optional<int64_t> count = run_count(plan);
+  if (count)
+    sweep.check(*count <= kMaxRuns, "grid", requirement, *count);
+  else
+    sweep.check(false, "grid", requirement, "more than " + std::to_string(std::numeric_limits<int64_t>::max()));
+}
+
+// Reads the sweep's lists, distributions and counts, failing at the first invalid one in this order.
+SweepPlan read_plan(SweepReader& reader) {
+  const Section& sweep = reader.section();
+  SweepPlan plan;
+  plan.grid = reader.lists("grid");
+  plan.zip = reader.lists("zip");
+  plan.random = reader.distributions();
+  plan.repeats = sweep.get<int64_t>("repeats", 1);
+  sweep.check(plan.repeats >= 1, "repeats", "must be >= 1", plan.repeats);
+  plan.samples = sweep.get<int64_t>("samples", plan.random.empty() ? 1 : 0);
+  if (!plan.random.empty()) sweep.check(plan.samples >= 1, "samples", "must be >= 1 with sweep.random", plan.samples);
+  if (plan.random.empty()) sweep.check(!sweep.has("samples"), "samples", "applies to sweep.random only", plan.samples);
+  plan.seed = sweep.get<uint64_t>("seed", 0);
+  if (plan.grid.empty() && plan.zip.empty() && plan.random.empty() && !sweep.has("repeats"))
+    sweep.fail(sweep.node(), "needs at least one of grid, zip, random or repeats");
+  plan.zip_length = zip_length(plan.zip, sweep);
+  check_run_count(plan, sweep);
+  // Every factor is >= 1 and the whole product is at most kMaxRuns, so this cannot overflow.
+  for (const auto& axis : plan.grid) plan.grid_points *= static_cast<int64_t>(axis.values.size());
+  return plan;
+}
+
+// Display names of the swept keys: the last part of each dotted key, unless two swept keys share it.
+std::map<std::string, std::string> display_labels(const SweepPlan& plan) {
   std::vector<std::string> keys;
-  for (const auto& a : grid) keys.push_back(a.key);
-  for (const auto& a : zip) keys.push_back(a.key);
-  for (const auto& d : random) keys.push_back(d.key);
+  for (const auto& a : plan.grid) keys.push_back(a.key);
+  for (const auto& a : plan.zip) keys.push_back(a.key);
+  for (const auto& d : plan.random) keys.push_back(d.key);
   const auto short_of = [](const std::string& k) { return k.substr(k.find('.') + 1); };
+  std::map<std::string, int> short_count;
   for (const auto& k : keys) ++short_count[short_of(k)];
-  const auto label = [&](const std::string& k) { return short_count[short_of(k)] > 1 ? k : short_of(k); };
+  std::map<std::string, std::string> labels;
+  for (const auto& k : keys) labels[k] = short_count[short_of(k)] > 1 ? k : short_of(k);
+  return labels;
+}
 
-  int64_t grid_points = 1;
-  for (const auto& a : grid) grid_points *= static_cast<int64_t>(a.values.size());
-  sweep.check(grid_points * static_cast<int64_t>(zip_length) * samples * repeats <= 100000, "grid",
-              "expands to more than 100000 runs", grid_points * static_cast<int64_t>(zip_length) * samples * repeats);
+using Params = std::vector<std::pair<std::string, std::string>>;
 
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
-  std::mt19937_64 rng(seq);
+// One point of the sweep: the base document with its swept keys set, and their display texts in sweep order.
+struct Point {
+  YAML::Node doc;
+  Params params;
+};
 
-  std::vector<RunSpec> runs;
-  std::vector<size_t> digit(grid.size(), 0);  // odometer over the grid, last key fastest
-  for (int64_t g = 0; g < grid_points; ++g) {
-    for (size_t z = 0; z < zip_length; ++z) {
-      for (int64_t s = 0; s < samples; ++s) {
-        YAML::Node point = YAML::Clone(base);
-        std::vector<std::pair<std::string, std::string>> params;
-        for (size_t a = 0; a < grid.size(); ++a) {
-          set_key(point, grid[a].key, grid[a].values[digit[a]]);
-          params.emplace_back(grid[a].key, value_text(grid[a].values[digit[a]]));
-        }
-        for (const auto& axis : zip) {
-          set_key(point, axis.key, axis.values[z]);
-          params.emplace_back(axis.key, value_text(axis.values[z]));
-        }
-        for (const auto& d : random) {
-          const YAML::Node value = draw(d, rng);
-          set_key(point, d.key, value);
-          params.emplace_back(d.key, drawn_text(value, d));
-        }
-        for (int64_t r = 0; r < repeats; ++r) {
-          RunSpec run = parse_run(point, file);
-          run.params = params;
-          if (repeats > 1) {
-            run.train.seed += static_cast<uint64_t>(r);
-            run.params.emplace_back("repeat", std::to_string(r));
-          }
-          for (const auto& [key, text] : run.params)
-            run.name += (run.name.empty() ? "" : ",") + (key == "repeat" ? key : label(key)) + "=" + text;
-          std::replace(run.name.begin(), run.name.end(), '/', '_');  // names become HDF5 group names
-          run.id = stable_id(run);
-          runs.push_back(std::move(run));
-        }
-      }
-    }
-    for (size_t a = grid.size(); a-- > 0;) {
-      if (++digit[a] < grid[a].values.size()) break;
-      digit[a] = 0;
-    }
+// The point at grid position `digit` and zip index `z`, with fresh draws from `rng` for the random keys.
+Point sweep_point(const YAML::Node& base, const SweepPlan& plan, const std::vector<size_t>& digit, size_t z,
+                  std::mt19937_64& rng) {
+  Point point{YAML::Clone(base), {}};
+  for (size_t a = 0; a < plan.grid.size(); ++a) {
+    set_key(point.doc, plan.grid[a].key, plan.grid[a].values[digit[a]]);
+    point.params.emplace_back(plan.grid[a].key, value_text(plan.grid[a].values[digit[a]]));
   }
+  for (const auto& axis : plan.zip) {
+    set_key(point.doc, axis.key, axis.values[z]);
+    point.params.emplace_back(axis.key, value_text(axis.values[z]));
+  }
+  for (const auto& d : plan.random) {
+    const YAML::Node value = draw(d, rng);
+    set_key(point.doc, d.key, value);
+    point.params.emplace_back(d.key, drawn_text(value, d));
+  }
+  return point;
+}
 
-  // Identical runs would overwrite each other's results; equal names get the id appended.
+// "lr=0.1,repeat=0": each swept key's label and value text; '/' becomes '_' since names become HDF5 group names.
+std::string run_name(const Params& params, const std::map<std::string, std::string>& labels) {
+  std::string name;
+  for (const auto& [key, text] : params)
+    name += (name.empty() ? "" : ",") + (key == "repeat" ? key : labels.at(key)) + "=" + text;
+  std::replace(name.begin(), name.end(), '/', '_');
+  return name;
+}
+
+// Appends the runs of one point, one per repeat, each parsed and validated; repeat r trains with train.seed + r.
+void add_repeats(const Point& point, const SweepPlan& plan, const std::map<std::string, std::string>& labels,
+                 const std::string& file, std::vector<RunSpec>& runs) {
+  for (int64_t r = 0; r < plan.repeats; ++r) {
+    RunSpec run = parse_run(point.doc, file);
+    run.params = point.params;
+    if (plan.repeats > 1) {
+      run.train.seed += static_cast<uint64_t>(r);
+      run.params.emplace_back("repeat", std::to_string(r));
+    }
+    run.name = run_name(run.params, labels);
+    run.id = stable_id(run);
+    runs.push_back(std::move(run));
+  }
+}
+
+// Advances the odometer over the grid by one point, last key fastest.
+void next_grid_point(std::vector<size_t>& digit, const std::vector<Axis>& grid) {
+  for (size_t a = grid.size(); a-- > 0;) {
+    if (++digit[a] < grid[a].values.size()) break;
+    digit[a] = 0;
+  }
+}
+
+// Identical runs would overwrite each other's results, so they are an error; runs that differ but share a name
+// (values with the same display text) get the id appended.
+void make_names_unique(std::vector<RunSpec>& runs, const Section& sweep) {
   std::map<std::string, const RunSpec*> by_id;
   std::map<std::string, int> name_count;
   for (const auto& run : runs) {
@@ -251,6 +320,26 @@ std::vector<RunSpec> expand_sweep(const YAML::Node& base, const YAML::Node& swee
   }
   for (auto& run : runs)
     if (name_count[run.name] > 1) run.name += "#" + run.id;
+}
+
+}  // namespace
+
+std::vector<RunSpec> expand_sweep(const YAML::Node& base, const YAML::Node& sweep_node, const std::string& file) {
+  SweepReader reader(sweep_node, file);
+  const SweepPlan plan = read_plan(reader);
+  const std::map<std::string, std::string> labels = display_labels(plan);
+  std::seed_seq seq{static_cast<uint32_t>(plan.seed), static_cast<uint32_t>(plan.seed >> 32)};
+  std::mt19937_64 rng(seq);
+
+  std::vector<RunSpec> runs;
+  std::vector<size_t> digit(plan.grid.size(), 0);  // odometer over the grid
+  for (int64_t g = 0; g < plan.grid_points; ++g) {
+    for (size_t z = 0; z < plan.zip_length; ++z)
+      for (int64_t s = 0; s < plan.samples; ++s)
+        add_repeats(sweep_point(base, plan, digit, z, rng), plan, labels, file, runs);
+    next_grid_point(digit, plan.grid);
+  }
+  make_names_unique(runs, reader.section());
   return runs;
 }
 

@@ -113,6 +113,36 @@ TEST(Sweep, SameShortKeyInTwoSectionsUsesTheDottedKey) {
   EXPECT_EQ(names(c), (std::vector<std::string>{"train.seed=1,data.seed=3", "train.seed=2,data.seed=3"}));
 }
 
+TEST(Sweep, MoreThanTheRunLimitIsRejectedBeforeAnyRunIsMade) {
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kBase) + "sweep:\n  grid: {optimizer.lr: [0.1, 0.2]}\n  repeats: 50001\n", "big.yaml"),
+      ConfigError, R"(^big\.yaml:7:9: key 'sweep\.grid': expands to more than 100000 runs \(got 100002\)$)");
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kBase) + "sweep:\n  repeats: 9223372036854775807\n", "big.yaml"), ConfigError,
+      R"(^big\.yaml:7:3: key 'sweep\.grid': expands to more than 100000 runs \(got 9223372036854775807\)$)");
+  // Counts beyond int64 must not wrap around to a small number that passes the limit (the sweep would then run
+  // for ever): 2 grid points times 2^63 - 1 repeats, and 2 x 2 grid points times 2^62 repeats (2^64, 0 wrapped).
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kBase) + "sweep:\n  grid: {optimizer.lr: [0.1, 0.2]}\n  repeats: 9223372036854775807\n",
+                   "big.yaml"),
+      ConfigError,
+      R"(^big\.yaml:7:9: key 'sweep\.grid': expands to more than 100000 runs \(got more than 9223372036854775807\)$)");
+  EXPECT_THROW_MATCHING(
+      parse_config(
+          std::string(kBase) +
+              "sweep:\n  grid: {optimizer.lr: [0.1, 0.2], train.epochs: [1, 2]}\n  repeats: 4611686018427387904\n",
+          "big.yaml"),
+      ConfigError,
+      R"(^big\.yaml:7:9: key 'sweep\.grid': expands to more than 100000 runs \(got more than 9223372036854775807\)$)");
+  // The same with random samples: 2^32 samples x 2^32 repeats.
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kBase) +
+                       "sweep:\n  random: {optimizer.lr: {uniform: [0.1, 0.2]}}\n  samples: 4294967296\n"
+                       "  repeats: 4294967296\n",
+                   "big.yaml"),
+      ConfigError, R"(key 'sweep\.grid': expands to more than 100000 runs \(got more than 9223372036854775807\)$)");
+}
+
 class InvalidSweep : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
 
 TEST_P(InvalidSweep, IsRejectedWithAClearMessage) {
