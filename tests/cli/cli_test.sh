@@ -159,7 +159,7 @@ fault_on_one_rank)
   expect_failure
   [ "$rc" -ne 124 ] || fail "the job hung until timeout killed it"
   awk -v t="$elapsed" 'BEGIN {exit !(t < 10)}' || fail "took $elapsed s after the failure"
-  expect_in err "gradfit_dist: error on rank 2: injected failure after epoch 3"
+  expect_in err "gradfit_dist: error on rank 2: run seed_quadratic: injected failure after epoch 3"
   [ ! -e "$work/r/results.h5" ] || fail "a results file was written" ;;
 dry_run)
   # --dry-run lists the expanded runs and trains nothing; --set changes the base first.
