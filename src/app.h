@@ -19,9 +19,10 @@ struct AppOptions {
   std::string progress = "auto";       // runs in flight: live (one rewritten line), lines, or auto
   int threads = 0;                     // intra-op threads per rank; 0: see device::default_thread_count
   std::string command_line;            // recorded in the results
-  // Test seams: called on every rank after every epoch; on a group's rank 0 before each run it trains; and on a
-  // group's rank 0 when a checkpoint's temporary file is complete but not yet renamed into place. They let tests
-  // fail one rank mid-training and freeze a job at an exact moment to kill it there.
+  // Test seams: called on every rank after every epoch; on a group's rank 0 before each run it trains (a failure
+  // there is shared with the group: the job fails on the whole group); and on a group's rank 0 when a checkpoint's
+  // temporary file is complete but not yet renamed into place. They let tests fail one rank mid-training or one
+  // group, and freeze a job at an exact moment to kill it there.
   std::function<void(int64_t epoch)> after_epoch;
   std::function<void(int64_t run_index)> before_run;
   std::function<void()> before_checkpoint_commit;

@@ -40,6 +40,15 @@ Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed) {
   return model;
 }
 
+int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim) {
+  int64_t count = 0, in = input_dim;
+  for (const int64_t width : spec.widths) {
+    count += in * width + width;  // weight width×in, bias width
+    in = width;
+  }
+  return count + in + 1;  // the output layer: weight 1×in, bias 1
+}
+
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim) {
   std::string text = std::to_string(input_dim);
   for (const int64_t w : spec.widths) text += "-" + std::to_string(w);

@@ -33,6 +33,10 @@ Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed);
 
 torch::Dtype torch_dtype(config::DType dtype);
 
+// The number of parameters (weights and biases) of the model of `spec` for n inputs, from the widths alone: the
+// numel summed over make_mlp(spec, input_dim, seed)->parameters().
+int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim);
+
 // "2-10-10-1"
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim);
 

@@ -82,6 +82,26 @@ void Comm::receive(double* data, int count, int source, int tag) const {
   check(MPI_Recv(data, count, MPI_DOUBLE, source, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
 }
 
+void Comm::send_text(const std::string& text, int destination, int tag) const {
+  check(MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, destination, tag, comm_), "MPI_Send");
+}
+
+std::string Comm::receive_text(int source, int tag) const {
+  MPI_Status status;
+  check(MPI_Probe(source, tag, comm_, &status), "MPI_Probe");
+  int length = 0;
+  check(MPI_Get_count(&status, MPI_CHAR, &length), "MPI_Get_count");
+  std::string text(static_cast<size_t>(length), '\0');
+  check(MPI_Recv(text.data(), length, MPI_CHAR, status.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+  return text;
+}
+
+bool Comm::waiting(int source, int tag) const {
+  int found = 0;
+  check(MPI_Iprobe(source, tag, comm_, &found, MPI_STATUS_IGNORE), "MPI_Iprobe");
+  return found != 0;
+}
+
 bool Comm::poll(int* source, int* tag) const {
   int waiting = 0;
   MPI_Status status;

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 
 namespace gradfit::parallel {
 
@@ -34,8 +35,14 @@ class Comm {
   // Point to point, for small control messages of doubles.
   void send(const double* data, int count, int destination, int tag) const;
   void receive(double* data, int count, int source, int tag) const;
+  // Point to point, for a text of any length (e.g. an error message): receive_text blocks until a message with
+  // `tag` from `source` arrives and takes it whole.
+  void send_text(const std::string& text, int destination, int tag) const;
+  std::string receive_text(int source, int tag) const;
   // The source and tag of a message waiting to be received, without blocking; false when there is none.
   bool poll(int* source, int* tag) const;
+  // Whether a message with `tag` from `source` is waiting to be received, without blocking.
+  bool waiting(int source, int tag) const;
 
   // This rank's place among the ranks of this communicator on its node (collective).
   struct NodeLocal {

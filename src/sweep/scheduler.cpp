@@ -8,36 +8,48 @@
 #include <numeric>
 #include <thread>
 
+#include "common/error.h"
+#include "sweep/wire.h"
+
 namespace gradfit::sweep {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Control messages are small arrays of doubles (indices stay exact below 2^53).
-constexpr int kMessageLength = 8;
-enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103, kFinished = 7104 };
 int clamp_ranks(int world_size, int ranks_per_run) {
   return ranks_per_run <= 0 ? world_size : std::min(ranks_per_run, world_size);
 }
 
-// World rank 0's bookkeeping: the queue of jobs not yet started and the runs in flight.
+// World rank 0's bookkeeping: the queue of jobs not yet started, the job each group is training, the runs in
+// flight, and the first failure.
 class Coordinator {
  public:
-  Coordinator(const parallel::Comm& world, int groups, const std::vector<std::vector<int64_t>>& jobs,
-              const std::vector<double>& costs, Reporter& reporter, std::function<bool()> stop_requested)
-      : world_(world), groups_(groups), jobs_(jobs), reporter_(reporter), stop_requested_(std::move(stop_requested)) {
+  Coordinator(const parallel::Comm& world, int ranks_per_group, int own_group,
+              const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs, Reporter& reporter,
+              std::function<bool()> stop_requested)
+      : world_(world),
+        ranks_per_group_(ranks_per_group),
+        groups_(group_count(world.size(), ranks_per_group)),
+        own_group_(own_group),
+        jobs_(jobs),
+        reporter_(reporter),
+        stop_requested_(std::move(stop_requested)),
+        job_of_group_(static_cast<size_t>(groups_), -1),
+        stop_sent_(static_cast<size_t>(groups_), 0) {
     std::vector<int64_t> order(jobs.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return costs[a] > costs[b]; });
     queue_.assign(order.begin(), order.end());
   }
 
-  // The next job for `group`, or -1 when none is left.
+  // The next job for `group`, whose previous job (if any) is over, or -1 when none is left.
   int64_t take(int group) {
+    job_of_group_[group] = -1;
     if (stop_requested_ && stop_requested_()) stopped_ = true;
     if (queue_.empty() || stopped_) return -1;
     const int64_t job = queue_.front();
     queue_.pop_front();
+    job_of_group_[group] = job;
     const auto now = Clock::now();
     for (const int64_t index : jobs_[job]) {
       RunProgress p;
@@ -50,46 +62,41 @@ class Coordinator {
   }
 
   void finished(const RunSummary& summary, int group) {
-    if (summary.status == records::RunStatus::interrupted) stopped_ = true;  // the job is being stopped: start nothing new
+    if (summary.status == records::RunStatus::interrupted) stopped_ = true;  // the job is being stopped
     in_flight_.erase(summary.index);
     reporter_.finished(summary, group);
   }
 
-  void progress(int64_t index, int64_t epoch, double loss, double rel_grad_error) {
-    const auto it = in_flight_.find(index);
+  // `group`'s job failed (on every rank of the group). The first failure stops the sweep: no more jobs, and every
+  // other group still training is told to checkpoint and stop.
+  void failed(const std::string& message, int group) {
+    if (job_of_group_[group] >= 0)
+      for (const int64_t index : jobs_[job_of_group_[group]]) in_flight_.erase(index);
+    job_of_group_[group] = -1;
+    if (failure_) return;
+    failure_ = message;
+    stopped_ = true;
+    for (int g = 0; g < groups_; ++g) {
+      if (g == own_group_ || job_of_group_[g] < 0 || stop_sent_[g]) continue;  // its own group asks failure()
+      wire::send(world_, wire::encode_stop(), g * ranks_per_group_, wire::kStop);
+      stop_sent_[g] = 1;
+    }
+  }
+
+  const std::optional<std::string>& failure() const { return failure_; }
+
+  void progress(const RunProgress& p) {
+    const auto it = in_flight_.find(p.index);
     if (it == in_flight_.end()) return;
-    it->second.progress.epoch = epoch;
-    it->second.progress.loss = loss;
-    it->second.progress.rel_grad_error = rel_grad_error;
+    it->second.progress.epoch = p.epoch;
+    it->second.progress.loss = p.loss;
+    it->second.progress.rel_grad_error = p.rel_grad_error;
   }
 
   // Answers every waiting message; cheap when there is none.
   void serve() {
     int source = 0, tag = 0;
-    while (world_.poll(&source, &tag)) {
-      double m[kMessageLength];
-      world_.receive(m, kMessageLength, source, tag);
-      const int group = static_cast<int>(m[0]);
-      if (tag == kProgress) {
-        progress(static_cast<int64_t>(m[1]), static_cast<int64_t>(m[2]), m[3], m[4]);
-        continue;
-      }
-      if (tag == kFinished) {  // a run of the group's job (sent before the group's next request)
-        RunSummary s;
-        s.index = static_cast<int64_t>(m[1]);
-        s.status = static_cast<records::RunStatus>(static_cast<int>(m[2]));
-        s.epochs_run = static_cast<int64_t>(m[3]);
-        s.final_loss = m[4];
-        s.final_rel_grad_error = m[5];
-        s.seconds = m[6];
-        finished(s, group);
-        continue;
-      }
-      // kRequest: a group finished its job (if any) and wants the next.
-      double reply[kMessageLength] = {static_cast<double>(take(group))};
-      if (reply[0] < 0) ++groups_done_;
-      world_.send(reply, kMessageLength, source, kAssign);
-    }
+    while (world_.poll(&source, &tag)) answer(source, tag);
     std::vector<RunProgress> runs;
     for (auto& [index, f] : in_flight_) {
       f.progress.elapsed = std::chrono::duration<double>(Clock::now() - f.start).count();
@@ -111,16 +118,169 @@ class Coordinator {
     RunProgress progress;
     Clock::time_point start;
   };
+
+  void answer(int source, int tag) {
+    switch (tag) {
+      case wire::kProgress: progress(wire::decode_progress(wire::receive(world_, source, wire::kProgress))); return;
+      case wire::kFinished: {  // a run of the group's job (sent before the group's next request)
+        const auto f = wire::decode_finished(wire::receive(world_, source, wire::kFinished));
+        finished(f.summary, f.group);
+        return;
+      }
+      case wire::kFailed: failed(world_.receive_text(source, wire::kFailed), source / ranks_per_group_); return;
+      case wire::kRequest: {  // a group finished its job (if any) and wants the next
+        const int group = wire::decode_request(wire::receive(world_, source, wire::kRequest));
+        wire::Assignment assignment;
+        assignment.job = take(group);
+        assignment.stop_sent = stop_sent_[group] != 0;
+        stop_sent_[group] = 0;
+        if (assignment.job < 0) ++groups_done_;
+        wire::send(world_, wire::encode_assignment(assignment), source, wire::kAssign);
+        return;
+      }
+      default:
+        throw Error("sweep coordinator: unexpected message (tag " + std::to_string(tag) + ") from rank " +
+                    std::to_string(source));
+    }
+  }
+
   const parallel::Comm& world_;
+  int ranks_per_group_;
   int groups_;
+  int own_group_;
   const std::vector<std::vector<int64_t>>& jobs_;
   Reporter& reporter_;
   std::function<bool()> stop_requested_;
   bool stopped_ = false;
+  std::optional<std::string> failure_;
   std::deque<int64_t> queue_;
   std::map<int64_t, InFlight> in_flight_;
-  int groups_done_ = 0;  // other groups told to stop
+  std::vector<int64_t> job_of_group_;  // per group: the job it trains, or -1
+  std::vector<uint8_t> stop_sent_;     // per group: told to stop since its last request
+  int groups_done_ = 0;                // other groups told there is nothing left
 };
+
+// One rank's part in the sweep, by its place: world rank 0 coordinates and leads its own group; the root of every
+// other group asks for jobs and reports; the other ranks only train.
+class Role {
+ public:
+  virtual ~Role() = default;
+  // The group root's answer (broadcast over the group): the next job, or -1.
+  virtual int64_t next_job() { return -1; }
+  // The hooks for the trainer of the job of `runs`.
+  virtual train::TrainHooks hooks(const std::vector<int64_t>& runs) {
+    (void)runs;
+    return {};
+  }
+  virtual void finished(const RunSummary& summary) { (void)summary; }
+  // The group's job failed: `message` is the same on every rank of the group.
+  virtual void failed(const std::string& message) { (void)message; }
+  // After the group's last job.
+  virtual void end() {}
+  // On world rank 0: the first failure of any group.
+  virtual std::optional<std::string> failure() const { return std::nullopt; }
+};
+
+class CoordinatorRole : public Role {
+ public:
+  CoordinatorRole(std::unique_ptr<Coordinator> coordinator, int group)
+      : coordinator_(std::move(coordinator)), group_(group) {}
+  int64_t next_job() override {
+    coordinator_->serve();
+    return coordinator_->take(group_);
+  }
+  train::TrainHooks hooks(const std::vector<int64_t>& runs) override {
+    train::TrainHooks hooks;
+    Coordinator* c = coordinator_.get();
+    const int group = group_;
+    hooks.between_steps = [c] { c->serve(); };
+    hooks.on_epoch = [c, &runs, group](size_t member, const records::EpochRecord& r) {
+      c->progress(RunProgress{runs[member], group, r.epoch, r.train_loss, r.rel_grad_error, 0});
+    };
+    hooks.stop_requested = [c] { return c->failure().has_value(); };  // another group failed
+    return hooks;
+  }
+  void finished(const RunSummary& summary) override { coordinator_->finished(summary, group_); }
+  void failed(const std::string& message) override { coordinator_->failed(message, group_); }
+  void end() override { coordinator_->drain(); }
+  std::optional<std::string> failure() const override { return coordinator_->failure(); }
+
+ private:
+  std::unique_ptr<Coordinator> coordinator_;
+  int group_;
+};
+
+// The root of a group other than the coordinator's.
+class LeaderRole : public Role {
+ public:
+  LeaderRole(const parallel::Comm& world, int group) : world_(world), group_(group) {}
+
+  int64_t next_job() override {
+    wire::send(world_, wire::encode_request(group_), 0, wire::kRequest);
+    const auto assignment = wire::decode_assignment(wire::receive(world_, 0, wire::kAssign));
+    // A stop sent while the job ran but after its last step: take it now, so that no message is left behind.
+    if (assignment.stop_sent && !stop_received_) wire::receive(world_, 0, wire::kStop);
+    stop_received_ = false;
+    return assignment.job;
+  }
+
+  train::TrainHooks hooks(const std::vector<int64_t>& runs) override {
+    runs_ = &runs;
+    epoch_ = -1;
+    train::TrainHooks hooks;
+    hooks.on_epoch = [this](size_t member, const records::EpochRecord& r) { progress(member, r); };
+    hooks.stop_requested = [this] { return stop_arrived(); };
+    return hooks;
+  }
+
+  void finished(const RunSummary& summary) override {
+    wire::send(world_, wire::encode_finished({group_, summary}), 0, wire::kFinished);
+  }
+  void failed(const std::string& message) override { world_.send_text(message, 0, wire::kFailed); }
+
+ private:
+  static constexpr double kProgressSeconds = 2.0;
+
+  // Every kProgressSeconds, one epoch's records of all the job's runs.
+  void progress(size_t member, const records::EpochRecord& r) {
+    if (r.epoch != epoch_) {
+      epoch_ = r.epoch;
+      sending_ = std::chrono::duration<double>(Clock::now() - last_sent_).count() >= kProgressSeconds;
+      if (sending_) last_sent_ = Clock::now();
+    }
+    if (!sending_) return;
+    const RunProgress p{(*runs_)[member], group_, r.epoch, r.train_loss, r.rel_grad_error, 0};
+    wire::send(world_, wire::encode_progress(p), 0, wire::kProgress);
+  }
+
+  // Whether the coordinator asked this group to stop (a non-blocking probe; the message is taken once).
+  bool stop_arrived() {
+    if (!stop_received_ && world_.waiting(0, wire::kStop)) {
+      wire::receive(world_, 0, wire::kStop);
+      stop_received_ = true;
+    }
+    return stop_received_;
+  }
+
+  const parallel::Comm& world_;
+  int group_;
+  const std::vector<int64_t>* runs_ = nullptr;
+  int64_t epoch_ = -1;
+  bool sending_ = false;
+  Clock::time_point last_sent_ = Clock::now();
+  bool stop_received_ = false;
+};
+
+// Rank 0's failure, sent to every rank (collective over `world`).
+std::optional<std::string> share_failure(const parallel::Comm& world, const std::optional<std::string>& failure) {
+  int64_t length = failure ? static_cast<int64_t>(failure->size()) : -1;
+  world.broadcast(&length, sizeof(length));
+  if (length < 0) return std::nullopt;
+  std::string message = failure.value_or("");
+  message.resize(static_cast<size_t>(length));
+  world.broadcast(message.data(), length);
+  return message;
+}
 
 }  // namespace
 
@@ -129,79 +289,40 @@ int group_count(int world_size, int ranks_per_run) {
   return (world_size + k - 1) / k;
 }
 
-void run_all(const parallel::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
-             const std::vector<double>& costs, const RunFunction& run_job, Reporter& reporter,
-             const std::function<bool()>& stop_requested) {
+std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_run,
+                                   const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs,
+                                   const RunFunction& run_job, Reporter& reporter,
+                                   const std::function<bool()>& stop_requested) {
   const int k = clamp_ranks(world.size(), ranks_per_run);
   const int color = world.rank() / k;
   const parallel::SplitComm split(world, color, world.rank());
   const parallel::Comm& group = split.comm();
-  const bool coordinator = world.is_root();
-  const bool leader = group.is_root();
-  Coordinator* coord = nullptr;
-  std::unique_ptr<Coordinator> owned;
-  if (coordinator) {
-    owned = std::make_unique<Coordinator>(world, group_count(world.size(), k), jobs, costs, reporter, stop_requested);
-    coord = owned.get();
-  }
+  std::unique_ptr<Role> role;
+  if (world.is_root())
+    role = std::make_unique<CoordinatorRole>(
+        std::make_unique<Coordinator>(world, k, color, jobs, costs, reporter, stop_requested), color);
+  else if (group.is_root())
+    role = std::make_unique<LeaderRole>(world, color);
+  else
+    role = std::make_unique<Role>();
 
-  constexpr double kProgressSeconds = 2.0;
   for (;;) {
-    int64_t next = -1;
-    if (coordinator) {
-      coord->serve();
-      next = coord->take(color);
-    } else if (leader) {
-      const double request[kMessageLength] = {static_cast<double>(color)};
-      world.send(request, kMessageLength, 0, kRequest);
-      double reply[kMessageLength];
-      world.receive(reply, kMessageLength, 0, kAssign);
-      next = static_cast<int64_t>(reply[0]);
-    }
+    int64_t next = role->next_job();
     group.broadcast(&next, sizeof(next));
     if (next < 0) break;
     const std::vector<int64_t>& runs = jobs[static_cast<size_t>(next)];
-
-    train::TrainHooks hooks;
-    auto last_sent = Clock::now();
-    if (coordinator) {
-      hooks.between_steps = [coord] { coord->serve(); };
-      hooks.on_epoch = [coord, &runs](size_t member, const records::EpochRecord& r) {
-        coord->progress(runs[member], r.epoch, r.train_loss, r.rel_grad_error);
-      };
-    } else if (leader) {
-      // Every kProgressSeconds, one epoch's records of all the job's runs.
-      hooks.on_epoch = [&, epoch = int64_t{-1}, sending = false](size_t member, const records::EpochRecord& r) mutable {
-        if (r.epoch != epoch) {
-          epoch = r.epoch;
-          sending = std::chrono::duration<double>(Clock::now() - last_sent).count() >= kProgressSeconds;
-          if (sending) last_sent = Clock::now();
-        }
-        if (!sending) return;
-        const double m[kMessageLength] = {static_cast<double>(color), static_cast<double>(runs[member]),
-                                          static_cast<double>(r.epoch), r.train_loss, r.rel_grad_error};
-        world.send(m, kMessageLength, 0, kProgress);
-      };
-    }
-    std::vector<RunSummary> summaries = run_job(runs, group, hooks);
-    for (size_t i = 0; i < summaries.size(); ++i) {
-      auto& s = summaries[i];
-      s.index = runs[i];
-      if (coordinator) {
-        coord->finished(s, color);
-      } else if (leader) {
-        const double m[kMessageLength] = {static_cast<double>(color),
-                                          static_cast<double>(s.index),
-                                          static_cast<double>(static_cast<int>(s.status)),
-                                          static_cast<double>(s.epochs_run),
-                                          s.final_loss,
-                                          s.final_rel_grad_error,
-                                          s.seconds};
-        world.send(m, kMessageLength, 0, kFinished);
+    try {
+      std::vector<RunSummary> summaries = run_job(runs, group, role->hooks(runs));
+      for (size_t i = 0; i < summaries.size(); ++i) {
+        summaries[i].index = runs[i];
+        role->finished(summaries[i]);
       }
+    } catch (const CollectiveError& e) {  // every rank of the group is here, with the same message
+      role->failed(e.what());
     }
   }
-  if (coordinator) coord->drain();
+  role->end();
+  return share_failure(world, role->failure());
 }
 
 }  // namespace gradfit::sweep

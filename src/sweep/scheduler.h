@@ -5,6 +5,7 @@
 // data-parallel over its own communicator.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,18 +45,26 @@ class Reporter {
 };
 
 // Trains the runs of one job on `group` (called on every rank of the group) and returns a summary per run, in
-// order (read on the group's rank 0). `hooks` must be passed to the trainer: they keep the coordinator responsive
-// and carry progress (on_epoch's member is the position in `runs`).
+// order (read on the group's rank 0). `hooks` must be passed to the trainer: they keep the coordinator responsive,
+// carry progress (on_epoch's member is the position in `runs`) and ask the group to stop (stop_requested: another
+// group failed). A failure that every rank of the group agrees on is thrown as CollectiveError, on every rank of
+// the group, naming the run: it ends the sweep (see run_all). Any other exception is one rank's and propagates.
 using RunFunction = std::function<std::vector<RunSummary>(const std::vector<int64_t>& runs, const parallel::Comm& group,
                                                           const train::TrainHooks& hooks)>;
 
 // Collective over `world`, which passes the same `jobs` (run indices) and `costs` (one per job) on every rank:
-// runs every job exactly once. `ranks_per_run` is clamped to [1, world size] (0 means the world size); a last
+// runs every job at most once. `ranks_per_run` is clamped to [1, world size] (0 means the world size); a last
 // group may be smaller. World rank 0 hands out no more jobs once `stop_requested()` is true there or a run comes
 // back "interrupted". `reporter` and `stop_requested` are used on world rank 0 only.
-void run_all(const parallel::Comm& world, int ranks_per_run, const std::vector<std::vector<int64_t>>& jobs,
-             const std::vector<double>& costs, const RunFunction& run_job, Reporter& reporter,
-             const std::function<bool()>& stop_requested = {});
+//
+// When a job fails on its group (run_job throws CollectiveError), the group's root sends the message to world
+// rank 0, which hands out no more jobs and tells every group still training to checkpoint at its next step and
+// stop (its runs end "interrupted"). Returns the first failure's message, the same on every rank, or nothing when
+// no job failed.
+std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_run,
+                                   const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs,
+                                   const RunFunction& run_job, Reporter& reporter,
+                                   const std::function<bool()>& stop_requested = {});
 
 // The groups a world of `world_size` ranks splits into.
 int group_count(int world_size, int ranks_per_run);

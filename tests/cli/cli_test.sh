@@ -27,6 +27,77 @@ sweep:
   repeats: 2
 YAML
 }
+# A tiny data file for `target: file`: 64 points in 2-D and the gradient of x'x there; with a row number as $2,
+# that row's gradient holds a NaN.
+write_data_file() {
+  "$PYTHON" - "$1" "${2:-}" <<'PY' || fail "cannot write $1"
+import sys, h5py, numpy as np
+x = np.random.default_rng(1).uniform(-1, 1, (64, 2))
+grad = 2 * x
+if sys.argv[2]:
+    grad[int(sys.argv[2]), 1] = np.nan
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, grad
+PY
+}
+# A sweep of 8 runs over optimizer.lr (one job each), groups of $2 ranks, $3 epochs.
+write_lr_sweep() {
+  cat >"$1" <<YAML
+name: lr
+ranks_per_run: $2
+ensemble_size: 1
+data: {target: quadratic, P: [[2, 0.5], [0.5, 1]]}
+model: {widths: [8, 8], activation: softplus, dtype: float64}
+train: {epochs: $3}
+sweep:
+  grid: {optimizer.lr: [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]}
+YAML
+}
+# timed_run CMD...: run, with the seconds it took in $elapsed; a hang ends at 60 s (exit code 124).
+timed_run() {
+  local start
+  start=$(date +%s.%N)
+  run timeout 60 "$@"
+  elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+}
+# The job ended with exit code 1 within 10 s and exactly one error line, which matches $1 (an ERE).
+expect_one_error() {
+  local line
+  line=$(grep 'gradfit_dist: error' "$work/err")
+  echo "RESULT $label: exit code $rc in $elapsed s: $line"
+  [ "$rc" -ne 124 ] || fail "$label: the job hung until timeout killed it"
+  expect_rc 1
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "$label: expected exactly one error line"
+  expect_in err "$1"
+  awk -v t="$elapsed" 'BEGIN {exit !(t <= 10)}' || fail "$label: took $elapsed s"
+}
+# After a job that a group's failure ended (output folder $1, the failed run's name $2): results.h5 holds every
+# run whose results file was written (runs that finished, and runs stopped by the failure, "interrupted"); an
+# interrupted run keeps its checkpoint, a finished one has none; the failed run has no results. Prints the runs.
+check_after_group_failure() {
+  echo "$label: the failed run started on $(grep -Eo " $2 \(group [0-9]+" "$work/out" | grep -Eo 'group [0-9]+')"
+  "$PYTHON" - "$1" "$2" <<'PY' || fail "$label: results after the failure"
+import os, sys, h5py
+out, failed = sys.argv[1], sys.argv[2]
+def runs_of(path):
+    with h5py.File(path, "r") as f:
+        return {name: (f["runs"][name].attrs["id"], f["runs"][name].attrs["status"]) for name in f["runs"]}
+merged = runs_of(os.path.join(out, "results.h5"))
+written = {}
+for entry in os.listdir(os.path.join(out, "runs")):
+    path = os.path.join(out, "runs", entry)
+    if entry.endswith(".h5") and os.path.isfile(path):
+        written.update(runs_of(path))
+assert merged == written, f"results.h5 {merged} != run files {written}"
+assert failed not in merged, f"the failed run {failed} has results"
+checkpoints = {e[:-3] for e in os.listdir(os.path.join(out, "checkpoints")) if e.endswith(".h5")}
+for name, (run_id, status) in merged.items():
+    assert status in ("done", "interrupted"), (name, status)
+    assert (run_id in checkpoints) == (status == "interrupted"), (name, status, "checkpoint" if run_id in checkpoints else "none")
+print("after the failure:", ", ".join(f"{n} {s}" for n, (_, s) in sorted(merged.items())) or "no run written",
+      f"({len(checkpoints)} checkpoints)")
+PY
+}
 # Waits up to 30 s for a file matching $2 in folder $1.
 wait_for_file() {
   for _ in $(seq 300); do compgen -G "$1/$2" >/dev/null && return 0; sleep 0.1; done
@@ -159,7 +230,7 @@ fault_on_one_rank)
   expect_failure
   [ "$rc" -ne 124 ] || fail "the job hung until timeout killed it"
   awk -v t="$elapsed" 'BEGIN {exit !(t < 10)}' || fail "took $elapsed s after the failure"
-  expect_in err "gradfit_dist: error on rank 2: injected failure after epoch 3"
+  expect_in err "gradfit_dist: error on rank 2: run seed_quadratic: injected failure after epoch 3"
   [ ! -e "$work/r/results.h5" ] || fail "a results file was written" ;;
 dry_run)
   # --dry-run lists the expanded runs and trains nothing; --set changes the base first.
@@ -318,6 +389,82 @@ YAML
   expect_rc 0
   expect_in out "to resume from checkpoints"
   [ "$(ls "$work/long/runs" | wc -l)" -eq 4 ] || fail "expected 4 finished runs" ;;
+group_bad_data)
+  # A sweep over four data files, the second with a NaN: the group that meets it fails, the job ends (exit 1, one
+  # error line naming the run and the cause) without waiting for the other groups, whose runs stop with a
+  # checkpoint. Once the file is fixed, the same command finishes the sweep.
+  write_data_file "$work/good1.h5"
+  write_data_file "$work/good2.h5"
+  write_data_file "$work/good3.h5"
+  for n in 2 4; do
+    for k in 1 2; do
+      label="n=$n ranks_per_run=$k"
+      write_data_file "$work/bad.h5" 3
+      cat >"$work/nan$n$k.yaml" <<YAML
+name: nan
+ranks_per_run: $k
+ensemble_size: 1
+data: {target: file, path: good1.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+train: {epochs: 2000}
+sweep:
+  grid: {data.path: [good1.h5, bad.h5, good2.h5, good3.h5]}
+YAML
+      timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$GRADFIT_BIN" --progress lines --out "$work/r$n$k" "$work/nan$n$k.yaml"
+      expect_one_error "^gradfit_dist: error: run path=bad\.h5: .*/bad\.h5: dataset 'grad' has NaN or Inf in row 3$"
+      check_after_group_failure "$work/r$n$k" "path=bad.h5"
+      [ -z "$(ls "$work/r$n$k/checkpoints" | grep "$(grep -o '[0-9a-f]\{12\} path=bad.h5' "$work/out" | cut -c1-12)")" ] ||
+        fail "$label: a checkpoint of the failed run"
+      if [ "$n$k" = 22 ]; then  # one group, one run after another: the run before the bad file finished
+        "$H5DUMP" -a /runs/path=good1.h5/status "$work/r$n$k/results.h5" | grep -q '"done"' ||
+          fail "$label: the run trained before the failure is not in results.h5 as done"
+      fi
+      write_data_file "$work/bad.h5"
+      run timeout 60 "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$GRADFIT_BIN" --progress lines --out "$work/r$n$k" "$work/nan$n$k.yaml"
+      expect_rc 0
+      "$PYTHON" -c 'import sys, h5py; r = h5py.File(sys.argv[1], "r")["runs"]
+assert sorted(r[n].attrs["status"] for n in r) == ["done"] * 4, {n: r[n].attrs["status"] for n in r}' \
+        "$work/r$n$k/results.h5" || fail "$label: the rerun did not finish every run"
+    done
+  done ;;
+group_unwritable_run_file)
+  # The results file of one run cannot be written (a directory is in its place): the group's root fails, the
+  # group agrees, and the job ends with one error line naming the run.
+  for n in 2 4; do
+    for k in 1 2; do
+      label="n=$n ranks_per_run=$k"
+      write_lr_sweep "$work/s$n$k.yaml" $k 300
+      timed_run env GRADFIT_FAULT_MODE=unwritable_run_file:2 "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
+        "$work/s$n$k.yaml" "$work/r$n$k"
+      expect_one_error "^gradfit_dist: error: run lr=0\.03: cannot rename '.*/runs/[0-9a-f]{12}\.h5\.tmp-[0-9]+' to '.*/runs/[0-9a-f]{12}\.h5'$"
+      check_after_group_failure "$work/r$n$k" "lr=0.03"
+    done
+  done ;;
+group_fault_in_run)
+  # The group training run 2 fails in a step it shares (its root throws in the before_run seam, inside
+  # parallel::all_or_none): the group agrees, and the job ends with one error line naming the run.
+  for n in 2 4; do
+    for k in 1 2; do
+      label="n=$n ranks_per_run=$k"
+      write_lr_sweep "$work/s$n$k.yaml" $k 300
+      timed_run env GRADFIT_FAULT_MODE=throw_before_run:2 "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
+        "$work/s$n$k.yaml" "$work/r$n$k"
+      expect_one_error "^gradfit_dist: error: run lr=0\.03: injected failure before run 2$"
+      check_after_group_failure "$work/r$n$k" "lr=0.03"
+    done
+  done ;;
+one_rank_fault_in_sweep)
+  # The last rank throws after epoch 3 of the run it trains, alone (its group's other rank, if any, waits in the
+  # allreduce): it names itself and the run, and MPI_Abort ends the job.
+  for n in 2 4; do
+    for k in 1 2; do
+      label="n=$n ranks_per_run=$k"
+      write_lr_sweep "$work/s$n$k.yaml" $k 300
+      timed_run env GRADFIT_FAULT_RANK=$((n - 1)) "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
+        "$work/s$n$k.yaml" "$work/r$n$k"
+      expect_one_error "^gradfit_dist: error on rank $((n - 1)): run lr=0\.0[1-8]: injected failure after epoch 3$"
+    done
+  done ;;
 missing_sweep_file)
   run "$GRADFIT_BIN" "$work/absent.yaml"
   expect_failure

@@ -1,21 +1,28 @@
 // A gradfit_dist job with a fault injected, for tests of what a failure leaves behind. Usage:
 //   mpiexec -n 4 fault_job SWEEP.yaml OUT_DIR
 // GRADFIT_FAULT_MODE picks the fault:
-//   throw (default)       rank GRADFIT_FAULT_RANK (2) throws after epoch GRADFIT_FAULT_EPOCH (3), first writing the
-//                         time to GRADFIT_FAULT_MARKER: the whole job must end promptly with a non-zero exit, not
-//                         hang in a collective;
+//   throw (default)       rank GRADFIT_FAULT_RANK (2) throws after epoch GRADFIT_FAULT_EPOCH (3) of whichever run it
+//                         trains, first writing the time to GRADFIT_FAULT_MARKER: one rank's failure, which the
+//                         others cannot share; the whole job must end promptly with a non-zero exit, not hang in a
+//                         collective;
+//   throw_before_run:K    the rank 0 of the group that trains run K (0-based, in the sweep's order) throws just
+//                         before it: a step the group shares (parallel::all_or_none), so the whole group fails;
+//   unwritable_run_file:K  a directory is put where run K's results file goes (OUT_DIR/runs/<id>.h5) just before
+//                         the run starts, so that the group cannot write it when the run ends;
 //   freeze_before_run:K   a group's rank 0 freezes just before the K-th run it starts (between runs);
 //   freeze_in_checkpoint:K  a group's rank 0 freezes in its K-th checkpoint write, the temporary file complete
 //                         but not renamed (mid-checkpoint).
 // A freeze creates the file GRADFIT_FAULT_MARKER and waits, so a test can SIGKILL the job at exactly that moment.
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "app.h"
+#include "config/config.h"
 #include "parallel/comm.h"
 
 namespace {
@@ -58,6 +65,16 @@ int main(int argc, char** argv) {
         }
         throw std::runtime_error("injected failure after epoch " + std::to_string(epoch));
       }
+    };
+  } else if (kind == "throw_before_run") {
+    options.before_run = [&](int64_t run) {
+      if (run == count) throw std::runtime_error("injected failure before run " + std::to_string(run));
+    };
+  } else if (kind == "unwritable_run_file") {
+    // Read here only for the run's id (the job reads the file again, on every rank).
+    const std::string id = gradfit::config::load_config(options.config_path).runs.at(count).id;
+    options.before_run = [&, id](int64_t run) {
+      if (run == count) std::filesystem::create_directories(std::filesystem::path(argv[2]) / "runs" / (id + ".h5"));
     };
   } else if (kind == "freeze_before_run") {
     options.before_run = [&](int64_t) {

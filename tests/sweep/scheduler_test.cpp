@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app.h"
+#include "common/error.h"
 #include "io/h5.h"
 
 namespace gradfit::sweep {
@@ -64,7 +65,8 @@ TEST(Scheduler, GroupsOfTwoRunEveryRunExactlyOnce) {
         for (size_t member = 0; member < indices.size(); ++member) {
           if (hooks.on_epoch) hooks.on_epoch(member, records::EpochRecord{1, 1.0, 0.5, 0, 0, 0});
           RunSummary s;
-          s.status = indices[member] == 3 || indices[member] == 8 ? records::RunStatus::diverged : records::RunStatus::done;
+          s.status =
+              indices[member] == 3 || indices[member] == 8 ? records::RunStatus::diverged : records::RunStatus::done;
           s.epochs_run = 1;
           s.final_loss = static_cast<double>(indices[member]);
           summaries.push_back(s);
@@ -104,6 +106,57 @@ TEST(Scheduler, OneGroupOfAllRanksTakesTheMostExpensiveFirst) {
   EXPECT_EQ(order, (std::vector<int64_t>{1, 3, 5, 0, 4}));  // by cost, ties in the jobs' order
   if (world().is_root()) {
     EXPECT_EQ(reporter.started_order, order);
+  }
+}
+
+// One group's job fails (a CollectiveError on every rank of the group) while the others train: every rank learns
+// the failure, the groups in flight are told to stop and come back "interrupted", no job starts after it, and no
+// message is left behind. For groups of 1 and 2 ranks, the failing group being the coordinator's or the last.
+TEST(Scheduler, AFailedJobStopsTheOtherGroupsAndReachesEveryRank) {
+  ASSERT_EQ(world().size(), 4) << "run under mpiexec -n 4";
+  for (const int ranks_per_run : {1, 2}) {
+    const int groups = group_count(world().size(), ranks_per_run);
+    for (const int failing : {0, groups - 1}) {
+      const std::vector<std::vector<int64_t>> jobs{{0}, {1}, {2, 3}, {4}, {5}, {6}, {7}, {8}};
+      const std::vector<double> costs(jobs.size(), 1.0);
+      const int my_group = world().rank() / ranks_per_run;
+      const std::string message = "run " + std::to_string(failing) + ": injected";
+      RecordingReporter reporter;
+      const auto started = std::chrono::steady_clock::now();
+      const auto failure = run_all(
+          world(), ranks_per_run, jobs, costs,
+          [&](const std::vector<int64_t>& indices, const parallel::Comm& group, const train::TrainHooks& hooks) {
+            // The failing group fails its first job after 200 steps, when every group has a job in flight.
+            const int steps = my_group == failing ? 200 : 20000;  // 20 s at most: "done" means it was never stopped
+            bool stop = false;
+            for (int step = 0; step < steps && !stop; ++step) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(1));
+              double flag = hooks.stop_requested && hooks.stop_requested() ? 1 : 0;
+              group.allreduce_sum(&flag, 1);  // the root's request becomes the group's, as in the trainer
+              stop = flag > 0;
+              if (hooks.between_steps) hooks.between_steps();
+            }
+            if (my_group == failing) throw CollectiveError(message);  // on every rank of the group
+            std::vector<RunSummary> summaries(indices.size());
+            for (auto& s : summaries) s.status = stop ? records::RunStatus::interrupted : records::RunStatus::done;
+            return summaries;
+          },
+          reporter);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      ASSERT_TRUE(failure.has_value()) << "rank " << world().rank();
+      EXPECT_EQ(*failure, message);
+      EXPECT_LT(seconds, 10.0);
+      if (world().is_root()) {
+        EXPECT_LE(reporter.started_order.size(), static_cast<size_t>(groups) + 1);  // at most one job per group
+        EXPECT_GE(reporter.finished_runs.size(), static_cast<size_t>(groups) - 1);  // the others, stopped
+        for (const auto& s : reporter.finished_runs)
+          EXPECT_EQ(s.status, records::RunStatus::interrupted) << "run " << s.index;
+      }
+      MPI_Barrier(MPI_COMM_WORLD);
+      int waiting = 0;
+      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &waiting, MPI_STATUS_IGNORE);
+      EXPECT_EQ(waiting, 0) << "a message was left behind on rank " << world().rank();
+    }
   }
 }
 

@@ -1,0 +1,219 @@
+#include "sweep/job_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "common/error.h"
+#include "io/checkpoint.h"
+#include "io/results.h"
+#include "model/mlp.h"
+#include "parallel/agree.h"
+
+namespace gradfit::sweep {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One job in progress on one rank of its group.
+class Job {
+ public:
+  Job(JobRunner& runner, const std::vector<int64_t>& indices, const parallel::Comm& group,
+      const train::TrainHooks& hooks)
+      : runner_(runner),
+        config_(runner.config()),
+        settings_(runner.settings()),
+        indices_(indices),
+        group_(group),
+        hooks_(hooks) {
+    for (const int64_t index : indices) runs_.push_back(config_.runs[index]);
+    job_checkpoint_ = runner.folder().checkpoint_file(runs_.front());
+  }
+
+  std::vector<RunSummary> run(int64_t source) {
+    announce();
+    const auto& data = runner_.dataset(runs_.front(), group_);
+    const auto checkpoints = read_checkpoints(source);
+    std::vector<const records::Checkpoint*> resume;
+    for (const auto& c : checkpoints) resume.push_back(&c);
+    completed_ = completed_at_checkpoint_ = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
+    if (!resume.empty() && settings_.print_epochs)
+      std::printf("resuming %s at epoch %lld\n", runs_.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
+    const auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume);
+    std::vector<RunSummary> summaries;
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      write_run_file(i, results[i], data);
+      summaries.push_back(summary_of(results[i]));
+    }
+    blamed_ = 0;
+    remove_checkpoints(results);
+    return summaries;
+  }
+
+  // The run a failure concerns: the job's first, or the run being written or logged when it happened.
+  const std::string& blamed() const { return runs_[blamed_].name; }
+
+ private:
+  // The before_run seam, on the group's rank 0, for each run of the job.
+  void announce() {
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      blamed_ = i;
+      const bool seam = settings_.before_run && group_.is_root();
+      parallel::all_or_none(group_, seam, [&] { settings_.before_run(indices_[i]); });
+    }
+    blamed_ = 0;
+  }
+
+  // Every rank reads the checkpoint (same file, same state): that of the job's runs, or of the ensemble they were
+  // saved with; none for a fresh start. A checkpoint resumed from under another name is removed once superseded.
+  std::vector<records::Checkpoint> read_checkpoints(int64_t source) {
+    if (source < 0) return {};
+    const std::string path = runner_.folder().checkpoint_file(config_.runs[source]);
+    if (path != job_checkpoint_) stale_ = path;
+    std::vector<std::string> ids;
+    for (const auto& run : runs_) ids.push_back(run.id);
+    std::vector<records::Checkpoint> checkpoints;
+    parallel::all_or_none(group_, true, [&] { checkpoints = io::read_checkpoints(path, ids); });
+    return checkpoints;
+  }
+
+  train::TrainHooks trainer_hooks() {
+    train::TrainHooks hooks;
+    hooks.on_epoch = [this](size_t member, const records::EpochRecord& r) { on_epoch(member, r); };
+    hooks.between_steps = hooks_.between_steps;
+    hooks.stop_requested = [this] { return stop_requested(); };
+    hooks.checkpoint_due = [this] { return checkpoint_due(); };
+    hooks.save_checkpoint = [this](const std::vector<records::Checkpoint>& saved) { save_checkpoint(saved); };
+    return hooks;
+  }
+
+  void on_epoch(size_t member, const records::EpochRecord& r) {
+    if (hooks_.on_epoch) hooks_.on_epoch(member, r);
+    if (r.epoch != completed_ && settings_.after_epoch) {
+      blamed_ = member;
+      settings_.after_epoch(r.epoch);
+      blamed_ = 0;
+    }
+    completed_ = r.epoch;
+    const auto& run = runs_[member];
+    const bool logged = r.epoch == 1 || r.epoch % run.train.log_every == 0 || r.epoch == run.train.epochs;
+    if (!settings_.print_epochs || !(logged || !std::isfinite(r.train_loss))) return;
+    std::printf("epoch %6lld  loss %.6e  rel_grad_error %.4e", static_cast<long long>(r.epoch), r.train_loss,
+                r.rel_grad_error);
+    if (std::isfinite(r.val_loss)) std::printf("  val_loss %.6e", r.val_loss);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+  // A signal, or the sweep (another group failed): checkpoint at the next step and stop.
+  bool stop_requested() const {
+    const bool signal = settings_.stop_signal && settings_.stop_signal();
+    return (hooks_.stop_requested && hooks_.stop_requested()) || signal;
+  }
+
+  // Every `checkpoint.every_epochs` epochs and/or `checkpoint.every_seconds` seconds (the group's rank 0 decides;
+  // the trainer's allreduce makes it the group's decision).
+  bool checkpoint_due() const {
+    const double since = std::chrono::duration<double>(Clock::now() - last_checkpoint_).count();
+    return (config_.checkpoint_every > 0 && completed_ - completed_at_checkpoint_ >= config_.checkpoint_every) ||
+           (config_.checkpoint_seconds > 0 && since >= config_.checkpoint_seconds);
+  }
+
+  // Called by the trainer on every rank of the group at the same step: the root writes, and the group agrees on
+  // whether it could.
+  void save_checkpoint(const std::vector<records::Checkpoint>& saved) {
+    last_checkpoint_ = Clock::now();
+    completed_at_checkpoint_ = completed_;
+    parallel::all_or_none(group_, group_.is_root(), [&] {
+      std::vector<std::string> ids;
+      for (const auto& c : saved) ids.push_back(runs_[c.member].id);
+      io::write_checkpoints(job_checkpoint_, ids, saved, settings_.before_checkpoint_commit);
+    });
+    if (group_.is_root() && !stale_.empty()) std::remove(stale_.c_str());
+    stale_.clear();
+  }
+
+  // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
+  void write_run_file(size_t member, const records::TrainResult& result, const data::Dataset& data) {
+    blamed_ = member;
+    io::RunContext context;
+    context.command_line = settings_.command_line;
+    context.ranks = group_.size();
+    context.threads_per_rank = settings_.threads_per_rank;
+    context.device = settings_.device.str();
+    context.data_description = data.description;
+    context.total_rows = data.total_rows;
+    context.dim = data.dim;
+    const auto& run = runs_[member];
+    parallel::all_or_none(group_, group_.is_root(),
+                          [&] { io::write_results(runner_.folder().run_file(run), config_, run, context, result); });
+  }
+
+  static RunSummary summary_of(const records::TrainResult& result) {
+    RunSummary summary;
+    summary.status = result.status;
+    summary.epochs_run = static_cast<int64_t>(result.history.size());
+    summary.final_loss = result.history.empty() ? NAN : result.history.back().train_loss;
+    summary.final_rel_grad_error = result.history.empty() ? NAN : result.history.back().rel_grad_error;
+    summary.seconds = result.wall_seconds;
+    return summary;
+  }
+
+  // Interrupted runs were all checkpointed at the stop and keep their checkpoint; otherwise every run of the job
+  // has ended and its checkpoints go.
+  void remove_checkpoints(const std::vector<records::TrainResult>& results) const {
+    const bool interrupted = std::any_of(results.begin(), results.end(), [](const records::TrainResult& r) {
+      return r.status == records::RunStatus::interrupted;
+    });
+    if (!group_.is_root() || interrupted) return;
+    std::remove(job_checkpoint_.c_str());
+    if (!stale_.empty()) std::remove(stale_.c_str());
+  }
+
+  JobRunner& runner_;
+  const config::Config& config_;
+  const JobSettings& settings_;
+  const std::vector<int64_t>& indices_;
+  const parallel::Comm& group_;
+  const train::TrainHooks& hooks_;  // from the scheduler
+  std::vector<config::RunSpec> runs_;
+  std::string job_checkpoint_;  // the job's checkpoints go to the file named after its first run
+  std::string stale_;           // a checkpoint resumed from under another name, until superseded
+  size_t blamed_ = 0;
+  int64_t completed_ = 0;  // epochs
+  int64_t completed_at_checkpoint_ = 0;
+  Clock::time_point last_checkpoint_ = Clock::now();
+};
+
+}  // namespace
+
+JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, const JobPlan& plan,
+                     JobSettings settings)
+    : config_(config), folder_(folder), plan_(plan), settings_(std::move(settings)) {}
+
+const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parallel::Comm& group) {
+  config::RunSpec key_run;
+  key_run.data = run.data;
+  const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
+  if (!cached_ || key != cached_key_) {
+    cached_.reset();
+    cached_ = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), group, settings_.device);
+    cached_key_ = key;
+  }
+  return *cached_;
+}
+
+std::vector<RunSummary> JobRunner::run(const std::vector<int64_t>& indices, const parallel::Comm& group,
+                                       const train::TrainHooks& hooks) {
+  Job job(*this, indices, group, hooks);
+  try {
+    return job.run(plan_.source_of(indices.front()));
+  } catch (const CollectiveError& e) {  // the same on every rank of the group
+    throw CollectiveError("run " + job.blamed() + ": " + e.what());
+  } catch (const std::exception& e) {  // this rank's alone
+    throw Error("run " + job.blamed() + ": " + message_of(e));
+  }
+}
+
+}  // namespace gradfit::sweep

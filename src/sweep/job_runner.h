@@ -1,0 +1,65 @@
+#pragma once
+// The work of one job on its group of ranks: load the data, resume from a checkpoint, train (logging, taking
+// checkpoints), write each run's results file and report a summary per run.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "parallel/comm.h"
+#include "sweep/jobs.h"
+#include "sweep/output_folder.h"
+#include "sweep/scheduler.h"
+#include "train/trainer.h"
+
+namespace gradfit::sweep {
+
+// What every job of a sweep shares.
+struct JobSettings {
+  std::string command_line;  // recorded in each run's results
+  int threads_per_rank = 1;
+  torch::Device device = torch::kCPU;
+  bool print_epochs = false;          // this rank prints a lone run's loss every train.log_every epochs
+  std::function<bool()> stop_signal;  // every rank: true once a signal asked to checkpoint and stop
+  // Test seams (see AppOptions): every rank after every epoch; the group's rank 0 before each run of a job (a
+  // failure there is the group's); the group's rank 0 before a checkpoint's temporary file is renamed into place.
+  std::function<void(int64_t epoch)> after_epoch;
+  std::function<void(int64_t run_index)> before_run;
+  std::function<void()> before_checkpoint_commit;
+};
+
+// Runs the jobs of `plan` (the RunFunction of run_all). Each rank keeps the last dataset it loaded: the runs of a
+// sweep usually share their data.
+class JobRunner {
+ public:
+  JobRunner(const config::Config& config, const OutputFolder& folder, const JobPlan& plan, JobSettings settings);
+
+  // Collective over `group`: trains the runs `indices` (one job of the plan) and returns a summary per run. Every
+  // step that only some ranks can fail (reading the checkpoint, the root writing checkpoints and run files) is
+  // shared through parallel::all_or_none, so that a failure the group agrees on comes out as a CollectiveError
+  // "run <name>: <cause>" on every rank of the group; a failure on one rank alone comes out as an Error naming
+  // the run.
+  std::vector<RunSummary> run(const std::vector<int64_t>& indices, const parallel::Comm& group,
+                              const train::TrainHooks& hooks);
+
+  const config::Config& config() const { return config_; }
+  const OutputFolder& folder() const { return folder_; }
+  const JobSettings& settings() const { return settings_; }
+  // The data of `run` on this rank (collective over `group` when it must be loaded).
+  const data::Dataset& dataset(const config::RunSpec& run, const parallel::Comm& group);
+
+ private:
+  const config::Config& config_;
+  const OutputFolder& folder_;
+  const JobPlan& plan_;
+  JobSettings settings_;
+  std::optional<data::Dataset> cached_;
+  std::string cached_key_;
+};
+
+}  // namespace gradfit::sweep

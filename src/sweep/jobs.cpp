@@ -1,0 +1,145 @@
+#include "sweep/jobs.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "data/dataset.h"
+#include "model/mlp.h"
+#include "sweep/wire.h"
+#include "train/trainer.h"
+
+namespace gradfit::sweep {
+namespace {
+
+// The parameters of a run's model (its input dimension taken as 1 where the data file says it).
+double parameters(const config::RunSpec& run) {
+  return static_cast<double>(model::parameter_count(run.model, std::max<int64_t>(1, run.data.dim)));
+}
+
+// The runs of a sweep that share an ensemble key, in the sweep's order, and the keys in order of appearance.
+struct EnsembleClasses {
+  std::map<std::string, std::vector<int64_t>> members;
+  std::vector<std::string> order;
+};
+
+// Packs runs into jobs, one key at a time.
+class Packer {
+ public:
+  Packer(const config::Config& config, const PriorWork& prior, int groups, int group_ranks, torch::Device device)
+      : config_(config), group_ranks_(group_ranks), budget_(device.is_cuda() ? 16e9 : 64e6) {
+    int64_t todo = 0;
+    for (size_t i = 0; i < config.runs.size(); ++i) todo += prior.finished[i] ? 0 : 1;
+    balanced_ = std::max<int64_t>((todo + groups - 1) / std::max(groups, 1), 1);
+  }
+
+  // A job of `runs` as they were saved, resuming from the checkpoint named after run `source`.
+  void add_resumed(int64_t source, const std::vector<int64_t>& runs) { add(runs, source); }
+  // A run that trains alone.
+  void add_alone(int64_t run) { add({run}, -1); }
+  // The runs of one ensemble key, cut into near-equal ensembles: the first (count % jobs) get one more.
+  void add_class(const std::vector<int64_t>& members) {
+    const int64_t size = ensemble_size(config_.runs[members.front()]);
+    const auto count = static_cast<int64_t>(members.size());
+    const int64_t jobs = (count + size - 1) / size;
+    for (int64_t j = 0, first = 0; j < jobs; ++j) {
+      const int64_t length = count / jobs + (j < count % jobs ? 1 : 0);
+      add(std::vector<int64_t>(members.begin() + first, members.begin() + first + length), -1);
+      first += length;
+    }
+  }
+
+  JobPlan take() { return std::move(plan_); }
+
+ private:
+  static constexpr int64_t kMostAutomatic = 64;
+
+  void add(std::vector<int64_t> runs, int64_t source) {
+    double cost = 0;
+    for (const int64_t i : runs) cost += estimated_cost(config_.runs[i]);
+    plan_.jobs.push_back(std::move(runs));
+    plan_.sources.push_back(source);
+    plan_.costs.push_back(cost);
+  }
+
+  // The runs to a job for runs like `run`: config.ensemble_size, or automatic (0).
+  int64_t ensemble_size(const config::RunSpec& run) {
+    if (config_.ensemble_size != 0) return config_.ensemble_size;
+    int64_t rows = config::analytic_sample_count(run.data);
+    if (rows < 0) {
+      auto it = layouts_.find(run.data.path);
+      if (it == layouts_.end()) it = layouts_.emplace(run.data.path, data::inspect_file(run.data.path)).first;
+      rows = it->second.rows;
+    }
+    const double flops = step_flops(run, rows, group_ranks_);
+    const int64_t size = std::clamp<int64_t>(static_cast<int64_t>(budget_ / std::max(flops, 1.0)), 1, kMostAutomatic);
+    return std::min(size, balanced_);
+  }
+
+  const config::Config& config_;
+  int group_ranks_;
+  double budget_;  // flops per rank and step
+  int64_t balanced_ = 1;
+  std::map<std::string, data::FileLayout> layouts_;
+  JobPlan plan_;
+};
+
+}  // namespace
+
+int64_t JobPlan::source_of(int64_t first_run) const {
+  for (size_t j = 0; j < jobs.size(); ++j)
+    if (!jobs[j].empty() && jobs[j].front() == first_run) return sources[j];
+  return -1;
+}
+
+double estimated_cost(const config::RunSpec& run) {
+  const double samples = static_cast<double>(std::max<int64_t>(1, config::analytic_sample_count(run.data)));
+  return static_cast<double>(run.train.epochs) * samples * parameters(run);
+}
+
+double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks) {
+  const int64_t batch = run.train.batch_size > 0 ? std::min(run.train.batch_size, rows) : rows;
+  return 12.0 * parameters(run) * static_cast<double>((batch + group_ranks - 1) / group_ranks);
+}
+
+JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
+                  torch::Device device) {
+  Packer packer(config, prior, groups, group_ranks, device);
+  for (const auto& [source, runs] : prior.checkpoints) packer.add_resumed(source, runs);
+  EnsembleClasses classes;
+  for (int64_t i = 0; i < static_cast<int64_t>(config.runs.size()); ++i) {
+    if (prior.finished[i] || prior.checkpointed[i]) continue;
+    const std::string key = train::ensemble_key(config.runs[i]);
+    if (key.empty() || config.ensemble_size == 1) {
+      packer.add_alone(i);
+      continue;
+    }
+    if (!classes.members.count(key)) classes.order.push_back(key);
+    classes.members[key].push_back(i);
+  }
+  for (const auto& key : classes.order) packer.add_class(classes.members[key]);
+  return packer.take();
+}
+
+void share_jobs(const parallel::Comm& world, JobPlan& plan) {
+  std::vector<int64_t> flat = wire::encode_jobs(plan.jobs, plan.sources);
+  int64_t length = static_cast<int64_t>(flat.size());
+  world.broadcast(&length, sizeof(length));
+  flat.resize(static_cast<size_t>(length));
+  world.broadcast(flat.data(), length * static_cast<int64_t>(sizeof(int64_t)));
+  wire::decode_jobs(flat, &plan.jobs, &plan.sources);
+}
+
+EnsembleCounts count_ensembles(const JobPlan& plan) {
+  EnsembleCounts counts;
+  for (const auto& job : plan.jobs) {
+    const auto size = static_cast<int64_t>(job.size());
+    if (size == 1) continue;
+    ++counts.ensembles;
+    counts.runs += size;
+    counts.largest = std::max(counts.largest, size);
+  }
+  return counts;
+}
+
+}  // namespace gradfit::sweep

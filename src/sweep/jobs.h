@@ -1,0 +1,49 @@
+#pragma once
+// Which runs train together: the jobs the scheduler hands out, a job being one run or an ensemble, with the cost
+// model that orders them and sizes automatic ensembles.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "config/config.h"
+#include "parallel/comm.h"
+#include "sweep/output_folder.h"
+
+namespace gradfit::sweep {
+
+struct JobPlan {
+  std::vector<std::vector<int64_t>> jobs;  // run indices
+  std::vector<int64_t> sources;  // per job: the run its checkpoint file is named after, or -1 for a fresh start
+  std::vector<double> costs;     // of each job, for the scheduler's order (world rank 0 only)
+
+  // The checkpoint source of the job whose first run is `first_run`, or -1.
+  int64_t source_of(int64_t first_run) const;
+};
+
+// Relative cost of a run, to start the longest first: epochs × samples × parameters.
+double estimated_cost(const config::RunSpec& run);
+
+// One step's matrix work per rank of a run, in flops (12 per parameter and sample), on `rows` samples split over
+// `group_ranks` ranks.
+double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks);
+
+// Runs left to do that share train::ensemble_key are packed, at most `config.ensemble_size` to a job (0: as many
+// as keep one step's work per rank within a budget that per-operation overheads no longer dominate, and no fewer
+// jobs than `groups`); runs with a checkpoint resume as they were saved (alone, or as the ensemble that was saved).
+// Each key's runs are cut into near-equal ensembles. One rank (it reads the data files' sizes).
+JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
+                  torch::Device device);
+
+// Rank 0's jobs and their checkpoint sources, sent to every rank (costs stay on rank 0). Collective over `world`.
+void share_jobs(const parallel::Comm& world, JobPlan& plan);
+
+// The ensembles (jobs of more than one run) of a plan.
+struct EnsembleCounts {
+  int64_t ensembles = 0;
+  int64_t runs = 0;     // in ensembles
+  int64_t largest = 0;  // runs in the largest
+};
+EnsembleCounts count_ensembles(const JobPlan& plan);
+
+}  // namespace gradfit::sweep
