@@ -2,8 +2,8 @@
 #include <CLI/CLI.hpp>
 
 #include "app.h"
-#include "parallel/comm.h"
 #include "gradfit/version.h"
+#include "parallel/comm.h"
 
 int main(int argc, char** argv) {
   // Always under MPI, even as a single process without mpirun.

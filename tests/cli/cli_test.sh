@@ -98,6 +98,22 @@ print("after the failure:", ", ".join(f"{n} {s}" for n, (_, s) in sorted(merged.
       f"({len(checkpoints)} checkpoints)")
 PY
 }
+
+# fault_job's fault GRADFIT_FAULT_MODE=$1 in the group training the second run of a 4-run sweep, under -n 2 and
+# -n 4 with ranks_per_run 1 and 2: one error line matching $2, and the output folder as a group failure leaves it.
+group_fault() {
+  local mode=$1 pattern=$2
+  for n in 2 4; do
+    for k in 1 2; do
+      label="n=$n ranks_per_run=$k"
+      write_lr_sweep "$work/s$n$k.yaml" $k 300
+      timed_run env GRADFIT_FAULT_MODE="$mode" "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
+        "$work/s$n$k.yaml" "$work/r$n$k"
+      expect_one_error "$pattern"
+      check_after_group_failure "$work/r$n$k" "lr=0.03"
+    done
+  done
+}
 # Waits up to 30 s for a file matching $2 in folder $1.
 wait_for_file() {
   for _ in $(seq 300); do compgen -G "$1/$2" >/dev/null && return 0; sleep 0.1; done
@@ -430,29 +446,12 @@ assert sorted(r[n].attrs["status"] for n in r) == ["done"] * 4, {n: r[n].attrs["
 group_unwritable_run_file)
   # The results file of one run cannot be written (a directory is in its place): the group's root fails, the
   # group agrees, and the job ends with one error line naming the run.
-  for n in 2 4; do
-    for k in 1 2; do
-      label="n=$n ranks_per_run=$k"
-      write_lr_sweep "$work/s$n$k.yaml" $k 300
-      timed_run env GRADFIT_FAULT_MODE=unwritable_run_file:2 "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
-        "$work/s$n$k.yaml" "$work/r$n$k"
-      expect_one_error "^gradfit_dist: error: run lr=0\.03: cannot rename '.*/runs/[0-9a-f]{12}\.h5\.tmp-[0-9]+' to '.*/runs/[0-9a-f]{12}\.h5'$"
-      check_after_group_failure "$work/r$n$k" "lr=0.03"
-    done
-  done ;;
+  group_fault unwritable_run_file:2 \
+    "^gradfit_dist: error: run lr=0\.03: cannot rename '.*/runs/[0-9a-f]{12}\.h5\.tmp-[0-9]+' to '.*/runs/[0-9a-f]{12}\.h5'$" ;;
 group_fault_in_run)
   # The group training run 2 fails in a step it shares (its root throws in the before_run seam, inside
   # parallel::all_or_none): the group agrees, and the job ends with one error line naming the run.
-  for n in 2 4; do
-    for k in 1 2; do
-      label="n=$n ranks_per_run=$k"
-      write_lr_sweep "$work/s$n$k.yaml" $k 300
-      timed_run env GRADFIT_FAULT_MODE=throw_before_run:2 "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
-        "$work/s$n$k.yaml" "$work/r$n$k"
-      expect_one_error "^gradfit_dist: error: run lr=0\.03: injected failure before run 2$"
-      check_after_group_failure "$work/r$n$k" "lr=0.03"
-    done
-  done ;;
+  group_fault throw_before_run:2 "^gradfit_dist: error: run lr=0\.03: injected failure before run 2$" ;;
 one_rank_fault_in_sweep)
   # The last rank throws after epoch 3 of the run it trains, alone (its group's other rank, if any, waits in the
   # allreduce): it names itself and the run, and MPI_Abort ends the job.

@@ -6,9 +6,9 @@
 
 #include "data/dataset.h"
 #include "data/targets.h"
-#include "parallel/grad_sync.h"
 #include "io/h5.h"
 #include "mpi_util.h"
+#include "parallel/grad_sync.h"
 #include "test_util.h"
 #include "train/trainer.h"
 
