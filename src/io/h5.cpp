@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -317,7 +318,7 @@ void durable_rename(const std::string& temporary, const std::string& path) {
   };
   if (!sync(temporary, O_RDONLY)) throw IoError("cannot flush '" + temporary + "' to disk");
   if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    throw IoError("cannot rename '" + temporary + "' to '" + path + "'");
+    throw IoError("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
   const auto slash = path.find_last_of('/');
   sync(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash), O_RDONLY | O_DIRECTORY);
 }

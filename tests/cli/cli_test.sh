@@ -447,7 +447,7 @@ group_unwritable_run_file)
   # The results file of one run cannot be written (a directory is in its place): the group's root fails, the
   # group agrees, and the job ends with one error line naming the run.
   group_fault unwritable_run_file:2 \
-    "^gradfit_dist: error: run lr=0\.03: cannot rename '.*/runs/[0-9a-f]{12}\.h5\.tmp-[0-9]+' to '.*/runs/[0-9a-f]{12}\.h5'$" ;;
+    "^gradfit_dist: error: run lr=0\.03: cannot rename '.*/runs/[0-9a-f]{12}\.h5\.tmp-[0-9]+' to '.*/runs/[0-9a-f]{12}\.h5': Is a directory$" ;;
 group_fault_in_run)
   # The group training run 2 fails in a step it shares (its root throws in the before_run seam, inside
   # parallel::all_or_none): the group agrees, and the job ends with one error line naming the run.
