@@ -14,6 +14,21 @@ const char* const kColumns[] = {"epoch", "train_loss", "rel_grad_error", "val_lo
 
 namespace {
 
+// The tensors of group `name`, as float64 (copy_ into the model converts exactly).
+records::NamedTensors read_parameters(const Location& at, const std::string& name) {
+  records::NamedTensors parameters;
+  for (const auto& child : at.children(name)) {
+    const std::string path = name + "/" + child;
+    const auto info = at.dataset_info(path);
+    auto values = at.read_rows(path, 0, info.shape.empty() ? 1 : info.shape[0]);
+    auto tensor = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64)
+                      .clone()
+                      .view(info.shape);
+    parameters.emplace_back(child, tensor);
+  }
+  return parameters;
+}
+
 void write_state(const Location& at, const std::string& run_id, const records::Checkpoint& c) {
   at.write_attribute("run_id", run_id);
   at.write_attribute("epoch", c.epoch);
@@ -23,11 +38,13 @@ void write_state(const Location& at, const std::string& run_id, const records::C
   at.write_attribute("partial_max_grad_norm", c.partial_max_grad_norm);
   at.write_attribute("partial_seconds", c.partial_seconds);
   at.write_attribute("best_val_loss", c.best_val_loss);
+  at.write_attribute("best_epoch", c.best_epoch);
   at.write_attribute("epochs_since_best", c.epochs_since_best);
   at.write_attribute("wall_seconds", c.wall_seconds);
   at.write_attribute("allreduce_seconds", c.allreduce_seconds);
   write_history(at.create_group("history"), c.history);
   write_parameters(at.create_group("parameters"), c.parameters);
+  if (!c.best_parameters.empty()) write_parameters(at.create_group("best_parameters"), c.best_parameters);
   at.write_bytes("optimizer_state", c.optimizer_state);
 }
 
@@ -41,6 +58,7 @@ records::Checkpoint read_state(const Location& at, const std::string& where, con
   c.partial_max_grad_norm = at.read_double_attribute("partial_max_grad_norm");
   c.partial_seconds = at.read_double_attribute("partial_seconds");
   c.best_val_loss = at.read_double_attribute("best_val_loss");
+  if (at.has_attribute("best_epoch")) c.best_epoch = at.read_int_attribute("best_epoch");
   c.epochs_since_best = at.read_int_attribute("epochs_since_best");
   c.wall_seconds = at.read_double_attribute("wall_seconds");
   c.allreduce_seconds = at.read_double_attribute("allreduce_seconds");
@@ -57,15 +75,8 @@ records::Checkpoint read_state(const Location& at, const std::string& where, con
     r.seconds = columns[5][e];
     c.history.push_back(r);
   }
-  for (const auto& name : at.children("parameters")) {
-    const std::string path = "parameters/" + name;
-    const auto info = at.dataset_info(path);
-    auto values = at.read_rows(path, 0, info.shape.empty() ? 1 : info.shape[0]);
-    auto tensor = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64)
-                      .clone()
-                      .view(info.shape);
-    c.parameters.emplace_back(name, tensor);  // float64; copy_ into the model converts exactly
-  }
+  c.parameters = read_parameters(at, "parameters");
+  if (at.has("best_parameters")) c.best_parameters = read_parameters(at, "best_parameters");
   c.optimizer_state = at.read_bytes("optimizer_state");
   return c;
 }

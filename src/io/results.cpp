@@ -33,6 +33,7 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   write_history(group, h);
   group.write("lr", std::vector<double>(h.size(), run.optimizer.lr));  // constant: no schedules yet
   write_parameters(group.create_group("model"), result.parameters);
+  if (!result.last_parameters.empty()) write_parameters(group.create_group("model_last"), result.last_parameters);
 
   // Parameters of the run.
   const auto& d = run.data;
@@ -69,8 +70,10 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write_attribute("status", std::string(records::to_string(result.status)));
   group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));
   if (!h.empty()) {
-    group.write_attribute("final_loss", h.back().train_loss);
-    group.write_attribute("final_rel_grad_error", h.back().rel_grad_error);
+    group.write_attribute("final_loss", result.final.train_loss);  // of the weights in model/
+    group.write_attribute("final_rel_grad_error", result.final.rel_grad_error);
+    group.write_attribute("final_val_loss", result.final.val_loss);
+    group.write_attribute("best_epoch", result.best_epoch);
     double best_val = std::numeric_limits<double>::quiet_NaN();
     for (const auto& r : h)
       if (std::isfinite(r.val_loss) && !(best_val <= r.val_loss)) best_val = r.val_loss;
@@ -149,8 +152,9 @@ void merge_results(const std::string& path, const config::Config& config, const 
     const Location runs = file.create_group("runs");
     // One row per run, for pandas: pd.DataFrame(h5py.File(path)["summary"][:]).
     std::vector<TableColumn> table;
-    for (const char* column : {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss",
-                               "best_val_loss", "lr", "activation", "architecture", "params", "wall_seconds"})
+    for (const char* column :
+         {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss", "best_val_loss",
+          "lr", "activation", "architecture", "params", "wall_seconds", "final_val_loss"})
       table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);
@@ -159,7 +163,7 @@ void merge_results(const std::string& path, const config::Config& config, const 
         const Location g = runs.open_group(name);
         for (int k : {0, 1, 2, 9, 10, 11}) table[k].texts.push_back(g.read_string_attribute(table[k].name));
         table[3].ints.push_back(g.read_int_attribute("epochs_run"));
-        for (int k : {4, 5, 6, 7, 8, 12}) {
+        for (int k : {4, 5, 6, 7, 8, 12, 13}) {
           const bool present = g.has_attribute(table[k].name);
           table[k].reals.push_back(present ? g.read_double_attribute(table[k].name)
                                            : std::numeric_limits<double>::quiet_NaN());

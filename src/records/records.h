@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,9 +35,22 @@ struct EpochRecord {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// The metrics of the weights a run is saved with, from one evaluation pass after its last step (the history's
+// rows average over the weights before each step instead). NaN where they do not apply.
+struct FinalMetrics {
+  double train_loss = std::numeric_limits<double>::quiet_NaN();      // over the training rows
+  double rel_grad_error = std::numeric_limits<double>::quiet_NaN();  // over the training rows
+  double val_loss = std::numeric_limits<double>::quiet_NaN();        // over the validation rows
+};
+
 struct TrainResult {
   std::vector<EpochRecord> history;
-  NamedTensors parameters;  // final weights, by name, on the CPU
+  // The weights the run is saved with, by name, on the CPU: with validation those of its best validation epoch
+  // (`best_epoch`), else the last ones.
+  NamedTensors parameters;
+  NamedTensors last_parameters;  // with validation: the weights after the last epoch; empty without
+  int64_t best_epoch = 0;        // with validation: the epoch of `parameters` (0: no finite validation loss)
+  FinalMetrics final;            // of `parameters`
   RunStatus status = RunStatus::done;
   double wall_seconds = 0;
   double allreduce_seconds = 0;  // of wall_seconds, in the gradient allreduce
@@ -58,9 +72,11 @@ struct Checkpoint {
   double partial_value_sse = 0;
   double partial_max_grad_norm = 0;
   double partial_seconds = 0;
-  double best_val_loss = 0;  // early stopping
-  int64_t epochs_since_best = 0;
-  double wall_seconds = 0;  // spent so far
+  double best_val_loss = 0;  // the best validation loss so far, and its epoch and weights (with validation)
+  int64_t best_epoch = 0;
+  NamedTensors best_parameters;
+  int64_t epochs_since_best = 0;  // early stopping
+  double wall_seconds = 0;        // spent so far
   double allreduce_seconds = 0;
 };
 

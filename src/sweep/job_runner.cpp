@@ -154,8 +154,8 @@ class Job {
     RunSummary summary;
     summary.status = result.status;
     summary.epochs_run = static_cast<int64_t>(result.history.size());
-    summary.final_loss = result.history.empty() ? NAN : result.history.back().train_loss;
-    summary.final_rel_grad_error = result.history.empty() ? NAN : result.history.back().rel_grad_error;
+    summary.final_loss = result.final.train_loss;  // of the weights the run is saved with
+    summary.final_rel_grad_error = result.final.rel_grad_error;
     summary.seconds = result.wall_seconds;
     return summary;
   }

@@ -12,14 +12,6 @@ uint64_t bounded(std::mt19937_64& rng, uint64_t bound) {
   return static_cast<uint64_t>((static_cast<unsigned __int128>(rng()) * bound) >> 64);
 }
 
-// The rows `local_rows` of this shard, copied.
-Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows) {
-  const auto index = torch::tensor(local_rows, torch::kInt64).to(data.x.device());
-  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor()};
-  if (data.values.defined()) b.values = data.values.index_select(0, index);
-  return b;
-}
-
 // A full batch: every local training row, in order.
 BatchPlan full_batch_plan(int64_t total_rows, const parallel::Shard& shard, const std::vector<uint8_t>& held_out) {
   const auto training = [&](int64_t row) { return held_out.empty() || !held_out[row]; };
@@ -34,6 +26,13 @@ BatchPlan full_batch_plan(int64_t total_rows, const parallel::Shard& shard, cons
 }
 
 }  // namespace
+
+Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows) {
+  const auto index = torch::tensor(local_rows, torch::kInt64).to(data.x.device());
+  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor()};
+  if (data.values.defined()) b.values = data.values.index_select(0, index);
+  return b;
+}
 
 std::vector<uint8_t> holdout_rows(int64_t total_rows, double fraction, uint64_t seed) {
   std::vector<uint8_t> held_out;
@@ -94,6 +93,7 @@ DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, i
   }
   const BatchPlan plan = full_batch_plan(data.total_rows, data.shard, split.held_out);
   split.train_count = plan.global_sizes[0];
+  if (split.has_validation()) split.training_rows = plan.local_rows[0];
   const auto samples = split.has_validation() ? select_rows(data, plan.local_rows[0]).grad_samples : data.grad_samples;
   for (int64_t first = 0; first < samples.size(0); first += chunk_rows) {  // in float64, a chunk at a time
     const auto block = samples.narrow(0, first, std::min(chunk_rows, samples.size(0) - first));

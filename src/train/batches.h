@@ -40,16 +40,20 @@ struct Batch {
 // The rows of a run that are fixed for all its epochs: those held out for validation, and the global sizes and
 // target norm that the metrics divide by.
 struct DataSplit {
-  std::vector<uint8_t> held_out;  // per global row (holdout_rows); empty without validation
-  Batch validation;               // this shard's validation rows, copied
-  int64_t validation_count = 0;   // over all ranks
-  int64_t train_count = 0;        // over all ranks
-  double target_norm_sq = 0;      // ||S||^2 over all training rows, for the relative gradient error
+  std::vector<uint8_t> held_out;       // per global row (holdout_rows); empty without validation
+  Batch validation;                    // this shard's validation rows, copied
+  std::vector<int64_t> training_rows;  // with validation: this shard's training rows (relative to shard.begin)
+  int64_t validation_count = 0;        // over all ranks
+  int64_t train_count = 0;             // over all ranks
+  double target_norm_sq = 0;           // ||S||^2 over all training rows, for the relative gradient error
   bool has_validation() const { return !held_out.empty(); }
 };
 // Collective over `comm`. ||S||^2 is summed in float64 a chunk of `chunk_rows` rows at a time.
 DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, int64_t chunk_rows,
                      const parallel::Comm& comm);
+
+// The rows `local_rows` of this shard, copied.
+Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows);
 
 // An epoch's batches gathered into buffers allocated once: the rows of all its batches go to the device in one
 // copy per epoch, and each step copies its members into the buffers. A plan that is the whole shard is the data

@@ -73,6 +73,8 @@ class JobTrainer {
   double mean_loss(double grad_sse, double value_sse, int64_t count) const;
   void update_stopping(RunState& run, const EpochRecord& record);
   void end_run(RunState& run, records::RunStatus status);
+  void evaluate_saved();
+  std::vector<double> saved_sums();
   void save_checkpoints(int64_t epoch, int64_t next_batch, const EpochProgress* partial);
   bool any_active() const;
   std::vector<TrainResult> finish();
@@ -278,26 +280,74 @@ double JobTrainer::mean_loss(double grad_sse, double value_sse, int64_t count) c
   return grad_sse / (static_cast<double>(count) * n) + value_weight_ * value_sse / static_cast<double>(count);
 }
 
-// Every rank sees the same reduced numbers, so all ranks stop a run together.
+// The best validation epoch's weights kept, divergence and early stopping. Every rank sees the same reduced
+// numbers, so all ranks decide alike.
 void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
   if (!std::isfinite(record.train_loss) || !std::isfinite(record.grad_norm) ||
       (split_.has_validation() && !std::isfinite(record.val_loss))) {
     end_run(run, records::RunStatus::diverged);
     return;
   }
-  if (spec_.patience <= 0) return;
-  if (record.val_loss < run.best_val_loss) {
+  if (split_.has_validation() && record.val_loss < run.best_val_loss) {
     run.best_val_loss = record.val_loss;
+    run.best_epoch = record.epoch;
     run.epochs_since_best = 0;
-  } else if (++run.epochs_since_best >= spec_.patience) {
+    weights_.saved[run.member].copy_(weights_.flat[run.member]);
+  } else if (spec_.patience > 0 && ++run.epochs_since_best >= spec_.patience) {
     end_run(run, records::RunStatus::early_stopped);
   }
 }
 
+// The run's last weights are kept (as model_last with validation); it is saved with its best ones where it has a
+// best validation epoch, else with these.
 void JobTrainer::end_run(RunState& run, records::RunStatus status) {
   run.result.status = status;
-  run.result.parameters = weights_.of_run(run.member);
+  if (split_.has_validation()) run.result.last_parameters = weights_.of_run(run.member);
+  if (run.best_epoch == 0) weights_.saved[run.member].copy_(weights_.flat[run.member]);
   run.active = false;
+}
+
+// One evaluation pass of the weights each run is saved with: its final metrics. Collective over the group.
+void JobTrainer::evaluate_saved() {
+  {
+    torch::NoGradGuard no_grad;
+    weights_.flat.copy_(weights_.saved);  // training is over: the engine evaluates what is saved
+  }
+  const std::vector<double> sums = saved_sums();
+  for (auto& state : states_) {
+    const int64_t r = state.member;
+    auto& final = state.result.final;
+    final.train_loss = mean_loss(sums[2 * r], sums[2 * r + 1], split_.train_count);
+    final.rel_grad_error =
+        split_.target_norm_sq > 0 ? std::sqrt(sums[2 * r] / split_.target_norm_sq) : std::sqrt(sums[2 * r]);
+    if (split_.has_validation())
+      final.val_loss = mean_loss(sums[2 * (members_ + r)], sums[2 * (members_ + r) + 1], split_.validation_count);
+    state.result.parameters = weights_.of_run(r);
+    state.result.best_epoch = state.best_epoch;
+  }
+}
+
+// Per run, the sums of squared errors over all ranks' training rows (R × 2), then over the validation rows (R × 2),
+// flat; the training rows a block at a time, so that no copy of the shard is made.
+std::vector<double> JobTrainer::saved_sums() {
+  constexpr int64_t kBlockRows = int64_t{1} << 16;
+  auto sums = torch::zeros({2, members_, 2}, data_.x.options());
+  auto train_sums = sums[0], val_sums = sums[1];
+  const Batch shard{data_.x, data_.grad_samples, data_.values};
+  const auto& rows = split_.training_rows;
+  const int64_t count = split_.has_validation() ? static_cast<int64_t>(rows.size()) : data_.shard.count;
+  for (int64_t first = 0; first < count; first += kBlockRows) {
+    const int64_t n = std::min(kBlockRows, count - first);
+    const Batch block = split_.has_validation()
+                            ? select_rows(data_, std::vector<int64_t>(rows.begin() + first, rows.begin() + first + n))
+                            : shard.rows(first, n);
+    engine_->evaluate(block, split_.train_count, train_sums);
+  }
+  if (split_.validation.size() > 0) engine_->evaluate(split_.validation, split_.validation_count, val_sums);
+  const auto host = sums.to(torch::kFloat64).cpu().contiguous();
+  std::vector<double> flat(host.data_ptr<double>(), host.data_ptr<double>() + 4 * members_);
+  comm_.allreduce_sum(flat.data(), 4 * members_);
+  return flat;
 }
 
 // A checkpoint of every active run, to continue at batch `next_batch` of `epoch`; `partial`: the epoch's sums so
@@ -343,8 +393,9 @@ std::vector<TrainResult> JobTrainer::finish() {
     }
     state.result.wall_seconds = wall;
     state.result.allreduce_seconds = earlier_allreduce_ + allreduce_.seconds();
-    results.push_back(std::move(state.result));
   }
+  evaluate_saved();
+  for (auto& state : states_) results.push_back(std::move(state.result));
   return results;
 }
 

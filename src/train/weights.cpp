@@ -23,17 +23,37 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
   w.flat = torch::zeros({models, per_model + gap}, options).narrow(1, 0, per_model);
   w.flat.copy_(torch::stack(rows));
   for (const auto& item : w.first->named_parameters()) w.names.push_back(item.key());
-  w.params = model::ensemble_views(w.flat, input_dim, runs.front().model.widths);
+  w.widths = runs.front().model.widths;
+  w.params = model::ensemble_views(w.flat, input_dim, w.widths);
+  w.saved = torch::zeros({models, per_model}, options);
   torch::NoGradGuard no_grad;
   auto params = w.first->parameters();
   for (size_t i = 0; i < params.size(); ++i) params[i].set_data(w.params[i][0]);
   return w;
 }
 
-records::NamedTensors Weights::of_run(int64_t r) const {
+namespace {
+
+// Row r of R models' flat parameters (R × P), by name and shaped like the model's.
+records::NamedTensors named_row(const Weights& w, const torch::Tensor& flat, int64_t r) {
   records::NamedTensors named;
-  for (size_t i = 0; i < names.size(); ++i) named.emplace_back(names[i], params[i][r].detach().cpu().clone());
+  int64_t offset = 0;
+  for (size_t i = 0; i < w.names.size(); ++i) {
+    const torch::Tensor like = w.params[i][r];  // shaped as the parameter
+    named.emplace_back(w.names[i], flat[r].narrow(0, offset, like.numel()).view(like.sizes()).detach().cpu().clone());
+    offset += like.numel();
+  }
   return named;
+}
+
+}  // namespace
+
+records::NamedTensors Weights::of_run(int64_t r) const {
+  return named_row(*this, flat, r);
+}
+
+records::NamedTensors Weights::saved_of_run(int64_t r) const {
+  return named_row(*this, saved, r);
 }
 
 records::Checkpoint snapshot(const RunState& run, const Weights& weights, const FlatOptimizer& optimizer, int64_t epoch,
@@ -46,23 +66,39 @@ records::Checkpoint snapshot(const RunState& run, const Weights& weights, const 
   c.parameters = weights.of_run(run.member);
   c.optimizer_state = optimizer.save(run.member);
   c.best_val_loss = run.best_val_loss;
+  c.best_epoch = run.best_epoch;
+  if (run.best_epoch > 0) c.best_parameters = weights.saved_of_run(run.member);
   c.epochs_since_best = run.epochs_since_best;
   return c;
 }
 
+namespace {
+
+// Copies named tensors into row r of R models' parameters (views as ensemble_views gives).
+void copy_named(const records::NamedTensors& named, const Weights& weights, const std::vector<torch::Tensor>& views,
+                int64_t r, const std::string& run_name) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : named) {
+    const auto it = std::find(weights.names.begin(), weights.names.end(), name);
+    if (it == weights.names.end()) throw Error("checkpoint of run " + run_name + " has no parameter " + name);
+    views[it - weights.names.begin()][r].copy_(tensor);
+  }
+}
+
+}  // namespace
+
 void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const records::Checkpoint& checkpoint,
              const std::string& run_name) {
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& [name, tensor] : checkpoint.parameters) {
-      const auto it = std::find(weights.names.begin(), weights.names.end(), name);
-      if (it == weights.names.end()) throw Error("checkpoint of run " + run_name + " has no parameter " + name);
-      weights.params[it - weights.names.begin()][run.member].copy_(tensor);
-    }
+  copy_named(checkpoint.parameters, weights, weights.params, run.member, run_name);
+  if (!checkpoint.best_parameters.empty()) {
+    const auto input_dim = weights.params[0].size(-1);
+    copy_named(checkpoint.best_parameters, weights, model::ensemble_views(weights.saved, input_dim, weights.widths),
+               run.member, run_name);
   }
   optimizer.load(checkpoint.optimizer_state, weights.flat.device(), run.member);
   run.result.history = checkpoint.history;
   run.best_val_loss = checkpoint.best_val_loss;
+  run.best_epoch = checkpoint.best_epoch;
   run.epochs_since_best = checkpoint.epochs_since_best;
 }
 

@@ -22,8 +22,12 @@ struct Weights {
   std::vector<std::string> names;     // of the parameters, in order
   torch::Tensor flat;                 // R × P
   std::vector<torch::Tensor> params;  // one per parameter, R × shape (model::ensemble_views)
-  // Run r's parameters by name, copied to the CPU.
+  std::vector<int64_t> widths;        // of the hidden layers
+  // R × P: the weights each run is saved with: with validation its best so far, else copied when it ends.
+  torch::Tensor saved;
+  // Run r's parameters by name, copied to the CPU: its current ones, or those it is saved with.
   records::NamedTensors of_run(int64_t r) const;
+  records::NamedTensors saved_of_run(int64_t r) const;
 };
 // Initialises every run's model as make_mlp does from its seed, in order; `options`: the data's dtype and device.
 Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim, const torch::TensorOptions& options);
@@ -34,8 +38,9 @@ struct RunState {
   int64_t member = 0;
   records::TrainResult result;  // the history so far; status and parameters once it ends
   bool active = true;           // still training
-  double best_val_loss = std::numeric_limits<double>::infinity();  // early stopping
-  int64_t epochs_since_best = 0;
+  double best_val_loss = std::numeric_limits<double>::infinity();  // with validation
+  int64_t best_epoch = 0;                                          // 0: none yet
+  int64_t epochs_since_best = 0;                                   // early stopping
 };
 
 // The run's state to continue at batch `next_batch` of `epoch` (the epoch's partial sums are the caller's).

@@ -20,7 +20,7 @@ name: resume
 ranks_per_run: 1
 data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 8000, well_width: 2.0}
 model: {widths: [32, 32], activation: softplus, dtype: float64}
-train: {epochs: 100, batch_size: 1000}
+train: {epochs: 100, batch_size: 1000, val_fraction: 0.25}
 checkpoint: {every_epochs: 1, every_seconds: 0}
 sweep:
   grid: {optimizer.lr: [0.01, 0.003]}
@@ -132,12 +132,15 @@ for name in a["runs"]:
     assert gb.attrs["status"] == "done", (name, gb.attrs["status"])
     for k in ["epoch", "train_loss", "rel_grad_error", "val_loss", "grad_norm", "lr"]:
         assert np.array_equal(ga[k][:], gb[k][:], equal_nan=True), (name, k)
-    for p in ga["model"]:
-        assert np.array_equal(ga["model"][p][:], gb["model"][p][:]), (name, p)
-    assert ga.attrs["ensemble"] == gb.attrs["ensemble"], (name, "ensemble")
+    for group in ["model", "model_last"]:  # the best validation epoch's weights, and the last ones
+        for p in ga[group]:
+            assert np.array_equal(ga[group][p][:], gb[group][p][:]), (name, group, p)
+    for k in ["ensemble", "best_epoch", "final_loss", "final_rel_grad_error", "final_val_loss"]:
+        assert ga.attrs[k] == gb.attrs[k], (name, k)
 sizes = sorted(int(g.attrs["ensemble"]) for g in a["runs"].values())
 assert max(sizes) > 1, "the sweep trained no ensemble"
-print(f"{len(a['runs'])} runs (ensembles: {sizes}): histories and final weights identical to the uninterrupted sweep")
+print(f"{len(a['runs'])} runs (ensembles: {sizes}): histories, best and last weights, final metrics identical "
+      "to the uninterrupted sweep")
 PY
 }
 

@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 #include "common/error.h"
 #include "config/config.h"
+#include "io/h5.h"
+#include "io/results.h"
+#include "model/loss.h"
 #include "model/mlp.h"
 #include "test_util.h"
 
@@ -132,6 +136,89 @@ TEST(Train, EarlyStoppingOnTheValidationLoss) {
   }
   EXPECT_EQ(h.size() - 1 - best_epoch, 10u);  // stopped exactly `patience` epochs after the best
   EXPECT_LT(h.back().val_loss, h.front().val_loss);
+}
+
+// The loss of `parameters` on the rows of `data` where `take(row)` is true, by LibTorch's autograd on a model
+// built anew (not the trainer's engine): sums of squared gradient errors and the relative error.
+struct Recomputed {
+  double loss = 0, rel_grad_error = 0;
+};
+Recomputed recompute(const config::RunSpec& run, const data::Dataset& data, const records::NamedTensors& parameters,
+                     const std::function<bool(int64_t)>& take) {
+  auto model = model::make_mlp(run.model, data.dim, run.train.seed);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : model->named_parameters())
+      for (const auto& [name, tensor] : parameters)
+        if (name == item.key()) item.value().copy_(tensor);
+  }
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < data.total_rows; ++i)
+    if (take(i)) rows.push_back(i);
+  const auto index = torch::tensor(rows);
+  const auto x = data.x.index_select(0, index), g = data.grad_samples.index_select(0, index);
+  const auto terms = model::gradient_matching_loss(model, x, g, torch::Tensor(), 0.0, index.numel(),
+                                                   /*create_graph=*/false);
+  const double sse = terms.grad_sse.item<double>();
+  return {sse / (static_cast<double>(rows.size()) * static_cast<double>(data.dim)),
+          std::sqrt(sse / g.pow(2).sum().item<double>())};
+}
+
+// With validation a run is saved with the weights of its best validation epoch, its last ones kept beside them;
+// its final metrics are those of the saved weights, read back from its results file and recomputed by autograd.
+TEST(Train, SavedWeightsAreTheBestValidationEpochsAndFinalMetricsTheirs) {
+  auto run = seed_experiment();
+  run.model.dtype = config::DType::float64;
+  run.train.val_fraction = 0.2;
+  run.train.patience = 10;
+  const auto data = data::load_dataset(run.data, torch::kFloat64, self());
+  const auto result = train(run, data, self());
+  ASSERT_EQ(result.status, records::RunStatus::early_stopped);
+  const auto& h = result.history;
+  ASSERT_EQ(h.size() - static_cast<size_t>(result.best_epoch), 10u);
+  double best = INFINITY;
+  for (const auto& r : h) best = std::min(best, r.val_loss);
+  EXPECT_EQ(h[result.best_epoch - 1].val_loss, best);
+  EXPECT_EQ(result.final.val_loss, best);  // the same engine on the same rows and weights
+  EXPECT_FALSE(torch::equal(result.parameters[0].second, result.last_parameters[0].second));
+
+  testing::TempDir dir;
+  config::Config config;
+  config.runs = {run};
+  io::write_results(dir.file("r.h5"), config, run, io::RunContext{}, result);
+  const auto file = io::File::open_read_only(dir.file("r.h5"));
+  const auto group = file.open_group("runs/" + run.name);
+  records::NamedTensors saved;
+  for (const auto& [name, tensor] : result.parameters) {
+    auto values = group.read_rows("model/" + name, 0, tensor.size(0));
+    saved.emplace_back(name, torch::tensor(values, torch::kFloat64).view(tensor.sizes()));
+  }
+  const auto held_out = holdout_rows(data.total_rows, run.train.val_fraction, run.train.seed);
+  const auto val = recompute(run, data, saved, [&](int64_t i) { return held_out[i] != 0; });
+  const auto train_rows = recompute(run, data, saved, [&](int64_t i) { return held_out[i] == 0; });
+  EXPECT_NEAR(val.loss / group.read_double_attribute("best_val_loss"), 1.0, 1e-10);
+  EXPECT_NEAR(val.loss / group.read_double_attribute("final_val_loss"), 1.0, 1e-10);
+  EXPECT_NEAR(train_rows.loss / group.read_double_attribute("final_loss"), 1.0, 1e-10);
+  EXPECT_NEAR(train_rows.rel_grad_error / group.read_double_attribute("final_rel_grad_error"), 1.0, 1e-10);
+  EXPECT_EQ(group.read_int_attribute("best_epoch"), result.best_epoch);
+  EXPECT_TRUE(group.has("model_last/layers.0.weight"));
+}
+
+// Without validation the final metrics are those of the last weights, after the last step: not the last epoch's
+// row of the history, which was computed before that epoch's step.
+TEST(Train, WithoutValidationFinalMetricsAreThoseOfTheLastWeights) {
+  auto run = seed_experiment();
+  run.model.dtype = config::DType::float64;
+  run.train.epochs = 100;
+  const auto data = data::load_dataset(run.data, torch::kFloat64, self());
+  const auto result = train(run, data, self());
+  EXPECT_EQ(result.best_epoch, 0);
+  EXPECT_TRUE(result.last_parameters.empty());
+  EXPECT_TRUE(std::isnan(result.final.val_loss));
+  const auto all = recompute(run, data, result.parameters, [](int64_t) { return true; });
+  EXPECT_NEAR(all.loss / result.final.train_loss, 1.0, 1e-10);
+  EXPECT_NEAR(all.rel_grad_error / result.final.rel_grad_error, 1.0, 1e-10);
+  EXPECT_NE(result.final.train_loss, result.history.back().train_loss);
 }
 
 TEST(Train, HoldoutIsAFixedFractionOfRows) {
