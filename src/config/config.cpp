@@ -61,8 +61,8 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
       {"model", {"widths", "activation", "dtype"}},
       {"optimizer", {"name", "lr", "momentum"}},
       {"train",
-       {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine",
-        "chunk_rows"}},
+       {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
+        "init_from"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
@@ -156,6 +156,9 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.patience = s.get<int64_t>("patience", t.patience);
   t.engine = s.get_enum("engine", kEngines, t.engine);
   t.chunk_rows = s.get<int64_t>("chunk_rows", t.chunk_rows);
+  t.init_from = s.get<std::string>("init_from", t.init_from);
+  if (!t.init_from.empty() && std::filesystem::path(t.init_from).is_relative())  // as data.path
+    t.init_from = (std::filesystem::path(s.file()).parent_path() / t.init_from).lexically_normal().string();
   s.check(t.epochs >= 1, "epochs", "must be >= 1", t.epochs);
   s.check(t.batch_size >= 0, "batch_size", "must be >= 0 (0 means full batch)", t.batch_size);
   s.check(samples < 0 || t.batch_size <= samples, "batch_size",
@@ -400,6 +403,8 @@ std::string canonical_text(const RunSpec& r) {
   // over engines) still get distinct ids while every other run keeps its id.
   if (r.train.engine != Engine::analytic) os << "train.engine=" << to_string(r.train.engine) << "\n";
   if (r.train.chunk_rows != 0) os << "train.chunk_rows=" << r.train.chunk_rows << "\n";
+  // Part of the math, named only when set so that every run without it keeps its id.
+  if (!r.train.init_from.empty()) os << "train.init_from=" << r.train.init_from << "\n";
   return os.str();
 }
 

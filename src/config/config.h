@@ -56,6 +56,9 @@ struct TrainSpec {
   // the run's id. analytic: the MLP's double backward written out (model/analytic.h); autograd: LibTorch's.
   Engine engine = Engine::analytic;
   int64_t chunk_rows = 0;  // rows per chunk of a batch (0: chosen from the model's widths and the device)
+  // Warm start: the initial weights from an earlier run of the same architecture (a results.h5, a runs/<id>.h5,
+  // or PATH#run-name; relative to the YAML file's folder). Empty: from `seed`.
+  std::string init_from;
 };
 
 // One training run, fully specified.

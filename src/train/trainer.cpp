@@ -59,7 +59,8 @@ struct Slots {
 class JobTrainer {
  public:
   JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
-             const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes);
+             const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
+             const std::vector<const records::NamedTensors*>& initial);
   std::vector<TrainResult> run();
 
  private:
@@ -117,7 +118,8 @@ int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
 }
 
 JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
-                       const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes)
+                       const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
+                       const std::vector<const records::NamedTensors*>& initial)
     : runs_(runs),
       spec_(runs.front().train),
       data_(data),
@@ -134,6 +136,8 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
                                                           : weights_.first->parameters(),
                  slots_.count()),
       gather_(data, full_batch_ ? data.shard.count : spec_.batch_size) {
+  for (size_t r = 0; r < initial.size(); ++r)  // a warm start
+    if (initial[r]) set_weights(weights_, static_cast<int64_t>(r), *initial[r], "train.init_from " + spec_.init_from);
   resume_from(resumes);
   parallel::broadcast_parameters({weights_.flat}, comm_);
   flat_gradients_ = allreduce_.gradients().view({members_, weights_.flat.size(1)});
@@ -412,10 +416,13 @@ std::string ensemble_key(const config::RunSpec& run) {
 
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
                                         const parallel::Comm& comm, const TrainHooks& hooks,
-                                        const std::vector<const Checkpoint*>& resumes) {
+                                        const std::vector<const Checkpoint*>& resumes,
+                                        const std::vector<const records::NamedTensors*>& initial) {
   if (runs.empty()) return {};
   check_job(runs, resumes);
-  return JobTrainer(runs, data, comm, hooks, resumes).run();
+  if (!initial.empty() && initial.size() != runs.size())
+    throw Error("an ensemble starts from given weights for every run or for none");
+  return JobTrainer(runs, data, comm, hooks, resumes, initial).run();
 }
 
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const parallel::Comm& comm,

@@ -49,10 +49,12 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const p
                   const TrainHooks& hooks = {}, const Checkpoint* resume = nullptr);
 
 // Trains `runs` as one ensemble (see the top of this file); they must share ensemble_key(). `resume`: empty, or a
-// checkpoint for every run, all taken at the same step. Returns a result per run, in order.
+// checkpoint for every run, all taken at the same step. `initial`: empty, or per run the weights to start from
+// (train.init_from; nullptr: from its seed), which a checkpoint overrides. Returns a result per run, in order.
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
                                         const parallel::Comm& comm, const TrainHooks& hooks = {},
-                                        const std::vector<const Checkpoint*>& resume = {});
+                                        const std::vector<const Checkpoint*>& resume = {},
+                                        const std::vector<const records::NamedTensors*>& initial = {});
 
 // Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,
 // learning rate and momentum (and the seed too where it orders mini-batches or picks validation rows). Empty for

@@ -56,6 +56,36 @@ records::NamedTensors Weights::saved_of_run(int64_t r) const {
   return named_row(*this, saved, r);
 }
 
+namespace {
+
+// Copies named tensors into row r of R models' parameters (views as ensemble_views gives).
+void copy_named(const records::NamedTensors& named, const Weights& weights, const std::vector<torch::Tensor>& views,
+                int64_t r, const std::string& run_name) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : named) {
+    const auto it = std::find(weights.names.begin(), weights.names.end(), name);
+    if (it == weights.names.end()) throw Error("checkpoint of run " + run_name + " has no parameter " + name);
+    views[it - weights.names.begin()][r].copy_(tensor);
+  }
+}
+
+}  // namespace
+
+void set_weights(Weights& weights, int64_t r, const records::NamedTensors& named, const std::string& source) {
+  if (named.size() != weights.names.size())
+    throw Error(source + ": " + std::to_string(named.size()) + " parameters, the model has " +
+                std::to_string(weights.names.size()) + " (another architecture)");
+  for (const auto& [name, tensor] : named) {
+    const auto it = std::find(weights.names.begin(), weights.names.end(), name);
+    if (it == weights.names.end()) throw Error(source + ": no parameter '" + name + "' in this model");
+    const torch::Tensor target = weights.params[it - weights.names.begin()][r];
+    if (tensor.sizes() != target.sizes())
+      throw Error(source + ": parameter '" + name + "' has shape " + c10::str(tensor.sizes()) + ", this model's " +
+                  c10::str(target.sizes()) + " (another architecture)");
+  }
+  copy_named(named, weights, weights.params, r, source);
+}
+
 records::Checkpoint snapshot(const RunState& run, const Weights& weights, const FlatOptimizer& optimizer, int64_t epoch,
                              int64_t next_batch) {
   records::Checkpoint c;
@@ -71,21 +101,6 @@ records::Checkpoint snapshot(const RunState& run, const Weights& weights, const 
   c.epochs_since_best = run.epochs_since_best;
   return c;
 }
-
-namespace {
-
-// Copies named tensors into row r of R models' parameters (views as ensemble_views gives).
-void copy_named(const records::NamedTensors& named, const Weights& weights, const std::vector<torch::Tensor>& views,
-                int64_t r, const std::string& run_name) {
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : named) {
-    const auto it = std::find(weights.names.begin(), weights.names.end(), name);
-    if (it == weights.names.end()) throw Error("checkpoint of run " + run_name + " has no parameter " + name);
-    views[it - weights.names.begin()][r].copy_(tensor);
-  }
-}
-
-}  // namespace
 
 void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const records::Checkpoint& checkpoint,
              const std::string& run_name) {

@@ -43,6 +43,10 @@ struct RunState {
   int64_t epochs_since_best = 0;                                   // early stopping
 };
 
+// Sets run r's weights from `named` (each parameter of the model once, shapes as the model's; converted to its
+// dtype). Throws Error starting with `source` on a missing, unknown or misshapen parameter.
+void set_weights(Weights& weights, int64_t r, const records::NamedTensors& named, const std::string& source);
+
 // The run's state to continue at batch `next_batch` of `epoch` (the epoch's partial sums are the caller's).
 records::Checkpoint snapshot(const RunState& run, const Weights& weights, const FlatOptimizer& optimizer, int64_t epoch,
                              int64_t next_batch);
