@@ -234,8 +234,12 @@ int run(const AppOptions& options, const parallel::Comm& world) {
 }  // namespace
 
 int run_app(const AppOptions& options, const parallel::Comm& comm) {
+  return run_reporting_errors(comm, [&] { return run(options, comm); });
+}
+
+int run_reporting_errors(const parallel::Comm& comm, const std::function<int()>& command) {
   try {
-    return run(options, comm);
+    return command();
   } catch (const CollectiveError& e) {  // every rank is here: rank 0 reports, all return
     if (comm.is_root()) std::fprintf(stderr, "gradfit_dist: error: %s\n", e.what());
     return 1;

@@ -32,4 +32,30 @@ struct AppOptions {
 // and never leave other ranks waiting in a collective.
 int run_app(const AppOptions& options, const parallel::Comm& comm);
 
+// `gradfit_dist eval RESULTS.h5 DATA.h5`: a saved run's V and dV/dx at a data file's points (see README, "Use your
+// model").
+struct EvalOptions {
+  std::string results_path;  // a results file (OUT/results.h5 or OUT/runs/<id>.h5), optionally PATH#run-name
+  std::string data_path;     // x (N×n), optional grad (N×n) and value (N)
+  std::string run;           // NAME, ID or "best"; empty: the file's one run
+  std::string out_path;      // PRED.h5 (value: N, grad: N×n); empty: print the metrics only
+  std::string device = "auto";
+  int threads = 0;  // intra-op threads per rank; 0: see device::default_thread_count
+};
+// Collective over `comm`; returns the exit code, errors reported as run_app reports them.
+int run_eval(const EvalOptions& options, const parallel::Comm& comm);
+
+// `gradfit_dist export RESULTS.h5 --out model.pt`: a saved run as a TorchScript module.
+struct ExportOptions {
+  std::string results_path;
+  std::string run;
+  std::string out_path;
+};
+// Collective over `comm` (rank 0 writes, the others wait for its outcome); returns the exit code.
+int run_export(const ExportOptions& options, const parallel::Comm& comm);
+
+// Runs `command` (collective over `comm`) and returns its exit code, or 1 after reporting its error: a
+// CollectiveError once, by rank 0; any other error by the rank that raised it, which then ends the job.
+int run_reporting_errors(const parallel::Comm& comm, const std::function<int()>& command);
+
 }  // namespace gradfit

@@ -53,15 +53,21 @@ io::File open_file(const std::string& path) {
   }
 }
 
-FileLayout inspect(const io::File& file) {
+// Whether a file must hold gradient samples: to train on, yes; to evaluate a model at its points, no.
+enum class GradSamples { required, optional };
+
+FileLayout inspect(const io::File& file, GradSamples grad_samples) {
   const std::string& path = file.path();
   const auto x_info = checked_info(file, "x");
-  const auto g_info = checked_info(file, "grad");
   if (x_info.shape.size() != 2) fail(path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
-  if (g_info.shape != x_info.shape)
-    fail(path + ": dataset 'grad' has shape " + shape_text(g_info.shape) + " but 'x' has " + shape_text(x_info.shape) +
-         "; they must match (N×n)");
   FileLayout layout;
+  layout.has_grad = grad_samples == GradSamples::required || file.has("grad");
+  if (layout.has_grad) {
+    const auto g_info = checked_info(file, "grad");
+    if (g_info.shape != x_info.shape)
+      fail(path + ": dataset 'grad' has shape " + shape_text(g_info.shape) + " but 'x' has " +
+           shape_text(x_info.shape) + "; they must match (N×n)");
+  }
   layout.rows = x_info.shape[0];
   layout.dim = x_info.shape[1];
   if (layout.rows == 0) fail(path + ": dataset 'x' has no rows (N = 0)");
@@ -77,15 +83,15 @@ FileLayout inspect(const io::File& file) {
   return layout;
 }
 
-Dataset read_file(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype dtype) {
+Dataset read_file(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype dtype, GradSamples grad_samples) {
   const io::File file = open_file(spec.path);
-  const FileLayout layout = inspect(file);
+  const FileLayout layout = inspect(file, grad_samples);
   Dataset d;
   d.total_rows = layout.rows;
   d.dim = layout.dim;
   d.shard = parallel::shard_of(d.total_rows, comm.rank(), comm.size());
   d.x = rows_tensor(file, "x", d.shard, d.dim, dtype);
-  d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim, dtype);
+  if (layout.has_grad) d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim, dtype);
   if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1, dtype).view({-1});
   d.description = spec.path;
   return d;
@@ -145,13 +151,14 @@ void check_finite(const Dataset& d, const std::string& source, const parallel::C
 }  // namespace
 
 FileLayout inspect_file(const std::string& path) {
-  return inspect(open_file(path));
+  return inspect(open_file(path), GradSamples::required);
 }
 
 Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm, torch::Device device) {
   Dataset d;
   parallel::all_or_none(comm, true, [&] {  // a rank may fail alone here (a damaged block of its rows)
-    d = spec.target == config::Target::file ? read_file(spec, comm, dtype) : generate(spec, comm, dtype);
+    d = spec.target == config::Target::file ? read_file(spec, comm, dtype, GradSamples::required)
+                                            : generate(spec, comm, dtype);
   });
   check_finite(
       d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
@@ -159,6 +166,13 @@ Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::C
   d.x = d.x.to(device, dtype);
   d.grad_samples = d.grad_samples.to(device, dtype);
   if (d.has_values()) d.values = d.values.to(device, dtype);
+  return d;
+}
+
+Dataset load_points(const DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm) {
+  Dataset d;
+  parallel::all_or_none(comm, true, [&] { d = read_file(spec, comm, dtype, GradSamples::optional); });
+  check_finite(d, spec.path, comm);
   return d;
 }
 

@@ -14,13 +14,14 @@ namespace gradfit::data {
 
 struct Dataset {
   torch::Tensor x;             // shard.count × n, points
-  torch::Tensor grad_samples;  // shard.count × n, the gradient dV/dx sampled at x
+  torch::Tensor grad_samples;  // shard.count × n, the gradient dV/dx sampled at x; undefined without (load_points)
   torch::Tensor values;        // shard.count, V at x; undefined when the data has no values
   int64_t total_rows = 0;      // N, over all ranks
   int64_t dim = 0;             // n
   parallel::Shard shard;       // the rows this rank holds
   std::string description;     // for the log: "quadratic, grid of 10^2 points" or the file path
   bool has_values() const { return values.defined(); }
+  bool has_grad_samples() const { return grad_samples.defined(); }
 };
 
 // The shape of a user's data file, validated (missing datasets, shapes, element types, N = 0) without reading it.
@@ -28,6 +29,7 @@ struct FileLayout {
   int64_t rows = 0;  // N
   int64_t dim = 0;   // n
   bool has_values = false;
+  bool has_grad = false;
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);
@@ -37,5 +39,10 @@ FileLayout inspect_file(const std::string& path);
 // rank throws the same error. Collective over `comm`.
 Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm,
                      torch::Device device = torch::kCPU);
+
+// The points to evaluate a model at: like load_dataset for a user's file (spec.target == file), except that
+// `grad` is optional (grad_samples stays undefined without it); `x` is required, `value` read where present.
+// Collective over `comm`; errors are CollectiveErrors naming the file and dataset.
+Dataset load_points(const config::DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm);
 
 }  // namespace gradfit::data

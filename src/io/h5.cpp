@@ -240,6 +240,18 @@ int64_t Location::read_int_attribute(const std::string& name) const {
   return value;
 }
 
+std::vector<int64_t> Location::read_int_vector_attribute(const std::string& name) const {
+  const Handle attr(checked(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "cannot open attribute " + where(name)),
+                    H5Aclose);
+  const Handle space(checked(H5Aget_space(attr.id()), "cannot read the shape of attribute " + where(name)), H5Sclose);
+  const hssize_t count = H5Sget_simple_extent_npoints(space.id());
+  if (count < 0) throw IoError("cannot read the shape of attribute " + where(name));
+  std::vector<int64_t> values(static_cast<size_t>(count));
+  if (count > 0)
+    checked_status(H5Aread(attr.id(), H5T_NATIVE_INT64, values.data()), "cannot read attribute " + where(name));
+  return values;
+}
+
 std::string Location::read_string_attribute(const std::string& name) const {
   const Handle type(checked(H5Tcopy(H5T_C_S1), "cannot create a string type"), H5Tclose);
   checked_status(H5Tset_size(type.id(), H5T_VARIABLE), "cannot size a string type");
@@ -285,6 +297,51 @@ std::vector<double> Location::read_rows(const std::string& name, int64_t row_beg
       H5Dread(set.id(), H5T_NATIVE_DOUBLE, mem_space.id(), file_space.id(), H5P_DEFAULT, out.data()),
       "cannot read rows " + std::to_string(row_begin) + ".." + std::to_string(row_begin + rows) + " of " + where(name));
   return out;
+}
+
+void Location::create_dataset(const std::string& name, const std::vector<int64_t>& shape, bool float32) const {
+  if (shape.empty() || shape.size() > 2) throw IoError("dataset " + where(name) + " must be 1-D or 2-D");
+  const Handle space = make_space(shape);
+  const hid_t type = float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+  const Handle set(checked(H5Dcreate2(id(), name.c_str(), type, space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                           "cannot create dataset " + where(name)),
+                   H5Dclose);
+}
+
+namespace {
+
+// Writes `rows` rows from `row_begin` of the 1-D or 2-D dataset `set` from `data` (of HDF5 memory type `mem_type`).
+void write_hyperslab(hid_t set, int64_t row_begin, int64_t rows, hid_t mem_type, const void* data,
+                     const std::string& where) {
+  const Handle file_space(checked(H5Dget_space(set), "cannot read the shape of " + where), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(file_space.id());
+  if (rank < 1 || rank > 2) throw IoError("dataset " + where + " must be 1-D or 2-D");
+  hsize_t dims[2] = {0, 1};
+  H5Sget_simple_extent_dims(file_space.id(), dims, nullptr);
+  if (row_begin < 0 || rows < 0 || static_cast<hsize_t>(row_begin + rows) > dims[0])
+    throw IoError("rows " + std::to_string(row_begin) + ".." + std::to_string(row_begin + rows) +
+                  " are outside dataset " + where + " (" + std::to_string(dims[0]) + " rows)");
+  if (rows == 0) return;
+  const hsize_t start[2] = {static_cast<hsize_t>(row_begin), 0};
+  const hsize_t count[2] = {static_cast<hsize_t>(rows), rank == 2 ? dims[1] : 1};
+  checked_status(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+                 "cannot select rows of " + where);
+  const Handle mem_space(checked(H5Screate_simple(rank, count, nullptr), "cannot create a memory dataspace"), H5Sclose);
+  checked_status(
+      H5Dwrite(set, mem_type, mem_space.id(), file_space.id(), H5P_DEFAULT, data),
+      "cannot write rows " + std::to_string(row_begin) + ".." + std::to_string(row_begin + rows) + " of " + where);
+}
+
+}  // namespace
+
+void Location::write_rows(const std::string& name, int64_t row_begin, int64_t rows, const double* data) const {
+  const Handle set(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "cannot open dataset " + where(name)), H5Dclose);
+  write_hyperslab(set.id(), row_begin, rows, H5T_NATIVE_DOUBLE, data, where(name));
+}
+
+void Location::write_rows(const std::string& name, int64_t row_begin, int64_t rows, const float* data) const {
+  const Handle set(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "cannot open dataset " + where(name)), H5Dclose);
+  write_hyperslab(set.id(), row_begin, rows, H5T_NATIVE_FLOAT, data, where(name));
 }
 
 Location Location::open_group(const std::string& name) const {
@@ -336,6 +393,13 @@ File File::open_read_only(const std::string& path) {
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.id());
   return File(Handle(checked(id, "cannot open HDF5 file '" + path + "' (missing, or not an HDF5 file)"), H5Fclose),
               path);
+}
+
+File File::open_read_write(const std::string& path) {
+  silence_hdf5();
+  const Handle access = file_access();
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.id());
+  return File(Handle(checked(id, "cannot open HDF5 file '" + path + "' for writing"), H5Fclose), path);
 }
 
 }  // namespace gradfit::io

@@ -82,10 +82,20 @@ class Location {
   bool has_attribute(const std::string& name) const;
   double read_double_attribute(const std::string& name) const;
   int64_t read_int_attribute(const std::string& name) const;
+  // A 1-D (or scalar) attribute of integers, e.g. a run's `widths`.
+  std::vector<int64_t> read_int_vector_attribute(const std::string& name) const;
   std::string read_string_attribute(const std::string& name) const;
   // Rows [row_begin, row_begin + rows) of a 1-D or 2-D dataset, converted to double, row-major. Reads only those
   // rows from disk (a hyperslab).
   std::vector<double> read_rows(const std::string& name, int64_t row_begin, int64_t rows) const;
+
+  // An empty dataset of reals (float64, or float32 when `float32`) of `shape` (1-D or 2-D), to be filled a block of
+  // rows at a time by write_rows, possibly by several processes in turn.
+  void create_dataset(const std::string& name, const std::vector<int64_t>& shape, bool float32) const;
+  // Writes rows [row_begin, row_begin + rows) of an existing 1-D or 2-D dataset (a hyperslab) from `data`, row-major
+  // (rows × the dataset's columns values), converted to the dataset's type.
+  void write_rows(const std::string& name, int64_t row_begin, int64_t rows, const double* data) const;
+  void write_rows(const std::string& name, int64_t row_begin, int64_t rows, const float* data) const;
 
  private:
   std::string where(const std::string& object) const;
@@ -98,6 +108,8 @@ class File : public Location {
   // Creates (truncating) a file for writing.
   static File create(const std::string& path);
   static File open_read_only(const std::string& path);
+  // Opens an existing file to change it (e.g. to fill datasets made by create_dataset).
+  static File open_read_write(const std::string& path);
   const std::string& path() const { return name(); }
 
  private:

@@ -144,6 +144,65 @@ print(f"{len(a['runs'])} runs (ensembles: {sizes}): histories, best and last wei
 PY
 }
 
+# A sweep of two small runs (2-16-16-1 softplus, 50 epochs), float64 and float32, trained into $1; then
+# $1/pts.h5: 2000 new points with grad and value of the same target, and $1/nograd.h5: the points alone.
+train_for_eval() {
+  cat >"$work/fit.yaml" <<YAML
+name: fit
+data: {target: gaussian_wells, dim: 2, sampling: uniform, samples: 400, well_width: 1.5}
+model: {widths: [16, 16], activation: softplus}
+optimizer: {lr: 0.01}
+train: {epochs: 50}
+sweep:
+  grid: {model.dtype: [float64, float32]}
+YAML
+  run mpi 2 "$GRADFIT_BIN" --out "$1" "$work/fit.yaml"
+  expect_rc 0
+  "$PYTHON" - "$1" <<'PY' || fail "cannot write the points"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(7)
+x = rng.uniform(-3, 3, (2000, 2))
+with h5py.File(sys.argv[1] + "/pts.h5", "w") as f:
+    f["x"], f["grad"], f["value"] = x, 2 * x, (x * x).sum(1)
+with h5py.File(sys.argv[1] + "/nograd.h5", "w") as f:
+    f["x"] = x
+PY
+}
+# check_against_torch RESULTS RUN PRED DATA TOL: PRED's value and grad equal an independent PyTorch evaluation of
+# RUN's weights (torch.nn rebuilt from /runs/RUN/model/*, in the run's dtype) at DATA's x, to TOL relative.
+check_against_torch() {
+  "$PYTHON" - "$@" <<'PY' || fail "eval differs from PyTorch"
+import sys, h5py, numpy as np, torch
+results, name, pred, data, tol = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+with h5py.File(results) as f:
+    g = f["runs"][name]
+    dname = g.attrs["dtype"]
+    dtype = {"float64": torch.float64, "float32": torch.float32}[dname]
+    widths, n = list(g.attrs["widths"]), int(g.attrs["dim"])
+    layers, sizes = [], [n] + widths
+    for i in range(len(widths)):
+        layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), torch.nn.Softplus()]
+    layers.append(torch.nn.Linear(sizes[-1], 1))
+    net = torch.nn.Sequential(*layers).to(dtype)
+    with torch.no_grad():
+        for i, layer in enumerate(l for l in net if isinstance(l, torch.nn.Linear)):
+            layer.weight.copy_(torch.from_numpy(g["model"][f"layers.{i}.weight"][:]))
+            layer.bias.copy_(torch.from_numpy(g["model"][f"layers.{i}.bias"][:]))
+with h5py.File(data) as f:
+    x = torch.from_numpy(f["x"][:]).to(dtype).requires_grad_(True)
+v = net(x).squeeze(1)
+(grad,) = torch.autograd.grad(v.sum(), x)
+with h5py.File(pred) as f:
+    pv, pg = f["value"][:], f["grad"][:]
+    assert pv.dtype == np.dtype("f8" if dtype == torch.float64 else "f4"), pv.dtype
+ref_v, ref_g = v.detach().double().numpy(), grad.double().numpy()
+dv = np.abs(pv - ref_v).max() / np.abs(ref_v).max()
+dg = np.abs(pg - ref_g).max() / np.abs(ref_g).max()
+print(f"eval vs PyTorch ({dname}): value {dv:.3e}, grad {dg:.3e} (max abs diff / max abs, tolerance {tol:g})")
+assert pv.shape == ref_v.shape and pg.shape == ref_g.shape
+assert dv <= tol and dg <= tol
+PY
+}
 case "$case_name" in
 help)
   run "$GRADFIT_BIN" --help
@@ -467,6 +526,106 @@ one_rank_fault_in_sweep)
       expect_one_error "^gradfit_dist: error on rank $((n - 1)): run lr=0\.0[1-8]: injected failure after epoch 3$"
     done
   done ;;
+eval_matches_pytorch)
+  # eval under 1 and 3 ranks writes the same PRED.h5, equal to PyTorch's own evaluation of the saved weights.
+  train_for_eval "$work/fit"
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" eval "$work/fit/results.h5" "$work/fit/pts.h5" --run dtype=float64 --out "$work/p$n.h5"
+    expect_rc 0
+    expect_in out "^relative gradient error"
+    expect_in out "V is defined up to a constant"
+  done
+  "$PYTHON" - "$work" <<'PY' || fail "-n 1 and -n 3 differ"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1] + "/p1.h5") as a, h5py.File(sys.argv[1] + "/p3.h5") as b:
+    for k in ("value", "grad"):
+        d = np.abs(a[k][:] - b[k][:]).max()
+        print(f"eval -n 1 vs -n 3: {k} max abs difference {d:.3e}")
+        assert d == 0, k
+PY
+  check_against_torch "$work/fit/results.h5" dtype=float64 "$work/p3.h5" "$work/fit/pts.h5" 1e-12
+  # The metrics printed equal those computed from the predictions.
+  "$PYTHON" - "$work" "$(awk '/^relative gradient error/ {print $NF}' "$work/out")" <<'PY' || fail "metrics"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1] + "/p3.h5") as p, h5py.File(sys.argv[1] + "/fit/pts.h5") as d:
+    rel = np.linalg.norm(p["grad"][:] - d["grad"][:]) / np.linalg.norm(d["grad"][:])
+print(f"printed relative error {sys.argv[2]}, from PRED.h5 {rel:.6e}")
+assert abs(float(sys.argv[2]) - rel) <= 1e-6 * rel
+PY
+  # float32, and a file without grad (predictions only) chosen by id
+  run mpi 2 "$GRADFIT_BIN" eval "$work/fit/results.h5#dtype=float32" "$work/fit/nograd.h5" --out "$work/p32.h5"
+  expect_rc 0
+  expect_in out "predictions only"
+  check_against_torch "$work/fit/results.h5" dtype=float32 "$work/p32.h5" "$work/fit/pts.h5" 1e-5 ;;
+export_matches_eval)
+  # export's TorchScript module, loaded by torch.jit.load, gives eval's V and dV/dx (also under no_grad).
+  train_for_eval "$work/fit"
+  run mpi 2 "$GRADFIT_BIN" eval "$work/fit/results.h5" "$work/fit/pts.h5" --run best --out "$work/pred.h5"
+  expect_rc 0
+  best=$(grep -Eo "run 'dtype=float[0-9]+'" "$work/out" | grep -Eo "float[0-9]+")
+  run mpi 2 "$GRADFIT_BIN" export "$work/fit/results.h5" --run best --out "$work/model.pt"
+  expect_rc 0
+  expect_in out "wrote .*model.pt"
+  tol=1e-12; [ "$best" = float64 ] || tol=1e-5
+  "$PYTHON" - "$work" "$tol" <<'PY' || fail "export differs from eval"
+import sys, h5py, numpy as np, torch
+m = torch.jit.load(sys.argv[1] + "/model.pt")
+with h5py.File(sys.argv[1] + "/fit/pts.h5") as f:
+    x = torch.from_numpy(f["x"][:])
+with h5py.File(sys.argv[1] + "/pred.h5") as f:
+    pv, pg = f["value"][:], f["grad"][:]
+with torch.no_grad():
+    v, g = m(x).double().numpy(), m.gradient(x).double().numpy()
+dv, dg = np.abs(v - pv).max() / np.abs(pv).max(), np.abs(g - pg).max() / np.abs(pg).max()
+print(f"export ({m.dtype}) vs eval: value {dv:.3e}, grad {dg:.3e} (tolerance {sys.argv[2]})")
+assert v.shape == pv.shape and g.shape == pg.shape and dv <= float(sys.argv[2]) and dg <= float(sys.argv[2])
+PY
+  # and the float64 run always, to 1e-12
+  run "$GRADFIT_BIN" eval "$work/fit/results.h5" "$work/fit/pts.h5" --run dtype=float64 --out "$work/pred64.h5"
+  expect_rc 0
+  run "$GRADFIT_BIN" export "$work/fit/results.h5#dtype=float64" --out "$work/model64.pt"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "float64 export differs from eval"
+import sys, h5py, numpy as np, torch
+m = torch.jit.load(sys.argv[1] + "/model64.pt")
+with h5py.File(sys.argv[1] + "/fit/pts.h5") as f:
+    x = torch.from_numpy(f["x"][:])
+with h5py.File(sys.argv[1] + "/pred64.h5") as f:
+    pv, pg = f["value"][:], f["grad"][:]
+v, g = m(x).detach().numpy(), m.gradient(x).numpy()
+dv, dg = np.abs(v - pv).max() / np.abs(pv).max(), np.abs(g - pg).max() / np.abs(pg).max()
+print(f"export (float64) vs eval: value {dv:.3e}, grad {dg:.3e}")
+assert dv <= 1e-12 and dg <= 1e-12
+PY
+  ;;
+eval_errors)
+  # Each bad input: one error line naming it, exit code 1, and no PRED.h5 (nor a temporary) left behind.
+  train_for_eval "$work/fit"
+  "$PYTHON" - "$work/n3.h5" <<'PY' || fail "cannot write n3.h5"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"] = np.zeros((10, 3))
+PY
+  mkdir "$work/outdir"
+  check_eval_error() {
+    label=$1; shift
+    timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" eval "$@" --out "$work/outdir/pred.h5"
+    expect_one_error "$pattern"
+    [ -z "$(ls "$work/outdir")" ] || fail "$label: left $(ls "$work/outdir")"
+  }
+  pattern="no run named or with id 'nope' \\(runs: dtype=float32, dtype=float64; choose with --run"
+  check_eval_error unknown_run "$work/fit/results.h5" "$work/fit/pts.h5" --run nope
+  pattern="holds 2 runs; say which"
+  check_eval_error no_run "$work/fit/results.h5" "$work/fit/pts.h5"
+  pattern="n3.h5: dataset 'x' has n = 3 columns, but run 'dtype=float64'.* takes n = 2 inputs"
+  check_eval_error wrong_n "$work/fit/results.h5" "$work/n3.h5" --run dtype=float64
+  pattern="absent.h5: no such file"
+  check_eval_error missing_results "$work/absent.h5" "$work/fit/pts.h5"
+  pattern="cannot open HDF5 file '.*absent_data.h5'"
+  check_eval_error missing_data "$work/fit/results.h5" "$work/absent_data.h5" --run dtype=float64
+  timed_run "$GRADFIT_BIN" export "$work/fit/results.h5" --run nope --out "$work/outdir/model.pt"
+  expect_one_error "no run named or with id 'nope'"
+  [ -z "$(ls "$work/outdir")" ] || fail "export left $(ls "$work/outdir")" ;;
 missing_sweep_file)
   run "$GRADFIT_BIN" "$work/absent.yaml"
   expect_failure

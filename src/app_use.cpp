@@ -1,0 +1,111 @@
+// The commands that use a fitted potential: eval and export (see README, "Use your model").
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "app.h"
+#include "common/error.h"
+#include "data/dataset.h"
+#include "device/device.h"
+#include "io/h5.h"
+#include "io/saved_run.h"
+#include "model/analytic.h"
+#include "parallel/agree.h"
+#include "use/evaluate.h"
+#include "use/export.h"
+
+namespace gradfit {
+namespace {
+
+// Every rank reads the run (a few attributes and the weights); a failure is everybody's.
+io::SavedRun read_run_on_all(const std::string& path, const std::string& selector, const parallel::Comm& comm) {
+  io::SavedRun run;
+  parallel::all_or_none(comm, true, [&] { run = io::read_saved_run(path, selector); });
+  return run;
+}
+
+std::string run_text(const io::SavedRun& run) {
+  return "run '" + run.name + "' (id " + run.id + ", " + model::architecture(run.model, run.input_dim) + " " +
+         config::to_string(run.model.activation) + " " + config::to_string(run.model.dtype) + ", " + run.status +
+         ") of " + run.file;
+}
+
+// The data file's n against the model's, before any rows are read. One rank.
+void check_input_dim(const std::string& data_path, const io::SavedRun& run) {
+  const auto file = [&] {
+    try {
+      return io::File::open_read_only(data_path);
+    } catch (const IoError& e) {
+      throw DataError(e.what());
+    }
+  }();
+  if (!file.has("x")) return;  // load_points says what is wrong
+  const auto shape = file.dataset_info("x").shape;
+  if (shape.size() == 2 && shape[1] != run.input_dim)
+    throw DataError(data_path + ": dataset 'x' has n = " + std::to_string(shape[1]) + " columns, but " + run_text(run) +
+                    " takes n = " + std::to_string(run.input_dim) + " inputs");
+}
+
+torch::Device eval_device(const std::string& wanted, const parallel::Comm& world) {
+  const auto node = world.node_local();
+  torch::Device device = torch::kCPU;
+  parallel::all_or_none(world, true, [&] {
+    if (wanted == "cuda" && !torch::cuda::is_available())
+      throw ConfigError("--device cuda: LibTorch sees no CUDA device (a CPU-only build, or no GPU on this node)");
+    const auto kind = wanted == "cpu"    ? config::Device::cpu
+                      : wanted == "cuda" ? config::Device::cuda
+                                         : config::Device::auto_select;
+    device = device::select_device(kind, node.rank, "--device");
+  });
+  return device;
+}
+
+int eval(const EvalOptions& options, const parallel::Comm& world) {
+  const auto run = read_run_on_all(options.results_path, options.run, world);
+  parallel::all_or_none(world, world.is_root(), [&] { check_input_dim(options.data_path, run); });
+  const int node_ranks = world.node_local().size;
+  torch::set_num_threads(options.threads > 0 ? options.threads : device::default_thread_count(node_ranks));
+  const torch::Device device = eval_device(options.device, world);
+  config::DataSpec spec;
+  spec.target = config::Target::file;
+  spec.path = options.data_path;
+  const auto dtype = model::torch_dtype(run.model.dtype);
+  auto data = data::load_points(spec, dtype, world);
+  auto model = io::make_model(run);
+  const int64_t chunk_rows = model::default_chunk_rows(run.input_dim, run.model.widths, dtype, device);
+  if (world.is_root())
+    std::printf("gradfit_dist eval: %s at %lld points of %s, %d rank%s, device %s\n", run_text(run).c_str(),
+                static_cast<long long>(data.total_rows), options.data_path.c_str(), world.size(),
+                world.size() == 1 ? "" : "s", device.str().c_str());
+  const auto prediction = use::evaluate(model, data, device, chunk_rows, world);
+  if (!options.out_path.empty())
+    use::write_predictions(options.out_path, prediction, data, {run.file, run.name, run.id, options.data_path}, world);
+  if (world.is_root()) {
+    std::printf("%s", use::metrics_text(prediction.metrics).c_str());
+    if (!options.out_path.empty()) std::printf("wrote %s\n", options.out_path.c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+int export_model(const ExportOptions& options, const parallel::Comm& world) {
+  parallel::all_or_none(world, world.is_root(), [&] {  // one rank writes; the others learn how it went
+    const auto run = io::read_saved_run(options.results_path, options.run);
+    use::export_model(run, options.out_path);
+    std::printf("wrote %s: TorchScript of %s\n", options.out_path.c_str(), run_text(run).c_str());
+    std::fflush(stdout);
+  });
+  return 0;
+}
+
+}  // namespace
+
+int run_eval(const EvalOptions& options, const parallel::Comm& comm) {
+  return run_reporting_errors(comm, [&] { return eval(options, comm); });
+}
+
+int run_export(const ExportOptions& options, const parallel::Comm& comm) {
+  return run_reporting_errors(comm, [&] { return export_model(options, comm); });
+}
+
+}  // namespace gradfit

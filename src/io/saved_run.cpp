@@ -1,0 +1,141 @@
+#include "io/saved_run.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <vector>
+
+#include "common/error.h"
+#include "io/h5.h"
+
+namespace gradfit::io {
+namespace {
+
+[[noreturn]] void fail(const std::string& message) {
+  throw IoError(message);
+}
+
+std::string list_text(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+template <typename Enum, size_t K>
+Enum enum_attribute(const Location& group, const std::string& where, const char* attribute, const Enum (&values)[K]) {
+  const std::string text = group.read_string_attribute(attribute);
+  for (const Enum value : values)
+    if (text == config::to_string(value)) return value;
+  fail(where + ": attribute '" + attribute + "' is '" + text + "', not one this version knows");
+}
+
+// The run `selector` names among `names` (the groups under /runs of `file`).
+std::string choose_run(const File& file, const std::vector<std::string>& names, const std::string& selector) {
+  const std::string choices = " (runs: " + list_text(names) + "; choose with --run NAME|ID|best, or PATH#NAME)";
+  if (selector.empty()) {
+    if (names.size() == 1) return names[0];
+    fail(file.path() + " holds " + std::to_string(names.size()) + " runs; say which" + choices);
+  }
+  if (selector == kBestRun) {
+    std::string best;
+    double best_error = std::numeric_limits<double>::infinity();
+    for (const auto& name : names) {  // the leaderboard's rule (see kBestRun)
+      const Location run = file.open_group("runs/" + name);
+      const std::string status = run.has_attribute("status") ? run.read_string_attribute("status") : "";
+      if (status != "done" && status != "early_stopped") continue;
+      const double error = run.has_attribute("final_rel_grad_error") ? run.read_double_attribute("final_rel_grad_error")
+                                                                     : std::numeric_limits<double>::quiet_NaN();
+      const double key = std::isfinite(error) ? error : std::numeric_limits<double>::infinity();
+      if (best.empty() || key < best_error) best = name, best_error = key;
+    }
+    if (best.empty()) fail(file.path() + ": --run best: no run is done or early_stopped" + choices);
+    return best;
+  }
+  for (const auto& name : names)
+    if (name == selector) return name;
+  for (const auto& name : names) {
+    const Location run = file.open_group("runs/" + name);
+    if (run.has_attribute("id") && run.read_string_attribute("id") == selector) return name;
+  }
+  fail(file.path() + ": no run named or with id '" + selector + "'" + choices);
+}
+
+// The weights of `run`, checked against the architecture of its attributes.
+records::NamedTensors read_parameters(const Location& group, const SavedRun& run, const std::string& where) {
+  if (!group.has("model")) fail(where + ": missing group 'model' (the weights)");
+  const Location weights = group.open_group("model");
+  const auto dtype = model::torch_dtype(run.model.dtype);
+  records::NamedTensors parameters;
+  int64_t in = run.input_dim;
+  for (size_t layer = 0; layer <= run.model.widths.size(); ++layer) {
+    const int64_t out = layer < run.model.widths.size() ? run.model.widths[layer] : 1;
+    const std::string prefix = "layers." + std::to_string(layer) + ".";
+    for (const auto& [suffix, shape] : {std::pair<std::string, std::vector<int64_t>>{"weight", {out, in}},
+                                        std::pair<std::string, std::vector<int64_t>>{"bias", {out}}}) {
+      const std::string name = prefix + suffix;
+      if (!weights.has(name)) fail(where + ": missing dataset 'model/" + name + "'");
+      if (weights.dataset_info(name).shape != shape)
+        fail(where + ": dataset 'model/" + name + "' does not have the shape of the architecture " +
+             model::architecture(run.model, run.input_dim));
+      auto values = weights.read_rows(name, 0, shape[0]);
+      parameters.emplace_back(name, torch::from_blob(values.data(), shape, torch::kFloat64).to(dtype).clone());
+    }
+    in = out;
+  }
+  return parameters;
+}
+
+SavedRun read_run(const File& file, const std::string& name) {
+  const std::string where = file.path() + ": run '" + name + "'";
+  const Location group = file.open_group("runs/" + name);
+  for (const char* attribute : {"widths", "activation", "dtype", "dim"})
+    if (!group.has_attribute(attribute)) fail(where + ": missing attribute '" + attribute + "'");
+  SavedRun run;
+  run.file = file.path();
+  run.name = name;
+  run.id = group.has_attribute("id") ? group.read_string_attribute("id") : "";
+  run.status = group.has_attribute("status") ? group.read_string_attribute("status") : "";
+  run.final_rel_grad_error = group.has_attribute("final_rel_grad_error")
+                                 ? group.read_double_attribute("final_rel_grad_error")
+                                 : std::numeric_limits<double>::quiet_NaN();
+  run.model.widths = group.read_int_vector_attribute("widths");
+  using config::Activation;
+  run.model.activation =
+      enum_attribute(group, where, "activation",
+                     {Activation::relu, Activation::tanh, Activation::softplus, Activation::silu, Activation::gelu});
+  run.model.dtype = enum_attribute(group, where, "dtype", {config::DType::float32, config::DType::float64});
+  run.input_dim = group.read_int_attribute("dim");
+  if (run.input_dim <= 0 || run.model.widths.empty())
+    fail(where + ": attributes 'dim' and 'widths' do not describe a model");
+  run.parameters = read_parameters(group, run, where);
+  return run;
+}
+
+}  // namespace
+
+SavedRun read_saved_run(const std::string& path, const std::string& selector) {
+  std::string file_path = path, chosen = selector;
+  const auto hash = path.rfind('#');
+  if (hash != std::string::npos && !std::filesystem::exists(path)) {  // PATH#run-name
+    file_path = path.substr(0, hash);
+    chosen = path.substr(hash + 1);
+    if (!selector.empty() && selector != chosen)
+      fail(path + ": the run is chosen twice ('" + chosen + "' and --run '" + selector + "')");
+  }
+  if (!std::filesystem::exists(file_path)) fail(file_path + ": no such file");
+  const File file = File::open_read_only(file_path);
+  if (!file.has("runs")) fail(file_path + ": no group /runs (not a gradfit_dist results file)");
+  const auto names = file.children("runs");
+  if (names.empty()) fail(file_path + ": /runs holds no run");
+  return read_run(file, choose_run(file, names, chosen));
+}
+
+model::Mlp make_model(const SavedRun& run) {
+  auto mlp = model::make_mlp(run.model, run.input_dim, /*seed=*/0);
+  const torch::NoGradGuard no_grad;
+  const auto named = mlp->named_parameters();
+  for (const auto& [name, tensor] : run.parameters) named[name].copy_(tensor);
+  return mlp;
+}
+
+}  // namespace gradfit::io

@@ -1,0 +1,62 @@
+#pragma once
+// A trained model evaluated at a data file's points, shard by shard over the ranks: V and dV/dx a chunk of rows at
+// a time, the error metrics against the file's samples summed over the ranks, and the predictions written to one
+// HDF5 file by every rank in turn (see README, "Use your model").
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "model/mlp.h"
+#include "parallel/comm.h"
+
+namespace gradfit::use {
+
+// Over all rows of the data (every rank holds the same numbers). NaN where the data lack what a metric needs.
+struct EvalMetrics {
+  int64_t rows = 0;                 // N
+  std::vector<double> grad_mae;     // per component of dV/dx (n), empty without `grad`
+  std::vector<double> grad_rmse;    // per component
+  double rel_grad_error = NAN;      // ||dV/dx - S|| / ||S|| over all rows and components
+  double max_abs_grad_error = NAN;  // max over rows and components of |dV/dx - S|
+  double value_mae = NAN;           // of V - value, as is
+  double value_rmse = NAN;
+  double value_offset = NAN;       // mean of V - value: the constant V is free to differ by
+  double value_mae_centred = NAN;  // of V - value - value_offset
+  double value_rmse_centred = NAN;
+};
+
+// This rank's predictions: values (shard.count), grads (shard.count × n), in the model's dtype, on the CPU.
+struct Prediction {
+  torch::Tensor values;
+  torch::Tensor grads;
+  EvalMetrics metrics;
+};
+
+// Collective over `comm`. Evaluates `model` (on `device`) at the rows of this rank's shard of `data` (on the CPU,
+// in the model's dtype), in the blocks of `chunk_rows` rows of the global row order (so the numbers are bit for bit
+// the same for any rank count); dV/dx by autograd without create_graph, so memory beyond the shard is one chunk's
+// activations. Consumes data.grad_samples: once a chunk's errors are summed its rows hold the
+// predicted gradient (so the predictions cost one n-column shard less).
+Prediction evaluate(model::Mlp& model, data::Dataset& data, torch::Device device, int64_t chunk_rows,
+                    const parallel::Comm& comm);
+
+// What PRED.h5 records about where its numbers come from (attributes).
+struct PredictionSource {
+  std::string results_file, run_name, run_id, data_file;
+};
+
+// Collective over `comm`. Writes `path` with datasets value (N) and grad (N×n) in the model's dtype, rows in the
+// data file's order, without gathering rows on one rank: rank 0 creates a temporary file of full-size datasets,
+// the ranks write their rows into it in turn (rank r after rank r-1), and rank 0 renames it over `path`. Every
+// failure is a CollectiveError on every rank, and leaves no file behind.
+void write_predictions(const std::string& path, const Prediction& prediction, const data::Dataset& data,
+                       const PredictionSource& source, const parallel::Comm& comm);
+
+// The metrics as the lines eval prints.
+std::string metrics_text(const EvalMetrics& metrics);
+
+}  // namespace gradfit::use

@@ -1,0 +1,93 @@
+#include "use/export.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "common/error.h"
+#include "io/h5.h"
+
+namespace gradfit::use {
+namespace {
+
+// TorchScript of σ(z) and σ'(z) for an activation, the derivatives as LibTorch's own backward functions compute
+// them (softplus: 1 above its threshold of 20, as torch.nn.functional.softplus).
+struct ActivationCode {
+  const char* value;
+  const char* derivative;
+};
+
+ActivationCode activation_code(config::Activation activation) {
+  switch (activation) {
+    case config::Activation::relu: return {"torch.relu(z)", "(z > 0).to(z.dtype)"};
+    case config::Activation::tanh: return {"torch.tanh(z)", "1.0 - torch.tanh(z) * torch.tanh(z)"};
+    case config::Activation::softplus:
+      return {"torch.softplus(z, 1.0, 20.0)",
+              "torch.where(z > 20.0, torch.ones_like(z), torch.exp(z) / (torch.exp(z) + 1.0))"};
+    case config::Activation::silu: return {"torch.silu(z)", "torch.sigmoid(z) * (1.0 + z * (1.0 - torch.sigmoid(z)))"};
+    case config::Activation::gelu:
+      return {"torch.gelu(z)",
+              "0.5 * (1.0 + torch.erf(z * 0.70710678118654752440)) + z * torch.exp(-0.5 * z * z) * "
+              "0.39894228040143267794"};
+  }
+  throw Error("unknown activation");
+}
+
+// forward and gradient for `hidden` hidden layers: z_i = h_{i-1} W_iᵀ + b_i, h_i = σ(z_i), V = h_{L-1} W_Lᵀ + b_L;
+// dV/dx = ((W_L ⊙ σ'(z_{L-1})) W_{L-1} ⊙ σ'(z_{L-2}) ...) W_0.
+std::string methods_code(size_t hidden, const ActivationCode& act) {
+  const auto w = [](size_t i) { return "self.weight" + std::to_string(i); };
+  const auto b = [](size_t i) { return "self.bias" + std::to_string(i); };
+  std::string code = "def activation(self, z: Tensor) -> Tensor:\n    return " + std::string(act.value) + "\n\n";
+  code += "def activation_derivative(self, z: Tensor) -> Tensor:\n    return " + std::string(act.derivative) + "\n\n";
+  code += "def forward(self, x: Tensor) -> Tensor:\n    h = x.to(self.weight0.dtype)\n";
+  for (size_t i = 0; i < hidden; ++i) code += "    h = self.activation(torch.linear(h, " + w(i) + ", " + b(i) + "))\n";
+  code += "    return torch.linear(h, " + w(hidden) + ", " + b(hidden) + ").squeeze(1)\n\n";
+  code += "def gradient(self, x: Tensor) -> Tensor:\n    h = x.to(self.weight0.dtype)\n    slopes: List[Tensor] = []\n";
+  for (size_t i = 0; i < hidden; ++i) {
+    code += "    z = torch.linear(h, " + w(i) + ", " + b(i) + ")\n";
+    code += "    slopes.append(self.activation_derivative(z))\n    h = self.activation(z)\n";
+  }
+  code += "    a = " + w(hidden) + " * slopes[" + std::to_string(hidden - 1) + "]\n";
+  for (size_t i = hidden - 1; i > 0; --i)
+    code += "    a = torch.mm(a, " + w(i) + ") * slopes[" + std::to_string(i - 1) + "]\n";
+  code += "    return torch.mm(a, " + w(0) + ")\n";
+  return code;
+}
+
+}  // namespace
+
+torch::jit::Module scripted_potential(const io::SavedRun& run) {
+  torch::jit::Module module("__torch__.gradfit.Potential");
+  const size_t hidden = run.model.widths.size();
+  for (size_t i = 0; i <= hidden; ++i) {
+    module.register_parameter("weight" + std::to_string(i), run.parameters.at(2 * i).second.clone(), false);
+    module.register_parameter("bias" + std::to_string(i), run.parameters.at(2 * i + 1).second.clone(), false);
+  }
+  const std::pair<const char*, std::string> attributes[] = {
+      {"run_name", run.name},
+      {"run_id", run.id},
+      {"activation", config::to_string(run.model.activation)},
+      {"architecture", model::architecture(run.model, run.input_dim)},
+      {"dtype", config::to_string(run.model.dtype)}};
+  for (const auto& [name, value] : attributes) module.register_attribute(name, c10::StringType::get(), value);
+  module.define(methods_code(hidden, activation_code(run.model.activation)));
+  return module;
+}
+
+void export_model(const io::SavedRun& run, const std::string& path) {
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    try {
+      scripted_potential(run).save(temporary);
+    } catch (const c10::Error& e) {
+      throw IoError("cannot write '" + temporary + "': " + message_of(e));
+    }
+    io::durable_rename(temporary, path);
+  } catch (...) {
+    std::remove(temporary.c_str());
+    throw;
+  }
+}
+
+}  // namespace gradfit::use

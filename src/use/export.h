@@ -1,0 +1,24 @@
+#pragma once
+// A saved run as a TorchScript module, for use outside gradfit_dist (Python's torch.jit.load, C++'s
+// torch::jit::load); see README, "Use your model".
+#include <torch/script.h>
+
+#include <string>
+
+#include "io/saved_run.h"
+
+namespace gradfit::use {
+
+// The module of `run`, built in C++ (no Python involved), in the run's dtype:
+//   forward(x: B×n) -> V: B                (x is converted to the model's dtype)
+//   gradient(x: B×n) -> dV/dx: B×n         (the backward sweep written out for the activation: no autograd, so it
+//                                           works under torch.no_grad() too)
+// Parameters weight0, bias0, ..., weight<L>, bias<L> (layer i's weight: out × in, as layers.i.* in the results);
+// string attributes run_name, run_id, activation, architecture, dtype.
+torch::jit::Module scripted_potential(const io::SavedRun& run);
+
+// Saves scripted_potential(run) to `path` whole or not at all (a temporary beside it, renamed). Throws IoError.
+// One rank.
+void export_model(const io::SavedRun& run, const std::string& path);
+
+}  // namespace gradfit::use
