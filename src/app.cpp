@@ -202,15 +202,21 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
   for (const auto& summary : reporter.results())
     if (summary.status != records::RunStatus::interrupted) --unfinished;
   world.broadcast(&unfinished, sizeof(unfinished));
+  // A failed job writes results.h5 only when some run has results to keep: no empty file for a job that failed
+  // before any run ended.
+  bool merged = false;
   try {
-    parallel::all_or_none(world, root, [&] { reporter.merge(); });
+    parallel::all_or_none(world, root, [&] {
+      merged = !failure || !folder.existing_run_files(s.config).empty();
+      if (merged) reporter.merge();
+    });
   } catch (const CollectiveError& e) {  // a failed job stays the error to report
     if (!failure) throw;
     throw CollectiveError(*failure + " (and " + e.what() + ")");
   }
   if (root) {
     if (!single) reporter.print_leaderboard();
-    std::printf("wrote %s\n", folder.results_file().c_str());
+    if (merged) std::printf("wrote %s\n", folder.results_file().c_str());
     if (unfinished > 0 && !failure)
       std::printf("stopped by a signal: %lld run%s unfinished; run the same command again to continue (exit code %d)\n",
                   static_cast<long long>(unfinished), plural(unfinished), kExitInterrupted);

@@ -25,17 +25,28 @@ std::string utc_now() {
   return text;
 }
 
-void write_run(const Location& runs, const config::RunSpec& run, const RunContext& context,
-               const records::TrainResult& result) {
-  const Location group = runs.create_group(run.name);
+// The run's outcome: status, final metrics (of the weights in model/), best epoch and losses.
+void write_outcome(const Location& group, const records::TrainResult& result) {
   const auto& h = result.history;
+  group.write_attribute("status", std::string(records::to_string(result.status)));
+  group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));
+  if (h.empty()) return;
+  group.write_attribute("final_loss", result.final.train_loss);
+  group.write_attribute("final_rel_grad_error", result.final.rel_grad_error);
+  group.write_attribute("final_val_loss", result.final.val_loss);
+  group.write_attribute("best_epoch", result.best_epoch);
+  double best_val = std::numeric_limits<double>::quiet_NaN();
+  for (const auto& r : h)
+    if (std::isfinite(r.val_loss) && !(best_val <= r.val_loss)) best_val = r.val_loss;
+  group.write_attribute("best_val_loss", best_val);
+  group.write_attribute("best_loss", std::min_element(h.begin(), h.end(), [](const auto& a, const auto& b) {
+                                       return a.train_loss < b.train_loss;
+                                     })->train_loss);
+}
 
-  write_history(group, h);
-  group.write("lr", std::vector<double>(h.size(), run.optimizer.lr));  // constant: no schedules yet
-  write_parameters(group.create_group("model"), result.parameters);
-  if (!result.last_parameters.empty()) write_parameters(group.create_group("model_last"), result.last_parameters);
-
-  // Parameters of the run.
+// Every parameter of the run, and where and how it ran.
+void write_settings(const Location& group, const config::RunSpec& run, const RunContext& context,
+                    const records::TrainResult& result) {
   const auto& d = run.data;
   const auto& m = run.model;
   const auto& o = run.optimizer;
@@ -65,28 +76,24 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
   group.write_attribute("patience", t.patience);
   group.write_attribute("engine", std::string(config::to_string(t.engine)));
   group.write_attribute("chunk_rows", result.chunk_rows);
+  group.write_attribute("init_from", t.init_from);  // empty: initialised from `seed`
   group.write_attribute("ensemble", result.ensemble);
-  // Outcome.
-  group.write_attribute("status", std::string(records::to_string(result.status)));
-  group.write_attribute("epochs_run", static_cast<int64_t>(h.size()));
-  if (!h.empty()) {
-    group.write_attribute("final_loss", result.final.train_loss);  // of the weights in model/
-    group.write_attribute("final_rel_grad_error", result.final.rel_grad_error);
-    group.write_attribute("final_val_loss", result.final.val_loss);
-    group.write_attribute("best_epoch", result.best_epoch);
-    double best_val = std::numeric_limits<double>::quiet_NaN();
-    for (const auto& r : h)
-      if (std::isfinite(r.val_loss) && !(best_val <= r.val_loss)) best_val = r.val_loss;
-    group.write_attribute("best_val_loss", best_val);
-    group.write_attribute("best_loss", std::min_element(h.begin(), h.end(), [](const auto& a, const auto& b) {
-                                         return a.train_loss < b.train_loss;
-                                       })->train_loss);
-  }
   group.write_attribute("wall_seconds", result.wall_seconds);
   group.write_attribute("allreduce_seconds", result.allreduce_seconds);
   group.write_attribute("ranks", static_cast<int64_t>(context.ranks));
   group.write_attribute("threads_per_rank", static_cast<int64_t>(context.threads_per_rank));
   group.write_attribute("device", context.device);
+}
+
+void write_run(const Location& runs, const config::RunSpec& run, const RunContext& context,
+               const records::TrainResult& result) {
+  const Location group = runs.create_group(run.name);
+  write_history(group, result.history);
+  group.write("lr", std::vector<double>(result.history.size(), run.optimizer.lr));  // constant: no schedules yet
+  write_parameters(group.create_group("model"), result.parameters);
+  if (!result.last_parameters.empty()) write_parameters(group.create_group("model_last"), result.last_parameters);
+  write_settings(group, run, context, result);
+  write_outcome(group, result);
 }
 
 }  // namespace

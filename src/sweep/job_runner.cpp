@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "io/results.h"
+#include "io/saved_run.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
 
@@ -37,10 +38,13 @@ class Job {
     const auto checkpoints = read_checkpoints(source);
     std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
+    const auto starts = read_initial_weights(data.dim);
+    std::vector<const records::NamedTensors*> initial;
+    for (const auto& start : starts) initial.push_back(start.empty() ? nullptr : &start);
     completed_ = completed_at_checkpoint_ = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
     if (!resume.empty() && settings_.print_epochs)
       std::printf("resuming %s at epoch %lld\n", runs_.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
-    const auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume);
+    const auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume, initial);
     std::vector<RunSummary> summaries;
     for (size_t i = 0; i < runs_.size(); ++i) {
       write_run_file(i, results[i], data);
@@ -76,6 +80,28 @@ class Job {
     std::vector<records::Checkpoint> checkpoints;
     parallel::all_or_none(group_, true, [&] { checkpoints = io::read_checkpoints(path, ids); });
     return checkpoints;
+  }
+
+  // Per run, the weights of the run its train.init_from names (every rank reads them), or none. A source of
+  // another architecture is an error naming both.
+  std::vector<records::NamedTensors> read_initial_weights(int64_t input_dim) {
+    std::vector<records::NamedTensors> starts(runs_.size());
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      const auto& run = runs_[i];
+      if (run.train.init_from.empty()) continue;
+      blamed_ = i;
+      parallel::all_or_none(group_, true, [&] {
+        io::SavedRun source = io::read_saved_run(run.train.init_from, "");
+        const auto theirs = model::architecture(source.model, source.input_dim);
+        const auto ours = model::architecture(run.model, input_dim);
+        if (theirs != ours)
+          throw ConfigError("train.init_from " + run.train.init_from + ": run " + source.name + " is " + theirs +
+                            ", this run " + ours + " (warm starts need the same architecture)");
+        starts[i] = std::move(source.parameters);
+      });
+    }
+    blamed_ = 0;
+    return starts;
   }
 
   train::TrainHooks trainer_hooks() {

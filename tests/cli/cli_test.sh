@@ -227,6 +227,45 @@ seed_example)
   grep -q "SIMPLE { ( 999 ) / ( 999 ) }" "$work/dump" || fail "history is not 999 long"
   [ "$(ls "$work/seed" | tr '\n' ' ')" = "checkpoints results.h5 runs " ] || fail "unexpected files: $(ls "$work/seed")"
   [ "$(ls "$work/seed/runs" | wc -l)" -eq 1 ] && [ -z "$(ls "$work/seed/checkpoints")" ] || fail "runs/checkpoints" ;;
+warm_start)
+  # A 200-epoch full-batch SGD run equals a 100-epoch run continued for 100 epochs with train.init_from, bit for
+  # bit (SGD without momentum has no state to lose); the source is part of the run's id and recorded; a source of
+  # another architecture is one clear error.
+  write_sgd() {  # $1 file, $2 epochs, $3 extra train keys, $4 widths
+    cat >"$1" <<YAML
+name: sgd
+data: {target: gaussian_wells, dim: 2, sampling: uniform, samples: 300, well_width: 1.5}
+model: {widths: ${4:-[12, 12]}, activation: tanh, dtype: float64}
+optimizer: {name: sgd, lr: 0.05}
+train: {epochs: $2, seed: 4${3:-}}
+YAML
+  }
+  write_sgd "$work/long.yaml" 200
+  write_sgd "$work/half.yaml" 100
+  write_sgd "$work/more.yaml" 100 ", init_from: half/results.h5"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/long" "$work/long.yaml"
+  expect_rc 0
+  run mpi 2 "$GRADFIT_BIN" --out "$work/half" "$work/half.yaml"
+  expect_rc 0
+  run mpi 2 "$GRADFIT_BIN" --out "$work/more" "$work/more.yaml"
+  expect_rc 0
+  "$PYTHON" - "$work/long/results.h5" "$work/half/results.h5" "$work/more/results.h5" <<'PY' || fail "warm start"
+import sys, h5py, numpy as np
+long, half, more = (h5py.File(p, "r")["runs/sgd"] for p in sys.argv[1:])
+for p in long["model"]:
+    assert np.array_equal(long["model"][p][:], more["model"][p][:]), p
+assert np.array_equal(long["train_loss"][100:], more["train_loss"][:]), "histories differ"
+assert more.attrs["init_from"].endswith("half/results.h5"), more.attrs["init_from"]
+assert half.attrs["init_from"] == "", half.attrs["init_from"]
+assert more.attrs["id"] != half.attrs["id"], "init_from is not part of the run's id"
+print("200 epochs = 100 + 100 from init_from: weights and histories identical")
+PY
+  write_sgd "$work/wider.yaml" 10 ", init_from: half/results.h5" "[16, 12]"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/wider" "$work/wider.yaml"
+  expect_rc 1
+  [ "$(grep -c "gradfit_dist: error" "$work/err")" -eq 1 ] || fail "expected one error line"
+  expect_in err "^gradfit_dist: error: run sgd: train\.init_from .*half/results\.h5: run sgd is 2-12-12-1, this run 2-16-12-1 \(warm starts need the same architecture\)$"
+  [ ! -e "$work/wider/results.h5" ] || fail "a results file was written" ;;
 resume_or_refuse)
   # The same command again continues (nothing left to do); a changed sweep is refused and loses nothing;
   # --fresh starts over.
