@@ -14,17 +14,25 @@
 namespace gradfit::io {
 namespace {
 
-// HDF5 prints its error stack to stderr by default; we report errors ourselves.
+// HDF5 prints its error stack to stderr by default; we report errors ourselves. Nor does it clean up at exit: a
+// file whose close failed (a full disk) stays in its tables, and HDF5 1.10 crashes closing it again at exit.
 void silence_hdf5() {
   static const bool done = [] {
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
   (void)done;
 }
 
+// `what`, and HDF5's reason where its error stack gives one.
+std::string with_reason(const std::string& what) {
+  const std::string reason = hdf5_reason();
+  return reason.empty() ? what : what + ": " + reason;
+}
+
 hid_t checked(hid_t id, const std::string& what) {
-  if (id < 0) throw IoError(what);
+  if (id < 0) throw IoError(with_reason(what));
   return id;
 }
 
@@ -42,7 +50,26 @@ Handle file_access() {
 }
 
 void checked_status(herr_t status, const std::string& what) {
-  if (status < 0) throw IoError(what);
+  if (status < 0) throw IoError(with_reason(what));
+}
+
+// The innermost entry of the error stack: where HDF5 found the problem (its description names the system error,
+// e.g. "... errno = 28, error message = 'No space left on device' ...").
+herr_t innermost(unsigned n, const H5E_error2_t* error, void* out) {
+  if (n == 0 && error->desc) *static_cast<std::string*>(out) = error->desc;
+  return 0;
+}
+
+// The system's message in one of HDF5's descriptions ("..., errno = 28, error message = 'No space left on
+// device', ..."), else the description up to its first line break.
+std::string system_message(const std::string& desc) {
+  const std::string tag = "error message = '";
+  const auto at = desc.find(tag);
+  if (at != std::string::npos) {
+    const auto end = desc.find('\'', at + tag.size());
+    if (end != std::string::npos) return desc.substr(at + tag.size(), end - at - tag.size());
+  }
+  return desc.substr(0, desc.find('\n'));
 }
 
 Handle make_space(const std::vector<int64_t>& shape) {
@@ -82,6 +109,12 @@ Handle& Handle::operator=(Handle&& other) noexcept {
     closer_ = other.closer_;
   }
   return *this;
+}
+
+void Handle::close(const std::string& what) {
+  if (id_ < 0 || !closer_) return;
+  const herr_t status = closer_(std::exchange(id_, H5I_INVALID_HID));
+  checked_status(status, what);
 }
 
 Handle::~Handle() {
@@ -349,14 +382,25 @@ Location Location::open_group(const std::string& name) const {
   return Location(Handle(checked(group, "cannot open group " + where(name)), H5Gclose), name_ + "/" + name);
 }
 
+std::string hdf5_reason() {
+  std::string reason;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &reason);
+  return system_message(reason);
+}
+
+void File::close() {
+  checked_status(H5Fflush(id(), H5F_SCOPE_GLOBAL), "cannot write HDF5 file '" + path() + "'");
+  handle().close("cannot close HDF5 file '" + path() + "'");
+}
+
 void write_file_atomically(const std::string& path, const std::function<void(const File&)>& fill,
                            const std::function<void()>& before_rename) {
   const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   try {
-    {
-      const File file = File::create(temporary);
-      fill(file);
-    }  // closed, and so flushed, before the rename
+    File file = File::create(temporary);
+    fill(file);
+    file.close();                                   // flushed and closed, each checked, before the rename
+    File::open_read_only(temporary).children(".");  // and readable: its superblock and root group are whole
     if (before_rename) before_rename();
     durable_rename(temporary, path);
   } catch (...) {

@@ -22,6 +22,8 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
   ~Handle();
   hid_t id() const { return id_; }
+  // Closes now and throws IoError "`what`: <HDF5's reason>" if that fails (the destructor cannot report it).
+  void close(const std::string& what);
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -97,6 +99,9 @@ class Location {
   void write_rows(const std::string& name, int64_t row_begin, int64_t rows, const double* data) const;
   void write_rows(const std::string& name, int64_t row_begin, int64_t rows, const float* data) const;
 
+ protected:
+  Handle& handle() { return handle_; }
+
  private:
   std::string where(const std::string& object) const;
   Handle handle_;
@@ -111,10 +116,16 @@ class File : public Location {
   // Opens an existing file to change it (e.g. to fill datasets made by create_dataset).
   static File open_read_write(const std::string& path);
   const std::string& path() const { return name(); }
+  // Flushes and closes a file being written, checking both (a full disk shows here): throws IoError with HDF5's
+  // reason. Every object opened in it must be closed first.
+  void close();
 
  private:
   using Location::Location;
 };
+
+// What HDF5's error stack says about the last failed call (its innermost description), or "" when it says nothing.
+std::string hdf5_reason();
 
 // Creates `path` whole or not at all: `fill` writes a new temporary file beside it, which is closed, made durable
 // and renamed over `path` (after `before_rename`, a test seam). On any error the temporary is removed.

@@ -153,8 +153,28 @@ void write_results(const std::string& path, const config::Config& config, const 
                      [&](const File& file) { write_run(file.create_group("runs"), run, context, result); });
 }
 
+namespace {
+
+// HDF5 1.10's object copy (H5Ocopy) crashes instead of failing when the disk fills up under it, so a merge first
+// makes sure that the folder has room for what it copies (the run files' sizes, with a margin).
+void check_room_for_merge(const std::string& path, const std::vector<std::string>& run_files) {
+  namespace fs = std::filesystem;
+  uintmax_t needed = 1 << 20;
+  for (const auto& file : run_files) needed += fs::file_size(file) + fs::file_size(file) / 4;
+  const fs::path folder = fs::absolute(path).parent_path();
+  std::error_code error;
+  const fs::space_info space = fs::space(folder, error);
+  if (!error && space.available < needed)
+    throw IoError("not enough space to write '" + path + "': it needs about " + std::to_string(needed >> 10) +
+                  " KiB, " + folder.string() + " has " + std::to_string(space.available >> 10) +
+                  " KiB free (the run files in runs/ are complete; free some space and run the same command again)");
+}
+
+}  // namespace
+
 void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,
                    const std::vector<std::string>& run_files) {
+  check_room_for_merge(path, run_files);
   write_results_file(path, config, command_line, [&](const File& file) {
     const Location runs = file.create_group("runs");
     // One row per run, for pandas: pd.DataFrame(h5py.File(path)["summary"][:]).

@@ -266,6 +266,34 @@ PY
   [ "$(grep -c "gradfit_dist: error" "$work/err")" -eq 1 ] || fail "expected one error line"
   expect_in err "^gradfit_dist: error: run sgd: train\.init_from .*half/results\.h5: run sgd is 2-12-12-1, this run 2-16-12-1 \(warm starts need the same architecture\)$"
   [ ! -e "$work/wider/results.h5" ] || fail "a results file was written" ;;
+full_disk)
+  # The output folder on a 200 KiB tmpfs fills up mid-sweep: one error line with the system's reason, every file
+  # left in the folder whole and readable, no temporary left; with space freed the same command continues.
+  [ "$(id -u)" -eq 0 ] || { echo "skipped: mounting a tmpfs needs root"; exit 77; }
+  mkdir -p "$work/disk"
+  mount -t tmpfs -o size=200k tmpfs "$work/disk" || fail "cannot mount a tmpfs"
+  trap 'umount "$work/disk" 2>/dev/null; rm -rf "$work"' EXIT
+  run mpi 2 "$GRADFIT_BIN" --progress lines --set train.epochs=50 --out "$work/disk/out" experiments/seed_sweep.yaml
+  expect_rc 1
+  [ "$(grep -c "gradfit_dist: error" "$work/err")" -eq 1 ] || fail "expected one error line"
+  expect_in err "^gradfit_dist: error: run .*: cannot write HDF5 file '.*\.tmp-[0-9]+': No space left on device"
+  ! ls -R "$work/disk/out" | grep -q "tmp-" || fail "a temporary file was left behind"
+  "$PYTHON" - "$work/disk/out" <<'PY' || fail "a file in the output folder is not readable"
+import sys, pathlib, h5py
+files = sorted(pathlib.Path(sys.argv[1]).rglob("*.h5"))
+for path in files:
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, o: o[()] if isinstance(o, h5py.Dataset) else None)
+print(f"{len(files)} files in the output folder, every dataset readable")
+assert files, "no run was written before the disk filled up"
+PY
+  mount -o remount,size=20m "$work/disk" || fail "cannot grow the tmpfs"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --set train.epochs=50 --out "$work/disk/out" experiments/seed_sweep.yaml
+  expect_rc 0
+  expect_in out "^continuing in .*: [0-9]+ runs already finished"
+  "$PYTHON" -c 'import sys, h5py; r = h5py.File(sys.argv[1], "r")["runs"]
+assert len(r) == 24 and all(r[n].attrs["status"] == "done" for n in r), len(r)' "$work/disk/out/results.h5" ||
+    fail "the rerun did not finish every run" ;;
 resume_or_refuse)
   # The same command again continues (nothing left to do); a changed sweep is refused and loses nothing;
   # --fresh starts over.
