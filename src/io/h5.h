@@ -124,6 +124,10 @@ class File : public Location {
   using Location::Location;
 };
 
+// Reads every dataset of the file `path` whole, so that each one's checksum is checked (datasets are written with
+// HDF5's Fletcher32 filter). Throws IoError naming the file, the dataset and HDF5's reason.
+void verify_file(const std::string& path);
+
 // What HDF5's error stack says about the last failed call (its innermost description), or "" when it says nothing.
 std::string hdf5_reason();
 

@@ -1,5 +1,7 @@
 #include "sweep/output_folder.h"
 
+#include <cstdio>
+
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "io/h5.h"
@@ -32,8 +34,23 @@ class Inspection {
         throw foreign("run '" + name + "' in " + path.string());
   }
 
+  // A file that fails its checksums is set aside as <name>.damaged (nothing is deleted) with a warning saying what
+  // happens instead: its runs train again, or start over. False for such a file.
+  static bool intact(const fs::path& path, const char* consequence) {
+    try {
+      io::verify_file(path.string());
+      return true;
+    } catch (const IoError& e) {
+      fs::rename(path, fs::path(path.string() + ".damaged"));
+      std::printf("gradfit_dist: warning: %s; kept as %s.damaged, %s\n", e.what(), path.c_str(), consequence);
+      std::fflush(stdout);
+      return false;
+    }
+  }
+
   // A run file: its runs, finished unless interrupted.
   void read_run_file(const fs::path& path) {
+    if (!intact(path, "its runs train again")) return;
     const auto file = io::File::open_read_only(path.string());
     for (const auto& name : file.children("runs")) {
       const auto group = file.open_group("runs/" + name);
@@ -60,6 +77,7 @@ class Inspection {
   void read_checkpoint_file(const fs::path& path) {
     const int64_t named = index(path.stem().string());
     if (named < 0) throw foreign("checkpoint " + path.string());
+    if (!intact(path, "its runs start over")) return;
     std::vector<int64_t> unfinished;
     for (const auto& id : io::checkpoint_runs(path.string())) {
       const int64_t i = index(id);

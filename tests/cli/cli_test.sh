@@ -120,12 +120,15 @@ wait_for_file() {
   return 1
 }
 # The sweep in $1 must equal the same sweep run without interruption: histories and weights bit for bit.
+# $2 = any_ensembles: runs may have trained alone that the uninterrupted sweep trained in ensembles (the numbers
+# are the same).
 compare_to_uninterrupted() {
   mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/reference" "$work/s.yaml" </dev/null >/dev/null 2>&1 ||
     fail "the reference sweep failed"
-  "$PYTHON" - "$work/reference/results.h5" "$1/results.h5" <<'PY' || fail "results differ from the uninterrupted sweep"
+  "$PYTHON" - "$work/reference/results.h5" "$1/results.h5" "${2:-}" <<'PY' || fail "results differ from the uninterrupted sweep"
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+any_ensembles = sys.argv[3] == "any_ensembles"
 assert sorted(a["runs"]) == sorted(b["runs"]), "different runs"
 for name in a["runs"]:
     ga, gb = a["runs"][name], b["runs"][name]
@@ -135,7 +138,7 @@ for name in a["runs"]:
     for group in ["model", "model_last"]:  # the best validation epoch's weights, and the last ones
         for p in ga[group]:
             assert np.array_equal(ga[group][p][:], gb[group][p][:]), (name, group, p)
-    for k in ["ensemble", "best_epoch", "final_loss", "final_rel_grad_error", "final_val_loss"]:
+    for k in ["best_epoch", "final_loss", "final_rel_grad_error", "final_val_loss"] + ([] if any_ensembles else ["ensemble"]):
         assert ga.attrs[k] == gb.attrs[k], (name, k)
 sizes = sorted(int(g.attrs["ensemble"]) for g in a["runs"].values())
 assert max(sizes) > 1, "the sweep trained no ensemble"
@@ -432,6 +435,42 @@ sigterm_checkpoint_resume)
   expect_rc 0
   expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
   compare_to_uninterrupted "$work/r" ;;
+damaged_files)
+  # A flipped bit in a checkpoint's weights and in a finished run file's weights is caught by the checksums: the
+  # file is set aside (*.damaged) with one warning line, its runs start over or train again, and the finished
+  # sweep equals an uninterrupted one.
+  write_resume_sweep "$work/s.yaml"
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/r/runs" '*.h5' || fail "no run finished"
+  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
+  wait "$launcher"
+  flip_bit() {  # $1 file, $2 dataset path inside it (the first match of a pattern)
+    "$PYTHON" - "$1" "$2" <<'PY' || fail "cannot damage $1"
+import sys, h5py, re
+with h5py.File(sys.argv[1], "r") as f:
+    names = []
+    f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and re.search(sys.argv[2], n) else None)
+    d = f[names[0]].id  # chunked (with a checksum): the first chunk's place in the file
+    offset = (d.get_offset() if d.get_offset() is not None else d.get_chunk_info(0).byte_offset) + 5
+with open(sys.argv[1], "r+b") as raw:
+    raw.seek(offset); byte = raw.read(1); raw.seek(offset); raw.write(bytes([byte[0] ^ 0x10]))
+print(f"flipped a bit of {names[0]} in {sys.argv[1]}")
+PY
+  }
+  run_file=$(ls "$work/r/runs/"*.h5 | head -1)
+  checkpoint=$(ls "$work/r/checkpoints/"*.h5 | head -1)
+  [ -n "$run_file" ] && [ -n "$checkpoint" ] || fail "need a run file and a checkpoint"
+  flip_bit "$run_file" "model/layers.0.weight"
+  flip_bit "$checkpoint" "parameters/layers.0.weight"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  [ "$(grep -c "gradfit_dist: warning" "$work/out")" -eq 2 ] || fail "expected two warning lines"
+  expect_in out "^gradfit_dist: warning: '$run_file' is damaged: dataset '.*' cannot be read: .*; kept as $run_file\.damaged, its runs train again$"
+  expect_in out "^gradfit_dist: warning: '$checkpoint' is damaged: .*; kept as $checkpoint\.damaged, its runs start over$"
+  [ -f "$run_file.damaged" ] && [ -f "$checkpoint.damaged" ] || fail "the damaged files were not kept"
+  compare_to_uninterrupted "$work/r" any_ensembles ;;
 sigkill_resume)
   # SIGKILL at five moments, rerunning the same command each time: twice a little after a checkpoint write
   # (mid-epoch, the checkpoints are taken after a step inside an epoch), and at three exact moments that the fault_job twin of gradfit_dist
