@@ -331,7 +331,7 @@ bad_data_file)
   printf 'data:\n  target: file\n  path: grads.h5\n' >"$work/file.yaml"
   run "$GRADFIT_BIN" --out "$work/r" "$work/file.yaml"
   expect_rc 1
-  expect_in err "^gradfit_dist: error: cannot open HDF5 file '.*grads.h5' \(missing, or not an HDF5 file\)$"
+  expect_in err "^gradfit_dist: error: cannot open HDF5 file '.*grads.h5' \(missing, or not an HDF5 file\): file signature not found$"
   [ ! -e "$work/r" ] || fail "an output directory was created" ;;
 bad_data_on_two_ranks)
   # A shape mismatch that every rank sees: one message, exit code 1, nobody left waiting in a collective.
