@@ -8,9 +8,9 @@
 namespace {
 
 void add_train_options(CLI::App& cli, gradfit::AppOptions& options) {
-  // Not ->required(): `gradfit_dist eval ...` has none; main() checks it when no command is given.
-  cli.add_option("SWEEP.yaml", options.config_path, "Run description (see README: YAML schema)")
-      ->check(CLI::ExistingFile);
+  // Not ->required(): `gradfit_dist eval ...` has none; main() checks it when no command is given. Not
+  // CLI::ExistingFile either: reading the file reports a missing one as a config error (exit 1, rank 0 speaks).
+  cli.add_option("SWEEP.yaml", options.config_path, "Run description (see README: YAML schema)");
   cli.add_option("--out", options.out_dir,
                  "Output directory for results.h5 (default: output.dir, else results/<name>)");
   cli.add_flag("--fresh", options.fresh,

@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -177,10 +178,29 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   return t;
 }
 
-// A missing section reads as an empty mapping, so its keys take their defaults.
-Section section(const std::string& file, const YAML::Node& root, const std::string& name) {
+// A missing section reads as an empty mapping, so its keys take their defaults (or the sweep point's values).
+Section section(const std::string& file, const YAML::Node& root, const std::string& name,
+                const SweptValues& swept = {}) {
   const YAML::Node node = root[name] ? root[name] : YAML::Node(YAML::NodeType::Map);
-  return Section(file, node, name, section_keys(name));
+  return Section(file, node, name, section_keys(name), swept);
+}
+
+// The list of the file's sweep that varies `key` ("sweep.grid"), or "" when none does.
+std::string sweeping_list(const YAML::Node& root, const std::string& key) {
+  const YAML::Node sweep = root["sweep"];
+  if (!sweep || !sweep.IsMap()) return "";
+  for (const char* list : {"grid", "zip", "random"}) {
+    const YAML::Node node = sweep[list];
+    if (node && node.IsMap() && node[key]) return std::string("sweep.") + list;
+  }
+  return "";
+}
+
+// A safe file name, since results go to results/<name>: 1-100 of [A-Za-z0-9._-], not starting with '.'.
+bool is_safe_name(const std::string& name) {
+  if (name.empty() || name.size() > 100 || name.front() == '.') return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 // Applies one --set "key=value" to the document.
@@ -195,11 +215,16 @@ void apply_override(YAML::Node& root, const std::string& setting) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(where + ": invalid value: " + e.msg);
   }
+  check_unique_keys(where, value, key);
   const auto valid = settable_keys(/*include_top_level=*/true);
   if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
     const std::string near = nearest(key, valid);
     throw ConfigError(where + ": unknown key '" + key + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
   }
+  // The sweep would set the key again for every run, silently discarding this value.
+  const std::string list = sweeping_list(root, key);
+  if (!list.empty())
+    throw ConfigError(where + ": " + list + " sets " + key + " for every run; change the sweep instead");
   const auto dot = key.find('.');
   if (dot == std::string::npos) {
     root[key] = value;
@@ -246,6 +271,31 @@ std::string nearest(const std::string& key, const std::vector<std::string>& cand
   return best && best_distance <= std::max<size_t>(2, key.size() / 3) ? *best : "";
 }
 
+void check_unique_keys(const std::string& file, const YAML::Node& node, const std::string& prefix) {
+  if (node.IsSequence()) {
+    size_t index = 0;
+    for (const auto& item : node) check_unique_keys(file, item, prefix + "[" + std::to_string(index++) + "]");
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;  // yaml-cpp keeps both of two equal keys; node[key] finds the first
+  for (const auto& item : node) {
+    const std::string key = item.first.IsScalar() ? item.first.Scalar() : "?";
+    const std::string dotted = prefix.empty() ? key : prefix + "." + key;
+    const auto [first, fresh] = seen.emplace(key, item.first.Mark());
+    const YAML::Mark second = item.first.Mark();
+    if (!fresh && item.first.IsScalar() && first->second.line != second.line)
+      fail_at(file, item.first, dotted,
+              "appears twice (lines " + std::to_string(first->second.line + 1) + " and " +
+                  std::to_string(second.line + 1) + ")");
+    if (!fresh && item.first.IsScalar())
+      fail_at(file, item.first, dotted,
+              "appears twice (line " + std::to_string(second.line + 1) + ", columns " +
+                  std::to_string(first->second.column + 1) + " and " + std::to_string(second.column + 1) + ")");
+    check_unique_keys(file, item.second, dotted);
+  }
+}
+
 void fail_at(const std::string& file, const YAML::Node& at, const std::string& dotted_key, const std::string& message) {
   std::ostringstream os;
   os << file;
@@ -258,11 +308,12 @@ void fail_at(const std::string& file, const YAML::Node& at, const std::string& d
 }
 
 Section::Section(const std::string& file, const YAML::Node& node, std::string prefix,
-                 const std::vector<std::string>& allowed)
-    : file_(file), node_(node), prefix_(std::move(prefix)) {
+                 const std::vector<std::string>& allowed, const SweptValues& swept)
+    : file_(file), node_(node), prefix_(std::move(prefix)), swept_(swept) {
   if (!node_.IsMap())
     fail_at(file_, node_, prefix_, prefix_.empty() ? "the file must be a YAML mapping" : "must be a mapping");
   for (const auto& item : node_) {
+    if (!item.first.IsScalar()) fail_at(file_, item.first, prefix_, "a key must be a name, not a list or mapping");
     const auto key = item.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     const std::string near = nearest(key, allowed);
@@ -297,13 +348,14 @@ std::vector<std::string> settable_keys(bool include_top_level) {
   return keys;
 }
 
-RunSpec parse_run(const YAML::Node& root, const std::string& file) {
+RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptValues& swept) {
   RunSpec run;
-  if (!root["data"]) fail_at(file, root, "data", "missing required section");
-  run.data = parse_data(section(file, root, "data"));
-  run.model = parse_model(section(file, root, "model"));
-  run.optimizer = parse_optimizer(section(file, root, "optimizer"));
-  run.train = parse_train(section(file, root, "train"), analytic_sample_count(run.data));
+  const bool sweeps_data = swept.lower_bound("data.") != swept.lower_bound("data/");  // a key "data.*"
+  if (!root["data"] && !sweeps_data) fail_at(file, root, "data", "missing required section");
+  run.data = parse_data(section(file, root, "data", swept));
+  run.model = parse_model(section(file, root, "model", swept));
+  run.optimizer = parse_optimizer(section(file, root, "optimizer", swept));
+  run.train = parse_train(section(file, root, "train", swept), analytic_sample_count(run.data));
   return run;
 }
 
@@ -317,6 +369,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
   }
   if (!root || root.IsNull()) throw ConfigError(path + ": the file is empty");
   if (!root.IsMap()) fail_at(path, root, "", "the file must be a YAML mapping");
+  check_unique_keys(path, root);
   for (const auto& setting : overrides) apply_override(root, setting);
 
   Config config;
@@ -324,6 +377,10 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
   config.yaml_text = yaml_text;
   const Section top(path, root, "", top_level_keys());
   config.name = top.get<std::string>("name", std::filesystem::path(path).stem().string());
+  if (top.has("name"))  // the default, the file's stem, is a file name already
+    top.check(is_safe_name(config.name), "name",
+              "must be 1 to 100 of the characters A-Z a-z 0-9 . _ - and not start with '.'",
+              config.name.size() > 100 ? std::to_string(config.name.size()) + " characters" : "'" + config.name + "'");
   top.check(!config.name.empty() && config.name.find('/') == std::string::npos, "name",
             "must be non-empty and without '/'", config.name);
   config.device = top.get_enum("device", kDevices, config.device);
@@ -341,9 +398,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
 
   if (root["sweep"]) {
     config.is_sweep = true;
-    YAML::Node base = YAML::Clone(root);
-    base.remove("sweep");
-    config.runs = expand_sweep(base, root["sweep"], path);
+    config.runs = expand_sweep(root, root["sweep"], path);  // the runs read data, model, optimizer and train
   } else {
     RunSpec run = parse_run(root, path);
     run.name = config.name;

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <array>
+#include <map>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -25,24 +26,35 @@ std::string nearest(const std::string& key, const std::vector<std::string>& cand
 [[noreturn]] void fail_at(const std::string& file, const YAML::Node& at, const std::string& dotted_key,
                           const std::string& message);
 
+// Values a sweep point sets, by dotted key ("optimizer.lr"): read in place of the file's, so that both keep their
+// own place in the file for error messages (a copy of the document would lose every mark).
+using SweptValues = std::map<std::string, YAML::Node>;
+
+// Fails at the second of two equal keys in any mapping of `node`, naming both lines; `prefix` dots the keys.
+void check_unique_keys(const std::string& file, const YAML::Node& node, const std::string& prefix = "");
+
 // A YAML mapping with a known set of keys. Reading a key checks its type, so every error can say FILE:LINE:COL
-// and the dotted key.
+// and the dotted key. `swept` (by dotted key) overrides the mapping's values for a sweep point.
 class Section {
  public:
-  Section(const std::string& file, const YAML::Node& node, std::string prefix, const std::vector<std::string>& allowed);
+  Section(const std::string& file, const YAML::Node& node, std::string prefix, const std::vector<std::string>& allowed,
+          const SweptValues& swept = {});
 
-  bool has(const std::string& key) const { return static_cast<bool>(node_[key]); }
-  YAML::Node child(const std::string& key) const { return node_[key]; }
+  bool has(const std::string& key) const { return static_cast<bool>(child(key)); }
+  YAML::Node child(const std::string& key) const {
+    const auto it = swept_.find(dotted(key));
+    return it != swept_.end() ? it->second : node_[key];
+  }
   const YAML::Node& node() const { return node_; }
   const std::string& file() const { return file_; }
 
   template <class T>
   T get(const std::string& key, const T& fallback) const {
-    const YAML::Node value = node_[key];
+    const YAML::Node value = child(key);
     if (!value) return fallback;
     try {
       return value.as<T>();
-    } catch (const YAML::Exception&) {
+    } catch (const YAML::Exception&) {  // BadConversion, also of a list's item
       fail(value, "expected " + type_name<T>() + ", got '" + text_of(value) + "'", key);
     }
   }
@@ -55,7 +67,7 @@ class Section {
 
   template <class Enum, size_t K>
   Enum get_enum(const std::string& key, const NameTable<Enum, K>& table, Enum fallback) const {
-    const YAML::Node value = node_[key];
+    const YAML::Node value = child(key);
     if (!value) return fallback;
     const auto text = get<std::string>(key, "");
     std::vector<std::string> names;
@@ -72,7 +84,7 @@ class Section {
     if (ok) return;
     std::ostringstream os;
     os << requirement << " (got " << got << ")";
-    fail(node_[key] ? node_[key] : node_, os.str(), key);
+    fail(has(key) ? child(key) : node_, os.str(), key);
   }
 
   [[noreturn]] void fail(const YAML::Node& at, const std::string& message, const std::string& key = "") const {
@@ -102,6 +114,7 @@ class Section {
   std::string file_;
   YAML::Node node_;
   std::string prefix_;
+  SweptValues swept_;
 };
 
 // The keys of each section of a sweep file.
@@ -118,7 +131,7 @@ struct RunSpec;
 // 12 hex digits hashing canonical_text(run); config.cpp.
 std::string stable_id(const RunSpec& run);
 // Parses one run from a whole (base or expanded) document; config.cpp.
-RunSpec parse_run(const YAML::Node& root, const std::string& file);
+RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptValues& swept = {});
 // Expands the `sweep:` mapping of `root` into runs, each parsed and validated, with ids and names; sweep.cpp.
 std::vector<RunSpec> expand_sweep(const YAML::Node& root, const YAML::Node& sweep, const std::string& file);
 

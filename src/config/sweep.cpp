@@ -46,6 +46,7 @@ class SweepReader {
 
   // Checks that `key_node` names a key a sweep may vary, once.
   std::string swept_key(const YAML::Node& key_node, const std::string& where) {
+    if (!key_node.IsScalar()) fail_at(file_, key_node, where, "a key must be a dotted name, not a list or mapping");
     const auto key = key_node.as<std::string>();
     if (std::find(valid_.begin(), valid_.end(), key) == valid_.end()) {
       const std::string near = nearest(key, valid_);
@@ -87,7 +88,7 @@ class SweepReader {
       if (!spec.IsMap() || spec.size() != 1)
         fail_at(file_, spec, where,
                 "must be one of {uniform: [a, b]}, {loguniform: [a, b]}, {int: [a, b]}, {choice: [...]}");
-      d.kind = spec.begin()->first.as<std::string>();
+      d.kind = spec.begin()->first.IsScalar() ? spec.begin()->first.Scalar() : "?";
       const YAML::Node args = spec.begin()->second;
       const std::vector<std::string> kinds{"uniform", "loguniform", "int", "choice"};
       if (std::find(kinds.begin(), kinds.end(), d.kind) == kinds.end()) {
@@ -153,13 +154,6 @@ std::string drawn_text(const YAML::Node& v, const Distribution& d) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.4g", v.as<double>());
   return text;
-}
-
-void set_key(YAML::Node& doc, const std::string& dotted, const YAML::Node& value) {
-  const auto dot = dotted.find('.');
-  const std::string section = dotted.substr(0, dot);
-  if (!doc[section] || !doc[section].IsMap()) doc[section] = YAML::Node(YAML::NodeType::Map);
-  doc[section][dotted.substr(dot + 1)] = value;
 }
 
 // What a sweep varies and how often, read from the file and checked.
@@ -247,27 +241,27 @@ std::map<std::string, std::string> display_labels(const SweepPlan& plan) {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-// One point of the sweep: the base document with its swept keys set, and their display texts in sweep order.
+// One point of the sweep: the values of its swept keys, read in place of the base document's, and their display
+// texts in sweep order.
 struct Point {
-  YAML::Node doc;
+  SweptValues values;
   Params params;
 };
 
 // The point at grid position `digit` and zip index `z`, with fresh draws from `rng` for the random keys.
-Point sweep_point(const YAML::Node& base, const SweepPlan& plan, const std::vector<size_t>& digit, size_t z,
-                  std::mt19937_64& rng) {
-  Point point{YAML::Clone(base), {}};
+Point sweep_point(const SweepPlan& plan, const std::vector<size_t>& digit, size_t z, std::mt19937_64& rng) {
+  Point point;
   for (size_t a = 0; a < plan.grid.size(); ++a) {
-    set_key(point.doc, plan.grid[a].key, plan.grid[a].values[digit[a]]);
+    point.values[plan.grid[a].key] = plan.grid[a].values[digit[a]];
     point.params.emplace_back(plan.grid[a].key, value_text(plan.grid[a].values[digit[a]]));
   }
   for (const auto& axis : plan.zip) {
-    set_key(point.doc, axis.key, axis.values[z]);
+    point.values[axis.key] = axis.values[z];
     point.params.emplace_back(axis.key, value_text(axis.values[z]));
   }
   for (const auto& d : plan.random) {
     const YAML::Node value = draw(d, rng);
-    set_key(point.doc, d.key, value);
+    point.values[d.key] = value;
     point.params.emplace_back(d.key, drawn_text(value, d));
   }
   return point;
@@ -283,10 +277,11 @@ std::string run_name(const Params& params, const std::map<std::string, std::stri
 }
 
 // Appends the runs of one point, one per repeat, each parsed and validated; repeat r trains with train.seed + r.
-void add_repeats(const Point& point, const SweepPlan& plan, const std::map<std::string, std::string>& labels,
-                 const std::string& file, std::vector<RunSpec>& runs) {
+void add_repeats(const YAML::Node& base, const Point& point, const SweepPlan& plan,
+                 const std::map<std::string, std::string>& labels, const std::string& file,
+                 std::vector<RunSpec>& runs) {
   for (int64_t r = 0; r < plan.repeats; ++r) {
-    RunSpec run = parse_run(point.doc, file);
+    RunSpec run = parse_run(base, file, point.values);
     run.params = point.params;
     if (plan.repeats > 1) {
       run.train.seed += static_cast<uint64_t>(r);
@@ -336,7 +331,7 @@ std::vector<RunSpec> expand_sweep(const YAML::Node& base, const YAML::Node& swee
   for (int64_t g = 0; g < plan.grid_points; ++g) {
     for (size_t z = 0; z < plan.zip_length; ++z)
       for (int64_t s = 0; s < plan.samples; ++s)
-        add_repeats(sweep_point(base, plan, digit, z, rng), plan, labels, file, runs);
+        add_repeats(base, sweep_point(plan, digit, z, rng), plan, labels, file, runs);
     next_grid_point(digit, plan.grid);
   }
   make_names_unique(runs, reader.section());

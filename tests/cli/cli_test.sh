@@ -325,6 +325,18 @@ config_typo)
   expect_rc 1
   expect_in err "^gradfit_dist: error: .*typo.yaml:6:3: key 'train.epohcs': unknown key; did you mean 'train.epochs'\?$"
   [ "$(grep -c error "$work/err")" -eq 1 ] || fail "expected exactly one error line"
+  [ ! -e "$work/r" ] || fail "an output directory was created"
+  # In a file with a sweep, an error in the base is at its own line too (the runs used to lose every position).
+  printf 'data:\n  target: quadratic\n  P: [[1]]\nsweep:\n  grid: {optimizer.lr: [0.1, 0.2]}\ntrain:\n  epohcs: 5\n' \
+    >"$work/typo_sweep.yaml"
+  run "$GRADFIT_BIN" --out "$work/r" "$work/typo_sweep.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*typo_sweep.yaml:7:3: key 'train.epohcs': unknown key; did you mean"
+  # --set on a key the sweep varies would be overridden by the sweep for every run.
+  printf 'data:\n  target: quadratic\n  P: [[1]]\nsweep:\n  grid: {optimizer.lr: [0.1, 0.2]}\n' >"$work/sweep.yaml"
+  run "$GRADFIT_BIN" --dry-run --set optimizer.lr=0.5 "$work/sweep.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: --set optimizer.lr=0.5: sweep.grid sets optimizer.lr for every run; change"
   [ ! -e "$work/r" ] || fail "an output directory was created" ;;
 bad_data_file)
   echo "not hdf5" >"$work/grads.h5"
@@ -733,9 +745,12 @@ PY
   expect_one_error "no run named or with id 'nope'"
   [ -z "$(ls "$work/outdir")" ] || fail "export left $(ls "$work/outdir")" ;;
 missing_sweep_file)
-  run "$GRADFIT_BIN" "$work/absent.yaml"
-  expect_failure
-  expect_in err "absent.yaml" ;;
+  # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
+  run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*absent.yaml: cannot open the sweep file$"
+  [ "$(grep -c error "$work/err")" -eq 1 ] || fail "expected exactly one error line"
+  [ ! -s "$work/out" ] || fail "something was printed to stdout" ;;
 *)
   fail "unknown case $case_name" ;;
 esac

@@ -88,6 +88,20 @@ TEST(Config, SetOverridesTheBaseConfiguration) {
                         R"(key 'optimizer\.lr': must be > 0 \(got -3\))");
 }
 
+TEST(Config, NameIsASafeFileName) {
+  EXPECT_EQ(parse_config(std::string(kMinimal) + "name: Run_2.v-1\n", "s.yaml").name, "Run_2.v-1");
+  EXPECT_EQ(parse_config(std::string(kMinimal) + "name: " + std::string(100, 'a') + "\n", "s.yaml").name.size(), 100u);
+  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "name: " + std::string(5000, 'a') + "\n", "s.yaml"),
+                        ConfigError, R"(^s\.yaml:4:7: key 'name': must be 1 to 100 .* \(got 5000 characters\)$)");
+  EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"name=.."}), ConfigError, R"(key 'name': must be 1 to 100)");
+  EXPECT_EQ(parse_config(kMinimal, "dir/my run.yaml").name, "my run");  // the default is a file's name already
+}
+
+TEST(Config, SetValuesWithEqualKeysAreRejected) {
+  EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"model.widths={a: 1, a: 2}"}), ConfigError,
+                        R"(^--set model\.widths=\{a: 1, a: 2\}:1:8: key 'model\.widths\.a': appears twice)");
+}
+
 TEST(Config, IdsAreStableAndDifferWhenAnythingDiffers) {
   const auto a = parse_config(kMinimal, "a.yaml").runs.at(0).id;
   EXPECT_EQ(parse_config(kMinimal, "b.yaml").runs.at(0).id, a);  // the file name does not matter
@@ -148,7 +162,30 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "device: gpu\n", R"(key 'device': 'gpu' is not one of auto, cpu, cuda)"},
         InvalidCase{P2 "ranks_per_run: -2\n", R"(key 'ranks_per_run': must be >= 1)"},
         InvalidCase{P2 "ensemble_size: -1\n", R"(key 'ensemble_size': must be >= 1 \(or 0 to choose automatically\))"},
-        InvalidCase{P2 "name: a/b\n", R"(key 'name': must be non-empty and without '/')"},
+        InvalidCase{P2 "name: a/b\n", R"(^bad\.yaml:2:7: key 'name': must be 1 to 100 of the characters A-Z a-z )"
+                                      R"(0-9 \. _ - and not start with '\.' \(got 'a/b'\)$)"},
+        InvalidCase{P2 "name: ..\n", R"(^bad\.yaml:2:7: key 'name': must be 1 to 100 .* \(got '\.\.'\)$)"},
+        InvalidCase{P2 "name: .hidden\n", R"(^bad\.yaml:2:7: key 'name': must be 1 to 100 .* \(got '\.hidden'\)$)"},
+        InvalidCase{P2 "name: my run\n", R"(^bad\.yaml:2:7: key 'name': must be 1 to 100 .* \(got 'my run'\)$)"},
+        // Equal keys in one mapping, at any depth: yaml-cpp would keep the first silently.
+        InvalidCase{P2 "train:\n  epochs: 5\n  seed: 1\n  epochs: 9\n",
+                    R"(^bad\.yaml:5:3: key 'train\.epochs': appears twice \(lines 3 and 5\)$)"},
+        InvalidCase{P2 "name: a\nname: b\n", R"(^bad\.yaml:3:1: key 'name': appears twice \(lines 2 and 3\)$)"},
+        InvalidCase{P2 "train: {epochs: 1, epochs: 2}\n",
+                    R"(^bad\.yaml:2:20: key 'train\.epochs': appears twice \(line 2, columns 9 and 20\)$)"},
+        InvalidCase{"data:\n  target: quadratic\n  P: [[1]]\n  target: file\n",
+                    R"(^bad\.yaml:4:3: key 'data\.target': appears twice \(lines 2 and 4\)$)"},
+        // A list or mapping where a scalar belongs: one line with the place, the key and what it must be.
+        InvalidCase{P2 "train: {epochs: [1, 2]}\n",
+                    R"(^bad\.yaml:2:17: key 'train\.epochs': expected an integer, got 'a list'$)"},
+        InvalidCase{P2 "optimizer: {lr: {a: 1}}\n",
+                    R"(^bad\.yaml:2:17: key 'optimizer\.lr': expected a number, got 'a mapping'$)"},
+        InvalidCase{P2 "model: {widths: [[1]]}\n",
+                    R"(^bad\.yaml:2:17: key 'model\.widths': expected a list of integers, got 'a list'$)"},
+        InvalidCase{P2 "model: {activation: [relu]}\n",
+                    R"(^bad\.yaml:2:21: key 'model\.activation': expected a string, got 'a list'$)"},
+        InvalidCase{P2 "train: {[1]: 2}\n",
+                    R"(^bad\.yaml:2:9: key 'train': a key must be a name, not a list or mapping$)"},
         InvalidCase{P2 "train:\n  optimizer: adam\n", R"(key 'train\.optimizer': unknown key)"}));
 #undef P2
 

@@ -143,6 +143,47 @@ TEST(Sweep, MoreThanTheRunLimitIsRejectedBeforeAnyRunIsMade) {
       ConfigError, R"(key 'sweep\.grid': expands to more than 100000 runs \(got more than 9223372036854775807\)$)");
 }
 
+TEST(Sweep, BaseErrorsInASweepFileAreAtTheirOwnLine) {
+  const std::string head =
+      "name: demo\n"
+      "data: {target: quadratic, P: [[1, 0], [0, 1]]}\n"
+      "sweep:\n"
+      "  grid: {optimizer.lr: [0.1, 0.2]}\n"
+      "train:\n"
+      "  epochs: 3\n";
+  EXPECT_THROW_MATCHING(parse_config(head + "  epocs: 5\n", "t.yaml"), ConfigError,
+                        R"(^t\.yaml:7:3: key 'train\.epocs': unknown key; did you mean 'train\.epochs'\?$)");
+  EXPECT_THROW_MATCHING(parse_config(head + "  batch_size: -1\n", "t.yaml"), ConfigError,
+                        R"(^t\.yaml:7:15: key 'train\.batch_size': must be >= 0)");
+  EXPECT_THROW_MATCHING(parse_config(head + "optimizer: {name: sgd, momentum: 2}\n", "t.yaml"), ConfigError,
+                        R"(^t\.yaml:7:34: key 'optimizer\.momentum': must be in \[0, 1\) \(got 2\)$)");
+}
+
+TEST(Sweep, SetOnASweptKeyIsAnError) {
+  const std::string yaml = std::string(kBase) + "sweep:\n  grid: {model.widths: [[4], [8]]}\n";
+  EXPECT_THROW_MATCHING(parse_config(yaml, "s.yaml", {"model.widths=[16,16]"}), ConfigError,
+                        R"(^--set model\.widths=\[16,16\]: sweep\.grid sets model\.widths for every run; )"
+                        R"(change the sweep instead$)");
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kBase) + "sweep:\n  random: {optimizer.lr: {uniform: [0.1, 0.2]}}\n  samples: 2\n",
+                   "s.yaml", {"optimizer.lr=0.5"}),
+      ConfigError, R"(^--set optimizer\.lr=0\.5: sweep\.random sets optimizer\.lr)");
+  const Config c = parse_config(yaml, "s.yaml", {"train.epochs=7"});  // keys the sweep leaves alone still work
+  ASSERT_EQ(c.runs.size(), 2u);
+  EXPECT_EQ(c.runs[0].train.epochs, 7);
+  EXPECT_EQ(c.runs[1].model.widths, (std::vector<int64_t>{8}));
+}
+
+TEST(Sweep, ASweptSectionMissingFromTheBaseIsCreated) {
+  const Config c = parse_config(
+      "data: {target: quadratic, P: [[1]]}\nsweep:\n  grid: {model.widths: [[4], [8]], train.epochs: [2]}\n", "s.yaml");
+  ASSERT_EQ(c.runs.size(), 2u);
+  EXPECT_EQ(c.runs[1].model.widths, (std::vector<int64_t>{8}));
+  EXPECT_EQ(c.runs[1].train.epochs, 2);
+  const Config z = parse_config("sweep:\n  zip: {data.target: [rosenbrock]}\n", "z.yaml");
+  EXPECT_EQ(z.runs.at(0).data.target, Target::rosenbrock);
+}
+
 class InvalidSweep : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
 
 TEST_P(InvalidSweep, IsRejectedWithAClearMessage) {
@@ -191,6 +232,14 @@ INSTANTIATE_TEST_SUITE_P(
         std::make_pair("sweep:\n  grid: {optimizer.lr: [0.1]}\n  samples: 4\n",
                        R"(key 'sweep\.samples': applies to sweep\.random only)"),
         std::make_pair("sweep:\n  repeats: 0\n", R"(key 'sweep\.repeats': must be >= 1 \(got 0\))"),
+        std::make_pair("sweep:\n  grid:\n    optimizer.lr: [0.1]\n    optimizer.lr: [0.2]\n",
+                       R"(^bad\.yaml:9:5: key 'sweep\.grid\.optimizer\.lr': appears twice \(lines 8 and 9\)$)"),
+        std::make_pair("sweep:\n  grid: {optimizer.lr: [0.1]}\n  repeats: 2\n  repeats: 3\n",
+                       R"(^bad\.yaml:9:3: key 'sweep\.repeats': appears twice \(lines 8 and 9\)$)"),
+        std::make_pair("sweep:\n  grid: {model.widths: [[4], {a: 1}]}\n",
+                       R"(^bad\.yaml:7:30: key 'model\.widths': expected a list of integers, got 'a mapping'$)"),
+        std::make_pair("sweep:\n  grid: {[model.widths]: [1]}\n",
+                       R"(^bad\.yaml:7:10: key 'sweep\.grid': a key must be a dotted name, not a list or mapping$)"),
         std::make_pair("sweep: {}\n", R"(key 'sweep': needs at least one of grid, zip, random or repeats)"),
         std::make_pair("sweep:\n  grid: {optimizer.lr: [0.1, 0.1]}\n",
                        R"(key 'sweep': runs 'lr=0\.1' and 'lr=0\.1' are identical \(a value listed twice\?\))")));
