@@ -765,8 +765,17 @@ YAML
   grep -q "^failed: run path=bad\.h5: .*NaN or Inf in row 3$" "$work/f/outcome" || fail "outcome names the run"
   [ ! -e "$work/f/.lock" ] || fail "the lock outlived the failed job" ;;
 progress_auto_file)
-  # --progress auto (the default) under mpirun with the output in a file: plain lines, no escape codes.
-  write_lr_sweep "$work/s.yaml" 1 300
+  # --progress auto (the default) under mpirun with the output in a file (where the ranks' stdout is a
+  # pseudo-terminal): plain lines, no escape codes. The runs last a few seconds, longer than the live line's 1 s.
+  cat >"$work/s.yaml" <<YAML
+name: wells
+ranks_per_run: 1
+data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 4000, well_width: 2.0}
+model: {widths: [32, 32], activation: softplus, dtype: float64}
+train: {epochs: 600, batch_size: 500}
+sweep:
+  grid: {optimizer.lr: [0.01, 0.02]}
+YAML
   mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>&1; rc=$?
   cat "$work/out"
   expect_rc 0
