@@ -20,6 +20,7 @@
 #include "model/mlp.h"
 #include "parallel/agree.h"
 #include "sweep/console.h"
+#include "sweep/folder_lock.h"
 #include "sweep/job_runner.h"
 #include "sweep/jobs.h"
 #include "sweep/output_folder.h"
@@ -140,11 +141,10 @@ void print_ensembles(const Sweep& s) {
   std::fflush(stdout);
 }
 
-// Threads and device of this rank, the output folder and what an earlier invocation left there, the jobs.
-// Collective over `world`; every failure is shared (CollectiveError).
-void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
-  const bool root = world.is_root();
-  parallel::all_or_none(world, root, [&] { check_against_files(s.config); });
+// The data files against the runs, threads and device of this rank, the output folder's path: everything checked
+// before the folder is touched. Collective over `world`; every failure is shared (CollectiveError).
+void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
+  parallel::all_or_none(world, world.is_root(), [&] { check_against_files(s.config); });
   const auto node = world.node_local();
   s.threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
   torch::set_num_threads(s.threads);
@@ -153,6 +153,12 @@ void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   s.out_dir = !options.out_dir.empty()       ? fs::path(options.out_dir)
               : !s.config.output_dir.empty() ? fs::path(s.config.output_dir)
                                              : fs::path("results") / s.config.name;
+}
+
+// What an earlier invocation left in the output folder (locked by world rank 0), the jobs. Collective over `world`;
+// every failure is shared (CollectiveError).
+void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
+  const bool root = world.is_root();
   const sweep::OutputFolder folder(s.out_dir);
   parallel::all_or_none(world, root, [&] { s.prior = folder.inspect(s.config, options.fresh); });
   std::signal(SIGTERM, on_stop_signal);  // from here on a signal stops the job with its work saved
@@ -164,6 +170,15 @@ void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
                         [&] { s.plan = sweep::plan_jobs(s.config, s.prior, s.groups, group_ranks, s.device); });
   sweep::share_jobs(world, s.plan);
   if (root) print_ensembles(s);
+}
+
+// "--progress auto" rewrites a line in place only on a terminal that this process writes to itself. A rank that an
+// MPI launcher (OpenMPI, MPICH/Hydra, PMIx) or Slurm started may see a pseudo-terminal even when the launcher's
+// output goes to a file or a pipe, and no variable tells which: there "auto" means "lines".
+bool auto_is_live() {
+  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_JOB_ID"})
+    if (std::getenv(launcher)) return false;
+  return isatty(fileno(stdout)) != 0;
 }
 
 sweep::JobSettings job_settings(const AppOptions& options, const parallel::Comm& world, const Sweep& s) {
@@ -186,10 +201,7 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
   const bool root = world.is_root(), single = s.config.runs.size() == 1;
   const sweep::OutputFolder folder(s.out_dir);
   sweep::JobRunner runner(s.config, folder, s.plan, job_settings(options, world, s));
-  // Under mpirun rank 0's stdout is a pseudo-terminal even when mpirun's output goes to a file, so "auto" also
-  // asks for no Slurm job around it.
-  const bool live = options.progress == "live" ||
-                    (options.progress == "auto" && isatty(fileno(stdout)) && !std::getenv("SLURM_JOB_ID"));
+  const bool live = options.progress == "live" || (options.progress == "auto" && auto_is_live());
   SweepReporter reporter(s.config, folder, options.command_line, root && live && !single);
   for (const auto& summary : s.prior.summaries) reporter.add_previous(summary);
   const auto run_job = [&runner](const std::vector<int64_t>& runs, const parallel::Comm& group,
@@ -233,8 +245,22 @@ int run(const AppOptions& options, const parallel::Comm& world) {
     if (world.is_root()) print_dry_run(s.config);
     return 0;
   }
-  prepare(options, world, s);
-  return train_all(options, world, s);
+  check(options, world, s);
+  // From here on the folder is this invocation's, until `lock` goes out of scope (however the job ends).
+  sweep::FolderLock lock;  // held by world rank 0
+  parallel::all_or_none(world, world.is_root(), [&] { lock = sweep::FolderLock::take(s.out_dir); });
+  try {
+    prepare(options, world, s);
+    const int code = train_all(options, world, s);
+    lock.write_outcome(code == 0 ? "complete" : "interrupted");
+    return code;
+  } catch (const CollectiveError& e) {
+    lock.write_outcome(std::string("failed: ") + e.what());
+    throw;
+  } catch (const std::exception& e) {  // world rank 0's own failure (the job ends with MPI_Abort)
+    lock.write_outcome("failed: error on rank 0: " + message_of(e));
+    throw;
+  }
 }
 
 }  // namespace

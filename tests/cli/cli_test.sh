@@ -228,7 +228,8 @@ seed_example)
   awk -v f="$first" -v l="$last" 'BEGIN {exit !(l < f / 3)}' || fail "loss went from $first to $last"
   "$H5DUMP" -d /runs/seed_quadratic/train_loss "$work/seed/results.h5" >"$work/dump" || fail "h5dump failed"
   grep -q "SIMPLE { ( 999 ) / ( 999 ) }" "$work/dump" || fail "history is not 999 long"
-  [ "$(ls "$work/seed" | tr '\n' ' ')" = "checkpoints results.h5 runs " ] || fail "unexpected files: $(ls "$work/seed")"
+  [ "$(ls "$work/seed" | tr '\n' ' ')" = "checkpoints outcome results.h5 runs " ] || fail "unexpected files: $(ls "$work/seed")"
+  [ "$(cat "$work/seed/outcome")" = complete ] || fail "outcome: $(cat "$work/seed/outcome")"
   [ "$(ls "$work/seed/runs" | wc -l)" -eq 1 ] && [ -z "$(ls "$work/seed/checkpoints")" ] || fail "runs/checkpoints" ;;
 warm_start)
   # A 200-epoch full-batch SGD run equals a 100-epoch run continued for 100 epochs with train.init_from, bit for
@@ -744,6 +745,121 @@ PY
   timed_run "$GRADFIT_BIN" export "$work/fit/results.h5" --run nope --out "$work/outdir/model.pt"
   expect_one_error "no run named or with id 'nope'"
   [ -z "$(ls "$work/outdir")" ] || fail "export left $(ls "$work/outdir")" ;;
+output_lock)
+  # One invocation at a time per output folder: a second one on a folder in use ends at once with one error line
+  # naming the holder and touches nothing; the first finishes and removes its lock. A lock whose process is gone is
+  # taken over; one from another host is not.
+  cat >"$work/long.yaml" <<YAML
+data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 4000, well_width: 2.0}
+model: {widths: [32, 32], activation: softplus, dtype: float64}
+train: {epochs: 2000, batch_size: 500}
+YAML
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/long.yaml" </dev/null >"$work/first" 2>&1 &
+  first=$!
+  wait_for_file "$work/r" .lock || fail "no lock appeared"
+  holder=$(cat "$work/r/.lock")
+  label="second invocation"
+  timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/r" "$work/long.yaml"
+  kill -0 "$first" 2>/dev/null || fail "the first job ended before the second was checked: $(cat "$work/first")"
+  expect_one_error "^gradfit_dist: error: .*/r is in use by gradfit_dist pid [0-9]+ on host [^ ]+ since [0-9T:Z-]+; wait for it to finish, or remove .*/r/\.lock if that job is gone$"
+  refusal=$elapsed
+  # What starting and stopping costs here (mpirun, LibTorch, 2 ranks beside the first job): a sweep file error.
+  printf 'train: {epohcs: 1}\n' >"$work/typo.yaml"
+  timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/t" "$work/typo.yaml"
+  echo "refused in $refusal s; a sweep file error takes $elapsed s"
+  awk -v r="$refusal" -v t="$elapsed" 'BEGIN {exit !(r <= t + 3)}' || fail "the refusal took $refusal s"
+  [ "$(cat "$work/r/.lock")" = "$holder" ] || fail "the lock changed"
+  [ ! -e "$work/r/outcome" ] || fail "the refused job wrote an outcome"
+  wait "$first"; rc=$?
+  echo "first job: exit code $rc"; tail -2 "$work/first"
+  expect_rc 0
+  [ ! -e "$work/r/.lock" ] || fail "the lock outlived its job"
+  [ "$(cat "$work/r/outcome")" = complete ] || fail "outcome: $(cat "$work/r/outcome")"
+  # A stale lock: its process is gone.
+  sleep 0 & dead=$!; wait "$dead"
+  mkdir "$work/s"
+  printf 'host=%s\npid=%s\nstarted=2026-01-01T00:00:00Z\n' "$(uname -n)" "$dead" >"$work/s/.lock"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/s" --set train.epochs=3 "$work/long.yaml"
+  expect_rc 0
+  expect_in out "^taking over the stale lock .*/s/\.lock of gradfit_dist pid $dead on host $(uname -n) \(that process is gone\)$"
+  [ ! -e "$work/s/.lock" ] && [ -e "$work/s/results.h5" ] || fail "after the stale lock"
+  # A lock from another host cannot be checked: refused.
+  mkdir "$work/o"
+  printf 'host=elsewhere\npid=1\nstarted=2026-01-01T00:00:00Z\n' >"$work/o/.lock"
+  label="other host"
+  timed_run "$GRADFIT_BIN" --out "$work/o" --set train.epochs=3 "$work/long.yaml"
+  expect_one_error "^gradfit_dist: error: .*/o is in use by gradfit_dist pid 1 on host elsewhere since 2026-01-01T00:00:00Z; wait"
+  [ "$(ls -A "$work/o")" = .lock ] || fail "the refused job touched the folder: $(ls -A "$work/o")" ;;
+nothing_before_valid)
+  # A data file with a NaN: the one-run job fails with one error line and leaves no output folder behind; in a
+  # folder that was there, nothing but the outcome.
+  write_data_file "$work/bad.h5" 3
+  printf 'data: {target: file, path: bad.h5}\ntrain: {epochs: 5}\n' >"$work/nan.yaml"
+  label="new folder"
+  timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/r" "$work/nan.yaml"
+  expect_one_error "bad\.h5: dataset 'grad' has NaN or Inf in row 3"
+  [ ! -e "$work/r" ] || fail "left $(find "$work/r")"
+  mkdir "$work/e"
+  touch "$work/e/notes.txt"
+  label="existing folder"
+  timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/e" "$work/nan.yaml"
+  expect_one_error "bad\.h5: dataset 'grad' has NaN or Inf in row 3"
+  [ "$(ls -A "$work/e" | tr '\n' ' ')" = "notes.txt outcome " ] || fail "left $(ls -A "$work/e")"
+  grep -q "^failed: run nan: .*bad\\.h5: dataset 'grad' has NaN or Inf in row 3" "$work/e/outcome" || fail "outcome: $(cat "$work/e/outcome")" ;;
+job_outcome)
+  # OUT/outcome says how the job ended: complete, interrupted (SIGTERM), failed: <error> (a group's bad data).
+  printf 'data: {target: quadratic, P: [[1, 0], [0, 1]]}\ntrain: {epochs: 3}\n' >"$work/tiny.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/c" "$work/tiny.yaml"
+  expect_rc 0
+  echo "outcome: $(cat "$work/c/outcome")"
+  [ "$(cat "$work/c/outcome")" = complete ] || fail "outcome after a complete job"
+  write_resume_sweep "$work/s.yaml"
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/i" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/i/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/i " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+  expect_rc 75
+  echo "outcome: $(cat "$work/i/outcome")"
+  [ "$(cat "$work/i/outcome")" = interrupted ] || fail "outcome after a SIGTERM"
+  [ ! -e "$work/i/.lock" ] || fail "the lock outlived the stopped job"
+  write_data_file "$work/good1.h5"
+  write_data_file "$work/good2.h5"
+  write_data_file "$work/bad.h5" 3
+  cat >"$work/nan.yaml" <<YAML
+name: nan
+ranks_per_run: 1
+ensemble_size: 1
+data: {target: file, path: good1.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+train: {epochs: 2000}
+sweep:
+  grid: {data.path: [good1.h5, bad.h5, good2.h5]}
+YAML
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/f" "$work/nan.yaml"
+  expect_rc 1
+  echo "outcome: $(cat "$work/f/outcome")"
+  [ "$(cat "$work/f/outcome")" = "failed: $(sed -n 's/^gradfit_dist: error: //p' "$work/err")" ] ||
+    fail "outcome after a failure"
+  grep -q "^failed: run path=bad\.h5: .*NaN or Inf in row 3$" "$work/f/outcome" || fail "outcome names the run"
+  [ ! -e "$work/f/.lock" ] || fail "the lock outlived the failed job" ;;
+progress_auto_file)
+  # --progress auto (the default) under mpirun with the output in a file (where the ranks' stdout is a
+  # pseudo-terminal): plain lines, no escape codes. The runs last a few seconds, longer than the live line's 1 s.
+  cat >"$work/s.yaml" <<YAML
+name: wells
+ranks_per_run: 1
+data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 4000, well_width: 2.0}
+model: {widths: [32, 32], activation: softplus, dtype: float64}
+train: {epochs: 600, batch_size: 500}
+sweep:
+  grid: {optimizer.lr: [0.01, 0.02]}
+YAML
+  mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>&1; rc=$?
+  cat "$work/out"
+  expect_rc 0
+  ! grep -q $'\x1b' "$work/out" || fail "escape codes in the output file"
+  ! grep -q $'\r' "$work/out" || fail "carriage returns in the output file" ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"
