@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <map>
 
 #include "common/error.h"
@@ -61,6 +62,16 @@ std::map<std::string, std::string> read_lock(const fs::path& path) {
   return keys;
 }
 
+// Whether process `pid` of this host has ended: no such process, or a zombie that nobody reaped (a rank killed
+// under a container whose first process does not reap orphans still answers kill(pid, 0)).
+bool gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');  // "pid (command) state ..."
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
+}
+
 // A lock of a process that no longer exists on this host.
 bool is_stale(const std::map<std::string, std::string>& holder) {
   const auto host = holder.find("host"), pid = holder.find("pid");
@@ -68,7 +79,7 @@ bool is_stale(const std::map<std::string, std::string>& holder) {
   char* end = nullptr;
   const long value = std::strtol(pid->second.c_str(), &end, 10);
   if (value <= 0 || *end != '\0') return false;
-  return ::kill(static_cast<pid_t>(value), 0) != 0 && errno == ESRCH;
+  return gone(static_cast<pid_t>(value));
 }
 
 IoError in_use(const fs::path& dir, const std::map<std::string, std::string>& holder) {

@@ -449,17 +449,10 @@ sigterm_checkpoint_resume)
   expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
   compare_to_uninterrupted "$work/r" ;;
 damaged_files)
-  # A flipped bit in a checkpoint's weights and in a finished run file's weights is caught by the checksums: the
-  # file is set aside (*.damaged) with one warning line, its runs start over or train again, and the finished
+  # A flipped bit in a checkpoint's weights, then in a finished run file's weights, is caught by the checksums:
+  # the file is set aside (*.damaged) with one warning line, its runs start over or train again, and the finished
   # sweep equals an uninterrupted one.
-  write_resume_sweep "$work/s.yaml"
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/r/runs" '*.h5' || fail "no run finished"
-  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
-  wait "$launcher"
-  flip_bit() {  # $1 file, $2 dataset path inside it (the first match of a pattern)
+  flip_bit() {  # $1 file, $2 a pattern of the dataset to damage
     "$PYTHON" - "$1" "$2" <<'PY' || fail "cannot damage $1"
 import sys, h5py, re
 with h5py.File(sys.argv[1], "r") as f:
@@ -472,16 +465,25 @@ with open(sys.argv[1], "r+b") as raw:
 print(f"flipped a bit of {names[0]} in {sys.argv[1]}")
 PY
   }
-  run_file=$(ls "$work/r/runs/"*.h5 | head -1)
+  write_resume_sweep "$work/s.yaml"
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
+  wait "$launcher"
   checkpoint=$(ls "$work/r/checkpoints/"*.h5 | head -1)
-  [ -n "$run_file" ] && [ -n "$checkpoint" ] || fail "need a run file and a checkpoint"
-  flip_bit "$run_file" "model/layers.0.weight"
+  [ -n "$checkpoint" ] || fail "no checkpoint left by the stop"
   flip_bit "$checkpoint" "parameters/layers.0.weight"
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
   expect_rc 0
-  [ "$(grep -c "gradfit_dist: warning" "$work/out")" -eq 2 ] || fail "expected two warning lines"
-  expect_in out "^gradfit_dist: warning: '$run_file' is damaged: dataset '.*' cannot be read: .*; kept as $run_file\.damaged, its runs train again$"
-  expect_in out "^gradfit_dist: warning: '$checkpoint' is damaged: .*; kept as $checkpoint\.damaged, its runs start over$"
+  [ "$(grep -c "gradfit_dist: warning" "$work/out")" -eq 1 ] || fail "expected one warning line"
+  expect_in out "^gradfit_dist: warning: '$checkpoint' is damaged: dataset '.*' cannot be read: data error detected by Fletcher32 checksum; kept as $checkpoint\.damaged, its runs start over$"
+  run_file=$(ls "$work/r/runs/"*.h5 | head -1)
+  flip_bit "$run_file" "model/layers.0.weight"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  [ "$(grep -c "gradfit_dist: warning" "$work/out")" -eq 1 ] || fail "expected one warning line"
+  expect_in out "^gradfit_dist: warning: '$run_file' is damaged: dataset '.*' cannot be read: data error detected by Fletcher32 checksum; kept as $run_file\.damaged, its runs train again$"
   [ -f "$run_file.damaged" ] && [ -f "$checkpoint.damaged" ] || fail "the damaged files were not kept"
   compare_to_uninterrupted "$work/r" any_ensembles ;;
 sigkill_resume)
