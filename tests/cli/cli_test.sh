@@ -120,6 +120,16 @@ wait_for_file() {
   return 1
 }
 # The sweep in $1 must equal the same sweep run without interruption: histories and weights bit for bit.
+# Starts the resume sweep (write_resume_sweep, into $work/s.yaml) on two ranks into $1, and SIGTERMs its ranks
+# once its first checkpoint is there; its output in $work/out and $work/err, its exit code in $rc.
+stop_at_first_checkpoint() {
+  write_resume_sweep "$work/s.yaml"
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$1" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  local launcher=$!
+  wait_for_file "$1/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $1 " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+}
 # $2 = any_ensembles: runs may have trained alone that the uninterrupted sweep trained in ensembles (the numbers
 # are the same).
 compare_to_uninterrupted() {
@@ -432,12 +442,7 @@ seed_sweep_groups)
   [ "$(h5ls "$work/s/results.h5/runs" | wc -l)" -eq 24 ] || fail "expected 24 runs in results.h5" ;;
 sigterm_checkpoint_resume)
   # SIGTERM to the ranks mid-run: a checkpoint, exit code 75, and the same command finishes the sweep.
-  write_resume_sweep "$work/s.yaml"
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
-  wait "$launcher"; rc=$?
+  stop_at_first_checkpoint "$work/r"
   cat "$work/out" "$work/err"
   expect_rc 75
   expect_in out "stopped by a signal: [0-9]+ runs? unfinished; run the same command again to continue \(exit code 75\)"
@@ -465,12 +470,7 @@ with open(sys.argv[1], "r+b") as raw:
 print(f"flipped a bit of {names[0]} in {sys.argv[1]}")
 PY
   }
-  write_resume_sweep "$work/s.yaml"
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
-  wait "$launcher"
+  stop_at_first_checkpoint "$work/r"
   checkpoint=$(ls "$work/r/checkpoints/"*.h5 | head -1)
   [ -n "$checkpoint" ] || fail "no checkpoint left by the stop"
   flip_bit "$checkpoint" "parameters/layers.0.weight"
@@ -815,12 +815,7 @@ job_outcome)
   expect_rc 0
   echo "outcome: $(cat "$work/c/outcome")"
   [ "$(cat "$work/c/outcome")" = complete ] || fail "outcome after a complete job"
-  write_resume_sweep "$work/s.yaml"
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/i" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/i/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/i " || fail "no rank to signal"
-  wait "$launcher"; rc=$?
+  stop_at_first_checkpoint "$work/i"
   expect_rc 75
   echo "outcome: $(cat "$work/i/outcome")"
   [ "$(cat "$work/i/outcome")" = interrupted ] || fail "outcome after a SIGTERM"
