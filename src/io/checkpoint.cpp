@@ -17,15 +17,7 @@ namespace {
 // The tensors of group `name`, as float64 (copy_ into the model converts exactly).
 records::NamedTensors read_parameters(const Location& at, const std::string& name) {
   records::NamedTensors parameters;
-  for (const auto& child : at.children(name)) {
-    const std::string path = name + "/" + child;
-    const auto info = at.dataset_info(path);
-    auto values = at.read_rows(path, 0, info.shape.empty() ? 1 : info.shape[0]);
-    auto tensor = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64)
-                      .clone()
-                      .view(info.shape);
-    parameters.emplace_back(child, tensor);
-  }
+  for (const auto& child : at.children(name)) parameters.emplace_back(child, read_parameter(at, name + "/" + child));
   return parameters;
 }
 

@@ -128,6 +128,12 @@ void write_parameters(const Location& group, const std::vector<std::pair<std::st
   }
 }
 
+torch::Tensor read_parameter(const Location& group, const std::string& name) {
+  const auto shape = group.dataset_info(name).shape;
+  auto values = group.read_rows(name, 0, shape.empty() ? 1 : shape[0]);
+  return torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64).clone().view(shape);
+}
+
 void write_history(const Location& group, const std::vector<records::EpochRecord>& history) {
   std::vector<int64_t> epoch;
   std::vector<double> loss, rel_error, val_loss, grad_norm, seconds;

@@ -23,6 +23,8 @@ struct RunContext {
 
 // Writes each tensor (float32 or float64, on the CPU) as a dataset of its shape and dtype, named by the module name.
 void write_parameters(const Location& group, const std::vector<std::pair<std::string, torch::Tensor>>& parameters);
+// Reads back one tensor that write_parameters wrote (dataset `name` of `group`), as float64 of its shape.
+torch::Tensor read_parameter(const Location& group, const std::string& name);
 
 // Writes the history columns (epoch, train_loss, rel_grad_error, val_loss, grad_norm, epoch_seconds) into `group`.
 void write_history(const Location& group, const std::vector<records::EpochRecord>& history);

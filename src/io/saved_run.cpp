@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "io/h5.h"
+#include "io/results.h"
 
 namespace gradfit::io {
 namespace {
@@ -77,8 +78,7 @@ records::NamedTensors read_parameters(const Location& group, const SavedRun& run
       if (weights.dataset_info(name).shape != shape)
         fail(where + ": dataset 'model/" + name + "' does not have the shape of the architecture " +
              model::architecture(run.model, run.input_dim));
-      auto values = weights.read_rows(name, 0, shape[0]);
-      parameters.emplace_back(name, torch::from_blob(values.data(), shape, torch::kFloat64).to(dtype).clone());
+      parameters.emplace_back(name, read_parameter(weights, name).to(dtype));
     }
     in = out;
   }
