@@ -99,6 +99,25 @@ bool holds_hdf5_file(const fs::path& dir) {
   return static_cast<bool>(error);  // when in doubt, keep the folder
 }
 
+// `dir` as an absolute path without a trailing separator, so that its parent_path() is its parent folder.
+fs::path absolute_folder(const fs::path& dir) {
+  std::error_code error;
+  fs::path p = fs::absolute(dir, error).lexically_normal();
+  return p.has_filename() ? p : p.parent_path();
+}
+
+// The outermost folder of `dir` that does not exist yet (`dir` itself, or one of its parents); empty when `dir`
+// exists.
+fs::path first_missing(const fs::path& dir) {
+  std::error_code error;
+  fs::path missing;
+  for (fs::path p = absolute_folder(dir); !p.empty() && !fs::exists(p, error); p = p.parent_path()) {
+    missing = p;
+    if (p == p.parent_path()) break;
+  }
+  return missing;
+}
+
 }  // namespace
 
 fs::path lock_file(const fs::path& dir) {
@@ -108,7 +127,7 @@ fs::path lock_file(const fs::path& dir) {
 FolderLock FolderLock::take(const fs::path& dir) {
   FolderLock lock;
   std::error_code error;
-  lock.created_dir_ = !fs::exists(dir, error);
+  lock.created_ = first_missing(dir);
   fs::create_directories(dir, error);
   if (error) throw IoError("cannot create output directory '" + dir.string() + "': " + error.message());
   const std::string text =
@@ -129,7 +148,7 @@ FolderLock FolderLock::take(const fs::path& dir) {
   throw in_use(dir, read_lock(lock_file(dir)));
 }
 
-FolderLock::FolderLock(FolderLock&& other) noexcept : dir_(std::move(other.dir_)), created_dir_(other.created_dir_) {
+FolderLock::FolderLock(FolderLock&& other) noexcept : dir_(std::move(other.dir_)), created_(std::move(other.created_)) {
   other.dir_.clear();
 }
 
@@ -137,7 +156,7 @@ FolderLock& FolderLock::operator=(FolderLock&& other) noexcept {
   if (this != &other) {
     release();
     dir_ = std::move(other.dir_);
-    created_dir_ = other.created_dir_;
+    created_ = std::move(other.created_);
     other.dir_.clear();
   }
   return *this;
@@ -151,11 +170,15 @@ void FolderLock::release() noexcept {
   if (dir_.empty()) return;
   std::error_code error;
   fs::remove(lock_file(dir_), error);
-  // A job that failed before any run had results leaves nothing behind: not the folder it created, nor empty
-  // runs/ and checkpoints/ in a folder that was there (its outcome stays).
+  // A job that failed before any run had results leaves nothing behind: not the folders it created (the output
+  // folder, and its parents that were not there), nor empty runs/ and checkpoints/ in a folder that was there (its
+  // outcome stays).
   if (!holds_hdf5_file(dir_)) {
-    if (created_dir_) {
+    if (!created_.empty()) {
       fs::remove_all(dir_, error);
+      const size_t outermost = created_.native().size();
+      for (fs::path p = absolute_folder(dir_).parent_path(); p.native().size() >= outermost; p = p.parent_path())
+        if (!fs::remove(p, error)) break;  // only when empty
     } else {
       fs::remove(dir_ / "runs", error);  // only when empty
       fs::remove(dir_ / "checkpoints", error);

@@ -18,8 +18,8 @@ class FolderLock {
   FolderLock& operator=(FolderLock&& other) noexcept;
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
-  // Removes the lock; when the folder holds no HDF5 file, also the folder if this invocation created it, else
-  // its empty runs/ and checkpoints/.
+  // Removes the lock; when the folder holds no HDF5 file, also the folders this invocation created (the output
+  // folder and its parents that were not there), else its empty runs/ and checkpoints/.
   ~FolderLock();
 
   bool held() const { return !dir_.empty(); }
@@ -29,8 +29,8 @@ class FolderLock {
  private:
   void release() noexcept;
 
-  std::filesystem::path dir_;  // empty when nothing is held
-  bool created_dir_ = false;
+  std::filesystem::path dir_;      // empty when nothing is held
+  std::filesystem::path created_;  // the outermost folder take() created (absolute), or empty
 };
 
 // The path of `dir`'s lock file.

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/analytic.h"
+#include "parallel/agree.h"
 #include "parallel/grad_sync.h"
 #include "train/engine.h"
 #include "train/optimizer.h"
@@ -136,9 +137,12 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
                                                           : weights_.first->parameters(),
                  slots_.count()),
       gather_(data, full_batch_ ? data.shard.count : spec_.batch_size) {
-  for (size_t r = 0; r < initial.size(); ++r)  // a warm start
-    if (initial[r]) set_weights(weights_, static_cast<int64_t>(r), *initial[r], "train.init_from " + spec_.init_from);
-  resume_from(resumes);
+  // Every rank reads the same files, so every rank fails here alike: one shared error, not one per rank.
+  parallel::all_or_none(comm_, true, [&] {
+    for (size_t r = 0; r < initial.size(); ++r)  // a warm start
+      if (initial[r]) set_weights(weights_, static_cast<int64_t>(r), *initial[r], "train.init_from " + spec_.init_from);
+    resume_from(resumes);
+  });
   parallel::broadcast_parameters({weights_.flat}, comm_);
   flat_gradients_ = allreduce_.gradients().view({members_, weights_.flat.size(1)});
   step_sums_ = allreduce_.extras().narrow(0, 0, 2 * members_).view({members_, 2});

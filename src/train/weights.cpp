@@ -110,7 +110,12 @@ void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const re
     copy_named(checkpoint.best_parameters, weights, model::ensemble_views(weights.saved, input_dim, weights.widths),
                run.member, run_name);
   }
-  optimizer.load(checkpoint.optimizer_state, weights.flat.device(), run.member);
+  try {
+    optimizer.load(checkpoint.optimizer_state, weights.flat.device(), run.member);
+  } catch (const Error& e) {
+    throw Error("its checkpoint cannot be used: " + std::string(e.what()) +
+                " (delete the checkpoint, or run with --fresh, to train the run from the start)");
+  }
   run.result.history = checkpoint.history;
   run.best_val_loss = checkpoint.best_val_loss;
   run.best_epoch = checkpoint.best_epoch;

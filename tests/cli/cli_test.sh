@@ -486,6 +486,46 @@ PY
   expect_in out "^gradfit_dist: warning: '$run_file' is damaged: dataset '.*' cannot be read: data error detected by Fletcher32 checksum; kept as $run_file\.damaged, its runs train again$"
   [ -f "$run_file.damaged" ] && [ -f "$checkpoint.damaged" ] || fail "the damaged files were not kept"
   compare_to_uninterrupted "$work/r" any_ensembles ;;
+damaged_data_chunk)
+  # A damaged compressed chunk in a user's data file, read by one rank of two: one error line that names the file,
+  # the dataset and the rows, exit code 1, and no output folder (nor the parent folder the job created for it).
+  "$PYTHON" - "$work/grads.h5" <<'PY' || fail "cannot write the data file"
+import sys, h5py, numpy as np
+x = np.random.default_rng(0).normal(size=(3000, 2))
+with h5py.File(sys.argv[1], "w") as f:
+    f.create_dataset("x", data=x, chunks=(500, 2), compression="gzip")
+    f.create_dataset("grad", data=2 * x, chunks=(500, 2), compression="gzip")
+    info = f["grad"].id.get_chunk_info(4)  # rows 2000..2500: rank 1's shard
+with open(sys.argv[1], "r+b") as raw:
+    raw.seek(info.byte_offset + 100); raw.write(b"\x55" * 300)
+PY
+  printf 'data: {target: file, path: grads.h5}\nmodel: {widths: [8]}\ntrain: {epochs: 3}\n' >"$work/file.yaml"
+  label=damaged_chunk
+  timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/new/r/" "$work/file.yaml"
+  expect_one_error "^gradfit_dist: error: run .*: cannot read rows 1500\.\.3000 of 'grad' in '.*grads\.h5': "
+  grep -q "MPI_ABORT" "$work/err" && fail "the job was aborted instead of ending together"
+  [ ! -e "$work/new" ] || fail "the output folder, or its new parent, was left behind" ;;
+foreign_optimizer_state)
+  # A checkpoint that passes its checksums but whose optimizer state this model cannot take (another version's, or
+  # edited): every rank finds it; one error line saying what to do, exit code 1, the checkpoint kept.
+  stop_at_first_checkpoint "$work/r"
+  checkpoint=$(ls "$work/r/checkpoints/"*.h5 | head -1)
+  [ -n "$checkpoint" ] || fail "no checkpoint left by the stop"
+  "$PYTHON" - "$checkpoint" <<'PY' || fail "cannot edit $checkpoint"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    names = []
+    f.visititems(lambda n, o: names.append(n) if n.endswith("optimizer_state") else None)
+    old = f[names[0]]
+    data, dtype = old[:], old.dtype
+    del f[names[0]]
+    f.create_dataset(names[0], data=data[: len(data) // 2].astype(dtype), fletcher32=True)
+PY
+  label=foreign_state
+  timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_one_error "^gradfit_dist: error: run .*: its checkpoint cannot be used: .*\(delete the checkpoint, or run with --fresh, to train the run from the start\)$"
+  grep -q "MPI_ABORT" "$work/err" && fail "the job was aborted instead of ending together"
+  [ -f "$checkpoint" ] || fail "the checkpoint was removed" ;;
 sigkill_resume)
   # SIGKILL at five moments, rerunning the same command each time: twice a little after a checkpoint write
   # (mid-epoch, the checkpoints are taken after a step inside an epoch), and at three exact moments that the fault_job twin of gradfit_dist
