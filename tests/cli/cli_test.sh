@@ -627,7 +627,19 @@ YAML
     bash slurm/gradfit.sbatch "$work/long.yaml" --out "$work/long" --progress lines
   expect_rc 0
   expect_in out "to resume from checkpoints"
-  [ "$(ls "$work/long/runs" | wc -l)" -eq 4 ] || fail "expected 4 finished runs" ;;
+  [ "$(ls "$work/long/runs" | wc -l)" -eq 4 ] || fail "expected 4 finished runs"
+  # A plain scancel (SIGTERM): the runs checkpoint, and the job is not requeued. (Its exit code is mpirun's here,
+  # 1, where srun passes on 75: tests/slurm checks that with a real Slurm.)
+  rm "$work/scontrol.log"
+  env PATH="$work/bin:$PATH" SLURM_JOB_ID=4243 SLURM_SUBMIT_DIR="$PWD" GRADFIT_BIN="$GRADFIT_BIN" \
+    bash slurm/gradfit.sbatch "$work/long.yaml" --out "$work/term" --progress lines </dev/null >"$work/out" 2>&1 &
+  job=$!
+  wait_for_file "$work/term/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^bash slurm/gradfit.sbatch $work/long.yaml --out $work/term" || fail "no batch shell to signal"
+  wait "$job"
+  cat "$work/out"
+  [ ! -e "$work/scontrol.log" ] || fail "requeued after SIGTERM: $(cat "$work/scontrol.log")"
+  [ "$(cat "$work/term/outcome")" = interrupted ] || fail "outcome: $(cat "$work/term/outcome")" ;;
 group_bad_data)
   # A sweep over four data files, the second with a NaN: the group that meets it fails, the job ends (exit 1, one
   # error line naming the run and the cause) without waiting for the other groups, whose runs stop with a
