@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "common/error.h"
@@ -25,6 +26,7 @@
 #include "sweep/jobs.h"
 #include "sweep/output_folder.h"
 #include "sweep/scheduler.h"
+#include "train/memory.h"
 
 namespace gradfit {
 namespace {
@@ -39,6 +41,10 @@ void check_against_files(const config::Config& config) {
     auto it = layouts.find(run.data.path);
     if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
     const auto& layout = it->second;
+    if (layout.rows > config::kMaxSamples || layout.dim > config::kMaxDim)
+      throw ConfigError(run.data.path + ": dataset 'x' is " + std::to_string(layout.rows) + " × " +
+                        std::to_string(layout.dim) + ": a run takes at most " + std::to_string(config::kMaxSamples) +
+                        " rows and " + std::to_string(config::kMaxDim) + " columns (run " + run.name + ")");
     if (run.train.batch_size > layout.rows)
       throw ConfigError(config.path + ": key 'train.batch_size': " + std::to_string(run.train.batch_size) +
                         " is larger than the " + std::to_string(layout.rows) + " samples of " + run.data.path +
@@ -47,6 +53,11 @@ void check_against_files(const config::Config& config) {
       throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
   }
+}
+
+// The ranks of a full group (a last group may be smaller).
+int group_ranks(const parallel::Comm& world, const config::Config& config) {
+  return config.ranks_per_run <= 0 ? world.size() : std::min(config.ranks_per_run, world.size());
 }
 
 // The exit code of a job stopped by SIGTERM or SIGUSR1 with runs left to do (EX_TEMPFAIL): run it again.
@@ -141,8 +152,29 @@ void print_ensembles(const Sweep& s) {
   std::fflush(stdout);
 }
 
-// The data files against the runs, threads and device of this rank, the output folder's path: everything checked
-// before the folder is touched. Collective over `world`; every failure is shared (CollectiveError).
+// The host memory each rank may use: a node's physical memory shared evenly by the job's ranks on that node (they
+// all hold a shard and a model at once), the smallest share over the nodes. Collective over `world`.
+sweep::MemoryBudget memory_budget(const parallel::Comm& world, const parallel::Comm::NodeLocal& node) {
+  const int64_t physical = device::physical_memory_bytes();
+  const int64_t share = physical > 0 ? physical / node.size : std::numeric_limits<int64_t>::max();
+  const int64_t least = world.allreduce_min(share);
+  sweep::MemoryBudget budget;
+  if (least == std::numeric_limits<int64_t>::max()) return budget;  // no node says
+  budget.per_rank = static_cast<double>(least);
+  const std::string each = train::bytes_text(budget.per_rank);
+  if (share != least)
+    budget.text = "the smallest share of a node's memory is " + each + " per rank";
+  else if (node.size > 1)
+    budget.text = "this node has " + train::bytes_text(static_cast<double>(physical)) + " for " +
+                  std::to_string(node.size) + " ranks (" + each + " each)";
+  else
+    budget.text = "this node has " + each;
+  return budget;
+}
+
+// The data files against the runs, threads and device of this rank, the memory a job needs against the nodes',
+// the output folder's path: everything checked before the folder is touched. Collective over `world`; every
+// failure is shared (CollectiveError).
 void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   parallel::all_or_none(world, world.is_root(), [&] { check_against_files(s.config); });
   const auto node = world.node_local();
@@ -150,6 +182,10 @@ void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   torch::set_num_threads(s.threads);
   parallel::all_or_none(world, true,
                         [&] { s.device = device::select_device(s.config.device, node.rank, s.config.path); });
+  const sweep::MemoryBudget budget = memory_budget(world, node);
+  const int groups = sweep::group_count(world.size(), s.config.ranks_per_run);
+  parallel::all_or_none(world, world.is_root(),
+                        [&] { sweep::check_memory(s.config, groups, group_ranks(world, s.config), s.device, budget); });
   s.out_dir = !options.out_dir.empty()       ? fs::path(options.out_dir)
               : !s.config.output_dir.empty() ? fs::path(s.config.output_dir)
                                              : fs::path("results") / s.config.name;
@@ -165,9 +201,9 @@ void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   std::signal(SIGUSR1, on_stop_signal);
   s.groups = sweep::group_count(world.size(), s.config.ranks_per_run);
   if (root) print_start(options, world, s);
-  const int group_ranks = s.config.ranks_per_run <= 0 ? world.size() : std::min(s.config.ranks_per_run, world.size());
-  parallel::all_or_none(world, root,
-                        [&] { s.plan = sweep::plan_jobs(s.config, s.prior, s.groups, group_ranks, s.device); });
+  parallel::all_or_none(world, root, [&] {
+    s.plan = sweep::plan_jobs(s.config, s.prior, s.groups, group_ranks(world, s.config), s.device);
+  });
   sweep::share_jobs(world, s.plan);
   if (root) print_ensembles(s);
 }

@@ -71,6 +71,37 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
   return keys;
 }
 
+// A bound as it reads in a message: "1e10" for a power of ten, else its digits.
+std::string limit_text(int64_t limit) {
+  int exponent = 0;
+  int64_t rest = limit;
+  while (rest >= 10 && rest % 10 == 0) rest /= 10, ++exponent;
+  return rest == 1 && exponent >= 4 ? "1e" + std::to_string(exponent) : std::to_string(limit);
+}
+
+// Fails unless `value` of `key` is at most `limit`.
+void check_at_most(const Section& s, const std::string& key, int64_t value, int64_t limit) {
+  s.check(value <= limit, key, "must be at most " + limit_text(limit), value);
+}
+
+// The parameters of an MLP with `widths` on n inputs (as model::parameter_count), or -1 past kMaxParameters.
+int64_t bounded_parameter_count(const std::vector<int64_t>& widths, int64_t input_dim) {
+  int64_t count = 0, in = input_dim, layer = 0;
+  for (const int64_t out : widths) {
+    if (__builtin_mul_overflow(in + 1, out, &layer) || __builtin_add_overflow(count, layer, &count)) return -1;
+    in = out;
+  }
+  if (__builtin_add_overflow(count, in + 1, &count)) return -1;
+  return count > kMaxParameters ? -1 : count;
+}
+
+// The bounds on the counts of a data section that exist before its target is read (see kMaxDim).
+void check_data_bounds(const Section& s, const DataSpec& d) {
+  check_at_most(s, "dim", d.dim, kMaxDim);
+  check_at_most(s, "samples", d.samples, kMaxSamples);
+  check_at_most(s, "wells", d.wells, kMaxWells);
+}
+
 DataSpec parse_data(const Section& s) {
   DataSpec d;
   d.target = s.get_enum("target", kTargets, d.target);
@@ -91,6 +122,7 @@ DataSpec parse_data(const Section& s) {
   s.check(d.samples >= 1, "samples", "must be >= 1", d.samples);
   s.check(d.wells >= 1, "wells", "must be >= 1", d.wells);
   s.check(d.well_width > 0, "well_width", "must be > 0", d.well_width);
+  check_data_bounds(s, d);
 
   switch (d.target) {
     case Target::file: {
@@ -103,6 +135,7 @@ DataSpec parse_data(const Section& s) {
       const auto rows = s.require<std::vector<std::vector<double>>>("P");
       const auto n = static_cast<int64_t>(rows.size());
       s.check(n >= 1, "P", "must be a non-empty square matrix", "[]");
+      check_at_most(s, "P", n, kMaxDim);
       for (const auto& row : rows) {
         s.check(static_cast<int64_t>(row.size()) == n, "P",
                 "must be a square matrix: every row needs " + std::to_string(n) + " entries",
@@ -116,12 +149,10 @@ DataSpec parse_data(const Section& s) {
     case Target::rosenbrock: s.check(d.dim >= 2, "dim", "rosenbrock needs dim >= 2", d.dim); break;
     case Target::gaussian_wells: s.check(d.dim >= 1, "dim", "must be >= 1", d.dim); break;
   }
-  if (d.target != Target::file && d.sampling == Sampling::grid) {
-    double total = 1.0;
-    for (int64_t i = 0; i < d.dim; ++i) total *= static_cast<double>(d.points_per_axis);
-    s.check(total <= 1e9, "points_per_axis", "gives more than 1e9 grid points in " + std::to_string(d.dim) + "-D",
+  if (d.target != Target::file && d.sampling == Sampling::grid)
+    s.check(grid_point_count(d.points_per_axis, d.dim) >= 0, "points_per_axis",
+            "gives more than " + limit_text(kMaxSamples) + " grid points in " + std::to_string(d.dim) + "-D",
             d.points_per_axis);
-  }
   return d;
 }
 
@@ -131,7 +162,12 @@ ModelSpec parse_model(const Section& s) {
   m.activation = s.get_enum("activation", kActivations, m.activation);
   m.dtype = s.get_enum("dtype", kDTypes, m.dtype);
   s.check(!m.widths.empty(), "widths", "needs at least one hidden layer", "[]");
+  s.check(static_cast<int64_t>(m.widths.size()) <= kMaxLayers, "widths",
+          "must have at most " + limit_text(kMaxLayers) + " hidden layers",
+          std::to_string(m.widths.size()) + " layers");
   for (const int64_t w : m.widths) s.check(w >= 1, "widths", "every width must be >= 1", w);
+  for (const int64_t w : m.widths)
+    s.check(w <= kMaxWidth, "widths", "every width must be at most " + limit_text(kMaxWidth), w);
   return m;
 }
 
@@ -170,6 +206,8 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   s.check(t.patience >= 0, "patience", "must be >= 0 (0 means no early stopping)", t.patience);
   s.check(t.patience == 0 || t.val_fraction > 0, "patience", "needs train.val_fraction > 0", t.patience);
   s.check(t.chunk_rows >= 0, "chunk_rows", "must be >= 0 (0 means chosen automatically)", t.chunk_rows);
+  check_at_most(s, "batch_size", t.batch_size, kMaxSamples);
+  check_at_most(s, "chunk_rows", t.chunk_rows, kMaxSamples);
   if (t.log_every == 0) {  // about ten lines: epochs / 10 rounded to one significant digit
     const double tenth = std::max(1.0, static_cast<double>(t.epochs) / 10.0);
     const double unit = std::pow(10.0, std::floor(std::log10(tenth)));
@@ -348,12 +386,26 @@ std::vector<std::string> settable_keys(bool include_top_level) {
   return keys;
 }
 
+// Fails when a model of the run's widths has more than kMaxParameters parameters (on n = 1 for a data file, whose
+// n is not known yet).
+void check_parameter_count(const Section& s, const RunSpec& run) {
+  const int64_t dim = run.data.target == Target::file ? 1 : run.data.dim;
+  if (bounded_parameter_count(run.model.widths, dim) >= 0) return;
+  std::string widths;
+  for (const int64_t w : run.model.widths) widths += (widths.empty() ? "" : ", ") + std::to_string(w);
+  s.check(false, "widths",
+          "gives more than " + limit_text(kMaxParameters) + " parameters on " + std::to_string(dim) + " input" +
+              (dim == 1 ? "" : "s"),
+          "[" + widths + "]");
+}
+
 RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptValues& swept) {
   RunSpec run;
   const bool sweeps_data = swept.lower_bound("data.") != swept.lower_bound("data/");  // a key "data.*"
   if (!root["data"] && !sweeps_data) fail_at(file, root, "data", "missing required section");
   run.data = parse_data(section(file, root, "data", swept));
   run.model = parse_model(section(file, root, "model", swept));
+  check_parameter_count(section(file, root, "model", swept), run);
   run.optimizer = parse_optimizer(section(file, root, "optimizer", swept));
   run.train = parse_train(section(file, root, "train", swept), analytic_sample_count(run.data));
   return run;
@@ -416,12 +468,18 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return parse_config(text.str(), path, overrides);
 }
 
+int64_t grid_point_count(int64_t points_per_axis, int64_t dim) {
+  if (points_per_axis == 1) return 1;  // for any n
+  int64_t total = 1;
+  for (int64_t j = 0; j < dim; ++j)  // ends after at most 34 factors (of 2 or more), past kMaxSamples
+    if (__builtin_mul_overflow(total, points_per_axis, &total) || total > kMaxSamples) return -1;
+  return total;
+}
+
 int64_t analytic_sample_count(const DataSpec& spec) {
   if (spec.target == Target::file) return -1;
   if (spec.sampling != Sampling::grid) return spec.samples;
-  int64_t total = 1;
-  for (int64_t j = 0; j < spec.dim; ++j) total *= spec.points_per_axis;
-  return total;
+  return grid_point_count(spec.points_per_axis, spec.dim);
 }
 
 std::string canonical_text(const RunSpec& r) {

@@ -86,6 +86,21 @@ struct Config {
   std::vector<RunSpec> runs;            // in expansion order
 };
 
+// Upper bounds on sizes, checked as the file is read (a ConfigError naming the key), so that an absurd value ends the
+// job in one line before anything is allocated or looped over. They lie far beyond what one node's memory holds;
+// whether a run fits is checked later from its actual sizes (train/memory.h). Within them every size product the
+// tool forms (N × n, parameters, grid points) fits in int64.
+inline constexpr int64_t kMaxDim = 1'000'000;              // data.dim, also the n of data.P
+inline constexpr int64_t kMaxWidth = 1'000'000;            // each of model.widths
+inline constexpr int64_t kMaxLayers = 1'000;               // entries of model.widths
+inline constexpr int64_t kMaxParameters = 10'000'000'000;  // of one model, counted with n = 1 for a data file
+inline constexpr int64_t kMaxWells = 1'000'000;            // data.wells
+// data.samples, the grid's points_per_axis^n, train.batch_size and train.chunk_rows.
+inline constexpr int64_t kMaxSamples = 10'000'000'000;
+
+// points_per_axis^dim, or -1 when it is over kMaxSamples (the product stops there: no overflow, no long loop).
+int64_t grid_point_count(int64_t points_per_axis, int64_t dim);
+
 // Reads and validates a sweep file and expands it. `overrides` are "dotted.key=value" settings (the command line's
 // --set) applied to the base configuration first. Throws ConfigError. A relative data.path is resolved against
 // the YAML file's folder.

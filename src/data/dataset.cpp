@@ -30,9 +30,6 @@ io::DatasetInfo checked_info(const io::File& file, const std::string& name) {
   return info;
 }
 
-// Rows read from files and checked a block at a time, so that the transient memory stays small whatever N is.
-constexpr int64_t kReadRows = int64_t{1} << 16;
-
 // This rank's shard of a dataset, in `dtype`: read (as float64) and converted a block of rows at a time.
 torch::Tensor rows_tensor(const io::File& file, const std::string& name, const parallel::Shard& shard, int64_t cols,
                           torch::Dtype dtype) {
@@ -100,7 +97,6 @@ Dataset read_file(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype
 // The shard of a built-in target, in `dtype`. Rows are generated and differentiated (in float64) a block at a time,
 // so memory beyond the shard itself stays small whatever N is; each row depends on its index alone.
 Dataset generate(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype dtype) {
-  constexpr int64_t kBlockRows = int64_t{1} << 12;
   Dataset d;
   d.total_rows = config::analytic_sample_count(spec);
   d.dim = spec.dim;
@@ -108,8 +104,8 @@ Dataset generate(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype 
   d.x = torch::empty({d.shard.count, d.dim}, dtype);
   d.grad_samples = torch::empty({d.shard.count, d.dim}, dtype);
   d.values = torch::empty({d.shard.count}, dtype);
-  for (int64_t first = 0; first < d.shard.count; first += kBlockRows) {
-    const int64_t rows = std::min(kBlockRows, d.shard.count - first);
+  for (int64_t first = 0; first < d.shard.count; first += kGenerateRows) {
+    const int64_t rows = std::min(kGenerateRows, d.shard.count - first);
     auto x = sample_points(spec, d.shard.begin + first, rows).requires_grad_(true);
     auto v = potential(spec, x);
     const auto grad = torch::autograd::grad({v}, {x}, /*grad_outputs=*/{torch::ones_like(v)})[0];

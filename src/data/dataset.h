@@ -24,6 +24,12 @@ struct Dataset {
   bool has_grad_samples() const { return grad_samples.defined(); }
 };
 
+// Rows read from files (as float64) and checked a block at a time, so that the transient memory stays small
+// whatever N is.
+constexpr int64_t kReadRows = int64_t{1} << 16;
+// Rows of a built-in target generated and differentiated (in float64) a block at a time.
+constexpr int64_t kGenerateRows = int64_t{1} << 12;
+
 // The shape of a user's data file, validated (missing datasets, shapes, element types, N = 0) without reading it.
 struct FileLayout {
   int64_t rows = 0;  // N

@@ -35,4 +35,9 @@ int default_thread_count(int ranks_on_node) {
   return std::max(1, online / std::max(1, ranks_on_node));
 }
 
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
+}
+
 }  // namespace gradfit::device

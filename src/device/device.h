@@ -1,7 +1,8 @@
 #pragma once
-// What one rank computes on: its device and its number of intra-op threads.
+// What one rank computes on: its device and its number of intra-op threads; the node's memory.
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <string>
 
 #include "config/config.h"
@@ -15,5 +16,8 @@ torch::Device select_device(config::Device wanted, int node_local_rank, const st
 // Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on
 // the node, at least one. Never oversubscribes by default.
 int default_thread_count(int ranks_on_node);
+
+// The node's physical memory in bytes (sysconf), or 0 where the system does not say.
+int64_t physical_memory_bytes();
 
 }  // namespace gradfit::device

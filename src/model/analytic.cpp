@@ -95,14 +95,6 @@ int64_t widest_of(int64_t input_dim, const std::vector<int64_t>& widths) {
   return std::max(input_dim, widths.empty() ? int64_t{0} : *std::max_element(widths.begin(), widths.end()));
 }
 
-// Elements per chunk row of AnalyticLoss's buffers: six per hidden unit, three scratch rows of the widest layer,
-// dV/dx and its residual (n each), V and its adjoint.
-int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& widths) {
-  int64_t per_row = 2 * input_dim + 2 + 3 * widest_of(input_dim, widths);
-  for (const int64_t w : widths) per_row += 6 * w;
-  return per_row;
-}
-
 // Blocks of the buffers, one per model and quantity, and the gap after each model's block in an ensemble. The
 // gap keeps the models' blocks apart for LibTorch's element-wise loops, so that each model's elements go through
 // the same loop (vectorised body and scalar tail alike) as those of a model trained alone: same rounding.
@@ -112,6 +104,13 @@ int64_t buffer_blocks(const std::vector<int64_t>& widths) {
 constexpr int64_t kGap = 16;
 
 }  // namespace
+
+// Six per hidden unit, three scratch rows of the widest layer, dV/dx and its residual (n each), V and its adjoint.
+int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& widths) {
+  int64_t per_row = 2 * input_dim + 2 + 3 * widest_of(input_dim, widths);
+  for (const int64_t w : widths) per_row += 6 * w;
+  return per_row;
+}
 
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
                            torch::Device device) {

@@ -23,6 +23,9 @@
 
 namespace gradfit::model {
 
+// Elements of AnalyticLoss's buffers per chunk row and model (in the model's dtype).
+int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& widths);
+
 // Rows per chunk when the configuration leaves it open: on the CPU enough to keep the matrix products efficient
 // while a chunk's buffers stay near the caches; on a GPU enough to fill it, within a fixed memory budget.
 // The same for an ensemble, per model, so that its models accumulate their gradients over the same chunks as

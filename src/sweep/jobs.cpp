@@ -4,9 +4,11 @@
 #include <map>
 #include <string>
 
+#include "common/error.h"
 #include "data/dataset.h"
 #include "model/mlp.h"
 #include "sweep/wire.h"
+#include "train/memory.h"
 #include "train/trainer.h"
 
 namespace gradfit::sweep {
@@ -119,6 +121,29 @@ JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int grou
   }
   for (const auto& key : classes.order) packer.add_class(classes.members[key]);
   return packer.take();
+}
+
+void check_memory(const config::Config& config, int groups, int group_ranks, torch::Device device,
+                  const MemoryBudget& budget) {
+  if (budget.per_rank <= 0) return;
+  PriorWork fresh;
+  fresh.finished.assign(config.runs.size(), 0);
+  fresh.checkpointed.assign(config.runs.size(), 0);
+  std::map<std::string, data::FileLayout> layouts;
+  for (const auto& job : plan_jobs(config, fresh, groups, group_ranks, device).jobs) {
+    const config::RunSpec& run = config.runs[job.front()];
+    train::DataShape shape{config::analytic_sample_count(run.data), run.data.dim, true};
+    if (run.data.target == config::Target::file) {
+      auto it = layouts.find(run.data.path);
+      if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
+      shape = {it->second.rows, it->second.dim, it->second.has_values};
+    }
+    const auto members = static_cast<int64_t>(job.size());
+    const train::MemoryEstimate need = train::estimate_memory(run, shape, group_ranks, members, device);
+    if (need.total() <= budget.per_rank) continue;
+    const std::string ensemble = members > 1 ? " (in an ensemble of " + std::to_string(members) + ")" : "";
+    throw ConfigError("run " + run.name + ensemble + " needs " + need.text() + "; " + budget.text);
+  }
 }
 
 void share_jobs(const parallel::Comm& world, JobPlan& plan) {

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "config/config.h"
@@ -34,6 +35,17 @@ double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks);
 // Each key's runs are cut into near-equal ensembles. One rank (it reads the data files' sizes).
 JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
                   torch::Device device);
+
+// The host memory one rank may use: its node's physical memory shared evenly by the job's ranks on that node.
+struct MemoryBudget {
+  double per_rank = 0;  // bytes, the smallest share over the nodes; 0: unknown, nothing is checked
+  std::string text;     // for a message: "this node has 24 GB for 2 ranks (12 GB each)"
+};
+
+// Throws a ConfigError naming the first run whose job, as plan_jobs packs a fresh start, needs more memory per
+// rank than `budget` (train/memory.h), with the estimate by part. One rank (it reads the data files' sizes).
+void check_memory(const config::Config& config, int groups, int group_ranks, torch::Device device,
+                  const MemoryBudget& budget);
 
 // Rank 0's jobs and their checkpoint sources, sent to every rank (costs stay on rank 0). Collective over `world`.
 void share_jobs(const parallel::Comm& world, JobPlan& plan);

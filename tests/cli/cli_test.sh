@@ -860,6 +860,39 @@ nothing_before_valid)
   expect_one_error "bad\.h5: dataset 'grad' has NaN or Inf in row 3"
   [ "$(ls -A "$work/e" | tr '\n' ' ')" = "notes.txt outcome " ] || fail "left $(ls -A "$work/e")"
   grep -q "^failed: run nan: .*bad\\.h5: dataset 'grad' has NaN or Inf in row 3" "$work/e/outcome" || fail "outcome: $(cat "$work/e/outcome")" ;;
+absurd_sizes)
+  # Sizes far beyond any node: one line naming the key (or the memory), exit code 1 within seconds, on 2 ranks,
+  # and no output folder. The last three are within the bounds but cannot fit this node: the memory estimate
+  # refuses them, for a data file from its layout (a declared 4e9 × 1000 dataset with no storage written).
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data files"
+import sys, h5py
+with h5py.File(sys.argv[1] + "/huge.h5", "w") as f:
+    for name in ("x", "grad"):
+        f.create_dataset(name, shape=(4_000_000_000, 1000), dtype="f8", chunks=(1024, 100))
+with h5py.File(sys.argv[1] + "/beyond.h5", "w") as f:
+    for name in ("x", "grad"):
+        f.create_dataset(name, shape=(2**40, 2), dtype="f8", chunks=(1024, 2))
+PY
+  # The tail of a memory refusal: the other parts, and this node's memory shared by the 2 ranks.
+  size='[0-9.]+ [kMGTPE]?B'
+  rest="buffers $size, model $size, chunks $size\\); this node has $size for 2 ranks \\($size each\\)$"
+  k=0
+  while IFS='|' read -r label yaml pattern; do
+    k=$((k + 1))
+    printf '%b' "$yaml" >"$work/a$k.yaml"
+    timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/o$k" "$work/a$k.yaml"
+    expect_one_error "$pattern"
+    [ ! -e "$work/o$k" ] || fail "$label: left $(find "$work/o$k")"
+  done <<CASES
+samples|data: {target: gaussian_wells, sampling: uniform, samples: 1000000000000}\n|^gradfit_dist: error: .*/a1\.yaml:1:60: key 'data\.samples': must be at most 1e10 \(got 1000000000000\)$
+wells|data: {target: gaussian_wells, wells: 1000000000000}\n|^gradfit_dist: error: .*/a2\.yaml:1:39: key 'data\.wells': must be at most 1e6 \(got 1000000000000\)$
+widths|data: {target: quadratic, P: [[1, 0], [0, 1]]}\nmodel: {widths: [1000000000]}\n|^gradfit_dist: error: .*/a3\.yaml:2:17: key 'model\.widths': every width must be at most 1e6 \(got 1000000000\)$
+dim|data: {target: gaussian_wells, dim: 1000000000000}\n|^gradfit_dist: error: .*/a4\.yaml:1:37: key 'data\.dim': must be at most 1e6 \(got 1000000000000\)$
+memory|name: mem\ndata: {target: gaussian_wells, sampling: uniform, dim: 1000, samples: 10000000000}\n|^gradfit_dist: error: run mem needs ~40 TB of memory per rank \(data shard 40 TB, $rest
+file|name: file\ndata: {target: file, path: huge.h5}\n|^gradfit_dist: error: run file needs ~16 TB of memory per rank \(data shard 16 TB, $rest
+beyond|name: beyond\ndata: {target: file, path: beyond.h5}\n|^gradfit_dist: error: .*/beyond\.h5: dataset 'x' is 1099511627776 × 2: a run takes at most 10000000000 rows and 1000000 columns \(run beyond\)$
+CASES
+  ;;
 job_outcome)
   # OUT/outcome says how the job ended: complete, interrupted (SIGTERM), failed: <error> (a group's bad data).
   printf 'data: {target: quadratic, P: [[1, 0], [0, 1]]}\ntrain: {epochs: 3}\n' >"$work/tiny.yaml"

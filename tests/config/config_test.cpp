@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "common/error.h"
 #include "test_util.h"
@@ -109,6 +110,54 @@ TEST(Config, IdsAreStableAndDifferWhenAnythingDiffers) {
   EXPECT_NE(parse_config(kMinimal, "a.yaml", {"optimizer.lr=0.002"}).runs.at(0).id, a);
 }
 
+// The largest sizes the bounds allow are accepted, and the smallest beyond them refused.
+TEST(Config, SizesUpToTheBoundsAreAccepted) {
+  const Config c = parse_config(
+      "data: {target: gaussian_wells, sampling: uniform, dim: 1000000, samples: 10000000000, wells: 1000000}\n"
+      "model: {widths: [1000]}\ntrain: {batch_size: 10000000000, chunk_rows: 10000000000}\n",
+      "s.yaml");
+  EXPECT_EQ(c.runs.at(0).data.dim, kMaxDim);
+  EXPECT_EQ(analytic_sample_count(c.runs.at(0).data), kMaxSamples);
+  // 2·1e6 + 1e6 + 1e6·9000 + 9000 + 9001 parameters: 9.003e9.
+  EXPECT_EQ(parse_config("data: {target: rosenbrock}\nmodel: {widths: [1000000, 9000]}\n", "s.yaml")
+                .runs.at(0)
+                .model.widths.front(),
+            kMaxWidth);
+  EXPECT_THROW_MATCHING(parse_config("data: {target: rosenbrock, dim: 1000001}\n", "s.yaml"), ConfigError,
+                        R"(key 'data\.dim': must be at most 1e6 \(got 1000001\)$)");
+  const std::string layers = "data: {target: rosenbrock}\nmodel: {widths: [";
+  std::string widths = "1";
+  for (int i = 1; i < kMaxLayers; ++i) widths += ", 1";
+  EXPECT_EQ(parse_config(layers + widths + "]}\n", "s.yaml").runs.at(0).model.widths.size(), 1000u);
+  EXPECT_THROW_MATCHING(
+      parse_config(layers + widths + ", 1]}\n", "s.yaml"), ConfigError,
+      R"(^s\.yaml:2:17: key 'model\.widths': must have at most 1000 hidden layers \(got 1001 layers\)$)");
+}
+
+// points_per_axis^n stops at the bound: no overflow and no loop over a huge n.
+TEST(Config, GridPointCountStopsAtTheBound) {
+  EXPECT_EQ(grid_point_count(10, 2), 100);
+  EXPECT_EQ(grid_point_count(10, 10), kMaxSamples);
+  EXPECT_EQ(grid_point_count(10, 11), -1);
+  EXPECT_EQ(grid_point_count(2, 33), int64_t{1} << 33);
+  EXPECT_EQ(grid_point_count(2, 34), -1);
+  EXPECT_EQ(grid_point_count(1, kMaxDim), 1);
+  EXPECT_EQ(grid_point_count(1, std::numeric_limits<int64_t>::max()), 1);
+  EXPECT_EQ(grid_point_count(3, std::numeric_limits<int64_t>::max()), -1);
+  EXPECT_EQ(grid_point_count(std::numeric_limits<int64_t>::max(), 2), -1);
+}
+
+// A size out of bounds in a sweep list is reported at its own line and column.
+TEST(Config, ASweptSizeOutOfBoundsIsReportedWhereItIs) {
+  EXPECT_THROW_MATCHING(
+      parse_config("data: {target: rosenbrock}\nsweep:\n  grid:\n    model.widths: [[8], [8, 2000000]]\n", "s.yaml"),
+      ConfigError, R"(^s\.yaml:4:25: key 'model\.widths': every width must be at most 1e6 \(got 2000000\)$)");
+  EXPECT_THROW_MATCHING(
+      parse_config("data: {target: rosenbrock, sampling: uniform}\nsweep:\n  grid:\n    data.samples: [10, 1e12]\n",
+                   "s.yaml"),
+      ConfigError, R"(^s\.yaml:4:24: key 'data\.samples': expected an integer, got '1e12'$)");
+}
+
 // Every invalid file is rejected with a message naming the file, line, column and key.
 struct InvalidCase {
   const char* yaml;
@@ -186,7 +235,33 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(^bad\.yaml:2:21: key 'model\.activation': expected a string, got 'a list'$)"},
         InvalidCase{P2 "train: {[1]: 2}\n",
                     R"(^bad\.yaml:2:9: key 'train': a key must be a name, not a list or mapping$)"},
-        InvalidCase{P2 "train:\n  optimizer: adam\n", R"(key 'train\.optimizer': unknown key)"}));
+        InvalidCase{P2 "train:\n  optimizer: adam\n", R"(key 'train\.optimizer': unknown key)"},
+        // Absurd sizes: one line naming the key and the bound, before anything is allocated or looped over.
+        InvalidCase{"data: {target: gaussian_wells, sampling: uniform, samples: 1000000000000}\n",
+                    R"(^bad\.yaml:1:60: key 'data\.samples': must be at most 1e10 \(got 1000000000000\)$)"},
+        InvalidCase{"data: {target: gaussian_wells, wells: 1000000000000}\n",
+                    R"(^bad\.yaml:1:39: key 'data\.wells': must be at most 1e6 \(got 1000000000000\)$)"},
+        InvalidCase{"data: {target: gaussian_wells, dim: 1000000000000}\n",
+                    R"(^bad\.yaml:1:37: key 'data\.dim': must be at most 1e6 \(got 1000000000000\)$)"},
+        InvalidCase{"data: {target: rosenbrock, dim: 9223372036854775807}\n",
+                    R"(key 'data\.dim': must be at most 1e6 \(got 9223372036854775807\)$)"},
+        InvalidCase{"data: {target: rosenbrock, dim: 1000000, sampling: grid, points_per_axis: 2}\n",
+                    R"(key 'data\.points_per_axis': gives more than 1e10 grid points in 1000000-D \(got 2\)$)"},
+        InvalidCase{"data: {target: rosenbrock, dim: 3, points_per_axis: 2155}\n",
+                    R"(key 'data\.points_per_axis': gives more than 1e10 grid points in 3-D \(got 2155\)$)"},
+        InvalidCase{"data: {target: rosenbrock, dim: 2, points_per_axis: 9223372036854775807}\n",
+                    R"(key 'data\.points_per_axis': gives more than 1e10 grid points in 2-D)"},
+        InvalidCase{P2 "model: {widths: [1000000000]}\n",
+                    R"(^bad\.yaml:2:17: key 'model\.widths': every width must be at most 1e6 \(got 1000000000\)$)"},
+        InvalidCase{P2 "model: {widths: [1000000, 1000000]}\n",
+                    R"(^bad\.yaml:2:17: key 'model\.widths': gives more than 1e10 parameters on 2 inputs )"
+                    R"(\(got \[1000000, 1000000\]\)$)"},
+        InvalidCase{"data: {target: file, path: g.h5}\nmodel: {widths: [100000, 100000, 100000]}\n",
+                    R"(key 'model\.widths': gives more than 1e10 parameters on 1 input \(got \[100000, 100000, )"},
+        InvalidCase{"data: {target: file, path: g.h5}\ntrain: {batch_size: 100000000000}\n",
+                    R"(^bad\.yaml:2:21: key 'train\.batch_size': must be at most 1e10 \(got 100000000000\)$)"},
+        InvalidCase{P2 "train: {chunk_rows: 100000000000}\n",
+                    R"(key 'train\.chunk_rows': must be at most 1e10 \(got 100000000000\)$)"}));
 #undef P2
 
 }  // namespace

@@ -1,0 +1,53 @@
+#pragma once
+// How much memory one rank needs to train a job: an order of magnitude, known before anything is allocated, so
+// that a job that cannot fit a node is refused in one line instead of failing in an allocation on every rank.
+//
+// It counts what grows with the sizes of the data and the model, and leaves out what stays small (LibTorch's own
+// footprint, a few blocks of rows, the loss history), so it errs on the side of allowing a job:
+//   data shard   rows × (2n + 1) × dtype: x, grad and values of the largest shard of the group;
+//   buffers      reading or generating the shard a block of rows at a time (float64; the gaussian wells' block of
+//                rows × wells × n distances), batch copies (a mini-batch's rows, or the training and validation
+//                rows when some are held out), and the lists of rows (8 bytes a row; a mini-batch permutation and
+//                the held-out marks are over all N rows, on every rank);
+//   model        per ensemble member, parameters × dtype × copies: weights, best weights, gradients, and the
+//                optimizer's state (Adam's two moments, SGD's momentum);
+//   chunks       per member, the double backward's buffers for one chunk of rows (model/analytic.h): the
+//                analytic engine allocates them for train.chunk_rows whatever the batch, autograd per batch chunk.
+// On a GPU the model, its chunks and the batch copies live in the GPU's memory: they count zero here, where only
+// the host's memory is estimated (the shard passes through it while it is read).
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+
+namespace gradfit::train {
+
+// A run's data before they are read: N, n, and whether there are values (built-in targets always have them).
+struct DataShape {
+  int64_t rows = 0;  // N
+  int64_t dim = 0;   // n
+  bool has_values = true;
+};
+
+// Bytes of host memory one rank holds at the peak of a job, by part (see the top of this file). Doubles: an
+// estimate, in which no product can overflow.
+struct MemoryEstimate {
+  double data = 0;
+  double buffers = 0;
+  double model = 0;
+  double chunks = 0;
+  double total() const { return data + buffers + model + chunks; }
+  // "~7.4 TB of memory per rank (data shard 7.3 TB, buffers 80 GB, model 1.2 MB, chunks 8.4 MB)"
+  std::string text() const;
+};
+
+// One rank of a group of `group_ranks` training `members` runs like `run` as one ensemble on `device`.
+MemoryEstimate estimate_memory(const config::RunSpec& run, const DataShape& data, int group_ranks, int64_t members,
+                               torch::Device device);
+
+// Bytes in decimal units with two significant digits: "512 B", "8.4 MB", "24 GB", "7.4 TB".
+std::string bytes_text(double bytes);
+
+}  // namespace gradfit::train
