@@ -915,7 +915,23 @@ print(f"-n 1 vs -n 3: largest relative difference {worst:.2e} (histories and fin
 assert worst <= 1e-10
 assert max(int(g.attrs["ensemble"]) for g in a["runs"].values()) > 1, "no ensemble"
 PY
-  ;;
+  # Mini-batches with validation (plateau on the validation loss), on 3 ranks: each lr history is the one PyTorch's
+  # scheduler gives when fed the losses the run recorded, bit for bit.
+  cat >"$work/v.yaml" <<YAML
+name: val
+data: {target: gaussian_wells, dim: 2, sampling: uniform, samples: 400, well_width: 1.5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+optimizer: {lr: 0.02, plateau_patience: 2, plateau_factor: 0.5, warmup_epochs: 5}
+train: {epochs: 120, batch_size: 64, val_fraction: 0.25}
+sweep:
+  grid: {optimizer.schedule: [plateau, cosine, exponential]}
+YAML
+  run mpi 3 "$GRADFIT_BIN" --out "$work/v" "$work/v.yaml"
+  expect_rc 0
+  "$PYTHON" tests/train/pytorch_reference.py "$work/v/results.h5" --schedule-only >"$work/replay" ||
+    { cat "$work/replay"; fail "a schedule differs from PyTorch's"; }
+  cat "$work/replay"
+  grep -Eq "plateau on val_loss, 120 epochs, ([3-9]|[1-9][0-9]) rates" "$work/replay" || fail "plateau never reduced" ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"

@@ -2,6 +2,7 @@
 """PyTorch's own training of a gradfit_dist run, compared with what gradfit_dist wrote.
 
 Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
+       pytorch_reference.py RESULTS.h5 --schedule-only [--run NAME]...
 
 For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
 builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
@@ -19,6 +20,10 @@ and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 
 gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer.
 
 The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step, and lr the rate the step used.
+With --schedule-only it trains nothing: for any run (mini-batches, validation), it steps the run's scheduler on a
+parameterless optimizer with the losses the run recorded (plateau: val_loss where the run has validation, else
+train_loss) and requires the lr history to equal the rates it gives, bit for bit.
+
 It prints, per run, the largest relative differences of train_loss and lr (element by element) and of the final
 weights (model/; per tensor, relative to its largest element), and exits 1 when one exceeds the tolerance. Runs must be full batch, without validation or a value term.
 """
@@ -115,6 +120,33 @@ def train(attrs, x, grad_samples):
     return np.array(losses), np.array(rates), weights
 
 
+def replay_schedule(attrs, group):
+    """The rates PyTorch's scheduler gives, fed the run's recorded losses."""
+    optimizer = make_optimizer(attrs, [torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))])
+    scheduler = make_scheduler(attrs, optimizer)
+    watched = group["val_loss"][:] if float(attrs["val_fraction"]) > 0 else group["train_loss"][:]
+    rates = []
+    for loss in watched:
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(float(loss))
+        elif scheduler is not None:
+            scheduler.step()
+    return np.array(rates)
+
+
+def check_schedule(name, attrs, group):
+    rates, recorded = replay_schedule(attrs, group), group["lr"][:]
+    same = np.array_equal(rates, recorded)
+    kind = text(attrs["schedule"])
+    if kind == "plateau":
+        kind += " on " + ("val_loss" if float(attrs["val_fraction"]) > 0 else "train_loss")
+    print(f"{name}: {kind}, {len(recorded)} epochs, {len(set(recorded))} rates, lr {recorded[0]:.4g} -> {recorded[-1]:.4g}: "
+          f"{'equal to' if same else 'DIFFERENT from'} PyTorch's scheduler fed the recorded losses")
+    return same
+
+
 def relative(a, b):
     """The largest |a - b| / |b|, element by element (histories: positive numbers)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -130,15 +162,21 @@ def relative_to_largest(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results")
-    parser.add_argument("data")
+    parser.add_argument("data", nargs="?", help="the run's data file (not with --schedule-only)")
+    parser.add_argument("--schedule-only", action="store_true", help="replay the schedule on the recorded losses")
     parser.add_argument("--run", action="append", help="a run's group name under /runs (default: every run)")
     parser.add_argument("--tol", type=float, default=1e-9)
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # SequentialLR's step(0) of the cosine warns that epoch arguments are old
     torch.set_num_threads(1)
+    ok = True
+    if args.schedule_only:
+        with h5py.File(args.results, "r") as f:
+            for name in args.run or sorted(f["runs"]):
+                ok &= check_schedule(name, {**DEFAULTS, **dict(f["runs"][name].attrs)}, f["runs"][name])
+        return 0 if ok else 1
     with h5py.File(args.data, "r") as f:
         x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
-    ok = True
     with h5py.File(args.results, "r") as f:
         for name in args.run or sorted(f["runs"]):
             g = f["runs"][name]
