@@ -22,7 +22,12 @@ constexpr NameTable<Activation, 5> kActivations{{{"relu", Activation::relu},
                                                  {"silu", Activation::silu},
                                                  {"gelu", Activation::gelu}}};
 constexpr NameTable<DType, 2> kDTypes{{{"float32", DType::float32}, {"float64", DType::float64}}};
-constexpr NameTable<Optimizer, 2> kOptimizers{{{"adam", Optimizer::adam}, {"sgd", Optimizer::sgd}}};
+constexpr NameTable<Optimizer, 3> kOptimizers{
+    {{"adam", Optimizer::adam}, {"adamw", Optimizer::adamw}, {"sgd", Optimizer::sgd}}};
+constexpr NameTable<Schedule, 4> kSchedules{{{"constant", Schedule::constant},
+                                             {"exponential", Schedule::exponential},
+                                             {"cosine", Schedule::cosine},
+                                             {"plateau", Schedule::plateau}}};
 constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
                                          {"rosenbrock", Target::rosenbrock},
                                          {"gaussian_wells", Target::gaussian_wells},
@@ -60,7 +65,9 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
         "well_width", "seed"}},
       {"model", {"widths", "activation", "dtype"}},
-      {"optimizer", {"name", "lr", "momentum"}},
+      {"optimizer",
+       {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
+        "plateau_factor", "plateau_patience", "min_lr"}},
       {"train",
        {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
         "init_from"}},
@@ -171,14 +178,48 @@ ModelSpec parse_model(const Section& s) {
   return m;
 }
 
-OptimizerSpec parse_optimizer(const Section& s) {
+// The schedule's keys. Those of another schedule are ignored (and left out of the run's id), so that one base
+// configuration can sweep over optimizer.schedule; `epochs` bounds the warmup.
+void parse_schedule(const Section& s, OptimizerSpec& o, int64_t epochs) {
+  o.schedule = s.get_enum("schedule", kSchedules, o.schedule);
+  o.lr_final = s.get<double>("lr_final", o.lr / 100);
+  o.warmup_epochs = s.get<int64_t>("warmup_epochs", o.warmup_epochs);
+  o.plateau_factor = s.get<double>("plateau_factor", o.plateau_factor);
+  o.plateau_patience = s.get<int64_t>("plateau_patience", o.plateau_patience);
+  o.min_lr = s.get<double>("min_lr", o.min_lr);
+  if (o.schedule == Schedule::exponential) {
+    s.check(std::isfinite(o.lr_final) && o.lr_final > 0, "lr_final", "must be > 0 for schedule exponential",
+            o.lr_final);
+    s.check(epochs >= 2, "schedule", "exponential needs train.epochs >= 2", "exponential");
+  }
+  if (o.schedule == Schedule::cosine) {
+    s.check(std::isfinite(o.lr_final) && o.lr_final >= 0, "lr_final", "must be >= 0", o.lr_final);
+    s.check(o.warmup_epochs >= 0 && o.warmup_epochs < epochs, "warmup_epochs",
+            "must be >= 0 and less than train.epochs (" + std::to_string(epochs) + ")", o.warmup_epochs);
+  }
+  if (o.schedule == Schedule::plateau) {
+    s.check(o.plateau_factor > 0 && o.plateau_factor < 1, "plateau_factor", "must be in (0, 1)", o.plateau_factor);
+    s.check(o.plateau_patience >= 0, "plateau_patience", "must be >= 0", o.plateau_patience);
+    s.check(std::isfinite(o.min_lr) && o.min_lr >= 0, "min_lr", "must be >= 0", o.min_lr);
+  }
+}
+
+OptimizerSpec parse_optimizer(const Section& s, int64_t epochs) {
   OptimizerSpec o;
   o.name = s.get_enum("name", kOptimizers, o.name);
   o.lr = s.get<double>("lr", o.lr);
   o.momentum = s.get<double>("momentum", o.momentum);
+  o.weight_decay = s.get<double>("weight_decay", o.name == Optimizer::adamw ? 0.01 : 0.0);
+  o.max_grad_norm = s.get<double>("max_grad_norm", o.max_grad_norm);
   s.check(std::isfinite(o.lr) && o.lr > 0, "lr", "must be > 0", o.lr);
   s.check(o.momentum >= 0 && o.momentum < 1, "momentum", "must be in [0, 1)", o.momentum);
   s.check(o.name == Optimizer::sgd || o.momentum == 0, "momentum", "applies to optimizer sgd only", o.momentum);
+  s.check(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "weight_decay", "must be >= 0", o.weight_decay);
+  s.check(o.name == Optimizer::adamw || o.weight_decay == 0, "weight_decay", "applies to optimizer adamw only",
+          o.weight_decay);
+  s.check(std::isfinite(o.max_grad_norm) && o.max_grad_norm >= 0, "max_grad_norm", "must be >= 0 (0: no clipping)",
+          o.max_grad_norm);
+  parse_schedule(s, o, epochs);
   return o;
 }
 
@@ -277,6 +318,22 @@ std::string number_text(double v) {
   std::ostringstream os;
   os << std::setprecision(17) << v;
   return os.str();
+}
+
+// The optimizer's settings beyond name, lr and momentum, each named only where it applies (adamw's decay, a
+// clipping, a schedule's own keys), so that every run without them keeps the id it had before they existed.
+void canonical_optimizer_extras(std::ostream& os, const OptimizerSpec& o) {
+  if (o.name == Optimizer::adamw) os << "optimizer.weight_decay=" << number_text(o.weight_decay) << "\n";
+  if (o.max_grad_norm > 0) os << "optimizer.max_grad_norm=" << number_text(o.max_grad_norm) << "\n";
+  if (o.schedule == Schedule::constant) return;
+  os << "optimizer.schedule=" << to_string(o.schedule) << "\n";
+  if (o.schedule == Schedule::exponential || o.schedule == Schedule::cosine)
+    os << "optimizer.lr_final=" << number_text(o.lr_final) << "\n";
+  if (o.schedule == Schedule::cosine) os << "optimizer.warmup_epochs=" << o.warmup_epochs << "\n";
+  if (o.schedule == Schedule::plateau)
+    os << "optimizer.plateau_factor=" << number_text(o.plateau_factor)
+       << "\noptimizer.plateau_patience=" << o.plateau_patience << "\noptimizer.min_lr=" << number_text(o.min_lr)
+       << "\n";
 }
 
 uint64_t fnv1a(const std::string& text) {
@@ -406,8 +463,8 @@ RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptVa
   run.data = parse_data(section(file, root, "data", swept));
   run.model = parse_model(section(file, root, "model", swept));
   check_parameter_count(section(file, root, "model", swept), run);
-  run.optimizer = parse_optimizer(section(file, root, "optimizer", swept));
   run.train = parse_train(section(file, root, "train", swept), analytic_sample_count(run.data));
+  run.optimizer = parse_optimizer(section(file, root, "optimizer", swept), run.train.epochs);
   return run;
 }
 
@@ -518,6 +575,7 @@ std::string canonical_text(const RunSpec& r) {
   if (r.train.chunk_rows != 0) os << "train.chunk_rows=" << r.train.chunk_rows << "\n";
   // Part of the math, named only when set so that every run without it keeps its id.
   if (!r.train.init_from.empty()) os << "train.init_from=" << r.train.init_from << "\n";
+  canonical_optimizer_extras(os, r.optimizer);
   return os.str();
 }
 
@@ -532,6 +590,9 @@ const char* to_string(Engine e) {
 }
 const char* to_string(Optimizer o) {
   return name_of(kOptimizers, o);
+}
+const char* to_string(Schedule s) {
+  return name_of(kSchedules, s);
 }
 const char* to_string(Target t) {
   return name_of(kTargets, t);

@@ -11,7 +11,9 @@ namespace gradfit::config {
 
 enum class Activation { relu, tanh, softplus, silu, gelu };
 enum class DType { float32, float64 };
-enum class Optimizer { adam, sgd };
+enum class Optimizer { adam, adamw, sgd };
+// How the learning rate moves, stepped once per epoch; each equals a torch.optim.lr_scheduler (train/schedule.h).
+enum class Schedule { constant, exponential, cosine, plateau };
 enum class Target { quadratic, rosenbrock, gaussian_wells, file };
 enum class Sampling { grid, uniform, normal };
 enum class Device { auto_select, cpu, cuda };
@@ -41,7 +43,15 @@ struct ModelSpec {
 struct OptimizerSpec {
   Optimizer name = Optimizer::adam;
   double lr = 1e-3;
-  double momentum = 0.0;  // sgd only
+  double momentum = 0.0;       // sgd only
+  double weight_decay = 0.0;   // adamw only (decoupled, as torch.optim.AdamW; its default there: 0.01)
+  double max_grad_norm = 0.0;  // clip each run's global gradient norm to this after the allreduce; 0: no clipping
+  Schedule schedule = Schedule::constant;
+  double lr_final = 0.0;        // exponential: the last epoch's rate; cosine: eta_min. Default lr / 100
+  int64_t warmup_epochs = 0;    // cosine: epochs of linear warmup from lr / 10
+  double plateau_factor = 0.1;  // plateau: ReduceLROnPlateau's factor, patience and min_lr (PyTorch's defaults)
+  int64_t plateau_patience = 10;
+  double min_lr = 0.0;
 };
 
 struct TrainSpec {
@@ -118,6 +128,7 @@ std::string canonical_text(const RunSpec& run);
 const char* to_string(Activation a);
 const char* to_string(DType d);
 const char* to_string(Optimizer o);
+const char* to_string(Schedule s);
 const char* to_string(Target t);
 const char* to_string(Sampling s);
 const char* to_string(Device d);

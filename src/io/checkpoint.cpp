@@ -1,5 +1,7 @@
 #include "io/checkpoint.h"
 
+#include <limits>
+
 #include "common/error.h"
 #include "io/h5.h"
 #include "io/results.h"
@@ -8,7 +10,9 @@ namespace gradfit::io {
 namespace {
 
 // The history columns, in the order of records::EpochRecord.
-const char* const kColumns[] = {"epoch", "train_loss", "rel_grad_error", "val_loss", "grad_norm", "epoch_seconds"};
+const char* const kColumns[] = {"epoch",         "train_loss", "rel_grad_error", "val_loss", "grad_norm",
+                                "epoch_seconds", "lr"};
+constexpr int kColumnCount = 7;
 
 }  // namespace
 
@@ -34,10 +38,21 @@ void write_state(const Location& at, const std::string& run_id, const records::C
   at.write_attribute("epochs_since_best", c.epochs_since_best);
   at.write_attribute("wall_seconds", c.wall_seconds);
   at.write_attribute("allreduce_seconds", c.allreduce_seconds);
+  at.write_attribute("schedule_lr", c.schedule.lr);
+  at.write_attribute("plateau_best", c.schedule.plateau_best);
+  at.write_attribute("plateau_bad_epochs", c.schedule.plateau_bad_epochs);
   write_history(at.create_group("history"), c.history);
   write_parameters(at.create_group("parameters"), c.parameters);
   if (!c.best_parameters.empty()) write_parameters(at.create_group("best_parameters"), c.best_parameters);
   at.write_bytes("optimizer_state", c.optimizer_state);
+}
+
+// The schedule's state; a checkpoint from before schedules has none (the defaults: a constant rate).
+void read_schedule_state(const Location& at, records::ScheduleState& state) {
+  if (!at.has_attribute("schedule_lr")) return;
+  state.lr = at.read_double_attribute("schedule_lr");
+  state.plateau_best = at.read_double_attribute("plateau_best");
+  state.plateau_bad_epochs = at.read_int_attribute("plateau_bad_epochs");
 }
 
 records::Checkpoint read_state(const Location& at, const std::string& where, const std::string& run_id) {
@@ -54,9 +69,15 @@ records::Checkpoint read_state(const Location& at, const std::string& where, con
   c.epochs_since_best = at.read_int_attribute("epochs_since_best");
   c.wall_seconds = at.read_double_attribute("wall_seconds");
   c.allreduce_seconds = at.read_double_attribute("allreduce_seconds");
-  std::vector<double> columns[6];
+  read_schedule_state(at, c.schedule);
+  std::vector<double> columns[kColumnCount];
   const int64_t epochs = at.dataset_info("history/epoch").shape.at(0);
-  for (int k = 0; k < 6; ++k) columns[k] = at.read_rows(std::string("history/") + kColumns[k], 0, epochs);
+  for (int k = 0; k < kColumnCount; ++k) {
+    const std::string name = std::string("history/") + kColumns[k];
+    // A checkpoint from before schedules has no lr column: NaN, filled in by the trainer.
+    columns[k] = at.has(name) ? at.read_rows(name, 0, epochs)
+                              : std::vector<double>(epochs, std::numeric_limits<double>::quiet_NaN());
+  }
   for (int64_t e = 0; e < epochs; ++e) {
     records::EpochRecord r;
     r.epoch = static_cast<int64_t>(columns[0][e]);
@@ -65,6 +86,7 @@ records::Checkpoint read_state(const Location& at, const std::string& where, con
     r.val_loss = columns[3][e];
     r.grad_norm = columns[4][e];
     r.seconds = columns[5][e];
+    r.lr = columns[6][e];
     c.history.push_back(r);
   }
   c.parameters = read_parameters(at, "parameters");

@@ -68,6 +68,14 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("optimizer", std::string(config::to_string(o.name)));
   group.write_attribute("lr", o.lr);
   group.write_attribute("momentum", o.momentum);
+  group.write_attribute("weight_decay", o.weight_decay);
+  group.write_attribute("max_grad_norm", o.max_grad_norm);
+  group.write_attribute("schedule", std::string(config::to_string(o.schedule)));
+  group.write_attribute("lr_final", o.lr_final);
+  group.write_attribute("warmup_epochs", o.warmup_epochs);
+  group.write_attribute("plateau_factor", o.plateau_factor);
+  group.write_attribute("plateau_patience", o.plateau_patience);
+  group.write_attribute("min_lr", o.min_lr);
   group.write_attribute("epochs", t.epochs);
   group.write_attribute("batch_size", t.batch_size);
   group.write_attribute("value_weight", t.value_weight);
@@ -89,7 +97,6 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
                const records::TrainResult& result) {
   const Location group = runs.create_group(run.name);
   write_history(group, result.history);
-  group.write("lr", std::vector<double>(result.history.size(), run.optimizer.lr));  // constant: no schedules yet
   write_parameters(group.create_group("model"), result.parameters);
   if (!result.last_parameters.empty()) write_parameters(group.create_group("model_last"), result.last_parameters);
   write_settings(group, run, context, result);
@@ -136,7 +143,7 @@ torch::Tensor read_parameter(const Location& group, const std::string& name) {
 
 void write_history(const Location& group, const std::vector<records::EpochRecord>& history) {
   std::vector<int64_t> epoch;
-  std::vector<double> loss, rel_error, val_loss, grad_norm, seconds;
+  std::vector<double> loss, rel_error, val_loss, grad_norm, seconds, lr;
   for (const auto& r : history) {
     epoch.push_back(r.epoch);
     loss.push_back(r.train_loss);
@@ -144,6 +151,7 @@ void write_history(const Location& group, const std::vector<records::EpochRecord
     val_loss.push_back(r.val_loss);
     grad_norm.push_back(r.grad_norm);
     seconds.push_back(r.seconds);
+    lr.push_back(r.lr);
   }
   group.write("epoch", epoch);
   group.write("train_loss", loss);
@@ -151,6 +159,7 @@ void write_history(const Location& group, const std::vector<records::EpochRecord
   group.write("val_loss", val_loss);
   group.write("grad_norm", grad_norm);
   group.write("epoch_seconds", seconds);
+  group.write("lr", lr);
 }
 
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,

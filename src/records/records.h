@@ -29,8 +29,17 @@ struct EpochRecord {
   double train_loss = 0;      // mean over the epoch's training samples, each batch with its weights before its step
   double rel_grad_error = 0;  // ||dV/dx - S|| / ||S|| over the training samples, same weights as train_loss
   double val_loss = 0;        // on the held-out samples after the epoch's steps; NaN without validation
-  double grad_norm = 0;       // largest norm of the summed weight gradient over the epoch's steps
+  double grad_norm = 0;       // largest norm of the summed weight gradient over the epoch's steps (before clipping)
   double seconds = 0;         // wall time of the epoch
+  double lr = 0;              // the learning rate of the epoch's steps
+};
+
+// A run's learning-rate schedule between epochs (train/schedule.h): the rate of the next epoch, and the plateau
+// schedule's memory. A NaN lr: not recorded (a checkpoint written before schedules existed: the rate constant).
+struct ScheduleState {
+  double lr = std::numeric_limits<double>::quiet_NaN();
+  double plateau_best = std::numeric_limits<double>::infinity();  // the best loss so far
+  int64_t plateau_bad_epochs = 0;                                 // epochs since it, as ReduceLROnPlateau counts
 };
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
@@ -68,6 +77,7 @@ struct Checkpoint {
   std::vector<EpochRecord> history;  // the completed epochs
   NamedTensors parameters;           // by name, on the CPU
   std::string optimizer_state;       // the optimizer's state, serialized by LibTorch
+  ScheduleState schedule;            // the learning-rate schedule's, for epoch `epoch`
   double partial_grad_sse = 0;       // sums of the epoch in progress, over its finished batches
   double partial_value_sse = 0;
   double partial_max_grad_norm = 0;

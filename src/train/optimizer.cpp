@@ -25,21 +25,44 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
     throw Error("FlatOptimizer: " + std::to_string(specs_.size()) + " optimizer settings for " +
                 std::to_string(params_.size(0)) + " rows of parameters");
   for (const auto& s : specs_)
-    if (s.name != specs_.front().name) throw Error("FlatOptimizer: the rows must share one optimizer");
+    if (s.name != specs_.front().name || s.max_grad_norm != specs_.front().max_grad_norm)
+      throw Error("FlatOptimizer: the rows must share one optimizer and one max_grad_norm");
+  max_grad_norm_ = specs_.front().max_grad_norm;
   first_ = state_like(params_);
-  if (specs_.front().name == config::Optimizer::adam) {
+  if (specs_.front().name != config::Optimizer::sgd) {
     second_ = state_like(params_);
     scratch_ = state_like(params_);
   }
-  std::vector<double> lr, momentum;
-  for (const auto& s : specs_) lr.push_back(s.lr), momentum.push_back(s.momentum);
+  std::vector<double> lr, momentum, weight_decay;
+  for (const auto& s : specs_)
+    lr.push_back(s.lr), momentum.push_back(s.momentum), weight_decay.push_back(s.weight_decay);
   const auto options = params_.options();
-  lr_ = torch::tensor(lr, options.dtype(torch::kFloat64)).view({-1, 1});
+  lr_ = torch::empty({params_.size(0), 1}, options.dtype(torch::kFloat64));
   momentum_ = torch::tensor(momentum, torch::kFloat64).view({-1, 1}).to(options);
+  weight_decay_ = torch::tensor(weight_decay, options.dtype(torch::kFloat64)).view({-1, 1});
   factor_ = torch::empty({params_.size(0), 1}, options);
+  decay_ = torch::empty({params_.size(0), 1}, options);
+  norms_ = torch::empty({params_.size(0), 1}, options);
   factor64_ = torch::empty_like(lr_);
-  if (specs_.front().name == config::Optimizer::sgd) factor_.copy_(lr_.neg());  // -lr: the same every step
   update_ = state_like(params_);
+  set_lr(lr);
+}
+
+void FlatOptimizer::set_lr(const std::vector<double>& lr) {
+  torch::NoGradGuard no_grad;
+  lr_.copy_(torch::tensor(lr, torch::kFloat64).view({-1, 1}));
+  if (specs_.front().name == config::Optimizer::sgd) factor_.copy_(lr_.neg());  // -lr until the next set_lr
+  if (specs_.front().name == config::Optimizer::adamw) {
+    at::mul_out(factor64_, lr_, weight_decay_);
+    decay_.copy_(factor64_.neg_().add_(1));  // 1 - lr × weight_decay in float64, rounded as PyTorch's scalar
+  }
+}
+
+// clip_grad_norm_ on each row: the coefficient max / (norm + 1e-6), at most 1, in the gradient's dtype.
+void FlatOptimizer::clip(const torch::Tensor& grad) {
+  at::linalg_vector_norm_out(norms_, grad, 2, at::IntArrayRef{1}, /*keepdim=*/true, c10::nullopt);
+  norms_.add_(1e-6).reciprocal_().mul_(max_grad_norm_).clamp_max_(1.0);  // max / x is reciprocal × max there
+  grad.mul_(norms_);
 }
 
 // The same arithmetic for one row or many, each row with its own factors (R × 1, broadcast over the row), so a
@@ -49,8 +72,10 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
   torch::NoGradGuard no_grad;
   const auto grad = grad_in.view_as(params_);
   ++steps_;
+  if (max_grad_norm_ > 0) clip(grad);
   const auto& spec = specs_.front();
-  if (spec.name == config::Optimizer::adam) {  // betas (0.9, 0.999), eps 1e-8: LibTorch's defaults
+  if (spec.name == config::Optimizer::adamw) params_.mul_(decay_);  // decoupled: before Adam's step
+  if (spec.name != config::Optimizer::sgd) {                        // betas (0.9, 0.999), eps 1e-8: PyTorch's defaults
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     const double correction1 = 1 - std::pow(beta1, static_cast<double>(steps_));
     const double correction2 = 1 - std::pow(beta2, static_cast<double>(steps_));

@@ -1,8 +1,10 @@
 #pragma once
-// Adam and SGD (with momentum) over ONE flat tensor that holds every parameter, so a step is a handful of tensor
-// operations whatever the number of layers. The arithmetic is LibTorch's (torch::optim::Adam / SGD, no weight
-// decay), element by element. The tensor may hold several runs' parameters, a row each (R × P), each row with its
-// own learning rate and momentum: the runs of an ensemble step together, as R optimizers would one by one.
+// Adam, AdamW and SGD (with momentum) over ONE flat tensor that holds every parameter, so a step is a handful of
+// tensor operations whatever the number of layers. The arithmetic is PyTorch's (torch.optim.Adam, AdamW with its
+// decoupled weight decay, SGD; Adam and SGD without weight decay), element by element, with the gradient clipped
+// first as torch.nn.utils.clip_grad_norm_ does where max_grad_norm is set. The tensor may hold several runs'
+// parameters, a row each (R × P), each row with its own learning rate, momentum and weight decay: the runs of an
+// ensemble step together, as R optimizers would one by one.
 #include <torch/torch.h>
 
 #include <string>
@@ -18,8 +20,12 @@ class FlatOptimizer {
   FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params);
   FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params);
 
-  // One step with the flat gradient `grad` (same shape as params).
+  // One step with the flat gradient `grad` (same shape as params). Where max_grad_norm is set, each row of
+  // `grad` is first scaled in place by min(1, max_grad_norm / (‖row‖ + 1e-6)).
   void step(const torch::Tensor& grad);
+
+  // The learning rate of each row from now on (R values: a schedule's rate of the epoch).
+  void set_lr(const std::vector<double>& lr);
 
   // The state of row `row` (moments and step count) as bytes, and back; load() puts it on `device`. load() throws
   // Error when the bytes do not hold this optimizer's state for this many parameters. One row's bytes are those
@@ -31,9 +37,12 @@ class FlatOptimizer {
   std::vector<config::OptimizerSpec> specs_;
   torch::Tensor params_;                    // R × P
   torch::Tensor first_, second_, scratch_;  // Adam: exp_avg, exp_avg_sq, denominator; SGD: momentum buffer
+  void clip(const torch::Tensor& grad);
+
   // Per row (R × 1): the learning rates and the step's factor in float64, that factor in the parameters' dtype,
-  // the momenta; and the update.
-  torch::Tensor lr_, factor64_, factor_, momentum_, update_;
+  // the momenta, the weight decays and AdamW's factor 1 - lr × weight_decay; and the update.
+  torch::Tensor lr_, factor64_, factor_, momentum_, weight_decay_, decay_, update_, norms_;
+  double max_grad_norm_ = 0;  // the same for every row
   int64_t steps_ = 0;
 };
 

@@ -157,6 +157,7 @@ void JobTrainer::resume_from(const std::vector<const Checkpoint*>& resumes) {
     state.result.chunk_rows = chunk_rows_;
     state.result.parameter_count = weights_.flat.size(1);
     state.result.ensemble = members_;
+    state.schedule = LrSchedule(runs_[r].optimizer, spec_.epochs);
     if (!resumes.empty()) restore(state, weights_, optimizer_, *resumes[r], runs_[r].name);
     states_.push_back(std::move(state));
   }
@@ -179,8 +180,12 @@ std::vector<TrainResult> JobTrainer::run() {
   return finish();
 }
 
-// The epoch's sums start at zero, or where a checkpoint taken in its middle left them.
+// The epoch's sums start at zero, or where a checkpoint taken in its middle left them; each run's rate is its
+// schedule's.
 EpochProgress JobTrainer::start_epoch(int64_t epoch) {
+  std::vector<double> lr;
+  for (const auto& state : states_) lr.push_back(state.schedule.lr());
+  optimizer_.set_lr(lr);
   EpochProgress p;
   p.start = Clock::now();
   p.sums = torch::zeros({members_, 2}, data_.x.options());
@@ -262,9 +267,11 @@ void JobTrainer::record_epoch(int64_t epoch, const EpochProgress& progress) {
         split_.target_norm_sq > 0 ? std::sqrt(grad_sse / split_.target_norm_sq) : std::sqrt(grad_sse);
     record.grad_norm = norms.data_ptr<double>()[r];
     record.seconds = seconds;
+    record.lr = state.schedule.lr();
     state.result.history.push_back(record);
     if (hooks_.on_epoch) hooks_.on_epoch(static_cast<size_t>(r), record);
     update_stopping(state, record);
+    state.schedule.step(split_.has_validation() ? record.val_loss : record.train_loss);  // plateau's loss
   }
 }
 
@@ -412,8 +419,11 @@ std::vector<TrainResult> JobTrainer::finish() {
 std::string ensemble_key(const config::RunSpec& run) {
   if (run.train.engine != config::Engine::analytic) return "";
   config::RunSpec key = run;
+  // Each run's learning rate, schedule, momentum and weight decay are its own row's (a per-row rate and factors).
   key.optimizer.lr = 0;
   key.optimizer.momentum = 0;
+  key.optimizer.weight_decay = 0;
+  key.optimizer.schedule = config::Schedule::constant;
   if (run.train.batch_size == 0 && run.train.val_fraction == 0) key.train.seed = 0;
   return config::canonical_text(key);
 }

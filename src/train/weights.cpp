@@ -1,6 +1,7 @@
 #include "train/weights.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 #include "model/analytic.h"
@@ -95,6 +96,7 @@ records::Checkpoint snapshot(const RunState& run, const Weights& weights, const 
   c.history = run.result.history;
   c.parameters = weights.of_run(run.member);
   c.optimizer_state = optimizer.save(run.member);
+  c.schedule = run.schedule.state();
   c.best_val_loss = run.best_val_loss;
   c.best_epoch = run.best_epoch;
   if (run.best_epoch > 0) c.best_parameters = weights.saved_of_run(run.member);
@@ -116,7 +118,10 @@ void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const re
     throw Error("its checkpoint cannot be used: " + std::string(e.what()) +
                 " (delete the checkpoint, or run with --fresh, to train the run from the start)");
   }
+  run.schedule.restore(checkpoint.schedule, checkpoint.epoch - 1);
   run.result.history = checkpoint.history;
+  for (auto& record : run.result.history)  // a checkpoint from before schedules: the rate was constant
+    if (std::isnan(record.lr)) record.lr = run.schedule.lr();
   run.best_val_loss = checkpoint.best_val_loss;
   run.best_epoch = checkpoint.best_epoch;
   run.epochs_since_best = checkpoint.epochs_since_best;

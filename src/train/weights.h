@@ -12,6 +12,7 @@
 #include "model/mlp.h"
 #include "records/records.h"
 #include "train/optimizer.h"
+#include "train/schedule.h"
 
 namespace gradfit::train {
 
@@ -41,6 +42,7 @@ struct RunState {
   double best_val_loss = std::numeric_limits<double>::infinity();  // with validation
   int64_t best_epoch = 0;                                          // 0: none yet
   int64_t epochs_since_best = 0;                                   // early stopping
+  LrSchedule schedule;                                             // its learning rate, epoch by epoch
 };
 
 // Sets run r's weights from `named` (each parameter of the model once, shapes as the model's; converted to its
@@ -50,7 +52,7 @@ void set_weights(Weights& weights, int64_t r, const records::NamedTensors& named
 // The run's state to continue at batch `next_batch` of `epoch` (the epoch's partial sums are the caller's).
 records::Checkpoint snapshot(const RunState& run, const Weights& weights, const FlatOptimizer& optimizer, int64_t epoch,
                              int64_t next_batch);
-// Puts a run's saved weights, optimizer state, history and early-stopping state back. Throws Error naming
+// Puts a run's saved weights, optimizer state, schedule, history and early-stopping state back. Throws Error naming
 // `run_name` when the checkpoint lacks a parameter.
 void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const records::Checkpoint& checkpoint,
              const std::string& run_name);

@@ -942,6 +942,81 @@ YAML
   expect_rc 0
   ! grep -q $'\x1b' "$work/out" || fail "escape codes in the output file"
   ! grep -q $'\r' "$work/out" || fail "carriage returns in the output file" ;;
+schedules_match_pytorch)
+  # Schedules, AdamW and clipping, float64 full batch, 150 epochs: on 1 and on 3 ranks each run's train_loss and
+  # lr histories and final weights equal PyTorch's training of the same model (tests/train/pytorch_reference.py:
+  # torch.optim and torch.optim.lr_scheduler) to 1e-9 relative, and the two rank counts agree to 1e-10.
+  "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+x = np.random.default_rng(3).uniform(-2, 2, (200, 2))
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+PY
+  cat >"$work/s.yaml" <<YAML
+name: sched
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+optimizer: {lr: 0.02, lr_final: 0.0005, warmup_epochs: 10, plateau_patience: 3, plateau_factor: 0.5}
+train: {epochs: 150, seed: 3}
+sweep:
+  zip:
+    optimizer.schedule: [exponential, cosine, plateau, cosine, constant, constant, exponential]
+    optimizer.name: [adam, adam, adam, adam, adamw, adam, sgd]
+    optimizer.weight_decay: [0, 0, 0, 0, 0.2, 0, 0]
+    optimizer.max_grad_norm: [0, 0, 0, 0, 0, 1.5, 2.0]
+    optimizer.momentum: [0, 0, 0, 0, 0, 0, 0.9]
+    train.seed: [3, 3, 3, 4, 3, 3, 3]
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/s.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+  done
+  "$PYTHON" - "$work/r1/results.h5" "$work/r3/results.h5" <<'PY' || fail "-n 1 and -n 3 differ"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert sorted(a["runs"]) == sorted(b["runs"]) and len(a["runs"]) == 7
+worst = 0.0
+for name in a["runs"]:
+    ga, gb = a["runs"][name], b["runs"][name]
+    for k in ["train_loss", "rel_grad_error", "grad_norm", "lr"]:
+        worst = max(worst, float((np.abs(ga[k][:] - gb[k][:]) / np.abs(ga[k][:])).max()))
+    for p in ga["model"]:
+        x, y = ga["model"][p][:], gb["model"][p][:]
+        worst = max(worst, float(np.abs(x - y).max() / np.abs(x).max()))
+    lr, norms = ga["lr"][:], ga["grad_norm"][:]
+    s = ga.attrs
+    # What each option must have done for the comparison to mean something.
+    if s["schedule"] in ("exponential", "cosine", "plateau"):
+        assert len(set(lr)) > 2 and lr[-1] < lr.max() / 4, (name, lr.max(), lr[-1])
+    if s["schedule"] == "plateau":
+        assert len(set(lr)) < 20, (name, "plateau reduced at", len(set(lr)) - 1, "epochs")
+    if s["max_grad_norm"] > 0:
+        assert (norms > s["max_grad_norm"]).sum() > 10 and (norms < s["max_grad_norm"]).sum() > 10, name
+    print(f"{name}: lr {lr[0]:.4g} -> {lr[-1]:.4g} ({len(set(lr))} rates), ensemble of {s['ensemble']}, "
+          f"gradient norm above max_grad_norm in {(norms > s['max_grad_norm']).sum() if s['max_grad_norm'] else 0} epochs")
+print(f"-n 1 vs -n 3: largest relative difference {worst:.2e} (histories and final weights)")
+assert worst <= 1e-10
+assert max(int(g.attrs["ensemble"]) for g in a["runs"].values()) > 1, "no ensemble"
+PY
+  # Mini-batches with validation (plateau on the validation loss), on 3 ranks: each lr history is the one PyTorch's
+  # scheduler gives when fed the losses the run recorded, bit for bit.
+  cat >"$work/v.yaml" <<YAML
+name: val
+data: {target: gaussian_wells, dim: 2, sampling: uniform, samples: 400, well_width: 1.5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+optimizer: {lr: 0.02, plateau_patience: 2, plateau_factor: 0.5, warmup_epochs: 5}
+train: {epochs: 120, batch_size: 64, val_fraction: 0.25}
+sweep:
+  grid: {optimizer.schedule: [plateau, cosine, exponential]}
+YAML
+  run mpi 3 "$GRADFIT_BIN" --out "$work/v" "$work/v.yaml"
+  expect_rc 0
+  "$PYTHON" tests/train/pytorch_reference.py "$work/v/results.h5" --schedule-only >"$work/replay" ||
+    { cat "$work/replay"; fail "a schedule differs from PyTorch's"; }
+  cat "$work/replay"
+  grep -Eq "plateau on val_loss, 120 epochs, ([3-9]|[1-9][0-9]) rates" "$work/replay" || fail "plateau never reduced" ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"

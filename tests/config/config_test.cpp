@@ -158,6 +158,30 @@ TEST(Config, ASweptSizeOutOfBoundsIsReportedWhereItIs) {
       ConfigError, R"(^s\.yaml:4:24: key 'data\.samples': expected an integer, got '1e12'$)");
 }
 
+// The schedule keys: defaults as documented (PyTorch's where it has one), the keys of another schedule ignored and
+// left out of the id, so that runs without schedules, decay or clipping keep the ids they had.
+TEST(Config, ScheduleKeysDefaultsAndIds) {
+  const auto plain = parse_config(kMinimal, "a.yaml").runs.at(0);
+  EXPECT_EQ(plain.optimizer.schedule, Schedule::constant);
+  EXPECT_EQ(plain.id, "1d84f5f9e601");  // its id before schedules existed
+  const auto run = [](const std::vector<std::string>& set) { return parse_config(kMinimal, "a.yaml", set).runs.at(0); };
+  const auto exponential = run({"optimizer.schedule=exponential", "optimizer.lr=0.5"});
+  EXPECT_DOUBLE_EQ(exponential.optimizer.lr_final, 0.005);  // lr / 100
+  const auto plateau = run({"optimizer.schedule=plateau"}).optimizer;
+  EXPECT_EQ(plateau.plateau_factor, 0.1);
+  EXPECT_EQ(plateau.plateau_patience, 10);
+  EXPECT_EQ(plateau.min_lr, 0.0);
+  EXPECT_EQ(run({"optimizer.name=adamw"}).optimizer.weight_decay, 0.01);  // torch.optim.AdamW's default
+  EXPECT_EQ(plain.optimizer.max_grad_norm, 0.0);
+  // Keys of another schedule change nothing; those of the run's own schedule change its id.
+  EXPECT_EQ(run({"optimizer.lr_final=0.1", "optimizer.warmup_epochs=3", "optimizer.plateau_patience=2"}).id, plain.id);
+  EXPECT_EQ(run({"optimizer.schedule=plateau", "optimizer.lr_final=0.1"}).id, run({"optimizer.schedule=plateau"}).id);
+  EXPECT_NE(run({"optimizer.schedule=cosine"}).id, run({"optimizer.schedule=cosine", "optimizer.warmup_epochs=5"}).id);
+  EXPECT_NE(run({"optimizer.schedule=cosine"}).id, run({"optimizer.schedule=exponential"}).id);
+  EXPECT_NE(run({"optimizer.max_grad_norm=1"}).id, plain.id);
+  EXPECT_NE(run({"optimizer.name=adamw"}).id, run({"optimizer.name=adamw", "optimizer.weight_decay=0.1"}).id);
+}
+
 // Every invalid file is rejected with a message naming the file, line, column and key.
 struct InvalidCase {
   const char* yaml;
@@ -198,9 +222,37 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "optimizer:\n  lr: 0\n", R"(^bad\.yaml:3:7: key 'optimizer\.lr': must be > 0 \(got 0\)$)"},
         InvalidCase{P2 "optimizer:\n  lr: fast\n",
                     R"(^bad\.yaml:3:7: key 'optimizer\.lr': expected a number, got 'fast'$)"},
-        InvalidCase{P2 "optimizer:\n  name: lbfgs\n", R"(key 'optimizer\.name': 'lbfgs' is not one of adam, sgd)"},
+        InvalidCase{P2 "optimizer:\n  name: lbfgs\n",
+                    R"(key 'optimizer\.name': 'lbfgs' is not one of adam, adamw, sgd$)"},
         InvalidCase{P2 "optimizer:\n  momentum: 0.9\n", R"(key 'optimizer\.momentum': applies to optimizer sgd only)"},
         InvalidCase{P2 "optimizer: {name: sgd, momentum: 1.5}\n", R"(key 'optimizer\.momentum': must be in \[0, 1\))"},
+        // Schedules, weight decay and clipping.
+        InvalidCase{P2 "optimizer: {schedule: linear}\n",
+                    R"(^bad\.yaml:2:23: key 'optimizer\.schedule': 'linear' is not one of constant, exponential, )"
+                    R"(cosine, plateau$)"},
+        InvalidCase{P2 "optimizer: {schedule: exponential, lr_final: 0}\n",
+                    R"(^bad\.yaml:2:46: key 'optimizer\.lr_final': must be > 0 for schedule exponential \(got 0\)$)"},
+        InvalidCase{P2 "optimizer: {schedule: exponential}\ntrain: {epochs: 1}\n",
+                    R"(^bad\.yaml:2:23: key 'optimizer\.schedule': exponential needs train\.epochs >= 2)"},
+        InvalidCase{P2 "optimizer: {schedule: cosine, lr_final: -1}\n",
+                    R"(key 'optimizer\.lr_final': must be >= 0 \(got -1\)$)"},
+        InvalidCase{P2 "optimizer: {schedule: cosine, warmup_epochs: 10}\ntrain: {epochs: 10}\n",
+                    R"(^bad\.yaml:2:46: key 'optimizer\.warmup_epochs': must be >= 0 and less than train\.epochs )"
+                    R"(\(10\) \(got 10\)$)"},
+        InvalidCase{P2 "optimizer: {schedule: plateau, plateau_factor: 1}\n",
+                    R"(key 'optimizer\.plateau_factor': must be in \(0, 1\) \(got 1\)$)"},
+        InvalidCase{P2 "optimizer: {schedule: plateau, plateau_patience: -1}\n",
+                    R"(key 'optimizer\.plateau_patience': must be >= 0 \(got -1\)$)"},
+        InvalidCase{P2 "optimizer: {schedule: plateau, min_lr: -0.1}\n",
+                    R"(key 'optimizer\.min_lr': must be >= 0 \(got -0\.1\)$)"},
+        InvalidCase{P2 "optimizer: {weight_decay: 0.1}\n",
+                    R"(^bad\.yaml:2:27: key 'optimizer\.weight_decay': applies to optimizer adamw only \(got 0\.1\)$)"},
+        InvalidCase{P2 "optimizer: {name: adamw, weight_decay: -1}\n",
+                    R"(key 'optimizer\.weight_decay': must be >= 0 \(got -1\)$)"},
+        InvalidCase{P2 "optimizer: {max_grad_norm: -1}\n",
+                    R"(key 'optimizer\.max_grad_norm': must be >= 0 \(0: no clipping\) \(got -1\)$)"},
+        InvalidCase{P2 "optimizer: {lr_finl: 0.1}\n", R"(key 'optimizer\.lr_finl': unknown key; did you mean )"
+                                                      R"('optimizer\.lr_final'\?$)"},
         InvalidCase{P2 "train:\n  epochs: 0\n", R"(key 'train\.epochs': must be >= 1 \(got 0\))"},
         InvalidCase{
             P2 "train:\n  batch_size: 101\n",

@@ -22,13 +22,17 @@ void expect_same_as_libtorch(const config::OptimizerSpec& spec) {
   std::unique_ptr<torch::optim::Optimizer> reference;
   if (spec.name == config::Optimizer::adam)
     reference = std::make_unique<torch::optim::Adam>(theirs, torch::optim::AdamOptions(spec.lr));
+  else if (spec.name == config::Optimizer::adamw)
+    reference = std::make_unique<torch::optim::AdamW>(
+        theirs, torch::optim::AdamWOptions(spec.lr).weight_decay(spec.weight_decay));
   else
     reference = std::make_unique<torch::optim::SGD>(theirs, torch::optim::SGDOptions(spec.lr).momentum(spec.momentum));
   for (int step = 0; step < 50; ++step) {
-    const auto grad = torch::randn({flat.numel()}, torch::kFloat64);
-    optimizer.step(grad);
+    const auto grad = torch::randn({flat.numel()}, torch::kFloat64) * (step % 2 ? 1.0 : 10.0);
     theirs[0].mutable_grad() = grad.narrow(0, 0, 12).view({4, 3}).clone();
     theirs[1].mutable_grad() = grad.narrow(0, 12, 4).clone();
+    optimizer.step(grad);  // clips `grad` in place where max_grad_norm is set
+    if (spec.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(theirs, spec.max_grad_norm);
     reference->step();
   }
   for (size_t i = 0; i < ours.size(); ++i) {
@@ -53,6 +57,43 @@ TEST(FlatOptimizer, SgdWithMomentumTakesLibTorchsSteps) {
   expect_same_as_libtorch(spec);
   spec.momentum = 0;
   expect_same_as_libtorch(spec);
+}
+
+// AdamW's decoupled decay, and clipping after it as clip_grad_norm_ (every other step's gradient norm is ~10 times
+// the limit, the others' below it), for each optimizer.
+TEST(FlatOptimizer, AdamWAndClippingTakeLibTorchsSteps) {
+  config::OptimizerSpec spec;
+  spec.name = config::Optimizer::adamw;
+  spec.lr = 0.05;
+  spec.weight_decay = 0.3;
+  expect_same_as_libtorch(spec);
+  for (const auto name : {config::Optimizer::adam, config::Optimizer::adamw, config::Optimizer::sgd}) {
+    spec.name = name;
+    spec.momentum = name == config::Optimizer::sgd ? 0.9 : 0.0;
+    spec.max_grad_norm = 6;
+    expect_same_as_libtorch(spec);
+  }
+}
+
+// A new rate per row from set_lr (a schedule's) is the rate of the following steps, as a fresh optimizer's.
+TEST(FlatOptimizer, SetLrChangesTheRateOfEachRow) {
+  for (const auto name : {config::Optimizer::adam, config::Optimizer::adamw, config::Optimizer::sgd}) {
+    config::OptimizerSpec spec, fresh;
+    spec.name = fresh.name = name;
+    spec.weight_decay = fresh.weight_decay = name == config::Optimizer::adamw ? 0.1 : 0.0;
+    spec.lr = 0.5;
+    fresh.lr = 0.01;
+    auto a = torch::ones({2, 10}, torch::kFloat64), b = torch::ones({1, 10}, torch::kFloat64);
+    FlatOptimizer changed({spec, fresh}, a), reference(fresh, b);
+    changed.set_lr({0.01, 0.01});
+    const auto grad = torch::linspace(-1, 1, 10, torch::kFloat64);
+    for (int i = 0; i < 3; ++i) {
+      changed.step(torch::stack({grad, grad}));
+      reference.step(grad.view({1, 10}));
+    }
+    EXPECT_TRUE(torch::equal(a[0], b[0])) << config::to_string(name);
+    EXPECT_TRUE(torch::equal(a[1], b[0])) << config::to_string(name);
+  }
 }
 
 // Saved state continues exactly; state of another size is refused with a clear error.

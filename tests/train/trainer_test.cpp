@@ -12,6 +12,7 @@
 #include "model/loss.h"
 #include "model/mlp.h"
 #include "test_util.h"
+#include "train/schedule.h"
 
 namespace gradfit::train {
 namespace {
@@ -333,7 +334,7 @@ double trajectory_difference(const TrainResult& a, const TrainResult& b) {
   for (size_t e = 0; e < a.history.size(); ++e) {
     const auto &p = a.history[e], &q = b.history[e];
     worst = std::max({worst, rel(p.train_loss, q.train_loss), rel(p.val_loss, q.val_loss),
-                      rel(p.grad_norm, q.grad_norm), rel(p.rel_grad_error, q.rel_grad_error)});
+                      rel(p.grad_norm, q.grad_norm), rel(p.rel_grad_error, q.rel_grad_error), rel(p.lr, q.lr)});
   }
   if (b.status == records::RunStatus::diverged) return worst;  // weights with NaN
   for (size_t i = 0; i < b.parameters.size(); ++i) {
@@ -382,6 +383,28 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     for (const auto& [lr, momentum] : {std::pair{1e-4, 0.9}, std::pair{3e-5, 0.0}, std::pair{5e-5, 0.5}}) {
       base.optimizer.lr = lr;
       base.optimizer.momentum = momentum;
+      c.runs.push_back(base);
+    }
+    cases.push_back(c);
+  }
+  {  // a schedule, a weight decay and a learning rate per run, the gradient clipped; plateau on validation
+    config::RunSpec base = seed_experiment();
+    base.model.widths = {10, 10};
+    base.model.activation = config::Activation::softplus;
+    base.model.dtype = config::DType::float64;
+    base.optimizer.name = config::Optimizer::adamw;
+    base.optimizer.max_grad_norm = 50;
+    base.train.epochs = 60;
+    base.train.val_fraction = 0.2;
+    Case c{"adamw schedules clipped", {}};
+    for (const auto schedule : {config::Schedule::exponential, config::Schedule::cosine, config::Schedule::plateau,
+                                config::Schedule::constant}) {
+      base.optimizer.schedule = schedule;
+      base.optimizer.lr = 0.05 / static_cast<double>(c.runs.size() + 1);
+      base.optimizer.lr_final = base.optimizer.lr / 50;
+      base.optimizer.warmup_epochs = 5;
+      base.optimizer.plateau_patience = 2;
+      base.optimizer.weight_decay = 0.01 * static_cast<double>(c.runs.size());
       c.runs.push_back(base);
     }
     cases.push_back(c);
@@ -450,13 +473,77 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
   EXPECT_TRUE(statuses.count(records::RunStatus::done));
 }
 
+// A run stopped by a checkpoint mid-way and resumed from it equals the run never stopped, bit for bit, with every
+// schedule (its rate and plateau's memory are in the checkpoint), decay and clipping; plateau watches the
+// validation loss: replaying its schedule over the recorded validation losses gives the recorded rates.
+TEST(Train, ResumedSchedulesEqualTheUninterruptedRun) {
+  config::RunSpec run = seed_experiment();
+  run.model.widths = {10, 10};
+  run.model.activation = config::Activation::tanh;
+  run.model.dtype = config::DType::float64;
+  run.optimizer.name = config::Optimizer::adamw;
+  run.optimizer.lr = 0.05;
+  run.optimizer.lr_final = 1e-4;
+  run.optimizer.warmup_epochs = 6;
+  run.optimizer.plateau_patience = 1;
+  run.optimizer.plateau_factor = 0.5;
+  run.optimizer.max_grad_norm = 100;
+  run.train.epochs = 40;
+  run.train.batch_size = 25;
+  run.train.val_fraction = 0.2;
+  const auto data = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), self());
+  int steps_per_epoch = 0;
+  TrainHooks count;
+  count.between_steps = [&steps_per_epoch] { ++steps_per_epoch; };
+  run.train.epochs = 1;
+  train(run, data, self(), count);
+  ASSERT_GT(steps_per_epoch, 2);
+  run.train.epochs = 40;
+  for (const auto schedule : {config::Schedule::exponential, config::Schedule::cosine, config::Schedule::plateau}) {
+    run.optimizer.schedule = schedule;
+    const auto whole = train(run, data, self());
+    // At the end of epoch 4 (in the warmup), and in the middle of epoch 18.
+    for (const int stop_step : {4 * steps_per_epoch, 17 * steps_per_epoch + 2}) {
+      TrainHooks hooks;
+      int steps = 0;
+      std::vector<Checkpoint> saved;
+      hooks.stop_requested = [&steps, stop_step] { return ++steps == stop_step; };
+      hooks.save_checkpoint = [&saved](const std::vector<Checkpoint>& c) { saved = c; };
+      const auto stopped = train(run, data, self(), hooks);
+      ASSERT_EQ(stopped.status, records::RunStatus::interrupted);
+      ASSERT_EQ(saved.size(), 1u);
+      const auto resumed = train(run, data, self(), {}, &saved[0]);
+      EXPECT_EQ(trajectory_difference(resumed, whole), 0) << config::to_string(schedule) << " " << stop_step;
+    }
+    LrSchedule replay(run.optimizer, run.train.epochs);
+    std::set<double> rates;
+    for (const auto& record : whole.history) {
+      EXPECT_EQ(record.lr, replay.lr()) << config::to_string(schedule) << " epoch " << record.epoch;
+      rates.insert(record.lr);
+      replay.step(record.val_loss);
+    }
+    EXPECT_GT(rates.size(), 2u) << config::to_string(schedule);  // the rate did move
+  }
+}
+
 TEST(Ensemble, KeysTellWhichRunsCanTrainTogether) {
   const auto base = seed_experiment();
   auto other = base;
   other.optimizer.lr *= 3;
   other.optimizer.momentum = 0.5;
-  other.train.seed = 9;  // full batch, no validation: the seed only initialises
+  other.train.seed = 9;                                 // full batch, no validation: the seed only initialises
+  other.optimizer.schedule = config::Schedule::cosine;  // a schedule is a per-run rate
+  other.optimizer.warmup_epochs = 3;
+  other.optimizer.lr_final = 1e-5;
   EXPECT_EQ(ensemble_key(other), ensemble_key(base));
+  auto clipped = base;
+  clipped.optimizer.max_grad_norm = 1;  // one clipping for all rows
+  EXPECT_NE(ensemble_key(clipped), ensemble_key(base));
+  auto adamw = base, decayed = base;
+  adamw.optimizer.name = decayed.optimizer.name = config::Optimizer::adamw;
+  decayed.optimizer.weight_decay = 0.5;  // a per-run factor
+  EXPECT_EQ(ensemble_key(adamw), ensemble_key(decayed));
+  EXPECT_NE(ensemble_key(adamw), ensemble_key(base));
   other.train.batch_size = 10;  // now it orders the mini-batches
   auto same_seed = other;
   same_seed.train.seed = base.train.seed;

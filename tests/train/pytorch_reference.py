@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""PyTorch's own training of a gradfit_dist run, compared with what gradfit_dist wrote.
+
+Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
+       pytorch_reference.py RESULTS.h5 --schedule-only [--run NAME]...
+
+For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
+builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
+converted to the run's dtype), the activation between them. It trains full batch on DATA.h5 (x, grad) with
+torch.optim (Adam, AdamW or SGD) and torch.optim.lr_scheduler, stepped once per epoch:
+
+  constant     no scheduler
+  exponential  ExponentialLR(gamma = (lr_final / lr) ** (1 / (epochs - 1)))
+  cosine       LinearLR(start_factor=0.1, total_iters=warmup_epochs) for warmup_epochs, then
+               CosineAnnealingLR(T_max = epochs - warmup_epochs, eta_min = lr_final), through SequentialLR
+               (without warmup: the CosineAnnealingLR alone)
+  plateau      ReduceLROnPlateau(factor, patience, min_lr) on the epoch's training loss
+
+and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 0. A parameter that gets no
+gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer.
+
+The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step, and lr the rate the step used.
+With --schedule-only it trains nothing: for any run (mini-batches, validation), it steps the run's scheduler on a
+parameterless optimizer with the losses the run recorded (plateau: val_loss where the run has validation, else
+train_loss) and requires the lr history to equal the rates it gives, bit for bit.
+
+It prints, per run, the largest relative differences of train_loss and lr (element by element) and of the final
+weights (model/; per tensor, relative to its largest element), and exits 1 when one exceeds the tolerance. Runs must be full batch, without validation or a value term.
+"""
+import argparse
+import math
+import sys
+import warnings
+
+import h5py
+import numpy as np
+import torch
+
+# Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
+DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
+            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0}
+ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
+               "gelu": torch.nn.GELU}
+
+
+def text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def build_model(attrs):
+    torch.manual_seed(int(attrs["seed"]))
+    sizes = [int(attrs["dim"])] + [int(w) for w in attrs["widths"]]
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), ACTIVATIONS[text(attrs["activation"])]()]
+    layers.append(torch.nn.Linear(sizes[-1], 1))
+    dtype = {"float64": torch.float64, "float32": torch.float32}[text(attrs["dtype"])]
+    return torch.nn.Sequential(*layers).to(dtype), dtype
+
+
+def make_optimizer(attrs, params):
+    name, lr = text(attrs["optimizer"]), float(attrs["lr"])
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=float(attrs["weight_decay"]))
+    return torch.optim.SGD(params, lr=lr, momentum=float(attrs["momentum"]))
+
+
+def make_scheduler(attrs, optimizer):
+    kind, epochs = text(attrs["schedule"]), int(attrs["epochs"])
+    lr, lr_final = float(attrs["lr"]), float(attrs["lr_final"])
+    sched = torch.optim.lr_scheduler
+    if kind == "exponential":
+        return sched.ExponentialLR(optimizer, gamma=(lr_final / lr) ** (1 / (epochs - 1)))
+    if kind == "cosine":
+        warmup = int(attrs["warmup_epochs"])
+        if warmup == 0:
+            return sched.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr_final)
+        linear = sched.LinearLR(optimizer, start_factor=0.1, total_iters=warmup)  # made first, as used
+        cosine = sched.CosineAnnealingLR(optimizer, T_max=epochs - warmup, eta_min=lr_final)
+        return sched.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
+    if kind == "plateau":
+        return sched.ReduceLROnPlateau(optimizer, factor=float(attrs["plateau_factor"]),
+                                       patience=int(attrs["plateau_patience"]), min_lr=float(attrs["min_lr"]))
+    return None
+
+
+def train(attrs, x, grad_samples):
+    model, dtype = build_model(attrs)
+    x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
+    params = list(model.parameters())
+    optimizer = make_optimizer(attrs, params)
+    scheduler = make_scheduler(attrs, optimizer)
+    max_norm = float(attrs["max_grad_norm"])
+    losses, rates = [], []
+    for _ in range(int(attrs["epochs"])):
+        optimizer.zero_grad()
+        v = model(x).squeeze(1)
+        (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
+        loss = torch.nn.functional.mse_loss(dvdx, grad_samples)
+        loss.backward()
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if max_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        losses.append(loss.item())
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(loss.item())
+        elif scheduler is not None:
+            scheduler.step()
+    weights = {}
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    for i, layer in enumerate(linears):
+        weights[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
+        weights[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()
+    return np.array(losses), np.array(rates), weights
+
+
+def replay_schedule(attrs, group):
+    """The rates PyTorch's scheduler gives, fed the run's recorded losses."""
+    optimizer = make_optimizer(attrs, [torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))])
+    scheduler = make_scheduler(attrs, optimizer)
+    watched = group["val_loss"][:] if float(attrs["val_fraction"]) > 0 else group["train_loss"][:]
+    rates = []
+    for loss in watched:
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(float(loss))
+        elif scheduler is not None:
+            scheduler.step()
+    return np.array(rates)
+
+
+def check_schedule(name, attrs, group):
+    rates, recorded = replay_schedule(attrs, group), group["lr"][:]
+    same = np.array_equal(rates, recorded)
+    kind = text(attrs["schedule"])
+    if kind == "plateau":
+        kind += " on " + ("val_loss" if float(attrs["val_fraction"]) > 0 else "train_loss")
+    print(f"{name}: {kind}, {len(recorded)} epochs, {len(set(recorded))} rates, lr {recorded[0]:.4g} -> {recorded[-1]:.4g}: "
+          f"{'equal to' if same else 'DIFFERENT from'} PyTorch's scheduler fed the recorded losses")
+    return same
+
+
+def relative(a, b):
+    """The largest |a - b| / |b|, element by element (histories: positive numbers)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float((np.abs(a - b) / np.abs(b)).max())
+
+
+def relative_to_largest(a, b):
+    """|a - b| / max |b| over a tensor (weights, some near zero)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results")
+    parser.add_argument("data", nargs="?", help="the run's data file (not with --schedule-only)")
+    parser.add_argument("--schedule-only", action="store_true", help="replay the schedule on the recorded losses")
+    parser.add_argument("--run", action="append", help="a run's group name under /runs (default: every run)")
+    parser.add_argument("--tol", type=float, default=1e-9)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # SequentialLR's step(0) of the cosine warns that epoch arguments are old
+    torch.set_num_threads(1)
+    ok = True
+    if args.schedule_only:
+        with h5py.File(args.results, "r") as f:
+            for name in args.run or sorted(f["runs"]):
+                ok &= check_schedule(name, {**DEFAULTS, **dict(f["runs"][name].attrs)}, f["runs"][name])
+        return 0 if ok else 1
+    with h5py.File(args.data, "r") as f:
+        x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
+    with h5py.File(args.results, "r") as f:
+        for name in args.run or sorted(f["runs"]):
+            g = f["runs"][name]
+            attrs = {**DEFAULTS, **dict(g.attrs)}
+            assert int(attrs["batch_size"]) == 0 and float(attrs["val_fraction"]) == 0, "full batch only"
+            assert text(attrs["status"]) == "done", (name, attrs["status"])
+            losses, rates, weights = train(attrs, x, grad_samples)
+            d_loss = relative(g["train_loss"][:], losses)
+            d_lr = relative(g["lr"][:], rates)
+            d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in weights.items())
+            worst = max(d_loss, d_lr, d_w)
+            ok &= worst <= args.tol and len(g["train_loss"]) == len(losses)
+            print(f"{name}: {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative difference "
+                  f"to PyTorch: train_loss {d_loss:.2e}, lr {d_lr:.2e}, weights {d_w:.2e} "
+                  f"({'ok' if worst <= args.tol else 'FAIL'}, tolerance {args.tol:g})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
