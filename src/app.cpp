@@ -293,8 +293,8 @@ int run(const AppOptions& options, const parallel::Comm& world) {
   } catch (const CollectiveError& e) {
     lock.write_outcome(std::string("failed: ") + e.what());
     throw;
-  } catch (const std::exception& e) {  // world rank 0's own failure (the job ends with MPI_Abort)
-    lock.write_outcome("failed: error on rank 0: " + message_of(e));
+  } catch (const std::exception& e) {  // this rank's own failure: the job ends with MPI_Abort, world rank 0 with it
+    sweep::write_outcome(s.out_dir, "failed: error on rank " + std::to_string(world.rank()) + ": " + message_of(e));
     throw;
   }
 }

@@ -188,9 +188,12 @@ void FolderLock::release() noexcept {
 }
 
 void FolderLock::write_outcome(const std::string& outcome) const {
-  if (dir_.empty()) return;
-  const fs::path path = dir_ / "outcome";
-  const fs::path temporary = dir_ / ("outcome.tmp-" + std::to_string(::getpid()));
+  if (!dir_.empty()) sweep::write_outcome(dir_, outcome);
+}
+
+void write_outcome(const fs::path& dir, const std::string& outcome) noexcept {
+  const fs::path path = dir / "outcome";
+  const fs::path temporary = dir / ("outcome.tmp-" + std::to_string(::getpid()));
   {
     std::ofstream out(temporary);
     out << outcome << "\n";

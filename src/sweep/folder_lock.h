@@ -33,6 +33,10 @@ class FolderLock {
   std::filesystem::path created_;  // the outermost folder take() created (absolute), or empty
 };
 
+// Writes `dir`/outcome atomically (see FolderLock::write_outcome), from any rank: the rank that fails alone, before
+// MPI_Abort ends the job and world rank 0 with it. Never throws.
+void write_outcome(const std::filesystem::path& dir, const std::string& outcome) noexcept;
+
 // The path of `dir`'s lock file.
 std::filesystem::path lock_file(const std::filesystem::path& dir);
 

@@ -697,6 +697,9 @@ one_rank_fault_in_sweep)
       timed_run env GRADFIT_FAULT_RANK=$((n - 1)) "$MPIEXEC" $MPIEXEC_FLAGS -n $n "$FAULT_BIN" \
         "$work/s$n$k.yaml" "$work/r$n$k"
       expect_one_error "^gradfit_dist: error on rank $((n - 1)): run lr=0\.0[1-8]: injected failure after epoch 3$"
+      # The failing rank wrote the outcome before MPI_Abort ended the job.
+      grep -Eq "^failed: error on rank $((n - 1)): run lr=0\.0[1-8]: injected failure after epoch 3$" "$work/r$n$k/outcome" ||
+        fail "$label: outcome: $(cat "$work/r$n$k/outcome" 2>&1)"
     done
   done ;;
 eval_matches_pytorch)
