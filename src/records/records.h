@@ -66,6 +66,8 @@ struct TrainResult {
   int64_t parameter_count = 0;
   int64_t chunk_rows = 0;  // rows per chunk, as used
   int64_t ensemble = 1;    // runs trained together with this one, itself included (wall_seconds is theirs)
+  // L-BFGS: evaluations of the loss and gradient over the whole run (PyTorch's state['func_evals']); else 0.
+  int64_t function_evaluations = 0;
 };
 
 // Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing

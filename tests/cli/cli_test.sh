@@ -1017,6 +1017,54 @@ YAML
     { cat "$work/replay"; fail "a schedule differs from PyTorch's"; }
   cat "$work/replay"
   grep -Eq "plateau on val_loss, 120 epochs, ([3-9]|[1-9][0-9]) rates" "$work/replay" || fail "plateau never reduced" ;;
+lbfgs_matches_pytorch)
+  # L-BFGS, float64 full batch, 40 epochs (one iteration each, strong-Wolfe line search): on 1 and on 3 ranks each
+  # run's train_loss and lr histories, function evaluations and final weights equal PyTorch's
+  # torch.optim.LBFGS(max_iter=1, line_search_fn='strong_wolfe') stepped once per epoch
+  # (tests/train/pytorch_reference.py) to 1e-9 relative, and the two rank counts agree to 1e-10.
+  "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+x = np.random.default_rng(3).uniform(-2, 2, (200, 2))
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+PY
+  cat >"$work/l.yaml" <<YAML
+name: lbfgs
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+optimizer: {name: lbfgs, lr: 1}
+train: {epochs: 40, seed: 3}
+sweep:
+  zip:
+    optimizer.history_size: [100, 4, 10]
+    optimizer.schedule: [constant, constant, cosine]
+    optimizer.lr: [1, 1, 0.5]
+    model.activation: [softplus, tanh, softplus]
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/l.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+  done
+  # 1 against 3 ranks: the summed gradients round differently, and L-BFGS's line search (cubic interpolation
+  # through nearly equal losses) amplifies that over the epochs, ~1e-16 to ~5e-11 in the losses and weights; the
+  # gradient norm of the last epochs, small near the minimum, is the most sensitive (~3e-10), so it gets 1e-9.
+  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 \
+    --grad-norm-tol 1e-9 || fail "-n 1 and -n 3 differ"
+  "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "the runs do not test what they should"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert len(f["runs"]) == 3
+for name, g in f["runs"].items():
+    s, loss = g.attrs, g["train_loss"][:]
+    # What the comparison needs to mean something: line searches that evaluate more than once, a falling loss.
+    assert s["function_evaluations"] > len(loss) and loss[-1] < loss[0] / 20, (name, s["function_evaluations"], loss)
+    assert s["ensemble"] == 1, name
+    print(f"{name}: loss {loss[0]:.4g} -> {loss[-1]:.4g} in {len(loss)} epochs, "
+          f"{s['function_evaluations']} function evaluations")
+PY
+  ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"
