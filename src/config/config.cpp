@@ -70,7 +70,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
         "plateau_factor", "plateau_patience", "min_lr", "history_size"}},
       {"train",
        {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
-        "init_from"}},
+        "init_from", "ema_decay"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
@@ -240,6 +240,8 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.engine = s.get_enum("engine", kEngines, t.engine);
   t.chunk_rows = s.get<int64_t>("chunk_rows", t.chunk_rows);
   t.init_from = s.get<std::string>("init_from", t.init_from);
+  t.ema_decay = s.get<double>("ema_decay", t.ema_decay);
+  s.check(t.ema_decay >= 0 && t.ema_decay < 1, "ema_decay", "must be in [0, 1) (0: no moving average)", t.ema_decay);
   if (!t.init_from.empty() && std::filesystem::path(t.init_from).is_relative())  // as data.path
     t.init_from = (std::filesystem::path(s.file()).parent_path() / t.init_from).lexically_normal().string();
   s.check(t.epochs >= 1, "epochs", "must be >= 1", t.epochs);
@@ -586,6 +588,7 @@ std::string canonical_text(const RunSpec& r) {
   if (r.train.chunk_rows != 0) os << "train.chunk_rows=" << r.train.chunk_rows << "\n";
   // Part of the math, named only when set so that every run without it keeps its id.
   if (!r.train.init_from.empty()) os << "train.init_from=" << r.train.init_from << "\n";
+  if (r.train.ema_decay > 0) os << "train.ema_decay=" << number_text(r.train.ema_decay) << "\n";
   canonical_optimizer_extras(os, r.optimizer);
   return os.str();
 }

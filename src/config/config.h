@@ -71,6 +71,9 @@ struct TrainSpec {
   // Warm start: the initial weights from an earlier run of the same architecture (a results.h5, a runs/<id>.h5,
   // or PATH#run-name; relative to the YAML file's folder). Empty: from `seed`.
   std::string init_from;
+  // > 0: an exponential moving average of the weights, ema = decay·ema + (1 − decay)·w after every optimizer step
+  // from the initial weights; validation, early stopping, the saved model and its final metrics use it.
+  double ema_decay = 0.0;
 };
 
 // One training run, fully specified.

@@ -84,6 +84,7 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("seed", static_cast<int64_t>(t.seed));
   group.write_attribute("val_fraction", t.val_fraction);
   group.write_attribute("patience", t.patience);
+  group.write_attribute("ema_decay", t.ema_decay);
   group.write_attribute("engine", std::string(config::to_string(t.engine)));
   group.write_attribute("chunk_rows", result.chunk_rows);
   group.write_attribute("init_from", t.init_from);  // empty: initialised from `seed`

@@ -87,6 +87,7 @@ struct Checkpoint {
   double best_val_loss = 0;  // the best validation loss so far, and its epoch and weights (with validation)
   int64_t best_epoch = 0;
   NamedTensors best_parameters;
+  NamedTensors ema_parameters;    // train.ema_decay: the moving average of the weights; empty without
   int64_t epochs_since_best = 0;  // early stopping
   double wall_seconds = 0;        // spent so far
   double allreduce_seconds = 0;

@@ -100,7 +100,8 @@ MemoryEstimate estimate_memory(const config::RunSpec& run, const DataShape& data
   e.buffers = reading_bytes(run.data, s) + batch_bytes(s, on_gpu);
   if (on_gpu) return e;
   const double parameters = static_cast<double>(model::parameter_count(run.model, data.dim));
-  e.model = models * parameters * s.dtype * parameter_copies(run.optimizer);
+  const double ema = run.train.ema_decay > 0 ? 1 : 0;  // the moving average
+  e.model = models * parameters * s.dtype * (parameter_copies(run.optimizer) + ema);
   e.chunks = models * chunk_bytes(run, s, data.dim, device);
   return e;
 }

@@ -146,6 +146,7 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
     resume_from(resumes);
   });
   parallel::broadcast_parameters({weights_.flat}, comm_);
+  if (weights_.ema.defined() && resumes.empty()) weights_.ema.copy_(weights_.flat);  // from the initial weights
   flat_gradients_ = allreduce_.gradients().view({members_, weights_.flat.size(1)});
   step_sums_ = allreduce_.extras().narrow(0, 0, 2 * members_).view({members_, 2});
   engine_ = make_engine(spec_.engine, runs.front(), weights_, allreduce_, data.dim, chunk_rows_, value_weight_);
@@ -242,6 +243,7 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
     iterate_lbfgs(batch, plan.global_sizes[b]);
   else
     optimizer_.step(flat_gradients_);
+  if (weights_.ema.defined()) update_ema(weights_, spec_.ema_decay);
   if (hooks_.between_steps) hooks_.between_steps();
 }
 
@@ -305,6 +307,7 @@ std::vector<double> JobTrainer::validation_sums() {
   std::vector<double> val_sums(2 * members_, 0.0);
   if (!split_.has_validation()) return val_sums;
   if (split_.validation.size() > 0) {
+    const JudgedWeightsInPlace judged_weights(weights_);  // validation judges the moving average
     auto sums = torch::zeros({members_, 2}, data_.x.options());
     engine_->evaluate(split_.validation, split_.validation_count, sums);
     const auto host = sums.to(torch::kFloat64).cpu().contiguous();
@@ -332,7 +335,7 @@ void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
     run.best_val_loss = record.val_loss;
     run.best_epoch = record.epoch;
     run.epochs_since_best = 0;
-    weights_.saved[run.member].copy_(weights_.flat[run.member]);
+    weights_.saved[run.member].copy_(judged(weights_)[run.member]);
   } else if (spec_.patience > 0 && ++run.epochs_since_best >= spec_.patience) {
     end_run(run, records::RunStatus::early_stopped);
   }
@@ -342,8 +345,8 @@ void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
 // best validation epoch, else with these.
 void JobTrainer::end_run(RunState& run, records::RunStatus status) {
   run.result.status = status;
-  if (split_.has_validation()) run.result.last_parameters = weights_.of_run(run.member);
-  if (run.best_epoch == 0) weights_.saved[run.member].copy_(weights_.flat[run.member]);
+  if (split_.has_validation()) run.result.last_parameters = weights_.judged_of_run(run.member);
+  if (run.best_epoch == 0) weights_.saved[run.member].copy_(judged(weights_)[run.member]);
   run.active = false;
 }
 

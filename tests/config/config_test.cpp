@@ -184,6 +184,11 @@ TEST(Config, ScheduleKeysDefaultsAndIds) {
   EXPECT_EQ(run({"optimizer.name=lbfgs"}).optimizer.history_size, 100);
   EXPECT_EQ(run({"optimizer.history_size=5"}).id, plain.id);
   EXPECT_NE(run({"optimizer.name=lbfgs"}).id, run({"optimizer.name=lbfgs", "optimizer.history_size=5"}).id);
+  // The moving average: off by default (the id unchanged), part of the id when set.
+  EXPECT_EQ(plain.train.ema_decay, 0.0);
+  EXPECT_EQ(run({"train.ema_decay=0"}).id, plain.id);
+  EXPECT_NE(run({"train.ema_decay=0.99"}).id, plain.id);
+  EXPECT_NE(run({"train.ema_decay=0.99"}).id, run({"train.ema_decay=0.999"}).id);
 }
 
 // Every invalid file is rejected with a message naming the file, line, column and key.
@@ -266,6 +271,9 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "optimizer: {lr_finl: 0.1}\n", R"(key 'optimizer\.lr_finl': unknown key; did you mean )"
                                                       R"('optimizer\.lr_final'\?$)"},
         InvalidCase{P2 "train:\n  epochs: 0\n", R"(key 'train\.epochs': must be >= 1 \(got 0\))"},
+        InvalidCase{P2 "train: {ema_decay: 1}\n",
+                    R"(^bad\.yaml:2:20: key 'train\.ema_decay': must be in \[0, 1\) \(0: no moving average\) )"
+                    R"(\(got 1\)$)"},
         InvalidCase{
             P2 "train:\n  batch_size: 101\n",
             R"(^bad\.yaml:3:15: key 'train\.batch_size': is larger than the 100 samples of the data \(got 101\)$)"},

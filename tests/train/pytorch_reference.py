@@ -18,9 +18,12 @@ epoch:
                (without warmup: the CosineAnnealingLR alone)
   plateau      ReduceLROnPlateau(factor, patience, min_lr) on the epoch's training loss
 
-and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 0. The final weights and their loss
-(the run's final_loss) are compared too. A parameter that gets no
-gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer.
+and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 0. A parameter that gets no
+gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer. With
+ema_decay > 0 it keeps torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda e, w, n: ema_decay * e +
+(1 - ema_decay) * w), updated once before the first epoch (so that it starts as the initial weights) and after every
+optimizer step; the saved weights are then the average's. The saved weights and their loss (the run's final_loss)
+are compared too.
 
 The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step (for LBFGS: what step()
 returns, the loss at the iteration's start), and lr the rate the step used. For LBFGS the run's
@@ -30,7 +33,8 @@ parameterless optimizer with the losses the run recorded (plateau: val_loss wher
 train_loss) and requires the lr history to equal the rates it gives, bit for bit.
 
 It prints, per run, the largest relative differences of train_loss and lr (element by element) and of the final
-weights (model/; per tensor, relative to its largest element), and exits 1 when one exceeds the tolerance. Runs must be full batch, without validation or a value term.
+weights (model/; per tensor, relative to its largest element) and final_loss, and exits 1 when one exceeds the
+tolerance. Runs must be full batch, without validation or a value term.
 """
 import argparse
 import math
@@ -43,7 +47,8 @@ import torch
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
-            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "function_evaluations": 0}
+            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "function_evaluations": 0,
+            "ema_decay": 0.0}
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
                "gelu": torch.nn.GELU}
 
@@ -106,6 +111,17 @@ def gradient_loss(model, params, x, grad_samples):
     return loss
 
 
+def moving_average(attrs, model):
+    """With ema_decay: AveragedModel(avg_fn = decay * e + (1 - decay) * w), updated once before training (so that
+    it starts from the initial weights) and after every optimizer step; None without."""
+    decay = float(attrs["ema_decay"])
+    if decay <= 0:
+        return None
+    ema = torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda e, w, n: decay * e + (1 - decay) * w)
+    ema.update_parameters(model)
+    return ema
+
+
 def train(attrs, x, grad_samples):
     model, dtype = build_model(attrs)
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
@@ -114,6 +130,7 @@ def train(attrs, x, grad_samples):
     scheduler = make_scheduler(attrs, optimizer)
     max_norm = float(attrs["max_grad_norm"])
     lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    ema = moving_average(attrs, model)
 
     def closure():
         optimizer.zero_grad()
@@ -129,12 +146,14 @@ def train(attrs, x, grad_samples):
             if max_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, max_norm)
             optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         losses.append(loss.item())
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(loss.item())
         elif scheduler is not None:
             scheduler.step()
-    saved = model
+    saved = model if ema is None else ema.module
     optimizer.zero_grad()
     final_loss = gradient_loss(saved, list(saved.parameters()), x, grad_samples).item()
     weights = {}
@@ -221,6 +240,8 @@ def main():
             if label == "lbfgs":
                 label += (f" ({evaluations} function evaluations, "
                           f"{'as' if same_evaluations else 'DIFFERENT from'} PyTorch's)")
+            if float(attrs["ema_decay"]) > 0:
+                label += f", ema_decay {float(attrs['ema_decay']):g}"
             print(f"{name}: {label}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
                   f"difference to PyTorch: train_loss {d_loss:.2e}, lr {d_lr:.2e}, weights {d_w:.2e}, "
                   f"final_loss {d_final:.2e} "
