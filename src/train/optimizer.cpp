@@ -28,12 +28,13 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
     if (s.name != specs_.front().name || s.max_grad_norm != specs_.front().max_grad_norm)
       throw Error("FlatOptimizer: the rows must share one optimizer and one max_grad_norm");
   max_grad_norm_ = specs_.front().max_grad_norm;
-  if (specs_.front().name == config::Optimizer::lbfgs) {
+  const auto name = specs_.front().name;
+  if (name == config::Optimizer::lbfgs) {
     if (params_.size(0) != 1) throw Error("FlatOptimizer: L-BFGS trains one run, not an ensemble");
     lbfgs_ = std::make_unique<Lbfgs>(params_[0], specs_.front().history_size, specs_.front().lr);
+  } else {
+    first_ = state_like(params_);
   }
-  const auto name = specs_.front().name;
-  if (name != config::Optimizer::lbfgs) first_ = state_like(params_);
   if (name == config::Optimizer::adam || name == config::Optimizer::adamw) {
     second_ = state_like(params_);
     scratch_ = state_like(params_);

@@ -1125,6 +1125,44 @@ for f in (full, mini):
 assert "early_stopped" in statuses, statuses
 PY
   ;;
+lbfgs_ema_resume)
+  # L-BFGS and the moving average through the whole program: SIGTERM after the first checkpoint (exit code 75), the
+  # same command again, and the sweep equals an uninterrupted one bit for bit (L-BFGS's state and the averages
+  # travel through the checkpoint files), its function evaluations included.
+  cat >"$work/s.yaml" <<YAML
+name: resume_lbfgs
+ranks_per_run: 1
+ensemble_size: 2
+data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 4000, well_width: 2.0}
+model: {widths: [32, 32], activation: softplus, dtype: float64}
+train: {epochs: 100, val_fraction: 0.25, ema_decay: 0.9}
+checkpoint: {every_epochs: 1, every_seconds: 0}
+sweep:
+  zip:
+    optimizer.name: [lbfgs, adam, adam]
+    optimizer.lr: [1, 0.01, 0.003]
+YAML
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+  cat "$work/out" "$work/err"
+  expect_rc 75
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
+  compare_to_uninterrupted "$work/r"
+  "$PYTHON" - "$work/reference/results.h5" "$work/r/results.h5" <<'PY' || fail "function evaluations differ"
+import sys, h5py
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for name in a["runs"]:
+    x, y = a["runs"][name].attrs, b["runs"][name].attrs
+    assert x["function_evaluations"] == y["function_evaluations"], name
+    assert (x["function_evaluations"] > 100) == (x["optimizer"] == "lbfgs"), (name, x["function_evaluations"])
+print("function evaluations identical:", {n: int(g.attrs["function_evaluations"]) for n, g in a["runs"].items()})
+PY
+  ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"
