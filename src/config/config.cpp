@@ -22,8 +22,8 @@ constexpr NameTable<Activation, 5> kActivations{{{"relu", Activation::relu},
                                                  {"silu", Activation::silu},
                                                  {"gelu", Activation::gelu}}};
 constexpr NameTable<DType, 2> kDTypes{{{"float32", DType::float32}, {"float64", DType::float64}}};
-constexpr NameTable<Optimizer, 3> kOptimizers{
-    {{"adam", Optimizer::adam}, {"adamw", Optimizer::adamw}, {"sgd", Optimizer::sgd}}};
+constexpr NameTable<Optimizer, 4> kOptimizers{
+    {{"adam", Optimizer::adam}, {"adamw", Optimizer::adamw}, {"sgd", Optimizer::sgd}, {"lbfgs", Optimizer::lbfgs}}};
 constexpr NameTable<Schedule, 4> kSchedules{{{"constant", Schedule::constant},
                                              {"exponential", Schedule::exponential},
                                              {"cosine", Schedule::cosine},
@@ -67,10 +67,10 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
       {"model", {"widths", "activation", "dtype"}},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
-        "plateau_factor", "plateau_patience", "min_lr"}},
+        "plateau_factor", "plateau_patience", "min_lr", "history_size"}},
       {"train",
        {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
-        "init_from"}},
+        "init_from", "ema_decay"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
@@ -219,6 +219,11 @@ OptimizerSpec parse_optimizer(const Section& s, int64_t epochs) {
           o.weight_decay);
   s.check(std::isfinite(o.max_grad_norm) && o.max_grad_norm >= 0, "max_grad_norm", "must be >= 0 (0: no clipping)",
           o.max_grad_norm);
+  // L-BFGS's line search needs the true gradient of the loss it evaluates: a clipped one breaks its conditions.
+  s.check(o.name != Optimizer::lbfgs || o.max_grad_norm == 0, "max_grad_norm",
+          "does not apply to optimizer lbfgs (its line search needs the true gradient)", o.max_grad_norm);
+  o.history_size = s.get<int64_t>("history_size", o.history_size);
+  s.check(o.history_size >= 1 && o.history_size <= 100000, "history_size", "must be in [1, 100000]", o.history_size);
   parse_schedule(s, o, epochs);
   return o;
 }
@@ -235,6 +240,8 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.engine = s.get_enum("engine", kEngines, t.engine);
   t.chunk_rows = s.get<int64_t>("chunk_rows", t.chunk_rows);
   t.init_from = s.get<std::string>("init_from", t.init_from);
+  t.ema_decay = s.get<double>("ema_decay", t.ema_decay);
+  s.check(t.ema_decay >= 0 && t.ema_decay < 1, "ema_decay", "must be in [0, 1) (0: no moving average)", t.ema_decay);
   if (!t.init_from.empty() && std::filesystem::path(t.init_from).is_relative())  // as data.path
     t.init_from = (std::filesystem::path(s.file()).parent_path() / t.init_from).lexically_normal().string();
   s.check(t.epochs >= 1, "epochs", "must be >= 1", t.epochs);
@@ -325,6 +332,7 @@ std::string number_text(double v) {
 void canonical_optimizer_extras(std::ostream& os, const OptimizerSpec& o) {
   if (o.name == Optimizer::adamw) os << "optimizer.weight_decay=" << number_text(o.weight_decay) << "\n";
   if (o.max_grad_norm > 0) os << "optimizer.max_grad_norm=" << number_text(o.max_grad_norm) << "\n";
+  if (o.name == Optimizer::lbfgs) os << "optimizer.history_size=" << o.history_size << "\n";
   if (o.schedule == Schedule::constant) return;
   os << "optimizer.schedule=" << to_string(o.schedule) << "\n";
   if (o.schedule == Schedule::exponential || o.schedule == Schedule::cosine)
@@ -465,6 +473,11 @@ RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptVa
   check_parameter_count(section(file, root, "model", swept), run);
   run.train = parse_train(section(file, root, "train", swept), analytic_sample_count(run.data));
   run.optimizer = parse_optimizer(section(file, root, "optimizer", swept), run.train.epochs);
+  // L-BFGS is full batch: its line search compares losses of one fixed objective.
+  if (run.optimizer.name == Optimizer::lbfgs)
+    section(file, root, "train", swept)
+        .check(run.train.batch_size == 0, "batch_size", "must be 0 (full batch) for optimizer lbfgs",
+               run.train.batch_size);
   return run;
 }
 
@@ -575,6 +588,7 @@ std::string canonical_text(const RunSpec& r) {
   if (r.train.chunk_rows != 0) os << "train.chunk_rows=" << r.train.chunk_rows << "\n";
   // Part of the math, named only when set so that every run without it keeps its id.
   if (!r.train.init_from.empty()) os << "train.init_from=" << r.train.init_from << "\n";
+  if (r.train.ema_decay > 0) os << "train.ema_decay=" << number_text(r.train.ema_decay) << "\n";
   canonical_optimizer_extras(os, r.optimizer);
   return os.str();
 }

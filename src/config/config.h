@@ -11,7 +11,8 @@ namespace gradfit::config {
 
 enum class Activation { relu, tanh, softplus, silu, gelu };
 enum class DType { float32, float64 };
-enum class Optimizer { adam, adamw, sgd };
+// lbfgs: torch.optim.LBFGS with a strong-Wolfe line search, one iteration per epoch, full batch (train/lbfgs.h).
+enum class Optimizer { adam, adamw, sgd, lbfgs };
 // How the learning rate moves, stepped once per epoch; each equals a torch.optim.lr_scheduler (train/schedule.h).
 enum class Schedule { constant, exponential, cosine, plateau };
 enum class Target { quadratic, rosenbrock, gaussian_wells, file };
@@ -52,6 +53,7 @@ struct OptimizerSpec {
   double plateau_factor = 0.1;  // plateau: ReduceLROnPlateau's factor, patience and min_lr (PyTorch's defaults)
   int64_t plateau_patience = 10;
   double min_lr = 0.0;
+  int64_t history_size = 100;  // lbfgs: the (s, y) pairs kept (torch.optim.LBFGS's default)
 };
 
 struct TrainSpec {
@@ -69,6 +71,9 @@ struct TrainSpec {
   // Warm start: the initial weights from an earlier run of the same architecture (a results.h5, a runs/<id>.h5,
   // or PATH#run-name; relative to the YAML file's folder). Empty: from `seed`.
   std::string init_from;
+  // > 0: an exponential moving average of the weights, ema = decay·ema + (1 − decay)·w after every optimizer step
+  // from the initial weights; validation, early stopping, the saved model and its final metrics use it.
+  double ema_decay = 0.0;
 };
 
 // One training run, fully specified.

@@ -44,6 +44,7 @@ void write_state(const Location& at, const std::string& run_id, const records::C
   write_history(at.create_group("history"), c.history);
   write_parameters(at.create_group("parameters"), c.parameters);
   if (!c.best_parameters.empty()) write_parameters(at.create_group("best_parameters"), c.best_parameters);
+  if (!c.ema_parameters.empty()) write_parameters(at.create_group("ema_parameters"), c.ema_parameters);
   at.write_bytes("optimizer_state", c.optimizer_state);
 }
 
@@ -91,6 +92,7 @@ records::Checkpoint read_state(const Location& at, const std::string& where, con
   }
   c.parameters = read_parameters(at, "parameters");
   if (at.has("best_parameters")) c.best_parameters = read_parameters(at, "best_parameters");
+  if (at.has("ema_parameters")) c.ema_parameters = read_parameters(at, "ema_parameters");
   c.optimizer_state = at.read_bytes("optimizer_state");
   return c;
 }

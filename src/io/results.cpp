@@ -76,12 +76,15 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("plateau_factor", o.plateau_factor);
   group.write_attribute("plateau_patience", o.plateau_patience);
   group.write_attribute("min_lr", o.min_lr);
+  group.write_attribute("history_size", o.history_size);
+  group.write_attribute("function_evaluations", result.function_evaluations);
   group.write_attribute("epochs", t.epochs);
   group.write_attribute("batch_size", t.batch_size);
   group.write_attribute("value_weight", t.value_weight);
   group.write_attribute("seed", static_cast<int64_t>(t.seed));
   group.write_attribute("val_fraction", t.val_fraction);
   group.write_attribute("patience", t.patience);
+  group.write_attribute("ema_decay", t.ema_decay);
   group.write_attribute("engine", std::string(config::to_string(t.engine)));
   group.write_attribute("chunk_rows", result.chunk_rows);
   group.write_attribute("init_from", t.init_from);  // empty: initialised from `seed`

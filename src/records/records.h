@@ -66,6 +66,8 @@ struct TrainResult {
   int64_t parameter_count = 0;
   int64_t chunk_rows = 0;  // rows per chunk, as used
   int64_t ensemble = 1;    // runs trained together with this one, itself included (wall_seconds is theirs)
+  // L-BFGS: evaluations of the loss and gradient over the whole run (PyTorch's state['func_evals']); else 0.
+  int64_t function_evaluations = 0;
 };
 
 // Everything needed to continue a run exactly where it stopped, taken at an optimizer-step boundary: continuing
@@ -85,6 +87,7 @@ struct Checkpoint {
   double best_val_loss = 0;  // the best validation loss so far, and its epoch and weights (with validation)
   int64_t best_epoch = 0;
   NamedTensors best_parameters;
+  NamedTensors ema_parameters;    // train.ema_decay: the moving average of the weights; empty without
   int64_t epochs_since_best = 0;  // early stopping
   double wall_seconds = 0;        // spent so far
   double allreduce_seconds = 0;

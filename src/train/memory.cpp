@@ -70,7 +70,11 @@ double batch_bytes(const Sizes& s, bool on_gpu) {
 
 // Copies of the parameters each member keeps: weights, best weights, gradients, and the optimizer's state.
 double parameter_copies(const config::OptimizerSpec& optimizer) {
-  const double state = optimizer.name == config::Optimizer::adam ? 2 : (optimizer.momentum > 0 ? 1 : 0);
+  using config::Optimizer;
+  if (optimizer.name == Optimizer::lbfgs)  // its history (s, y), direction, previous gradient, line-search copies
+    return 3 + 2 * static_cast<double>(optimizer.history_size) + 5;
+  const bool adam = optimizer.name == Optimizer::adam || optimizer.name == Optimizer::adamw;
+  const double state = adam ? 2 : (optimizer.momentum > 0 ? 1 : 0);
   return 3 + state;
 }
 
@@ -96,7 +100,8 @@ MemoryEstimate estimate_memory(const config::RunSpec& run, const DataShape& data
   e.buffers = reading_bytes(run.data, s) + batch_bytes(s, on_gpu);
   if (on_gpu) return e;
   const double parameters = static_cast<double>(model::parameter_count(run.model, data.dim));
-  e.model = models * parameters * s.dtype * parameter_copies(run.optimizer);
+  const double ema = run.train.ema_decay > 0 ? 1 : 0;  // the moving average
+  e.model = models * parameters * s.dtype * (parameter_copies(run.optimizer) + ema);
   e.chunks = models * chunk_bytes(run, s, data.dim, device);
   return e;
 }

@@ -28,8 +28,14 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
     if (s.name != specs_.front().name || s.max_grad_norm != specs_.front().max_grad_norm)
       throw Error("FlatOptimizer: the rows must share one optimizer and one max_grad_norm");
   max_grad_norm_ = specs_.front().max_grad_norm;
-  first_ = state_like(params_);
-  if (specs_.front().name != config::Optimizer::sgd) {
+  const auto name = specs_.front().name;
+  if (name == config::Optimizer::lbfgs) {
+    if (params_.size(0) != 1) throw Error("FlatOptimizer: L-BFGS trains one run, not an ensemble");
+    lbfgs_ = std::make_unique<Lbfgs>(params_[0], specs_.front().history_size, specs_.front().lr);
+  } else {
+    first_ = state_like(params_);
+  }
+  if (name == config::Optimizer::adam || name == config::Optimizer::adamw) {
     second_ = state_like(params_);
     scratch_ = state_like(params_);
   }
@@ -51,6 +57,7 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
 void FlatOptimizer::set_lr(const std::vector<double>& lr) {
   torch::NoGradGuard no_grad;
   lr_.copy_(torch::tensor(lr, torch::kFloat64).view({-1, 1}));
+  if (lbfgs_) lbfgs_->set_lr(lr.front());
   if (specs_.front().name == config::Optimizer::sgd) factor_.copy_(lr_.neg());  // -lr until the next set_lr
   if (specs_.front().name == config::Optimizer::adamw) {
     at::mul_out(factor64_, lr_, weight_decay_);
@@ -69,6 +76,7 @@ void FlatOptimizer::clip(const torch::Tensor& grad) {
 // row of an ensemble steps exactly as a run alone: the step size -lr / correction is computed in float64 and
 // rounded to the parameters' dtype as LibTorch rounds its scalar argument.
 void FlatOptimizer::step(const torch::Tensor& grad_in) {
+  if (lbfgs_) throw Error("FlatOptimizer: L-BFGS steps with iterate()");
   torch::NoGradGuard no_grad;
   const auto grad = grad_in.view_as(params_);
   ++steps_;
@@ -100,7 +108,14 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
   params_.add_(update_);
 }
 
+int64_t FlatOptimizer::iterate(const Lbfgs::Evaluation& start, const Lbfgs::Closure& evaluate) {
+  if (!lbfgs_) throw Error("FlatOptimizer: iterate() is L-BFGS's step");
+  ++steps_;
+  return lbfgs_->step(start, evaluate);
+}
+
 std::string FlatOptimizer::save(int64_t row) const {
+  if (lbfgs_) return lbfgs_->save();
   torch::serialize::OutputArchive archive;
   archive.write("steps", torch::tensor(steps_));
   archive.write("first", first_[row].cpu());
@@ -111,6 +126,10 @@ std::string FlatOptimizer::save(int64_t row) const {
 }
 
 void FlatOptimizer::load(const std::string& bytes, torch::Device device, int64_t row) {
+  if (lbfgs_) {
+    lbfgs_->load(bytes, device);
+    return;
+  }
   torch::serialize::InputArchive archive;
   torch::Tensor steps, first, second;
   try {

@@ -5,11 +5,16 @@
 // first as torch.nn.utils.clip_grad_norm_ does where max_grad_norm is set. The tensor may hold several runs'
 // parameters, a row each (R × P), each row with its own learning rate, momentum and weight decay: the runs of an
 // ensemble step together, as R optimizers would one by one.
+//
+// L-BFGS (train/lbfgs.h) needs the loss at trial points, so it steps with iterate() instead of step(); it takes one
+// run (one row): L-BFGS runs are not trained as ensembles, since each run's line search calls for its own points.
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 
 #include "config/config.h"
+#include "train/lbfgs.h"
 
 namespace gradfit::train {
 
@@ -24,6 +29,13 @@ class FlatOptimizer {
   // `grad` is first scaled in place by min(1, max_grad_norm / (‖row‖ + 1e-6)).
   void step(const torch::Tensor& grad);
 
+  // L-BFGS only: one iteration (Lbfgs::step) from the loss and gradient at the current weights. Collective over
+  // the ranks whose allreduce `evaluate` uses. Returns the function evaluations made, `start` included.
+  int64_t iterate(const Lbfgs::Evaluation& start, const Lbfgs::Closure& evaluate);
+  bool is_lbfgs() const { return lbfgs_ != nullptr; }
+  // L-BFGS: the evaluations over the run so far (PyTorch's state['func_evals']); 0 for the others.
+  int64_t function_evaluations() const { return lbfgs_ ? lbfgs_->function_evaluations() : 0; }
+
   // The learning rate of each row from now on (R values: a schedule's rate of the epoch).
   void set_lr(const std::vector<double>& lr);
 
@@ -37,6 +49,7 @@ class FlatOptimizer {
   std::vector<config::OptimizerSpec> specs_;
   torch::Tensor params_;                    // R × P
   torch::Tensor first_, second_, scratch_;  // Adam: exp_avg, exp_avg_sq, denominator; SGD: momentum buffer
+  std::unique_ptr<Lbfgs> lbfgs_;            // L-BFGS: its whole state
   void clip(const torch::Tensor& grad);
 
   // Per row (R × 1): the learning rates and the step's factor in float64, that factor in the parameters' dtype,

@@ -70,6 +70,8 @@ class JobTrainer {
   bool run_batches(int64_t epoch, EpochProgress& progress);  // false: stopped mid-epoch, its state saved
   void step(const BatchPlan& plan, size_t b, EpochProgress& progress);
   void read_requests(bool stop_flag, bool checkpoint_flag);
+  void iterate_lbfgs(const Batch& batch, int64_t count);
+  Lbfgs::Evaluation evaluation(int64_t count) const;
   void record_epoch(int64_t epoch, const EpochProgress& progress);
   std::vector<double> validation_sums();
   double mean_loss(double grad_sse, double value_sse, int64_t count) const;
@@ -144,6 +146,7 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
     resume_from(resumes);
   });
   parallel::broadcast_parameters({weights_.flat}, comm_);
+  if (weights_.ema.defined() && resumes.empty()) weights_.ema.copy_(weights_.flat);  // from the initial weights
   flat_gradients_ = allreduce_.gradients().view({members_, weights_.flat.size(1)});
   step_sums_ = allreduce_.extras().narrow(0, 0, 2 * members_).view({members_, 2});
   engine_ = make_engine(spec_.engine, runs.front(), weights_, allreduce_, data.dim, chunk_rows_, value_weight_);
@@ -235,9 +238,33 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
   progress.sums += step_sums_;
   at::maximum_out(progress.max_grad_norm, progress.max_grad_norm,
                   at::linalg_vector_norm(flat_gradients_, 2, at::IntArrayRef{1}, false, c10::nullopt));
-  optimizer_.step(flat_gradients_);
+  read_requests(stop_flag, checkpoint_flag);  // before L-BFGS's evaluations reuse the buffer
+  if (optimizer_.is_lbfgs())
+    iterate_lbfgs(batch, plan.global_sizes[b]);
+  else
+    optimizer_.step(flat_gradients_);
+  if (weights_.ema.defined()) update_ema(weights_, spec_.ema_decay);
   if (hooks_.between_steps) hooks_.between_steps();
-  read_requests(stop_flag, checkpoint_flag);
+}
+
+// One L-BFGS iteration of the (only) run. Its first evaluation is the step's pass above; each further one (the line
+// search's trial points) is a pass over this rank's rows of the batch and one allreduce, so every rank makes the
+// same number of them. The epoch's record keeps the first: the loss at the iteration's start.
+void JobTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
+  const auto evaluate = [this, &batch, count] {
+    allreduce_.zero();
+    engine_->accumulate(batch, count, step_sums_);
+    allreduce_.reduce_in_place(comm_);
+    return evaluation(count);
+  };
+  optimizer_.iterate(evaluation(count), evaluate);
+}
+
+// The loss and flat gradient of the only run, as the last allreduce left them (the gradient copied out of it).
+Lbfgs::Evaluation JobTrainer::evaluation(int64_t count) const {
+  const auto sums = step_sums_[0].to(torch::kFloat64).cpu().contiguous();
+  const double* s = sums.data_ptr<double>();
+  return {mean_loss(s[0], s[1], count), flat_gradients_[0].clone()};
 }
 
 void JobTrainer::read_requests(bool stop_flag, bool checkpoint_flag) {
@@ -280,6 +307,7 @@ std::vector<double> JobTrainer::validation_sums() {
   std::vector<double> val_sums(2 * members_, 0.0);
   if (!split_.has_validation()) return val_sums;
   if (split_.validation.size() > 0) {
+    const JudgedWeightsInPlace judged_weights(weights_);  // validation judges the moving average
     auto sums = torch::zeros({members_, 2}, data_.x.options());
     engine_->evaluate(split_.validation, split_.validation_count, sums);
     const auto host = sums.to(torch::kFloat64).cpu().contiguous();
@@ -307,7 +335,7 @@ void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
     run.best_val_loss = record.val_loss;
     run.best_epoch = record.epoch;
     run.epochs_since_best = 0;
-    weights_.saved[run.member].copy_(weights_.flat[run.member]);
+    weights_.saved[run.member].copy_(judged(weights_)[run.member]);
   } else if (spec_.patience > 0 && ++run.epochs_since_best >= spec_.patience) {
     end_run(run, records::RunStatus::early_stopped);
   }
@@ -317,8 +345,8 @@ void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
 // best validation epoch, else with these.
 void JobTrainer::end_run(RunState& run, records::RunStatus status) {
   run.result.status = status;
-  if (split_.has_validation()) run.result.last_parameters = weights_.of_run(run.member);
-  if (run.best_epoch == 0) weights_.saved[run.member].copy_(weights_.flat[run.member]);
+  if (split_.has_validation()) run.result.last_parameters = weights_.judged_of_run(run.member);
+  if (run.best_epoch == 0) weights_.saved[run.member].copy_(judged(weights_)[run.member]);
   run.active = false;
 }
 
@@ -407,6 +435,7 @@ std::vector<TrainResult> JobTrainer::finish() {
       end_run(state, stopping_ && unfinished ? records::RunStatus::interrupted : records::RunStatus::done);
     }
     state.result.wall_seconds = wall;
+    state.result.function_evaluations = optimizer_.function_evaluations();
     state.result.allreduce_seconds = earlier_allreduce_ + allreduce_.seconds();
   }
   evaluate_saved();
@@ -417,7 +446,8 @@ std::vector<TrainResult> JobTrainer::finish() {
 }  // namespace
 
 std::string ensemble_key(const config::RunSpec& run) {
-  if (run.train.engine != config::Engine::analytic) return "";
+  // L-BFGS trains alone: each run's line search calls for its own trial points.
+  if (run.train.engine != config::Engine::analytic || run.optimizer.name == config::Optimizer::lbfgs) return "";
   config::RunSpec key = run;
   // Each run's learning rate, schedule, momentum and weight decay are its own row's (a per-row rate and factors).
   key.optimizer.lr = 0;

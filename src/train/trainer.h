@@ -58,7 +58,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
 
 // Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,
 // learning rate and momentum (and the seed too where it orders mini-batches or picks validation rows). Empty for
-// runs that train alone (train.engine autograd).
+// runs that train alone (train.engine autograd; optimizer lbfgs, whose line search asks for its own points).
 std::string ensemble_key(const config::RunSpec& run);
 
 }  // namespace gradfit::train

@@ -27,6 +27,7 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
   w.widths = runs.front().model.widths;
   w.params = model::ensemble_views(w.flat, input_dim, w.widths);
   w.saved = torch::zeros({models, per_model}, options);
+  if (runs.front().train.ema_decay > 0) w.ema = w.flat.clone();  // the trainer starts it from the initial weights
   torch::NoGradGuard no_grad;
   auto params = w.first->parameters();
   for (size_t i = 0; i < params.size(); ++i) params[i].set_data(w.params[i][0]);
@@ -55,6 +56,32 @@ records::NamedTensors Weights::of_run(int64_t r) const {
 
 records::NamedTensors Weights::saved_of_run(int64_t r) const {
   return named_row(*this, saved, r);
+}
+
+records::NamedTensors Weights::judged_of_run(int64_t r) const {
+  return named_row(*this, judged(*this), r);
+}
+
+void update_ema(Weights& weights, double decay) {
+  torch::NoGradGuard no_grad;
+  weights.ema.copy_(torch::mul(weights.ema, decay).add_(torch::mul(weights.flat, 1 - decay)));
+}
+
+const torch::Tensor& judged(const Weights& weights) {
+  return weights.ema.defined() ? weights.ema : weights.flat;
+}
+
+JudgedWeightsInPlace::JudgedWeightsInPlace(Weights& weights) : weights_(weights) {
+  if (!weights_.ema.defined()) return;
+  torch::NoGradGuard no_grad;
+  trained_ = weights_.flat.clone();
+  weights_.flat.copy_(weights_.ema);
+}
+
+JudgedWeightsInPlace::~JudgedWeightsInPlace() {
+  if (!trained_.defined()) return;
+  torch::NoGradGuard no_grad;
+  weights_.flat.copy_(trained_);
 }
 
 namespace {
@@ -100,6 +127,7 @@ records::Checkpoint snapshot(const RunState& run, const Weights& weights, const 
   c.best_val_loss = run.best_val_loss;
   c.best_epoch = run.best_epoch;
   if (run.best_epoch > 0) c.best_parameters = weights.saved_of_run(run.member);
+  if (weights.ema.defined()) c.ema_parameters = named_row(weights, weights.ema, run.member);
   c.epochs_since_best = run.epochs_since_best;
   return c;
 }
@@ -110,6 +138,12 @@ void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const re
   if (!checkpoint.best_parameters.empty()) {
     const auto input_dim = weights.params[0].size(-1);
     copy_named(checkpoint.best_parameters, weights, model::ensemble_views(weights.saved, input_dim, weights.widths),
+               run.member, run_name);
+  }
+  if (weights.ema.defined()) {
+    if (checkpoint.ema_parameters.empty()) throw Error("checkpoint of run " + run_name + " has no moving average");
+    const auto input_dim = weights.params[0].size(-1);
+    copy_named(checkpoint.ema_parameters, weights, model::ensemble_views(weights.ema, input_dim, weights.widths),
                run.member, run_name);
   }
   try {

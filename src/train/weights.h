@@ -26,12 +26,35 @@ struct Weights {
   std::vector<int64_t> widths;        // of the hidden layers
   // R × P: the weights each run is saved with: with validation its best so far, else copied when it ends.
   torch::Tensor saved;
+  // R × P, with train.ema_decay: each run's moving average of its weights (update_ema); undefined without.
+  torch::Tensor ema;
   // Run r's parameters by name, copied to the CPU: its current ones, or those it is saved with.
   records::NamedTensors of_run(int64_t r) const;
   records::NamedTensors saved_of_run(int64_t r) const;
+  records::NamedTensors judged_of_run(int64_t r) const;  // its moving average where it has one, else its weights
 };
 // Initialises every run's model as make_mlp does from its seed, in order; `options`: the data's dtype and device.
 Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim, const torch::TensorOptions& options);
+
+// The moving average after an optimizer step: ema = decay·ema + (1 − decay)·w, each product rounded, then their sum,
+// as torch.optim.swa_utils.AveragedModel with avg_fn = lambda e, w, n: decay * e + (1 - decay) * w computes it.
+void update_ema(Weights& weights, double decay);
+// The weights each run is judged and saved by (R × P): the moving average where there is one, else the weights.
+const torch::Tensor& judged(const Weights& weights);
+
+// While it lives, weights.flat holds the moving average, so that the engines (which read weights.flat) evaluate
+// what each run is judged by; the trained weights are put back, bit for bit, when it ends. Nothing without one.
+class JudgedWeightsInPlace {
+ public:
+  explicit JudgedWeightsInPlace(Weights& weights);
+  ~JudgedWeightsInPlace();
+  JudgedWeightsInPlace(const JudgedWeightsInPlace&) = delete;
+  JudgedWeightsInPlace& operator=(const JudgedWeightsInPlace&) = delete;
+
+ private:
+  Weights& weights_;
+  torch::Tensor trained_;  // a copy of the trained weights while the average stands in
+};
 
 // One run of a job as it trains; its weights are row `member` of the job's Weights, its optimizer state row
 // `member` of the job's optimizer.

@@ -1020,6 +1020,152 @@ YAML
     { cat "$work/replay"; fail "a schedule differs from PyTorch's"; }
   cat "$work/replay"
   grep -Eq "plateau on val_loss, 120 epochs, ([3-9]|[1-9][0-9]) rates" "$work/replay" || fail "plateau never reduced" ;;
+lbfgs_matches_pytorch)
+  # L-BFGS, float64 full batch, 40 epochs (one iteration each, strong-Wolfe line search): on 1 and on 3 ranks each
+  # run's train_loss and lr histories, function evaluations and final weights equal PyTorch's
+  # torch.optim.LBFGS(max_iter=1, line_search_fn='strong_wolfe') stepped once per epoch
+  # (tests/train/pytorch_reference.py) to 1e-9 relative, and the two rank counts agree to 1e-10.
+  "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+x = np.random.default_rng(3).uniform(-2, 2, (200, 2))
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+PY
+  cat >"$work/l.yaml" <<YAML
+name: lbfgs
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+optimizer: {name: lbfgs, lr: 1}
+train: {epochs: 40, seed: 3}
+sweep:
+  zip:
+    optimizer.history_size: [100, 4, 10]
+    optimizer.schedule: [constant, constant, cosine]
+    optimizer.lr: [1, 1, 0.5]
+    model.activation: [softplus, tanh, softplus]
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/l.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+  done
+  # 1 against 3 ranks: the summed gradients round differently, and L-BFGS's line search (cubic interpolation
+  # through nearly equal losses) amplifies that over the epochs, ~1e-16 to ~5e-11 in the losses and weights; the
+  # gradient norm of the last epochs, small near the minimum, is the most sensitive (~3e-10), so it gets 1e-9.
+  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 \
+    --grad-norm-tol 1e-9 || fail "-n 1 and -n 3 differ"
+  "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "the runs do not test what they should"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert len(f["runs"]) == 3
+for name, g in f["runs"].items():
+    s, loss = g.attrs, g["train_loss"][:]
+    # What the comparison needs to mean something: line searches that evaluate more than once, a falling loss.
+    assert s["function_evaluations"] > len(loss) and loss[-1] < loss[0] / 20, (name, s["function_evaluations"], loss)
+    assert s["ensemble"] == 1, name
+    print(f"{name}: loss {loss[0]:.4g} -> {loss[-1]:.4g} in {len(loss)} epochs, "
+          f"{s['function_evaluations']} function evaluations")
+PY
+  ;;
+ema_matches_pytorch)
+  # The moving average of the weights (train.ema_decay), float64 full batch, 120 epochs (L-BFGS: 40): on 1 and on 3
+  # ranks each run's train_loss history, its saved weights (the average's) and their final_loss equal PyTorch's
+  # AveragedModel(avg_fn=decay * e + (1 - decay) * w) updated after every step (tests/train/pytorch_reference.py)
+  # to 1e-9 relative, two of them trained as an ensemble; with mini-batches and validation (the average judged,
+  # early stopping on it) the two rank counts agree to 1e-10, as they do on the full-batch runs.
+  "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+x = np.random.default_rng(3).uniform(-2, 2, (200, 2))
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+PY
+  cat >"$work/e.yaml" <<YAML
+name: ema
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+train: {epochs: 120, seed: 3}
+sweep:
+  zip:
+    optimizer.name: [adam, adam, sgd, lbfgs]
+    optimizer.lr: [0.02, 0.01, 0.01, 1]
+    optimizer.momentum: [0, 0, 0.9, 0]
+    train.seed: [3, 4, 3, 3]
+    train.epochs: [120, 120, 120, 40]
+    train.ema_decay: [0.9, 0.9, 0.95, 0.8]
+YAML
+  cat >"$work/m.yaml" <<YAML
+name: ema_minibatch
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+optimizer: {lr: 0.02}
+train: {epochs: 60, batch_size: 32, val_fraction: 0.25, patience: 3, ema_decay: 0.9}
+sweep:
+  grid: {optimizer.lr: [0.02, 0.005]}
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/e.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+    run mpi $n "$GRADFIT_BIN" --out "$work/m$n" "$work/m.yaml"
+    expect_rc 0
+  done
+  # 1 against 3 ranks (the L-BFGS run's gradient norm as in lbfgs_matches_pytorch).
+  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 \
+    --grad-norm-tol 1e-9 || fail "-n 1 and -n 3 differ (full batch)"
+  "$PYTHON" tests/cli/compare_rank_counts.py "$work/m1/results.h5" "$work/m3/results.h5" --tol 1e-10 ||
+    fail "-n 1 and -n 3 differ (mini-batches)"
+  "$PYTHON" - "$work/r1/results.h5" "$work/m1/results.h5" <<'PY' || fail "the runs do not test what they should"
+import sys, h5py
+full, mini = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert max(int(g.attrs["ensemble"]) for g in full["runs"].values()) == 2, "no ensemble"
+statuses = {g.attrs["status"] for g in mini["runs"].values()}
+for f in (full, mini):
+    for name, g in f["runs"].items():
+        print(f"{name}: {g.attrs['status']} after {len(g['epoch'])} epochs, ema_decay {g.attrs['ema_decay']}, "
+              f"best_epoch {g.attrs['best_epoch']}, ensemble of {g.attrs['ensemble']}")
+assert "early_stopped" in statuses, statuses
+PY
+  ;;
+lbfgs_ema_resume)
+  # L-BFGS and the moving average through the whole program: SIGTERM after the first checkpoint (exit code 75), the
+  # same command again, and the sweep equals an uninterrupted one bit for bit (L-BFGS's state and the averages
+  # travel through the checkpoint files), its function evaluations included.
+  cat >"$work/s.yaml" <<YAML
+name: resume_lbfgs
+ranks_per_run: 1
+ensemble_size: 2
+data: {target: gaussian_wells, dim: 3, sampling: uniform, samples: 4000, well_width: 2.0}
+model: {widths: [32, 32], activation: softplus, dtype: float64}
+train: {epochs: 100, val_fraction: 0.25, ema_decay: 0.9}
+checkpoint: {every_epochs: 1, every_seconds: 0}
+sweep:
+  zip:
+    optimizer.name: [lbfgs, adam, adam]
+    optimizer.lr: [1, 0.01, 0.003]
+YAML
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+  cat "$work/out" "$work/err"
+  expect_rc 75
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
+  compare_to_uninterrupted "$work/r"
+  "$PYTHON" - "$work/reference/results.h5" "$work/r/results.h5" <<'PY' || fail "function evaluations differ"
+import sys, h5py
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for name in a["runs"]:
+    x, y = a["runs"][name].attrs, b["runs"][name].attrs
+    assert x["function_evaluations"] == y["function_evaluations"], name
+    assert (x["function_evaluations"] > 100) == (x["optimizer"] == "lbfgs"), (name, x["function_evaluations"])
+print("function evaluations identical:", {n: int(g.attrs["function_evaluations"]) for n, g in a["runs"].items()})
+PY
+  ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"

@@ -180,6 +180,15 @@ TEST(Config, ScheduleKeysDefaultsAndIds) {
   EXPECT_NE(run({"optimizer.schedule=cosine"}).id, run({"optimizer.schedule=exponential"}).id);
   EXPECT_NE(run({"optimizer.max_grad_norm=1"}).id, plain.id);
   EXPECT_NE(run({"optimizer.name=adamw"}).id, run({"optimizer.name=adamw", "optimizer.weight_decay=0.1"}).id);
+  // L-BFGS's history size: torch.optim.LBFGS's default, part of an lbfgs run's id only.
+  EXPECT_EQ(run({"optimizer.name=lbfgs"}).optimizer.history_size, 100);
+  EXPECT_EQ(run({"optimizer.history_size=5"}).id, plain.id);
+  EXPECT_NE(run({"optimizer.name=lbfgs"}).id, run({"optimizer.name=lbfgs", "optimizer.history_size=5"}).id);
+  // The moving average: off by default (the id unchanged), part of the id when set.
+  EXPECT_EQ(plain.train.ema_decay, 0.0);
+  EXPECT_EQ(run({"train.ema_decay=0"}).id, plain.id);
+  EXPECT_NE(run({"train.ema_decay=0.99"}).id, plain.id);
+  EXPECT_NE(run({"train.ema_decay=0.99"}).id, run({"train.ema_decay=0.999"}).id);
 }
 
 // Every invalid file is rejected with a message naming the file, line, column and key.
@@ -222,8 +231,16 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "optimizer:\n  lr: 0\n", R"(^bad\.yaml:3:7: key 'optimizer\.lr': must be > 0 \(got 0\)$)"},
         InvalidCase{P2 "optimizer:\n  lr: fast\n",
                     R"(^bad\.yaml:3:7: key 'optimizer\.lr': expected a number, got 'fast'$)"},
-        InvalidCase{P2 "optimizer:\n  name: lbfgs\n",
-                    R"(key 'optimizer\.name': 'lbfgs' is not one of adam, adamw, sgd$)"},
+        InvalidCase{P2 "optimizer:\n  name: bfgs\n",
+                    R"(key 'optimizer\.name': 'bfgs' is not one of adam, adamw, sgd, lbfgs$)"},
+        // L-BFGS: full batch, the true gradient, a history of at least one pair.
+        InvalidCase{P2 "optimizer: {name: lbfgs}\ntrain: {batch_size: 10}\n",
+                    R"(^bad\.yaml:3:21: key 'train\.batch_size': must be 0 \(full batch\) for optimizer lbfgs )"
+                    R"(\(got 10\)$)"},
+        InvalidCase{P2 "optimizer: {name: lbfgs, max_grad_norm: 1}\n",
+                    R"(^bad\.yaml:2:41: key 'optimizer\.max_grad_norm': does not apply to optimizer lbfgs )"},
+        InvalidCase{P2 "optimizer: {name: lbfgs, history_size: 0}\n",
+                    R"(^bad\.yaml:2:40: key 'optimizer\.history_size': must be in \[1, 100000\] \(got 0\)$)"},
         InvalidCase{P2 "optimizer:\n  momentum: 0.9\n", R"(key 'optimizer\.momentum': applies to optimizer sgd only)"},
         InvalidCase{P2 "optimizer: {name: sgd, momentum: 1.5}\n", R"(key 'optimizer\.momentum': must be in \[0, 1\))"},
         // Schedules, weight decay and clipping.
@@ -254,6 +271,9 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "optimizer: {lr_finl: 0.1}\n", R"(key 'optimizer\.lr_finl': unknown key; did you mean )"
                                                       R"('optimizer\.lr_final'\?$)"},
         InvalidCase{P2 "train:\n  epochs: 0\n", R"(key 'train\.epochs': must be >= 1 \(got 0\))"},
+        InvalidCase{P2 "train: {ema_decay: 1}\n",
+                    R"(^bad\.yaml:2:20: key 'train\.ema_decay': must be in \[0, 1\) \(0: no moving average\) )"
+                    R"(\(got 1\)$)"},
         InvalidCase{
             P2 "train:\n  batch_size: 101\n",
             R"(^bad\.yaml:3:15: key 'train\.batch_size': is larger than the 100 samples of the data \(got 101\)$)"},

@@ -7,7 +7,9 @@ Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
 For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
 builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
 converted to the run's dtype), the activation between them. It trains full batch on DATA.h5 (x, grad) with
-torch.optim (Adam, AdamW or SGD) and torch.optim.lr_scheduler, stepped once per epoch:
+torch.optim (Adam, AdamW, SGD, or LBFGS(lr, history_size, max_iter=1, line_search_fn='strong_wolfe') stepped once
+per epoch with a closure that computes the loss and its gradient) and torch.optim.lr_scheduler, stepped once per
+epoch:
 
   constant     no scheduler
   exponential  ExponentialLR(gamma = (lr_final / lr) ** (1 / (epochs - 1)))
@@ -17,15 +19,22 @@ torch.optim (Adam, AdamW or SGD) and torch.optim.lr_scheduler, stepped once per 
   plateau      ReduceLROnPlateau(factor, patience, min_lr) on the epoch's training loss
 
 and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 0. A parameter that gets no
-gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer.
+gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer. With
+ema_decay > 0 it keeps torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda e, w, n: ema_decay * e +
+(1 - ema_decay) * w), updated once before the first epoch (so that it starts as the initial weights) and after every
+optimizer step; the saved weights are then the average's. The saved weights and their loss (the run's final_loss)
+are compared too.
 
-The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step, and lr the rate the step used.
+The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step (for LBFGS: what step()
+returns, the loss at the iteration's start), and lr the rate the step used. For LBFGS the run's
+function_evaluations attribute must equal the optimizer's state['func_evals'].
 With --schedule-only it trains nothing: for any run (mini-batches, validation), it steps the run's scheduler on a
 parameterless optimizer with the losses the run recorded (plateau: val_loss where the run has validation, else
 train_loss) and requires the lr history to equal the rates it gives, bit for bit.
 
 It prints, per run, the largest relative differences of train_loss and lr (element by element) and of the final
-weights (model/; per tensor, relative to its largest element), and exits 1 when one exceeds the tolerance. Runs must be full batch, without validation or a value term.
+weights (model/; per tensor, relative to its largest element) and final_loss, and exits 1 when one exceeds the
+tolerance. Runs must be full batch, without validation or a value term.
 """
 import argparse
 import math
@@ -38,7 +47,8 @@ import torch
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
-            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0}
+            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "function_evaluations": 0,
+            "ema_decay": 0.0}
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
                "gelu": torch.nn.GELU}
 
@@ -62,6 +72,9 @@ def make_optimizer(attrs, params):
     name, lr = text(attrs["optimizer"]), float(attrs["lr"])
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
+    if name == "lbfgs":
+        return torch.optim.LBFGS(params, lr=lr, history_size=int(attrs["history_size"]), max_iter=1,
+                                 line_search_fn="strong_wolfe")
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=float(attrs["weight_decay"]))
     return torch.optim.SGD(params, lr=lr, momentum=float(attrs["momentum"]))
@@ -86,6 +99,29 @@ def make_scheduler(attrs, optimizer):
     return None
 
 
+def gradient_loss(model, params, x, grad_samples):
+    """MSE(dV/dx, S), its weight gradient in .grad (zeros for a parameter without one)."""
+    v = model(x).squeeze(1)
+    (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
+    loss = torch.nn.functional.mse_loss(dvdx, grad_samples)
+    loss.backward()
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    return loss
+
+
+def moving_average(attrs, model):
+    """With ema_decay: AveragedModel(avg_fn = decay * e + (1 - decay) * w), updated once before training (so that
+    it starts from the initial weights) and after every optimizer step; None without."""
+    decay = float(attrs["ema_decay"])
+    if decay <= 0:
+        return None
+    ema = torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda e, w, n: decay * e + (1 - decay) * w)
+    ema.update_parameters(model)
+    return ema
+
+
 def train(attrs, x, grad_samples):
     model, dtype = build_model(attrs)
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
@@ -93,31 +129,40 @@ def train(attrs, x, grad_samples):
     optimizer = make_optimizer(attrs, params)
     scheduler = make_scheduler(attrs, optimizer)
     max_norm = float(attrs["max_grad_norm"])
+    lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    ema = moving_average(attrs, model)
+
+    def closure():
+        optimizer.zero_grad()
+        return gradient_loss(model, params, x, grad_samples)
+
     losses, rates = [], []
     for _ in range(int(attrs["epochs"])):
-        optimizer.zero_grad()
-        v = model(x).squeeze(1)
-        (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
-        loss = torch.nn.functional.mse_loss(dvdx, grad_samples)
-        loss.backward()
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        if max_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
         rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
+        if lbfgs:
+            loss = optimizer.step(closure)
+        else:
+            loss = closure()
+            if max_norm > 0:
+                torch.nn.utils.clip_grad_norm_(params, max_norm)
+            optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         losses.append(loss.item())
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(loss.item())
         elif scheduler is not None:
             scheduler.step()
+    saved = model if ema is None else ema.module
+    optimizer.zero_grad()
+    final_loss = gradient_loss(saved, list(saved.parameters()), x, grad_samples).item()
     weights = {}
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    linears = [m for m in saved if isinstance(m, torch.nn.Linear)]
     for i, layer in enumerate(linears):
         weights[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
         weights[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()
-    return np.array(losses), np.array(rates), weights
+    evaluations = optimizer.state[params[0]].get("func_evals", 0) if lbfgs else 0
+    return np.array(losses), np.array(rates), weights, evaluations, final_loss
 
 
 def replay_schedule(attrs, group):
@@ -183,15 +228,24 @@ def main():
             attrs = {**DEFAULTS, **dict(g.attrs)}
             assert int(attrs["batch_size"]) == 0 and float(attrs["val_fraction"]) == 0, "full batch only"
             assert text(attrs["status"]) == "done", (name, attrs["status"])
-            losses, rates, weights = train(attrs, x, grad_samples)
+            losses, rates, weights, evaluations, final_loss = train(attrs, x, grad_samples)
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
             d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in weights.items())
-            worst = max(d_loss, d_lr, d_w)
-            ok &= worst <= args.tol and len(g["train_loss"]) == len(losses)
-            print(f"{name}: {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative difference "
-                  f"to PyTorch: train_loss {d_loss:.2e}, lr {d_lr:.2e}, weights {d_w:.2e} "
-                  f"({'ok' if worst <= args.tol else 'FAIL'}, tolerance {args.tol:g})")
+            d_final = relative(attrs["final_loss"], final_loss)
+            worst = max(d_loss, d_lr, d_w, d_final)
+            same_evaluations = int(attrs["function_evaluations"]) == evaluations
+            ok &= worst <= args.tol and len(g["train_loss"]) == len(losses) and same_evaluations
+            label = text(attrs["optimizer"])
+            if label == "lbfgs":
+                label += (f" ({evaluations} function evaluations, "
+                          f"{'as' if same_evaluations else 'DIFFERENT from'} PyTorch's)")
+            if float(attrs["ema_decay"]) > 0:
+                label += f", ema_decay {float(attrs['ema_decay']):g}"
+            print(f"{name}: {label}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
+                  f"difference to PyTorch: train_loss {d_loss:.2e}, lr {d_lr:.2e}, weights {d_w:.2e}, "
+                  f"final_loss {d_final:.2e} "
+                  f"({'ok' if worst <= args.tol and same_evaluations else 'FAIL'}, tolerance {args.tol:g})")
     return 0 if ok else 1
 
 
