@@ -4,7 +4,8 @@ schedule, L-BFGS, and Adam followed by L-BFGS reach on four problems, in equal e
 
   bench_fit.py [--epochs 1000] [--ranks 2] [--problems quadratic,rosenbrock,wells,physical] [--methods ...]
 
-Each problem is a training file and a held-out test file of gradient samples (new points, the same field),
+Each problem is a training file and a held-out test file of gradient samples (new points, the same field; the
+physical-units one also with data.standardize),
 written here with numpy; every run is float64, full batch, softplus 64-64, seed 0, trained by gradfit_dist under
 `mpirun -n RANKS`; the error is `gradfit_dist eval`'s ||dV/dx - S|| / ||S|| on the test file, with the weights the
 run is saved with. "Equal time" reruns each method that was faster than the slowest one at equal epochs with its
@@ -55,15 +56,17 @@ def wells(rng, n):  # V = -sum_k exp(-|x - c_k|^2 / 2) in 8-D, six wells
     return x, g
 
 
-def physical(rng, n):  # x in [0, 1000]^2 (say pm), V ~ 1e7, S ~ 1e4, with 1 % noise on S
+def physical(rng, n):  # x in [0, 1000]^2 (say pm), V ~ 1e7, S ~ 1e4, with 1 % noise on S (also standardized)
     x = rng.uniform(0, 1000, (n, 2))
     a, b = x[:, 0] / 300, x[:, 1] / 200
     g = np.stack([1e7 / 300 * np.cos(a) * np.cos(b), -1e7 / 200 * np.sin(a) * np.sin(b)], 1)
     return x, g * (1 + 0.01 * rng.standard_normal(g.shape))
 
 
-PROBLEMS = {"quadratic": (quadratic, 400), "rosenbrock": (rosenbrock, 2000), "wells": (wells, 2000),
-            "physical": (physical, 1000)}
+# name: (field, training rows, data.standardize)
+PROBLEMS = {"quadratic": (quadratic, 400, False), "rosenbrock": (rosenbrock, 2000, False),
+            "wells": (wells, 2000, False), "physical": (physical, 1000, False),
+            "physical_standardized": (physical, 1000, True)}
 
 # --- methods: the optimizer section (and train.init_from stages) -----------------------------------------------
 
@@ -86,8 +89,9 @@ def train(work, problem, name, optimizer, epochs, ranks, init_from=None):
     """Trains one run; returns (results file, wall_seconds) or None when the binary refuses the method."""
     out = os.path.join(work, f"{problem}-{name}-{epochs}")
     init = f"\n  init_from: {init_from}" if init_from else ""
+    standardize = ", standardize: true" if PROBLEMS[problem][2] else ""
     with open(out + ".yaml", "w") as f:
-        f.write(f"name: {name}\ndata: {{target: file, path: {problem}-train.h5}}\n"
+        f.write(f"name: {name}\ndata: {{target: file, path: {problem}-train.h5{standardize}}}\n"
                 f"model: {{widths: [64, 64], activation: softplus, dtype: float64}}\n"
                 f"optimizer: {optimizer}\ntrain:\n  epochs: {epochs}\n  seed: 0{init}\n")
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), BIN, "--fresh", "--threads", "1", "--progress", "lines",
@@ -123,7 +127,7 @@ def run_method(work, problem, method, epochs, ranks):
 
 
 def bench_problem(work, problem, methods, epochs, ranks):
-    make, rows = PROBLEMS[problem]
+    make, rows, _ = PROBLEMS[problem]
     rng = np.random.default_rng(1)
     write(f"{work}/{problem}-train.h5", *make(rng, rows))
     write(f"{work}/{problem}-test.h5", *make(rng, 2000))
