@@ -63,7 +63,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
   static const std::map<std::string, std::vector<std::string>> keys{
       {"data",
        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
-        "well_width", "seed"}},
+        "well_width", "seed", "standardize"}},
       {"model", {"widths", "activation", "dtype"}},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
@@ -122,6 +122,7 @@ DataSpec parse_data(const Section& s) {
   d.wells = s.get<int64_t>("wells", d.wells);
   d.well_width = s.get<double>("well_width", d.well_width);
   d.seed = s.get<uint64_t>("seed", d.seed);
+  d.standardize = s.get<bool>("standardize", d.standardize);
 
   s.check(d.low < d.high, "high", "must be greater than data.low", d.high);
   s.check(d.stddev > 0, "stddev", "must be > 0", d.stddev);
@@ -561,6 +562,7 @@ std::string canonical_text(const RunSpec& r) {
     }
     if (wells) os << "data.wells=" << d.wells << "\ndata.well_width=" << number_text(d.well_width) << "\n";
   }
+  if (d.standardize) os << "data.standardize=true\n";  // named only when set: other runs keep their ids
   os << "model.widths=";
   for (const int64_t w : r.model.widths) os << w << ",";
   os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype)

@@ -32,6 +32,9 @@ struct DataSpec {
   int64_t wells = 4;              // gaussian_wells: number of wells
   double well_width = 1.0;        // gaussian_wells: standard deviation of each well
   uint64_t seed = 0;              // sampling and well placement
+  // Train on standardized data (model/standardization.h): x → (x − μ)/σ per component, S and V scaled to match,
+  // from the training rows; predictions stay in the user's units.
+  bool standardize = false;
 };
 
 struct ModelSpec {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "model/standardization.h"
 #include "parallel/comm.h"
 #include "parallel/shard.h"
 
@@ -20,6 +21,9 @@ struct Dataset {
   int64_t dim = 0;             // n
   parallel::Shard shard;       // the rows this rank holds
   std::string description;     // for the log: "quadratic, grid of 10^2 points" or the file path
+  // data.standardize: the transform x, grad_samples and values have been through (train/standardize.h); inactive
+  // (the identity) when they are in the user's units.
+  model::Standardization standardization;
   bool has_values() const { return values.defined(); }
   bool has_grad_samples() const { return grad_samples.defined(); }
 };
