@@ -34,6 +34,7 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
                                          {"file", Target::file}}};
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
+constexpr NameTable<Loss, 2> kLosses{{{"mse", Loss::mse}, {"huber", Loss::huber}}};
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 
@@ -70,7 +71,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
         "plateau_factor", "plateau_patience", "min_lr"}},
       {"train",
        {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
-        "init_from"}},
+        "init_from", "loss", "huber_delta"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
@@ -229,6 +230,9 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.epochs = s.get<int64_t>("epochs", t.epochs);
   t.batch_size = s.get<int64_t>("batch_size", t.batch_size);
   t.value_weight = s.get<double>("value_weight", t.value_weight);
+  t.loss = s.get_enum("loss", kLosses, t.loss);
+  t.huber_delta = s.get<double>("huber_delta", t.huber_delta);
+  s.check(std::isfinite(t.huber_delta) && t.huber_delta > 0, "huber_delta", "must be > 0", t.huber_delta);
   t.seed = s.get<uint64_t>("seed", t.seed);
   t.log_every = s.get<int64_t>("log_every", t.log_every);
   t.val_fraction = s.get<double>("val_fraction", t.val_fraction);
@@ -577,6 +581,9 @@ std::string canonical_text(const RunSpec& r) {
   if (r.train.chunk_rows != 0) os << "train.chunk_rows=" << r.train.chunk_rows << "\n";
   // Part of the math, named only when set so that every run without it keeps its id.
   if (!r.train.init_from.empty()) os << "train.init_from=" << r.train.init_from << "\n";
+  if (r.train.loss != Loss::mse)  // named only when not the default, so that every other run keeps its id
+    os << "train.loss=" << to_string(r.train.loss) << "\ntrain.huber_delta=" << number_text(r.train.huber_delta)
+       << "\n";
   canonical_optimizer_extras(os, r.optimizer);
   return os.str();
 }
@@ -589,6 +596,9 @@ const char* to_string(DType d) {
 }
 const char* to_string(Engine e) {
   return name_of(kEngines, e);
+}
+const char* to_string(Loss l) {
+  return name_of(kLosses, l);
 }
 const char* to_string(Optimizer o) {
   return name_of(kOptimizers, o);

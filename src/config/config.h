@@ -18,6 +18,8 @@ enum class Target { quadratic, rosenbrock, gaussian_wells, file };
 enum class Sampling { grid, uniform, normal };
 enum class Device { auto_select, cpu, cuda };
 enum class Engine { analytic, autograd };
+// The loss on dV/dx − S: mean squared error (nn.MSELoss), or nn.HuberLoss(delta) (both with mean reduction).
+enum class Loss { mse, huber };
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -61,6 +63,8 @@ struct TrainSpec {
   int64_t epochs = 1000;
   int64_t batch_size = 0;     // 0: full batch
   double value_weight = 0.0;  // weight of the MSE on V itself; needs a dataset with values
+  Loss loss = Loss::mse;      // of the gradient term
+  double huber_delta = 1.0;   // Loss::huber: where the loss turns from quadratic to linear
   uint64_t seed = 0;          // weight initialisation, mini-batch order, validation split
   int64_t log_every = 0;      // print every k epochs; 0: about ten lines per run
   double val_fraction = 0.0;  // share of the samples held out for validation (0: none)
@@ -136,5 +140,6 @@ const char* to_string(Target t);
 const char* to_string(Sampling s);
 const char* to_string(Device d);
 const char* to_string(Engine e);
+const char* to_string(Loss l);
 
 }  // namespace gradfit::config

@@ -79,6 +79,8 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("epochs", t.epochs);
   group.write_attribute("batch_size", t.batch_size);
   group.write_attribute("value_weight", t.value_weight);
+  group.write_attribute("loss", std::string(config::to_string(t.loss)));
+  group.write_attribute("huber_delta", t.huber_delta);  // also for mse, which ignores it
   group.write_attribute("seed", static_cast<int64_t>(t.seed));
   group.write_attribute("val_fraction", t.val_fraction);
   group.write_attribute("patience", t.patience);

@@ -307,6 +307,18 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   return slot;
 }
 
+void AnalyticLoss::add_huber(Views& v, torch::Tensor& sums, double adjoint) {
+  const double delta = gradient_loss_.huber_delta;
+  const auto a = v.r_flat.abs();
+  const auto h = torch::where(a < delta, 0.5 * v.r_flat.square(), delta * (a - 0.5 * delta));
+  if (h.dim() == 1) {
+    sums.select(1, 2).add_(h.sum());
+  } else {  // each model's sum as it makes it alone
+    for (int64_t r = 0; r < ensemble_; ++r) sums.select(0, r).select(0, 2).add_(h.select(0, r).sum());
+  }
+  if (adjoint != 0) v.r.clamp_(-delta, delta).mul_(adjoint);
+}
+
 void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column) {
   if (ensemble_ == 1) {
     sums.select(1, column).add_(at::dot(flat, flat));
@@ -418,7 +430,10 @@ void AnalyticLoss::loss_adjoints(Views& v, const torch::Tensor& grad_samples, co
   const auto n = static_cast<double>(grad_samples.size(1));
   at::sub_out(v.r, v.g, grad_samples);
   add_sse(v, v.r_flat, sums, 0);
-  v.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
+  if (gradient_loss_.kind == config::Loss::huber)
+    add_huber(v, sums, 1.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx) = clamp(r, −δ, δ) / (count n)
+  else
+    v.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
   if (values.defined()) {
     at::sub_out(v.v_bar, v.v, values.view({-1, 1}));
     add_sse(v, v.v_bar_flat, sums, 1);
@@ -488,6 +503,7 @@ void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_sa
     sweeps(v, x.narrow(0, first, rows), with_value);
     at::sub_out(v.r, v.g, grad_samples.narrow(0, first, rows));
     add_sse(v, v.r_flat, sums_2d, 0);
+    if (gradient_loss_.kind == config::Loss::huber) add_huber(v, sums_2d, 0.0);
     if (with_value) {
       at::sub_out(v.v_bar, v.v, values.narrow(0, first, rows).view({-1, 1}));
       add_sse(v, v.v_bar_flat, sums_2d, 1);

@@ -104,11 +104,32 @@ void standardize_dataset(data::Dataset& data, const model::Standardization& st) 
 
 namespace {
 
-// One run's sums over this shard, in the model's units, float64: per component Σ r̃_i² and Σ S̃_i² over the
-// training rows, Σ (Ṽ − ṽ)² over them, then per component Σ r̃_i² and Σ (Ṽ − ṽ)² over the held-out rows.
-std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const torch::Tensor& weights) {
-  const int64_t n = data.dim;
-  auto sums = torch::zeros({3 * n + 2}, torch::kFloat64);
+// The element-wise loss of train.loss on residuals r (float64): r² or huber_δ(r) (model/loss.h).
+torch::Tensor element_loss(const torch::Tensor& r, const config::TrainSpec& spec) {
+  if (spec.loss != config::Loss::huber) return r.square();
+  const double delta = spec.huber_delta;
+  const auto a = r.abs();
+  return torch::where(a < delta, 0.5 * r.square(), delta * (a - 0.5 * delta));
+}
+
+// Where error_sums puts one run's sums over the shard (model units, float64), per component i where it says (i):
+// over the training rows Σ r̃_i², Σ S̃_i², Σ ℓ(r̃_i) (ℓ: train.loss) and Σ (Ṽ − ṽ)²; over the held-out rows Σ ℓ(r̃_i)
+// and Σ (Ṽ − ṽ)².
+struct SumLayout {
+  int64_t n;
+  int64_t sse() const { return 0; }
+  int64_t target() const { return n; }
+  int64_t loss() const { return 2 * n; }
+  int64_t value() const { return 3 * n; }
+  int64_t val_loss() const { return 3 * n + 1; }
+  int64_t val_value() const { return 4 * n + 1; }
+  int64_t size() const { return 4 * n + 2; }
+};
+
+std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const torch::Tensor& weights,
+                               const config::TrainSpec& spec) {
+  const SumLayout at{data.dim};
+  auto sums = torch::zeros({at.size()}, torch::kFloat64);
   for (int64_t first = 0; first < data.shard.count; first += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, data.shard.count - first);
     const auto x = data.x.narrow(0, first, rows).detach().requires_grad_(true);
@@ -116,14 +137,16 @@ std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const
     const auto g = torch::autograd::grad({v}, {x}, /*grad_outputs=*/{torch::ones_like(v)}, /*retain_graph=*/false,
                                          /*create_graph=*/false)[0];
     const auto train = weights.narrow(0, first, rows).unsqueeze(1), val = 1.0 - train;
-    const auto e2 = (block_of(g, 0, rows) - block_of(data.grad_samples, first, rows)).square();
-    sums.narrow(0, 0, n) += (e2 * train).sum(0);
-    sums.narrow(0, n, n) += (block_of(data.grad_samples, first, rows).square() * train).sum(0);
-    sums.narrow(0, 2 * n + 1, n) += (e2 * val).sum(0);
+    const auto r = block_of(g, 0, rows) - block_of(data.grad_samples, first, rows);
+    const auto loss = element_loss(r, spec);
+    sums.narrow(0, at.sse(), at.n) += (r.square() * train).sum(0);
+    sums.narrow(0, at.target(), at.n) += (block_of(data.grad_samples, first, rows).square() * train).sum(0);
+    sums.narrow(0, at.loss(), at.n) += (loss * train).sum(0);
+    sums.narrow(0, at.val_loss(), at.n) += (loss * val).sum(0);
     if (!data.has_values()) continue;
     const auto ve2 = (block_of(v.detach(), 0, rows) - block_of(data.values, first, rows)).square().unsqueeze(1);
-    sums[2 * n] += (ve2 * train).sum();
-    sums[3 * n + 1] += (ve2 * val).sum();
+    sums[at.value()] += (ve2 * train).sum();
+    sums[at.val_value()] += (ve2 * val).sum();
   }
   return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
 }
@@ -151,22 +174,24 @@ void final_metrics_in_user_units(std::vector<records::TrainResult>& results, con
   double train_count = weights.sum().item<double>();
   comm.allreduce_sum(&train_count, 1);
   const double val_count = static_cast<double>(data.total_rows) - train_count;
+  const SumLayout at{data.dim};
   for (auto& result : results) {
     auto mlp = model_of(run, data, result.parameters);
-    std::vector<double> sums = error_sums(mlp, data, weights);
+    std::vector<double> sums = error_sums(mlp, data, weights, run.train);
     comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
-    double train_sse = 0, target_sq = 0, val_sse = 0;
+    double train_sse = 0, target_sq = 0, train_loss = 0, val_loss = 0;
     for (size_t i = 0; i < n; ++i) {
-      train_sse += factors[i] * sums[i];
-      target_sq += factors[i] * sums[n + i];
-      val_sse += factors[i] * sums[2 * n + 1 + i];
+      train_sse += factors[i] * sums[at.sse() + i];
+      target_sq += factors[i] * sums[at.target() + i];
+      train_loss += factors[i] * sums[at.loss() + i];
+      val_loss += factors[i] * sums[at.val_loss() + i];
     }
     const double dims = static_cast<double>(n);
     auto& final = result.final;
-    final.train_loss = train_sse / (train_count * dims) + value_weight * s2 * sums[2 * n] / train_count;
+    final.train_loss = train_loss / (train_count * dims) + value_weight * s2 * sums[at.value()] / train_count;
     final.rel_grad_error = target_sq > 0 ? std::sqrt(train_sse / target_sq) : std::sqrt(train_sse);
     if (val_count > 0 && run.train.val_fraction > 0)
-      final.val_loss = val_sse / (val_count * dims) + value_weight * s2 * sums[3 * n + 1] / val_count;
+      final.val_loss = val_loss / (val_count * dims) + value_weight * s2 * sums[at.val_value()] / val_count;
   }
 }
 

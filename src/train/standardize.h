@@ -24,7 +24,9 @@ void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 
 // Replaces the final metrics of each of `results` (runs of one job, trained on `data`, standardized) by the same
 // metrics in the user's units: one more pass of each run's saved weights over the shard (autograd, a block of
-// rows at a time), its squared gradient errors scaled per component by (s / σ_i)² and its value errors by s².
+// rows at a time), its squared gradient errors (and for train.loss huber its huber loss, which then reads
+// huber with δ s/σ_i per component in the user's units, since huber_cδ(c r) = c² huber_δ(r)) scaled per component
+// by (s / σ_i)², and its value errors by s².
 // Nothing to do when `data` is not standardized. Collective over `comm`.
 void final_metrics_in_user_units(std::vector<records::TrainResult>& results, const config::RunSpec& run,
                                  const data::Dataset& data, const parallel::Comm& comm);

@@ -19,12 +19,14 @@ torch.optim (Adam, AdamW or SGD) and torch.optim.lr_scheduler, stepped once per 
 and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 0. A parameter that gets no
 gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer.
 
-The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step, and lr the rate the step used.
+The history's train_loss is the run's train.loss on (dV/dx, S) -- nn.MSELoss(), or nn.HuberLoss(delta=huber_delta),
+mean reduction -- with the weights before the epoch's step, rel_grad_error ||dV/dx - S|| / ||S|| with the same
+weights, and lr the rate the step used.
 With --schedule-only it trains nothing: for any run (mini-batches, validation), it steps the run's scheduler on a
 parameterless optimizer with the losses the run recorded (plateau: val_loss where the run has validation, else
 train_loss) and requires the lr history to equal the rates it gives, bit for bit.
 
-It prints, per run, the largest relative differences of train_loss and lr (element by element) and of the final
+It prints, per run, the largest relative differences of train_loss, rel_grad_error and lr (element by element) and of the final
 weights (model/; per tensor, relative to its largest element), and exits 1 when one exceeds the tolerance. Runs must be full batch, without validation or a value term.
 """
 import argparse
@@ -38,7 +40,7 @@ import torch
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
-            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0}
+            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "loss": "mse", "huber_delta": 1.0}
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
                "gelu": torch.nn.GELU}
 
@@ -86,6 +88,13 @@ def make_scheduler(attrs, optimizer):
     return None
 
 
+def make_loss(attrs):
+    """train.loss: nn.MSELoss, or nn.HuberLoss(delta), both with mean reduction."""
+    if text(attrs["loss"]) == "huber":
+        return torch.nn.HuberLoss(delta=float(attrs["huber_delta"]))
+    return torch.nn.MSELoss()
+
+
 def train(attrs, x, grad_samples):
     model, dtype = build_model(attrs)
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
@@ -93,13 +102,15 @@ def train(attrs, x, grad_samples):
     optimizer = make_optimizer(attrs, params)
     scheduler = make_scheduler(attrs, optimizer)
     max_norm = float(attrs["max_grad_norm"])
-    losses, rates = [], []
+    loss_fn = make_loss(attrs)
+    losses, rates, errors = [], [], []
     for _ in range(int(attrs["epochs"])):
         optimizer.zero_grad()
         v = model(x).squeeze(1)
         (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
-        loss = torch.nn.functional.mse_loss(dvdx, grad_samples)
+        loss = loss_fn(dvdx, grad_samples)
         loss.backward()
+        errors.append((torch.linalg.norm(dvdx.detach() - grad_samples) / torch.linalg.norm(grad_samples)).item())
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -117,7 +128,8 @@ def train(attrs, x, grad_samples):
     for i, layer in enumerate(linears):
         weights[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
         weights[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()
-    return np.array(losses), np.array(rates), weights
+    beyond = float((torch.abs(dvdx.detach() - grad_samples) >= float(attrs["huber_delta"])).double().mean())
+    return np.array(losses), np.array(rates), np.array(errors), weights, beyond
 
 
 def replay_schedule(attrs, group):
@@ -183,15 +195,19 @@ def main():
             attrs = {**DEFAULTS, **dict(g.attrs)}
             assert int(attrs["batch_size"]) == 0 and float(attrs["val_fraction"]) == 0, "full batch only"
             assert text(attrs["status"]) == "done", (name, attrs["status"])
-            losses, rates, weights = train(attrs, x, grad_samples)
+            losses, rates, errors, weights, beyond = train(attrs, x, grad_samples)
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
+            d_err = relative(g["rel_grad_error"][:], errors)
             d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in weights.items())
-            worst = max(d_loss, d_lr, d_w)
+            worst = max(d_loss, d_lr, d_err, d_w)
             ok &= worst <= args.tol and len(g["train_loss"]) == len(losses)
-            print(f"{name}: {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative difference "
-                  f"to PyTorch: train_loss {d_loss:.2e}, lr {d_lr:.2e}, weights {d_w:.2e} "
-                  f"({'ok' if worst <= args.tol else 'FAIL'}, tolerance {args.tol:g})")
+            loss = text(attrs["loss"])
+            if loss == "huber":  # how much of each branch the comparison covered
+                loss += f"({float(attrs['huber_delta']):g}), {100 * beyond:.0f}% of |dV/dx - S| >= delta at the end"
+            print(f"{name}: {loss}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
+                  f"difference to PyTorch: train_loss {d_loss:.2e}, rel_grad_error {d_err:.2e}, lr {d_lr:.2e}, "
+                  f"weights {d_w:.2e} ({'ok' if worst <= args.tol else 'FAIL'}, tolerance {args.tol:g})")
     return 0 if ok else 1
 
 
