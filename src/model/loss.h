@@ -27,9 +27,11 @@ struct LossTerms {
 // loss = grad_loss / (count × n) + value_weight × value_sse / count, where `count` is the number of samples in the
 // GLOBAL batch (over all ranks), so that summing every rank's weight gradients gives the gradient of the global
 // mean. With count = B this is nn.MSELoss (or nn.HuberLoss(δ)) on dV/dx (mean over B×n), plus the value term.
-// create_graph = false evaluates only (no loss.backward() afterwards), e.g. for validation.
+// create_graph = false evaluates only (no loss.backward() afterwards), e.g. for validation. `row_weights` (B, or
+// undefined: all 1) multiply each row's terms in the loss and in the sums.
 LossTerms gradient_matching_loss(Mlp& model, const torch::Tensor& x, const torch::Tensor& grad_samples,
                                  const torch::Tensor& values, double value_weight, int64_t count,
-                                 bool create_graph = true, const GradientLoss& gradient_loss = {});
+                                 bool create_graph = true, const GradientLoss& gradient_loss = {},
+                                 const torch::Tensor& row_weights = {});
 
 }  // namespace gradfit::model

@@ -226,17 +226,19 @@ JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, c
 const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parallel::Comm& group) {
   config::RunSpec key_run;
   key_run.data = run.data;
-  if (run.data.standardize) {  // fitted to the training rows: the validation split is part of the data
-    key_run.train.val_fraction = run.train.val_fraction;
-    key_run.train.seed = run.train.val_fraction > 0 ? run.train.seed : 0;
-  }
   const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
-  if (!cached_ || key != cached_key_) {
+  // The standardization and the weights' normalization are fitted to the training rows: to the validation split.
+  char split[64] = "";
+  if (run.train.val_fraction > 0)
+    std::snprintf(split, sizeof split, "%.17g/%llu", run.train.val_fraction,
+                  static_cast<unsigned long long>(run.train.seed));
+  const bool fitted = cached_ && (cached_->standardization.active() || cached_->has_weights());
+  if (!cached_ || key != cached_key_ || (fitted && split != cached_split_)) {
     cached_.reset();
     cached_ = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), group, settings_.device);
-    if (run.data.standardize)
-      train::standardize_dataset(*cached_, train::fit_standardization(*cached_, run.train, group));
+    train::prepare_dataset(*cached_, run, group);
     cached_key_ = key;
+    cached_split_ = split;
   }
   return *cached_;
 }

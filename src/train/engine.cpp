@@ -23,11 +23,12 @@ class AnalyticEngine : public Engine {
 
   void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
     if (batch.size() == 0) return;
-    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums);
+    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums,
+                     batch.weights);
   }
   void evaluate(const Batch& batch, int64_t, torch::Tensor& sums) override {
     if (batch.size() == 0) return;
-    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums);
+    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums, batch.weights);
   }
 
  private:
@@ -63,7 +64,7 @@ class AutogradEngine : public Engine {
     for (int64_t first = 0; first < batch.size(); first += chunk_rows_) {
       const Batch chunk = batch.rows(first, std::min(chunk_rows_, batch.size() - first));
       auto terms = model::gradient_matching_loss(model_, chunk.x, chunk.grad_samples, chunk.values, value_weight_,
-                                                 count, create_graph, gradient_loss_);
+                                                 count, create_graph, gradient_loss_, chunk.weights);
       if (create_graph) terms.loss.backward();
       sums[0][kGradSse].add_(terms.grad_sse);
       sums[0][kValueSse].add_(terms.value_sse);

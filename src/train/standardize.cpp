@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/error.h"
 #include "model/mlp.h"
 #include "train/batches.h"
 
@@ -102,6 +103,23 @@ void standardize_dataset(data::Dataset& data, const model::Standardization& st) 
   data.standardization = st;
 }
 
+void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const parallel::Comm& comm) {
+  if (!data.has_weights()) return;
+  const auto training = training_weights(data, spec);
+  double sums[2] = {(data.weights.to(torch::kCPU, torch::kFloat64) * training).sum().item<double>(),
+                    training.sum().item<double>()};
+  comm.allreduce_sum(sums, 2);
+  if (!(sums[0] > 0))  // every rank has the same sums
+    throw CollectiveError(data.description + ": dataset 'weight': the training rows' weights sum to 0");
+  const double mean = sums[0] / sums[1];
+  data.weights = (data.weights.to(torch::kFloat64) / mean).to(data.weights.scalar_type());
+}
+
+void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {
+  normalize_weights(data, run.train, comm);
+  if (run.data.standardize) standardize_dataset(data, fit_standardization(data, run.train, comm));
+}
+
 namespace {
 
 // The element-wise loss of train.loss on residuals r (float64): r² or huber_δ(r) (model/loss.h).
@@ -136,7 +154,11 @@ std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const
     const auto v = mlp->forward(x);
     const auto g = torch::autograd::grad({v}, {x}, /*grad_outputs=*/{torch::ones_like(v)}, /*retain_graph=*/false,
                                          /*create_graph=*/false)[0];
-    const auto train = weights.narrow(0, first, rows).unsqueeze(1), val = 1.0 - train;
+    auto train = weights.narrow(0, first, rows).unsqueeze(1), val = 1.0 - train;
+    if (data.has_weights()) {  // each row's normalized weight
+      const auto w = block_of(data.weights, first, rows).unsqueeze(1);
+      train = train * w, val = val * w;
+    }
     const auto r = block_of(g, 0, rows) - block_of(data.grad_samples, first, rows);
     const auto loss = element_loss(r, spec);
     sums.narrow(0, at.sse(), at.n) += (r.square() * train).sum(0);

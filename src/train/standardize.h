@@ -22,6 +22,16 @@ model::Standardization fit_standardization(const data::Dataset& data, const conf
 // Transforms data's x, grad_samples and values in place (their dtype and device kept) and records `st` in it.
 void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 
+// Divides data.weights (a file's `weight` dataset) by their mean over the training rows of all ranks (float64 sums,
+// one allreduce), so that a batch's loss Σ w̄ ℓ / (|batch| n) is the weighted mean over the batch on average, and
+// exactly for the full batch (Σ w ℓ / (n Σ w)). Nothing without weights. Throws a CollectiveError naming the file
+// when the training rows' weights sum to 0. Collective over `comm`.
+void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const parallel::Comm& comm);
+
+// What a run's data go through before training, once per job: normalize_weights, then with data.standardize
+// fit_standardization and standardize_dataset. Collective over `comm`.
+void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm);
+
 // Replaces the final metrics of each of `results` (runs of one job, trained on `data`, standardized) by the same
 // metrics in the user's units: one more pass of each run's saved weights over the shard (autograd, a block of
 // rows at a time), its squared gradient errors (and for train.loss huber its huber loss, which then reads

@@ -350,7 +350,7 @@ std::vector<double> JobTrainer::saved_sums() {
   constexpr int64_t kBlockRows = int64_t{1} << 16;
   auto sums = torch::zeros({2, members_, kSums}, data_.x.options());
   auto train_sums = sums[0], val_sums = sums[1];
-  const Batch shard{data_.x, data_.grad_samples, data_.values};
+  const Batch shard{data_.x, data_.grad_samples, data_.values, data_.weights};
   const auto& rows = split_.training_rows;
   const int64_t count = split_.has_validation() ? static_cast<int64_t>(rows.size()) : data_.shard.count;
   for (int64_t first = 0; first < count; first += kBlockRows) {

@@ -1003,6 +1003,94 @@ for p in a["model"]:
 print("huber, mini-batches: stopped at a checkpoint and resumed, histories and weights bit for bit")
 PY
   ;;
+weights_match_pytorch)
+  # Per-sample weights from the data file's `weight` dataset, float64 full batch, 150 epochs: on 1 and 3 ranks, mse
+  # and huber, both engines and an ensemble, each run's train_loss, rel_grad_error and final weights equal PyTorch's
+  # weighted mean (tests/train/pytorch_reference.py) to 1e-9 relative, and the rank counts agree to 1e-10; with
+  # mini-batches, validation and a value term 1 and 3 ranks agree too; a negative weight is one clear error.
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(8)
+x = rng.uniform(-2, 2, (200, 2))
+grad = 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+grad[rng.random(200) < 0.1] += rng.normal(0, 20, (2,))
+w = rng.uniform(0, 3, 200)
+w[rng.random(200) < 0.1] = 0  # rows that do not count
+with h5py.File(sys.argv[1] + "/data.h5", "w") as f:
+    f["x"], f["grad"], f["weight"], f["value"] = x, grad, w, (x * x).sum(1)
+w[5] = -1
+with h5py.File(sys.argv[1] + "/bad.h5", "w") as f:
+    f["x"], f["grad"], f["weight"], f["value"] = x, grad, w, (x * x).sum(1)
+PY
+  cat >"$work/w.yaml" <<YAML
+name: weighted
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+optimizer: {lr: 0.02}
+train: {epochs: 150, seed: 3, huber_delta: 0.5}
+sweep:
+  zip:
+    train.loss: [mse, huber, huber, huber, mse]
+    train.seed: [3, 3, 4, 3, 3]
+    train.engine: [analytic, analytic, analytic, autograd, autograd]
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/w.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+  done
+  cat >"$work/m.yaml" <<YAML
+name: wm
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+optimizer: {lr: 0.01}
+train: {epochs: 40, seed: 3, loss: huber, batch_size: 32, val_fraction: 0.2, value_weight: 0.1}
+YAML
+  for n in 1 3; do run mpi $n "$GRADFIT_BIN" --out "$work/m$n" "$work/m.yaml"; expect_rc 0; done
+  "$PYTHON" - "$work" <<'PY' || fail "-n 1 and -n 3 differ"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+worst = 0.0
+for r in ("r", "m"):
+    a, b = h5py.File(f"{w}/{r}1/results.h5", "r"), h5py.File(f"{w}/{r}3/results.h5", "r")
+    for name in a["runs"]:
+        ga, gb = a["runs"][name], b["runs"][name]
+        for k in ["train_loss", "rel_grad_error", "val_loss", "grad_norm"]:
+            if np.isnan(ga[k][:]).all():
+                continue
+            worst = max(worst, float((np.abs(ga[k][:] - gb[k][:]) / np.abs(ga[k][:])).max()))
+        for p in ga["model"]:
+            x, y = ga["model"][p][:], gb["model"][p][:]
+            worst = max(worst, float(np.abs(x - y).max() / np.abs(x).max()))
+        for k in ["final_loss", "final_rel_grad_error"]:
+            worst = max(worst, abs(ga.attrs[k] - gb.attrs[k]) / abs(ga.attrs[k]))
+print(f"-n 1 vs -n 3 (full batch sweep; mini-batches with validation and values): largest relative difference {worst:.2e}")
+assert worst <= 1e-10
+ens = h5py.File(f"{w}/r1/results.h5", "r")["runs"]
+assert max(int(g.attrs["ensemble"]) for g in ens.values()) > 1, "no ensemble"
+PY
+  # With data.standardize too: the final metrics (user units) are the weighted ones of eval's predictions.
+  sed 's/path: data.h5}/path: data.h5, standardize: true}/; s/val_fraction: 0.2, //' "$work/m.yaml" >"$work/s.yaml"
+  run mpi 3 "$GRADFIT_BIN" --out "$work/s" "$work/s.yaml"
+  expect_rc 0
+  run mpi 2 "$GRADFIT_BIN" eval "$work/s/results.h5" "$work/data.h5" --out "$work/ps.h5"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "standardized weighted final metrics"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+g = h5py.File(w + "/s/results.h5")["runs/wm"]
+with h5py.File(w + "/data.h5") as d, h5py.File(w + "/ps.h5") as p:
+    S, wt, pg = d["grad"][:], d["weight"][:], p["grad"][:]
+rel = np.sqrt((wt[:, None] * (pg - S) ** 2).sum() / (wt[:, None] * S ** 2).sum())
+print(f"standardized, weighted: final_rel_grad_error {g.attrs['final_rel_grad_error']:.9e}, from eval's predictions {rel:.9e}")
+assert abs(rel - g.attrs["final_rel_grad_error"]) <= 1e-10 * rel
+PY
+  sed 's/data.h5/bad.h5/' "$work/m.yaml" >"$work/bad.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/bad" "$work/bad.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*bad\.h5: dataset 'weight' has a negative number, NaN or Inf in row 5$"
+  ;;
 eval_matches_pytorch)
   # eval under 1 and 3 ranks writes the same PRED.h5, equal to PyTorch's own evaluation of the saved weights.
   train_for_eval "$work/fit"

@@ -20,8 +20,9 @@ and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 
 gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer.
 
 The history's train_loss is the run's train.loss on (dV/dx, S) -- nn.MSELoss(), or nn.HuberLoss(delta=huber_delta),
-mean reduction -- with the weights before the epoch's step, rel_grad_error ||dV/dx - S|| / ||S|| with the same
-weights, and lr the rate the step used.
+mean reduction; where DATA.h5 has a `weight` dataset w, the weighted mean sum_k w_k sum_i loss(r_ki) / (n sum_k w_k)
+-- with the weights before the epoch's step, rel_grad_error ||dV/dx - S|| / ||S|| with the same weights (each row's
+squares times w_k where there are weights), and lr the rate the step used.
 With --schedule-only it trains nothing: for any run (mini-batches, validation), it steps the run's scheduler on a
 parameterless optimizer with the losses the run recorded (plateau: val_loss where the run has validation, else
 train_loss) and requires the lr history to equal the rates it gives, bit for bit.
@@ -88,21 +89,34 @@ def make_scheduler(attrs, optimizer):
     return None
 
 
-def make_loss(attrs):
-    """train.loss: nn.MSELoss, or nn.HuberLoss(delta), both with mean reduction."""
+def make_loss(attrs, weights):
+    """train.loss: nn.MSELoss, or nn.HuberLoss(delta), with mean reduction; with per-sample weights w (the data's
+    `weight` dataset) the weighted mean sum_k w_k sum_i loss(r_ki) / (n sum_k w_k)."""
+    reduction = "mean" if weights is None else "none"
     if text(attrs["loss"]) == "huber":
-        return torch.nn.HuberLoss(delta=float(attrs["huber_delta"]))
-    return torch.nn.MSELoss()
+        fn = torch.nn.HuberLoss(delta=float(attrs["huber_delta"]), reduction=reduction)
+    else:
+        fn = torch.nn.MSELoss(reduction=reduction)
+    if weights is None:
+        return fn
+    return lambda a, b: (weights[:, None] * fn(a, b)).sum() / (a.shape[1] * weights.sum())
 
 
-def train(attrs, x, grad_samples):
+def relative_error(dvdx, grad_samples, weights):
+    """||dV/dx - S|| / ||S||, each row's squares times its weight where the data have weights."""
+    w = 1.0 if weights is None else weights[:, None]
+    return torch.sqrt((w * (dvdx - grad_samples) ** 2).sum() / (w * grad_samples ** 2).sum()).item()
+
+
+def train(attrs, x, grad_samples, weights=None):
     model, dtype = build_model(attrs)
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
+    weights = None if weights is None else weights.to(dtype)
     params = list(model.parameters())
     optimizer = make_optimizer(attrs, params)
     scheduler = make_scheduler(attrs, optimizer)
     max_norm = float(attrs["max_grad_norm"])
-    loss_fn = make_loss(attrs)
+    loss_fn = make_loss(attrs, weights)
     losses, rates, errors = [], [], []
     for _ in range(int(attrs["epochs"])):
         optimizer.zero_grad()
@@ -110,7 +124,7 @@ def train(attrs, x, grad_samples):
         (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
         loss = loss_fn(dvdx, grad_samples)
         loss.backward()
-        errors.append((torch.linalg.norm(dvdx.detach() - grad_samples) / torch.linalg.norm(grad_samples)).item())
+        errors.append(relative_error(dvdx.detach(), grad_samples, weights))
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -189,20 +203,21 @@ def main():
         return 0 if ok else 1
     with h5py.File(args.data, "r") as f:
         x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
+        weights = torch.from_numpy(f["weight"][:].reshape(-1)) if "weight" in f else None
     with h5py.File(args.results, "r") as f:
         for name in args.run or sorted(f["runs"]):
             g = f["runs"][name]
             attrs = {**DEFAULTS, **dict(g.attrs)}
             assert int(attrs["batch_size"]) == 0 and float(attrs["val_fraction"]) == 0, "full batch only"
             assert text(attrs["status"]) == "done", (name, attrs["status"])
-            losses, rates, errors, weights, beyond = train(attrs, x, grad_samples)
+            losses, rates, errors, final, beyond = train(attrs, x, grad_samples, weights)
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
             d_err = relative(g["rel_grad_error"][:], errors)
-            d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in weights.items())
+            d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in final.items())
             worst = max(d_loss, d_lr, d_err, d_w)
             ok &= worst <= args.tol and len(g["train_loss"]) == len(losses)
-            loss = text(attrs["loss"])
+            loss = text(attrs["loss"]) + (", weighted" if weights is not None else "")
             if loss == "huber":  # how much of each branch the comparison covered
                 loss += f"({float(attrs['huber_delta']):g}), {100 * beyond:.0f}% of |dV/dx - S| >= delta at the end"
             print(f"{name}: {loss}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
