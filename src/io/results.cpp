@@ -111,6 +111,7 @@ void write_run(const Location& runs, const config::RunSpec& run, const RunContex
                const records::TrainResult& result) {
   const Location group = runs.create_group(run.name);
   write_standardization(group, context.standardization);
+  group.write_attribute("weighted", static_cast<int64_t>(context.weighted));
   write_history(group, result.history);
   write_parameters(group.create_group("model"), result.parameters);
   if (!result.last_parameters.empty()) write_parameters(group.create_group("model_last"), result.last_parameters);

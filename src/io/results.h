@@ -21,6 +21,7 @@ struct RunContext {
   int64_t total_rows = 0;                  // N
   int64_t dim = 0;                         // n
   model::Standardization standardization;  // data.standardize: the transform the model was trained under
+  bool weighted = false;                   // the data file's `weight` dataset weighed the rows
 };
 
 // Writes each tensor (float32 or float64, on the CPU) as a dataset of its shape and dtype, named by the module name.

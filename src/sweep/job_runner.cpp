@@ -176,6 +176,7 @@ class Job {
     context.total_rows = data.total_rows;
     context.dim = data.dim;
     context.standardization = data.standardization;
+    context.weighted = data.has_weights();
     const auto& run = runs_[member];
     parallel::all_or_none(group_, group_.is_root(),
                           [&] { io::write_results(runner_.folder().run_file(run), config_, run, context, result); });

@@ -1069,6 +1069,7 @@ print(f"-n 1 vs -n 3 (full batch sweep; mini-batches with validation and values)
 assert worst <= 1e-10
 ens = h5py.File(f"{w}/r1/results.h5", "r")["runs"]
 assert max(int(g.attrs["ensemble"]) for g in ens.values()) > 1, "no ensemble"
+assert all(int(g.attrs["weighted"]) == 1 for g in ens.values())
 PY
   # With data.standardize too: the final metrics (user units) are the weighted ones of eval's predictions.
   sed 's/path: data.h5}/path: data.h5, standardize: true}/; s/val_fraction: 0.2, //' "$work/m.yaml" >"$work/s.yaml"
