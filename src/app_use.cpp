@@ -77,7 +77,7 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
     std::printf("gradfit_dist eval: %s at %lld points of %s, %d rank%s, device %s\n", run_text(run).c_str(),
                 static_cast<long long>(data.total_rows), options.data_path.c_str(), world.size(),
                 world.size() == 1 ? "" : "s", device.str().c_str());
-  const auto prediction = use::evaluate(model, data, device, chunk_rows, world);
+  const auto prediction = use::evaluate(model, run.standardization, data, device, chunk_rows, world);
   if (!options.out_path.empty())
     use::write_predictions(options.out_path, prediction, data, {run.file, run.name, run.id, options.data_path}, world);
   if (world.is_root()) {

@@ -34,6 +34,7 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
                                          {"file", Target::file}}};
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
+constexpr NameTable<Loss, 2> kLosses{{{"mse", Loss::mse}, {"huber", Loss::huber}}};
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 
@@ -63,14 +64,14 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
   static const std::map<std::string, std::vector<std::string>> keys{
       {"data",
        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
-        "well_width", "seed"}},
+        "well_width", "seed", "standardize"}},
       {"model", {"widths", "activation", "dtype"}},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
         "plateau_factor", "plateau_patience", "min_lr", "history_size"}},
       {"train",
        {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
-        "init_from", "ema_decay"}},
+        "init_from", "ema_decay", "loss", "huber_delta"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
       {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
@@ -122,6 +123,7 @@ DataSpec parse_data(const Section& s) {
   d.wells = s.get<int64_t>("wells", d.wells);
   d.well_width = s.get<double>("well_width", d.well_width);
   d.seed = s.get<uint64_t>("seed", d.seed);
+  d.standardize = s.get<bool>("standardize", d.standardize);
 
   s.check(d.low < d.high, "high", "must be greater than data.low", d.high);
   s.check(d.stddev > 0, "stddev", "must be > 0", d.stddev);
@@ -233,6 +235,9 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.epochs = s.get<int64_t>("epochs", t.epochs);
   t.batch_size = s.get<int64_t>("batch_size", t.batch_size);
   t.value_weight = s.get<double>("value_weight", t.value_weight);
+  t.loss = s.get_enum("loss", kLosses, t.loss);
+  t.huber_delta = s.get<double>("huber_delta", t.huber_delta);
+  s.check(std::isfinite(t.huber_delta) && t.huber_delta > 0, "huber_delta", "must be > 0", t.huber_delta);
   t.seed = s.get<uint64_t>("seed", t.seed);
   t.log_every = s.get<int64_t>("log_every", t.log_every);
   t.val_fraction = s.get<double>("val_fraction", t.val_fraction);
@@ -574,6 +579,7 @@ std::string canonical_text(const RunSpec& r) {
     }
     if (wells) os << "data.wells=" << d.wells << "\ndata.well_width=" << number_text(d.well_width) << "\n";
   }
+  if (d.standardize) os << "data.standardize=true\n";  // named only when set: other runs keep their ids
   os << "model.widths=";
   for (const int64_t w : r.model.widths) os << w << ",";
   os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype)
@@ -589,6 +595,9 @@ std::string canonical_text(const RunSpec& r) {
   // Part of the math, named only when set so that every run without it keeps its id.
   if (!r.train.init_from.empty()) os << "train.init_from=" << r.train.init_from << "\n";
   if (r.train.ema_decay > 0) os << "train.ema_decay=" << number_text(r.train.ema_decay) << "\n";
+  if (r.train.loss != Loss::mse)  // named only when not the default, so that every other run keeps its id
+    os << "train.loss=" << to_string(r.train.loss) << "\ntrain.huber_delta=" << number_text(r.train.huber_delta)
+       << "\n";
   canonical_optimizer_extras(os, r.optimizer);
   return os.str();
 }
@@ -601,6 +610,9 @@ const char* to_string(DType d) {
 }
 const char* to_string(Engine e) {
   return name_of(kEngines, e);
+}
+const char* to_string(Loss l) {
+  return name_of(kLosses, l);
 }
 const char* to_string(Optimizer o) {
   return name_of(kOptimizers, o);

@@ -19,6 +19,8 @@ enum class Target { quadratic, rosenbrock, gaussian_wells, file };
 enum class Sampling { grid, uniform, normal };
 enum class Device { auto_select, cpu, cuda };
 enum class Engine { analytic, autograd };
+// The loss on dV/dx − S: mean squared error (nn.MSELoss), or nn.HuberLoss(delta) (both with mean reduction).
+enum class Loss { mse, huber };
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -33,6 +35,9 @@ struct DataSpec {
   int64_t wells = 4;              // gaussian_wells: number of wells
   double well_width = 1.0;        // gaussian_wells: standard deviation of each well
   uint64_t seed = 0;              // sampling and well placement
+  // Train on standardized data (model/standardization.h): x → (x − μ)/σ per component, S and V scaled to match,
+  // from the training rows; predictions stay in the user's units.
+  bool standardize = false;
 };
 
 struct ModelSpec {
@@ -60,6 +65,8 @@ struct TrainSpec {
   int64_t epochs = 1000;
   int64_t batch_size = 0;     // 0: full batch
   double value_weight = 0.0;  // weight of the MSE on V itself; needs a dataset with values
+  Loss loss = Loss::mse;      // of the gradient term
+  double huber_delta = 1.0;   // Loss::huber: where the loss turns from quadratic to linear
   uint64_t seed = 0;          // weight initialisation, mini-batch order, validation split
   int64_t log_every = 0;      // print every k epochs; 0: about ten lines per run
   double val_fraction = 0.0;  // share of the samples held out for validation (0: none)
@@ -138,5 +145,6 @@ const char* to_string(Target t);
 const char* to_string(Sampling s);
 const char* to_string(Device d);
 const char* to_string(Engine e);
+const char* to_string(Loss l);
 
 }  // namespace gradfit::config

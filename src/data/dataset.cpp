@@ -70,11 +70,14 @@ FileLayout inspect(const io::File& file, GradSamples grad_samples) {
   if (layout.rows == 0) fail(path + ": dataset 'x' has no rows (N = 0)");
   if (layout.dim == 0) fail(path + ": dataset 'x' has no columns (n = 0)");
   layout.has_values = file.has("value");
-  if (layout.has_values) {
-    const auto v_info = checked_info(file, "value");
-    const bool column = v_info.shape.size() == 2 && v_info.shape[1] == 1;
-    if (!(v_info.shape.size() == 1 || column) || v_info.shape[0] != layout.rows)
-      fail(path + ": dataset 'value' has shape " + shape_text(v_info.shape) + "; expected (" +
+  layout.has_weights = grad_samples == GradSamples::required && file.has("weight");
+  for (const auto& [name, present] :
+       {std::pair<std::string, bool>{"value", layout.has_values}, {"weight", layout.has_weights}}) {
+    if (!present) continue;
+    const auto info = checked_info(file, name);
+    const bool column = info.shape.size() == 2 && info.shape[1] == 1;
+    if (!(info.shape.size() == 1 || column) || info.shape[0] != layout.rows)
+      fail(path + ": dataset '" + name + "' has shape " + shape_text(info.shape) + "; expected (" +
            std::to_string(layout.rows) + ") to match 'x'");
   }
   return layout;
@@ -90,6 +93,7 @@ Dataset read_file(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype
   d.x = rows_tensor(file, "x", d.shard, d.dim, dtype);
   if (layout.has_grad) d.grad_samples = rows_tensor(file, "grad", d.shard, d.dim, dtype);
   if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1, dtype).view({-1});
+  if (layout.has_weights) d.weights = rows_tensor(file, "weight", d.shard, 1, dtype).view({-1});
   d.description = spec.path;
   return d;
 }
@@ -118,16 +122,19 @@ Dataset generate(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype 
   return d;
 }
 
-// Finds the first row, over all ranks, whose x, grad or value holds NaN or Inf; every rank learns it.
+// Finds the first row, over all ranks, whose x, grad, value or weight holds NaN or Inf (or a negative weight);
+// every rank learns it.
 void check_finite(const Dataset& d, const std::string& source, const parallel::Comm& comm) {
-  const char* names[] = {"x", "grad", "value"};
-  const torch::Tensor tensors[] = {d.x, d.grad_samples, d.has_values() ? d.values.view({-1, 1}) : torch::Tensor()};
+  const char* names[] = {"x", "grad", "value", "weight"};
+  const torch::Tensor tensors[] = {d.x, d.grad_samples, d.has_values() ? d.values.view({-1, 1}) : torch::Tensor(),
+                                   d.has_weights() ? d.weights.view({-1, 1}) : torch::Tensor()};
   int64_t first_bad = std::numeric_limits<int64_t>::max();  // encoded as dataset * N + row
-  for (int64_t k = 0; k < 3; ++k) {
+  for (int64_t k = 0; k < 4; ++k) {
     if (!tensors[k].defined() || tensors[k].numel() == 0) continue;
     for (int64_t first = 0; first < tensors[k].size(0); first += kReadRows) {  // a block at a time
       const auto block = tensors[k].narrow(0, first, std::min(kReadRows, tensors[k].size(0) - first));
-      const auto bad_rows = (~torch::isfinite(block)).any(1).nonzero();
+      const auto bad = k == 3 ? ~torch::isfinite(block) | (block < 0) : ~torch::isfinite(block);
+      const auto bad_rows = bad.any(1).nonzero();
       if (bad_rows.numel() > 0) {
         first_bad = std::min(first_bad, k * d.total_rows + d.shard.begin + first + bad_rows[0][0].item<int64_t>());
         break;
@@ -139,7 +146,9 @@ void check_finite(const Dataset& d, const std::string& source, const parallel::C
   // The data are checked in the model's dtype: a finite float64 number beyond float32's range is Inf there.
   const bool float32 = d.x.scalar_type() == torch::kFloat32;
   // Every rank agreed on the row through the allreduce, so every rank throws this.
-  throw CollectiveError(source + ": dataset '" + names[first_bad / d.total_rows] + "' has NaN or Inf in row " +
+  const int64_t k = first_bad / d.total_rows;
+  throw CollectiveError(source + ": dataset '" + names[k] + "' has " +
+                        (k == 3 ? "a negative number, NaN or Inf" : "NaN or Inf") + " in row " +
                         std::to_string(first_bad % d.total_rows) +
                         (float32 ? " (in float32: beyond ±3.4e38 counts too)" : ""));
 }
@@ -162,6 +171,7 @@ Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::C
   d.x = d.x.to(device, dtype);
   d.grad_samples = d.grad_samples.to(device, dtype);
   if (d.has_values()) d.values = d.values.to(device, dtype);
+  if (d.has_weights()) d.weights = d.weights.to(device, dtype);
   return d;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "model/standardization.h"
 #include "parallel/comm.h"
 #include "parallel/shard.h"
 
@@ -16,12 +17,19 @@ struct Dataset {
   torch::Tensor x;             // shard.count × n, points
   torch::Tensor grad_samples;  // shard.count × n, the gradient dV/dx sampled at x; undefined without (load_points)
   torch::Tensor values;        // shard.count, V at x; undefined when the data has no values
-  int64_t total_rows = 0;      // N, over all ranks
-  int64_t dim = 0;             // n
-  parallel::Shard shard;       // the rows this rank holds
-  std::string description;     // for the log: "quadratic, grid of 10^2 points" or the file path
+  // shard.count, the rows' weights in the loss (a file's `weight` dataset, >= 0), normalized by their mean over the
+  // training rows before training (train/standardize.h); undefined without.
+  torch::Tensor weights;
+  int64_t total_rows = 0;   // N, over all ranks
+  int64_t dim = 0;          // n
+  parallel::Shard shard;    // the rows this rank holds
+  std::string description;  // for the log: "quadratic, grid of 10^2 points" or the file path
+  // data.standardize: the transform x, grad_samples and values have been through (train/standardize.h); inactive
+  // (the identity) when they are in the user's units.
+  model::Standardization standardization;
   bool has_values() const { return values.defined(); }
   bool has_grad_samples() const { return grad_samples.defined(); }
+  bool has_weights() const { return weights.defined(); }
 };
 
 // Rows read from files (as float64) and checked a block at a time, so that the transient memory stays small
@@ -36,6 +44,7 @@ struct FileLayout {
   int64_t dim = 0;   // n
   bool has_values = false;
   bool has_grad = false;
+  bool has_weights = false;  // a `weight` dataset (N); read for training only
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);

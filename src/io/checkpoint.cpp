@@ -31,6 +31,7 @@ void write_state(const Location& at, const std::string& run_id, const records::C
   at.write_attribute("next_batch", c.next_batch);
   at.write_attribute("partial_grad_sse", c.partial_grad_sse);
   at.write_attribute("partial_value_sse", c.partial_value_sse);
+  at.write_attribute("partial_grad_loss", c.partial_grad_loss);
   at.write_attribute("partial_max_grad_norm", c.partial_max_grad_norm);
   at.write_attribute("partial_seconds", c.partial_seconds);
   at.write_attribute("best_val_loss", c.best_val_loss);
@@ -63,6 +64,8 @@ records::Checkpoint read_state(const Location& at, const std::string& where, con
   c.next_batch = at.read_int_attribute("next_batch");
   c.partial_grad_sse = at.read_double_attribute("partial_grad_sse");
   c.partial_value_sse = at.read_double_attribute("partial_value_sse");
+  // Absent from checkpoints written before train.loss existed, which are all mse runs (the sum unused).
+  c.partial_grad_loss = at.has_attribute("partial_grad_loss") ? at.read_double_attribute("partial_grad_loss") : 0.0;
   c.partial_max_grad_norm = at.read_double_attribute("partial_max_grad_norm");
   c.partial_seconds = at.read_double_attribute("partial_seconds");
   c.best_val_loss = at.read_double_attribute("best_val_loss");

@@ -81,6 +81,8 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("epochs", t.epochs);
   group.write_attribute("batch_size", t.batch_size);
   group.write_attribute("value_weight", t.value_weight);
+  group.write_attribute("loss", std::string(config::to_string(t.loss)));
+  group.write_attribute("huber_delta", t.huber_delta);  // also for mse, which ignores it
   group.write_attribute("seed", static_cast<int64_t>(t.seed));
   group.write_attribute("val_fraction", t.val_fraction);
   group.write_attribute("patience", t.patience);
@@ -96,9 +98,23 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("device", context.device);
 }
 
+// data.standardize: group standardization/ with datasets input_mean and input_scale (n) and attributes
+// value_scale and value_offset (model/standardization.h).
+void write_standardization(const Location& group, const model::Standardization& st) {
+  group.write_attribute("standardize", static_cast<int64_t>(st.active()));
+  if (!st.active()) return;
+  const Location s = group.create_group("standardization");
+  s.write("input_mean", st.mean);
+  s.write("input_scale", st.scale);
+  s.write_attribute("value_scale", st.value_scale);
+  s.write_attribute("value_offset", st.value_offset);
+}
+
 void write_run(const Location& runs, const config::RunSpec& run, const RunContext& context,
                const records::TrainResult& result) {
   const Location group = runs.create_group(run.name);
+  write_standardization(group, context.standardization);
+  group.write_attribute("weighted", static_cast<int64_t>(context.weighted));
   write_history(group, result.history);
   write_parameters(group.create_group("model"), result.parameters);
   if (!result.last_parameters.empty()) write_parameters(group.create_group("model_last"), result.last_parameters);

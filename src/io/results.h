@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "io/h5.h"
+#include "model/standardization.h"
 #include "records/records.h"
 
 namespace gradfit::io {
@@ -17,8 +18,10 @@ struct RunContext {
   int threads_per_rank = 1;
   std::string device = "cpu";
   std::string data_description;
-  int64_t total_rows = 0;  // N
-  int64_t dim = 0;         // n
+  int64_t total_rows = 0;                  // N
+  int64_t dim = 0;                         // n
+  model::Standardization standardization;  // data.standardize: the transform the model was trained under
+  bool weighted = false;                   // the data file's `weight` dataset weighed the rows
 };
 
 // Writes each tensor (float32 or float64, on the CPU) as a dataset of its shape and dtype, named by the module name.

@@ -85,6 +85,23 @@ records::NamedTensors read_parameters(const Location& group, const SavedRun& run
   return parameters;
 }
 
+// The run's standardization/ group, checked against its n; inactive without one.
+model::Standardization read_standardization(const Location& group, int64_t dim, const std::string& where) {
+  model::Standardization st;
+  if (!group.has("standardization")) return st;
+  const Location s = group.open_group("standardization");
+  for (const char* name : {"input_mean", "input_scale"})
+    if (!s.has(name) || s.dataset_info(name).shape != std::vector<int64_t>{dim})
+      fail(where + ": dataset 'standardization/" + name + "' is missing or not of " + std::to_string(dim) + " values");
+  for (const char* name : {"value_scale", "value_offset"})
+    if (!s.has_attribute(name)) fail(where + ": missing attribute 'standardization/" + name + "'");
+  st.mean = s.read_rows("input_mean", 0, dim);
+  st.scale = s.read_rows("input_scale", 0, dim);
+  st.value_scale = s.read_double_attribute("value_scale");
+  st.value_offset = s.read_double_attribute("value_offset");
+  return st;
+}
+
 SavedRun read_run(const File& file, const std::string& name) {
   const std::string where = file.path() + ": run '" + name + "'";
   const Location group = file.open_group("runs/" + name);
@@ -108,6 +125,7 @@ SavedRun read_run(const File& file, const std::string& name) {
   if (run.input_dim <= 0 || run.model.widths.empty())
     fail(where + ": attributes 'dim' and 'widths' do not describe a model");
   run.parameters = read_parameters(group, run, where);
+  run.standardization = read_standardization(group, run.input_dim, where);
   return run;
 }
 

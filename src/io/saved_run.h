@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "model/mlp.h"
+#include "model/standardization.h"
 #include "records/records.h"
 
 namespace gradfit::io {
@@ -22,6 +23,9 @@ struct SavedRun {
   int64_t input_dim = 0;             // n (attribute `dim`)
   records::NamedTensors parameters;  // /runs/<name>/model/<param>, in the model's dtype, on the CPU, in the order
                                      // of Mlp::parameters(): layers.0.weight (width × n), layers.0.bias, ...
+  // data.standardize: the transform the weights were trained under (group standardization/); inactive without.
+  // The weights compute Ṽ of standardized inputs; model::user_values / user_gradients give V and dV/dx.
+  model::Standardization standardization;
 };
 
 // The rule of `--run best` (the leaderboard's order): the lowest final_rel_grad_error among the runs whose status

@@ -307,6 +307,14 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
   return slot;
 }
 
+void AnalyticLoss::add_model_sums(const torch::Tensor& terms, torch::Tensor& sums, int64_t column) const {
+  if (ensemble_ == 1) {
+    sums.select(1, column).add_(terms.sum());
+    return;
+  }
+  for (int64_t r = 0; r < ensemble_; ++r) sums.select(0, r).select(0, column).add_(terms.select(0, r).sum());
+}
+
 void AnalyticLoss::add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column) {
   if (ensemble_ == 1) {
     sums.select(1, column).add_(at::dot(flat, flat));
@@ -391,13 +399,18 @@ torch::Tensor sums_of(const torch::Tensor& sums) {
 }
 }  // namespace
 
-void AnalyticLoss::chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
-                         double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums) {
-  Views& v = views(x, x.size(0));
+AnalyticLoss::Rows AnalyticLoss::Rows::narrow(int64_t first, int64_t rows) const {
+  const auto part = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, first, rows) : t; };
+  return {part(x), part(grad_samples), part(values), part(weights)};
+}
+
+void AnalyticLoss::chunk(const Rows& rows, double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
+                         torch::Tensor& sums) {
+  Views& v = views(rows.x, rows.x.size(0));
   if (model_views_.size() > 1024) model_views_.clear();  // views of tensors that are gone
-  const bool with_value = value_weight > 0 && values.defined();
-  sweeps(v, x, with_value);
-  loss_adjoints(v, grad_samples, with_value ? values : torch::Tensor(), value_weight, count, sums);
+  const bool with_value = rows.values.defined();
+  sweeps(v, rows.x, with_value);
+  loss_adjoints(v, rows, value_weight, count, sums);
   reverse_backward_sweep(v, grads);
   reverse_forward_sweep(v, grads, with_value);
 }
@@ -412,18 +425,43 @@ torch::Tensor AnalyticLoss::bias_gradient(const std::vector<torch::Tensor>& grad
   return ensemble_ == 1 && g.dim() == 2 ? g.squeeze(0) : g;
 }
 
-// The loss sums, and the adjoints of dV/dx (in v.r) and of V (in v.v_bar, where `values` is defined).
-void AnalyticLoss::loss_adjoints(Views& v, const torch::Tensor& grad_samples, const torch::Tensor& values,
-                                 double value_weight, int64_t count, torch::Tensor& sums) {
-  const auto n = static_cast<double>(grad_samples.size(1));
-  at::sub_out(v.r, v.g, grad_samples);
-  add_sse(v, v.r_flat, sums, 0);
-  v.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
-  if (values.defined()) {
-    at::sub_out(v.v_bar, v.v, values.view({-1, 1}));
-    add_sse(v, v.v_bar_flat, sums, 1);
-    v.v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
+namespace {
+// nn.HuberLoss's elements: r²/2 for |r| < δ, δ(|r| − δ/2) beyond.
+torch::Tensor huber_terms(const torch::Tensor& r, double delta) {
+  const auto a = r.abs();
+  return torch::where(a < delta, 0.5 * r.square(), delta * (a - 0.5 * delta));
+}
+}  // namespace
+
+void AnalyticLoss::residual_sums(Views& v, const Rows& rows, torch::Tensor& sums) {
+  at::sub_out(v.r, v.g, rows.grad_samples);
+  if (rows.values.defined()) at::sub_out(v.v_bar, v.v, rows.values.view({-1, 1}));
+  const bool huber = gradient_loss_.kind == config::Loss::huber;
+  const double delta = gradient_loss_.huber_delta;
+  if (!rows.weights.defined()) {
+    add_sse(v, v.r_flat, sums, 0);
+    if (huber) add_model_sums(huber_terms(v.r_flat, delta), sums, 2);
+    if (rows.values.defined()) add_sse(v, v.v_bar_flat, sums, 1);
+    return;
   }
+  const auto w = rows.weights.view({-1, 1});  // over the components (and the models)
+  add_model_sums(v.r.square() * w, sums, 0);
+  if (huber) add_model_sums(huber_terms(v.r, delta) * w, sums, 2);
+  if (rows.values.defined()) add_model_sums(v.v_bar.square() * w, sums, 1);
+}
+
+// The loss sums, and the adjoints of dV/dx (in v.r) and of V (in v.v_bar, where values are given).
+void AnalyticLoss::loss_adjoints(Views& v, const Rows& rows, double value_weight, int64_t count, torch::Tensor& sums) {
+  const auto n = static_cast<double>(rows.grad_samples.size(1));
+  residual_sums(v, rows, sums);
+  if (gradient_loss_.kind == config::Loss::huber)  // ∂loss/∂(dV/dx) = clamp(r, −δ, δ) / (count n)
+    v.r.clamp_(-gradient_loss_.huber_delta, gradient_loss_.huber_delta).mul_(1.0 / (static_cast<double>(count) * n));
+  else
+    v.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
+  if (rows.weights.defined()) v.r.mul_(rows.weights.view({-1, 1}));
+  if (!rows.values.defined()) return;
+  v.v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
+  if (rows.weights.defined()) v.v_bar.mul_(rows.weights.view({-1, 1}));
 }
 
 // Reverse of the backward sweep, first layer to last: a_{l-1} = d_l W_l gives
@@ -477,37 +515,29 @@ void AnalyticLoss::reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& g
 }
 
 void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
-                            double value_weight, torch::Tensor& sums) {
+                            double value_weight, torch::Tensor& sums, const torch::Tensor& row_weights) {
   torch::NoGradGuard no_grad;
   auto sums_2d = sums_of(sums);
-  const bool with_value = value_weight > 0 && values.defined();
+  const Rows all{x, grad_samples, value_weight > 0 && values.defined() ? values : torch::Tensor(), row_weights};
   const int64_t total = x.size(0);
   for (int64_t first = 0; first < total; first += chunk_rows_) {
-    const int64_t rows = std::min(chunk_rows_, total - first);
-    Views& v = views(x, rows);
-    sweeps(v, x.narrow(0, first, rows), with_value);
-    at::sub_out(v.r, v.g, grad_samples.narrow(0, first, rows));
-    add_sse(v, v.r_flat, sums_2d, 0);
-    if (with_value) {
-      at::sub_out(v.v_bar, v.v, values.narrow(0, first, rows).view({-1, 1}));
-      add_sse(v, v.v_bar_flat, sums_2d, 1);
-    }
+    const Rows rows = all.narrow(first, std::min(chunk_rows_, total - first));
+    Views& v = views(x, rows.x.size(0));
+    sweeps(v, rows.x, rows.values.defined());
+    residual_sums(v, rows, sums_2d);
   }
 }
 
 void AnalyticLoss::accumulate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                               double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
-                              torch::Tensor& sums) {
+                              torch::Tensor& sums, const torch::Tensor& row_weights) {
   torch::NoGradGuard no_grad;
   auto sums_2d = sums_of(sums);
+  const Rows all{x, grad_samples, value_weight > 0 && values.defined() ? values : torch::Tensor(), row_weights};
   const int64_t total = x.size(0);
-  if (total <= chunk_rows_) return chunk(x, grad_samples, values, value_weight, count, grads, sums_2d);
-  const bool with_value = value_weight > 0 && values.defined();
-  for (int64_t first = 0; first < total; first += chunk_rows_) {
-    const int64_t rows = std::min(chunk_rows_, total - first);
-    chunk(x.narrow(0, first, rows), grad_samples.narrow(0, first, rows),
-          with_value ? values.narrow(0, first, rows) : torch::Tensor(), value_weight, count, grads, sums_2d);
-  }
+  if (total <= chunk_rows_) return chunk(all, value_weight, count, grads, sums_2d);
+  for (int64_t first = 0; first < total; first += chunk_rows_)
+    chunk(all.narrow(first, std::min(chunk_rows_, total - first)), value_weight, count, grads, sums_2d);
 }
 
 }  // namespace gradfit::model

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/kernels.h"
+#include "model/loss.h"
 #include "model/mlp.h"
 
 namespace gradfit::model {
@@ -49,20 +50,24 @@ class AnalyticLoss {
 
   // Adds to grads[i] (one tensor per parameter, shaped like it: with a leading R dimension, which may be left out
   // when R = 1) the gradient of each model's
-  //   loss = grad_sse / (count × n) + value_weight × value_sse / count
+  //   loss = grad_loss / (count × n) + value_weight × value_sse / count
   // over the rows of x (B×n), grad_samples (B×n) and values (B, or undefined without a value term), and adds the
-  // rows' grad_sse and value_sse to sums[r][0] and sums[r][1] (sums: R × 2, or 2 when R = 1). Same definitions as
-  // gradient_matching_loss.
+  // rows' grad_sse and value_sse to sums[r][0] and sums[r][1], and for a huber loss grad_loss to sums[r][2] (sums:
+  // R × 3, or 3 when R = 1; for mse grad_loss is grad_sse). Same definitions as gradient_matching_loss, also for
+  // `row_weights` (B, or undefined: all 1): each row's terms, in the loss and in the sums, times its weight.
   void accumulate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
-                  double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
+                  double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums,
+                  const torch::Tensor& row_weights = {});
 
-  // Only adds grad_sse and value_sse to sums (validation).
+  // Only adds the sums (validation).
   void evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
-                double value_weight, torch::Tensor& sums);
+                double value_weight, torch::Tensor& sums, const torch::Tensor& row_weights = {});
 
   // An ensemble's matrix products batched over its models (bmm) on the CPU too, as on a GPU, instead of one
   // model at a time: lets the tests check the GPU's code path on a CPU. Call before the first accumulate().
   void batch_products_on_cpu() { batch_on_cpu_ = true; }
+  // The loss on dV/dx − S (mse unless set).
+  void set_gradient_loss(const GradientLoss& loss) { gradient_loss_ = loss; }
 
  private:
   struct LayerViews {         // one hidden layer's chunk buffers, R × rows × width
@@ -94,11 +99,18 @@ class AnalyticLoss {
   void z_bar_layer(LayerViews& b, bool last, bool has_h_bar);
   // Model r's block of a chunk buffer or weight (the tensor itself for one model).
   const torch::Tensor& block_of(const torch::Tensor& t, int64_t r) const;
-  void chunk(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
-             double value_weight, int64_t count, std::vector<torch::Tensor>& grads, torch::Tensor& sums);
-  // The steps of chunk() after the sweeps (see analytic.cpp); `values` undefined without a value term.
-  void loss_adjoints(Views& v, const torch::Tensor& grad_samples, const torch::Tensor& values, double value_weight,
-                     int64_t count, torch::Tensor& sums);
+  // A chunk's rows: x, grad_samples, values (undefined without a value term) and weights (undefined: all 1).
+  struct Rows {
+    torch::Tensor x, grad_samples, values, weights;
+    Rows narrow(int64_t first, int64_t rows) const;
+  };
+  void chunk(const Rows& rows, double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
+             torch::Tensor& sums);
+  // The residuals r = dV/dx − S (in v.r) and V − value (in v.v_bar, where values are given) of the rows after the
+  // sweeps, and their sums added (each row's terms times its weight where weights are given).
+  void residual_sums(Views& v, const Rows& rows, torch::Tensor& sums);
+  // The steps of chunk() after the sweeps (see analytic.cpp).
+  void loss_adjoints(Views& v, const Rows& rows, double value_weight, int64_t count, torch::Tensor& sums);
   void reverse_backward_sweep(Views& v, std::vector<torch::Tensor>& grads);
   void reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& grads, bool with_value);
   // Layer l's weight and bias gradient in `grads`, laid out as its weights (no leading R for one model).
@@ -106,6 +118,8 @@ class AnalyticLoss {
   torch::Tensor bias_gradient(const std::vector<torch::Tensor>& grads, size_t layer) const;
   // Adds each model's sum of squares of `flat` (R × k) to sums[r][column].
   void add_sse(Views& v, const torch::Tensor& flat, torch::Tensor& sums, int64_t column);
+  // Adds each model's sum of `terms` ((R ×) anything, R leading) to sums[r][column].
+  void add_model_sums(const torch::Tensor& terms, torch::Tensor& sums, int64_t column) const;
   // Matrix products of one model (2-D) or of all (3-D; a 2-D operand shared by all): out = a b, acc += a b,
   // out = a W_lᵀ + b_l, and acc += the sum over the rows of m (R × rows × k into R × k, or rows × k into k).
   void product_out(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) const;
@@ -114,6 +128,7 @@ class AnalyticLoss {
   void add_row_sums(const Views& v, const torch::Tensor& acc, const torch::Tensor& m) const;
 
   config::Activation activation_;
+  GradientLoss gradient_loss_;
   int64_t chunk_rows_;
   int64_t ensemble_ = 1;
   // Per layer, the last being the output layer: weights R × out × in, their transposes, biases R × 1 × out (for

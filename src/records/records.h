@@ -82,6 +82,7 @@ struct Checkpoint {
   ScheduleState schedule;            // the learning-rate schedule's, for epoch `epoch`
   double partial_grad_sse = 0;       // sums of the epoch in progress, over its finished batches
   double partial_value_sse = 0;
+  double partial_grad_loss = 0;  // train.loss huber: Σ huber(dV/dx − S) (0 for mse, whose loss is partial_grad_sse)
   double partial_max_grad_norm = 0;
   double partial_seconds = 0;
   double best_val_loss = 0;  // the best validation loss so far, and its epoch and weights (with validation)

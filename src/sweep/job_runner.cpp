@@ -11,6 +11,7 @@
 #include "io/saved_run.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
+#include "train/standardize.h"
 
 namespace gradfit::sweep {
 namespace {
@@ -38,13 +39,14 @@ class Job {
     const auto checkpoints = read_checkpoints(source);
     std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
-    const auto starts = read_initial_weights(data.dim);
+    const auto starts = read_initial_weights(data);
     std::vector<const records::NamedTensors*> initial;
     for (const auto& start : starts) initial.push_back(start.empty() ? nullptr : &start);
     completed_ = completed_at_checkpoint_ = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
     if (!resume.empty() && settings_.print_epochs)
       std::printf("resuming %s at epoch %lld\n", runs_.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
-    const auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume, initial);
+    auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume, initial);
+    train::final_metrics_in_user_units(results, runs_.front(), data, group_);
     std::vector<RunSummary> summaries;
     for (size_t i = 0; i < runs_.size(); ++i) {
       write_run_file(i, results[i], data);
@@ -83,8 +85,10 @@ class Job {
   }
 
   // Per run, the weights of the run its train.init_from names (every rank reads them), or none. A source of
-  // another architecture is an error naming both.
-  std::vector<records::NamedTensors> read_initial_weights(int64_t input_dim) {
+  // another architecture is an error naming both. Weights trained under another standardization (or none) are
+  // re-expressed under this run's, so that the warm start begins from the same V(x).
+  std::vector<records::NamedTensors> read_initial_weights(const data::Dataset& data) {
+    const int64_t input_dim = data.dim;
     std::vector<records::NamedTensors> starts(runs_.size());
     for (size_t i = 0; i < runs_.size(); ++i) {
       const auto& run = runs_[i];
@@ -97,7 +101,7 @@ class Job {
         if (theirs != ours)
           throw ConfigError("train.init_from " + run.train.init_from + ": run " + source.name + " is " + theirs +
                             ", this run " + ours + " (warm starts need the same architecture)");
-        starts[i] = std::move(source.parameters);
+        starts[i] = model::reparameterize(source.parameters, source.standardization, data.standardization, input_dim);
       });
     }
     blamed_ = 0;
@@ -171,6 +175,8 @@ class Job {
     context.data_description = data.description;
     context.total_rows = data.total_rows;
     context.dim = data.dim;
+    context.standardization = data.standardization;
+    context.weighted = data.has_weights();
     const auto& run = runs_[member];
     parallel::all_or_none(group_, group_.is_root(),
                           [&] { io::write_results(runner_.folder().run_file(run), config_, run, context, result); });
@@ -222,10 +228,18 @@ const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parall
   config::RunSpec key_run;
   key_run.data = run.data;
   const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
-  if (!cached_ || key != cached_key_) {
+  // The standardization and the weights' normalization are fitted to the training rows: to the validation split.
+  char split[64] = "";
+  if (run.train.val_fraction > 0)
+    std::snprintf(split, sizeof split, "%.17g/%llu", run.train.val_fraction,
+                  static_cast<unsigned long long>(run.train.seed));
+  const bool fitted = cached_ && (cached_->standardization.active() || cached_->has_weights());
+  if (!cached_ || key != cached_key_ || (fitted && split != cached_split_)) {
     cached_.reset();
     cached_ = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), group, settings_.device);
+    train::prepare_dataset(*cached_, run, group);
     cached_key_ = key;
+    cached_split_ = split;
   }
   return *cached_;
 }

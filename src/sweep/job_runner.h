@@ -60,6 +60,7 @@ class JobRunner {
   JobSettings settings_;
   std::optional<data::Dataset> cached_;
   std::string cached_key_;
+  std::string cached_split_;  // the validation split the cached data were prepared for (train::prepare_dataset)
 };
 
 }  // namespace gradfit::sweep

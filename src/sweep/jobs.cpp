@@ -132,11 +132,11 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
   std::map<std::string, data::FileLayout> layouts;
   for (const auto& job : plan_jobs(config, fresh, groups, group_ranks, device).jobs) {
     const config::RunSpec& run = config.runs[job.front()];
-    train::DataShape shape{config::analytic_sample_count(run.data), run.data.dim, true};
+    train::DataShape shape{config::analytic_sample_count(run.data), run.data.dim, true, false};
     if (run.data.target == config::Target::file) {
       auto it = layouts.find(run.data.path);
       if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
-      shape = {it->second.rows, it->second.dim, it->second.has_values};
+      shape = {it->second.rows, it->second.dim, it->second.has_values, it->second.has_weights};
     }
     const auto members = static_cast<int64_t>(job.size());
     const train::MemoryEstimate need = train::estimate_memory(run, shape, group_ranks, members, device);

@@ -29,8 +29,9 @@ BatchPlan full_batch_plan(int64_t total_rows, const parallel::Shard& shard, cons
 
 Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows) {
   const auto index = torch::tensor(local_rows, torch::kInt64).to(data.x.device());
-  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor()};
+  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor(), torch::Tensor()};
   if (data.values.defined()) b.values = data.values.index_select(0, index);
+  if (data.weights.defined()) b.weights = data.weights.index_select(0, index);
   return b;
 }
 
@@ -77,7 +78,8 @@ BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, in
 
 Batch Batch::rows(int64_t first, int64_t count) const {
   return {x.narrow(0, first, count), grad_samples.narrow(0, first, count),
-          values.defined() ? values.narrow(0, first, count) : torch::Tensor()};
+          values.defined() ? values.narrow(0, first, count) : torch::Tensor(),
+          weights.defined() ? weights.narrow(0, first, count) : torch::Tensor()};
 }
 
 DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, int64_t chunk_rows,
@@ -94,10 +96,13 @@ DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, i
   const BatchPlan plan = full_batch_plan(data.total_rows, data.shard, split.held_out);
   split.train_count = plan.global_sizes[0];
   if (split.has_validation()) split.training_rows = plan.local_rows[0];
-  const auto samples = split.has_validation() ? select_rows(data, plan.local_rows[0]).grad_samples : data.grad_samples;
-  for (int64_t first = 0; first < samples.size(0); first += chunk_rows) {  // in float64, a chunk at a time
-    const auto block = samples.narrow(0, first, std::min(chunk_rows, samples.size(0) - first));
-    split.target_norm_sq += block.to(torch::kFloat64).pow(2).sum().item<double>();
+  const Batch samples = split.has_validation() ? select_rows(data, plan.local_rows[0])
+                                               : Batch{data.x, data.grad_samples, data.values, data.weights};
+  for (int64_t first = 0; first < samples.size(); first += chunk_rows) {  // in float64, a chunk at a time
+    const Batch block = samples.rows(first, std::min(chunk_rows, samples.size() - first));
+    auto squares = block.grad_samples.to(torch::kFloat64).pow(2);
+    if (block.weights.defined()) squares.mul_(block.weights.to(torch::kFloat64).unsqueeze(1));
+    split.target_norm_sq += squares.sum().item<double>();
   }
   comm.allreduce_sum(&split.target_norm_sq, 1);
   return split;
@@ -112,7 +117,8 @@ void BatchGather::start_epoch(const BatchPlan& plan, bool whole_shard, bool fixe
   if (!buffers_.x.defined()) {  // allocated where needed only
     const auto& d = data_;
     buffers_ = {torch::empty({most_rows_, d.dim}, d.x.options()), torch::empty({most_rows_, d.dim}, d.x.options()),
-                d.values.defined() ? torch::empty({most_rows_}, d.values.options()) : torch::Tensor()};
+                d.values.defined() ? torch::empty({most_rows_}, d.values.options()) : torch::Tensor(),
+                d.weights.defined() ? torch::empty({most_rows_}, d.weights.options()) : torch::Tensor()};
   }
   std::vector<int64_t> rows;
   offsets_.assign(1, 0);
@@ -126,7 +132,7 @@ void BatchGather::start_epoch(const BatchPlan& plan, bool whole_shard, bool fixe
 }
 
 Batch BatchGather::batch(size_t b) {
-  if (whole_shard_) return {data_.x, data_.grad_samples, data_.values};
+  if (whole_shard_) return {data_.x, data_.grad_samples, data_.values, data_.weights};
   if (gathered_ != -1) gather(b);
   const int64_t rows = offsets_[b + 1] - offsets_[b];
   return buffers_.rows(0, rows);
@@ -141,6 +147,10 @@ void BatchGather::gather(size_t b) {
   if (data_.values.defined()) {
     auto v = buffers_.values.narrow(0, 0, rows);
     at::index_select_out(v, data_.values, 0, index);
+  }
+  if (data_.weights.defined()) {
+    auto w = buffers_.weights.narrow(0, 0, rows);
+    at::index_select_out(w, data_.weights, 0, index);
   }
 }
 

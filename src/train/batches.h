@@ -28,10 +28,10 @@ struct BatchPlan {
 BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, int64_t epoch,
                        const parallel::Shard& shard, const std::vector<uint8_t>& held_out = {});
 
-// Rows of this rank's shard: points (B×n), gradient samples (B×n), values (B, or undefined without values). An
-// empty batch has undefined tensors.
+// Rows of this rank's shard: points (B×n), gradient samples (B×n), values (B, or undefined without values), the
+// rows' normalized weights (B, or undefined without a `weight` dataset). An empty batch has undefined tensors.
 struct Batch {
-  torch::Tensor x, grad_samples, values;
+  torch::Tensor x, grad_samples, values, weights;
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
   // Its rows [first, first + count), as views.
   Batch rows(int64_t first, int64_t count) const;
@@ -45,7 +45,7 @@ struct DataSplit {
   std::vector<int64_t> training_rows;  // with validation: this shard's training rows (relative to shard.begin)
   int64_t validation_count = 0;        // over all ranks
   int64_t train_count = 0;             // over all ranks
-  double target_norm_sq = 0;           // ||S||^2 over all training rows, for the relative gradient error
+  double target_norm_sq = 0;           // ||S||^2 over all training rows (weighted), for the relative gradient error
   bool has_validation() const { return !held_out.empty(); }
 };
 // Collective over `comm`. ||S||^2 is summed in float64 a chunk of `chunk_rows` rows at a time.

@@ -17,15 +17,18 @@ class AnalyticEngine : public Engine {
       : loss_(run.model.activation, weights.params, chunk_rows),
         gradient_views_(
             model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), input_dim, run.model.widths)),
-        value_weight_(value_weight) {}
+        value_weight_(value_weight) {
+    loss_.set_gradient_loss({run.train.loss, run.train.huber_delta});
+  }
 
   void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
     if (batch.size() == 0) return;
-    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums);
+    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums,
+                     batch.weights);
   }
   void evaluate(const Batch& batch, int64_t, torch::Tensor& sums) override {
     if (batch.size() == 0) return;
-    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums);
+    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums, batch.weights);
   }
 
  private:
@@ -38,8 +41,10 @@ class AnalyticEngine : public Engine {
 // the buffer.
 class AutogradEngine : public Engine {
  public:
-  AutogradEngine(Weights& weights, parallel::GradientAllreduce& allreduce, int64_t chunk_rows, double value_weight)
-      : model_(weights.first),
+  AutogradEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
+                 int64_t chunk_rows, double value_weight)
+      : gradient_loss_{run.train.loss, run.train.huber_delta},
+        model_(weights.first),
         params_(model_->parameters()),
         allreduce_(allreduce),
         chunk_rows_(chunk_rows),
@@ -59,13 +64,15 @@ class AutogradEngine : public Engine {
     for (int64_t first = 0; first < batch.size(); first += chunk_rows_) {
       const Batch chunk = batch.rows(first, std::min(chunk_rows_, batch.size() - first));
       auto terms = model::gradient_matching_loss(model_, chunk.x, chunk.grad_samples, chunk.values, value_weight_,
-                                                 count, create_graph);
+                                                 count, create_graph, gradient_loss_, chunk.weights);
       if (create_graph) terms.loss.backward();
-      sums[0][0].add_(terms.grad_sse);
-      sums[0][1].add_(terms.value_sse);
+      sums[0][kGradSse].add_(terms.grad_sse);
+      sums[0][kValueSse].add_(terms.value_sse);
+      if (gradient_loss_.kind == config::Loss::huber) sums[0][kGradLoss].add_(terms.grad_loss);
     }
   }
 
+  model::GradientLoss gradient_loss_;
   model::Mlp model_;
   std::vector<torch::Tensor> params_;
   parallel::GradientAllreduce& allreduce_;
@@ -80,7 +87,7 @@ std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& 
                                     double value_weight) {
   if (kind == config::Engine::analytic)
     return std::make_unique<AnalyticEngine>(run, weights, allreduce, input_dim, chunk_rows, value_weight);
-  return std::make_unique<AutogradEngine>(weights, allreduce, chunk_rows, value_weight);
+  return std::make_unique<AutogradEngine>(run, weights, allreduce, chunk_rows, value_weight);
 }
 
 }  // namespace gradfit::train

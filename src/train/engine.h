@@ -1,19 +1,29 @@
 #pragma once
 // How a step's weight gradient is computed. An engine adds the gradient of every run's loss
-//   loss = grad_sse / (count × n) + value_weight × value_sse / count
-// over a batch to the gradient allreduce buffer, and the batch's sums of squared errors to `sums` (R × 2: per run,
-// Σ||dV/dx − S||² and Σ(V − value)²). Two engines compute the same numbers: the analytic double backward of
+//   loss = grad_loss / (count × n) + value_weight × value_sse / count
+// over a batch to the gradient allreduce buffer, and the batch's sums to `sums` (R × kSums: per run, Σ||dV/dx − S||²,
+// Σ(V − value)² and, for train.loss huber, grad_loss = Σ huber_δ(dV/dx − S) over the components; for mse grad_loss is
+// the first sum and the third stays 0). Two engines compute the same numbers: the analytic double backward of
 // model/analytic.h (one run or an ensemble), and LibTorch's autograd (one run; the reference).
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <memory>
 
+#include "config/config.h"
 #include "parallel/grad_sync.h"
 #include "train/batches.h"
 #include "train/weights.h"
 
 namespace gradfit::train {
+
+// The columns of the loss sums, per run.
+inline constexpr int64_t kSums = 3;
+inline constexpr int64_t kGradSse = 0, kValueSse = 1, kGradLoss = 2;
+// The column that holds the gradient term of the loss: kGradLoss for huber, kGradSse for mse.
+inline int64_t loss_column(const config::TrainSpec& spec) {
+  return spec.loss == config::Loss::huber ? kGradLoss : kGradSse;
+}
 
 class Engine {
  public:

@@ -22,7 +22,7 @@ struct Sizes {
   double batch = 0;      // rows of a batch on this rank (the shard for a full batch)
   double dim = 0;        // n
   double dtype = 4;      // bytes per element
-  double row_bytes = 0;  // x, grad and values of one row
+  double row_bytes = 0;  // x, grad, values and weight of one row
   bool mini_batches = false;
   bool validation = false;
 };
@@ -37,7 +37,7 @@ Sizes sizes_of(const config::RunSpec& run, const DataShape& data, int group_rank
   s.validation = run.train.val_fraction > 0;
   s.dim = static_cast<double>(data.dim);
   s.dtype = run.model.dtype == config::DType::float64 ? 8 : 4;
-  s.row_bytes = (2 * s.dim + (data.has_values ? 1 : 0)) * s.dtype;
+  s.row_bytes = (2 * s.dim + (data.has_values ? 1 : 0) + (data.has_weights ? 1 : 0)) * s.dtype;
   return s;
 }
 

@@ -24,11 +24,13 @@
 
 namespace gradfit::train {
 
-// A run's data before they are read: N, n, and whether there are values (built-in targets always have them).
+// A run's data before they are read: N, n, and whether there are values (built-in targets always have them) and
+// per-sample weights (a file's `weight` dataset).
 struct DataShape {
   int64_t rows = 0;  // N
   int64_t dim = 0;   // n
   bool has_values = true;
+  bool has_weights = false;
 };
 
 // Bytes of host memory one rank holds at the peak of a job, by part (see the top of this file). Doubles: an

@@ -38,7 +38,7 @@ void check_job(const std::vector<config::RunSpec>& runs, const std::vector<const
       throw Error("the checkpoints of one ensemble must be taken at the same step");
 }
 
-// An epoch in progress: per run, its sums of squared errors over the batches so far (R × 2) and the largest
+// An epoch in progress: per run, its loss sums over the batches so far (R × kSums, engine.h) and the largest
 // gradient norm (R), on the device, read once at the epoch's end.
 struct EpochProgress {
   torch::Tensor sums, max_grad_norm;
@@ -46,13 +46,13 @@ struct EpochProgress {
   Clock::time_point start;
 };
 
-// The allreduce buffer's extra slots after the gradients: each run's step sums (R × 2), then the requests to stop
+// The allreduce buffer's extra slots after the gradients: each run's step sums (R × kSums), then the requests to stop
 // and to checkpoint, so that all ranks agree on them without another collective.
 struct Slots {
   int64_t runs;
-  int64_t count() const { return 2 * runs + 2; }
-  int64_t stop() const { return 2 * runs; }
-  int64_t checkpoint() const { return 2 * runs + 1; }
+  int64_t count() const { return kSums * runs + 2; }
+  int64_t stop() const { return kSums * runs; }
+  int64_t checkpoint() const { return kSums * runs + 1; }
 };
 
 // The loop of one job (a run, or an ensemble) on one rank group: epochs -> batches -> steps, each run's records
@@ -74,7 +74,7 @@ class JobTrainer {
   Lbfgs::Evaluation evaluation(int64_t count) const;
   void record_epoch(int64_t epoch, const EpochProgress& progress);
   std::vector<double> validation_sums();
-  double mean_loss(double grad_sse, double value_sse, int64_t count) const;
+  double mean_loss(const double* sums, int64_t count) const;
   void update_stopping(RunState& run, const EpochRecord& record);
   void end_run(RunState& run, records::RunStatus status);
   void evaluate_saved();
@@ -98,7 +98,7 @@ class JobTrainer {
   FlatOptimizer optimizer_;
   parallel::GradientAllreduce allreduce_;
   torch::Tensor flat_gradients_;  // R × P, in the allreduce buffer
-  torch::Tensor step_sums_;       // R × 2, the buffer's first extra slots
+  torch::Tensor step_sums_;       // R × kSums, the buffer's first extra slots
   std::unique_ptr<Engine> engine_;
   DataSplit split_;
   BatchGather gather_;
@@ -148,7 +148,7 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
   parallel::broadcast_parameters({weights_.flat}, comm_);
   if (weights_.ema.defined() && resumes.empty()) weights_.ema.copy_(weights_.flat);  // from the initial weights
   flat_gradients_ = allreduce_.gradients().view({members_, weights_.flat.size(1)});
-  step_sums_ = allreduce_.extras().narrow(0, 0, 2 * members_).view({members_, 2});
+  step_sums_ = allreduce_.extras().narrow(0, 0, kSums * members_).view({members_, kSums});
   engine_ = make_engine(spec_.engine, runs.front(), weights_, allreduce_, data.dim, chunk_rows_, value_weight_);
   split_ = split_rows(data, spec_, chunk_rows_, comm_);
 }
@@ -191,7 +191,7 @@ EpochProgress JobTrainer::start_epoch(int64_t epoch) {
   optimizer_.set_lr(lr);
   EpochProgress p;
   p.start = Clock::now();
-  p.sums = torch::zeros({members_, 2}, data_.x.options());
+  p.sums = torch::zeros({members_, kSums}, data_.x.options());
   p.max_grad_norm = torch::zeros({members_}, data_.x.options());
   if (resumes_.empty() || epoch != first_epoch_ || first_batch_ == 0) return p;
   p.first_batch = static_cast<size_t>(first_batch_);
@@ -199,9 +199,10 @@ EpochProgress JobTrainer::start_epoch(int64_t epoch) {
   for (const Checkpoint* c : resumes_) {
     partial_sums.push_back(c->partial_grad_sse);
     partial_sums.push_back(c->partial_value_sse);
+    partial_sums.push_back(c->partial_grad_loss);
     partial_norms.push_back(c->partial_max_grad_norm);
   }
-  p.sums.copy_(torch::tensor(partial_sums, torch::kFloat64).view({members_, 2}));
+  p.sums.copy_(torch::tensor(partial_sums, torch::kFloat64).view({members_, kSums}));
   p.max_grad_norm.copy_(torch::tensor(partial_norms, torch::kFloat64));
   p.start -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(resumes_[0]->partial_seconds));
   return p;
@@ -286,10 +287,10 @@ void JobTrainer::record_epoch(int64_t epoch, const EpochProgress& progress) {
     const int64_t r = state.member;
     EpochRecord record;
     record.epoch = epoch;
-    record.val_loss = split_.has_validation() ? mean_loss(val_sums[2 * r], val_sums[2 * r + 1], split_.validation_count)
+    record.val_loss = split_.has_validation() ? mean_loss(&val_sums[kSums * r], split_.validation_count)
                                               : std::numeric_limits<double>::quiet_NaN();
-    const double grad_sse = sums.data_ptr<double>()[2 * r];
-    record.train_loss = mean_loss(grad_sse, sums.data_ptr<double>()[2 * r + 1], split_.train_count);
+    const double grad_sse = sums.data_ptr<double>()[kSums * r + kGradSse];
+    record.train_loss = mean_loss(sums.data_ptr<double>() + kSums * r, split_.train_count);
     record.rel_grad_error =
         split_.target_norm_sq > 0 ? std::sqrt(grad_sse / split_.target_norm_sq) : std::sqrt(grad_sse);
     record.grad_norm = norms.data_ptr<double>()[r];
@@ -302,25 +303,26 @@ void JobTrainer::record_epoch(int64_t epoch, const EpochProgress& progress) {
   }
 }
 
-// Per run, the validation rows' sums over all ranks (R × 2, flat); zeros without validation.
+// Per run, the validation rows' sums over all ranks (R × kSums, flat); zeros without validation.
 std::vector<double> JobTrainer::validation_sums() {
-  std::vector<double> val_sums(2 * members_, 0.0);
+  std::vector<double> val_sums(kSums * members_, 0.0);
   if (!split_.has_validation()) return val_sums;
   if (split_.validation.size() > 0) {
     const JudgedWeightsInPlace judged_weights(weights_);  // validation judges the moving average
-    auto sums = torch::zeros({members_, 2}, data_.x.options());
+    auto sums = torch::zeros({members_, kSums}, data_.x.options());
     engine_->evaluate(split_.validation, split_.validation_count, sums);
     const auto host = sums.to(torch::kFloat64).cpu().contiguous();
-    std::copy_n(host.data_ptr<double>(), 2 * members_, val_sums.begin());
+    std::copy_n(host.data_ptr<double>(), kSums * members_, val_sums.begin());
   }
-  comm_.allreduce_sum(val_sums.data(), 2 * members_);
+  comm_.allreduce_sum(val_sums.data(), kSums * members_);
   return val_sums;
 }
 
-// The loss of `count` rows from their sums (the definition in engine.h).
-double JobTrainer::mean_loss(double grad_sse, double value_sse, int64_t count) const {
+// The loss of `count` rows from their sums (one run's kSums; the definition in engine.h).
+double JobTrainer::mean_loss(const double* sums, int64_t count) const {
   const double n = static_cast<double>(data_.dim);
-  return grad_sse / (static_cast<double>(count) * n) + value_weight_ * value_sse / static_cast<double>(count);
+  return sums[loss_column(spec_)] / (static_cast<double>(count) * n) +
+         value_weight_ * sums[kValueSse] / static_cast<double>(count);
 }
 
 // The best validation epoch's weights kept, divergence and early stopping. Every rank sees the same reduced
@@ -360,23 +362,23 @@ void JobTrainer::evaluate_saved() {
   for (auto& state : states_) {
     const int64_t r = state.member;
     auto& final = state.result.final;
-    final.train_loss = mean_loss(sums[2 * r], sums[2 * r + 1], split_.train_count);
+    const double* train = &sums[kSums * r];
+    final.train_loss = mean_loss(train, split_.train_count);
     final.rel_grad_error =
-        split_.target_norm_sq > 0 ? std::sqrt(sums[2 * r] / split_.target_norm_sq) : std::sqrt(sums[2 * r]);
-    if (split_.has_validation())
-      final.val_loss = mean_loss(sums[2 * (members_ + r)], sums[2 * (members_ + r) + 1], split_.validation_count);
+        split_.target_norm_sq > 0 ? std::sqrt(train[kGradSse] / split_.target_norm_sq) : std::sqrt(train[kGradSse]);
+    if (split_.has_validation()) final.val_loss = mean_loss(&sums[kSums * (members_ + r)], split_.validation_count);
     state.result.parameters = weights_.of_run(r);
     state.result.best_epoch = state.best_epoch;
   }
 }
 
-// Per run, the sums of squared errors over all ranks' training rows (R × 2), then over the validation rows (R × 2),
+// Per run, the loss sums over all ranks' training rows (R × kSums), then over the validation rows (R × kSums),
 // flat; the training rows a block at a time, so that no copy of the shard is made.
 std::vector<double> JobTrainer::saved_sums() {
   constexpr int64_t kBlockRows = int64_t{1} << 16;
-  auto sums = torch::zeros({2, members_, 2}, data_.x.options());
+  auto sums = torch::zeros({2, members_, kSums}, data_.x.options());
   auto train_sums = sums[0], val_sums = sums[1];
-  const Batch shard{data_.x, data_.grad_samples, data_.values};
+  const Batch shard{data_.x, data_.grad_samples, data_.values, data_.weights};
   const auto& rows = split_.training_rows;
   const int64_t count = split_.has_validation() ? static_cast<int64_t>(rows.size()) : data_.shard.count;
   for (int64_t first = 0; first < count; first += kBlockRows) {
@@ -388,8 +390,8 @@ std::vector<double> JobTrainer::saved_sums() {
   }
   if (split_.validation.size() > 0) engine_->evaluate(split_.validation, split_.validation_count, val_sums);
   const auto host = sums.to(torch::kFloat64).cpu().contiguous();
-  std::vector<double> flat(host.data_ptr<double>(), host.data_ptr<double>() + 4 * members_);
-  comm_.allreduce_sum(flat.data(), 4 * members_);
+  std::vector<double> flat(host.data_ptr<double>(), host.data_ptr<double>() + 2 * kSums * members_);
+  comm_.allreduce_sum(flat.data(), 2 * kSums * members_);
   return flat;
 }
 
@@ -411,6 +413,7 @@ void JobTrainer::save_checkpoints(int64_t epoch, int64_t next_batch, const Epoch
     if (partial) {
       c.partial_grad_sse = sums[state.member][0].item<double>();
       c.partial_value_sse = sums[state.member][1].item<double>();
+      c.partial_grad_loss = sums[state.member][kGradLoss].item<double>();
       c.partial_max_grad_norm = norms[state.member].item<double>();
       c.partial_seconds = seconds_since(partial->start);
     }

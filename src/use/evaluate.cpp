@@ -62,22 +62,29 @@ struct ErrorSums {
   }
 };
 
-// V and dV/dx at the rows of x (B×n, CPU), computed on `device`, into values (B) and grads (B×n).
-void predict_rows(model::Mlp& model, const torch::Tensor& x, torch::Device device, torch::Tensor values,
+// The model of a run and the standardization it was trained under.
+struct Potential {
+  model::Mlp& model;
+  const model::Standardization& standardization;
+};
+
+// V and dV/dx at the rows of x (B×n, CPU, user units), computed on `device`, into values (B) and grads (B×n).
+void predict_rows(const Potential& potential, const torch::Tensor& x, torch::Device device, torch::Tensor values,
                   torch::Tensor grads) {
-  const auto x_chunk = x.to(device).detach().requires_grad_(true);
-  const auto v = model->forward(x_chunk);
+  const auto& st = potential.standardization;
+  const auto x_chunk = model::standardize_inputs(st, x).to(device).detach().requires_grad_(true);
+  const auto v = potential.model->forward(x_chunk);
   const auto g = torch::autograd::grad({v}, {x_chunk}, /*grad_outputs=*/{torch::ones_like(v)},
                                        /*retain_graph=*/false, /*create_graph=*/false)[0];
-  values.copy_(v.detach());
-  grads.copy_(g);
+  values.copy_(model::user_values(st, v.detach()));
+  grads.copy_(model::user_gradients(st, g));
 }
 
 // The same for the rows [first, first + rows) of the shard, computed within the block of `block_rows` rows that
 // holds them in the GLOBAL row order (the block starting at a multiple of block_rows), the rows outside the shard
 // zero. Every row is then computed at the same place of a product of the same shape whatever the rank count (BLAS
 // and vectorised kernels round differently by a row's place), so the predictions are bit for bit those of one rank.
-void predict_chunk(model::Mlp& model, const data::Dataset& data, int64_t first, int64_t rows, int64_t block_rows,
+void predict_chunk(const Potential& model, const data::Dataset& data, int64_t first, int64_t rows, int64_t block_rows,
                    torch::Device device, torch::Tensor values, torch::Tensor grads) {
   const int64_t offset = (data.shard.begin + first) % block_rows;
   if (offset == 0 && rows == block_rows) {
@@ -132,8 +139,8 @@ EvalMetrics metrics_of(const ErrorSums& s, const data::Dataset& data, bool has_g
 
 }  // namespace
 
-Prediction evaluate(model::Mlp& model, data::Dataset& data, torch::Device device, int64_t chunk_rows,
-                    const parallel::Comm& comm) {
+Prediction evaluate(model::Mlp& model, const model::Standardization& standardization, data::Dataset& data,
+                    torch::Device device, int64_t chunk_rows, const parallel::Comm& comm) {
   model->to(device);
   for (auto& p : model->parameters()) p.requires_grad_(false);  // derivatives by x only
   const int64_t count = data.shard.count;
@@ -147,7 +154,7 @@ Prediction evaluate(model::Mlp& model, data::Dataset& data, torch::Device device
     const int64_t rows = std::min(chunk_rows - (data.shard.begin + first) % chunk_rows, count - first);
     const auto values = out.values.narrow(0, first, rows), grads = out.grads.narrow(0, first, rows);
     const auto samples = has_grad ? grads.clone() : torch::Tensor();  // one chunk, before it is overwritten
-    predict_chunk(model, data, first, rows, chunk_rows, device, values, grads);
+    predict_chunk({model, standardization}, data, first, rows, chunk_rows, device, values, grads);
     if (has_grad) sums.add_gradient(grads, samples);
     if (data.has_values()) sums.add_value(values, data.values.narrow(0, first, rows));
     first += rows;

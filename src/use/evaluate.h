@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "model/mlp.h"
+#include "model/standardization.h"
 #include "parallel/comm.h"
 
 namespace gradfit::use {
@@ -40,9 +41,11 @@ struct Prediction {
 // in the model's dtype), in the blocks of `chunk_rows` rows of the global row order (so the numbers are bit for bit
 // the same for any rank count); dV/dx by autograd without create_graph, so memory beyond the shard is one chunk's
 // activations. Consumes data.grad_samples: once a chunk's errors are summed its rows hold the
-// predicted gradient (so the predictions cost one n-column shard less).
-Prediction evaluate(model::Mlp& model, data::Dataset& data, torch::Device device, int64_t chunk_rows,
-                    const parallel::Comm& comm);
+// predicted gradient (so the predictions cost one n-column shard less). `standardization`: the transform the model
+// was trained under (data.standardize; inactive: none): data and predictions are in the user's units, the model
+// sees x̃ and its Ṽ, ∂Ṽ/∂x̃ are brought back (model/standardization.h).
+Prediction evaluate(model::Mlp& model, const model::Standardization& standardization, data::Dataset& data,
+                    torch::Device device, int64_t chunk_rows, const parallel::Comm& comm);
 
 // What PRED.h5 records about where its numbers come from (attributes).
 struct PredictionSource {

@@ -33,17 +33,35 @@ ActivationCode activation_code(config::Activation activation) {
   throw Error("unknown activation");
 }
 
+// TorchScript of the standardization a run was trained under (model/standardization.h, the same operations in the
+// same order): x to x̃, and Ṽ, ∂Ṽ/∂x̃ back to the user's units; the identity for a run trained without.
+struct UnitsCode {
+  std::string input = "x.to(self.weight0.dtype)";
+  std::string value_open, value_close, gradient_open, gradient_close;
+};
+
+UnitsCode units_code(bool standardized) {
+  UnitsCode code;
+  if (!standardized) return code;
+  code.input = "((x.to(self.weight0.dtype).double() - self.input_mean) / self.input_scale).to(self.weight0.dtype)";
+  code.value_open = code.gradient_open = "(";
+  code.value_close = ".double() * self.value_scale + self.value_offset).to(self.weight0.dtype)";
+  code.gradient_close = ".double() * self.gradient_scale).to(self.weight0.dtype)";
+  return code;
+}
+
 // forward and gradient for `hidden` hidden layers: z_i = h_{i-1} W_iᵀ + b_i, h_i = σ(z_i), V = h_{L-1} W_Lᵀ + b_L;
 // dV/dx = ((W_L ⊙ σ'(z_{L-1})) W_{L-1} ⊙ σ'(z_{L-2}) ...) W_0.
-std::string methods_code(size_t hidden, const ActivationCode& act) {
+std::string methods_code(size_t hidden, const ActivationCode& act, const UnitsCode& units) {
   const auto w = [](size_t i) { return "self.weight" + std::to_string(i); };
   const auto b = [](size_t i) { return "self.bias" + std::to_string(i); };
   std::string code = "def activation(self, z: Tensor) -> Tensor:\n    return " + std::string(act.value) + "\n\n";
   code += "def activation_derivative(self, z: Tensor) -> Tensor:\n    return " + std::string(act.derivative) + "\n\n";
-  code += "def forward(self, x: Tensor) -> Tensor:\n    h = x.to(self.weight0.dtype)\n";
+  code += "def forward(self, x: Tensor) -> Tensor:\n    h = " + units.input + "\n";
   for (size_t i = 0; i < hidden; ++i) code += "    h = self.activation(torch.linear(h, " + w(i) + ", " + b(i) + "))\n";
-  code += "    return torch.linear(h, " + w(hidden) + ", " + b(hidden) + ").squeeze(1)\n\n";
-  code += "def gradient(self, x: Tensor) -> Tensor:\n    h = x.to(self.weight0.dtype)\n    slopes: List[Tensor] = []\n";
+  code += "    return " + units.value_open + "torch.linear(h, " + w(hidden) + ", " + b(hidden) + ").squeeze(1)" +
+          units.value_close + "\n\n";
+  code += "def gradient(self, x: Tensor) -> Tensor:\n    h = " + units.input + "\n    slopes: List[Tensor] = []\n";
   for (size_t i = 0; i < hidden; ++i) {
     code += "    z = torch.linear(h, " + w(i) + ", " + b(i) + ")\n";
     code += "    slopes.append(self.activation_derivative(z))\n    h = self.activation(z)\n";
@@ -51,7 +69,7 @@ std::string methods_code(size_t hidden, const ActivationCode& act) {
   code += "    a = " + w(hidden) + " * slopes[" + std::to_string(hidden - 1) + "]\n";
   for (size_t i = hidden - 1; i > 0; --i)
     code += "    a = torch.mm(a, " + w(i) + ") * slopes[" + std::to_string(i - 1) + "]\n";
-  code += "    return torch.mm(a, " + w(0) + ")\n";
+  code += "    return " + units.gradient_open + "torch.mm(a, " + w(0) + ")" + units.gradient_close + "\n";
   return code;
 }
 
@@ -71,7 +89,16 @@ torch::jit::Module scripted_potential(const io::SavedRun& run) {
       {"architecture", model::architecture(run.model, run.input_dim)},
       {"dtype", config::to_string(run.model.dtype)}};
   for (const auto& [name, value] : attributes) module.register_attribute(name, c10::StringType::get(), value);
-  module.define(methods_code(hidden, activation_code(run.model.activation)));
+  const auto& st = run.standardization;
+  if (st.active()) {  // float64, whatever the model's dtype (see units_code)
+    const auto f64 = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
+    module.register_buffer("input_mean", f64(st.mean));
+    module.register_buffer("input_scale", f64(st.scale));
+    module.register_buffer("gradient_scale", f64(model::gradient_factors(st)));
+    module.register_attribute("value_scale", c10::FloatType::get(), st.value_scale);
+    module.register_attribute("value_offset", c10::FloatType::get(), st.value_offset);
+  }
+  module.define(methods_code(hidden, activation_code(run.model.activation), units_code(st.active())));
   return module;
 }
 

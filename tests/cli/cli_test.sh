@@ -216,6 +216,31 @@ assert pv.shape == ref_v.shape and pg.shape == ref_g.shape
 assert dv <= tol and dg <= tol
 PY
 }
+# A data file $1 in large units: 400 points x uniform in [0, 1000]^2, V = 1e7 (sin(3u1) cos(2u2) + u1 u2) with
+# u = x / 1000, so S = dV/dx is of order 1e4, with values.
+write_large_units_file() {
+  "$PYTHON" - "$1" <<'PY' || fail "cannot write $1"
+import sys, h5py, numpy as np
+x = np.random.default_rng(3).uniform(0, 1000, (400, 2))
+u = x / 1000
+v = 1e7 * (np.sin(3 * u[:, 0]) * np.cos(2 * u[:, 1]) + u[:, 0] * u[:, 1])
+grad = 1e4 * np.stack([3 * np.cos(3 * u[:, 0]) * np.cos(2 * u[:, 1]) + u[:, 1],
+                       -2 * np.sin(3 * u[:, 0]) * np.sin(2 * u[:, 1]) + u[:, 0]], axis=1)
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"], f["value"] = x, grad, v
+PY
+}
+# A single run $1 (the YAML file; name std) on the data file $2 with data.standardize $3, float64, and $4 more
+# train keys.
+write_std_run() {
+  cat >"$1" <<YAML
+name: std
+data: {target: file, path: $2, standardize: $3}
+model: {widths: [24, 24], activation: softplus, dtype: float64}
+optimizer: {lr: 0.01}
+train: {epochs: ${5:-300}, seed: 2${4:-}}
+YAML
+}
 case "$case_name" in
 help)
   run "$GRADFIT_BIN" --help
@@ -702,6 +727,374 @@ one_rank_fault_in_sweep)
         fail "$label: outcome: $(cat "$work/r$n$k/outcome" 2>&1)"
     done
   done ;;
+standardize)
+  # data.standardize on x in [0, 1000]^2 and S ~ 1e4 trains the same model as on its standardized twin (the same
+  # data transformed by the run's own mu, sigma, s, v0): histories and weights equal; eval and export of the
+  # standardized run predict in the original units, matching the run's final metrics, and the twin's predictions
+  # scaled back.
+  write_large_units_file "$work/big.h5"
+  write_std_run "$work/std.yaml" big.h5 true
+  write_std_run "$work/raw.yaml" big.h5 false
+  for r in std raw; do run "$GRADFIT_BIN" --out "$work/$r" "$work/$r.yaml"; expect_rc 0; done
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the twin"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+with h5py.File(w + "/std/results.h5") as r, h5py.File(w + "/big.h5") as d, h5py.File(w + "/twin.h5", "w") as t:
+    s = r["runs/std/standardization"]
+    mu, sigma = s["input_mean"][:], s["input_scale"][:]
+    scale, offset = s.attrs["value_scale"], s.attrs["value_offset"]
+    print(f"mu {mu}, sigma {sigma}, s {scale:.6e}, v0 {offset:.6e}")
+    t["x"] = (d["x"][:] - mu) / sigma
+    t["grad"] = d["grad"][:] * (sigma / scale)
+    t["value"] = (d["value"][:] - offset) / scale
+    g = t["grad"][:]
+    assert abs(np.sqrt(np.mean(g * g)) - 1) < 1e-12, "S~ has no unit RMS"
+    assert np.abs(t["x"][:].mean(0)).max() < 1e-12 and np.abs(t["x"][:].std(0) - 1).max() < 1e-12
+PY
+  write_std_run "$work/twin.yaml" twin.h5 false
+  run "$GRADFIT_BIN" --out "$work/twin" "$work/twin.yaml"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "the standardized run differs from its twin"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+std, twin, raw = (h5py.File(f"{w}/{r}/results.h5")["runs/std"] for r in ("std", "twin", "raw"))
+for k in ("train_loss", "rel_grad_error"):
+    d = np.abs(std[k][:] - twin[k][:]).max() / np.abs(twin[k][:]).max()
+    print(f"history {k}: standardized run vs twin, max relative difference {d:.3e}")
+    assert d <= 1e-12, k
+for p in std["model"]:
+    assert np.allclose(std["model"][p][:], twin["model"][p][:], rtol=1e-12, atol=1e-14), p
+print(f"last epoch rel_grad_error (model units): standardized {std['rel_grad_error'][-1]:.6e}, twin "
+      f"{twin['rel_grad_error'][-1]:.6e}; without standardization {raw['rel_grad_error'][-1]:.6e}")
+print(f"final_rel_grad_error: standardized (user units) {std.attrs['final_rel_grad_error']:.6e}, twin "
+      f"{twin.attrs['final_rel_grad_error']:.6e}, raw {raw.attrs['final_rel_grad_error']:.6e}")
+assert abs(std.attrs["final_rel_grad_error"] / twin.attrs["final_rel_grad_error"] - 1) < 0.05
+assert std.attrs["standardize"] == 1 and twin.attrs["standardize"] == 0 and "standardization" not in twin
+assert std.attrs["final_rel_grad_error"] < 0.2 * raw.attrs["final_rel_grad_error"], "standardizing did not help"
+PY
+  run "$GRADFIT_BIN" eval "$work/std/results.h5" "$work/big.h5" --out "$work/pstd.h5"
+  expect_rc 0
+  rel=$(awk '/^relative gradient error/ {print $NF}' "$work/out")
+  run "$GRADFIT_BIN" eval "$work/twin/results.h5" "$work/twin.h5" --out "$work/ptwin.h5"
+  expect_rc 0
+  run "$GRADFIT_BIN" export "$work/std/results.h5" --out "$work/std.pt"
+  expect_rc 0
+  "$PYTHON" - "$work" "$rel" <<'PY' || fail "eval or export of the standardized run"
+import sys, h5py, numpy as np, torch
+w, rel = sys.argv[1], float(sys.argv[2])
+with h5py.File(w + "/std/results.h5") as r, h5py.File(w + "/big.h5") as d, h5py.File(w + "/pstd.h5") as p, \
+     h5py.File(w + "/ptwin.h5") as t:
+    g = r["runs/std"]
+    s = g["standardization"]
+    sigma, scale, offset = s["input_scale"][:], s.attrs["value_scale"], s.attrs["value_offset"]
+    final = g.attrs["final_rel_grad_error"]
+    x, S, pv, pg = d["x"][:], d["grad"][:], p["value"][:], p["grad"][:]
+    tv, tg = t["value"][:], t["grad"][:]
+own = np.linalg.norm(pg - S) / np.linalg.norm(S)
+print(f"eval in user units: printed rel error {rel:.9e}, from PRED.h5 {own:.9e}, run's final_rel_grad_error {final:.9e}")
+assert abs(rel - own) <= 1e-6 * own and abs(own - final) <= 1e-10 * final
+dg = np.abs(pg - tg * (scale / sigma)).max() / np.abs(pg).max()
+dv = np.abs(pv - (tv * scale + offset)).max() / np.abs(pv).max()
+print(f"eval of the standardized run vs the twin's eval scaled back: grad {dg:.3e}, value {dv:.3e}")
+assert dg <= 1e-12 and dv <= 1e-12
+m = torch.jit.load(w + "/std.pt")
+xt = torch.from_numpy(x)
+with torch.no_grad():
+    ev, eg = m(xt).numpy(), m.gradient(xt).numpy()
+dv, dg = np.abs(ev - pv).max() / np.abs(pv).max(), np.abs(eg - pg).max() / np.abs(pg).max()
+print(f"export vs eval (user units): value {dv:.3e}, grad {dg:.3e}")
+assert dv <= 1e-12 and dg <= 1e-12
+PY
+  ;;
+standardize_ranks_resume)
+  # With validation rows, a value term and mini-batches: mu, sigma, s, v0 come from the training rows alone (checked
+  # against numpy with the same hold-out hash), 1 and 3 ranks give the same run, and a run stopped at a checkpoint
+  # and continued equals the uninterrupted one bit for bit.
+  write_large_units_file "$work/big.h5"
+  write_std_run "$work/std.yaml" big.h5 true ", val_fraction: 0.25, value_weight: 0.1, batch_size: 100" 60
+  for n in 1 3; do run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/std.yaml"; expect_rc 0; done
+  "$PYTHON" - "$work" <<'PY' || fail "1 and 3 ranks differ, or the standardization is not the training rows'"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+a, b = (h5py.File(f"{w}/r{n}/results.h5")["runs/std"] for n in (1, 3))
+M = (1 << 64) - 1
+def held_out(N, fraction, seed):  # train/batches.cpp: holdout_rows
+    threshold = int(fraction * 2.0 ** 64)
+    out = np.zeros(N, bool)
+    for i in range(N):
+        z = (seed * 0x9e3779b97f4a7c15 + i + 0x632be59bd9b4e019) & M
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
+        out[i] = (z ^ (z >> 31)) < threshold
+    return out
+with h5py.File(w + "/big.h5") as d:
+    x, S, v = d["x"][:], d["grad"][:], d["value"][:]
+train = ~held_out(len(x), 0.25, 2)
+mu = x[train].mean(0); sigma = x[train].std(0)
+scale = np.sqrt(np.mean((S[train] * sigma) ** 2)); offset = v[train].mean()
+for g in (a, b):
+    s = g["standardization"]
+    for name, got, want in (("mu", s["input_mean"][:], mu), ("sigma", s["input_scale"][:], sigma),
+                            ("s", s.attrs["value_scale"], scale), ("v0", s.attrs["value_offset"], offset)):
+        d = np.abs(np.asarray(got) - want).max() / np.abs(want).max()
+        print(f"ranks {g.attrs['ranks']}: {name} vs numpy over the {train.sum()} training rows: {d:.2e}")
+        assert d <= 1e-14, name
+for k in ("train_loss", "rel_grad_error", "val_loss"):
+    d = np.abs(a[k][:] - b[k][:]).max() / np.abs(a[k][:]).max()
+    print(f"history {k}: 1 vs 3 ranks max relative difference {d:.3e}")
+    assert d <= 1e-10, k
+for k in ("final_loss", "final_rel_grad_error", "final_val_loss"):
+    assert abs(a.attrs[k] - b.attrs[k]) <= 1e-10 * abs(a.attrs[k]), k
+print(f"final (user units): loss {a.attrs['final_loss']:.6e}, rel_grad_error {a.attrs['final_rel_grad_error']:.6e}, "
+      f"val_loss {a.attrs['final_val_loss']:.6e}; best_val_loss (model units) {a.attrs['best_val_loss']:.6e}")
+PY
+  # Resume: a checkpoint every epoch, SIGTERM once the first is there, then the same command again.
+  sed -i -e 's/^train: /checkpoint: {every_epochs: 1, every_seconds: 0}\ntrain: /' -e 's/epochs: 60,/epochs: 600,/' \
+    "$work/std.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/ref" "$work/std.yaml"
+  expect_rc 0
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/stop" "$work/std.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/stop/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/stop " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+  expect_rc 75
+  run mpi 2 "$GRADFIT_BIN" --out "$work/stop" "$work/std.yaml"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "the resumed run differs"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+a, b = (h5py.File(f"{w}/{r}/results.h5")["runs/std"] for r in ("ref", "stop"))
+for k in ("train_loss", "rel_grad_error", "val_loss", "grad_norm"):
+    assert np.array_equal(a[k][:], b[k][:]), k
+for p in a["model"]:
+    assert np.array_equal(a["model"][p][:], b["model"][p][:]), p
+for k in ("final_loss", "final_rel_grad_error", "final_val_loss"):
+    assert a.attrs[k] == b.attrs[k], k
+for k in ("input_mean", "input_scale"):
+    assert np.array_equal(a["standardization"][k][:], b["standardization"][k][:]), k
+print("stopped at a checkpoint and resumed: histories, weights, final metrics and standardization bit for bit")
+PY
+  ;;
+standardize_warm_start)
+  # train.init_from with data.standardize: from a run of the same standardization the weights go over as they are
+  # (full-batch SGD: 100 + 100 epochs = 200, bit for bit); from a run trained under another standardization (or
+  # none) they are re-expressed so that the warm start begins from the same V(x) in the user's units.
+  write_large_units_file "$work/big.h5"
+  write_sgd_std() {  # $1 name, $2 standardize, $3 epochs, $4 lr, $5 extra train keys
+    cat >"$work/$1.yaml" <<YAML
+name: w
+data: {target: file, path: big.h5, standardize: $2}
+model: {widths: [12, 12], activation: tanh, dtype: float64}
+optimizer: {name: sgd, lr: $4}
+train: {epochs: $3, seed: 4${5:-}}
+YAML
+    run "$GRADFIT_BIN" --out "$work/$1" "$work/$1.yaml"
+    expect_rc 0
+  }
+  write_sgd_std long true 200 0.05
+  write_sgd_std half true 100 0.05
+  write_sgd_std more true 100 0.05 ", init_from: half/results.h5"
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write other.h5"
+import sys, h5py
+with h5py.File(sys.argv[1] + "/big.h5") as d, h5py.File(sys.argv[1] + "/other.h5", "w") as o:
+    o["x"], o["grad"], o["value"] = 0.5 * d["x"][:] + 100, 3 * d["grad"][:], 2 * d["value"][:] + 5e6
+PY
+  sed 's/big.h5/other.h5/' "$work/half.yaml" >"$work/other.yaml"
+  run "$GRADFIT_BIN" --out "$work/other" "$work/other.yaml"
+  expect_rc 0
+  write_sgd_std moved true 1 1e-300 ", init_from: other/results.h5"
+  for r in other moved; do
+    run "$GRADFIT_BIN" eval "$work/$r/results.h5" "$work/big.h5" --out "$work/p$r.h5"
+    expect_rc 0
+  done
+  "$PYTHON" - "$work" <<'PY' || fail "warm start with standardization"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+long, more = (h5py.File(f"{w}/{r}/results.h5")["runs/w"] for r in ("long", "more"))
+for p in long["model"]:
+    assert np.array_equal(long["model"][p][:], more["model"][p][:]), p
+assert np.array_equal(long["train_loss"][100:], more["train_loss"][:]), "histories differ"
+print("standardized: 200 epochs = 100 + 100 from init_from, weights and histories identical")
+with h5py.File(w + "/pother.h5") as a, h5py.File(w + "/pmoved.h5") as b:
+    dv = np.abs(a["value"][:] - b["value"][:]).max() / np.abs(a["value"][:]).max()
+    dg = np.abs(a["grad"][:] - b["grad"][:]).max() / np.abs(a["grad"][:]).max()
+print(f"a run re-expressed under another standardization (1 step of lr 1e-300): V {dv:.3e}, dV/dx {dg:.3e} apart")
+assert dv <= 1e-12 and dg <= 1e-12
+PY
+  ;;
+huber_matches_pytorch)
+  # train.loss huber, float64 full batch, 150 epochs, on data with outliers (both branches of the loss in use):
+  # on 1 and 3 ranks each run's train_loss, rel_grad_error and final weights equal PyTorch's training with
+  # nn.HuberLoss(delta) to 1e-9 relative (tests/train/pytorch_reference.py), for both engines and in an ensemble,
+  # and the two rank counts agree to 1e-10. Then mini-batches stopped at a mid-epoch checkpoint and resumed equal
+  # the uninterrupted run bit for bit (the huber sum of the epoch in progress is in the checkpoint).
+  "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(5)
+x = rng.uniform(-2, 2, (200, 2))
+grad = 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+grad[rng.random(200) < 0.1] += rng.normal(0, 20, (2,))  # outliers, far beyond delta
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, grad
+PY
+  cat >"$work/h.yaml" <<YAML
+name: huber
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+optimizer: {lr: 0.02}
+train: {epochs: 150, seed: 3}
+sweep:
+  zip:
+    train.huber_delta: [0.5, 2.0, 0.5, 0.5, 1.0]
+    train.seed: [3, 3, 4, 3, 3]
+    train.engine: [analytic, analytic, analytic, autograd, analytic]
+    train.loss: [huber, huber, huber, huber, mse]
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/h.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+  done
+  "$PYTHON" - "$work/r1/results.h5" "$work/r3/results.h5" <<'PY' || fail "-n 1 and -n 3 differ"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert sorted(a["runs"]) == sorted(b["runs"]) and len(a["runs"]) == 5
+worst = 0.0
+for name in a["runs"]:
+    ga, gb = a["runs"][name], b["runs"][name]
+    for k in ["train_loss", "rel_grad_error", "grad_norm"]:
+        worst = max(worst, float((np.abs(ga[k][:] - gb[k][:]) / np.abs(ga[k][:])).max()))
+    for p in ga["model"]:
+        x, y = ga["model"][p][:], gb["model"][p][:]
+        worst = max(worst, float(np.abs(x - y).max() / np.abs(x).max()))
+    print(f"{name}: loss {ga.attrs['loss']}, huber_delta {ga.attrs['huber_delta']}, ensemble of {ga.attrs['ensemble']}, "
+          f"final train_loss {ga.attrs['final_loss']:.4e}")
+print(f"-n 1 vs -n 3: largest relative difference {worst:.2e} (histories and final weights)")
+assert worst <= 1e-10
+assert max(int(g.attrs["ensemble"]) for g in a["runs"].values()) > 1, "no ensemble"
+ids = {g.attrs["id"] for g in a["runs"].values()}
+assert len(ids) == 5
+PY
+  cat >"$work/m.yaml" <<YAML
+name: hm
+data: {target: file, path: data.h5}
+model: {widths: [32, 32], activation: tanh, dtype: float64}
+optimizer: {lr: 0.01}
+checkpoint: {every_epochs: 1, every_seconds: 0}
+train: {epochs: 400, seed: 3, loss: huber, huber_delta: 0.5, batch_size: 30, val_fraction: 0.2}
+YAML
+  run mpi 2 "$GRADFIT_BIN" --out "$work/ref" "$work/m.yaml"
+  expect_rc 0
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/stop" "$work/m.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  launcher=$!
+  wait_for_file "$work/stop/checkpoints" '*.h5' || fail "no checkpoint appeared"
+  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/stop " || fail "no rank to signal"
+  wait "$launcher"; rc=$?
+  expect_rc 75
+  run mpi 2 "$GRADFIT_BIN" --out "$work/stop" "$work/m.yaml"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "the resumed huber run differs"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+a, b = (h5py.File(f"{w}/{r}/results.h5")["runs/hm"] for r in ("ref", "stop"))
+for k in ("train_loss", "rel_grad_error", "val_loss", "grad_norm"):
+    assert np.array_equal(a[k][:], b[k][:]), k
+for p in a["model"]:
+    assert np.array_equal(a["model"][p][:], b["model"][p][:]), p
+print("huber, mini-batches: stopped at a checkpoint and resumed, histories and weights bit for bit")
+PY
+  ;;
+weights_match_pytorch)
+  # Per-sample weights from the data file's `weight` dataset, float64 full batch, 150 epochs: on 1 and 3 ranks, mse
+  # and huber, both engines and an ensemble, each run's train_loss, rel_grad_error and final weights equal PyTorch's
+  # weighted mean (tests/train/pytorch_reference.py) to 1e-9 relative, and the rank counts agree to 1e-10; with
+  # mini-batches, validation and a value term 1 and 3 ranks agree too; a negative weight is one clear error.
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(8)
+x = rng.uniform(-2, 2, (200, 2))
+grad = 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
+grad[rng.random(200) < 0.1] += rng.normal(0, 20, (2,))
+w = rng.uniform(0, 3, 200)
+w[rng.random(200) < 0.1] = 0  # rows that do not count
+with h5py.File(sys.argv[1] + "/data.h5", "w") as f:
+    f["x"], f["grad"], f["weight"], f["value"] = x, grad, w, (x * x).sum(1)
+w[5] = -1
+with h5py.File(sys.argv[1] + "/bad.h5", "w") as f:
+    f["x"], f["grad"], f["weight"], f["value"] = x, grad, w, (x * x).sum(1)
+PY
+  cat >"$work/w.yaml" <<YAML
+name: weighted
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64}
+optimizer: {lr: 0.02}
+train: {epochs: 150, seed: 3, huber_delta: 0.5}
+sweep:
+  zip:
+    train.loss: [mse, huber, huber, huber, mse]
+    train.seed: [3, 3, 4, 3, 3]
+    train.engine: [analytic, analytic, analytic, autograd, autograd]
+YAML
+  for n in 1 3; do
+    run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/w.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
+      fail "-n $n differs from PyTorch"
+  done
+  cat >"$work/m.yaml" <<YAML
+name: wm
+data: {target: file, path: data.h5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+optimizer: {lr: 0.01}
+train: {epochs: 40, seed: 3, loss: huber, batch_size: 32, val_fraction: 0.2, value_weight: 0.1}
+YAML
+  for n in 1 3; do run mpi $n "$GRADFIT_BIN" --out "$work/m$n" "$work/m.yaml"; expect_rc 0; done
+  "$PYTHON" - "$work" <<'PY' || fail "-n 1 and -n 3 differ"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+worst = 0.0
+for r in ("r", "m"):
+    a, b = h5py.File(f"{w}/{r}1/results.h5", "r"), h5py.File(f"{w}/{r}3/results.h5", "r")
+    for name in a["runs"]:
+        ga, gb = a["runs"][name], b["runs"][name]
+        for k in ["train_loss", "rel_grad_error", "val_loss", "grad_norm"]:
+            if np.isnan(ga[k][:]).all():
+                continue
+            worst = max(worst, float((np.abs(ga[k][:] - gb[k][:]) / np.abs(ga[k][:])).max()))
+        for p in ga["model"]:
+            x, y = ga["model"][p][:], gb["model"][p][:]
+            worst = max(worst, float(np.abs(x - y).max() / np.abs(x).max()))
+        for k in ["final_loss", "final_rel_grad_error"]:
+            worst = max(worst, abs(ga.attrs[k] - gb.attrs[k]) / abs(ga.attrs[k]))
+print(f"-n 1 vs -n 3 (full batch sweep; mini-batches with validation and values): largest relative difference {worst:.2e}")
+assert worst <= 1e-10
+ens = h5py.File(f"{w}/r1/results.h5", "r")["runs"]
+assert max(int(g.attrs["ensemble"]) for g in ens.values()) > 1, "no ensemble"
+assert all(int(g.attrs["weighted"]) == 1 for g in ens.values())
+PY
+  # With data.standardize too: the final metrics (user units) are the weighted ones of eval's predictions.
+  sed 's/path: data.h5}/path: data.h5, standardize: true}/; s/val_fraction: 0.2, //' "$work/m.yaml" >"$work/s.yaml"
+  run mpi 3 "$GRADFIT_BIN" --out "$work/s" "$work/s.yaml"
+  expect_rc 0
+  run mpi 2 "$GRADFIT_BIN" eval "$work/s/results.h5" "$work/data.h5" --out "$work/ps.h5"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "standardized weighted final metrics"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+g = h5py.File(w + "/s/results.h5")["runs/wm"]
+with h5py.File(w + "/data.h5") as d, h5py.File(w + "/ps.h5") as p:
+    S, wt, pg = d["grad"][:], d["weight"][:], p["grad"][:]
+rel = np.sqrt((wt[:, None] * (pg - S) ** 2).sum() / (wt[:, None] * S ** 2).sum())
+print(f"standardized, weighted: final_rel_grad_error {g.attrs['final_rel_grad_error']:.9e}, from eval's predictions {rel:.9e}")
+assert abs(rel - g.attrs["final_rel_grad_error"]) <= 1e-10 * rel
+PY
+  sed 's/data.h5/bad.h5/' "$work/m.yaml" >"$work/bad.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/bad" "$work/bad.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*bad\.h5: dataset 'weight' has a negative number, NaN or Inf in row 5$"
+  ;;
 eval_matches_pytorch)
   # eval under 1 and 3 ranks writes the same PRED.h5, equal to PyTorch's own evaluation of the saved weights.
   train_for_eval "$work/fit"

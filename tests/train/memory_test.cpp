@@ -52,7 +52,7 @@ TEST(Memory, TheDataPartIsTheShardThatIsLoaded) {
 TEST(Memory, TheModelPartCountsEveryCopyOfTheParameters) {
   config::RunSpec run = wells_run(1000, 2);  // widths 32, 32: 2·32+32 + 32·32+32 + 32+1 = 1185 parameters
   ASSERT_EQ(model::parameter_count(run.model, 2), 1185);
-  const DataShape shape{1000, 2, true};
+  const DataShape shape{1000, 2, true, false};
   EXPECT_EQ(estimate_memory(run, shape, 1, 1, torch::kCPU).model, 1185.0 * 4 * 5);  // Adam: two moments
   EXPECT_EQ(estimate_memory(run, shape, 1, 8, torch::kCPU).model, 8 * 1185.0 * 4 * 5);
   run.optimizer.name = config::Optimizer::sgd;
@@ -65,7 +65,7 @@ TEST(Memory, TheModelPartCountsEveryCopyOfTheParameters) {
 // The chunk part: AnalyticLoss's buffers for chunk_rows rows (the default keeps them near 8 MB on a CPU), per member.
 TEST(Memory, TheChunkPartIsTheDoubleBackwardsBuffers) {
   config::RunSpec run = wells_run(1000, 2);
-  const DataShape shape{1000, 2, true};
+  const DataShape shape{1000, 2, true, false};
   const double per_row = static_cast<double>(model::buffer_elements_per_row(2, run.model.widths)) * 4;
   const double automatic = estimate_memory(run, shape, 1, 1, torch::kCPU).chunks;
   EXPECT_EQ(automatic, per_row * static_cast<double>(
@@ -81,7 +81,7 @@ TEST(Memory, TheChunkPartIsTheDoubleBackwardsBuffers) {
 // Mini-batches keep a permutation of all N rows on every rank, and a copy of a batch; validation a mark per row.
 TEST(Memory, BuffersGrowWithTheBatchesAndTheHeldOutRows) {
   config::RunSpec run = wells_run(1'000'000, 2);
-  const DataShape shape{1'000'000, 2, true};
+  const DataShape shape{1'000'000, 2, true, false};
   const double full = estimate_memory(run, shape, 4, 1, torch::kCPU).buffers;
   run.train.batch_size = 1000;
   const double mini = estimate_memory(run, shape, 4, 1, torch::kCPU).buffers;
@@ -99,7 +99,7 @@ TEST(Memory, BuffersGrowWithTheBatchesAndTheHeldOutRows) {
 TEST(Memory, OnAGpuOnlyTheHostsShareCounts) {
   config::RunSpec run = wells_run(1'000'000, 2);
   run.train.batch_size = 1000;
-  const DataShape shape{1'000'000, 2, true};
+  const DataShape shape{1'000'000, 2, true, false};
   const MemoryEstimate cpu = estimate_memory(run, shape, 1, 8, torch::kCPU);
   const MemoryEstimate gpu = estimate_memory(run, shape, 1, 8, torch::Device(torch::kCUDA, 0));
   EXPECT_EQ(gpu.data, cpu.data);

@@ -25,16 +25,19 @@ ema_decay > 0 it keeps torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda 
 optimizer step; the saved weights are then the average's. The saved weights and their loss (the run's final_loss)
 are compared too.
 
-The history's train_loss is MSE(dV/dx, S) with the weights before the epoch's step (for LBFGS: what step()
-returns, the loss at the iteration's start), and lr the rate the step used. For LBFGS the run's
-function_evaluations attribute must equal the optimizer's state['func_evals'].
+The history's train_loss is the run's train.loss on (dV/dx, S) -- nn.MSELoss(), or nn.HuberLoss(delta=huber_delta),
+mean reduction; where DATA.h5 has a `weight` dataset w, the weighted mean sum_k w_k sum_i loss(r_ki) / (n sum_k w_k)
+-- with the weights before the epoch's step (for LBFGS: what step() returns, the loss at the iteration's start),
+rel_grad_error ||dV/dx - S|| / ||S|| with the same weights (each row's squares times w_k where there are weights),
+and lr the rate the step used. For LBFGS the run's function_evaluations attribute must equal the optimizer's
+state['func_evals'].
 With --schedule-only it trains nothing: for any run (mini-batches, validation), it steps the run's scheduler on a
 parameterless optimizer with the losses the run recorded (plateau: val_loss where the run has validation, else
 train_loss) and requires the lr history to equal the rates it gives, bit for bit.
 
-It prints, per run, the largest relative differences of train_loss and lr (element by element) and of the final
-weights (model/; per tensor, relative to its largest element) and final_loss, and exits 1 when one exceeds the
-tolerance. Runs must be full batch, without validation or a value term.
+It prints, per run, the largest relative differences of train_loss, rel_grad_error and lr (element by element), of
+the final weights (model/; per tensor, relative to its largest element) and of final_loss, and exits 1 when one
+exceeds the tolerance. Runs must be full batch, without validation or a value term.
 """
 import argparse
 import math
@@ -48,7 +51,7 @@ import torch
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
             "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "function_evaluations": 0,
-            "ema_decay": 0.0}
+            "ema_decay": 0.0, "loss": "mse", "huber_delta": 1.0}
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
                "gelu": torch.nn.GELU}
 
@@ -99,16 +102,35 @@ def make_scheduler(attrs, optimizer):
     return None
 
 
-def gradient_loss(model, params, x, grad_samples):
-    """MSE(dV/dx, S), its weight gradient in .grad (zeros for a parameter without one)."""
+def make_loss(attrs, weights):
+    """train.loss: nn.MSELoss, or nn.HuberLoss(delta), with mean reduction; with per-sample weights w (the data's
+    `weight` dataset) the weighted mean sum_k w_k sum_i loss(r_ki) / (n sum_k w_k)."""
+    reduction = "mean" if weights is None else "none"
+    if text(attrs["loss"]) == "huber":
+        fn = torch.nn.HuberLoss(delta=float(attrs["huber_delta"]), reduction=reduction)
+    else:
+        fn = torch.nn.MSELoss(reduction=reduction)
+    if weights is None:
+        return fn
+    return lambda a, b: (weights[:, None] * fn(a, b)).sum() / (a.shape[1] * weights.sum())
+
+
+def relative_error(dvdx, grad_samples, weights):
+    """||dV/dx - S|| / ||S||, each row's squares times its weight where the data have weights."""
+    w = 1.0 if weights is None else weights[:, None]
+    return torch.sqrt((w * (dvdx - grad_samples) ** 2).sum() / (w * grad_samples ** 2).sum()).item()
+
+
+def gradient_loss(model, params, x, grad_samples, loss_fn):
+    """The run's loss on (dV/dx, S), and dV/dx; its weight gradient in .grad (zeros for a parameter without one)."""
     v = model(x).squeeze(1)
     (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
-    loss = torch.nn.functional.mse_loss(dvdx, grad_samples)
+    loss = loss_fn(dvdx, grad_samples)
     loss.backward()
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    return loss
+    return loss, dvdx.detach()
 
 
 def moving_average(attrs, model):
@@ -122,23 +144,29 @@ def moving_average(attrs, model):
     return ema
 
 
-def train(attrs, x, grad_samples):
+def train(attrs, x, grad_samples, weights=None):
     model, dtype = build_model(attrs)
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
+    weights = None if weights is None else weights.to(dtype)
     params = list(model.parameters())
     optimizer = make_optimizer(attrs, params)
     scheduler = make_scheduler(attrs, optimizer)
     max_norm = float(attrs["max_grad_norm"])
+    loss_fn = make_loss(attrs, weights)
     lbfgs = isinstance(optimizer, torch.optim.LBFGS)
     ema = moving_average(attrs, model)
+    first = {}  # dV/dx of the epoch's first evaluation (LBFGS evaluates more in its line search)
 
     def closure():
         optimizer.zero_grad()
-        return gradient_loss(model, params, x, grad_samples)
+        loss, dvdx = gradient_loss(model, params, x, grad_samples, loss_fn)
+        first.setdefault("dvdx", dvdx)
+        return loss
 
-    losses, rates = [], []
+    losses, rates, errors = [], [], []
     for _ in range(int(attrs["epochs"])):
         rates.append(optimizer.param_groups[0]["lr"])
+        first.clear()
         if lbfgs:
             loss = optimizer.step(closure)
         else:
@@ -149,20 +177,23 @@ def train(attrs, x, grad_samples):
         if ema is not None:
             ema.update_parameters(model)
         losses.append(loss.item())
+        errors.append(relative_error(first["dvdx"], grad_samples, weights))
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(loss.item())
         elif scheduler is not None:
             scheduler.step()
     saved = model if ema is None else ema.module
     optimizer.zero_grad()
-    final_loss = gradient_loss(saved, list(saved.parameters()), x, grad_samples).item()
-    weights = {}
+    final_loss, dvdx = gradient_loss(saved, list(saved.parameters()), x, grad_samples, loss_fn)
+    final_loss = final_loss.item()
+    final = {}
     linears = [m for m in saved if isinstance(m, torch.nn.Linear)]
     for i, layer in enumerate(linears):
-        weights[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
-        weights[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()
+        final[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
+        final[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()
     evaluations = optimizer.state[params[0]].get("func_evals", 0) if lbfgs else 0
-    return np.array(losses), np.array(rates), weights, evaluations, final_loss
+    beyond = float((torch.abs(dvdx - grad_samples) >= float(attrs["huber_delta"])).double().mean())
+    return np.array(losses), np.array(rates), np.array(errors), final, evaluations, final_loss, beyond
 
 
 def replay_schedule(attrs, group):
@@ -222,18 +253,20 @@ def main():
         return 0 if ok else 1
     with h5py.File(args.data, "r") as f:
         x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
+        weights = torch.from_numpy(f["weight"][:].reshape(-1)) if "weight" in f else None
     with h5py.File(args.results, "r") as f:
         for name in args.run or sorted(f["runs"]):
             g = f["runs"][name]
             attrs = {**DEFAULTS, **dict(g.attrs)}
             assert int(attrs["batch_size"]) == 0 and float(attrs["val_fraction"]) == 0, "full batch only"
             assert text(attrs["status"]) == "done", (name, attrs["status"])
-            losses, rates, weights, evaluations, final_loss = train(attrs, x, grad_samples)
+            losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, grad_samples, weights)
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
-            d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in weights.items())
+            d_err = relative(g["rel_grad_error"][:], errors)
+            d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in final.items())
             d_final = relative(attrs["final_loss"], final_loss)
-            worst = max(d_loss, d_lr, d_w, d_final)
+            worst = max(d_loss, d_lr, d_err, d_w, d_final)
             same_evaluations = int(attrs["function_evaluations"]) == evaluations
             ok &= worst <= args.tol and len(g["train_loss"]) == len(losses) and same_evaluations
             label = text(attrs["optimizer"])
@@ -242,9 +275,12 @@ def main():
                           f"{'as' if same_evaluations else 'DIFFERENT from'} PyTorch's)")
             if float(attrs["ema_decay"]) > 0:
                 label += f", ema_decay {float(attrs['ema_decay']):g}"
+            label += ", " + text(attrs["loss"]) + (", weighted" if weights is not None else "")
+            if text(attrs["loss"]) == "huber":  # how much of each branch the comparison covered
+                label += f"({float(attrs['huber_delta']):g}), {100 * beyond:.0f}% of |dV/dx - S| >= delta at the end"
             print(f"{name}: {label}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
-                  f"difference to PyTorch: train_loss {d_loss:.2e}, lr {d_lr:.2e}, weights {d_w:.2e}, "
-                  f"final_loss {d_final:.2e} "
+                  f"difference to PyTorch: train_loss {d_loss:.2e}, rel_grad_error {d_err:.2e}, lr {d_lr:.2e}, "
+                  f"weights {d_w:.2e}, final_loss {d_final:.2e} "
                   f"({'ok' if worst <= args.tol and same_evaluations else 'FAIL'}, tolerance {args.tol:g})")
     return 0 if ok else 1
 

@@ -426,6 +426,24 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     }
     cases.push_back(c);
   }
+  {  // the huber loss (both of its branches in use), mini-batches with validation, a value term
+    config::RunSpec base = seed_experiment();
+    base.model.widths = {10, 10};
+    base.model.activation = config::Activation::softplus;
+    base.model.dtype = config::DType::float64;
+    base.train.loss = config::Loss::huber;
+    base.train.huber_delta = 30;
+    base.train.epochs = 30;
+    base.train.batch_size = 32;
+    base.train.val_fraction = 0.2;
+    base.train.value_weight = 0.01;
+    Case c{"huber mini-batch validation value", {}};
+    for (const double lr : {0.02, 0.005, 0.1}) {
+      base.optimizer.lr = lr;
+      c.runs.push_back(base);
+    }
+    cases.push_back(c);
+  }
   {  // float32, SGD: one member diverges while the other goes on
     config::RunSpec base = seed_experiment();
     base.optimizer.name = config::Optimizer::sgd;

@@ -1,0 +1,51 @@
+#pragma once
+// data.standardize: the model Ṽ of a run is trained on standardized data and used in the user's units.
+//   x̃_i = (x_i − μ_i) / σ_i,   S̃_i = S_i · σ_i / s,   ṽ = (V − v0) / s          (training data)
+//   V(x) = s · Ṽ(x̃) + v0,     ∂V/∂x_i = (s / σ_i) · ∂Ṽ/∂x̃_i                     (predictions)
+// Every transform is computed in float64 and rounded once to the tensor's dtype, by these functions alone, so that
+// training, eval and export (whose TorchScript spells out the same operations) agree bit for bit.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gradfit::model {
+
+// Parameters by module name, as records::NamedTensors (model/ does not include records/).
+using NamedWeights = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct Standardization {
+  std::vector<double> mean;   // μ (n); empty: not standardized (every function below is then the identity)
+  std::vector<double> scale;  // σ (n), > 0
+  double value_scale = 1;     // s > 0
+  double value_offset = 0;    // v0
+  bool active() const { return !mean.empty(); }
+  bool operator==(const Standardization& o) const {
+    return mean == o.mean && scale == o.scale && value_scale == o.value_scale && value_offset == o.value_offset;
+  }
+};
+
+// x (B×n, user units) -> x̃, in x's dtype.
+torch::Tensor standardize_inputs(const Standardization& st, const torch::Tensor& x);
+// S (B×n) -> S̃ = S · (σ / s), in S's dtype.
+torch::Tensor standardize_gradients(const Standardization& st, const torch::Tensor& grad_samples);
+// V (B) -> ṽ = (V − v0) / s, in V's dtype.
+torch::Tensor standardize_values(const Standardization& st, const torch::Tensor& values);
+// The model's Ṽ (B) -> V = Ṽ · s + v0, and ∂Ṽ/∂x̃ (B×n) -> ∂V/∂x = ∂Ṽ/∂x̃ · (s / σ), in their dtypes.
+torch::Tensor user_values(const Standardization& st, const torch::Tensor& model_values);
+torch::Tensor user_gradients(const Standardization& st, const torch::Tensor& model_gradients);
+// σ_i / s and s / σ_i, per component (n), each one IEEE division in float64: the factors of S̃ and of ∂V/∂x.
+std::vector<double> target_factors(const Standardization& st);
+std::vector<double> gradient_factors(const Standardization& st);
+// (s / σ_i)², per component (n): a squared gradient error in the model's units times this is one in the user's.
+std::vector<double> squared_gradient_factors(const Standardization& st, int64_t dim);
+
+// The weights of an MLP (Mlp::parameters() order, by name) trained under `from`, re-expressed as the same function
+// of x in the user's units under `to` (input_dim n): the first layer takes the change of x̃, the output layer that
+// of s and v0. Exact arithmetic aside, V(x) is unchanged. A no-op when from == to.
+NamedWeights reparameterize(const NamedWeights& weights, const Standardization& from, const Standardization& to,
+                            int64_t input_dim);
+
+}  // namespace gradfit::model

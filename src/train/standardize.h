@@ -1,0 +1,44 @@
+#pragma once
+// data.standardize (README, "Standardization"): the transform fitted to a run's training rows, applied to its data
+// before training, and the run's final metrics brought back to the user's units afterwards.
+#include <vector>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "model/standardization.h"
+#include "parallel/comm.h"
+#include "records/records.h"
+
+namespace gradfit::train {
+
+// μ_i and σ_i (population standard deviation) of each component of x over the training rows of all ranks (those
+// train.val_fraction holds out excluded, as train/batches.h picks them), s = the RMS of S_i σ_i over them (so S̃
+// has unit RMS) and v0 = the mean value (0 without values). A constant component (σ_i ≤ 1e-12 |μ_i|, or 0) gets
+// σ_i = 1; s = 1 when every S is 0. Sums in float64, per rank and then over the ranks (one allreduce per pass, two
+// passes), so every rank count gives the same numbers up to rounding. Collective over `comm`.
+model::Standardization fit_standardization(const data::Dataset& data, const config::TrainSpec& spec,
+                                           const parallel::Comm& comm);
+
+// Transforms data's x, grad_samples and values in place (their dtype and device kept) and records `st` in it.
+void standardize_dataset(data::Dataset& data, const model::Standardization& st);
+
+// Divides data.weights (a file's `weight` dataset) by their mean over the training rows of all ranks (float64 sums,
+// one allreduce), so that a batch's loss Σ w̄ ℓ / (|batch| n) is the weighted mean over the batch on average, and
+// exactly for the full batch (Σ w ℓ / (n Σ w)). Nothing without weights. Throws a CollectiveError naming the file
+// when the training rows' weights sum to 0. Collective over `comm`.
+void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const parallel::Comm& comm);
+
+// What a run's data go through before training, once per job: normalize_weights, then with data.standardize
+// fit_standardization and standardize_dataset. Collective over `comm`.
+void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm);
+
+// Replaces the final metrics of each of `results` (runs of one job, trained on `data`, standardized) by the same
+// metrics in the user's units: one more pass of each run's saved weights over the shard (autograd, a block of
+// rows at a time), its squared gradient errors (and for train.loss huber its huber loss, which then reads
+// huber with δ s/σ_i per component in the user's units, since huber_cδ(c r) = c² huber_δ(r)) scaled per component
+// by (s / σ_i)², and its value errors by s².
+// Nothing to do when `data` is not standardized. Collective over `comm`.
+void final_metrics_in_user_units(std::vector<records::TrainResult>& results, const config::RunSpec& run,
+                                 const data::Dataset& data, const parallel::Comm& comm);
+
+}  // namespace gradfit::train
