@@ -265,7 +265,7 @@ void JobTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
 Lbfgs::Evaluation JobTrainer::evaluation(int64_t count) const {
   const auto sums = step_sums_[0].to(torch::kFloat64).cpu().contiguous();
   const double* s = sums.data_ptr<double>();
-  return {mean_loss(s[0], s[1], count), flat_gradients_[0].clone()};
+  return {mean_loss(s, count), flat_gradients_[0].clone()};
 }
 
 void JobTrainer::read_requests(bool stop_flag, bool checkpoint_flag) {
