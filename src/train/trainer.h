@@ -2,10 +2,11 @@
 // The training loop of one run, data-parallel over the ranks of a communicator: epochs -> global batches ->
 // each rank's members of the batch -> one allreduce -> identical optimizer steps on every rank.
 //
-// Or of an ensemble: several runs that differ only in their initialisation seed, learning rate or momentum (same
-// data, architecture, batches and epochs), trained together as one batched model (weights stacked, the matrix
-// products batched over the runs, one allreduce and one optimizer step for all), each run with its own optimizer
-// state, loss history, stopping and checkpoints. Each run gets the numbers it gets trained alone, up to rounding.
+// Or of an ensemble: several runs that differ only in their initialisation seed and their optimizer's rates
+// (learning rate and its schedule, momentum, weight decay; same data, architecture, batches and epochs), trained
+// together as one batched model (weights stacked, the matrix products batched over the runs, one allreduce and one
+// optimizer step for all), each run with its own optimizer state, loss history, stopping and checkpoints. Each run
+// gets the numbers it gets trained alone, up to rounding.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -57,8 +58,9 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
                                         const std::vector<const records::NamedTensors*>& initial = {});
 
 // Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,
-// learning rate and momentum (and the seed too where it orders mini-batches or picks validation rows). Empty for
-// runs that train alone (train.engine autograd; optimizer lbfgs, whose line search asks for its own points).
+// learning rate, schedule (and its keys), momentum and weight decay (and the seed too where it orders mini-batches or
+// picks validation rows). Empty for runs that train alone (train.engine autograd; optimizer lbfgs, whose line search
+// asks for its own points).
 std::string ensemble_key(const config::RunSpec& run);
 
 }  // namespace gradfit::train

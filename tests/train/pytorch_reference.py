@@ -275,9 +275,10 @@ def main():
                           f"{'as' if same_evaluations else 'DIFFERENT from'} PyTorch's)")
             if float(attrs["ema_decay"]) > 0:
                 label += f", ema_decay {float(attrs['ema_decay']):g}"
-            label += ", " + text(attrs["loss"]) + (", weighted" if weights is not None else "")
+            label += ", " + text(attrs["loss"])
             if text(attrs["loss"]) == "huber":  # how much of each branch the comparison covered
                 label += f"({float(attrs['huber_delta']):g}), {100 * beyond:.0f}% of |dV/dx - S| >= delta at the end"
+            label += ", weighted" if weights is not None else ""
             print(f"{name}: {label}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
                   f"difference to PyTorch: train_loss {d_loss:.2e}, rel_grad_error {d_err:.2e}, lr {d_lr:.2e}, "
                   f"weights {d_w:.2e}, final_loss {d_final:.2e} "
