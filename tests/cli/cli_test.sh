@@ -120,11 +120,13 @@ wait_for_file() {
   return 1
 }
 # The sweep in $1 must equal the same sweep run without interruption: histories and weights bit for bit.
-# Starts the resume sweep (write_resume_sweep, into $work/s.yaml) on two ranks into $1, and SIGTERMs its ranks
-# once its first checkpoint is there; its output in $work/out and $work/err, its exit code in $rc.
+# Starts the sweep file $2 (by default the resume sweep, write_resume_sweep, into $work/s.yaml) on two ranks into
+# $1, and SIGTERMs its ranks once its first checkpoint is there; its output in $work/out and $work/err, its exit
+# code in $rc.
 stop_at_first_checkpoint() {
-  write_resume_sweep "$work/s.yaml"
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$1" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
+  local sweep=${2:-$work/s.yaml}
+  [ -n "${2:-}" ] || write_resume_sweep "$sweep"
+  mpi 2 "$GRADFIT_BIN" --progress lines --out "$1" "$sweep" </dev/null >"$work/out" 2>"$work/err" &
   local launcher=$!
   wait_for_file "$1/checkpoints" '*.h5' || fail "no checkpoint appeared"
   pkill -TERM -f "^$GRADFIT_BIN .*--out $1 " || fail "no rank to signal"
@@ -853,11 +855,7 @@ PY
     "$work/std.yaml"
   run mpi 2 "$GRADFIT_BIN" --out "$work/ref" "$work/std.yaml"
   expect_rc 0
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/stop" "$work/std.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/stop/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/stop " || fail "no rank to signal"
-  wait "$launcher"; rc=$?
+  stop_at_first_checkpoint "$work/stop" "$work/std.yaml"
   expect_rc 75
   run mpi 2 "$GRADFIT_BIN" --out "$work/stop" "$work/std.yaml"
   expect_rc 0
@@ -987,11 +985,7 @@ train: {epochs: 400, seed: 3, loss: huber, huber_delta: 0.5, batch_size: 30, val
 YAML
   run mpi 2 "$GRADFIT_BIN" --out "$work/ref" "$work/m.yaml"
   expect_rc 0
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/stop" "$work/m.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/stop/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/stop " || fail "no rank to signal"
-  wait "$launcher"; rc=$?
+  stop_at_first_checkpoint "$work/stop" "$work/m.yaml"
   expect_rc 75
   run mpi 2 "$GRADFIT_BIN" --out "$work/stop" "$work/m.yaml"
   expect_rc 0
@@ -1538,11 +1532,7 @@ sweep:
     optimizer.name: [lbfgs, adam, adam]
     optimizer.lr: [1, 0.01, 0.003]
 YAML
-  mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml" </dev/null >"$work/out" 2>"$work/err" &
-  launcher=$!
-  wait_for_file "$work/r/checkpoints" '*.h5' || fail "no checkpoint appeared"
-  pkill -TERM -f "^$GRADFIT_BIN .*--out $work/r " || fail "no rank to signal"
-  wait "$launcher"; rc=$?
+  stop_at_first_checkpoint "$work/r" "$work/s.yaml"
   cat "$work/out" "$work/err"
   expect_rc 75
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"

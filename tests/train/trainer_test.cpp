@@ -354,6 +354,15 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     std::vector<config::RunSpec> runs;
   };
   std::vector<Case> cases;
+  // A case of runs that differ only in their learning rate.
+  const auto over_lrs = [](const char* what, config::RunSpec base, std::initializer_list<double> lrs) {
+    Case c{what, {}};
+    for (const double lr : lrs) {
+      base.optimizer.lr = lr;
+      c.runs.push_back(base);
+    }
+    return c;
+  };
   for (const auto activation : {config::Activation::relu, config::Activation::tanh, config::Activation::softplus,
                                 config::Activation::silu, config::Activation::gelu}) {
     config::RunSpec base = seed_experiment();
@@ -419,12 +428,7 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     base.train.val_fraction = 0.2;
     base.train.patience = 3;
     base.train.ema_decay = 0.8;
-    Case c{"adam mini-batch moving average", {}};
-    for (const double lr : {0.05, 0.01, 0.2}) {
-      base.optimizer.lr = lr;
-      c.runs.push_back(base);
-    }
-    cases.push_back(c);
+    cases.push_back(over_lrs("adam mini-batch moving average", base, {0.05, 0.01, 0.2}));
   }
   {  // the huber loss (both of its branches in use), mini-batches with validation, a value term
     config::RunSpec base = seed_experiment();
@@ -437,23 +441,13 @@ TEST(Ensemble, EachRunGetsWhatItGetsAlone) {
     base.train.batch_size = 32;
     base.train.val_fraction = 0.2;
     base.train.value_weight = 0.01;
-    Case c{"huber mini-batch validation value", {}};
-    for (const double lr : {0.02, 0.005, 0.1}) {
-      base.optimizer.lr = lr;
-      c.runs.push_back(base);
-    }
-    cases.push_back(c);
+    cases.push_back(over_lrs("huber mini-batch validation value", base, {0.02, 0.005, 0.1}));
   }
   {  // float32, SGD: one member diverges while the other goes on
     config::RunSpec base = seed_experiment();
     base.optimizer.name = config::Optimizer::sgd;
     base.train.epochs = 200;
-    Case c{"float32 sgd, one diverging", {}};
-    for (const double lr : {10.0, 1e-4}) {
-      base.optimizer.lr = lr;
-      c.runs.push_back(base);
-    }
-    cases.push_back(c);
+    cases.push_back(over_lrs("float32 sgd, one diverging", base, {10.0, 1e-4}));
   }
   {  // a value term, on data with values
     config::RunSpec base = seed_experiment();
