@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 
 #include "common/error.h"
 #include "config/config.h"
@@ -25,6 +26,7 @@
 #include "sweep/job_runner.h"
 #include "sweep/jobs.h"
 #include "sweep/output_folder.h"
+#include "sweep/pruning.h"
 #include "sweep/scheduler.h"
 #include "train/memory.h"
 
@@ -143,6 +145,15 @@ void print_start(const AppOptions& options, const parallel::Comm& world, const S
   std::fflush(stdout);
 }
 
+void print_pruning(const config::PruneSpec& prune) {
+  std::string rungs;
+  for (const int64_t e : prune.rungs()) rungs += " " + std::to_string(e);
+  std::printf("sweep.prune: %s on %s, rungs at epochs%s of %lld%s\n", config::to_string(prune.method),
+              config::to_string(prune.metric), rungs.c_str(), static_cast<long long>(prune.epochs),
+              prune.async ? " (async: decided as reports arrive)" : " (each rung decided once all its runs report)");
+  std::fflush(stdout);
+}
+
 void print_ensembles(const Sweep& s) {
   const auto counts = sweep::count_ensembles(s.plan);
   if (counts.ensembles == 0) return;
@@ -201,11 +212,34 @@ void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   std::signal(SIGUSR1, on_stop_signal);
   s.groups = sweep::group_count(world.size(), s.config.ranks_per_run);
   if (root) print_start(options, world, s);
+  if (s.config.prune.active()) {
+    if (root) print_pruning(s.config.prune);
+    return;  // the pruner packs each rung's jobs as it goes
+  }
   parallel::all_or_none(world, root, [&] {
     s.plan = sweep::plan_jobs(s.config, s.prior, s.groups, group_ranks(world, s.config), s.device);
   });
-  sweep::share_jobs(world, s.plan);
   if (root) print_ensembles(s);
+}
+
+// World rank 0's source of jobs: the plan's, or the pruner's. Collective over `world` (a pruner's decisions file
+// that does not belong to this sweep is a shared error).
+std::unique_ptr<sweep::JobSource> job_source(const parallel::Comm& world, const Sweep& s,
+                                             const sweep::OutputFolder& folder, sweep::ConsoleReporter& reporter) {
+  std::unique_ptr<sweep::JobSource> source;
+  parallel::all_or_none(world, world.is_root(), [&] {
+    if (!s.config.prune.active()) {
+      source = std::make_unique<sweep::JobList>(sweep::job_specs(s.plan), s.plan.costs);
+      return;
+    }
+    const int ranks = group_ranks(world, s.config);
+    auto pack = [&s, ranks](const std::vector<int64_t>& runs) {
+      return sweep::pack_runs(s.config, runs, s.groups, ranks, s.device);
+    };
+    auto say = [&reporter](const std::string& text) { reporter.note(text); };
+    source = std::make_unique<sweep::Pruner>(s.config, s.prior, pack, folder.pruning_file(), say);
+  });
+  return source;
 }
 
 // "--progress auto" rewrites a line in place only on a terminal that this process writes to itself. A rank that an
@@ -236,14 +270,16 @@ sweep::JobSettings job_settings(const AppOptions& options, const parallel::Comm&
 int train_all(const AppOptions& options, const parallel::Comm& world, const Sweep& s) {
   const bool root = world.is_root(), single = s.config.runs.size() == 1;
   const sweep::OutputFolder folder(s.out_dir);
-  sweep::JobRunner runner(s.config, folder, s.plan, job_settings(options, world, s));
+  sweep::JobRunner runner(s.config, folder, job_settings(options, world, s));
   const bool live = options.progress == "live" || (options.progress == "auto" && auto_is_live());
   SweepReporter reporter(s.config, folder, options.command_line, root && live && !single);
   for (const auto& summary : s.prior.summaries) reporter.add_previous(summary);
-  const auto run_job = [&runner](const std::vector<int64_t>& runs, const parallel::Comm& group,
-                                 const train::TrainHooks& hooks) { return runner.run(runs, group, hooks); };
+  for (const auto& summary : s.prior.interrupted) reporter.add_previous(summary);
+  const auto source = job_source(world, s, folder, reporter);
+  const auto run_job = [&runner](const sweep::JobSpec& job, const parallel::Comm& group,
+                                 const train::TrainHooks& hooks) { return runner.run(job, group, hooks); };
   const auto failure =
-      sweep::run_all(world, s.config.ranks_per_run, s.plan.jobs, s.plan.costs, run_job, reporter, stop_signalled);
+      sweep::run_jobs(world, s.config.ranks_per_run, source.get(), run_job, reporter, stop_signalled);
 
   // Rank 0 knows whether every run is finished; everybody exits with the same code.
   int64_t unfinished = static_cast<int64_t>(s.config.runs.size());

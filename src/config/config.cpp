@@ -74,7 +74,8 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
         "init_from", "ema_decay", "loss", "huber_delta"}},
       {"output", {"dir"}},
       {"checkpoint", {"every_epochs", "every_seconds"}},
-      {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats"}},
+      {"sweep", {"grid", "zip", "random", "samples", "seed", "repeats", "prune"}},
+      {"sweep.prune", {"method", "metric", "min_epochs", "reduction_factor", "async"}},
   };
   return keys;
 }
@@ -526,6 +527,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
   if (root["sweep"]) {
     config.is_sweep = true;
     config.runs = expand_sweep(root, root["sweep"], path);  // the runs read data, model, optimizer and train
+    config.prune = parse_prune(root["sweep"], path, config.runs);
   } else {
     RunSpec run = parse_run(root, path);
     run.name = config.name;

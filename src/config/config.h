@@ -83,6 +83,28 @@ struct TrainSpec {
   double ema_decay = 0.0;
 };
 
+// sweep.prune: the sweep's coordinator stops runs that are clearly behind the others at fixed epochs (rungs).
+// asha: successive halving, rungs at min_epochs·η^k, the best 1/η of a rung's runs continue; median: a check every
+// min_epochs epochs, a run worse than the median of the others stops. Deterministic unless `async`: a rung is
+// decided once every run that trains to it has reported (sweep/pruning.h).
+enum class PruneMethod { none, asha, median };
+// What runs are compared by at a rung: the best validation loss so far, or the training loss or relative gradient
+// error of the rung's epoch.
+enum class PruneMetric { val_loss, train_loss, rel_grad_error };
+
+struct PruneSpec {
+  PruneMethod method = PruneMethod::none;
+  PruneMetric metric = PruneMetric::val_loss;  // default: val_loss when every run validates, else rel_grad_error
+  int64_t min_epochs = 0;                      // the first rung (default: asha epochs/η³, median epochs/10)
+  int64_t reduction_factor = 3;                // asha's η
+  bool async = false;                          // decide as reports arrive (faster, depends on timing)
+  int64_t epochs = 0;                          // train.epochs, the same for every run
+
+  bool active() const { return method != PruneMethod::none; }
+  // The rungs' epochs, increasing, each below `epochs`.
+  std::vector<int64_t> rungs() const;
+};
+
 // One training run, fully specified.
 struct RunSpec {
   std::string id;    // stable: a hash of everything below, so a re-expanded sweep names runs identically
@@ -105,6 +127,7 @@ struct Config {
   int64_t checkpoint_every = 0;         // checkpoint every this many epochs (0: not by epochs)
   double checkpoint_seconds = 60;       // and every this many seconds (0: not by time)
   bool is_sweep = false;                // the file has a sweep: section
+  PruneSpec prune;                      // sweep.prune
   std::vector<RunSpec> runs;            // in expansion order
 };
 
@@ -146,5 +169,7 @@ const char* to_string(Sampling s);
 const char* to_string(Device d);
 const char* to_string(Engine e);
 const char* to_string(Loss l);
+const char* to_string(PruneMethod m);
+const char* to_string(PruneMetric m);
 
 }  // namespace gradfit::config

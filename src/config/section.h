@@ -134,5 +134,8 @@ std::string stable_id(const RunSpec& run);
 RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptValues& swept = {});
 // Expands the `sweep:` mapping of `root` into runs, each parsed and validated, with ids and names; sweep.cpp.
 std::vector<RunSpec> expand_sweep(const YAML::Node& root, const YAML::Node& sweep, const std::string& file);
+struct PruneSpec;
+// Reads sweep.prune (none when absent) and checks it against the expanded runs; sweep.cpp.
+PruneSpec parse_prune(const YAML::Node& sweep, const std::string& file, const std::vector<RunSpec>& runs);
 
 }  // namespace gradfit::config

@@ -91,6 +91,8 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("chunk_rows", result.chunk_rows);
   group.write_attribute("init_from", t.init_from);  // empty: initialised from `seed`
   group.write_attribute("ensemble", result.ensemble);
+  group.write_attribute("rung", context.rung);
+  group.write_attribute("pruned_at_epoch", context.pruned_at_epoch);
   group.write_attribute("wall_seconds", result.wall_seconds);
   group.write_attribute("allreduce_seconds", result.allreduce_seconds);
   group.write_attribute("ranks", static_cast<int64_t>(context.ranks));
@@ -215,7 +217,7 @@ void merge_results(const std::string& path, const config::Config& config, const 
     std::vector<TableColumn> table;
     for (const char* column :
          {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss", "best_val_loss",
-          "lr", "activation", "architecture", "params", "wall_seconds", "final_val_loss"})
+          "lr", "activation", "architecture", "params", "wall_seconds", "final_val_loss", "rung", "pruned_at_epoch"})
       table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);
@@ -224,6 +226,9 @@ void merge_results(const std::string& path, const config::Config& config, const 
         const Location g = runs.open_group(name);
         for (int k : {0, 1, 2, 9, 10, 11}) table[k].texts.push_back(g.read_string_attribute(table[k].name));
         table[3].ints.push_back(g.read_int_attribute("epochs_run"));
+        for (int k : {14, 15})  // files written before pruning existed: not pruned
+          table[k].ints.push_back(g.has_attribute(table[k].name) ? g.read_int_attribute(table[k].name)
+                                                                 : (k == 14 ? -1 : 0));
         for (int k : {4, 5, 6, 7, 8, 12, 13}) {
           const bool present = g.has_attribute(table[k].name);
           table[k].reals.push_back(present ? g.read_double_attribute(table[k].name)

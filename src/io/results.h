@@ -22,6 +22,10 @@ struct RunContext {
   int64_t dim = 0;                         // n
   model::Standardization standardization;  // data.standardize: the transform the model was trained under
   bool weighted = false;                   // the data file's `weight` dataset weighed the rows
+  // sweep.prune: the last rung the run reached (0: the first; the number of rungs: it trained every epoch), -1
+  // without pruning or before the first rung; and the epoch it was pruned at (0: not pruned).
+  int64_t rung = -1;
+  int64_t pruned_at_epoch = 0;
 };
 
 // Writes each tensor (float32 or float64, on the CPU) as a dataset of its shape and dtype, named by the module name.

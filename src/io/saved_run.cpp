@@ -37,20 +37,23 @@ std::string choose_run(const File& file, const std::vector<std::string>& names, 
     if (names.size() == 1) return names[0];
     fail(file.path() + " holds " + std::to_string(names.size()) + " runs; say which" + choices);
   }
-  if (selector == kBestRun) {
-    std::string best;
-    double best_error = std::numeric_limits<double>::infinity();
-    for (const auto& name : names) {  // the leaderboard's rule (see kBestRun)
+  if (selector == kBestRun) {  // the leaderboard's rule (records::best_first)
+    std::vector<records::Standing> standings;
+    for (const auto& name : names) {
       const Location run = file.open_group("runs/" + name);
+      const auto real = [&run](const char* attribute) {
+        return run.has_attribute(attribute) ? run.read_double_attribute(attribute)
+                                            : std::numeric_limits<double>::quiet_NaN();
+      };
       const std::string status = run.has_attribute("status") ? run.read_string_attribute("status") : "";
-      if (status != "done" && status != "early_stopped") continue;
-      const double error = run.has_attribute("final_rel_grad_error") ? run.read_double_attribute("final_rel_grad_error")
-                                                                     : std::numeric_limits<double>::quiet_NaN();
-      const double key = std::isfinite(error) ? error : std::numeric_limits<double>::infinity();
-      if (best.empty() || key < best_error) best = name, best_error = key;
+      standings.push_back({records::parse_run_status(status).value_or(records::RunStatus::interrupted),
+                           real("best_val_loss"), real("final_rel_grad_error")});
     }
-    if (best.empty()) fail(file.path() + ": --run best: no run is done or early_stopped" + choices);
-    return best;
+    const size_t best = records::best_first(standings).front();
+    const auto status = standings[best].status;
+    if (status != records::RunStatus::done && status != records::RunStatus::early_stopped)
+      fail(file.path() + ": --run best: no run is done or early_stopped" + choices);
+    return names[best];
   }
   for (const auto& name : names)
     if (name == selector) return name;

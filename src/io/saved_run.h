@@ -28,8 +28,9 @@ struct SavedRun {
   model::Standardization standardization;
 };
 
-// The rule of `--run best` (the leaderboard's order): the lowest final_rel_grad_error among the runs whose status
-// is done or early_stopped; ties go to the first in name order.
+// The rule of `--run best` is the leaderboard's (records::best_first): among the runs whose status is done or
+// early_stopped, the lowest best_val_loss when the runs validate, else the lowest final_rel_grad_error; ties go to
+// the first in name order.
 inline constexpr const char* kBestRun = "best";
 
 // Reads one run of a results file (OUT/results.h5 or OUT/runs/<id>.h5). `path` may end in "#<run name>", which

@@ -18,10 +18,24 @@ enum class RunStatus {
   diverged,       // a non-finite loss or gradient
   early_stopped,  // no better validation loss for `patience` epochs
   interrupted,    // stopped by a request (a signal, or a failure elsewhere in the job), checkpointed to continue
+  paused,         // sweep.prune: trained to a rung and checkpointed, until the coordinator decides (never in a file)
+  pruned,         // sweep.prune: stopped at a rung by the coordinator's decision
 };
 const char* to_string(RunStatus status);
 // The status written as `text`, or nothing when it names none.
 std::optional<RunStatus> parse_run_status(const std::string& text);
+
+// What the sweep's one definition of the best run reads of a run.
+struct Standing {
+  RunStatus status = RunStatus::done;
+  double best_val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN without validation
+  double final_rel_grad_error = std::numeric_limits<double>::quiet_NaN();
+};
+// The best run first, shared by the leaderboard, `eval --run best` and scripts/analyze.py: among the runs that are
+// done or early_stopped, the lowest best validation loss when any run validates, else the lowest final relative
+// gradient error (of the weights saved); then the other runs (pruned, diverged, interrupted) by the same measure;
+// NaN last, ties in their order. Returns positions in `runs`, and the measure's name in `measure`.
+std::vector<size_t> best_first(const std::vector<Standing>& runs, std::string* measure = nullptr);
 
 // One row of the loss history, identical on every rank (metrics are reduced globally).
 struct EpochRecord {

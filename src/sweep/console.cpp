@@ -27,7 +27,27 @@ std::string duration(double seconds) {
 }  // namespace
 
 ConsoleReporter::ConsoleReporter(const std::vector<config::RunSpec>& runs, std::FILE* out, bool live)
-    : runs_(runs), out_(out), live_(live), last_progress_(std::chrono::steady_clock::now()) {}
+    : runs_(runs), out_(out), live_(live), seen_(runs.size(), 0), last_progress_(std::chrono::steady_clock::now()) {}
+
+void ConsoleReporter::add_previous(const RunSummary& summary) {
+  record(summary);
+  if (summary.status == records::RunStatus::interrupted || seen_[summary.index]) return;  // it starts again
+  ++started_;
+  seen_[summary.index] = 1;
+}
+
+// Keeps the last summary of each run, in the order runs first ended.
+void ConsoleReporter::record(const RunSummary& summary) {
+  const bool ended = summary.status != records::RunStatus::interrupted;
+  for (auto& s : results_)
+    if (s.index == summary.index) {
+      ended_ += (ended ? 1 : 0) - (s.status != records::RunStatus::interrupted ? 1 : 0);
+      s = summary;
+      return;
+    }
+  results_.push_back(summary);
+  ended_ += ended ? 1 : 0;
+}
 
 ConsoleReporter::~ConsoleReporter() {
   if (live_shown_) std::fputs("\r\033[K", out_);
@@ -41,6 +61,8 @@ void ConsoleReporter::line(const std::string& text) {
 }
 
 void ConsoleReporter::started(int64_t index, int group) {
+  if (seen_[index]) return;  // a later rung of sweep.prune, or a resumed run already counted
+  seen_[index] = 1;
   ++started_;
   const auto& run = runs_[index];
   const int width = static_cast<int>(std::to_string(runs_.size()).size());
@@ -49,9 +71,10 @@ void ConsoleReporter::started(int64_t index, int group) {
 }
 
 void ConsoleReporter::finished(const RunSummary& s, int group) {
-  results_.push_back(s);
+  record(s);
   const auto& run = runs_[s.index];
-  line(format("[%zu/%zu done] %-8s %s %s  loss %.4e  rel_grad_error %.3e  %lld epochs  %s (group %d)", results_.size(),
+  line(format("[%lld/%zu done] %-8s %s %s  loss %.4e  rel_grad_error %.3e  %lld epochs  %s (group %d)",
+              static_cast<long long>(ended_),
               runs_.size(), records::to_string(s.status), run.id.c_str(), run.name.c_str(), s.final_loss,
               s.final_rel_grad_error, static_cast<long long>(s.epochs_run), duration(s.seconds).c_str(), group));
 }
@@ -81,18 +104,19 @@ void ConsoleReporter::in_flight(const std::vector<RunProgress>& runs) {
 }
 
 void ConsoleReporter::print_leaderboard() {
-  std::vector<RunSummary> sorted = results_;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const RunSummary& a, const RunSummary& b) {
-    const double ea = std::isfinite(a.final_rel_grad_error) ? a.final_rel_grad_error : INFINITY;
-    const double eb = std::isfinite(b.final_rel_grad_error) ? b.final_rel_grad_error : INFINITY;
-    return ea < eb;
-  });
-  line(format("%-4s %-12s %-14s %-12s %-12s %s", "rank", "id", "status", "rel_error", "loss", "name"));
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    const auto& s = sorted[i];
-    line(format("%-4zu %-12s %-14s %-12.4e %-12.4e %s", i + 1, runs_[s.index].id.c_str(), records::to_string(s.status),
-                s.final_rel_grad_error, s.final_loss, runs_[s.index].name.c_str()));
+  std::vector<records::Standing> standings;
+  for (const auto& s : results_) standings.push_back({s.status, s.best_val_loss, s.final_rel_grad_error});
+  std::string measure;
+  const std::vector<size_t> order = records::best_first(standings, &measure);
+  line(format("%-4s %-12s %-14s %-13s %-12s %-12s %s", "rank", "id", "status", "best_val_loss", "rel_error", "loss",
+              "name"));
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& s = results_[order[i]];
+    line(format("%-4zu %-12s %-14s %-13.4e %-12.4e %-12.4e %s", i + 1, runs_[s.index].id.c_str(),
+                records::to_string(s.status), s.best_val_loss, s.final_rel_grad_error, s.final_loss,
+                runs_[s.index].name.c_str()));
   }
+  if (!order.empty()) line("ranked by " + measure + " (done and early_stopped runs first)");
 }
 
 }  // namespace gradfit::sweep

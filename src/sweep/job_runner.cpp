@@ -11,6 +11,7 @@
 #include "io/saved_run.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
+#include "sweep/pruning.h"
 #include "train/standardize.h"
 
 namespace gradfit::sweep {
@@ -21,22 +22,22 @@ using Clock = std::chrono::steady_clock;
 // One job in progress on one rank of its group.
 class Job {
  public:
-  Job(JobRunner& runner, const std::vector<int64_t>& indices, const parallel::Comm& group,
-      const train::TrainHooks& hooks)
+  Job(JobRunner& runner, const JobSpec& job, const parallel::Comm& group, const train::TrainHooks& hooks)
       : runner_(runner),
         config_(runner.config()),
         settings_(runner.settings()),
-        indices_(indices),
+        job_(job),
+        indices_(job.runs),
         group_(group),
         hooks_(hooks) {
-    for (const int64_t index : indices) runs_.push_back(config_.runs[index]);
+    for (const int64_t index : indices_) runs_.push_back(config_.runs[index]);
     job_checkpoint_ = runner.folder().checkpoint_file(runs_.front());
   }
 
-  std::vector<RunSummary> run(int64_t source) {
+  std::vector<RunSummary> run() {
     announce();
     const auto& data = runner_.dataset(runs_.front(), group_);
-    const auto checkpoints = read_checkpoints(source);
+    const auto checkpoints = read_checkpoints(job_.source);
     std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
     const auto starts = read_initial_weights(data);
@@ -45,11 +46,12 @@ class Job {
     completed_ = completed_at_checkpoint_ = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
     if (!resume.empty() && settings_.print_epochs)
       std::printf("resuming %s at epoch %lld\n", runs_.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
-    auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume, initial);
+    auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume, initial, job_.pause_after_epoch);
     train::final_metrics_in_user_units(results, runs_.front(), data, group_);
     std::vector<RunSummary> summaries;
     for (size_t i = 0; i < runs_.size(); ++i) {
-      write_run_file(i, results[i], data);
+      if (job_.prune && results[i].status == records::RunStatus::paused) results[i].status = records::RunStatus::pruned;
+      if (results[i].status != records::RunStatus::paused) write_run_file(i, results[i], data);
       summaries.push_back(summary_of(results[i]));
     }
     blamed_ = 0;
@@ -75,11 +77,20 @@ class Job {
   // saved with; none for a fresh start. A checkpoint resumed from under another name is removed once superseded.
   std::vector<records::Checkpoint> read_checkpoints(int64_t source) {
     if (source < 0) return {};
+    std::vector<records::Checkpoint> checkpoints;
+    if (job_.own_checkpoints) {
+      for (size_t i = 0; i < runs_.size(); ++i) {
+        blamed_ = i;
+        const std::string path = runner_.folder().checkpoint_file(runs_[i]);
+        parallel::all_or_none(group_, true, [&] { checkpoints.push_back(io::read_checkpoints(path, {runs_[i].id})[0]); });
+      }
+      blamed_ = 0;
+      return checkpoints;
+    }
     const std::string path = runner_.folder().checkpoint_file(config_.runs[source]);
     if (path != job_checkpoint_) stale_ = path;
     std::vector<std::string> ids;
     for (const auto& run : runs_) ids.push_back(run.id);
-    std::vector<records::Checkpoint> checkpoints;
     parallel::all_or_none(group_, true, [&] { checkpoints = io::read_checkpoints(path, ids); });
     return checkpoints;
   }
@@ -158,7 +169,10 @@ class Job {
     parallel::all_or_none(group_, group_.is_root(), [&] {
       std::vector<std::string> ids;
       for (const auto& c : saved) ids.push_back(runs_[c.member].id);
-      io::write_checkpoints(job_checkpoint_, ids, saved, settings_.before_checkpoint_commit);
+      if (!job_.own_checkpoints) return io::write_checkpoints(job_checkpoint_, ids, saved, settings_.before_checkpoint_commit);
+      for (size_t i = 0; i < saved.size(); ++i)
+        io::write_checkpoint(runner_.folder().checkpoint_file(runs_[saved[i].member]), ids[i], saved[i],
+                             settings_.before_checkpoint_commit);
     });
     if (group_.is_root() && !stale_.empty()) std::remove(stale_.c_str());
     stale_.clear();
@@ -177,13 +191,19 @@ class Job {
     context.dim = data.dim;
     context.standardization = data.standardization;
     context.weighted = data.has_weights();
+    const auto epochs_run = static_cast<int64_t>(result.history.size());
+    context.rung = reached_rung(config_.prune, epochs_run);
+    if (result.status == records::RunStatus::pruned) context.pruned_at_epoch = epochs_run;
     const auto& run = runs_[member];
     parallel::all_or_none(group_, group_.is_root(),
                           [&] { io::write_results(runner_.folder().run_file(run), config_, run, context, result); });
   }
 
-  static RunSummary summary_of(const records::TrainResult& result) {
+  RunSummary summary_of(const records::TrainResult& result) const {
     RunSummary summary;
+    summary.metric = prune_metric(config_.prune.metric, result.history);
+    const double best_val = prune_metric(config::PruneMetric::val_loss, result.history);
+    if (std::isfinite(best_val)) summary.best_val_loss = best_val;
     summary.status = result.status;
     summary.epochs_run = static_cast<int64_t>(result.history.size());
     summary.final_loss = result.final.train_loss;  // of the weights the run is saved with
@@ -192,13 +212,19 @@ class Job {
     return summary;
   }
 
-  // Interrupted runs were all checkpointed at the stop and keep their checkpoint; otherwise every run of the job
-  // has ended and its checkpoints go.
+  // Interrupted and paused runs were checkpointed at their last step and keep their checkpoint; otherwise every run
+  // of the job has ended and its checkpoints go (with own_checkpoints, each run's own file as soon as it ends).
   void remove_checkpoints(const std::vector<records::TrainResult>& results) const {
-    const bool interrupted = std::any_of(results.begin(), results.end(), [](const records::TrainResult& r) {
-      return r.status == records::RunStatus::interrupted;
-    });
-    if (!group_.is_root() || interrupted) return;
+    if (!group_.is_root()) return;
+    const auto kept = [](const records::TrainResult& r) {
+      return r.status == records::RunStatus::interrupted || r.status == records::RunStatus::paused;
+    };
+    if (job_.own_checkpoints) {
+      for (size_t i = 0; i < runs_.size(); ++i)
+        if (!kept(results[i])) std::remove(runner_.folder().checkpoint_file(runs_[i]).c_str());
+      return;
+    }
+    if (std::any_of(results.begin(), results.end(), kept)) return;
     std::remove(job_checkpoint_.c_str());
     if (!stale_.empty()) std::remove(stale_.c_str());
   }
@@ -206,6 +232,7 @@ class Job {
   JobRunner& runner_;
   const config::Config& config_;
   const JobSettings& settings_;
+  const JobSpec& job_;
   const std::vector<int64_t>& indices_;
   const parallel::Comm& group_;
   const train::TrainHooks& hooks_;  // from the scheduler
@@ -220,9 +247,8 @@ class Job {
 
 }  // namespace
 
-JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, const JobPlan& plan,
-                     JobSettings settings)
-    : config_(config), folder_(folder), plan_(plan), settings_(std::move(settings)) {}
+JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, JobSettings settings)
+    : config_(config), folder_(folder), settings_(std::move(settings)) {}
 
 const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parallel::Comm& group) {
   config::RunSpec key_run;
@@ -244,11 +270,11 @@ const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parall
   return *cached_;
 }
 
-std::vector<RunSummary> JobRunner::run(const std::vector<int64_t>& indices, const parallel::Comm& group,
+std::vector<RunSummary> JobRunner::run(const JobSpec& spec, const parallel::Comm& group,
                                        const train::TrainHooks& hooks) {
-  Job job(*this, indices, group, hooks);
+  Job job(*this, spec, group, hooks);
   try {
-    return job.run(plan_.source_of(indices.front()));
+    return job.run();
   } catch (const CollectiveError& e) {  // the same on every rank of the group
     throw CollectiveError("run " + job.blamed() + ": " + e.what());
   } catch (const std::exception& e) {  // this rank's alone

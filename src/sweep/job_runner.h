@@ -33,19 +33,19 @@ struct JobSettings {
   std::function<void()> before_checkpoint_commit;
 };
 
-// Runs the jobs of `plan` (the RunFunction of run_all). Each rank keeps the last dataset it loaded: the runs of a
-// sweep usually share their data.
+// Runs the jobs the scheduler hands out (the JobFunction of run_jobs). Each rank keeps the last dataset it loaded:
+// the runs of a sweep usually share their data.
 class JobRunner {
  public:
-  JobRunner(const config::Config& config, const OutputFolder& folder, const JobPlan& plan, JobSettings settings);
+  JobRunner(const config::Config& config, const OutputFolder& folder, JobSettings settings);
 
-  // Collective over `group`: trains the runs `indices` (one job of the plan) and returns a summary per run. Every
+  // Collective over `group`: trains the runs of `job` and returns a summary per run (a run paused at a rung of
+  // sweep.prune keeps its checkpoint and writes no results file; one pruned writes its results). Every
   // step that only some ranks can fail (reading the checkpoint, the root writing checkpoints and run files) is
   // shared through parallel::all_or_none, so that a failure the group agrees on comes out as a CollectiveError
   // "run <name>: <cause>" on every rank of the group; a failure on one rank alone comes out as an Error naming
   // the run.
-  std::vector<RunSummary> run(const std::vector<int64_t>& indices, const parallel::Comm& group,
-                              const train::TrainHooks& hooks);
+  std::vector<RunSummary> run(const JobSpec& job, const parallel::Comm& group, const train::TrainHooks& hooks);
 
   const config::Config& config() const { return config_; }
   const OutputFolder& folder() const { return folder_; }
@@ -56,7 +56,6 @@ class JobRunner {
  private:
   const config::Config& config_;
   const OutputFolder& folder_;
-  const JobPlan& plan_;
   JobSettings settings_;
   std::optional<data::Dataset> cached_;
   std::string cached_key_;

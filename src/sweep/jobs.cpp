@@ -7,7 +7,6 @@
 #include "common/error.h"
 #include "data/dataset.h"
 #include "model/mlp.h"
-#include "sweep/wire.h"
 #include "train/memory.h"
 #include "train/trainer.h"
 
@@ -28,12 +27,12 @@ struct EnsembleClasses {
 // Packs runs into jobs, one key at a time.
 class Packer {
  public:
-  Packer(const config::Config& config, const PriorWork& prior, int groups, int group_ranks, torch::Device device)
-      : config_(config), group_ranks_(group_ranks), budget_(device.is_cuda() ? 16e9 : 64e6) {
-    int64_t todo = 0;
-    for (size_t i = 0; i < config.runs.size(); ++i) todo += prior.finished[i] ? 0 : 1;
-    balanced_ = std::max<int64_t>((todo + groups - 1) / std::max(groups, 1), 1);
-  }
+  // `todo`: the runs to pack, spread over `groups`.
+  Packer(const config::Config& config, int64_t todo, int groups, int group_ranks, torch::Device device)
+      : config_(config),
+        group_ranks_(group_ranks),
+        budget_(device.is_cuda() ? 16e9 : 64e6),
+        balanced_(std::max<int64_t>((todo + groups - 1) / std::max(groups, 1), 1)) {}
 
   // A job of `runs` as they were saved, resuming from the checkpoint named after run `source`.
   void add_resumed(int64_t source, const std::vector<int64_t>& runs) { add(runs, source); }
@@ -88,12 +87,6 @@ class Packer {
 
 }  // namespace
 
-int64_t JobPlan::source_of(int64_t first_run) const {
-  for (size_t j = 0; j < jobs.size(); ++j)
-    if (!jobs[j].empty() && jobs[j].front() == first_run) return sources[j];
-  return -1;
-}
-
 double estimated_cost(const config::RunSpec& run) {
   const double samples = static_cast<double>(std::max<int64_t>(1, config::analytic_sample_count(run.data)));
   return static_cast<double>(run.train.epochs) * samples * parameters(run);
@@ -104,13 +97,12 @@ double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks) {
   return 12.0 * parameters(run) * static_cast<double>((batch + group_ranks - 1) / group_ranks);
 }
 
-JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
-                  torch::Device device) {
-  Packer packer(config, prior, groups, group_ranks, device);
-  for (const auto& [source, runs] : prior.checkpoints) packer.add_resumed(source, runs);
+namespace {
+
+// Packs `runs` (none resumed) into `packer`: each run alone, or with the others of its ensemble key.
+void pack_fresh(const config::Config& config, const std::vector<int64_t>& runs, Packer& packer) {
   EnsembleClasses classes;
-  for (int64_t i = 0; i < static_cast<int64_t>(config.runs.size()); ++i) {
-    if (prior.finished[i] || prior.checkpointed[i]) continue;
+  for (const int64_t i : runs) {
     const std::string key = train::ensemble_key(config.runs[i]);
     if (key.empty() || config.ensemble_size == 1) {
       packer.add_alone(i);
@@ -120,7 +112,28 @@ JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int grou
     classes.members[key].push_back(i);
   }
   for (const auto& key : classes.order) packer.add_class(classes.members[key]);
+}
+
+}  // namespace
+
+JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
+                  torch::Device device) {
+  int64_t todo = 0;
+  for (size_t i = 0; i < config.runs.size(); ++i) todo += prior.finished[i] ? 0 : 1;
+  Packer packer(config, todo, groups, group_ranks, device);
+  for (const auto& [source, runs] : prior.checkpoints) packer.add_resumed(source, runs);
+  std::vector<int64_t> fresh;
+  for (int64_t i = 0; i < static_cast<int64_t>(config.runs.size()); ++i)
+    if (!prior.finished[i] && !prior.checkpointed[i]) fresh.push_back(i);
+  pack_fresh(config, fresh, packer);
   return packer.take();
+}
+
+std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs,
+                                            int groups, int group_ranks, torch::Device device) {
+  Packer packer(config, static_cast<int64_t>(runs.size()), groups, group_ranks, device);
+  pack_fresh(config, runs, packer);
+  return packer.take().jobs;
 }
 
 void check_memory(const config::Config& config, int groups, int group_ranks, torch::Device device,
@@ -146,13 +159,15 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
   }
 }
 
-void share_jobs(const parallel::Comm& world, JobPlan& plan) {
-  std::vector<int64_t> flat = wire::encode_jobs(plan.jobs, plan.sources);
-  int64_t length = static_cast<int64_t>(flat.size());
-  world.broadcast(&length, sizeof(length));
-  flat.resize(static_cast<size_t>(length));
-  world.broadcast(flat.data(), length * static_cast<int64_t>(sizeof(int64_t)));
-  wire::decode_jobs(flat, &plan.jobs, &plan.sources);
+std::vector<JobSpec> job_specs(const JobPlan& plan) {
+  std::vector<JobSpec> specs;
+  for (size_t j = 0; j < plan.jobs.size(); ++j) {
+    JobSpec spec;
+    spec.runs = plan.jobs[j];
+    spec.source = plan.sources[j];
+    specs.push_back(spec);
+  }
+  return specs;
 }
 
 EnsembleCounts count_ensembles(const JobPlan& plan) {

@@ -16,10 +16,7 @@ namespace gradfit::sweep {
 struct JobPlan {
   std::vector<std::vector<int64_t>> jobs;  // run indices
   std::vector<int64_t> sources;  // per job: the run its checkpoint file is named after, or -1 for a fresh start
-  std::vector<double> costs;     // of each job, for the scheduler's order (world rank 0 only)
-
-  // The checkpoint source of the job whose first run is `first_run`, or -1.
-  int64_t source_of(int64_t first_run) const;
+  std::vector<double> costs;     // of each job, for the scheduler's order
 };
 
 // Relative cost of a run, to start the longest first: epochs × samples × parameters.
@@ -36,6 +33,10 @@ double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks);
 JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
                   torch::Device device);
 
+// `runs` (none resumed) cut into jobs as plan_jobs cuts a fresh start's, spread over `groups`. One rank.
+std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs,
+                                            int groups, int group_ranks, torch::Device device);
+
 // The host memory one rank may use: its node's physical memory shared evenly by the job's ranks on that node.
 struct MemoryBudget {
   double per_rank = 0;  // bytes, the smallest share over the nodes; 0: unknown, nothing is checked
@@ -47,8 +48,8 @@ struct MemoryBudget {
 void check_memory(const config::Config& config, int groups, int group_ranks, torch::Device device,
                   const MemoryBudget& budget);
 
-// Rank 0's jobs and their checkpoint sources, sent to every rank (costs stay on rank 0). Collective over `world`.
-void share_jobs(const parallel::Comm& world, JobPlan& plan);
+// The plan's jobs as the scheduler hands them out.
+std::vector<JobSpec> job_specs(const JobPlan& plan);
 
 // The ensembles (jobs of more than one run) of a plan.
 struct EnsembleCounts {

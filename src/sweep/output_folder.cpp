@@ -1,5 +1,6 @@
 #include "sweep/output_folder.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "common/error.h"
@@ -24,6 +25,8 @@ class Inspection {
     for (size_t i = 0; i < config.runs.size(); ++i) index_of_[config.runs[i].id] = static_cast<int64_t>(i);
     prior_.finished.assign(config.runs.size(), 0);
     prior_.checkpointed.assign(config.runs.size(), 0);
+    prior_.checkpoint_epoch.assign(config.runs.size(), 0);
+    prior_.checkpoint_batch.assign(config.runs.size(), 0);
   }
 
   // Every run in results.h5 must be one of this sweep's.
@@ -59,14 +62,21 @@ class Inspection {
       const std::string status = group.read_string_attribute("status");
       const auto parsed = records::parse_run_status(status);
       if (!parsed) throw IoError(path.string() + ": run '" + name + "' has an unknown status '" + status + "'");
-      if (*parsed == records::RunStatus::interrupted) continue;
       RunSummary s;
       s.index = i;
       s.status = *parsed;
       s.epochs_run = group.read_int_attribute("epochs_run");
-      s.final_loss = group.read_double_attribute("final_loss");
-      s.final_rel_grad_error = group.read_double_attribute("final_rel_grad_error");
       s.seconds = group.read_double_attribute("wall_seconds");
+      const auto real = [&group](const char* name) {  // absent when the run ended before its first epoch
+        return group.has_attribute(name) ? group.read_double_attribute(name) : std::nan("");
+      };
+      s.final_loss = real("final_loss");
+      s.final_rel_grad_error = real("final_rel_grad_error");
+      s.best_val_loss = real("best_val_loss");
+      if (*parsed == records::RunStatus::interrupted) {
+        prior_.interrupted.push_back(s);
+        continue;
+      }
       prior_.finished[i] = 1;
       prior_.summaries.push_back(s);
     }
@@ -79,7 +89,13 @@ class Inspection {
     if (named < 0) throw foreign("checkpoint " + path.string());
     if (!intact(path, "its runs start over")) return;
     std::vector<int64_t> unfinished;
-    for (const auto& id : io::checkpoint_runs(path.string())) {
+    const auto ids = io::checkpoint_runs(path.string());
+    if (ids.size() == 1 && index(ids[0]) >= 0) {
+      const auto file = io::File::open_read_only(path.string());
+      prior_.checkpoint_epoch[index(ids[0])] = file.read_int_attribute("epoch");
+      prior_.checkpoint_batch[index(ids[0])] = file.read_int_attribute("next_batch");
+    }
+    for (const auto& id : ids) {
       const int64_t i = index(id);
       if (i < 0) throw foreign("run " + id + " in checkpoint " + path.string());
       if (!prior_.finished[i]) unfinished.push_back(i);
@@ -138,6 +154,10 @@ std::string OutputFolder::results_file() const {
   return (dir_ / "results.h5").string();
 }
 
+std::string OutputFolder::pruning_file() const {
+  return (dir_ / "pruning.tsv").string();
+}
+
 std::string OutputFolder::run_file(const config::RunSpec& run) const {
   return (runs_dir() / (run.id + ".h5")).string();
 }
@@ -157,6 +177,7 @@ PriorWork OutputFolder::inspect(const config::Config& config, bool fresh) const 
   if (fresh) {
     std::error_code ignored;
     fs::remove(results_file(), ignored);
+    fs::remove(pruning_file(), ignored);
     fs::remove_all(runs_dir(), ignored);
     fs::remove_all(checkpoints_dir(), ignored);
   }

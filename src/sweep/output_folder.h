@@ -17,11 +17,16 @@ namespace gradfit::sweep {
 struct PriorWork {
   std::vector<uint8_t> finished;      // per run: its results are final (done, diverged, early_stopped)
   std::vector<RunSummary> summaries;  // of the finished runs
+  std::vector<RunSummary> interrupted;  // of the runs whose results file says interrupted
   std::vector<uint8_t> checkpointed;  // per run: it has a checkpoint to continue from
   // Per checkpoint file (by the index of the run it is named after): its unfinished runs, in the file's order
   // (several for an ensemble, which resumes as one).
   std::map<int64_t, std::vector<int64_t>> checkpoints;
   int64_t resumable = 0;  // runs with a checkpoint
+  // Per run, where its checkpoint continues, for a checkpoint file of its own (sweep.prune): the epoch (0: none)
+  // and the batches of that epoch already done.
+  std::vector<int64_t> checkpoint_epoch;
+  std::vector<int64_t> checkpoint_batch;
 };
 
 class OutputFolder {
@@ -30,6 +35,8 @@ class OutputFolder {
 
   const std::filesystem::path& dir() const { return dir_; }
   std::string results_file() const;
+  // The decisions of sweep.prune (sweep/pruning.h).
+  std::string pruning_file() const;
   // Where a run's results go when it ends, and the checkpoint file named after it.
   std::string run_file(const config::RunSpec& run) const;
   std::string checkpoint_file(const config::RunSpec& run) const;

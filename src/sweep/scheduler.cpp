@@ -20,64 +20,61 @@ int clamp_ranks(int world_size, int ranks_per_run) {
   return ranks_per_run <= 0 ? world_size : std::min(ranks_per_run, world_size);
 }
 
-// World rank 0's bookkeeping: the queue of jobs not yet started, the job each group is training, the runs in
-// flight, and the first failure.
+// World rank 0's bookkeeping: where jobs come from, the job each group is training, the groups waiting for one,
+// the runs in flight, and the first failure.
 class Coordinator {
  public:
-  Coordinator(const parallel::Comm& world, int ranks_per_group, int own_group,
-              const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs, Reporter& reporter,
+  Coordinator(const parallel::Comm& world, int ranks_per_group, int own_group, JobSource& source, Reporter& reporter,
               std::function<bool()> stop_requested)
       : world_(world),
         ranks_per_group_(ranks_per_group),
         groups_(group_count(world.size(), ranks_per_group)),
         own_group_(own_group),
-        jobs_(jobs),
+        source_(source),
         reporter_(reporter),
         stop_requested_(std::move(stop_requested)),
-        job_of_group_(static_cast<size_t>(groups_), -1),
-        stop_sent_(static_cast<size_t>(groups_), 0) {
-    std::vector<int64_t> order(jobs.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return costs[a] > costs[b]; });
-    queue_.assign(order.begin(), order.end());
-  }
+        runs_of_group_(static_cast<size_t>(groups_)),
+        stop_sent_(static_cast<size_t>(groups_), 0) {}
 
-  // The next job for `group`, whose previous job (if any) is over, or -1 when none is left.
-  int64_t take(int group) {
-    job_of_group_[group] = -1;
+  // The next job for `group`, whose previous job (if any) is over: a job, none yet (wait), or none ever.
+  JobSource::Next take(int group, JobSpec* job) {
+    runs_of_group_[group].clear();
     if (stop_requested_ && stop_requested_()) stopped_ = true;
-    if (queue_.empty() || stopped_) return -1;
-    const int64_t job = queue_.front();
-    queue_.pop_front();
-    job_of_group_[group] = job;
+    if (stopped_) return JobSource::Next::none;
+    const JobSource::Next next = source_.next(job);
+    if (next != JobSource::Next::job) return next;
+    runs_of_group_[group] = job->runs;
     const auto now = Clock::now();
-    for (const int64_t index : jobs_[job]) {
+    for (const int64_t index : job->runs) {
       RunProgress p;
       p.index = index;
       p.group = group;
       in_flight_[index] = {p, now};
       reporter_.started(index, group);
     }
-    return job;
+    return next;
   }
 
   void finished(const RunSummary& summary, int group) {
     if (summary.status == records::RunStatus::interrupted) stopped_ = true;  // the job is being stopped
     in_flight_.erase(summary.index);
-    reporter_.finished(summary, group);
+    if (summary.status == records::RunStatus::paused)
+      reporter_.paused(summary, group);
+    else
+      reporter_.finished(summary, group);
+    source_.finished(summary);
   }
 
   // `group`'s job failed (on every rank of the group). The first failure stops the sweep: no more jobs, and every
   // other group still training is told to checkpoint and stop.
   void failed(const std::string& message, int group) {
-    if (job_of_group_[group] >= 0)
-      for (const int64_t index : jobs_[job_of_group_[group]]) in_flight_.erase(index);
-    job_of_group_[group] = -1;
+    for (const int64_t index : runs_of_group_[group]) in_flight_.erase(index);
+    runs_of_group_[group].clear();
     if (failure_) return;
     failure_ = message;
     stopped_ = true;
     for (int g = 0; g < groups_; ++g) {
-      if (g == own_group_ || job_of_group_[g] < 0 || stop_sent_[g]) continue;  // its own group asks failure()
+      if (g == own_group_ || runs_of_group_[g].empty() || stop_sent_[g]) continue;  // its own group asks failure()
       wire::send(world_, wire::encode_stop(), g * ranks_per_group_, wire::kStop);
       stop_sent_[g] = 1;
     }
@@ -93,10 +90,11 @@ class Coordinator {
     it->second.progress.rel_grad_error = p.rel_grad_error;
   }
 
-  // Answers every waiting message; cheap when there is none.
+  // Answers every waiting message, then the groups waiting for a job; cheap when there is nothing to do.
   void serve() {
     int source = 0, tag = 0;
     while (world_.poll(&source, &tag)) answer(source, tag);
+    answer_waiting();
     std::vector<RunProgress> runs;
     for (auto& [index, f] : in_flight_) {
       f.progress.elapsed = std::chrono::duration<double>(Clock::now() - f.start).count();
@@ -130,12 +128,12 @@ class Coordinator {
       case wire::kFailed: failed(world_.receive_text(source, wire::kFailed), source / ranks_per_group_); return;
       case wire::kRequest: {  // a group finished its job (if any) and wants the next
         const int group = wire::decode_request(wire::receive(world_, source, wire::kRequest));
-        wire::Assignment assignment;
-        assignment.job = take(group);
-        assignment.stop_sent = stop_sent_[group] != 0;
-        stop_sent_[group] = 0;
-        if (assignment.job < 0) ++groups_done_;
-        wire::send(world_, wire::encode_assignment(assignment), source, wire::kAssign);
+        JobSpec job;
+        const JobSource::Next next = take(group, &job);
+        if (next == JobSource::Next::wait)
+          waiting_.push_back(group);
+        else
+          assign(group, next == JobSource::Next::job ? &job : nullptr);
         return;
       }
       default:
@@ -144,20 +142,46 @@ class Coordinator {
     }
   }
 
+  // The groups whose request found no job yet, in the order they asked.
+  void answer_waiting() {
+    for (size_t w = 0; w < waiting_.size();) {
+      JobSpec job;
+      const JobSource::Next next = take(waiting_[w], &job);
+      if (next == JobSource::Next::wait) {
+        ++w;
+        continue;
+      }
+      assign(waiting_[w], next == JobSource::Next::job ? &job : nullptr);
+      waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(w));
+    }
+  }
+
+  // Answers `group`'s request: `job`, or nothing left (nullptr).
+  void assign(int group, const JobSpec* job) {
+    wire::Assignment assignment;
+    assignment.job = job ? 1 : -1;
+    assignment.stop_sent = stop_sent_[group] != 0;
+    stop_sent_[group] = 0;
+    if (!job) ++groups_done_;
+    const int root = group * ranks_per_group_;
+    wire::send(world_, wire::encode_assignment(assignment), root, wire::kAssign);
+    if (job) wire::send_job(world_, *job, root);
+  }
+
   const parallel::Comm& world_;
   int ranks_per_group_;
   int groups_;
   int own_group_;
-  const std::vector<std::vector<int64_t>>& jobs_;
+  JobSource& source_;
   Reporter& reporter_;
   std::function<bool()> stop_requested_;
   bool stopped_ = false;
   std::optional<std::string> failure_;
-  std::deque<int64_t> queue_;
   std::map<int64_t, InFlight> in_flight_;
-  std::vector<int64_t> job_of_group_;  // per group: the job it trains, or -1
-  std::vector<uint8_t> stop_sent_;     // per group: told to stop since its last request
-  int groups_done_ = 0;                // other groups told there is nothing left
+  std::vector<std::vector<int64_t>> runs_of_group_;  // per group: the runs of the job it trains
+  std::vector<uint8_t> stop_sent_;                   // per group: told to stop since its last request
+  std::vector<int> waiting_;                         // groups whose request waits for a job
+  int groups_done_ = 0;                              // other groups told there is nothing left
 };
 
 // One rank's part in the sweep, by its place: world rank 0 coordinates and leads its own group; the root of every
@@ -165,8 +189,8 @@ class Coordinator {
 class Role {
  public:
   virtual ~Role() = default;
-  // The group root's answer (broadcast over the group): the next job, or -1.
-  virtual int64_t next_job() { return -1; }
+  // On the group's root: the next job, or none (the group is done).
+  virtual std::optional<JobSpec> next_job() { return std::nullopt; }
   // The hooks for the trainer of the job of `runs`.
   virtual train::TrainHooks hooks(const std::vector<int64_t>& runs) {
     (void)runs;
@@ -185,9 +209,15 @@ class CoordinatorRole : public Role {
  public:
   CoordinatorRole(std::unique_ptr<Coordinator> coordinator, int group)
       : coordinator_(std::move(coordinator)), group_(group) {}
-  int64_t next_job() override {
-    coordinator_->serve();
-    return coordinator_->take(group_);
+  std::optional<JobSpec> next_job() override {
+    for (;;) {  // while the source has no job yet, the other groups are served until it has one
+      coordinator_->serve();
+      JobSpec job;
+      const JobSource::Next next = coordinator_->take(group_, &job);
+      if (next == JobSource::Next::job) return job;
+      if (next == JobSource::Next::none) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
   }
   train::TrainHooks hooks(const std::vector<int64_t>& runs) override {
     train::TrainHooks hooks;
@@ -215,13 +245,14 @@ class LeaderRole : public Role {
  public:
   LeaderRole(const parallel::Comm& world, int group) : world_(world), group_(group) {}
 
-  int64_t next_job() override {
+  std::optional<JobSpec> next_job() override {
     wire::send(world_, wire::encode_request(group_), 0, wire::kRequest);
     const auto assignment = wire::decode_assignment(wire::receive(world_, 0, wire::kAssign));
     // A stop sent while the job ran but after its last step: take it now, so that no message is left behind.
     if (assignment.stop_sent && !stop_received_) wire::receive(world_, 0, wire::kStop);
     stop_received_ = false;
-    return assignment.job;
+    if (assignment.job < 0) return std::nullopt;
+    return wire::receive_job(world_, 0);
   }
 
   train::TrainHooks hooks(const std::vector<int64_t>& runs) override {
@@ -289,10 +320,21 @@ int group_count(int world_size, int ranks_per_run) {
   return (world_size + k - 1) / k;
 }
 
-std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_run,
-                                   const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs,
-                                   const RunFunction& run_job, Reporter& reporter,
-                                   const std::function<bool()>& stop_requested) {
+JobList::JobList(std::vector<JobSpec> jobs, const std::vector<double>& costs) : jobs_(std::move(jobs)) {
+  order_.resize(jobs_.size());
+  std::iota(order_.begin(), order_.end(), 0);
+  std::stable_sort(order_.begin(), order_.end(), [&](size_t a, size_t b) { return costs[a] > costs[b]; });
+}
+
+JobSource::Next JobList::next(JobSpec* job) {
+  if (taken_ == order_.size()) return Next::none;
+  *job = jobs_[order_[taken_++]];
+  return Next::job;
+}
+
+std::optional<std::string> run_jobs(const parallel::Comm& world, int ranks_per_run, JobSource* source,
+                                    const JobFunction& run_job, Reporter& reporter,
+                                    const std::function<bool()>& stop_requested) {
   const int k = clamp_ranks(world.size(), ranks_per_run);
   const int color = world.rank() / k;
   const parallel::SplitComm split(world, color, world.rank());
@@ -300,21 +342,20 @@ std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_ru
   std::unique_ptr<Role> role;
   if (world.is_root())
     role = std::make_unique<CoordinatorRole>(
-        std::make_unique<Coordinator>(world, k, color, jobs, costs, reporter, stop_requested), color);
+        std::make_unique<Coordinator>(world, k, color, *source, reporter, stop_requested), color);
   else if (group.is_root())
     role = std::make_unique<LeaderRole>(world, color);
   else
     role = std::make_unique<Role>();
 
   for (;;) {
-    int64_t next = role->next_job();
-    group.broadcast(&next, sizeof(next));
-    if (next < 0) break;
-    const std::vector<int64_t>& runs = jobs[static_cast<size_t>(next)];
+    std::optional<JobSpec> job = group.is_root() ? role->next_job() : std::nullopt;
+    wire::share_job(group, job);
+    if (!job) break;
     try {
-      std::vector<RunSummary> summaries = run_job(runs, group, role->hooks(runs));
+      std::vector<RunSummary> summaries = run_job(*job, group, role->hooks(job->runs));
       for (size_t i = 0; i < summaries.size(); ++i) {
-        summaries[i].index = runs[i];
+        summaries[i].index = job->runs[i];
         role->finished(summaries[i]);
       }
     } catch (const CollectiveError& e) {  // every rank of the group is here, with the same message
@@ -323,6 +364,18 @@ std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_ru
   }
   role->end();
   return share_failure(world, role->failure());
+}
+
+std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_run,
+                                   const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs,
+                                   const RunFunction& run_job, Reporter& reporter,
+                                   const std::function<bool()>& stop_requested) {
+  std::vector<JobSpec> specs;
+  for (const auto& runs : jobs) specs.push_back(JobSpec{runs, -1, false, 0, false});
+  JobList list(specs, costs);
+  const JobFunction adapter = [&run_job](const JobSpec& job, const parallel::Comm& group,
+                                         const train::TrainHooks& hooks) { return run_job(job.runs, group, hooks); };
+  return run_jobs(world, ranks_per_run, world.is_root() ? &list : nullptr, adapter, reporter, stop_requested);
 }
 
 }  // namespace gradfit::sweep

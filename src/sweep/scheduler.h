@@ -5,6 +5,7 @@
 // data-parallel over its own communicator.
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@
 
 namespace gradfit::sweep {
 
-// What the coordinator hears of a finished run.
+// What the coordinator hears of a finished run (or of a run paused at a rung of sweep.prune).
 struct RunSummary {
   int64_t index = -1;
   records::RunStatus status = records::RunStatus::done;
@@ -22,6 +23,43 @@ struct RunSummary {
   double final_loss = 0;
   double final_rel_grad_error = 0;
   double seconds = 0;
+  double metric = 0;  // sweep.prune's metric at the last epoch trained (+inf when it is not finite)
+  double best_val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN without validation
+};
+
+// One job: the runs a group trains together, and how far.
+struct JobSpec {
+  std::vector<int64_t> runs;  // run indices: one run, or an ensemble
+  // The checkpoint the runs continue from: the file named after this run (holding them all), or -1 for a fresh
+  // start. With own_checkpoints, any run index of the job: each run's state is in the file named after it.
+  int64_t source = -1;
+  bool own_checkpoints = false;  // sweep.prune: every run's checkpoints go to, and come from, its own file
+  int64_t pause_after_epoch = 0;  // sweep.prune: train to this epoch and pause (checkpointed); 0: to the end
+  bool prune = false;             // sweep.prune: end the runs `pruned` where their checkpoints are (no training)
+};
+
+// World rank 0's supply of jobs to the groups.
+class JobSource {
+ public:
+  enum class Next { job, wait, none };  // a job now; none now but maybe after a run in flight reports; none ever
+  virtual ~JobSource() = default;
+  virtual Next next(JobSpec* job) = 0;
+  // Each run of a handed-out job reports once (paused or finished); an interrupted or failed job reports nothing
+  // more after the sweep stops.
+  virtual void finished(const RunSummary& summary) = 0;
+};
+
+// The jobs of a fixed list, the most expensive first (ties in the list's order).
+class JobList : public JobSource {
+ public:
+  JobList(std::vector<JobSpec> jobs, const std::vector<double>& costs);
+  Next next(JobSpec* job) override;
+  void finished(const RunSummary&) override {}
+
+ private:
+  std::vector<JobSpec> jobs_;
+  std::vector<size_t> order_;
+  size_t taken_ = 0;
 };
 
 // Where a run stands, as last reported.
@@ -42,6 +80,11 @@ class Reporter {
   virtual void finished(const RunSummary& summary, int group) = 0;
   // Called often (between training steps and while waiting); decides itself when to print.
   virtual void in_flight(const std::vector<RunProgress>& runs) = 0;
+  // A run paused at a rung of sweep.prune (it continues or is pruned later).
+  virtual void paused(const RunSummary& summary, int group) {
+    (void)summary;
+    (void)group;
+  }
 };
 
 // Trains the runs of one job on `group` (called on every rank of the group) and returns a summary per run, in
@@ -50,6 +93,8 @@ class Reporter {
 // group failed). A failure that every rank of the group agrees on is thrown as CollectiveError, on every rank of
 // the group, naming the run: it ends the sweep (see run_all). Any other exception is one rank's and propagates.
 using RunFunction = std::function<std::vector<RunSummary>(const std::vector<int64_t>& runs, const parallel::Comm& group,
+                                                          const train::TrainHooks& hooks)>;
+using JobFunction = std::function<std::vector<RunSummary>(const JobSpec& job, const parallel::Comm& group,
                                                           const train::TrainHooks& hooks)>;
 
 // Collective over `world`, which passes the same `jobs` (run indices) and `costs` (one per job) on every rank:
@@ -65,6 +110,12 @@ std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_ru
                                    const std::vector<std::vector<int64_t>>& jobs, const std::vector<double>& costs,
                                    const RunFunction& run_job, Reporter& reporter,
                                    const std::function<bool()>& stop_requested = {});
+
+// The same for the jobs `source` hands out (on world rank 0; nullptr elsewhere): a group whose request finds no job
+// yet (Next::wait) waits for one until the source says none. Every job travels to its group whole.
+std::optional<std::string> run_jobs(const parallel::Comm& world, int ranks_per_run, JobSource* source,
+                                    const JobFunction& run_job, Reporter& reporter,
+                                    const std::function<bool()>& stop_requested = {});
 
 // The groups a world of `world_size` ranks splits into.
 int group_count(int world_size, int ranks_per_run);

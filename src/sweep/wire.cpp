@@ -1,5 +1,6 @@
 #include "sweep/wire.h"
 
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -14,7 +15,9 @@ std::optional<records::RunStatus> status_from_int(int value) {
     case records::RunStatus::done:
     case records::RunStatus::diverged:
     case records::RunStatus::early_stopped:
-    case records::RunStatus::interrupted: return status;
+    case records::RunStatus::interrupted:
+    case records::RunStatus::paused:
+    case records::RunStatus::pruned: return status;
   }
   return std::nullopt;
 }
@@ -67,7 +70,9 @@ Message encode_finished(const Finished& f) {
                  static_cast<double>(s.epochs_run),
                  s.final_loss,
                  s.final_rel_grad_error,
-                 s.seconds};
+                 s.seconds,
+                 s.metric,
+                 s.best_val_loss};
 }
 
 Finished decode_finished(const Message& m) {
@@ -84,6 +89,8 @@ Finished decode_finished(const Message& m) {
   s.final_loss = m[4];
   s.final_rel_grad_error = m[5];
   s.seconds = m[6];
+  s.metric = m[7];
+  s.best_val_loss = m[8];
   return f;
 }
 
@@ -101,29 +108,48 @@ Message receive(const parallel::Comm& comm, int source, Tag tag) {
   return m;
 }
 
-std::vector<int64_t> encode_jobs(const std::vector<std::vector<int64_t>>& jobs, const std::vector<int64_t>& sources) {
-  std::vector<int64_t> flat;
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    flat.push_back(static_cast<int64_t>(jobs[j].size()));
-    flat.push_back(sources[j]);
-    flat.insert(flat.end(), jobs[j].begin(), jobs[j].end());
-  }
+std::vector<int64_t> encode_job(const JobSpec& job) {
+  std::vector<int64_t> flat{job.source, job.own_checkpoints ? 1 : 0, job.pause_after_epoch, job.prune ? 1 : 0};
+  flat.insert(flat.end(), job.runs.begin(), job.runs.end());
   return flat;
 }
 
-void decode_jobs(const std::vector<int64_t>& flat, std::vector<std::vector<int64_t>>* jobs,
-                 std::vector<int64_t>* sources) {
-  jobs->clear();
-  sources->clear();
-  for (size_t at = 0; at < flat.size();) {
-    const int64_t length = flat[at];
-    if (length < 0 || at + 2 + static_cast<size_t>(length) > flat.size())
-      throw Error("sweep job list: a job of " + std::to_string(length) + " runs overruns the list");
-    const auto first = flat.begin() + static_cast<std::ptrdiff_t>(at) + 2;
-    jobs->emplace_back(first, first + length);
-    sources->push_back(flat[at + 1]);
-    at += static_cast<size_t>(length) + 2;
+JobSpec decode_job(const std::vector<int64_t>& flat) {
+  constexpr size_t kHeader = 4;
+  if (flat.size() <= kHeader) throw Error("sweep job message: " + std::to_string(flat.size()) + " numbers, no run");
+  JobSpec job;
+  job.source = flat[0];
+  job.own_checkpoints = flat[1] != 0;
+  job.pause_after_epoch = flat[2];
+  job.prune = flat[3] != 0;
+  job.runs.assign(flat.begin() + kHeader, flat.end());
+  return job;
+}
+
+void send_job(const parallel::Comm& comm, const JobSpec& job, int destination) {
+  const std::vector<int64_t> flat = encode_job(job);
+  comm.send_text(std::string(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(int64_t)), destination,
+                 kJob);
+}
+
+JobSpec receive_job(const parallel::Comm& comm, int source) {
+  const std::string bytes = comm.receive_text(source, kJob);
+  std::vector<int64_t> flat(bytes.size() / sizeof(int64_t));
+  std::memcpy(flat.data(), bytes.data(), flat.size() * sizeof(int64_t));
+  return decode_job(flat);
+}
+
+void share_job(const parallel::Comm& group, std::optional<JobSpec>& job) {
+  std::vector<int64_t> flat = job ? encode_job(*job) : std::vector<int64_t>{};
+  int64_t length = static_cast<int64_t>(flat.size());
+  group.broadcast(&length, sizeof(length));
+  if (length == 0) {
+    job.reset();
+    return;
   }
+  flat.resize(static_cast<size_t>(length));
+  group.broadcast(flat.data(), length * static_cast<int64_t>(sizeof(int64_t)));
+  job = decode_job(flat);
 }
 
 }  // namespace gradfit::sweep::wire

@@ -6,23 +6,25 @@
 //   group root -> coordinator: kRequest (its job, if any, is over: the next one, please), kProgress, kFinished (one
 //                              per run of its job, before its next kRequest), kFailed (text: the job failed on the
 //                              whole group, sent instead of its kFinished messages)
-//   coordinator -> group root: kAssign (the answer to kRequest), kStop (checkpoint and stop the job in progress)
+//   coordinator -> group root: kAssign (the answer to kRequest, followed by kJob when it assigns one: the job as
+//                              int64 bytes), kStop (checkpoint and stop the job in progress)
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sweep/scheduler.h"
 
 namespace gradfit::sweep::wire {
 
-enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103, kFinished = 7104, kFailed = 7105, kStop = 7106 };
+enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103, kFinished = 7104, kFailed = 7105, kStop = 7106, kJob = 7107 };
 
-constexpr int kMessageLength = 8;
+constexpr int kMessageLength = 9;
 using Message = std::array<double, kMessageLength>;
 
 // The coordinator's answer to a request.
 struct Assignment {
-  int64_t job = -1;        // the job to train next, or -1: nothing left for this group
+  int64_t job = -1;        // 1: a job follows (kJob); -1: nothing left for this group
   bool stop_sent = false;  // a kStop was sent to this group since its last request: receive it if not yet received
 };
 
@@ -52,10 +54,9 @@ Message encode_stop();
 void send(const parallel::Comm& comm, const Message& m, int destination, Tag tag);
 Message receive(const parallel::Comm& comm, int source, Tag tag);
 
-// The job list as one flat array: per job, its length, its checkpoint source (-1 for none) and its runs.
-// `sources` has one entry per job.
-std::vector<int64_t> encode_jobs(const std::vector<std::vector<int64_t>>& jobs, const std::vector<int64_t>& sources);
-void decode_jobs(const std::vector<int64_t>& flat, std::vector<std::vector<int64_t>>* jobs,
-                 std::vector<int64_t>* sources);
+// A job, after its kAssign; and over a group, from its root (`job` there) to every rank: none ends the group.
+void send_job(const parallel::Comm& comm, const JobSpec& job, int destination);
+JobSpec receive_job(const parallel::Comm& comm, int source);
+void share_job(const parallel::Comm& group, std::optional<JobSpec>& job);
 
 }  // namespace gradfit::sweep::wire

@@ -61,7 +61,7 @@ class JobTrainer {
  public:
   JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
              const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
-             const std::vector<const records::NamedTensors*>& initial);
+             const std::vector<const records::NamedTensors*>& initial, int64_t pause_after_epoch);
   std::vector<TrainResult> run();
 
  private:
@@ -94,6 +94,7 @@ class JobTrainer {
   const double value_weight_;
   const int64_t chunk_rows_;
   const bool full_batch_;  // every epoch the same rows in the same order (plan_batches)
+  const int64_t last_epoch_;  // this job's last epoch: train.epochs, or where it pauses
   Weights weights_;
   FlatOptimizer optimizer_;
   parallel::GradientAllreduce allreduce_;
@@ -122,7 +123,7 @@ int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
 
 JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
                        const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
-                       const std::vector<const records::NamedTensors*>& initial)
+                       const std::vector<const records::NamedTensors*>& initial, int64_t pause_after_epoch)
     : runs_(runs),
       spec_(runs.front().train),
       data_(data),
@@ -133,6 +134,7 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
       value_weight_(data.has_values() ? spec_.value_weight : 0.0),
       chunk_rows_(chunk_rows_for(runs.front(), data)),
       full_batch_(spec_.batch_size <= 0 || spec_.batch_size >= data.total_rows),
+      last_epoch_(pause_after_epoch > 0 ? std::min(pause_after_epoch, spec_.epochs) : spec_.epochs),
       weights_(make_weights(runs, data.dim, data.x.options())),
       optimizer_(optimizer_specs(runs), weights_.flat),
       allreduce_(spec_.engine == config::Engine::analytic ? std::vector<torch::Tensor>{weights_.flat}
@@ -173,12 +175,13 @@ void JobTrainer::resume_from(const std::vector<const Checkpoint*>& resumes) {
 }
 
 std::vector<TrainResult> JobTrainer::run() {
-  for (int64_t epoch = first_epoch_; epoch <= spec_.epochs && !stopping_ && any_active(); ++epoch) {
+  for (int64_t epoch = first_epoch_; epoch <= last_epoch_ && !stopping_ && any_active(); ++epoch) {
     EpochProgress progress = start_epoch(epoch);
     if (!run_batches(epoch, progress)) break;
     record_epoch(epoch, progress);
-    if (epoch == spec_.epochs) break;                              // finished: nothing left to checkpoint
-    if (checkpoint_now_) save_checkpoints(epoch + 1, 0, nullptr);  // the next epoch starts from its first batch
+    if (epoch == spec_.epochs) break;  // finished: nothing left to checkpoint
+    // The next epoch starts from its first batch; a pause always leaves the checkpoint to continue from.
+    if (checkpoint_now_ || epoch == last_epoch_) save_checkpoints(epoch + 1, 0, nullptr);
   }
   return finish();
 }
@@ -428,14 +431,19 @@ bool JobTrainer::any_active() const {
   return false;
 }
 
-// Runs still active end here: done, or interrupted when a stop came before their last epoch.
+// Runs still active end here: done; paused at this job's last epoch when that is before train.epochs; or
+// interrupted when a stop came before it.
 std::vector<TrainResult> JobTrainer::finish() {
   const double wall = earlier_seconds_ + seconds_since(start_);
   std::vector<TrainResult> results;
   for (auto& state : states_) {
     if (state.active) {
-      const bool unfinished = static_cast<int64_t>(state.result.history.size()) < spec_.epochs;
-      end_run(state, stopping_ && unfinished ? records::RunStatus::interrupted : records::RunStatus::done);
+      const auto trained = static_cast<int64_t>(state.result.history.size());
+      const auto status = trained == spec_.epochs  ? records::RunStatus::done
+                          : trained == last_epoch_ ? records::RunStatus::paused
+                          : stopping_              ? records::RunStatus::interrupted
+                                                   : records::RunStatus::done;
+      end_run(state, status);
     }
     state.result.wall_seconds = wall;
     state.result.function_evaluations = optimizer_.function_evaluations();
@@ -464,12 +472,13 @@ std::string ensemble_key(const config::RunSpec& run) {
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
                                         const parallel::Comm& comm, const TrainHooks& hooks,
                                         const std::vector<const Checkpoint*>& resumes,
-                                        const std::vector<const records::NamedTensors*>& initial) {
+                                        const std::vector<const records::NamedTensors*>& initial,
+                                        int64_t pause_after_epoch) {
   if (runs.empty()) return {};
   check_job(runs, resumes);
   if (!initial.empty() && initial.size() != runs.size())
     throw Error("an ensemble starts from given weights for every run or for none");
-  return JobTrainer(runs, data, comm, hooks, resumes, initial).run();
+  return JobTrainer(runs, data, comm, hooks, resumes, initial, pause_after_epoch).run();
 }
 
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const parallel::Comm& comm,

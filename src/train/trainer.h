@@ -51,11 +51,14 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const p
 
 // Trains `runs` as one ensemble (see the top of this file); they must share ensemble_key(). `resume`: empty, or a
 // checkpoint for every run, all taken at the same step. `initial`: empty, or per run the weights to start from
-// (train.init_from; nullptr: from its seed), which a checkpoint overrides. Returns a result per run, in order.
+// (train.init_from; nullptr: from its seed), which a checkpoint overrides. `pause_after_epoch` > 0 (below
+// train.epochs): the runs stop after that epoch, checkpointed (save_checkpoint) to continue, and end `paused` (no
+// epoch at all when a checkpoint resumes past it). Returns a result per run, in order.
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
                                         const parallel::Comm& comm, const TrainHooks& hooks = {},
                                         const std::vector<const Checkpoint*>& resume = {},
-                                        const std::vector<const records::NamedTensors*>& initial = {});
+                                        const std::vector<const records::NamedTensors*>& initial = {},
+                                        int64_t pause_after_epoch = 0);
 
 // Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,
 // learning rate, schedule (and its keys), momentum and weight decay (and the seed too where it orders mini-batches or
