@@ -27,6 +27,23 @@ sweep:
   repeats: 2
 YAML
 }
+# A 12-run sweep pruned by $2 (a sweep.prune mapping; empty: not pruned), on groups of one rank, float64, with
+# validation and a checkpoint every epoch: rungs at epochs 4 and 12 of 36 for asha with min_epochs 4.
+write_prune_sweep() {
+  cat >"$1" <<YAML
+name: prune
+ranks_per_run: 1
+data: {target: rosenbrock, dim: 3, sampling: uniform, samples: 600, low: -1.5, high: 1.5}
+model: {widths: [16, 16], activation: tanh, dtype: float64}
+train: {epochs: 36, val_fraction: 0.2, seed: 3}
+checkpoint: {every_epochs: 1, every_seconds: 0}
+sweep:
+  grid:
+    optimizer.lr: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]
+    model.activation: [tanh, softplus]
+YAML
+  [ -z "${2:-}" ] || echo "  prune: $2" >>"$1"
+}
 # A tiny data file for `target: file`: 64 points in 2-D and the gradient of x'x there; with a row number as $2,
 # that row's gradient holds a NaN.
 write_data_file() {
@@ -595,6 +612,109 @@ sigkill_resume)
   expect_rc 0
   expect_in out "continuing in "
   compare_to_uninterrupted "$work/r" ;;
+prune_rule_and_groups)
+  # ASHA and median pruning replayed independently (tests/cli/check_pruning.py) on the histories of the same sweep
+  # trained in full: every pruned run shares the full run's history to the last epoch it trained, and exactly the
+  # runs the rule names stop, at the rung it names. Deterministic mode makes the same decisions on 1 rank and on 2
+  # groups; the pruned sweep trains well under a third of the epochs.
+  write_prune_sweep "$work/full.yaml"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/full" "$work/full.yaml"
+  expect_rc 0
+  for prune in "asha 4 {method: asha, min_epochs: 4}" "median 6 {method: median, min_epochs: 6, metric: train_loss}"; do
+    read -r method min settings <<<"$prune"
+    metric=val_loss
+    [ "$method" = median ] && metric=train_loss
+    write_prune_sweep "$work/$method.yaml" "$settings"
+    for ranks in 1 2; do
+      run mpi "$ranks" "$GRADFIT_BIN" --progress lines --out "$work/$method$ranks" "$work/$method.yaml"
+      expect_rc 0
+      expect_in out "sweep.prune: $method on $metric"
+      expect_in out "rung 1/[0-9]+ at epoch $min: 12 runs"
+      run "$PYTHON" tests/cli/check_pruning.py "$work/$method$ranks/results.h5" "$work/full/results.h5" \
+        --method "$method" --min-epochs "$min" --metric "$metric"
+      expect_rc 0
+    done
+    run "$PYTHON" tests/cli/check_pruning.py --same-decisions "$work/${method}1/pruning.tsv" "$work/${method}2/pruning.tsv"
+    expect_rc 0
+    run "$PYTHON" scripts/compare_results.py "$work/${method}1/results.h5" "$work/${method}2/results.h5"
+    expect_rc 0
+  done
+  # The pruned runs are in /summary with their rung; --run best picks the leaderboard's best.
+  "$PYTHON" - "$work/asha2/results.h5" <<'PY' || fail "summary"
+import sys, h5py
+s = h5py.File(sys.argv[1], "r")["summary"][:]
+status = [v.decode() for v in s["status"]]
+assert status.count("pruned") == 11 and status.count("done") == 1, status
+assert sorted(set(int(p) for p in s["pruned_at_epoch"])) == [0, 4, 12], s["pruned_at_epoch"]
+assert sorted(set(int(r) for r in s["rung"])) == [0, 1, 2], s["rung"]
+PY
+  ;;
+prune_kill_resume)
+  # SIGKILL at four moments of an ASHA sweep, rerunning the same command each time (each counts from its start):
+  # in a checkpoint write of the first rung, right after its decision, in a checkpoint write of the second rung,
+  # and between two runs of a resumed job. The finished sweep made the same decisions
+  # as an uninterrupted one and equals it bit for bit, and a run pruned before a kill never starts again.
+  write_prune_sweep "$work/s.yaml" "{method: asha, min_epochs: 4}"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/reference" "$work/s.yaml"
+  expect_rc 0
+  kill_job() { pkill -KILL -f "^($GRADFIT_BIN|$FAULT_BIN) .*$work/r( |$)"; wait "$1"; }
+  for moment in "freeze_in_checkpoint:3" "freeze_before_run:7" "freeze_in_checkpoint:2" "freeze_before_run:2"; do
+    rm -f "$work/frozen"
+    GRADFIT_FAULT_MODE=$moment GRADFIT_FAULT_MARKER="$work/frozen" \
+      mpi 2 "$FAULT_BIN" "$work/s.yaml" "$work/r" </dev/null >"$work/out" 2>&1 &
+    job=$!
+    wait_for_file "$work" frozen || fail "$moment: never reached"
+    kill_job "$job"
+    pruned_before=$(cut -f1,4 "$work/r/pruning.tsv" 2>/dev/null | awk '$2 == "pruned" {print $1}' | sort)
+    echo "killed at $moment: $(grep -c . "$work/r/pruning.tsv" 2>/dev/null) lines in pruning.tsv," \
+      "$(ls "$work/r/runs" | grep -c '\.h5$') results files, $(ls "$work/r/checkpoints" | grep -c '\.h5$') checkpoints"
+  done
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  expect_in out "continuing in "
+  for id in $pruned_before; do
+    if grep -q "start\] $id" "$work/out" && [ -e "$work/r/runs/$id.h5" ]; then fail "pruned run $id started again"; fi
+  done
+  run "$PYTHON" tests/cli/check_pruning.py --same-decisions "$work/reference/pruning.tsv" "$work/r/pruning.tsv"
+  expect_rc 0
+  run "$PYTHON" scripts/compare_results.py "$work/reference/results.h5" "$work/r/results.h5"
+  expect_rc 0
+  ;;
+prune_errors)
+  # Bad sweep.prune settings: one line naming the key, nothing written; decisions made under other settings are
+  # refused on resume.
+  for bad in "{method: hyperband}|'hyperband' is not one of none, asha, median" \
+    "{method: asha, min_epochs: 36}|min_epochs.*must be >= 1 and below train.epochs \\(36\\)" \
+    "{method: median, reduction_factor: 2}|reduction_factor.*applies to method asha only" \
+    "{method: asha, metric: loss}|'loss' is not one of val_loss, train_loss, rel_grad_error" \
+    "{min_epochs: 3}|method.*missing required key" "{method: asha, eta: 2}|unknown key"; do
+    write_prune_sweep "$work/bad.yaml" "${bad%%|*}"
+    run "$GRADFIT_BIN" --out "$work/bad" "$work/bad.yaml"
+    expect_rc 1
+    expect_in err "bad.yaml:[0-9]+:[0-9]+: key 'sweep.prune.*${bad#*|}"
+    [ "$(grep -c . "$work/err")" -eq 1 ] || fail "not one line"
+    [ ! -e "$work/bad" ] || fail "$work/bad was created"
+  done
+  write_prune_sweep "$work/v.yaml" "{method: asha, metric: val_loss}"
+  sed -i 's/val_fraction: 0.2, //' "$work/v.yaml"
+  run "$GRADFIT_BIN" --out "$work/bad" "$work/v.yaml"
+  expect_rc 1
+  expect_in err "key 'sweep.prune.metric': val_loss needs train.val_fraction > 0 in every run"
+  write_prune_sweep "$work/e.yaml"
+  sed -i 's/    model.activation: .*/    train.epochs: [36, 72]/' "$work/e.yaml"
+  echo "  prune: {method: asha}" >>"$work/e.yaml"
+  run "$GRADFIT_BIN" --out "$work/bad" "$work/e.yaml"
+  expect_rc 1
+  expect_in err "the runs differ in train.epochs \(36 and 72\)"
+  write_prune_sweep "$work/a.yaml" "{method: asha, min_epochs: 4}"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/a.yaml"
+  expect_rc 0
+  write_prune_sweep "$work/a.yaml" "{method: asha, min_epochs: 6}"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/a.yaml"
+  expect_rc 1
+  expect_in err "pruning.tsv: its decisions were made under other settings .*rerun with --fresh"
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "not one error line"
+  ;;
 analyze)
   # scripts/analyze.py on a small seed sweep: leaderboard, CSV with every run, two PNG plots; --help.
   run "$PYTHON" scripts/analyze.py --help
