@@ -130,21 +130,31 @@ def rank_runs(table, metric):
     """The runs in rank order: those whose status is done or early_stopped first, then the others (pruned, diverged,
     interrupted); within each, by `metric` ascending, NaN last, a tie to the first by name. The first row is best."""
     ranked = table.copy()
-    status = ranked["status"] if "status" in ranked.columns else pd.Series("done", index=ranked.index)
-    ranked["_ineligible"] = ~status.isin(ELIGIBLE_STATUSES)
+    ranked["_ineligible"] = ~eligible(ranked)
     ranked["_key"] = ranked[metric].astype(float).replace(-np.inf, np.nan).fillna(np.inf)
     ranked = ranked.sort_values(["_ineligible", "_key", "name"], kind="stable")
     return ranked.drop(columns=["_ineligible", "_key"]).reset_index(drop=True)
 
 
+def eligible(ranked):
+    """Whether each run may be best: its status is done or early_stopped."""
+    if "status" not in ranked.columns:
+        return pd.Series(True, index=ranked.index)
+    return ranked["status"].isin(ELIGIBLE_STATUSES)
+
+
+def best_row(ranked):
+    """The best run (the first of rank_runs), or None when no run may be best."""
+    return ranked.iloc[0] if len(ranked) and eligible(ranked).iloc[0] else None
+
+
 def best_run_line(ranked, metric):
     """'best run: NAME (id, status): metric = value, the lowest of the N done or early_stopped runs'."""
-    eligible = ranked["status"].isin(ELIGIBLE_STATUSES) if "status" in ranked.columns else ranked.index >= 0
-    if not eligible.any():
+    best = best_row(ranked)
+    if best is None:
         return f"best run: none (no run is {' or '.join(ELIGIBLE_STATUSES)})"
-    best = ranked.iloc[0]
     return (f"best run: {best['name']} (id {best.get('id', '?')}, {best.get('status', '?')}): "
-            f"{metric} = {float(best[metric]):.6g}, the lowest of the {int(eligible.sum())} "
+            f"{metric} = {float(best[metric]):.6g}, the lowest of the {int(eligible(ranked).sum())} "
             f"{' or '.join(ELIGIBLE_STATUSES)} runs")
 
 
@@ -314,11 +324,52 @@ def legend_entries(events, repeats):
 
 
 def log_axis(axis):
-    """A log y-axis whose minor ticks are labelled too when it spans less than two decades."""
-    from matplotlib.ticker import LogFormatter
+    """A log y-axis; when it spans less than two decades its ticks are labelled in plain numbers (0.3, 2e+04), the
+    minor ones too (only 2, 3 and 5 times a power of ten when it spans more than one)."""
+    from matplotlib.ticker import FuncFormatter
     axis.set_yscale("log")
-    axis.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+    low, high = axis.get_ylim()
+    if high / low >= 100:
+        return
+
+    def label(value, _):
+        mantissa = value / 10 ** np.floor(np.log10(value))
+        return f"{value:.2g}" if high / low < 10 or round(mantissa) in (1, 2, 3, 5) else ""
+    axis.yaxis.set_major_formatter(FuncFormatter(label))
+    axis.yaxis.set_minor_formatter(FuncFormatter(label))
     axis.tick_params(axis="y", which="minor", labelsize=7)
+
+
+def draw_panels(panels, configs, styles, histories, quantity, best):
+    """Every configuration's curve in the panel of its value; returns the curves (best configuration first), the
+    events marked and the most repeats of a configuration."""
+    curves, events, repeats = [], set(), 1
+    for label, value, rows in configs:
+        curve = aggregate(rows, histories, quantity)
+        if curve is None:
+            continue
+        is_best = best is not None and any(row["name"] == best["name"] for row in rows)
+        draw_configuration(panels[value], curve, styles[label], label, is_best)
+        events |= draw_events(panels[value], rows, histories, quantity)
+        curves.append(curve)
+        repeats = max(repeats, len(rows))
+    return curves, events, repeats
+
+
+def format_panels(panels, by, limits):
+    for value, axis in panels.items():
+        if limits:
+            axis.set_ylim(*limits)
+            log_axis(axis)
+        axis.set_title(f"{by} = {value}")
+        axis.set_xlabel("epoch")
+        axis.grid(True, which="both", alpha=0.25)
+
+
+def best_title(best, metric):
+    if best is None:
+        return f"no run is {' or '.join(ELIGIBLE_STATUSES)}"
+    return f"best run {best['name']} by {metric} = {float(best[metric]):.4g}"
 
 
 def plot_quantity(plt, ranked, histories, by, quantity, metric, path):
@@ -327,37 +378,26 @@ def plot_quantity(plt, ranked, histories, by, quantity, metric, path):
     values = list(dict.fromkeys(value for _, value, _ in configs))
     labels = list(dict.fromkeys(label for label, _, _ in configs))  # one style per label, the same in every panel
     styles = {label: line_style(i) for i, label in enumerate(labels)}
-    best = ranked.iloc[0]
+    best = best_row(ranked)
     fig, axes = plt.subplots(1, len(values), figsize=(4.4 * len(values), 3.9), sharex=True, sharey=True,
                              squeeze=False)
     panels = dict(zip(values, axes[0]))
-    curves, events, repeats = [], set(), 1
-    for label, value, rows in configs:
-        curve = aggregate(rows, histories, quantity)
-        if curve is None:
-            continue
-        is_best = any(row["name"] == best["name"] for row in rows)
-        draw_configuration(panels[value], curve, styles[label], label, is_best)
-        events |= draw_events(panels[value], rows, histories, quantity)
-        curves.append(curve)
-        repeats = max(repeats, len(rows))
-    if best["param." + by] in panels:
-        annotate_best(panels[best["param." + by]], histories, best, quantity)
-    limits = y_limits(curves, top=max(3, len(curves) // 3))
-    for value, axis in panels.items():
-        log_axis(axis)
-        if limits:
-            axis.set_ylim(*limits)
-        axis.set_title(f"{by} = {value}")
-        axis.set_xlabel("epoch")
-        axis.grid(True, which="both", alpha=0.25)
+    curves, events, repeats = draw_panels(panels, configs, styles, histories, quantity, best)
+    if best is not None:
+        annotate_best(panels[best[f"param.{by}"]], histories, best, quantity)
+    format_panels(panels, by, y_limits(curves, top=max(3, len(curves) // 3)))
     axes[0][0].set_ylabel(CURVE_LABELS.get(quantity, quantity))
     handles = [plt.Line2D([], [], color=styles[l][0], linestyle=styles[l][1], label=l) for l in labels]
     fig.legend(handles=handles + legend_entries(events, repeats), loc="upper left", bbox_to_anchor=(1.0, 0.95),
                fontsize=7, frameon=False, title="configuration (line) and markers", title_fontsize=7)
-    fig.suptitle(f"{CURVE_LABELS.get(quantity, quantity)} by {by}; best run {best['name']} by {metric} "
-                 f"= {float(best[metric]):.4g}", fontsize=9)
+    fig.suptitle(f"{CURVE_LABELS.get(quantity, quantity)} by {by}; {best_title(best, metric)}", fontsize=9)
+    return save_figure(plt, fig, path)
+
+
+def save_figure(plt, fig, path):
+    """Writes `fig` to `path` with the legend outside the axes kept in the picture; returns the path."""
     fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -407,14 +447,15 @@ def draw_strip(axis, ranked, key, metric, rng):
         x = i + rng.uniform(-0.15, 0.15, len(rows))
         colours = [STATUS_COLOURS.get(s, "black") for s in rows.get("status", ["done"] * len(rows))]
         axis.scatter(x, rows[metric].astype(float), c=colours, s=14, alpha=0.8, zorder=3, linewidths=0)
-    best = ranked.iloc[0]
-    axis.scatter([values.index(best[f"param.{key}"])], [float(best[metric])], marker="*", s=180, facecolor="gold",
-                 edgecolor="black", zorder=4)
+    best = best_row(ranked)
+    if best is not None and np.isfinite(float(best[metric])):
+        axis.scatter([values.index(best[f"param.{key}"])], [float(best[metric])], marker="*", s=180,
+                     facecolor="gold", edgecolor="black", zorder=4)
+        axis.set_title(f"best: {key} = {best[f'param.{key}']}", fontsize=9)
     axis.set_xticks(range(len(values)))
     axis.set_xticklabels(values, rotation=30 if max(len(str(v)) for v in values) > 6 else 0, fontsize=8)
     log_axis(axis)
     axis.set_xlabel(key + (f"  ({int((~finite).sum())} runs without a value)" if (~finite).any() else ""))
-    axis.set_title(f"best: {key} = {best[f'param.{key}']}", fontsize=9)
     axis.grid(True, axis="y", which="both", alpha=0.25)
 
 
@@ -425,9 +466,11 @@ def status_legend(plt, statuses, extra=()):
 
 
 def plot_importance(ranked, metric, out_dir):
-    """importance.png: one panel per swept key (more than one value, repeats left out); None without such keys."""
+    """importance.png: one panel per swept key (more than one value, repeats left out); None without such keys or
+    without a positive value of `metric`."""
     keys = swept_keys(ranked)
-    if not keys:
+    values = ranked[metric].astype(float)
+    if not keys or not (np.isfinite(values) & (values > 0)).any():
         return None
     plt = pyplot()
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys) + 1, 3.8), sharey=True, squeeze=False)
@@ -441,12 +484,7 @@ def plot_importance(ranked, metric, out_dir):
     fig.legend(handles=status_legend(plt, statuses, [best_marker]), loc="upper left", bbox_to_anchor=(1.0, 0.9),
                fontsize=8, frameon=False, title="run status", title_fontsize=8)
     fig.suptitle(f"{metric} of every run by the value of each swept key (box: quartiles of the runs)", fontsize=9)
-    fig.tight_layout()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "importance.png")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, os.path.join(out_dir, "importance.png"))
 
 
 def prunes(ranked):
@@ -480,12 +518,7 @@ def plot_pruning(ranked, metric, out_dir):
     axis.margins(x=0.25)
     fig.legend(handles=status_legend(plt, list(dict.fromkeys(ranked["status"]))), loc="upper left",
                bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False, title="status", title_fontsize=8)
-    fig.tight_layout()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "pruning.png")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, os.path.join(out_dir, "pruning.png"))
 
 
 def write_plots(ranked, histories, by, out_dir, metric):
