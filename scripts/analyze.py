@@ -5,7 +5,7 @@
     python3 scripts/analyze.py results.h5 --by activation --top 5 --csv runs.csv --plots plots/
 
 Works on the results file of a finished or an interrupted sweep (interrupted runs are listed with their status).
-The best run is the one `gradfit_dist eval --run best` takes (see best_metric and rank_runs).
+The best run follows the rule of issue 17, which `gradfit_dist eval --run best` is to share (best_metric, rank_runs).
 Needs h5py, pandas and matplotlib (Debian: apt-get install python3-h5py python3-pandas python3-matplotlib).
 
 As a library (strings decoded, swept parameters as columns 'param.<key>'):
@@ -122,7 +122,7 @@ def has_validation(table):
 
 def best_metric(table):
     """The metric "best" ranks by: best_val_loss when any run has a finite one (validation), else
-    final_rel_grad_error; the same rule as gradfit_dist's --run best."""
+    final_rel_grad_error (issue 17's rule, meant to match gradfit_dist's --run best)."""
     return "best_val_loss" if has_validation(table) else "final_rel_grad_error"
 
 
