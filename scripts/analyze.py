@@ -307,7 +307,7 @@ def annotate_best(axis, histories, best, quantity):
                       bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, linewidth=0.5))
 
 
-def legend_entries(events, repeats):
+def legend_entries(events, repeats, has_best):
     """Legend handles that explain the markers and the band."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -317,9 +317,11 @@ def legend_entries(events, repeats):
     for event in ("best epoch", "early stop", "pruned"):
         if event in events:
             m = EVENT_MARKERS[event]
-            handles.append(Line2D([], [], linestyle="", marker=m["marker"], markersize=8 if event == "best epoch" else 6,
+            size = 8 if event == "best epoch" else 6
+            handles.append(Line2D([], [], linestyle="", marker=m["marker"], markersize=size,
                                   markerfacecolor=m["facecolor"], markeredgecolor=m["edgecolor"], label=event))
-    handles.append(Line2D([], [], color="black", linewidth=2.8, label="thick: the best run's configuration"))
+    if has_best:
+        handles.append(Line2D([], [], color="black", linewidth=2.8, label="thick: the best run's configuration"))
     return handles
 
 
@@ -388,7 +390,7 @@ def plot_quantity(plt, ranked, histories, by, quantity, metric, path):
     format_panels(panels, by, y_limits(curves, top=max(3, len(curves) // 3)))
     axes[0][0].set_ylabel(CURVE_LABELS.get(quantity, quantity))
     handles = [plt.Line2D([], [], color=styles[l][0], linestyle=styles[l][1], label=l) for l in labels]
-    fig.legend(handles=handles + legend_entries(events, repeats), loc="upper left", bbox_to_anchor=(1.0, 0.95),
+    fig.legend(handles=handles + legend_entries(events, repeats, best is not None), loc="upper left", bbox_to_anchor=(1.0, 0.95),
                fontsize=7, frameon=False, title="configuration (line) and markers", title_fontsize=7)
     fig.suptitle(f"{CURVE_LABELS.get(quantity, quantity)} by {by}; {best_title(best, metric)}", fontsize=9)
     return save_figure(plt, fig, path)
