@@ -70,6 +70,65 @@ sweep:
   grid: {optimizer.lr: [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]}
 YAML
 }
+# expect_best_run RESULTS METRIC: analyze.py's output names as best the run the rule gives, computed here from
+# the runs' attributes: among runs done or early_stopped, the lowest best_val_loss when some run has a finite one,
+# else the lowest final_rel_grad_error (NaN last; a tie to the first by name); METRIC is the one that rule uses.
+expect_best_run() {
+  local best
+  best=$("$PYTHON" - "$1" <<'PY'
+import math, sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    runs = {name: dict(group.attrs) for name, group in f["runs"].items()}
+has_val = any(math.isfinite(a.get("best_val_loss", math.nan)) for a in runs.values())
+metric = "best_val_loss" if has_val else "final_rel_grad_error"
+def key(name):
+    value = runs[name].get(metric, math.nan)
+    return (runs[name]["status"] not in ("done", "early_stopped"), value if math.isfinite(value) else math.inf, name)
+best = min(runs, key=key)
+print(best, metric, runs[best]["status"])
+PY
+) || fail "cannot compute the best run of $1"
+  echo "expected best run (name metric status): $best"
+  set -- "$1" "$2" $best
+  [ "$4" = "$2" ] || fail "the rule ranks $1 by $4, expected $2"
+  [ "$5" = done ] || [ "$5" = early_stopped ] || fail "the expected best run has status $5"
+  grep -Fq "best run: $3 (id " "$work/out" || fail "the best run line does not name $3"
+  expect_in out "^best run: .*: $2 = "
+}
+# expect_plots DIR NAME...: DIR/NAME.png is a PNG and analyze.py said it wrote it, for each NAME.
+expect_plots() {
+  local dir=$1 png
+  shift
+  for png in "$@"; do
+    [ "$(head -c 4 "$dir/$png.png" 2>/dev/null | tail -c 3)" = "PNG" ] || fail "$png.png is not a PNG"
+    grep -Fqx "wrote $dir/$png.png" "$work/out" || fail "analyze.py did not print that it wrote $png.png"
+  done
+}
+# mark_best_pruned RESULTS EPOCH: the run with the lowest final_rel_grad_error gets status pruned,
+# pruned_at_epoch EPOCH and rung 0 (the others rung 1), in its attributes and in /summary.
+mark_best_pruned() {
+  "$PYTHON" - "$1" "$2" <<'PY' || fail "cannot mark a run pruned in $1"
+import sys, h5py, numpy as np
+from numpy.lib import recfunctions
+with h5py.File(sys.argv[1], "r+") as f:
+    summary = f["summary"][:]
+    best = int(np.argmin(summary["final_rel_grad_error"]))
+    status = summary["status"].astype("S16")
+    status[best] = b"pruned"
+    pruned_at = np.zeros(len(summary), dtype=np.int64)
+    pruned_at[best] = int(sys.argv[2])
+    rung = np.where(pruned_at > 0, 0, 1).astype(np.int64)
+    rows = recfunctions.drop_fields(summary, ["status"], usemask=False)
+    rows = recfunctions.append_fields(rows, ["status", "pruned_at_epoch", "rung"], [status, pruned_at, rung],
+                                      usemask=False)
+    del f["summary"]
+    f["summary"] = rows
+    for i, name in enumerate(summary["name"]):
+        attrs = f["runs"][name.decode()].attrs
+        attrs["status"], attrs["pruned_at_epoch"], attrs["rung"] = status[i].decode(), pruned_at[i], rung[i]
+    print("marked pruned:", summary["name"][best].decode())
+PY
+}
 # timed_run CMD...: run, with the seconds it took in $elapsed; a hang ends at 60 s (exit code 124).
 timed_run() {
   local start
@@ -716,7 +775,10 @@ prune_errors)
   [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "not one error line"
   ;;
 analyze)
-  # scripts/analyze.py on a small seed sweep: leaderboard, CSV with every run, two PNG plots; --help.
+  # scripts/analyze.py on a small seed sweep and a sweep with validation: the best run (checked against the rule
+  # computed here from the runs' attributes), leaderboard, CSV with every run, the PNG plots, load_summary's str
+  # values, pruned runs ranked after the others (a copy of the file with its best run marked pruned), --help, and
+  # an ImportError that names the interpreter.
   run "$PYTHON" scripts/analyze.py --help
   expect_rc 0
   expect_in out "usage: analyze.py"
@@ -728,14 +790,49 @@ analyze)
   expect_in out "^ +rank +id +status +final_rel_grad_error +final_loss +epochs_run +activation +widths +lr +repeat$"
   [ "$(grep -c '^ *[1-3] [0-9a-f]\{12\} ' "$work/out")" -eq 3 ] || fail "expected 3 leaderboard rows"
   [ "$(wc -l <"$work/runs.csv")" -eq 25 ] || fail "expected a header and 24 rows in the CSV"
-  for png in rel_grad_error_by_activation train_loss_by_activation; do
-    [ "$(head -c 4 "$work/plots/$png.png" | tail -c 3)" = "PNG" ] || fail "$png.png is not a PNG"
-  done
+  expect_best_run "$work/s/results.h5" final_rel_grad_error
+  expect_plots "$work/plots" rel_grad_error_by_activation train_loss_by_activation importance
+  [ ! -e "$work/plots/pruning.png" ] || fail "pruning.png for a sweep that does not prune"
+  "$PYTHON" - "$work/s/results.h5" <<'PY' || fail "load_summary"
+import sys
+sys.path.insert(0, "scripts")
+from analyze import load_summary
+table = load_summary(sys.argv[1])
+assert len(table) == 24, len(table)
+for column in ("id", "name", "status", "params", "param.activation", "param.widths", "param.lr", "param.repeat"):
+    kinds = {type(v) for v in table[column]}
+    assert kinds == {str}, f"{column}: {kinds}"
+assert set(table["param.activation"]) == {"relu", "tanh", "softplus"}, set(table["param.activation"])
+print("load_summary: 24 rows, strings decoded")
+PY
   run "$PYTHON" scripts/analyze.py "$work/s/results.h5" --by depth --no-plots
   expect_rc 0
   run "$PYTHON" scripts/analyze.py "$work/s/results.h5" --by depth
   expect_failure
-  expect_in err "--by depth: not a swept parameter of this sweep \\(swept: activation, widths, lr, repeat\\)" ;;
+  expect_in err "--by depth: not a swept parameter of this sweep \\(swept: activation, widths, lr, repeat\\)"
+  # The best run marked pruned (status and rung, as a pruning sweep writes them): it ranks after every done run.
+  cp "$work/s/results.h5" "$work/pruned.h5"
+  mark_best_pruned "$work/pruned.h5" 10
+  run "$PYTHON" scripts/analyze.py "$work/pruned.h5" --top 30 --plots "$work/plots_pruned"
+  expect_rc 0
+  expect_best_run "$work/pruned.h5" final_rel_grad_error
+  expect_in out "^ +24 [0-9a-f]{12} +pruned "
+  expect_plots "$work/plots_pruned" rel_grad_error_by_activation train_loss_by_activation importance pruning
+  # With validation (early stopping too): ranked by best_val_loss, and a validation-loss plot beside the others.
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/v" --set train.epochs=40 experiments/minibatch_validation.yaml
+  expect_rc 0
+  run "$PYTHON" scripts/analyze.py "$work/v/results.h5" --plots "$work/plots_v"
+  expect_rc 0
+  expect_in out "8 runs .*ranked by best_val_loss"
+  expect_best_run "$work/v/results.h5" best_val_loss
+  expect_plots "$work/plots_v" rel_grad_error_by_lr val_loss_by_lr train_loss_by_lr importance
+  # Without h5py (-S: no site-packages) the one error line names the interpreter and what to install.
+  interpreter=$("$PYTHON" -S -c 'import sys; print(sys.executable)')
+  run "$PYTHON" -S scripts/analyze.py "$work/s/results.h5"
+  expect_failure
+  grep -Fq "module 'h5py' is missing for the interpreter $interpreter; install it there" "$work/err" \
+    || fail "the ImportError does not name $interpreter"
+  expect_in err "pip install h5py pandas matplotlib" ;;
 slurm_script)
   # slurm/gradfit.sbatch with a local mpirun standing in for srun: passes its arguments, resumes, and on exit
   # code 75 asks Slurm to requeue the job (scontrol, also a stand-in here).
