@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A pruned sweep beside the same sweep trained in full, in one invocation: experiments/asha_sweep.yaml (54 runs)
+# with ASHA (its own sweep.prune), with median pruning, and without pruning; wall time, epochs trained, and the best
+# run by the sweep's definition (lowest best validation loss of a done run). Each pruned sweep is also replayed
+# against the full one (tests/cli/check_pruning.py). Usage:
+#   bench/bench_prune.sh [--ranks R]            (default 2: two groups of one rank)
+# Environment: GRADFIT_BIN (default build/src/gradfit_dist), PYTHON (an interpreter with h5py; default: python3,
+# else /usr/bin/python3). Writes under a temporary folder, removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${GRADFIT_BIN:-build/src/gradfit_dist}
+ranks=2
+[ "${1:-}" = --ranks ] && ranks=$2
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+py=${PYTHON:-python3}
+"$py" -c 'import h5py' 2>/dev/null || py=/usr/bin/python3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+sweep=experiments/asha_sweep.yaml
+sed '/^  prune:/d' "$sweep" >"$work/full.yaml"
+sed 's/^  prune:.*/  prune: {method: median, min_epochs: 10}/' "$sweep" >"$work/median.yaml"
+
+train() {  # name, sweep file: prints "seconds"
+  local start end
+  start=$(date +%s%N)
+  mpirun --oversubscribe -n "$ranks" "$bin" --progress lines --out "$work/$1" "$2" >"$work/$1.log" 2>&1 ||
+    { cat "$work/$1.log" >&2; exit 1; }
+  end=$(date +%s%N)
+  echo "$(((end - start) / 1000000))e-3"
+}
+declare -A seconds
+for name in full asha median; do
+  case $name in full) file=$work/full.yaml ;; asha) file=$sweep ;; median) file=$work/median.yaml ;; esac
+  seconds[$name]=$(train "$name" "$file")
+done
+
+"$py" - "$work" "${seconds[full]}" "${seconds[asha]}" "${seconds[median]}" <<'PY'
+import sys, h5py, numpy as np
+work, times = sys.argv[1], dict(zip(["full", "asha", "median"], map(float, sys.argv[2:5])))
+def best(name):
+    s = h5py.File(f"{work}/{name}/results.h5", "r")["summary"][:]
+    status = np.array([v.decode() for v in s["status"]])
+    done = (status == "done") | (status == "early_stopped")
+    i = int(np.argmin(np.where(done, s["best_val_loss"], np.inf)))
+    return s["name"][i].decode(), float(s["best_val_loss"][i]), int(s["epochs_run"].sum()), int((status == "pruned").sum())
+full = best("full")
+print(f"{'sweep':<8} {'wall_s':>8} {'epochs':>7} {'epochs%':>8} {'pruned':>6} {'best_val_loss':>14} {'vs_full':>8}  best run")
+for name in ("full", "asha", "median"):
+    run, loss, epochs, pruned = best(name)
+    print(f"{name:<8} {times[name]:8.1f} {epochs:7d} {100 * epochs / full[2]:8.1f} {pruned:6d} {loss:14.4e} "
+          f"{loss / full[1]:8.3f}  {run}")
+PY
+"$py" tests/cli/check_pruning.py "$work/asha/results.h5" "$work/full/results.h5" --method asha --min-epochs 10 \
+  --rtol 1e-4
+"$py" tests/cli/check_pruning.py "$work/median/results.h5" "$work/full/results.h5" --method median --min-epochs 10 \
+  --rtol 1e-4
