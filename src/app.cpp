@@ -278,8 +278,7 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
   const auto source = job_source(world, s, folder, reporter);
   const auto run_job = [&runner](const sweep::JobSpec& job, const parallel::Comm& group,
                                  const train::TrainHooks& hooks) { return runner.run(job, group, hooks); };
-  const auto failure =
-      sweep::run_jobs(world, s.config.ranks_per_run, source.get(), run_job, reporter, stop_signalled);
+  const auto failure = sweep::run_jobs(world, s.config.ranks_per_run, source.get(), run_job, reporter, stop_signalled);
 
   // Rank 0 knows whether every run is finished; everybody exits with the same code.
   int64_t unfinished = static_cast<int64_t>(s.config.runs.size());
@@ -315,6 +314,7 @@ int run(const AppOptions& options, const parallel::Comm& world) {
   parallel::all_or_none(world, true, [&] { s.config = config::load_config(options.config_path, options.overrides); });
   if (options.dry_run) {
     if (world.is_root()) print_dry_run(s.config);
+    if (world.is_root() && s.config.prune.active()) print_pruning(s.config.prune);
     return 0;
   }
   check(options, world, s);

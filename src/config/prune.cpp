@@ -81,7 +81,8 @@ PruneSpec parse_prune(const YAML::Node& sweep, const std::string& file, const st
     prune.fail(prune.child("reduction_factor"), "applies to method asha only", "reduction_factor");
   }
   const int64_t cube = spec.reduction_factor * spec.reduction_factor * spec.reduction_factor;
-  const int64_t fallback = std::max<int64_t>(1, spec.method == PruneMethod::asha ? spec.epochs / cube : spec.epochs / 10);
+  const int64_t fallback =
+      std::max<int64_t>(1, spec.method == PruneMethod::asha ? spec.epochs / cube : spec.epochs / 10);
   spec.min_epochs = prune.get<int64_t>("min_epochs", fallback);
   prune.check(spec.min_epochs >= 1 && spec.min_epochs < spec.epochs, "min_epochs",
               "must be >= 1 and below train.epochs (" + std::to_string(spec.epochs) + ")", spec.min_epochs);

@@ -74,9 +74,9 @@ void ConsoleReporter::finished(const RunSummary& s, int group) {
   record(s);
   const auto& run = runs_[s.index];
   line(format("[%lld/%zu done] %-8s %s %s  loss %.4e  rel_grad_error %.3e  %lld epochs  %s (group %d)",
-              static_cast<long long>(ended_),
-              runs_.size(), records::to_string(s.status), run.id.c_str(), run.name.c_str(), s.final_loss,
-              s.final_rel_grad_error, static_cast<long long>(s.epochs_run), duration(s.seconds).c_str(), group));
+              static_cast<long long>(ended_), runs_.size(), records::to_string(s.status), run.id.c_str(),
+              run.name.c_str(), s.final_loss, s.final_rel_grad_error, static_cast<long long>(s.epochs_run),
+              duration(s.seconds).c_str(), group));
 }
 
 void ConsoleReporter::in_flight(const std::vector<RunProgress>& runs) {

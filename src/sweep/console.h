@@ -40,13 +40,11 @@ class ConsoleReporter : public Reporter {
   std::FILE* out_;
   bool live_;
   bool live_shown_ = false;
-  int64_t started_ = 0;  // runs started, counting those an earlier invocation finished
+  int64_t started_ = 0;        // runs started, counting those an earlier invocation finished
   std::vector<uint8_t> seen_;  // per run: started or finished already (a pruned sweep starts a run once per rung)
   std::chrono::steady_clock::time_point last_progress_;
   std::vector<RunSummary> results_;
   int64_t ended_ = 0;  // of results_, not interrupted
 };
-
-
 
 }  // namespace gradfit::sweep

@@ -82,7 +82,8 @@ class Job {
       for (size_t i = 0; i < runs_.size(); ++i) {
         blamed_ = i;
         const std::string path = runner_.folder().checkpoint_file(runs_[i]);
-        parallel::all_or_none(group_, true, [&] { checkpoints.push_back(io::read_checkpoints(path, {runs_[i].id})[0]); });
+        parallel::all_or_none(group_, true,
+                              [&] { checkpoints.push_back(io::read_checkpoints(path, {runs_[i].id})[0]); });
       }
       blamed_ = 0;
       return checkpoints;
@@ -169,7 +170,8 @@ class Job {
     parallel::all_or_none(group_, group_.is_root(), [&] {
       std::vector<std::string> ids;
       for (const auto& c : saved) ids.push_back(runs_[c.member].id);
-      if (!job_.own_checkpoints) return io::write_checkpoints(job_checkpoint_, ids, saved, settings_.before_checkpoint_commit);
+      if (!job_.own_checkpoints)
+        return io::write_checkpoints(job_checkpoint_, ids, saved, settings_.before_checkpoint_commit);
       for (size_t i = 0; i < saved.size(); ++i)
         io::write_checkpoint(runner_.folder().checkpoint_file(runs_[saved[i].member]), ids[i], saved[i],
                              settings_.before_checkpoint_commit);

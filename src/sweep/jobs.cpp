@@ -129,8 +129,8 @@ JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int grou
   return packer.take();
 }
 
-std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs,
-                                            int groups, int group_ranks, torch::Device device) {
+std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs, int groups,
+                                            int group_ranks, torch::Device device) {
   Packer packer(config, static_cast<int64_t>(runs.size()), groups, group_ranks, device);
   pack_fresh(config, runs, packer);
   return packer.take().jobs;

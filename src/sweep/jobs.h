@@ -34,8 +34,8 @@ JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int grou
                   torch::Device device);
 
 // `runs` (none resumed) cut into jobs as plan_jobs cuts a fresh start's, spread over `groups`. One rank.
-std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs,
-                                            int groups, int group_ranks, torch::Device device);
+std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs, int groups,
+                                            int group_ranks, torch::Device device);
 
 // The host memory one rank may use: its node's physical memory shared evenly by the job's ranks on that node.
 struct MemoryBudget {

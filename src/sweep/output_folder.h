@@ -15,10 +15,10 @@ namespace gradfit::sweep {
 
 // What an earlier invocation left in the output folder.
 struct PriorWork {
-  std::vector<uint8_t> finished;      // per run: its results are final (done, diverged, early_stopped)
-  std::vector<RunSummary> summaries;  // of the finished runs
+  std::vector<uint8_t> finished;        // per run: its results are final (done, diverged, early_stopped)
+  std::vector<RunSummary> summaries;    // of the finished runs
   std::vector<RunSummary> interrupted;  // of the runs whose results file says interrupted
-  std::vector<uint8_t> checkpointed;  // per run: it has a checkpoint to continue from
+  std::vector<uint8_t> checkpointed;    // per run: it has a checkpoint to continue from
   // Per checkpoint file (by the index of the run it is named after): its unfinished runs, in the file's order
   // (several for an ensemble, which resumes as one).
   std::map<int64_t, std::vector<int64_t>> checkpoints;

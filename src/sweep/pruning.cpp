@@ -188,8 +188,9 @@ void Pruner::restore_run(int64_t i, const PriorWork& prior) {
     auto& reports = rung_state_[run.rung].reports;
     reports.erase(std::remove_if(reports.begin(), reports.end(), [i](const auto& r) { return r.second == i; }),
                   reports.end());
-    rows_.erase(std::remove_if(rows_.begin(), rows_.end(), [&](const Row& r) { return r.run == i && r.rung == run.rung; }),
-                rows_.end());
+    rows_.erase(
+        std::remove_if(rows_.begin(), rows_.end(), [&](const Row& r) { return r.run == i && r.rung == run.rung; }),
+        rows_.end());
   }
   to_queue_.push_back(i);
 }

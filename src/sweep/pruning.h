@@ -53,9 +53,9 @@ class Pruner : public JobSource {
   enum class Stage { idle, queued, training, waiting, ended };
   struct RunState {
     Stage stage = Stage::idle;
-    int rung = 0;                 // the rung it trains toward or waits at (rungs_.size(): to the end)
-    int64_t resume_epoch = 0;     // its checkpoint continues at this epoch (0: none) ...
-    int64_t resume_batch = 0;     // ... after this many of its batches
+    int rung = 0;              // the rung it trains toward or waits at (rungs_.size(): to the end)
+    int64_t resume_epoch = 0;  // its checkpoint continues at this epoch (0: none) ...
+    int64_t resume_batch = 0;  // ... after this many of its batches
   };
   struct Row {  // a line of pruning.tsv
     int64_t run = 0;
@@ -64,8 +64,8 @@ class Pruner : public JobSource {
     Decision decision = Decision::reported;
   };
   struct Rung {
-    int64_t population = 0;  // runs that train to it
-    int64_t ended = 0;       // of them, ended before it (diverged, early stopped)
+    int64_t population = 0;                           // runs that train to it
+    int64_t ended = 0;                                // of them, ended before it (diverged, early stopped)
     std::vector<std::pair<double, int64_t>> reports;  // (metric, run) of those that paused there
     int64_t promoted = 0;
     bool decided = false;

@@ -33,7 +33,7 @@ struct JobSpec {
   // The checkpoint the runs continue from: the file named after this run (holding them all), or -1 for a fresh
   // start. With own_checkpoints, any run index of the job: each run's state is in the file named after it.
   int64_t source = -1;
-  bool own_checkpoints = false;  // sweep.prune: every run's checkpoints go to, and come from, its own file
+  bool own_checkpoints = false;   // sweep.prune: every run's checkpoints go to, and come from, its own file
   int64_t pause_after_epoch = 0;  // sweep.prune: train to this epoch and pause (checkpointed); 0: to the end
   bool prune = false;             // sweep.prune: end the runs `pruned` where their checkpoints are (no training)
 };

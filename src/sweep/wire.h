@@ -17,7 +17,15 @@
 
 namespace gradfit::sweep::wire {
 
-enum Tag : int { kRequest = 7101, kAssign = 7102, kProgress = 7103, kFinished = 7104, kFailed = 7105, kStop = 7106, kJob = 7107 };
+enum Tag : int {
+  kRequest = 7101,
+  kAssign = 7102,
+  kProgress = 7103,
+  kFinished = 7104,
+  kFailed = 7105,
+  kStop = 7106,
+  kJob = 7107
+};
 
 constexpr int kMessageLength = 9;
 using Message = std::array<double, kMessageLength>;

@@ -93,7 +93,7 @@ class JobTrainer {
   const Slots slots_;
   const double value_weight_;
   const int64_t chunk_rows_;
-  const bool full_batch_;  // every epoch the same rows in the same order (plan_batches)
+  const bool full_batch_;     // every epoch the same rows in the same order (plan_batches)
   const int64_t last_epoch_;  // this job's last epoch: train.epochs, or where it pauses
   Weights weights_;
   FlatOptimizer optimizer_;

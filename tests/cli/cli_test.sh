@@ -104,31 +104,6 @@ expect_plots() {
     grep -Fqx "wrote $dir/$png.png" "$work/out" || fail "analyze.py did not print that it wrote $png.png"
   done
 }
-# mark_best_pruned RESULTS EPOCH: the run with the lowest final_rel_grad_error gets status pruned,
-# pruned_at_epoch EPOCH and rung 0 (the others rung 1), in its attributes and in /summary.
-mark_best_pruned() {
-  "$PYTHON" - "$1" "$2" <<'PY' || fail "cannot mark a run pruned in $1"
-import sys, h5py, numpy as np
-from numpy.lib import recfunctions
-with h5py.File(sys.argv[1], "r+") as f:
-    summary = f["summary"][:]
-    best = int(np.argmin(summary["final_rel_grad_error"]))
-    status = summary["status"].astype("S16")
-    status[best] = b"pruned"
-    pruned_at = np.zeros(len(summary), dtype=np.int64)
-    pruned_at[best] = int(sys.argv[2])
-    rung = np.where(pruned_at > 0, 0, 1).astype(np.int64)
-    rows = recfunctions.drop_fields(summary, ["status"], usemask=False)
-    rows = recfunctions.append_fields(rows, ["status", "pruned_at_epoch", "rung"], [status, pruned_at, rung],
-                                      usemask=False)
-    del f["summary"]
-    f["summary"] = rows
-    for i, name in enumerate(summary["name"]):
-        attrs = f["runs"][name.decode()].attrs
-        attrs["status"], attrs["pruned_at_epoch"], attrs["rung"] = status[i].decode(), pruned_at[i], rung[i]
-    print("marked pruned:", summary["name"][best].decode())
-PY
-}
 # timed_run CMD...: run, with the seconds it took in $elapsed; a hang ends at 60 s (exit code 124).
 timed_run() {
   local start
@@ -730,7 +705,10 @@ prune_kill_resume)
   done
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
   expect_rc 0
-  expect_in out "continuing in "
+  expect_in out "continuing in .*: [1-9][0-9]* runs already finished"
+  # The start lines go on counting from the runs already finished.
+  finished=$(sed -n 's/.*: \([0-9]*\) runs already finished.*/\1/p' "$work/out")
+  expect_in out "^\\[ *$((finished + 1))/12 start\\]"
   for id in $pruned_before; do
     if grep -q "start\] $id" "$work/out" && [ -e "$work/r/runs/$id.h5" ]; then fail "pruned run $id started again"; fi
   done
@@ -777,7 +755,7 @@ prune_errors)
 analyze)
   # scripts/analyze.py on a small seed sweep and a sweep with validation: the best run (checked against the rule
   # computed here from the runs' attributes), leaderboard, CSV with every run, the PNG plots, load_summary's str
-  # values, pruned runs ranked after the others (a copy of the file with its best run marked pruned), --help, and
+  # values, pruned runs ranked after the others (a sweep pruned with ASHA), --help, and
   # an ImportError that names the interpreter.
   run "$PYTHON" scripts/analyze.py --help
   expect_rc 0
@@ -810,14 +788,17 @@ PY
   run "$PYTHON" scripts/analyze.py "$work/s/results.h5" --by depth
   expect_failure
   expect_in err "--by depth: not a swept parameter of this sweep \\(swept: activation, widths, lr, repeat\\)"
-  # The best run marked pruned (status and rung, as a pruning sweep writes them): it ranks after every done run.
-  cp "$work/s/results.h5" "$work/pruned.h5"
-  mark_best_pruned "$work/pruned.h5" 10
-  run "$PYTHON" scripts/analyze.py "$work/pruned.h5" --top 30 --plots "$work/plots_pruned"
+  # A sweep pruned with ASHA: the best run is the one done run, every pruned run ranks after it, and the pruning
+  # view is drawn.
+  write_prune_sweep "$work/p.yaml" "{method: asha, min_epochs: 4}"
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/p" "$work/p.yaml"
   expect_rc 0
-  expect_best_run "$work/pruned.h5" final_rel_grad_error
-  expect_in out "^ +24 [0-9a-f]{12} +pruned "
-  expect_plots "$work/plots_pruned" rel_grad_error_by_activation train_loss_by_activation importance pruning
+  run "$PYTHON" scripts/analyze.py "$work/p/results.h5" --top 30 --plots "$work/plots_pruned"
+  expect_rc 0
+  expect_best_run "$work/p/results.h5" best_val_loss
+  expect_in out "^ +1 [0-9a-f]{12} +done "
+  [ "$(grep -cE '^ +([2-9]|1[0-2]) [0-9a-f]{12} +pruned ' "$work/out")" -eq 11 ] || fail "expected 11 pruned rows after it"
+  expect_plots "$work/plots_pruned" rel_grad_error_by_lr val_loss_by_lr train_loss_by_lr importance pruning
   # With validation (early stopping too): ranked by best_val_loss, and a validation-loss plot beside the others.
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/v" --set train.epochs=40 experiments/minibatch_validation.yaml
   expect_rc 0
@@ -826,6 +807,18 @@ PY
   expect_in out "8 runs .*ranked by best_val_loss"
   expect_best_run "$work/v/results.h5" best_val_loss
   expect_plots "$work/plots_v" rel_grad_error_by_lr val_loss_by_lr train_loss_by_lr importance
+  # One definition of best: the console's leaderboard (printed again by the finished sweep), analyze.py and
+  # --run best name the same run.
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/v" --set train.epochs=40 experiments/minibatch_validation.yaml
+  expect_rc 0
+  leader=$(awk '$1 == 1 && $2 ~ /^[0-9a-f]+$/ && length($2) == 12 {print $2; exit}' "$work/out")
+  [ -n "$leader" ] || fail "no leaderboard"
+  expect_in out "ranked by best_val_loss"
+  run "$PYTHON" scripts/analyze.py "$work/v/results.h5" --no-plots
+  grep -Fq "(id $leader, " "$work/out" || fail "analyze.py's best run is not the leaderboard's first ($leader)"
+  run "$GRADFIT_BIN" export "$work/v/results.h5" --run best --out "$work/best.pt"
+  expect_rc 0
+  expect_in out "\\(id $leader, "
   # Without h5py (-S: no site-packages) the one error line names the interpreter and what to install.
   interpreter=$("$PYTHON" -S -c 'import sys; print(sys.executable)')
   run "$PYTHON" -S scripts/analyze.py "$work/s/results.h5"

@@ -80,7 +80,7 @@ Outcome drive(const config::Config& config, bool reverse, int64_t pack) {
         RunSummary s;
         s.index = run;
         s.epochs_run = j.pause_after_epoch > 0 ? j.pause_after_epoch : config.prune.epochs;
-        s.status = j.prune ? records::RunStatus::pruned
+        s.status = j.prune                               ? records::RunStatus::pruned
                    : j.pause_after_epoch > 0 && !j.prune ? records::RunStatus::paused
                                                          : records::RunStatus::done;
         s.metric = metric_of(run, s.epochs_run);
