@@ -73,13 +73,14 @@ def expected_stops(full, args):
     alive = set(range(len(names)))
     stops = {}
     for epoch in rungs(args):
-        reporting = [i for i in sorted(alive) if len(full[names[i]]["train_loss"]) >= epoch]
+        # Runs that trained past the rung in full paused there; one that ended at or before it (diverged, early
+        # stopped) is over either way and is no candidate.
+        reporting = [i for i in sorted(alive) if len(full[names[i]]["train_loss"]) > epoch]
         kept = keeps([(metric_at(full[names[i]], epoch, args.metric), i) for i in reporting], args.method, args.eta)
         for i in reporting:
             if i not in kept:
                 stops[names[i]] = epoch
-        alive = {i for i in alive if i in kept or len(full[names[i]]["train_loss"]) < epoch}
-        alive = {i for i in alive if len(full[names[i]]["train_loss"]) >= epoch}
+        alive = kept
     return stops
 
 

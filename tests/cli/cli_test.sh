@@ -673,7 +673,15 @@ prune_rule_and_groups)
     run "$PYTHON" scripts/compare_results.py "$work/${method}1/results.h5" "$work/${method}2/results.h5"
     expect_rc 0
   done
-  # The pruned runs are in /summary with their rung; --run best picks the leaderboard's best.
+  # With early stopping (patience 2) runs end between rungs, and one ending at a rung is no candidate there.
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/full_p" --set train.patience=2 "$work/full.yaml"
+  expect_rc 0
+  expect_in out " early_stopped "
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/asha_p" --set train.patience=2 "$work/asha.yaml"
+  expect_rc 0
+  run "$PYTHON" tests/cli/check_pruning.py "$work/asha_p/results.h5" "$work/full_p/results.h5" --min-epochs 4
+  expect_rc 0
+  # The pruned runs are in /summary with their rung.
   "$PYTHON" - "$work/asha2/results.h5" <<'PY' || fail "summary"
 import sys, h5py
 s = h5py.File(sys.argv[1], "r")["summary"][:]
