@@ -103,18 +103,31 @@ std::string batch_text(int64_t batch_size) {
   return batch_size == 0 ? "full" : std::to_string(batch_size);
 }
 
+// Where the learning rate goes: "constant", "cosine->1e-05" (its last epoch's rate), "plateau x0.1".
+std::string schedule_text(const config::OptimizerSpec& o) {
+  char text[64];
+  switch (o.schedule) {
+    case config::Schedule::exponential:
+    case config::Schedule::cosine:
+      std::snprintf(text, sizeof text, "%s->%g", config::to_string(o.schedule), o.lr_final);
+      return text;
+    case config::Schedule::plateau: std::snprintf(text, sizeof text, "plateau x%g", o.plateau_factor); return text;
+    default: return config::to_string(o.schedule);
+  }
+}
+
 void print_dry_run(const config::Config& config) {
   std::printf("%zu run%s from %s (nothing is trained with --dry-run)\n", config.runs.size(),
               config.runs.size() == 1 ? "" : "s", config.path.c_str());
-  std::printf("%-5s %-12s %-12s %-9s %-8s %-10s %-7s %-6s %s\n", "#", "id", "architecture", "act", "opt", "lr",
-              "epochs", "batch", "name");
+  std::printf("%-5s %-12s %-12s %-9s %-8s %-10s %-16s %-7s %-6s %s\n", "#", "id", "architecture", "act", "opt", "lr",
+              "schedule", "epochs", "batch", "name");
   for (size_t i = 0; i < config.runs.size(); ++i) {
     const auto& r = config.runs[i];
     const int64_t dim = r.data.target == config::Target::file ? 0 : r.data.dim;
-    std::printf("%-5zu %-12s %-12s %-9s %-8s %-10g %-7lld %-6s %s\n", i + 1, r.id.c_str(),
+    std::printf("%-5zu %-12s %-12s %-9s %-8s %-10g %-16s %-7lld %-6s %s\n", i + 1, r.id.c_str(),
                 model::architecture(r.model, dim).c_str(), config::to_string(r.model.activation),
-                config::to_string(r.optimizer.name), r.optimizer.lr, static_cast<long long>(r.train.epochs),
-                batch_text(r.train.batch_size).c_str(), r.name.c_str());
+                config::to_string(r.optimizer.name), r.optimizer.lr, schedule_text(r.optimizer).c_str(),
+                static_cast<long long>(r.train.epochs), batch_text(r.train.batch_size).c_str(), r.name.c_str());
   }
 }
 

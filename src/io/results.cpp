@@ -215,9 +215,9 @@ void merge_results(const std::string& path, const config::Config& config, const 
     const Location runs = file.create_group("runs");
     // One row per run, for pandas: pd.DataFrame(h5py.File(path)["summary"][:]).
     std::vector<TableColumn> table;
-    for (const char* column :
-         {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss", "best_val_loss",
-          "lr", "activation", "architecture", "params", "wall_seconds", "final_val_loss", "rung", "pruned_at_epoch"})
+    for (const char* column : {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss",
+                               "best_val_loss", "lr", "activation", "architecture", "params", "wall_seconds",
+                               "final_val_loss", "rung", "pruned_at_epoch", "schedule", "lr_final"})
       table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);
@@ -229,7 +229,8 @@ void merge_results(const std::string& path, const config::Config& config, const 
         for (int k : {14, 15})  // files written before pruning existed: not pruned
           table[k].ints.push_back(g.has_attribute(table[k].name) ? g.read_int_attribute(table[k].name)
                                                                  : (k == 14 ? -1 : 0));
-        for (int k : {4, 5, 6, 7, 8, 12, 13}) {
+        table[16].texts.push_back(g.has_attribute("schedule") ? g.read_string_attribute("schedule") : "constant");
+        for (int k : {4, 5, 6, 7, 8, 12, 13, 17}) {
           const bool present = g.has_attribute(table[k].name);
           table[k].reals.push_back(present ? g.read_double_attribute(table[k].name)
                                            : std::numeric_limits<double>::quiet_NaN());

@@ -486,9 +486,14 @@ dry_run)
   run "$GRADFIT_BIN" --dry-run --out "$work/r" --set train.epochs=7 experiments/seed_sweep.yaml
   expect_rc 0
   expect_in out "^24 runs from experiments/seed_sweep.yaml"
-  expect_in out "^1 +[0-9a-f]{12} +2-10-10-1 +relu +adam +0.05 +7 +full +activation=relu,widths=10x10,lr=0.05,repeat=0$"
-  expect_in out "^24 +[0-9a-f]{12} +2-32-32-1 +softplus +adam +0.02 +7 +full +activation=softplus,widths=32x32,lr=0.02,repeat=1$"
-  [ ! -e "$work/r" ] || fail "--dry-run wrote output" ;;
+  expect_in out "^1 +[0-9a-f]{12} +2-10-10-1 +relu +adam +0.05 +constant +7 +full +activation=relu,widths=10x10,lr=0.05,repeat=0$"
+  expect_in out "^24 +[0-9a-f]{12} +2-32-32-1 +softplus +adam +0.02 +constant +7 +full +activation=softplus,widths=32x32,lr=0.02,repeat=1$"
+  [ ! -e "$work/r" ] || fail "--dry-run wrote output"
+  # The schedule with the rate it ends at; sweep.prune's rungs.
+  run "$GRADFIT_BIN" --dry-run --set optimizer.schedule=cosine --set optimizer.lr_final=1e-5 experiments/asha_sweep.yaml
+  expect_rc 0
+  expect_in out "^1 +[0-9a-f]{12} +6-64-64-1 +softplus +adam +0.0001 +cosine->1e-05 +270 +512 +activation=softplus"
+  expect_in out "^sweep.prune: asha on val_loss, rungs at epochs 10 30 90 of 270 " ;;
 invalid_sweeps_write_nothing)
   # Each invalid file: exit 1, one error line naming file:line:col and key, and no output at all.
   base='data: {target: quadratic, P: [[1, 0], [0, 1]]}'
@@ -1173,6 +1178,14 @@ YAML
     "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
       fail "-n $n differs from PyTorch"
   done
+  # /summary names each run's schedule and the rate it ends at, beside the rate it starts at.
+  "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "summary schedule columns"
+import sys, h5py
+s = h5py.File(sys.argv[1], "r")["summary"][:]
+got = [(v.decode(), float(f)) for v, f in zip(s["schedule"], s["lr_final"])]
+assert sorted(set(v for v, _ in got)) == ["constant", "cosine", "exponential", "plateau"], got
+assert all(f == 0.0005 for _, f in got), got
+PY
   "$PYTHON" - "$work/r1/results.h5" "$work/r3/results.h5" <<'PY' || fail "-n 1 and -n 3 differ"
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
