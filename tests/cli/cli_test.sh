@@ -1178,14 +1178,6 @@ YAML
     "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
       fail "-n $n differs from PyTorch"
   done
-  # /summary names each run's schedule and the rate it ends at, beside the rate it starts at.
-  "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "summary schedule columns"
-import sys, h5py
-s = h5py.File(sys.argv[1], "r")["summary"][:]
-got = [(v.decode(), float(f)) for v, f in zip(s["schedule"], s["lr_final"])]
-assert sorted(set(v for v, _ in got)) == ["constant", "cosine", "exponential", "plateau"], got
-assert all(f == 0.0005 for _, f in got), got
-PY
   "$PYTHON" - "$work/r1/results.h5" "$work/r3/results.h5" <<'PY' || fail "-n 1 and -n 3 differ"
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
@@ -1594,6 +1586,14 @@ YAML
     "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
       fail "-n $n differs from PyTorch"
   done
+  # /summary names each run's schedule and the rate it ends at, beside the rate it starts at.
+  "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "summary schedule columns"
+import sys, h5py
+s = h5py.File(sys.argv[1], "r")["summary"][:]
+got = [(v.decode(), float(f)) for v, f in zip(s["schedule"], s["lr_final"])]
+assert sorted(set(v for v, _ in got)) == ["constant", "cosine", "exponential", "plateau"], got
+assert all(f == 0.0005 for _, f in got), got
+PY
   "$PYTHON" - "$work/r1/results.h5" "$work/r3/results.h5" <<'PY' || fail "-n 1 and -n 3 differ"
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
