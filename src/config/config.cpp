@@ -317,14 +317,15 @@ void apply_override(YAML::Node& root, const std::string& setting) {
   const std::string list = sweeping_list(root, key);
   if (!list.empty())
     throw ConfigError(where + ": " + list + " sets " + key + " for every run; change the sweep instead");
-  const auto dot = key.find('.');
-  if (dot == std::string::npos) {
-    root[key] = value;
-  } else {
-    YAML::Node section = root[key.substr(0, dot)];
-    if (!section || !section.IsMap()) root[key.substr(0, dot)] = YAML::Node(YAML::NodeType::Map);
-    root[key.substr(0, dot)][key.substr(dot + 1)] = value;
+  // Down the dotted path (sections, and sweep.prune's mapping), each level made a mapping where it is not one.
+  YAML::Node node = root;
+  size_t start = 0;
+  for (size_t dot = key.find('.'); dot != std::string::npos; start = dot + 1, dot = key.find('.', start)) {
+    const std::string part = key.substr(start, dot - start);
+    if (!node[part] || !node[part].IsMap()) node[part] = YAML::Node(YAML::NodeType::Map);
+    node.reset(node[part]);
   }
+  node[key.substr(start)] = value;
 }
 
 std::string number_text(double v) {
@@ -452,6 +453,8 @@ std::vector<std::string> settable_keys(bool include_top_level) {
             "output.dir",
             "checkpoint.every_epochs",
             "checkpoint.every_seconds"};
+  if (include_top_level)
+    for (const auto& key : section_keys("sweep.prune")) keys.push_back("sweep.prune." + key);
   for (const char* section : {"data", "model", "optimizer", "train"})
     for (const auto& key : section_keys(section)) keys.push_back(std::string(section) + "." + key);
   return keys;

@@ -756,7 +756,15 @@ prune_errors)
   run "$GRADFIT_BIN" --out "$work/bad" "$work/e.yaml"
   expect_rc 1
   expect_in err "the runs differ in train.epochs \(36 and 72\)"
+  run "$GRADFIT_BIN" --out "$work/bad" --set sweep.prune.metod=asha "$work/v.yaml"
+  expect_rc 1
+  expect_in err "unknown key 'sweep.prune.metod'; did you mean 'sweep.prune.method'\\?"
   write_prune_sweep "$work/a.yaml" "{method: asha, min_epochs: 4}"
+  # --set turns pruning off: every run trains every epoch, and no decisions file is written.
+  run mpi 2 "$GRADFIT_BIN" --out "$work/off" --set sweep.prune.method=none "$work/a.yaml"
+  expect_rc 0
+  [ "$(grep -c '^\[.*done\] done .* 36 epochs' "$work/out")" -eq 12 ] || fail "--set sweep.prune.method=none pruned"
+  [ ! -e "$work/off/pruning.tsv" ] || fail "a decisions file without pruning"
   run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/a.yaml"
   expect_rc 0
   write_prune_sweep "$work/a.yaml" "{method: asha, min_epochs: 6}"
