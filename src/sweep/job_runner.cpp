@@ -37,7 +37,7 @@ class Job {
   std::vector<RunSummary> run() {
     announce();
     const auto& data = runner_.dataset(runs_.front(), group_);
-    const auto checkpoints = read_checkpoints(job_.source);
+    const auto checkpoints = read_checkpoints();
     std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
     const auto starts = read_initial_weights(data);
@@ -75,7 +75,8 @@ class Job {
 
   // Every rank reads the checkpoint (same file, same state): that of the job's runs, or of the ensemble they were
   // saved with; none for a fresh start. A checkpoint resumed from under another name is removed once superseded.
-  std::vector<records::Checkpoint> read_checkpoints(int64_t source) {
+  std::vector<records::Checkpoint> read_checkpoints() {
+    const int64_t source = job_.source;
     if (source < 0) return {};
     std::vector<records::Checkpoint> checkpoints;
     if (job_.own_checkpoints) {

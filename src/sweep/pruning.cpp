@@ -157,7 +157,6 @@ void Pruner::restore(const PriorWork& prior) {
     runs_[row.run].rung = row.rung;
     if (row.decision != Decision::reported) rung.decided = !spec_.async;
     if (row.decision != Decision::promoted) continue;
-    ++rung.promoted;
     ++rung_state_[row.rung + 1].population;
     runs_[row.run].rung = row.rung + 1;
   }
@@ -289,7 +288,6 @@ void Pruner::decide_async(int k, int64_t run) {
 
 void Pruner::promote(int64_t run, int k) {
   row_of(run, k).decision = Decision::promoted;
-  ++rung_state_[k].promoted;
   ++rung_state_[k + 1].population;
   runs_[run].rung = k + 1;
   runs_[run].stage = Stage::idle;
@@ -356,7 +354,8 @@ void Pruner::queue(std::vector<int64_t>& runs, bool prune) {
   }
   runs.clear();
   for (auto& [step, members] : by_step) {
-    const auto [rung, epoch, batch] = step;
+    const int rung = std::get<0>(step);
+    const int64_t epoch = std::get<1>(step);  // the batch only keeps runs at other steps apart
     std::sort(members.begin(), members.end());
     for (auto& jobs : pack_(members)) {
       JobSpec job;
@@ -368,7 +367,6 @@ void Pruner::queue(std::vector<int64_t>& runs, bool prune) {
       for (const int64_t run : job.runs) runs_[run].stage = Stage::queued;
       queue_.push_back(std::move(job));
     }
-    (void)batch;
   }
 }
 

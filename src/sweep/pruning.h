@@ -67,7 +67,6 @@ class Pruner : public JobSource {
     int64_t population = 0;                           // runs that train to it
     int64_t ended = 0;                                // of them, ended before it (diverged, early stopped)
     std::vector<std::pair<double, int64_t>> reports;  // (metric, run) of those that paused there
-    int64_t promoted = 0;
     bool decided = false;
   };
 
