@@ -30,6 +30,44 @@ void in_chunks(int64_t count, Fn fn) {
     fn(offset, static_cast<int>(std::min(kMaxChunk, count - offset)));
 }
 
+// (a_hi + a_lo) + (b_hi + b_lo) in double-double arithmetic, renormalized (|lo| <= ulp(hi) / 2).
+void two_sum(double a, double b, double& sum, double& error) {
+  sum = a + b;
+  const double b_part = sum - a;
+  error = (a - (sum - b_part)) + (b - b_part);
+}
+
+void add_double_doubles(void* in, void* inout, int* count, MPI_Datatype*) {
+  const auto* a = static_cast<const double*>(in);
+  auto* b = static_cast<double*>(inout);
+  for (int i = 0; i < *count; ++i) {
+    double hi, lo, lo_sum, lo_error;
+    two_sum(a[2 * i], b[2 * i], hi, lo);
+    two_sum(a[2 * i + 1], b[2 * i + 1], lo_sum, lo_error);
+    lo += lo_sum;
+    two_sum(hi, lo, hi, lo);
+    lo += lo_error;
+    two_sum(hi, lo, b[2 * i], b[2 * i + 1]);
+  }
+}
+
+// The pair type and the sum operation, created for one call and freed after it.
+struct DoubleDoubleSum {
+  MPI_Datatype pair;
+  MPI_Op op;
+  DoubleDoubleSum() {
+    check(MPI_Type_contiguous(2, MPI_DOUBLE, &pair), "MPI_Type_contiguous");
+    check(MPI_Type_commit(&pair), "MPI_Type_commit");
+    check(MPI_Op_create(&add_double_doubles, /*commute=*/1, &op), "MPI_Op_create");
+  }
+  ~DoubleDoubleSum() {
+    MPI_Op_free(&op);
+    MPI_Type_free(&pair);
+  }
+  DoubleDoubleSum(const DoubleDoubleSum&) = delete;
+  DoubleDoubleSum& operator=(const DoubleDoubleSum&) = delete;
+};
+
 }  // namespace
 
 MpiEnvironment::MpiEnvironment(int& argc, char**& argv) {
@@ -60,6 +98,14 @@ void Comm::allreduce_sum(float* data, int64_t count) const {
 void Comm::allreduce_sum(double* data, int64_t count) const {
   in_chunks(count, [&](int64_t offset, int n) {
     check(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+  });
+}
+
+void Comm::allreduce_sum_double_double(double* pairs, int64_t count) const {
+  if (size_ == 1) return;
+  const DoubleDoubleSum sum;
+  in_chunks(count, [&](int64_t offset, int n) {
+    check(MPI_Allreduce(MPI_IN_PLACE, pairs + 2 * offset, n, sum.pair, sum.op, comm_), "MPI_Allreduce");
   });
 }
 

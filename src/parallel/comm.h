@@ -28,6 +28,10 @@ class Comm {
   // In-place sums over all ranks (collective).
   void allreduce_sum(float* data, int64_t count) const;
   void allreduce_sum(double* data, int64_t count) const;
+  // Sums of double-double numbers: `pairs` holds `count` (hi, lo) pairs, each the unevaluated sum hi + lo; every
+  // rank's pairs are added in double-double arithmetic (error-free TwoSum, then renormalized), so the result is the
+  // exact sum to ~1e-32 relative whatever the order MPI adds in. In place, collective.
+  void allreduce_sum_double_double(double* pairs, int64_t count) const;
   int64_t allreduce_min(int64_t value) const;
   // Root's bytes overwrite every other rank's (collective).
   void broadcast(void* data, int64_t bytes, int root = 0) const;

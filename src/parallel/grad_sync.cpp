@@ -62,6 +62,41 @@ torch::Tensor GradientAllreduce::reduce_in_place(const Comm& comm) {
   return extras();
 }
 
+void GradientAllreduce::add_block() {
+  torch::NoGradGuard no_grad;
+  if (!sum_.defined()) {
+    sum_ = torch::zeros_like(buffer_, buffer_.options().dtype(torch::kFloat64));
+    error_ = torch::zeros_like(sum_);
+  }
+  // TwoSum: sum_ + terms = s + e exactly; e joins the error term.
+  const auto terms = buffer_.to(torch::kFloat64);
+  const auto s = sum_ + terms;
+  const auto terms_part = s - sum_;
+  error_ += (sum_ - (s - terms_part)) + (terms - terms_part);
+  sum_.copy_(s);
+  buffer_.zero_();
+}
+
+torch::Tensor GradientAllreduce::reduce_compensated(const Comm& comm) {
+  add_block();
+  const auto start = std::chrono::steady_clock::now();
+  {
+    torch::NoGradGuard no_grad;
+    auto pairs = torch::stack({sum_, error_}, 1).cpu().contiguous();  // (hi, lo) per slot
+    comm.allreduce_sum_double_double(pairs.data_ptr<double>(), sum_.numel());
+    // hi + lo rounded once; the pairs come back renormalized, so that is hi (exactly, for a single rank too).
+    const auto hi = pairs.select(1, 0), lo = pairs.select(1, 1);
+    const auto rounded = (hi + lo).to(buffer_.scalar_type());
+    buffer_.copy_(rounded);
+    host_ = buffer_.is_cpu() ? buffer_ : rounded;
+    sum_.zero_();
+    error_.zero_();
+  }
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].mutable_grad() = views_[i];
+  return extras();
+}
+
 double GradientAllreduce::reduced_extra(int64_t i) const {
   const int64_t at = grad_numel_ + i;
   if (!host_.defined()) return buffer_[at].item<double>();  // waits for the device

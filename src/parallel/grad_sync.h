@@ -32,6 +32,16 @@ class GradientAllreduce {
   torch::Tensor extras() const { return buffer_.narrow(0, grad_numel_, buffer_.numel() - grad_numel_); }
   void zero() { buffer_.zero_(); }
   torch::Tensor reduce_in_place(const Comm& comm);
+  // Sums that do not depend on how the rows are spread over the ranks, to the last bit as a rule: the caller
+  // computes the terms block by block (the blocks of parallel/shard.h, whose terms come out alike on any rank
+  // count), each into the zeroed buffer followed by add_block(), which adds the buffer to a double-double
+  // accumulator (in float64) and zeroes it. reduce_compensated() (collective) adds the buffer as it stands (the
+  // extra slots' requests, say), sums the accumulators over the ranks in double-double arithmetic and writes the
+  // sums, rounded once, into the buffer; then as reduce_in_place(). The sum is exact to ~1e-32 relative whatever
+  // the grouping, so any rank count rounds it to the same number unless it lies that close to a rounding boundary.
+  void add_block();
+  torch::Tensor reduce_compensated(const Comm& comm);
+
   // Extra slot i of the last reduce, on the host: read from the host copy where the sum passed through one (a CPU
   // buffer, or a GPU buffer staged through the host), else copied from the device (which waits for it).
   double reduced_extra(int64_t i) const;
@@ -47,6 +57,7 @@ class GradientAllreduce {
   torch::Tensor buffer_;              // all gradients, then the extras
   std::vector<torch::Tensor> views_;  // of the gradients in buffer_, one per parameter
   torch::Tensor host_;                // the last sum on the host, where there is one
+  torch::Tensor sum_, error_;         // the double-double accumulator of add_block(): sum_ + error_, float64
   int64_t grad_numel_ = 0;
 };
 

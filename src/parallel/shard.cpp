@@ -4,12 +4,21 @@
 
 namespace gradfit::parallel {
 
+int64_t reduction_block_rows(int64_t rows) {
+  constexpr int64_t kMinRows = 256, kMaxBlocks = 1024;
+  return std::max(kMinRows, (rows + kMaxBlocks - 1) / kMaxBlocks);
+}
+
 Shard shard_of(int64_t rows, int rank, int ranks) {
-  const int64_t base = rows / ranks;
-  const int64_t extra = rows % ranks;
+  const int64_t block_rows = reduction_block_rows(rows);
+  const int64_t blocks = (rows + block_rows - 1) / block_rows;
+  const int64_t base = blocks / ranks;
+  const int64_t extra = blocks % ranks;
+  const int64_t first_block = rank * base + std::min<int64_t>(rank, extra);
+  const int64_t block_count = base + (rank < extra ? 1 : 0);
   Shard s;
-  s.begin = rank * base + std::min<int64_t>(rank, extra);
-  s.count = base + (rank < extra ? 1 : 0);
+  s.begin = std::min(rows, first_block * block_rows);
+  s.count = std::min(rows, (first_block + block_count) * block_rows) - s.begin;
   return s;
 }
 

@@ -4,8 +4,16 @@
 
 namespace gradfit::parallel {
 
-// The rows [begin, begin + count) of N that one rank owns. Shards are contiguous, in rank order, and differ in
-// size by at most one row; with more ranks than rows some shards are empty.
+// The rows of N are cut into blocks of this many rows (the last one shorter), a number that depends on N alone:
+// at least 256 rows (so that a pass over one block costs little more than over the same rows within a larger
+// pass), and at most 1024 blocks (so that up to 1024 ranks all get rows). A shard holds whole blocks, so a sum
+// taken block by block (each block's terms computed alike on any rank count) can be made independent of the rank
+// count (GradientAllreduce's compensated sums).
+int64_t reduction_block_rows(int64_t rows);
+
+// The rows [begin, begin + count) of N that one rank owns. Shards are contiguous, in rank order, made of whole
+// blocks (reduction_block_rows), and differ in size by at most one block; with more ranks than blocks some shards
+// are empty.
 struct Shard {
   int64_t begin = 0;
   int64_t count = 0;

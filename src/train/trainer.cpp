@@ -10,6 +10,7 @@
 #include "model/analytic.h"
 #include "parallel/agree.h"
 #include "parallel/grad_sync.h"
+#include "parallel/shard.h"
 #include "train/engine.h"
 #include "train/optimizer.h"
 #include "train/weights.h"
@@ -36,6 +37,20 @@ void check_job(const std::vector<config::RunSpec>& runs, const std::vector<const
   for (const Checkpoint* c : resumes)
     if (!c || c->epoch != resumes.front()->epoch || c->next_batch != resumes.front()->next_batch)
       throw Error("the checkpoints of one ensemble must be taken at the same step");
+}
+
+// Where each reduction block (parallel/shard.h) starts among a batch's rows (`local_rows`, relative to
+// `shard_begin`, ascending), then the end of the last one.
+std::vector<int64_t> block_bounds(const std::vector<int64_t>& local_rows, int64_t shard_begin, int64_t block_rows) {
+  std::vector<int64_t> bounds;
+  int64_t block = -1;
+  for (size_t i = 0; i < local_rows.size(); ++i) {
+    const int64_t b = (shard_begin + local_rows[i]) / block_rows;
+    if (b != block) bounds.push_back(static_cast<int64_t>(i));
+    block = b;
+  }
+  bounds.push_back(static_cast<int64_t>(local_rows.size()));
+  return bounds;
 }
 
 // An epoch in progress: per run, its loss sums over the batches so far (R × kSums, engine.h) and the largest
@@ -70,6 +85,7 @@ class JobTrainer {
   bool run_batches(int64_t epoch, EpochProgress& progress);  // false: stopped mid-epoch, its state saved
   void step(const BatchPlan& plan, size_t b, EpochProgress& progress);
   void read_requests(bool stop_flag, bool checkpoint_flag);
+  void gradient_pass(const Batch& batch, int64_t count);
   void iterate_lbfgs(const Batch& batch, int64_t count);
   Lbfgs::Evaluation evaluation(int64_t count) const;
   void record_epoch(int64_t epoch, const EpochProgress& progress);
@@ -106,6 +122,7 @@ class JobTrainer {
   std::vector<RunState> states_;
   int64_t first_epoch_ = 1, first_batch_ = 0;  // where this invocation starts
   std::vector<const Checkpoint*> resumes_;     // one per run, or none for a fresh start
+  std::vector<int64_t> lbfgs_blocks_;          // L-BFGS: the step's batch cut at the reduction blocks (block_bounds)
   double earlier_seconds_ = 0, earlier_allreduce_ = 0;
   bool stopping_ = false, checkpoint_now_ = false;  // the group's requests, as of the last step
 };
@@ -237,8 +254,10 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
   if (stop_flag) extras[slots_.stop()].fill_(1);
   if (checkpoint_flag) extras[slots_.checkpoint()].fill_(1);
   const Batch batch = plan.local_rows[b].empty() ? Batch{} : gather_.batch(b);
-  engine_->accumulate(batch, plan.global_sizes[b], step_sums_);
-  allreduce_.reduce_in_place(comm_);
+  if (optimizer_.is_lbfgs())
+    lbfgs_blocks_ =
+        block_bounds(plan.local_rows[b], data_.shard.begin, parallel::reduction_block_rows(data_.total_rows));
+  gradient_pass(batch, plan.global_sizes[b]);
   progress.sums += step_sums_;
   at::maximum_out(progress.max_grad_norm, progress.max_grad_norm,
                   at::linalg_vector_norm(flat_gradients_, 2, at::IntArrayRef{1}, false, c10::nullopt));
@@ -251,14 +270,29 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
   if (hooks_.between_steps) hooks_.between_steps();
 }
 
+// This rank's part of the gradient and the sums on `batch` (global size `count`), summed over the group into the
+// allreduce buffer. L-BFGS sums them block by block, compensated (GradientAllreduce::add_block), so that its
+// evaluations, and with them the line search's branches, are the same numbers on any rank count.
+void JobTrainer::gradient_pass(const Batch& batch, int64_t count) {
+  if (!optimizer_.is_lbfgs()) {
+    engine_->accumulate(batch, count, step_sums_);
+    allreduce_.reduce_in_place(comm_);
+    return;
+  }
+  for (size_t k = 0; k + 1 < lbfgs_blocks_.size(); ++k) {
+    engine_->accumulate(batch.rows(lbfgs_blocks_[k], lbfgs_blocks_[k + 1] - lbfgs_blocks_[k]), count, step_sums_);
+    allreduce_.add_block();
+  }
+  allreduce_.reduce_compensated(comm_);
+}
+
 // One L-BFGS iteration of the (only) run. Its first evaluation is the step's pass above; each further one (the line
 // search's trial points) is a pass over this rank's rows of the batch and one allreduce, so every rank makes the
 // same number of them. The epoch's record keeps the first: the loss at the iteration's start.
 void JobTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
   const auto evaluate = [this, &batch, count] {
     allreduce_.zero();
-    engine_->accumulate(batch, count, step_sums_);
-    allreduce_.reduce_in_place(comm_);
+    gradient_pass(batch, count);
     return evaluation(count);
   };
   optimizer_.iterate(evaluation(count), evaluate);

@@ -1653,7 +1653,7 @@ lbfgs_matches_pytorch)
   # (tests/train/pytorch_reference.py) to 1e-9 relative, and the two rank counts agree to 1e-10.
   "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
 import sys, h5py, numpy as np
-x = np.random.default_rng(3).uniform(-2, 2, (200, 2))
+x = np.random.default_rng(3).uniform(-2, 2, (600, 2))
 with h5py.File(sys.argv[1], "w") as f:
     f["x"], f["grad"] = x, 2 * x @ np.array([[2, 0.5], [0.5, 1]]) + np.sin(3 * x)
 PY
@@ -1676,11 +1676,12 @@ YAML
     "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
       fail "-n $n differs from PyTorch"
   done
-  # 1 against 3 ranks: the summed gradients round differently, and L-BFGS's line search (cubic interpolation
-  # through nearly equal losses) amplifies that over the epochs, ~1e-16 to ~5e-11 in the losses and weights; the
-  # gradient norm of the last epochs, small near the minimum, is the most sensitive (~3e-10), so it gets 1e-9.
-  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 \
-    --grad-norm-tol 1e-9 || fail "-n 1 and -n 3 differ"
+  # 1 against 3 ranks (600 rows in blocks of 256: 256, 256 and 88 rows per rank): L-BFGS sums block by block,
+  # compensated, so the histories (the gradient norm near the minimum too) and weights agree to the last bit as a
+  # rule; plain sums in another grouping differ by ~1e-16, which the line search amplifies to ~6e-10 in the
+  # gradient norm of the last epochs.
+  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 ||
+    fail "-n 1 and -n 3 differ"
   "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "the runs do not test what they should"
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")
@@ -1737,9 +1738,8 @@ YAML
     run mpi $n "$GRADFIT_BIN" --out "$work/m$n" "$work/m.yaml"
     expect_rc 0
   done
-  # 1 against 3 ranks (the L-BFGS run's gradient norm as in lbfgs_matches_pytorch).
-  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 \
-    --grad-norm-tol 1e-9 || fail "-n 1 and -n 3 differ (full batch)"
+  "$PYTHON" tests/cli/compare_rank_counts.py "$work/r1/results.h5" "$work/r3/results.h5" --tol 1e-10 ||
+    fail "-n 1 and -n 3 differ (full batch)"
   "$PYTHON" tests/cli/compare_rank_counts.py "$work/m1/results.h5" "$work/m3/results.h5" --tol 1e-10 ||
     fail "-n 1 and -n 3 differ (mini-batches)"
   "$PYTHON" - "$work/r1/results.h5" "$work/m1/results.h5" <<'PY' || fail "the runs do not test what they should"

@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Compares the runs of two results files of the same sweep trained on different rank counts.
 
-Usage: compare_rank_counts.py A.h5 B.h5 [--tol 1e-10] [--grad-norm-tol T]
+Usage: compare_rank_counts.py A.h5 B.h5 [--tol 1e-10]
 
 Per history column (train_loss, rel_grad_error, grad_norm, lr, val_loss) the largest relative difference, element
 by element, and for the saved weights (model/, model_last/) the largest difference relative to each tensor's largest
-element; the runs must have the same statuses and lengths. Exits 1 when a difference exceeds --tol (grad_norm:
---grad-norm-tol, default --tol).
+element; the runs must have the same statuses and lengths. Exits 1 when a difference exceeds --tol.
 """
 import argparse
 import sys
@@ -22,7 +21,6 @@ def main():
     parser.add_argument("a")
     parser.add_argument("b")
     parser.add_argument("--tol", type=float, default=1e-10)
-    parser.add_argument("--grad-norm-tol", type=float)
     args = parser.parse_args()
     worst = {k: 0.0 for k in COLUMNS + ["weights"]}
     a, b = h5py.File(args.a, "r"), h5py.File(args.b, "r")
@@ -39,7 +37,6 @@ def main():
                 x, y = ga[group][p][:], gb[group][p][:]
                 worst["weights"] = max(worst["weights"], float(np.abs(x - y).max() / np.abs(x).max()))
     limits = {k: args.tol for k in worst}
-    limits["grad_norm"] = args.grad_norm_tol or args.tol
     print("largest relative differences: " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
     failed = [k for k in worst if worst[k] > limits[k]]
     for k in failed:

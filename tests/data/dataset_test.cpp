@@ -184,18 +184,28 @@ TEST(Dataset, GeneratedTargetsCarryGradientsAndValues) {
   EXPECT_FLOAT_EQ(d.grad_samples[0][1].item<float>(), -18.0f);
 }
 
-TEST(Shard, ContiguousUnevenAndEmptyShardsCoverEveryRowOnce) {
-  for (const auto& [rows, ranks] : std::vector<std::pair<int64_t, int>>{{1001, 3}, {2, 4}, {100, 1}, {0, 2}}) {
+TEST(Shard, ContiguousShardsOfWholeBlocksCoverEveryRowOnce) {
+  for (const auto& [rows, ranks] :
+       std::vector<std::pair<int64_t, int>>{{1001, 3}, {2, 4}, {100, 1}, {0, 2}, {2000, 3}, {1000000, 7}}) {
+    const int64_t block = parallel::reduction_block_rows(rows);
+    const int64_t blocks = (rows + block - 1) / block;
     int64_t next = 0;
     for (int r = 0; r < ranks; ++r) {
       const auto s = parallel::shard_of(rows, r, ranks);
       EXPECT_EQ(s.begin, next);
-      EXPECT_LE(s.count, rows / ranks + 1);
-      EXPECT_GE(s.count, rows / ranks);
+      EXPECT_TRUE(s.count == 0 || s.begin % block == 0) << rows << " rows, rank " << r;
+      EXPECT_TRUE(s.end() == rows || s.end() % block == 0) << rows << " rows, rank " << r;
+      EXPECT_LE(s.count, (blocks / ranks + 1) * block);  // at most one block more than the smallest
+      EXPECT_GE(s.count, std::min(rows - s.begin, blocks / ranks * block) - (s.end() == rows ? block : 0));
       next = s.end();
     }
     EXPECT_EQ(next, rows);
   }
+  EXPECT_EQ(parallel::reduction_block_rows(200), 256);      // at least 256 rows
+  EXPECT_EQ(parallel::reduction_block_rows(1000000), 977);  // at most 1024 blocks
+  EXPECT_EQ(parallel::shard_of(1001, 1, 3).begin, 512);     // 4 blocks over 3 ranks: 2, 1, 1
+  EXPECT_EQ(parallel::shard_of(1001, 2, 3).count, 233);
+  EXPECT_EQ(parallel::shard_of(200, 1, 3).count, 0);  // one block: rank 0 holds every row
   EXPECT_EQ(parallel::shard_of(2, 3, 4).count, 0);
 }
 

@@ -9,6 +9,7 @@
 #include "io/h5.h"
 #include "mpi_util.h"
 #include "parallel/grad_sync.h"
+#include "parallel/shard.h"
 #include "test_util.h"
 #include "train/trainer.h"
 
@@ -54,7 +55,8 @@ config::RunSpec run_on_file(const std::string& path, int64_t batch_size) {
 
 void expect_rank_count_invariant(const config::RunSpec& run) {
   const auto shard = data::load_dataset(run.data, torch::kFloat64, world());
-  EXPECT_LE(shard.shard.count, shard.total_rows / world().size() + 1);  // each rank holds only its rows
+  // Each rank holds only its rows: whole blocks, at most one more than an even share.
+  EXPECT_LE(shard.shard.count, shard.total_rows / world().size() + parallel::reduction_block_rows(shard.total_rows));
   const TrainResult parallel = train(run, shard, world());
   ASSERT_EQ(parallel.history.size(), static_cast<size_t>(run.train.epochs));
 
@@ -100,6 +102,28 @@ TEST(DataParallel, ValidationSplitMatchesOneRank) {
   run.train.val_fraction = 0.25;
   run.train.epochs = 20;
   expect_rank_count_invariant(run);
+}
+
+// L-BFGS sums block by block, compensated: its history and weights are those of one rank to the last bit (the
+// gradient norm near the minimum included, where plain sums in another grouping differ by ~1e-10).
+TEST(DataParallel, LbfgsEqualsOneRankToTheBit) {
+  auto run = run_on_file(write_shared_file(1001), /*batch_size=*/0);
+  run.optimizer.name = config::Optimizer::lbfgs;
+  run.optimizer.lr = 1;
+  run.train.epochs = 30;
+  const auto shard = data::load_dataset(run.data, torch::kFloat64, world());
+  const TrainResult parallel = train(run, shard, world());
+  if (!world().is_root()) return;
+  const auto whole = data::load_dataset(run.data, torch::kFloat64, parallel::Comm(MPI_COMM_SELF));
+  const TrainResult single = train(run, whole, parallel::Comm(MPI_COMM_SELF));
+  ASSERT_EQ(parallel.history.size(), single.history.size());
+  for (size_t e = 0; e < single.history.size(); ++e) {
+    EXPECT_EQ(parallel.history[e].train_loss, single.history[e].train_loss) << "epoch " << e;
+    EXPECT_EQ(parallel.history[e].grad_norm, single.history[e].grad_norm) << "epoch " << e;
+  }
+  for (size_t p = 0; p < single.parameters.size(); ++p)
+    EXPECT_TRUE(torch::equal(parallel.parameters[p].second, single.parameters[p].second));
+  EXPECT_LT(single.history.back().train_loss, 0.5 * single.history.front().train_loss);  // it did train
 }
 
 // N=2 on more ranks than rows: most shards are empty and still take part in every step.
@@ -154,6 +178,40 @@ TEST(DataParallel, AllreduceSumsGradientsAndExtrasInOneBuffer) {
   EXPECT_TRUE(torch::equal(a.grad(), torch::full({2, 2}, static_cast<float>(n * (n + 1) / 2))));
   EXPECT_TRUE(torch::equal(unused.grad(), torch::zeros({3})));
   EXPECT_EQ(extras[0].item<float>(), static_cast<float>(n));
+}
+
+// Block k adds (1e16, 1, -1e16)[k % 3] · (j + 1) to slot j: plain float64 sums lose the ones in any order, and
+// how many depends on the grouping; the compensated sum is exact (3 · (j + 1) for nine blocks) on any rank count.
+torch::Tensor compensated_sum_of_blocks(int64_t first_block, int64_t blocks, const parallel::Comm& comm) {
+  auto p = torch::zeros({4}, torch::kFloat64).requires_grad_(true);
+  parallel::GradientAllreduce allreduce({p}, 1);
+  const double terms[3] = {1e16, 1, -1e16};
+  allreduce.zero();
+  for (int64_t k = first_block; k < first_block + blocks; ++k) {
+    allreduce.gradients().copy_(torch::arange(1, 5, torch::kFloat64) * terms[k % 3]);
+    allreduce.extras().fill_(terms[k % 3]);
+    allreduce.add_block();
+  }
+  const auto extras = allreduce.reduce_compensated(comm);
+  EXPECT_TRUE(torch::equal(p.grad(), allreduce.gradients()));  // .grad is the sum
+  return torch::cat({p.grad().clone(), extras.clone()});
+}
+
+TEST(DataParallel, CompensatedSumsAreExactOnAnyRankCount) {
+  const int64_t blocks = 9;
+  const int64_t rank = world().rank(), ranks = world().size();  // contiguous blocks per rank, in rank order
+  const int64_t first = rank * blocks / ranks, end = (rank + 1) * blocks / ranks;
+  const auto parallel_sum = compensated_sum_of_blocks(first, end - first, world());
+  const auto exact = torch::tensor({3.0, 6.0, 9.0, 12.0, 3.0}, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(parallel_sum, exact)) << parallel_sum;
+  // A plain sum of the same terms in block order is off (the ones are lost), so the test can tell.
+  double plain = 0;
+  for (int64_t k = 0; k < blocks; ++k) plain += (k % 3 == 0 ? 1e16 : k % 3 == 1 ? 1.0 : -1e16);
+  EXPECT_NE(plain, 3.0);
+  if (world().is_root()) {
+    const auto single = compensated_sum_of_blocks(0, blocks, parallel::Comm(MPI_COMM_SELF));
+    EXPECT_TRUE(torch::equal(single, parallel_sum)) << single;
+  }
 }
 
 }  // namespace
