@@ -78,7 +78,7 @@ METHODS = {
     "adam_exponential": "{name: adam, lr: 0.01, schedule: exponential, lr_final: 0.0001}",
     "adam_cosine": "{name: adam, lr: 0.01, schedule: cosine, warmup_epochs: 20, lr_final: 0.00001}",
     "adam_plateau": "{name: adam, lr: 0.01, schedule: plateau, plateau_factor: 0.5, plateau_patience: 20}",
-    "lbfgs": "{name: lbfgs, lr: 1, history_size: 20}",
+    "lbfgs": "{name: lbfgs, lr: 1}",  # history_size 100, the default (PyTorch's too)
     "adam_then_lbfgs": None,  # adam_cosine for half the epochs, then lbfgs from its weights
 }
 
