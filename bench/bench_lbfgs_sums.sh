@@ -50,7 +50,7 @@ for c in "${cases[@]}"; do
 import statistics, sys
 name, a, b = sys.argv[1], [float(v) for v in sys.argv[2].split()], [float(v) for v in sys.argv[3].split()]
 n = {"rosenbrock_2k": 2000, "wells_20k": 20000, "quadratic_200k": 200000}[name]
-block = max(256, -(-n // 1024))
+block = max(min(256, max(1, -(-n // 16))), -(-n // 1024))
 ma, mb = statistics.median(a), statistics.median(b)
 print(f"| {name} | {n} | {block} | {ma:.3f} | {mb:.3f} | {mb / ma:.2f} |")
 PY

@@ -5,8 +5,9 @@
 namespace gradfit::parallel {
 
 int64_t reduction_block_rows(int64_t rows) {
-  constexpr int64_t kMinRows = 256, kMaxBlocks = 1024;
-  return std::max(kMinRows, (rows + kMaxBlocks - 1) / kMaxBlocks);
+  constexpr int64_t kMinBlocks = 16, kMaxBlocks = 1024, kRows = 256;
+  const int64_t for_min_blocks = std::max<int64_t>(1, (rows + kMinBlocks - 1) / kMinBlocks);
+  return std::max(std::min(kRows, for_min_blocks), (rows + kMaxBlocks - 1) / kMaxBlocks);
 }
 
 Shard shard_of(int64_t rows, int rank, int ranks) {

@@ -578,14 +578,14 @@ x = np.random.default_rng(0).normal(size=(3000, 2))
 with h5py.File(sys.argv[1], "w") as f:
     f.create_dataset("x", data=x, chunks=(500, 2), compression="gzip")
     f.create_dataset("grad", data=2 * x, chunks=(500, 2), compression="gzip")
-    info = f["grad"].id.get_chunk_info(4)  # rows 2000..2500: in rank 1's shard, 1536..3000
+    info = f["grad"].id.get_chunk_info(4)  # rows 2000..2500: in rank 1's shard, 1504..3000
 with open(sys.argv[1], "r+b") as raw:
     raw.seek(info.byte_offset + 100); raw.write(b"\x55" * 300)
 PY
   printf 'data: {target: file, path: grads.h5}\nmodel: {widths: [8]}\ntrain: {epochs: 3}\n' >"$work/file.yaml"
   label=damaged_chunk
   timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/new/r/" "$work/file.yaml"
-  expect_one_error "^gradfit_dist: error: run .*: cannot read rows 1536\.\.3000 of 'grad' in '.*grads\.h5': "
+  expect_one_error "^gradfit_dist: error: run .*: cannot read rows 1504\.\.3000 of 'grad' in '.*grads\.h5': "
   grep -q "MPI_ABORT" "$work/err" && fail "the job was aborted instead of ending together"
   [ ! -e "$work/new" ] || fail "the output folder, or its new parent, was left behind" ;;
 foreign_optimizer_state)
@@ -1676,7 +1676,7 @@ YAML
     "$PYTHON" tests/train/pytorch_reference.py "$work/r$n/results.h5" "$work/data.h5" --tol 1e-9 ||
       fail "-n $n differs from PyTorch"
   done
-  # 1 against 3 ranks (600 rows in blocks of 256: 256, 256 and 88 rows per rank): L-BFGS sums block by block,
+  # 1 against 3 ranks (600 rows in blocks of 38: 228, 190 and 182 rows per rank): L-BFGS sums block by block,
   # compensated, so the histories (the gradient norm near the minimum too) and weights agree to the last bit as a
   # rule; plain sums in another grouping differ by ~1e-16, which the line search amplifies to ~6e-10 in the
   # gradient norm of the last epochs.

@@ -201,11 +201,13 @@ TEST(Shard, ContiguousShardsOfWholeBlocksCoverEveryRowOnce) {
     }
     EXPECT_EQ(next, rows);
   }
-  EXPECT_EQ(parallel::reduction_block_rows(200), 256);      // at least 256 rows
+  EXPECT_EQ(parallel::reduction_block_rows(200), 13);       // 16 blocks of a small N
+  EXPECT_EQ(parallel::reduction_block_rows(100000), 256);   // 256 rows
   EXPECT_EQ(parallel::reduction_block_rows(1000000), 977);  // at most 1024 blocks
-  EXPECT_EQ(parallel::shard_of(1001, 1, 3).begin, 512);     // 4 blocks over 3 ranks: 2, 1, 1
-  EXPECT_EQ(parallel::shard_of(1001, 2, 3).count, 233);
-  EXPECT_EQ(parallel::shard_of(200, 1, 3).count, 0);  // one block: rank 0 holds every row
+  EXPECT_EQ(parallel::reduction_block_rows(0), 1);
+  EXPECT_EQ(parallel::shard_of(1001, 1, 3).begin, 378);  // 16 blocks of 63 over 3 ranks: 6, 5, 5
+  EXPECT_EQ(parallel::shard_of(1001, 2, 3).count, 308);
+  EXPECT_EQ(parallel::shard_of(2, 1, 3).count, 1);  // blocks of one row
   EXPECT_EQ(parallel::shard_of(2, 3, 4).count, 0);
 }
 
