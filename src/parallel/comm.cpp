@@ -30,13 +30,15 @@ void in_chunks(int64_t count, Fn fn) {
     fn(offset, static_cast<int>(std::min(kMaxChunk, count - offset)));
 }
 
-// (a_hi + a_lo) + (b_hi + b_lo) in double-double arithmetic, renormalized (|lo| <= ulp(hi) / 2).
+// a + b = sum + error exactly (Knuth's TwoSum).
 void two_sum(double a, double b, double& sum, double& error) {
   sum = a + b;
   const double b_part = sum - a;
   error = (a - (sum - b_part)) + (b - b_part);
 }
 
+// The MPI operation: per pair, (a_hi + a_lo) + (b_hi + b_lo) in double-double arithmetic into b, renormalized
+// (|lo| <= ulp(hi) / 2).
 void add_double_doubles(void* in, void* inout, int* count, MPI_Datatype*) {
   const auto* a = static_cast<const double*>(in);
   auto* b = static_cast<double*>(inout);

@@ -84,7 +84,8 @@ torch::Tensor GradientAllreduce::reduce_compensated(const Comm& comm) {
     torch::NoGradGuard no_grad;
     auto pairs = torch::stack({sum_, error_}, 1).cpu().contiguous();  // (hi, lo) per slot
     comm.allreduce_sum_double_double(pairs.data_ptr<double>(), sum_.numel());
-    // hi + lo rounded once; the pairs come back renormalized, so that is hi (exactly, for a single rank too).
+    // hi + lo rounded once (after an allreduce the pairs are renormalized and this is hi; on one rank, the
+    // accumulator as it stands).
     const auto hi = pairs.select(1, 0), lo = pairs.select(1, 1);
     const auto rounded = (hi + lo).to(buffer_.scalar_type());
     buffer_.copy_(rounded);
