@@ -36,12 +36,15 @@ double cubic_interpolate(double x1, double f1, double g1, double x2, double f2, 
   return cubic_interpolate(x1, f1, g1, x2, f2, g2, x1 <= x2 ? x1 : x2, x1 <= x2 ? x2 : x1);
 }
 
-// _strong_wolfe's bracket: one or two trial points, the lower (by loss) at `low`. (PyTorch also keeps each point's
-// gradient and returns the final one; LBFGS.step with max_iter=1 uses only the step length, so they are left out.)
+// _strong_wolfe's bracket: one or two trial points, the lower (by loss) at `low`, each with its evaluation (PyTorch
+// keeps each point's gradient too and returns the final one's: Lbfgs::step hands it on, see lbfgs.h).
 struct Bracket {
   std::array<double, 2> t{}, f{}, gtd{};
+  std::array<Lbfgs::Evaluation, 2> e;
   int low = 0, high = 1;
-  void set(int i, double t_i, double f_i, double gtd_i) { t[i] = t_i, f[i] = f_i, gtd[i] = gtd_i; }
+  void set(int i, double t_i, const Lbfgs::Evaluation& e_i, double gtd_i) {
+    t[i] = t_i, f[i] = e_i.loss, e[i] = e_i, gtd[i] = gtd_i;
+  }
   void order() { low = f[0] <= f[1] ? 0 : 1, high = 1 - low; }
 };
 
@@ -64,11 +67,12 @@ double zoom_trial(const Bracket& b, bool& insufficient_progress) {
   return t;
 }
 
-// What the line search works along: the parameters from x (their value at t = 0) in the direction d, where the loss
-// is f and the directional derivative gtd.
+// What the line search works along: the parameters from x (their value at t = 0, evaluated as `start`, whose loss is
+// f) in the direction d, where the directional derivative is gtd.
 struct Line {
   torch::Tensor params, x, d;
   const Lbfgs::Closure& evaluate;
+  const Lbfgs::Evaluation& start;
   double f, gtd, d_norm;
 
   // _directional_evaluate: the loss and gradient at x + t·d, the parameters put back to x after.
@@ -100,30 +104,31 @@ Search bracket_phase(const Line& line, double t) {
   Search s;
   Lbfgs::Evaluation e = line.at(t);
   s.evaluations = 1;
-  double gtd_new = scalar(e.grad.dot(line.d)), t_prev = 0, f_prev = line.f, gtd_prev = line.gtd;
+  Lbfgs::Evaluation e_prev = line.start;
+  double gtd_new = scalar(e.grad.dot(line.d)), t_prev = 0, gtd_prev = line.gtd;
   while (s.iterations < kMaxLineSearch) {
-    const bool no_progress = s.iterations > 1 && e.loss >= f_prev;
+    const bool no_progress = s.iterations > 1 && e.loss >= e_prev.loss;
     const bool both_hold = !line.armijo_fails(t, e.loss) && !no_progress && line.curvature_holds(gtd_new);
     if (both_hold) {  // a one-point bracket
-      s.b.set(0, t, e.loss, gtd_new);
-      s.b.set(1, t, e.loss, gtd_new);
+      s.b.set(0, t, e, gtd_new);
+      s.b.set(1, t, e, gtd_new);
       s.done = true;
       return s;
     }
     if (line.armijo_fails(t, e.loss) || no_progress || gtd_new >= 0) {  // [t_prev, t] holds such a point
-      s.b.set(0, t_prev, f_prev, gtd_prev);
-      s.b.set(1, t, e.loss, gtd_new);
+      s.b.set(0, t_prev, e_prev, gtd_prev);
+      s.b.set(1, t, e, gtd_new);
       return s;
     }
     const double min_step = t + 0.01 * (t - t_prev), max_step = t * 10, tmp = t;
-    t = cubic_interpolate(t_prev, f_prev, gtd_prev, t, e.loss, gtd_new, min_step, max_step);
-    t_prev = tmp, f_prev = e.loss, gtd_prev = gtd_new;
+    t = cubic_interpolate(t_prev, e_prev.loss, gtd_prev, t, e.loss, gtd_new, min_step, max_step);
+    t_prev = tmp, e_prev = e, gtd_prev = gtd_new;
     e = line.at(t);
     ++s.evaluations, ++s.iterations;
     gtd_new = scalar(e.grad.dot(line.d));
   }
-  s.b.set(0, 0, line.f, line.gtd);  // out of iterations: [0, t]
-  s.b.set(1, t, e.loss, gtd_new);
+  s.b.set(0, 0, line.start, line.gtd);  // out of iterations: [0, t]
+  s.b.set(1, t, e, gtd_new);
   return s;
 }
 
@@ -140,30 +145,32 @@ void zoom(const Line& line, Search& s) {
     ++s.evaluations, ++s.iterations;
     const double gtd_new = scalar(e.grad.dot(line.d));
     if (line.armijo_fails(t, e.loss) || e.loss >= b.f[b.low]) {  // not lower than the low end: the new high end
-      b.set(b.high, t, e.loss, gtd_new);
+      b.set(b.high, t, e, gtd_new);
       b.order();
       continue;
     }
     if (line.curvature_holds(gtd_new))
       s.done = true;
     else if (gtd_new * (b.t[b.high] - b.t[b.low]) >= 0)  // the old high end becomes the low end
-      b.set(b.high, b.t[b.low], b.f[b.low], b.gtd[b.low]);
-    b.set(b.low, t, e.loss, gtd_new);
+      b.set(b.high, b.t[b.low], b.e[b.low], b.gtd[b.low]);
+    b.set(b.low, t, e, gtd_new);
   }
 }
 
 // _strong_wolfe(obj_func, x, t, d, f, g, gtd) with c1 1e-4, c2 0.9, tolerance_change 1e-9, max_ls 25: a step length
-// along d satisfying the strong Wolfe conditions (or the best point found), and the evaluations made.
+// along d satisfying the strong Wolfe conditions (or the best point found), the evaluation there, and the
+// evaluations made.
 struct LineSearchResult {
   double t = 0;
+  Lbfgs::Evaluation at_t;
   int64_t evaluations = 0;
 };
 LineSearchResult strong_wolfe(const torch::Tensor& params, const Lbfgs::Closure& evaluate, double t,
-                              const torch::Tensor& d, double f, double gtd) {
-  const Line line{params, params.clone(), d, evaluate, f, gtd, scalar(d.abs().max())};
+                              const torch::Tensor& d, const Lbfgs::Evaluation& start, double gtd) {
+  const Line line{params, params.clone(), d, evaluate, start, start.loss, gtd, scalar(d.abs().max())};
   Search s = bracket_phase(line, t);
   zoom(line, s);
-  return {s.b.t[s.b.low], s.evaluations};
+  return {s.b.t[s.b.low], s.b.e[s.b.low], s.evaluations};
 }
 
 }  // namespace
@@ -203,10 +210,10 @@ torch::Tensor Lbfgs::direction(const torch::Tensor& flat_grad) {
   return r;
 }
 
-int64_t Lbfgs::step(const Evaluation& start, const Closure& evaluate) {
+Lbfgs::Evaluation Lbfgs::step(const Evaluation& start, const Closure& evaluate) {
   ++func_evals_;
   const torch::Tensor& flat_grad = start.grad;
-  if (scalar(flat_grad.abs().max()) <= kToleranceGrad) return 1;  // optimal: no step, state unchanged
+  if (scalar(flat_grad.abs().max()) <= kToleranceGrad) return start;  // optimal: no step, state unchanged
   ++n_iter_;
   d_ = direction(flat_grad);
   if (prev_flat_grad_.defined())
@@ -216,15 +223,15 @@ int64_t Lbfgs::step(const Evaluation& start, const Closure& evaluate) {
   prev_loss_ = start.loss;
   t_ = n_iter_ == 1 ? std::min(1., 1. / scalar(flat_grad.abs().sum())) * lr_ : lr_;
   const double gtd = scalar(flat_grad.dot(d_));
-  if (gtd > -kToleranceChange) return 1;  // the directional derivative is below tolerance: no step
-  const LineSearchResult found = strong_wolfe(params_, evaluate, t_, d_, start.loss, gtd);
+  if (gtd > -kToleranceChange) return start;  // the directional derivative is below tolerance: no step
+  const LineSearchResult found = strong_wolfe(params_, evaluate, t_, d_, start, gtd);
   t_ = found.t;
   {
     torch::NoGradGuard no_grad;
-    params_.add_(d_, t_);
+    params_.add_(d_, t_);  // x + t·d as Line::at computed it: the very parameters `found.at_t` was evaluated at
   }
   func_evals_ += found.evaluations;
-  return 1 + found.evaluations;
+  return found.at_t;
 }
 
 std::string Lbfgs::save() const {

@@ -20,10 +20,11 @@ namespace gradfit::train {
 
 class Lbfgs {
  public:
-  // The loss and its gradient (P, a tensor of its own) at the parameters as they are now.
+  // The loss and its gradient (P, a tensor of its own) at the parameters as they are now, and what else the caller
+  // computed there (carried along untouched: the trainer's step sums).
   struct Evaluation {
     double loss = 0;
-    torch::Tensor grad;
+    torch::Tensor grad, extra;
   };
   // Collective: every rank of the group calls it the same number of times (see above).
   using Closure = std::function<Evaluation()>;
@@ -34,11 +35,15 @@ class Lbfgs {
   void set_lr(double lr) { lr_ = lr; }
 
   // One LBFGS.step(closure): `start` is the closure's first call at the current parameters (the loss an epoch
-  // records); `evaluate` is called for the line search's trial points. Returns the evaluations made, `start`
-  // included (PyTorch's func_evals of this step).
-  int64_t step(const Evaluation& start, const Closure& evaluate);
+  // records); `evaluate` is called for the line search's trial points. Returns the evaluation at the parameters the
+  // step leaves (the line search's final point, as PyTorch's _strong_wolfe returns it; `start` where no step is
+  // taken). They are the very parameters it was evaluated at, so it is what the next step's `start` would compute,
+  // to the bit where evaluations are deterministic: a caller can pass it instead of evaluating again. PyTorch's
+  // LBFGS.step (max_iter=1) evaluates there once more when stepped again.
+  Evaluation step(const Evaluation& start, const Closure& evaluate);
 
-  int64_t function_evaluations() const { return func_evals_; }  // over all steps (state['func_evals'])
+  // Over all steps, PyTorch's state['func_evals']: every `start` counts, whether evaluated or passed on.
+  int64_t function_evaluations() const { return func_evals_; }
 
   // The state (history, direction, step, previous gradient and loss, counters) as bytes, and back onto `device`.
   // load() throws Error when the bytes do not hold an L-BFGS state for this many parameters.

@@ -71,8 +71,8 @@ double batch_bytes(const Sizes& s, bool on_gpu) {
 // Copies of the parameters each member keeps: weights, best weights, gradients, and the optimizer's state.
 double parameter_copies(const config::OptimizerSpec& optimizer) {
   using config::Optimizer;
-  if (optimizer.name == Optimizer::lbfgs)  // its history (s, y), direction, previous gradient, line-search copies
-    return 3 + 2 * static_cast<double>(optimizer.history_size) + 5;
+  if (optimizer.name == Optimizer::lbfgs)  // its history (s, y), direction, previous gradient, the line search's
+    return 3 + 2 * static_cast<double>(optimizer.history_size) + 8;  // points and gradients, the kept end point
   const bool adam = optimizer.name == Optimizer::adam || optimizer.name == Optimizer::adamw;
   const double state = adam ? 2 : (optimizer.momentum > 0 ? 1 : 0);
   return 3 + state;

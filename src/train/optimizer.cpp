@@ -108,7 +108,7 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
   params_.add_(update_);
 }
 
-int64_t FlatOptimizer::iterate(const Lbfgs::Evaluation& start, const Lbfgs::Closure& evaluate) {
+Lbfgs::Evaluation FlatOptimizer::iterate(const Lbfgs::Evaluation& start, const Lbfgs::Closure& evaluate) {
   if (!lbfgs_) throw Error("FlatOptimizer: iterate() is L-BFGS's step");
   ++steps_;
   return lbfgs_->step(start, evaluate);

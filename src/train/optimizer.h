@@ -30,8 +30,8 @@ class FlatOptimizer {
   void step(const torch::Tensor& grad);
 
   // L-BFGS only: one iteration (Lbfgs::step) from the loss and gradient at the current weights. Collective over
-  // the ranks whose allreduce `evaluate` uses. Returns the function evaluations made, `start` included.
-  int64_t iterate(const Lbfgs::Evaluation& start, const Lbfgs::Closure& evaluate);
+  // the ranks whose allreduce `evaluate` uses. Returns the evaluation at the weights it leaves (Lbfgs::step).
+  Lbfgs::Evaluation iterate(const Lbfgs::Evaluation& start, const Lbfgs::Closure& evaluate);
   bool is_lbfgs() const { return lbfgs_ != nullptr; }
   // L-BFGS: the evaluations over the run so far (PyTorch's state['func_evals']); 0 for the others.
   int64_t function_evaluations() const { return lbfgs_ ? lbfgs_->function_evaluations() : 0; }

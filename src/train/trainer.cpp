@@ -85,7 +85,9 @@ class JobTrainer {
   bool run_batches(int64_t epoch, EpochProgress& progress);  // false: stopped mid-epoch, its state saved
   void step(const BatchPlan& plan, size_t b, EpochProgress& progress);
   void read_requests(bool stop_flag, bool checkpoint_flag);
+  void agree_on_requests(bool stop_flag, bool checkpoint_flag);
   void gradient_pass(const Batch& batch, int64_t count);
+  bool restore_lbfgs_end();
   void iterate_lbfgs(const Batch& batch, int64_t count);
   Lbfgs::Evaluation evaluation(int64_t count) const;
   void record_epoch(int64_t epoch, const EpochProgress& progress);
@@ -123,6 +125,8 @@ class JobTrainer {
   int64_t first_epoch_ = 1, first_batch_ = 0;  // where this invocation starts
   std::vector<const Checkpoint*> resumes_;     // one per run, or none for a fresh start
   std::vector<int64_t> lbfgs_blocks_;          // L-BFGS: the step's batch cut at the reduction blocks (block_bounds)
+  Lbfgs::Evaluation lbfgs_end_;                // L-BFGS: the evaluation where the last iteration left the weights,
+  torch::Tensor lbfgs_end_weights_;            // and those weights
   double earlier_seconds_ = 0, earlier_allreduce_ = 0;
   bool stopping_ = false, checkpoint_now_ = false;  // the group's requests, as of the last step
 };
@@ -257,11 +261,15 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
   if (optimizer_.is_lbfgs())
     lbfgs_blocks_ =
         block_bounds(plan.local_rows[b], data_.shard.begin, parallel::reduction_block_rows(data_.total_rows));
-  gradient_pass(batch, plan.global_sizes[b]);
+  const bool restored = optimizer_.is_lbfgs() && restore_lbfgs_end();
+  if (!restored) gradient_pass(batch, plan.global_sizes[b]);
   progress.sums += step_sums_;
   at::maximum_out(progress.max_grad_norm, progress.max_grad_norm,
                   at::linalg_vector_norm(flat_gradients_, 2, at::IntArrayRef{1}, false, c10::nullopt));
-  read_requests(stop_flag, checkpoint_flag);  // before L-BFGS's evaluations reuse the buffer
+  if (restored)
+    agree_on_requests(stop_flag, checkpoint_flag);
+  else
+    read_requests(stop_flag, checkpoint_flag);  // before L-BFGS's evaluations reuse the buffer
   if (optimizer_.is_lbfgs())
     iterate_lbfgs(batch, plan.global_sizes[b]);
   else
@@ -286,23 +294,52 @@ void JobTrainer::gradient_pass(const Batch& batch, int64_t count) {
   allreduce_.reduce_compensated(comm_);
 }
 
-// One L-BFGS iteration of the (only) run. Its first evaluation is the step's pass above; each further one (the line
-// search's trial points) is a pass over this rank's rows of the batch and one allreduce, so every rank makes the
-// same number of them. The epoch's record keeps the first: the loss at the iteration's start.
+// L-BFGS: where the weights are still those the last iteration left (on every rank alike), its line search's
+// evaluation there goes back into the buffer instead of a new pass: the same numbers, since the pass is
+// deterministic and its sums do not depend on the ranks (gradient_pass), so the iterates stay PyTorch's, whose
+// LBFGS.step evaluates there again. Full batch only, so the batch is the same. False where there is none (the
+// job's first step, a resume) and the step must pass over the batch.
+bool JobTrainer::restore_lbfgs_end() {
+  const bool usable = lbfgs_end_.grad.defined() && torch::equal(weights_.flat[0], lbfgs_end_weights_);
+  if (usable) {
+    flat_gradients_[0].copy_(lbfgs_end_.grad);
+    step_sums_.copy_(lbfgs_end_.extra);
+  }
+  lbfgs_end_ = {};
+  return usable;
+}
+
+// One L-BFGS iteration of the (only) run. Its first evaluation is the step's pass above (or the last iteration's
+// end, restored); each further one (the line search's trial points) is a pass over this rank's rows of the batch and
+// one allreduce, so every rank makes the same number of them. The epoch's record keeps the first: the loss at the
+// iteration's start.
 void JobTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
   const auto evaluate = [this, &batch, count] {
     allreduce_.zero();
     gradient_pass(batch, count);
     return evaluation(count);
   };
-  optimizer_.iterate(evaluation(count), evaluate);
+  lbfgs_end_ = optimizer_.iterate(evaluation(count), evaluate);
+  if (lbfgs_end_weights_.defined())
+    lbfgs_end_weights_.copy_(weights_.flat[0]);
+  else
+    lbfgs_end_weights_ = weights_.flat[0].clone();
 }
 
-// The loss and flat gradient of the only run, as the last allreduce left them (the gradient copied out of it).
+// The loss, flat gradient and step sums of the only run, as the last allreduce left them (copied out of it).
 Lbfgs::Evaluation JobTrainer::evaluation(int64_t count) const {
   const auto sums = step_sums_[0].to(torch::kFloat64).cpu().contiguous();
   const double* s = sums.data_ptr<double>();
-  return {mean_loss(s, count), flat_gradients_[0].clone()};
+  return {mean_loss(s, count), flat_gradients_[0].clone(), step_sums_.clone()};
+}
+
+// As read_requests(), for a step that made no allreduce: the two requests summed on their own.
+void JobTrainer::agree_on_requests(bool stop_flag, bool checkpoint_flag) {
+  if (!hooks_.stop_requested && !hooks_.checkpoint_due) return;
+  double flags[2] = {stop_flag ? 1. : 0., checkpoint_flag ? 1. : 0.};
+  if (comm_.size() > 1) comm_.allreduce_sum(flags, 2);
+  stopping_ = flags[0] > 0;
+  checkpoint_now_ = stopping_ || flags[1] > 0;
 }
 
 void JobTrainer::read_requests(bool stop_flag, bool checkpoint_flag) {

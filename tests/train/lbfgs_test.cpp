@@ -16,7 +16,7 @@ Lbfgs::Evaluation rosenbrock(const torch::Tensor& x) {
   const auto head = leaf.narrow(0, 0, 2), tail = leaf.narrow(0, 1, 2);
   const auto loss = (100 * (tail - head * head).pow(2) + (1 - head).pow(2)).sum();
   loss.backward();
-  return {loss.item<double>(), leaf.grad().clone()};
+  return {loss.item<double>(), leaf.grad().clone(), torch::Tensor()};
 }
 
 // torch.optim.LBFGS([x], lr=1, history_size=3, max_iter=1, line_search_fn="strong_wolfe") from x = (-1.5, 2, 0.5),
@@ -76,6 +76,29 @@ TEST(Lbfgs, TakesPyTorchsStepsWithStrongWolfe) {
   EXPECT_EQ(lbfgs.function_evaluations(), kPyTorchFunctionEvaluations);
 }
 
+// What step() returns is the evaluation at the parameters it leaves: a new evaluation there gives the same bits, so
+// starting each step from the last one's return (as the trainer does) takes PyTorch's steps, evaluating once less.
+TEST(Lbfgs, StepReturnsTheEvaluationWhereItLeavesTheParameters) {
+  auto x = torch::tensor({-1.5, 2.0, 0.5}, torch::kFloat64);
+  Lbfgs lbfgs(x, 3, 1.0);
+  int64_t closure_calls = 0;
+  const auto counted = [&] { return ++closure_calls, rosenbrock(x); };
+  Lbfgs::Evaluation start = counted();
+  std::vector<double> losses;
+  for (int i = 0; i < 30; ++i) {
+    losses.push_back(start.loss);
+    start = lbfgs.step(start, counted);
+    const Lbfgs::Evaluation again = rosenbrock(x);
+    ASSERT_EQ(start.loss, again.loss) << "step " << i;
+    ASSERT_TRUE(torch::equal(start.grad, again.grad)) << "step " << i;
+  }
+  for (size_t i = 0; i < losses.size(); ++i)
+    EXPECT_NEAR(losses[i], kPyTorchLosses[i], 1e-12 * kPyTorchLosses[i]) << "step " << i;
+  for (int64_t j = 0; j < 3; ++j) EXPECT_NEAR(x[j].item<double>(), kPyTorchFinalX[j], 1e-12) << "x" << j;
+  EXPECT_EQ(lbfgs.function_evaluations(), kPyTorchFunctionEvaluations);  // PyTorch's count, every start in it
+  EXPECT_EQ(closure_calls, kPyTorchFunctionEvaluations - 29);            // the 29 restarts were not evaluated
+}
+
 TEST(Lbfgs, StateRoundTripsBitForBit) {
   auto x = torch::tensor({-1.5, 2.0, 0.5}, torch::kFloat64);
   Lbfgs straight(x, 3, 1.0);
@@ -100,6 +123,8 @@ TEST(Lbfgs, StopsAtAStationaryPoint) {
   EXPECT_EQ(run(lbfgs, x, 3), std::vector<double>(3, 0.0));
   EXPECT_TRUE(torch::equal(x, torch::ones({3}, torch::kFloat64)));
   EXPECT_EQ(lbfgs.function_evaluations(), 3);  // one per step: PyTorch returns before the line search
+  const Lbfgs::Evaluation start = rosenbrock(x);
+  EXPECT_EQ(lbfgs.step(start, [&] { return rosenbrock(x); }).grad.data_ptr(), start.grad.data_ptr());  // no step
 }
 
 }  // namespace

@@ -23,14 +23,14 @@ cases=(
   "wells_20k|{target: gaussian_wells, dim: 8, sampling: uniform, samples: 20000, wells: 6, seed: 1}|64, 64"
   "quadratic_200k|{target: quadratic, dim: 2, P: [[2, 0.5], [0.5, 1]], sampling: uniform, samples: 200000, seed: 1}|64, 64"
 )
-seconds_per_100_evaluations() {  # results file
+seconds_per_100_evaluations() {  # results file: the seconds, then the evaluations per epoch
   "$py" -c '
 import sys, h5py
 g = next(iter(h5py.File(sys.argv[1], "r")["runs"].values()))
-print(100 * g.attrs["wall_seconds"] / g.attrs["function_evaluations"])' "$1"
+print(100 * g.attrs["wall_seconds"] / g.attrs["function_evaluations"], g.attrs["function_evaluations"] / 60)' "$1"
 }
-echo "| problem | N | block rows | s / 100 evaluations, plain sums | compensated | ratio |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| problem | N | block rows | evaluations / epoch | s / 100 evaluations, A | B | B / A |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 for c in "${cases[@]}"; do
   IFS='|' read -r name data widths <<<"$c"
   printf 'name: %s\ndata: %s\nmodel: {widths: [%s], activation: softplus, dtype: float64}\n' "$name" "$data" \
@@ -42,16 +42,17 @@ for c in "${cases[@]}"; do
       bin=$old; [ $which = new ] && bin=$new
       mpirun --oversubscribe -n 2 "$bin" --fresh --threads 1 --progress lines --out "$work/$which" \
         "$work/$name.yaml" >"$work/log" 2>&1 || { cat "$work/log"; exit 1; }
-      t=$(seconds_per_100_evaluations "$work/$which/results.h5")
+      read -r t per_epoch < <(seconds_per_100_evaluations "$work/$which/results.h5")
       if [ $which = old ]; then a+=("$t"); else b+=("$t"); fi
     done
   done
-  "$py" - "$name" "${a[*]}" "${b[*]}" <<'PY'
+  "$py" - "$name" "${a[*]}" "${b[*]}" "$per_epoch" <<'PY'
 import statistics, sys
 name, a, b = sys.argv[1], [float(v) for v in sys.argv[2].split()], [float(v) for v in sys.argv[3].split()]
+per_epoch = float(sys.argv[4])
 n = {"rosenbrock_2k": 2000, "wells_20k": 20000, "quadratic_200k": 200000}[name]
 block = max(min(256, max(1, -(-n // 16))), -(-n // 1024))
 ma, mb = statistics.median(a), statistics.median(b)
-print(f"| {name} | {n} | {block} | {ma:.3f} | {mb:.3f} | {mb / ma:.2f} |")
+print(f"| {name} | {n} | {block} | {per_epoch:.2f} | {ma:.3f} | {mb:.3f} | {mb / ma:.2f} |")
 PY
 done
