@@ -6,7 +6,7 @@ epochs and in equal wall time.
   bench_fit.py [--epochs 2000] [--ranks 2] [--problems quadratic,rosenbrock,wells,physical,...] [--methods ...]
 
 Each problem is a training file and a held-out test file of gradient samples (new points, the same field; the
-physical-units one also with data.standardize), written here with numpy; every run is float64, full batch,
+wells and the physical-units one also with data.standardize), written here with numpy; every run is float64, full batch,
 softplus 64-64 (wells_large, not run by default: 128-128), seed 0, trained by gradfit_dist under
 `mpirun -n RANKS`; the error is `gradfit_dist eval`'s ||dV/dx - S|| / ||S|| on the test file, with the weights
 the run is saved with. "Equal time" reruns each method that was more than 5 % faster than the slowest one at equal
@@ -67,10 +67,11 @@ def physical(rng, n):  # x in [0, 1000]^2 (say pm), V ~ 1e7, S ~ 1e4, with 1 % n
 # name: (field, training rows, data.standardize, model.widths). wells_large: the wells with ten times the points and
 # a wider model, standardized, where the training error and not the sampling sets the held-out error.
 PROBLEMS = {"quadratic": (quadratic, 400, False, "64, 64"), "rosenbrock": (rosenbrock, 2000, False, "64, 64"),
-            "wells": (wells, 2000, False, "64, 64"), "physical": (physical, 1000, False, "64, 64"),
+            "wells": (wells, 2000, False, "64, 64"), "wells_standardized": (wells, 2000, True, "64, 64"),
+            "physical": (physical, 1000, False, "64, 64"),
             "physical_standardized": (physical, 1000, True, "64, 64"),
             "wells_large": (wells, 20000, True, "128, 128")}
-DEFAULT_PROBLEMS = "quadratic,rosenbrock,wells,physical,physical_standardized"
+DEFAULT_PROBLEMS = "quadratic,rosenbrock,wells,wells_standardized,physical,physical_standardized"
 
 # --- methods: the optimizer section (and train.init_from stages) -----------------------------------------------
 
