@@ -68,7 +68,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
       {"model", {"widths", "activation", "dtype"}},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
-        "plateau_factor", "plateau_patience", "min_lr", "history_size"}},
+        "plateau_factor", "plateau_patience", "min_lr", "history_size", "tolerance_grad", "tolerance_change"}},
       {"train",
        {"epochs", "batch_size", "value_weight", "seed", "log_every", "val_fraction", "patience", "engine", "chunk_rows",
         "init_from", "ema_decay", "loss", "huber_delta"}},
@@ -207,6 +207,15 @@ void parse_schedule(const Section& s, OptimizerSpec& o, int64_t epochs) {
   }
 }
 
+// torch.optim.LBFGS's tolerance_grad and tolerance_change (as history_size: read for every optimizer, used by lbfgs).
+void parse_lbfgs_tolerances(const Section& s, OptimizerSpec& o) {
+  o.tolerance_grad = s.get<double>("tolerance_grad", o.tolerance_grad);
+  s.check(std::isfinite(o.tolerance_grad) && o.tolerance_grad >= 0, "tolerance_grad", "must be >= 0", o.tolerance_grad);
+  o.tolerance_change = s.get<double>("tolerance_change", o.tolerance_change);
+  s.check(std::isfinite(o.tolerance_change) && o.tolerance_change >= 0, "tolerance_change", "must be >= 0",
+          o.tolerance_change);
+}
+
 OptimizerSpec parse_optimizer(const Section& s, int64_t epochs) {
   OptimizerSpec o;
   o.name = s.get_enum("name", kOptimizers, o.name);
@@ -227,6 +236,7 @@ OptimizerSpec parse_optimizer(const Section& s, int64_t epochs) {
           "does not apply to optimizer lbfgs (its line search needs the true gradient)", o.max_grad_norm);
   o.history_size = s.get<int64_t>("history_size", o.history_size);
   s.check(o.history_size >= 1 && o.history_size <= 100000, "history_size", "must be in [1, 100000]", o.history_size);
+  parse_lbfgs_tolerances(s, o);
   parse_schedule(s, o, epochs);
   return o;
 }
@@ -340,6 +350,10 @@ void canonical_optimizer_extras(std::ostream& os, const OptimizerSpec& o) {
   if (o.name == Optimizer::adamw) os << "optimizer.weight_decay=" << number_text(o.weight_decay) << "\n";
   if (o.max_grad_norm > 0) os << "optimizer.max_grad_norm=" << number_text(o.max_grad_norm) << "\n";
   if (o.name == Optimizer::lbfgs) os << "optimizer.history_size=" << o.history_size << "\n";
+  if (o.name == Optimizer::lbfgs && o.tolerance_grad != OptimizerSpec{}.tolerance_grad)
+    os << "optimizer.tolerance_grad=" << number_text(o.tolerance_grad) << "\n";
+  if (o.name == Optimizer::lbfgs && o.tolerance_change != OptimizerSpec{}.tolerance_change)
+    os << "optimizer.tolerance_change=" << number_text(o.tolerance_change) << "\n";
   if (o.schedule == Schedule::constant) return;
   os << "optimizer.schedule=" << to_string(o.schedule) << "\n";
   if (o.schedule == Schedule::exponential || o.schedule == Schedule::cosine)

@@ -59,6 +59,9 @@ struct OptimizerSpec {
   int64_t plateau_patience = 10;
   double min_lr = 0.0;
   int64_t history_size = 100;  // lbfgs: the (s, y) pairs kept (torch.optim.LBFGS's default)
+  // lbfgs: no step where the largest gradient component is at most tolerance_grad, or where the directional
+  // derivative is above -tolerance_change (torch.optim.LBFGS's keys and defaults)
+  double tolerance_grad = 1e-7, tolerance_change = 1e-9;
 };
 
 struct TrainSpec {

@@ -77,6 +77,8 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("plateau_patience", o.plateau_patience);
   group.write_attribute("min_lr", o.min_lr);
   group.write_attribute("history_size", o.history_size);
+  group.write_attribute("tolerance_grad", o.tolerance_grad);
+  group.write_attribute("tolerance_change", o.tolerance_change);
   group.write_attribute("function_evaluations", result.function_evaluations);
   group.write_attribute("epochs", t.epochs);
   group.write_attribute("batch_size", t.batch_size);

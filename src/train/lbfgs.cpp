@@ -11,8 +11,8 @@
 namespace gradfit::train {
 namespace {
 
-// torch.optim.LBFGS's defaults and _strong_wolfe's constants.
-constexpr double kToleranceGrad = 1e-7, kToleranceChange = 1e-9;
+// _strong_wolfe's constants (LBFGS.step leaves its tolerance_change at the default).
+constexpr double kToleranceChange = 1e-9;
 constexpr double kC1 = 1e-4, kC2 = 0.9;
 constexpr int64_t kMaxLineSearch = 25;
 
@@ -175,8 +175,8 @@ LineSearchResult strong_wolfe(const torch::Tensor& params, const Lbfgs::Closure&
 
 }  // namespace
 
-Lbfgs::Lbfgs(torch::Tensor params, int64_t history_size, double lr)
-    : params_(std::move(params)), history_size_(history_size), lr_(lr) {
+Lbfgs::Lbfgs(torch::Tensor params, int64_t history_size, double lr, LbfgsTolerances tolerances)
+    : params_(std::move(params)), history_size_(history_size), lr_(lr), tolerances_(tolerances) {
   if (params_.dim() != 1 || !params_.is_contiguous()) throw Error("Lbfgs: the parameters must be one flat tensor");
 }
 
@@ -213,7 +213,7 @@ torch::Tensor Lbfgs::direction(const torch::Tensor& flat_grad) {
 Lbfgs::Evaluation Lbfgs::step(const Evaluation& start, const Closure& evaluate) {
   ++func_evals_;
   const torch::Tensor& flat_grad = start.grad;
-  if (scalar(flat_grad.abs().max()) <= kToleranceGrad) return start;  // optimal: no step, state unchanged
+  if (scalar(flat_grad.abs().max()) <= tolerances_.grad) return start;  // optimal: no step, state unchanged
   ++n_iter_;
   d_ = direction(flat_grad);
   if (prev_flat_grad_.defined())
@@ -223,7 +223,7 @@ Lbfgs::Evaluation Lbfgs::step(const Evaluation& start, const Closure& evaluate) 
   prev_loss_ = start.loss;
   t_ = n_iter_ == 1 ? std::min(1., 1. / scalar(flat_grad.abs().sum())) * lr_ : lr_;
   const double gtd = scalar(flat_grad.dot(d_));
-  if (gtd > -kToleranceChange) return start;  // the directional derivative is below tolerance: no step
+  if (gtd > -tolerances_.change) return start;  // the directional derivative is below tolerance: no step
   const LineSearchResult found = strong_wolfe(params_, evaluate, t_, d_, start, gtd);
   t_ = found.t;
   {

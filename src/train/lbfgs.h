@@ -1,6 +1,6 @@
 #pragma once
 // L-BFGS over ONE flat parameter tensor: torch.optim.LBFGS(lr, history_size, max_iter=1,
-// line_search_fn='strong_wolfe') with its default tolerances (tolerance_grad 1e-7, tolerance_change 1e-9), stepped
+// line_search_fn='strong_wolfe', tolerance_grad, tolerance_change) (PyTorch's defaults 1e-7 and 1e-9), stepped
 // once per epoch. The code is a port of PyTorch's torch/optim/lbfgs.py (LBFGS.step, _strong_wolfe,
 // _cubic_interpolate) with the same tensor operations in the same order, so that in float64 the iterates are
 // PyTorch's to rounding. Its scalars (losses, directional derivatives, step lengths) are kept in float64 (PyTorch
@@ -18,6 +18,12 @@
 
 namespace gradfit::train {
 
+// torch.optim.LBFGS's tolerance_grad and tolerance_change (its defaults). The line search's own tolerance stays
+// 1e-9, as LBFGS.step calls _strong_wolfe without it.
+struct LbfgsTolerances {
+  double grad = 1e-7, change = 1e-9;
+};
+
 class Lbfgs {
  public:
   // The loss and its gradient (P, a tensor of its own) at the parameters as they are now, and what else the caller
@@ -30,7 +36,7 @@ class Lbfgs {
   using Closure = std::function<Evaluation()>;
 
   // `params`: the flat parameters (P, contiguous), updated in place by step().
-  Lbfgs(torch::Tensor params, int64_t history_size, double lr);
+  Lbfgs(torch::Tensor params, int64_t history_size, double lr, LbfgsTolerances tolerances = {});
 
   void set_lr(double lr) { lr_ = lr; }
 
@@ -56,6 +62,7 @@ class Lbfgs {
   torch::Tensor params_;  // P
   int64_t history_size_;
   double lr_;
+  LbfgsTolerances tolerances_;
   // PyTorch's state: n_iter, func_evals, d, t, old_dirs (y), old_stps (s), ro, H_diag, prev_flat_grad, prev_loss.
   int64_t n_iter_ = 0, func_evals_ = 0;
   torch::Tensor d_, prev_flat_grad_;

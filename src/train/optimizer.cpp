@@ -31,7 +31,9 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
   const auto name = specs_.front().name;
   if (name == config::Optimizer::lbfgs) {
     if (params_.size(0) != 1) throw Error("FlatOptimizer: L-BFGS trains one run, not an ensemble");
-    lbfgs_ = std::make_unique<Lbfgs>(params_[0], specs_.front().history_size, specs_.front().lr);
+    const auto& spec = specs_.front();
+    lbfgs_ = std::make_unique<Lbfgs>(params_[0], spec.history_size, spec.lr,
+                                     LbfgsTolerances{spec.tolerance_grad, spec.tolerance_change});
   } else {
     first_ = state_like(params_);
   }

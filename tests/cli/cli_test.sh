@@ -1649,8 +1649,9 @@ YAML
 lbfgs_matches_pytorch)
   # L-BFGS, float64 full batch, 40 epochs (one iteration each, strong-Wolfe line search): on 1 and on 3 ranks each
   # run's train_loss and lr histories, function evaluations and final weights equal PyTorch's
-  # torch.optim.LBFGS(max_iter=1, line_search_fn='strong_wolfe') stepped once per epoch
-  # (tests/train/pytorch_reference.py) to 1e-9 relative, and the two rank counts agree to 1e-10.
+  # torch.optim.LBFGS(max_iter=1, line_search_fn='strong_wolfe', tolerance_grad, tolerance_change) stepped once per
+  # epoch (tests/train/pytorch_reference.py) to 1e-9 relative, and the two rank counts agree to 1e-10. Two runs
+  # raise a tolerance until it stops their steps partway.
   "$PYTHON" - "$work/data.h5" <<'PY' || fail "cannot write the data"
 import sys, h5py, numpy as np
 x = np.random.default_rng(3).uniform(-2, 2, (600, 2))
@@ -1665,10 +1666,12 @@ optimizer: {name: lbfgs, lr: 1}
 train: {epochs: 40, seed: 3}
 sweep:
   zip:
-    optimizer.history_size: [100, 4, 10]
-    optimizer.schedule: [constant, constant, cosine]
-    optimizer.lr: [1, 1, 0.5]
-    model.activation: [softplus, tanh, softplus]
+    optimizer.history_size: [100, 4, 10, 100, 100]
+    optimizer.schedule: [constant, constant, cosine, constant, constant]
+    optimizer.lr: [1, 1, 0.5, 1, 1]
+    model.activation: [softplus, tanh, softplus, softplus, softplus]
+    optimizer.tolerance_change: [1e-9, 1e-9, 1e-9, 1e-2, 1e-9]
+    optimizer.tolerance_grad: [1e-7, 1e-7, 1e-7, 1e-7, 0.1]
 YAML
   for n in 1 3; do
     run mpi $n "$GRADFIT_BIN" --out "$work/r$n" "$work/l.yaml"
@@ -1685,14 +1688,17 @@ YAML
   "$PYTHON" - "$work/r1/results.h5" <<'PY' || fail "the runs do not test what they should"
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")
-assert len(f["runs"]) == 3
+assert len(f["runs"]) == 5
 for name, g in f["runs"].items():
     s, loss = g.attrs, g["train_loss"][:]
     # What the comparison needs to mean something: line searches that evaluate more than once, a falling loss.
     assert s["function_evaluations"] > len(loss) and loss[-1] < loss[0] / 20, (name, s["function_evaluations"], loss)
     assert s["ensemble"] == 1, name
+    # The runs with a tolerance raised stop stepping within the 40 epochs (the loss stays put); the others do not.
+    stalled = int((loss[1:] == loss[:-1]).sum())
+    assert (stalled >= 10) == (s["tolerance_change"] > 1e-9 or s["tolerance_grad"] > 1e-7), (name, stalled)
     print(f"{name}: loss {loss[0]:.4g} -> {loss[-1]:.4g} in {len(loss)} epochs, "
-          f"{s['function_evaluations']} function evaluations")
+          f"{s['function_evaluations']} function evaluations, {stalled} epochs without a step")
 PY
   ;;
 ema_matches_pytorch)

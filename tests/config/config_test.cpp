@@ -184,6 +184,15 @@ TEST(Config, ScheduleKeysDefaultsAndIds) {
   EXPECT_EQ(run({"optimizer.name=lbfgs"}).optimizer.history_size, 100);
   EXPECT_EQ(run({"optimizer.history_size=5"}).id, plain.id);
   EXPECT_NE(run({"optimizer.name=lbfgs"}).id, run({"optimizer.name=lbfgs", "optimizer.history_size=5"}).id);
+  // Its tolerances: PyTorch's defaults, named in the id only where an lbfgs run changes them.
+  const auto lbfgs = run({"optimizer.name=lbfgs"});
+  EXPECT_EQ(lbfgs.optimizer.tolerance_grad, 1e-7);
+  EXPECT_EQ(lbfgs.optimizer.tolerance_change, 1e-9);
+  EXPECT_EQ(run({"optimizer.name=lbfgs", "optimizer.tolerance_grad=1e-7", "optimizer.tolerance_change=1e-9"}).id,
+            lbfgs.id);
+  EXPECT_NE(run({"optimizer.name=lbfgs", "optimizer.tolerance_grad=0"}).id, lbfgs.id);
+  EXPECT_NE(run({"optimizer.name=lbfgs", "optimizer.tolerance_change=0"}).id, lbfgs.id);
+  EXPECT_EQ(run({"optimizer.tolerance_change=0"}).id, plain.id);
   // The moving average: off by default (the id unchanged), part of the id when set.
   EXPECT_EQ(plain.train.ema_decay, 0.0);
   EXPECT_EQ(run({"train.ema_decay=0"}).id, plain.id);
@@ -241,6 +250,8 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(^bad\.yaml:2:41: key 'optimizer\.max_grad_norm': does not apply to optimizer lbfgs )"},
         InvalidCase{P2 "optimizer: {name: lbfgs, history_size: 0}\n",
                     R"(^bad\.yaml:2:40: key 'optimizer\.history_size': must be in \[1, 100000\] \(got 0\)$)"},
+        InvalidCase{P2 "optimizer: {name: lbfgs, tolerance_change: -1}\n",
+                    R"(^bad\.yaml:2:44: key 'optimizer\.tolerance_change': must be >= 0 \(got -1\)$)"},
         InvalidCase{P2 "optimizer:\n  momentum: 0.9\n", R"(key 'optimizer\.momentum': applies to optimizer sgd only)"},
         InvalidCase{P2 "optimizer: {name: sgd, momentum: 1.5}\n", R"(key 'optimizer\.momentum': must be in \[0, 1\))"},
         // Schedules, weight decay and clipping.

@@ -7,9 +7,9 @@ Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
 For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
 builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
 converted to the run's dtype), the activation between them. It trains full batch on DATA.h5 (x, grad) with
-torch.optim (Adam, AdamW, SGD, or LBFGS(lr, history_size, max_iter=1, line_search_fn='strong_wolfe') stepped once
-per epoch with a closure that computes the loss and its gradient) and torch.optim.lr_scheduler, stepped once per
-epoch:
+torch.optim (Adam, AdamW, SGD, or LBFGS(lr, history_size, tolerance_grad, tolerance_change, max_iter=1,
+line_search_fn='strong_wolfe') stepped once per epoch with a closure that computes the loss and its gradient) and
+torch.optim.lr_scheduler, stepped once per epoch:
 
   constant     no scheduler
   exponential  ExponentialLR(gamma = (lr_final / lr) ** (1 / (epochs - 1)))
@@ -50,7 +50,8 @@ import torch
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
-            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "function_evaluations": 0,
+            "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "tolerance_grad": 1e-7,
+            "tolerance_change": 1e-9, "function_evaluations": 0,
             "ema_decay": 0.0, "loss": "mse", "huber_delta": 1.0}
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
                "gelu": torch.nn.GELU}
@@ -77,7 +78,8 @@ def make_optimizer(attrs, params):
         return torch.optim.Adam(params, lr=lr)
     if name == "lbfgs":
         return torch.optim.LBFGS(params, lr=lr, history_size=int(attrs["history_size"]), max_iter=1,
-                                 line_search_fn="strong_wolfe")
+                                 line_search_fn="strong_wolfe", tolerance_grad=float(attrs["tolerance_grad"]),
+                                 tolerance_change=float(attrs["tolerance_change"]))
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=float(attrs["weight_decay"]))
     return torch.optim.SGD(params, lr=lr, momentum=float(attrs["momentum"]))
