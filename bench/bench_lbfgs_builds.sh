@@ -11,11 +11,7 @@ cd "$(dirname "$0")/.."
 old=$1 new=$2
 repeats=3
 [ "${3:-}" = --repeats ] && repeats=$4
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-py=${PYTHON:-python3}
-"$py" -c 'import h5py' 2>/dev/null || py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh  # $py, $work
 
 # name: data section, widths
 cases=(

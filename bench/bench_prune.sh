@@ -12,11 +12,7 @@ cd "$(dirname "$0")/.."
 bin=${GRADFIT_BIN:-build/src/gradfit_dist}
 ranks=2
 [ "${1:-}" = --ranks ] && ranks=$2
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-py=${PYTHON:-python3}
-"$py" -c 'import h5py' 2>/dev/null || py=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh  # $py, $work
 sweep=experiments/asha_sweep.yaml
 sed '/^  prune:/d' "$sweep" >"$work/full.yaml"
 sed 's/^  prune:.*/  prune: {method: median, min_epochs: 10}/' "$sweep" >"$work/median.yaml"

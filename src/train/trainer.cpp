@@ -124,7 +124,7 @@ class JobTrainer {
   std::vector<RunState> states_;
   int64_t first_epoch_ = 1, first_batch_ = 0;  // where this invocation starts
   std::vector<const Checkpoint*> resumes_;     // one per run, or none for a fresh start
-  std::vector<int64_t> lbfgs_blocks_;          // L-BFGS: the step's batch cut at the reduction blocks (block_bounds)
+  std::vector<int64_t> lbfgs_blocks_;          // L-BFGS: the (full) batch cut at the reduction blocks (block_bounds)
   Lbfgs::Evaluation lbfgs_end_;                // L-BFGS: the evaluation where the last iteration left the weights,
   torch::Tensor lbfgs_end_weights_;            // and those weights
   double earlier_seconds_ = 0, earlier_allreduce_ = 0;
@@ -258,7 +258,7 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
   if (stop_flag) extras[slots_.stop()].fill_(1);
   if (checkpoint_flag) extras[slots_.checkpoint()].fill_(1);
   const Batch batch = plan.local_rows[b].empty() ? Batch{} : gather_.batch(b);
-  if (optimizer_.is_lbfgs())
+  if (optimizer_.is_lbfgs() && lbfgs_blocks_.empty())  // full batch: the same rows every epoch
     lbfgs_blocks_ =
         block_bounds(plan.local_rows[b], data_.shard.begin, parallel::reduction_block_rows(data_.total_rows));
   const bool restored = optimizer_.is_lbfgs() && restore_lbfgs_end();
