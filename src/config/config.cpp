@@ -13,6 +13,11 @@
 
 #include "config/section.h"
 
+#if __has_include(<yaml-cpp/depthguard.h>)  // yaml-cpp 0.7 and later bound the parser's nesting
+#include <yaml-cpp/depthguard.h>
+#define GRADFIT_YAML_HAS_DEPTH_GUARD
+#endif
+
 namespace gradfit::config {
 namespace {
 
@@ -317,7 +322,7 @@ void apply_override(YAML::Node& root, const std::string& setting) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(where + ": invalid value: " + e.msg);
   }
-  check_unique_keys(where, value, key);
+  check_tree(where, value, key);
   const auto valid = settable_keys(/*include_top_level=*/true);
   if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
     const std::string near = nearest(key, valid);
@@ -365,6 +370,15 @@ void canonical_optimizer_extras(std::ostream& os, const OptimizerSpec& o) {
        << "\n";
 }
 
+// yaml-cpp's message, or for its own bound on nesting (which says "bad file") what that bound is about.
+std::string parser_message(const YAML::ParserException& e) {
+#ifdef GRADFIT_YAML_HAS_DEPTH_GUARD
+  if (dynamic_cast<const YAML::DeepRecursion*>(&e))
+    return "nested deeper than the YAML parser follows (this tool takes " + std::to_string(kMaxYamlDepth) + " levels)";
+#endif
+  return e.msg;
+}
+
 uint64_t fnv1a(const std::string& text) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (const unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
@@ -395,29 +409,64 @@ std::string nearest(const std::string& key, const std::vector<std::string>& cand
   return best && best_distance <= std::max<size_t>(2, key.size() / 3) ? *best : "";
 }
 
-void check_unique_keys(const std::string& file, const YAML::Node& node, const std::string& prefix) {
-  if (node.IsSequence()) {
-    size_t index = 0;
-    for (const auto& item : node) check_unique_keys(file, item, prefix + "[" + std::to_string(index++) + "]");
-    return;
+namespace {
+
+// Every walk of a document after check_tree recurses at most kMaxYamlDepth levels and visits at most kMaxYamlNodes
+// nodes: an alias inside the node it names (`a: &x [*x]`) would make every recursive walk endless, and aliases of
+// aliases can make a short file a huge tree.
+class TreeCheck {
+ public:
+  explicit TreeCheck(const std::string& file) : file_(file) {}
+
+  void walk(const YAML::Node& node, const std::string& prefix) {
+    if (++visited_ > kMaxYamlNodes)
+      fail_at(file_, node, prefix,
+              "the document repeats its aliases into more than " + std::to_string(kMaxYamlNodes) + " nodes");
+    if (!node.IsSequence() && !node.IsMap()) return;
+    for (const auto& ancestor : path_)
+      if (ancestor.is(node)) fail_at(file_, node, prefix, "a YAML alias refers to a node that contains it (a cycle)");
+    if (static_cast<int>(path_.size()) >= kMaxYamlDepth)
+      fail_at(file_, node, prefix, "nested deeper than " + std::to_string(kMaxYamlDepth) + " levels");
+    path_.push_back(node);
+    if (node.IsSequence()) {
+      size_t index = 0;
+      for (const auto& item : node) walk(item, prefix + "[" + std::to_string(index++) + "]");
+    } else {
+      walk_mapping(node, prefix);
+    }
+    path_.pop_back();
   }
-  if (!node.IsMap()) return;
-  std::map<std::string, YAML::Mark> seen;  // yaml-cpp keeps both of two equal keys; node[key] finds the first
-  for (const auto& item : node) {
-    const std::string key = item.first.IsScalar() ? item.first.Scalar() : "?";
-    const std::string dotted = prefix.empty() ? key : prefix + "." + key;
-    const auto [first, fresh] = seen.emplace(key, item.first.Mark());
-    const YAML::Mark second = item.first.Mark();
-    if (!fresh && item.first.IsScalar() && first->second.line != second.line)
-      fail_at(file, item.first, dotted,
-              "appears twice (lines " + std::to_string(first->second.line + 1) + " and " +
-                  std::to_string(second.line + 1) + ")");
-    if (!fresh && item.first.IsScalar())
-      fail_at(file, item.first, dotted,
-              "appears twice (line " + std::to_string(second.line + 1) + ", columns " +
-                  std::to_string(first->second.column + 1) + " and " + std::to_string(second.column + 1) + ")");
-    check_unique_keys(file, item.second, dotted);
+
+ private:
+  // Fails at the second of two equal keys (yaml-cpp keeps both; node[key] finds the first), naming both places.
+  void walk_mapping(const YAML::Node& node, const std::string& prefix) {
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& item : node) {
+      const std::string key = item.first.IsScalar() ? item.first.Scalar() : "?";
+      const std::string dotted = prefix.empty() ? key : prefix + "." + key;
+      const auto [first, fresh] = seen.emplace(key, item.first.Mark());
+      const YAML::Mark second = item.first.Mark();
+      if (!fresh && item.first.IsScalar() && first->second.line != second.line)
+        fail_at(file_, item.first, dotted,
+                "appears twice (lines " + std::to_string(first->second.line + 1) + " and " +
+                    std::to_string(second.line + 1) + ")");
+      if (!fresh && item.first.IsScalar())
+        fail_at(file_, item.first, dotted,
+                "appears twice (line " + std::to_string(second.line + 1) + ", columns " +
+                    std::to_string(first->second.column + 1) + " and " + std::to_string(second.column + 1) + ")");
+      walk(item.second, dotted);
+    }
   }
+
+  const std::string& file_;
+  std::vector<YAML::Node> path_;  // the mappings and lists from the root down to the node walked
+  int64_t visited_ = 0;
+};
+
+}  // namespace
+
+void check_tree(const std::string& file, const YAML::Node& node, const std::string& prefix) {
+  TreeCheck(file).walk(node, prefix);
 }
 
 void fail_at(const std::string& file, const YAML::Node& at, const std::string& dotted_key, const std::string& message) {
@@ -510,11 +559,11 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
     root = YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": invalid YAML: " + e.msg);
+                      ": invalid YAML: " + parser_message(e));
   }
   if (!root || root.IsNull()) throw ConfigError(path + ": the file is empty");
   if (!root.IsMap()) fail_at(path, root, "", "the file must be a YAML mapping");
-  check_unique_keys(path, root);
+  check_tree(path, root);
   for (const auto& setting : overrides) apply_override(root, setting);
 
   Config config;

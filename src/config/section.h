@@ -30,8 +30,14 @@ std::string nearest(const std::string& key, const std::vector<std::string>& cand
 // own place in the file for error messages (a copy of the document would lose every mark).
 using SweptValues = std::map<std::string, YAML::Node>;
 
-// Fails at the second of two equal keys in any mapping of `node`, naming both lines; `prefix` dots the keys.
-void check_unique_keys(const std::string& file, const YAML::Node& node, const std::string& prefix = "");
+// The bounds of every document: nesting (the deepest key a sweep file needs, a value of sweep.grid.data.P, sits
+// 5 levels down) and nodes visited, aliases counted at each use.
+constexpr int kMaxYamlDepth = 64;
+constexpr int64_t kMaxYamlNodes = 1000000;
+// Checks a document before anything else walks it: fails at an alias inside the node it names (a cycle), at
+// nesting deeper than kMaxYamlDepth, past kMaxYamlNodes nodes, and at the second of two equal keys in any mapping
+// (naming both lines), each with FILE:LINE:COL and the dotted key; `prefix` dots the keys.
+void check_tree(const std::string& file, const YAML::Node& node, const std::string& prefix = "");
 
 // A YAML mapping with a known set of keys. Reading a key checks its type, so every error can say FILE:LINE:COL
 // and the dotted key. `swept` (by dotted key) overrides the mapping's values for a sweep point.

@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <limits>
+#include <regex>
+#include <set>
+#include <string>
 
 #include "common/error.h"
+#include "config/section.h"
 #include "test_util.h"
 
 namespace gradfit::config {
@@ -101,6 +106,58 @@ TEST(Config, NameIsASafeFileName) {
 TEST(Config, SetValuesWithEqualKeysAreRejected) {
   EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"model.widths={a: 1, a: 2}"}), ConfigError,
                         R"(^--set model\.widths=\{a: 1, a: 2\}:1:8: key 'model\.widths\.a': appears twice)");
+}
+
+// An alias inside the node it names would make every walk of the tree endless: one line with its place (the
+// anchor's; the key is where the walk met the alias), wherever it is (a base key, a sweep's list, a --set value).
+TEST(Config, CyclicAliasesAreOneLineErrors) {
+  const std::string cycle = "a YAML alias refers to a node that contains it \\(a cycle\\)$";
+  EXPECT_THROW_MATCHING(parse_config("key: &a [*a]\n", "s.yaml"), ConfigError,
+                        "^s\\.yaml:1:6: key 'key\\[0\\]': " + cycle);
+  EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "train: &t {seed: *t}\n", "s.yaml"), ConfigError,
+                        "^s\\.yaml:4:8: key 'train\\.seed': " + cycle);
+  EXPECT_THROW_MATCHING(
+      parse_config(std::string(kMinimal) + "sweep:\n  grid:\n    optimizer.lr: &l [0.1, [*l]]\n", "s.yaml"),
+      ConfigError, "^s\\.yaml:6:19: key 'sweep\\.grid\\.optimizer\\.lr\\[1\\]\\[0\\]': " + cycle);
+  EXPECT_THROW_MATCHING(parse_config(kMinimal, "s.yaml", {"model.widths=&a [8, *a]"}), ConfigError,
+                        "^--set model\\.widths=&a \\[8, \\*a\\]:1:1: key 'model\\.widths\\[1\\]': " + cycle);
+  // An alias of a node outside itself is fine, also used many times.
+  const Config c = parse_config(
+      std::string(kMinimal) + "model: {widths: &w [8, 8]}\nsweep:\n  grid:\n" + "    model.widths: [*w, [4]]\n",
+      "s.yaml");
+  ASSERT_EQ(c.runs.size(), 2u);
+  EXPECT_EQ(c.runs[0].model.widths, (std::vector<int64_t>{8, 8}));
+}
+
+// Nesting: past yaml-cpp's own bound the parser's error, below it ours; each one line, no crash.
+TEST(Config, DeepNestingIsAOneLineError) {
+  const auto nested = [](int depth) { return "key: " + std::string(depth, '[') + std::string(depth, ']') + "\n"; };
+  EXPECT_THROW_MATCHING(parse_config(nested(10000), "deep.yaml"), ConfigError,
+                        "^deep\\.yaml:1:[0-9]+: invalid YAML: nested deeper than the YAML parser follows \\(this tool "
+                        "takes 64 levels\\)$");
+  EXPECT_THROW_MATCHING(parse_config(nested(100), "deep.yaml"), ConfigError,
+                        "^deep\\.yaml:1:69: key 'key(\\[0\\]){63}': nested deeper than 64 levels$");
+  std::string block = "key:\n";  // block style: each level a mapping indented one more
+  for (int i = 0; i < 10000; ++i) block += std::string(i + 1, ' ') + "k:\n";
+  EXPECT_THROW_MATCHING(parse_config(block, "deep.yaml"), ConfigError,
+                        "^deep\\.yaml:[0-9]+:[0-9]+: .*nested deeper than");
+  // The deepest key a sweep file needs is far below the bound.
+  EXPECT_EQ(parse_config("sweep: {grid: {data.P: [[[1, 0], [0, 2]], [[2]]]}}\ndata: {target: quadratic}\n", "s.yaml")
+                .runs.size(),
+            2u);
+}
+
+// Aliases of aliases: a short file that is a huge tree is refused before any walk takes its time.
+TEST(Config, AliasesExpandingPastTheBoundAreOneLineErrors) {
+  std::string text = "l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i <= 6; ++i) {
+    const std::string prev = "*l" + std::to_string(i - 1);
+    text += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) text += prev + (k < 9 ? ", " : "]\n");
+  }
+  EXPECT_THROW_MATCHING(parse_config(text, "big.yaml"), ConfigError,
+                        "^big\\.yaml:[0-9]+:[0-9]+: key 'l[0-9](\\[[0-9]\\])*': the document repeats its aliases into "
+                        "more than 1000000 nodes$");
 }
 
 TEST(Config, IdsAreStableAndDifferWhenAnythingDiffers) {
@@ -346,6 +403,33 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "train: {chunk_rows: 100000000000}\n",
                     R"(key 'train\.chunk_rows': must be at most 1e10 \(got 100000000000\)$)"}));
 #undef P2
+
+// docs/config.md, the YAML reference, has a table row "| `dotted.key` | ..." for every key the parser accepts, and
+// no such row for a key it does not: the page and the parser cannot drift apart.
+TEST(Config, TheYamlReferenceListsExactlyTheKeysTheParserAccepts) {
+  std::set<std::string> accepted;
+  for (const auto& key : settable_keys(/*include_top_level=*/true)) accepted.insert(key);
+  for (const auto& key : section_keys("sweep")) accepted.insert("sweep." + key);
+  for (const auto& key : top_level_keys())  // a section is documented by its keys, a scalar by itself
+    if (accepted.count(key) == 0 && accepted.lower_bound(key + ".") == accepted.lower_bound(key + "/"))
+      ADD_FAILURE() << "top-level key '" << key << "' is neither a settable key nor a section with keys";
+  const std::string page = std::string(GRADFIT_SOURCE_DIR) + "/docs/config.md";
+  std::ifstream in(page);
+  ASSERT_TRUE(in) << "cannot read " << page;
+  const std::regex row(R"(^\| `([^`]+)` \|)");
+  std::set<std::string> documented;
+  int line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    std::smatch match;
+    if (!std::regex_search(line, match, row)) continue;
+    documented.insert(match[1]);
+    EXPECT_EQ(accepted.count(match[1]), 1u)
+        << page << ":" << line_number << ": '" << match[1] << "' is not a key the parser accepts";
+  }
+  for (const auto& key : accepted) EXPECT_EQ(documented.count(key), 1u) << "key '" << key << "' is not in " << page;
+  EXPECT_GE(documented.size(), 60u);  // the rows were found at all
+}
 
 }  // namespace
 }  // namespace gradfit::config
