@@ -1,4 +1,4 @@
-// The commands that use a fitted potential: eval and export (see README, "Use your model").
+// The commands that use a fitted potential: eval and export (see docs/use.md).
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -10,6 +10,7 @@
 #include "io/h5.h"
 #include "io/saved_run.h"
 #include "model/analytic.h"
+#include "model/kernels.h"
 #include "parallel/agree.h"
 #include "use/evaluate.h"
 #include "use/export.h"
@@ -56,6 +57,7 @@ torch::Device eval_device(const std::string& wanted, const parallel::Comm& world
                       : wanted == "cuda" ? config::Device::cuda
                                          : config::Device::auto_select;
     device = device::select_device(kind, node.rank, "--device");
+    model::kernels::instruction_set();  // chooses the CPU kernels now: a bad GRADFIT_CPU_KERNELS fails here
   });
   return device;
 }

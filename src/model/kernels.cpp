@@ -1,5 +1,11 @@
-// Chooses, once, the kernels of the best instruction set that was compiled in and that this CPU runs.
+// Chooses, once, the kernels of the best instruction set that was compiled in and that this CPU runs, or the
+// baseline where GRADFIT_CPU_KERNELS=baseline asks for it.
 #include "model/kernels.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "common/error.h"
 
 namespace gradfit::model::kernels {
 namespace baseline {
@@ -21,11 +27,22 @@ bool cpu_runs_avx2() {
 #endif
 }
 
+// GRADFIT_CPU_KERNELS: unset, empty or "auto": the best; "baseline": the x86-64 baseline's.
+bool baseline_forced() {
+  const char* text = std::getenv("GRADFIT_CPU_KERNELS");
+  const std::string value = text ? text : "";
+  if (value.empty() || value == "auto") return false;
+  if (value == "baseline") return true;
+  throw Error("GRADFIT_CPU_KERNELS='" + value + "': expected auto or baseline");
+}
+
 const Table& best() {
   static const Table& chosen = []() -> const Table& {
+    const bool forced = baseline_forced();  // read, and checked, whatever was compiled in
 #ifdef GRADFIT_KERNELS_AVX2
-    if (cpu_runs_avx2()) return avx2::table;
+    if (!forced && cpu_runs_avx2()) return avx2::table;
 #endif
+    static_cast<void>(forced);
     return baseline::table;
   }();
   return chosen;

@@ -29,7 +29,9 @@ void z_bar(const float* d_bar, const float* a, int64_t a_stride, const float* s1
 void z_bar(const double* d_bar, const double* a, int64_t a_stride, const double* s1, const double* s2,
            const double* h_bar, double* out, int64_t rows, int64_t cols);
 
-// The instruction set the dispatched kernels use: "avx2" or "baseline".
+// The instruction set the dispatched kernels use: "avx2" or "baseline". The environment variable
+// GRADFIT_CPU_KERNELS=baseline forces the baseline's (a second CPU level for the tests; "auto" or unset: the best).
+// The first call chooses; it throws gradfit::Error on another value of that variable.
 const char* instruction_set();
 
 // Each compiled instruction set's kernels, for the tests to check them all (those the CPU cannot run excluded).
