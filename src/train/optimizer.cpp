@@ -7,8 +7,8 @@
 
 namespace gradfit::train {
 
-FlatOptimizer::FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params)
-    : FlatOptimizer(std::vector<config::OptimizerSpec>{spec}, std::move(params)) {}
+FlatOptimizer::FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params, int64_t gradient_free)
+    : FlatOptimizer(std::vector<config::OptimizerSpec>{spec}, std::move(params), gradient_free) {}
 
 namespace {
 // Zeros shaped like `params` (R × P); for several rows, each row followed by a gap, as the ensemble's parameters
@@ -19,11 +19,16 @@ torch::Tensor state_like(const torch::Tensor& params) {
 }
 }  // namespace
 
-FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params)
+FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params,
+                             int64_t gradient_free)
     : specs_(specs), params_(params.dim() == 1 ? params.unsqueeze(0) : params) {
   if (specs_.size() != static_cast<size_t>(params_.size(0)))
     throw Error("FlatOptimizer: " + std::to_string(specs_.size()) + " optimizer settings for " +
                 std::to_string(params_.size(0)) + " rows of parameters");
+  if (gradient_free < 0 || gradient_free > params_.size(1))
+    throw Error("FlatOptimizer: " + std::to_string(gradient_free) + " parameters without a gradient of " +
+                std::to_string(params_.size(1)));
+  decayed_ = params_.narrow(1, 0, params_.size(1) - gradient_free);
   for (const auto& s : specs_)
     if (s.name != specs_.front().name || s.max_grad_norm != specs_.front().max_grad_norm)
       throw Error("FlatOptimizer: the rows must share one optimizer and one max_grad_norm");
@@ -84,8 +89,8 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
   ++steps_;
   if (max_grad_norm_ > 0) clip(grad);
   const auto& spec = specs_.front();
-  if (spec.name == config::Optimizer::adamw) params_.mul_(decay_);  // decoupled: before Adam's step
-  if (spec.name != config::Optimizer::sgd) {                        // betas (0.9, 0.999), eps 1e-8: PyTorch's defaults
+  if (spec.name == config::Optimizer::adamw) decayed_.mul_(decay_);  // decoupled: before Adam's step
+  if (spec.name != config::Optimizer::sgd) {                         // betas (0.9, 0.999), eps 1e-8: PyTorch's defaults
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     const double correction1 = 1 - std::pow(beta1, static_cast<double>(steps_));
     const double correction2 = 1 - std::pow(beta2, static_cast<double>(steps_));

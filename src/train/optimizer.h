@@ -21,9 +21,11 @@ namespace gradfit::train {
 class FlatOptimizer {
  public:
   // `params`: the flat parameter tensor (P, or R × P with one spec per row), updated in place by step(). The
-  // specs must name one optimizer.
-  FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params);
-  FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params);
+  // specs must name one optimizer. The last `gradient_free` elements of each row are parameters that get no
+  // gradient (the output bias under a pure gradient loss): torch.optim skips a parameter whose .grad is None, so
+  // AdamW does not decay them (with their zero gradient, every other update leaves them unchanged already).
+  FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor params, int64_t gradient_free = 0);
+  FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, torch::Tensor params, int64_t gradient_free = 0);
 
   // One step with the flat gradient `grad` (same shape as params). Where max_grad_norm is set, each row of
   // `grad` is first scaled in place by min(1, max_grad_norm / (‖row‖ + 1e-6)).
@@ -48,6 +50,7 @@ class FlatOptimizer {
  private:
   std::vector<config::OptimizerSpec> specs_;
   torch::Tensor params_;                    // R × P
+  torch::Tensor decayed_;                   // R × (P - gradient_free): what AdamW's weight decay multiplies
   torch::Tensor first_, second_, scratch_;  // Adam: exp_avg, exp_avg_sq, denominator; SGD: momentum buffer
   std::unique_ptr<Lbfgs> lbfgs_;            // L-BFGS: its whole state
   void clip(const torch::Tensor& grad);

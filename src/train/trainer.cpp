@@ -137,6 +137,12 @@ std::vector<config::OptimizerSpec> optimizer_specs(const std::vector<config::Run
   return specs;
 }
 
+// The parameters at the end of each flat row that get no gradient: the output bias (the last one, after the output
+// weights) when the loss has no value term, since dV/dx does not depend on it.
+int64_t gradient_free_parameters(double value_weight) {
+  return value_weight > 0 ? 0 : 1;
+}
+
 int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
   if (run.train.chunk_rows > 0) return run.train.chunk_rows;
   return model::default_chunk_rows(data.dim, run.model.widths, data.x.scalar_type(), data.x.device());
@@ -157,7 +163,7 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
       full_batch_(spec_.batch_size <= 0 || spec_.batch_size >= data.total_rows),
       last_epoch_(pause_after_epoch > 0 ? std::min(pause_after_epoch, spec_.epochs) : spec_.epochs),
       weights_(make_weights(runs, data.dim, data.x.options())),
-      optimizer_(optimizer_specs(runs), weights_.flat),
+      optimizer_(optimizer_specs(runs), weights_.flat, gradient_free_parameters(value_weight_)),
       allreduce_(spec_.engine == config::Engine::analytic ? std::vector<torch::Tensor>{weights_.flat}
                                                           : weights_.first->parameters(),
                  slots_.count()),

@@ -8,17 +8,21 @@
 namespace gradfit::train {
 namespace {
 
-// The flat optimizer takes exactly LibTorch's steps: same parameters after many steps on changing gradients.
-void expect_same_as_libtorch(const config::OptimizerSpec& spec) {
+// The flat optimizer takes exactly LibTorch's steps: same parameters after many steps on changing gradients. With
+// `bias_without_gradient`, the last parameter is one element that never gets a gradient (the output bias under a
+// pure gradient loss): LibTorch's optimizers skip it (its .grad undefined), ours gets zeros there and is told so.
+void expect_same_as_libtorch(const config::OptimizerSpec& spec, bool bias_without_gradient = false) {
   torch::manual_seed(5);
-  std::vector<torch::Tensor> ours{torch::randn({4, 3}, torch::kFloat64), torch::randn({4}, torch::kFloat64)};
+  const int64_t bias_size = bias_without_gradient ? 1 : 4;
+  std::vector<torch::Tensor> ours{torch::randn({4, 3}, torch::kFloat64), torch::randn({bias_size}, torch::kFloat64)};
+  const torch::Tensor initial_bias = ours[1].clone();
   std::vector<torch::Tensor> theirs;
   for (auto& p : ours) {
     p.requires_grad_(true);
     theirs.push_back(p.detach().clone().requires_grad_(true));
   }
   const auto flat = flatten_parameters(ours);
-  FlatOptimizer optimizer(spec, flat);
+  FlatOptimizer optimizer(spec, flat, bias_without_gradient ? 1 : 0);
   std::unique_ptr<torch::optim::Optimizer> reference;
   if (spec.name == config::Optimizer::adam)
     reference = std::make_unique<torch::optim::Adam>(theirs, torch::optim::AdamOptions(spec.lr));
@@ -30,7 +34,11 @@ void expect_same_as_libtorch(const config::OptimizerSpec& spec) {
   for (int step = 0; step < 50; ++step) {
     const auto grad = torch::randn({flat.numel()}, torch::kFloat64) * (step % 2 ? 1.0 : 10.0);
     theirs[0].mutable_grad() = grad.narrow(0, 0, 12).view({4, 3}).clone();
-    theirs[1].mutable_grad() = grad.narrow(0, 12, 4).clone();
+    if (bias_without_gradient) {
+      grad.narrow(0, 12, 1).zero_();  // as the trainer's buffer holds it; LibTorch's .grad stays undefined
+    } else {
+      theirs[1].mutable_grad() = grad.narrow(0, 12, 4).clone();
+    }
     optimizer.step(grad);  // clips `grad` in place where max_grad_norm is set
     if (spec.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(theirs, spec.max_grad_norm);
     reference->step();
@@ -38,6 +46,9 @@ void expect_same_as_libtorch(const config::OptimizerSpec& spec) {
   for (size_t i = 0; i < ours.size(); ++i) {
     const double rel = ((ours[i] - theirs[i]).norm() / theirs[i].norm()).item<double>();
     EXPECT_LT(rel, 1e-14) << "parameter " << i;
+  }
+  if (bias_without_gradient) {
+    EXPECT_TRUE(torch::equal(ours[1], initial_bias));  // not decayed, not moved
   }
   // The parameters are views into the flat tensor the optimizer updates.
   EXPECT_EQ(ours[0].data_ptr(), flat.data_ptr());
@@ -72,6 +83,23 @@ TEST(FlatOptimizer, AdamWAndClippingTakeLibTorchsSteps) {
     spec.momentum = name == config::Optimizer::sgd ? 0.9 : 0.0;
     spec.max_grad_norm = 6;
     expect_same_as_libtorch(spec);
+  }
+}
+
+// A parameter without a gradient is skipped as LibTorch (and torch.optim) skip it: AdamW does not decay it, and no
+// optimizer moves it, clipped or not.
+TEST(FlatOptimizer, ParametersWithoutGradientAreSkippedAsLibTorchSkipsThem) {
+  config::OptimizerSpec spec;
+  spec.lr = 0.05;
+  spec.weight_decay = 0.3;
+  for (const auto name : {config::Optimizer::adam, config::Optimizer::adamw, config::Optimizer::sgd}) {
+    spec.name = name;
+    spec.weight_decay = name == config::Optimizer::adamw ? 0.3 : 0.0;
+    spec.momentum = name == config::Optimizer::sgd ? 0.9 : 0.0;
+    for (const double max_grad_norm : {0.0, 6.0}) {
+      spec.max_grad_norm = max_grad_norm;
+      expect_same_as_libtorch(spec, /*bias_without_gradient=*/true);
+    }
   }
 }
 

@@ -19,7 +19,8 @@ torch.optim.lr_scheduler, stepped once per epoch:
   plateau      ReduceLROnPlateau(factor, patience, min_lr) on the epoch's training loss
 
 and clips the gradient with clip_grad_norm_(max_grad_norm) when max_grad_norm > 0. A parameter that gets no
-gradient (the output bias under a pure gradient loss) gets a zero gradient, as in gradfit_dist's flat buffer. With
+gradient (the output bias under a pure gradient loss) keeps its .grad None, as in any PyTorch training: the
+optimizers skip it (AdamW does not decay it), and LBFGS and clip_grad_norm_ count it as zeros. With
 ema_decay > 0 it keeps torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda e, w, n: ema_decay * e +
 (1 - ema_decay) * w), updated once before the first epoch (so that it starts as the initial weights) and after every
 optimizer step; the saved weights are then the average's. The saved weights and their loss (the run's final_loss)
@@ -123,15 +124,12 @@ def relative_error(dvdx, grad_samples, weights):
     return torch.sqrt((w * (dvdx - grad_samples) ** 2).sum() / (w * grad_samples ** 2).sum()).item()
 
 
-def gradient_loss(model, params, x, grad_samples, loss_fn):
-    """The run's loss on (dV/dx, S), and dV/dx; its weight gradient in .grad (zeros for a parameter without one)."""
+def gradient_loss(model, x, grad_samples, loss_fn):
+    """The run's loss on (dV/dx, S), and dV/dx; its weight gradient in .grad (None for a parameter without one)."""
     v = model(x).squeeze(1)
     (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
     loss = loss_fn(dvdx, grad_samples)
     loss.backward()
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
     return loss, dvdx.detach()
 
 
@@ -161,7 +159,7 @@ def train(attrs, x, grad_samples, weights=None):
 
     def closure():
         optimizer.zero_grad()
-        loss, dvdx = gradient_loss(model, params, x, grad_samples, loss_fn)
+        loss, dvdx = gradient_loss(model, x, grad_samples, loss_fn)
         first.setdefault("dvdx", dvdx)
         return loss
 
@@ -186,7 +184,7 @@ def train(attrs, x, grad_samples, weights=None):
             scheduler.step()
     saved = model if ema is None else ema.module
     optimizer.zero_grad()
-    final_loss, dvdx = gradient_loss(saved, list(saved.parameters()), x, grad_samples, loss_fn)
+    final_loss, dvdx = gradient_loss(saved, x, grad_samples, loss_fn)
     final_loss = final_loss.item()
     final = {}
     linears = [m for m in saved if isinstance(m, torch.nn.Linear)]
