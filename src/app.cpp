@@ -19,6 +19,7 @@
 #include "device/device.h"
 #include "gradfit/version.h"
 #include "io/results.h"
+#include "model/kernels.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
 #include "sweep/console.h"
@@ -35,9 +36,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Checks what the YAML alone cannot: runs on a user's file against the file's shape.
-void check_against_files(const config::Config& config) {
-  std::map<std::string, data::FileLayout> layouts;
+// The shapes of the runs' data files, by path.
+using FileLayouts = std::map<std::string, data::FileLayout>;
+
+// Checks what the YAML alone cannot: runs on a user's file against the file's shape (read, not the data). Returns
+// the shapes. One rank.
+FileLayouts check_against_files(const config::Config& config) {
+  FileLayouts layouts;
   for (const auto& run : config.runs) {
     if (run.data.target != config::Target::file) continue;
     auto it = layouts.find(run.data.path);
@@ -55,6 +60,7 @@ void check_against_files(const config::Config& config) {
       throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
   }
+  return layouts;
 }
 
 // The ranks of a full group (a last group may be smaller).
@@ -116,14 +122,15 @@ std::string schedule_text(const config::OptimizerSpec& o) {
   }
 }
 
-void print_dry_run(const config::Config& config) {
+// The runs, one line each; a run on a data file shows the n of its file (`layouts`).
+void print_dry_run(const config::Config& config, const FileLayouts& layouts) {
   std::printf("%zu run%s from %s (nothing is trained with --dry-run)\n", config.runs.size(),
               config.runs.size() == 1 ? "" : "s", config.path.c_str());
   std::printf("%-5s %-12s %-12s %-9s %-8s %-10s %-16s %-7s %-6s %s\n", "#", "id", "architecture", "act", "opt", "lr",
               "schedule", "epochs", "batch", "name");
   for (size_t i = 0; i < config.runs.size(); ++i) {
     const auto& r = config.runs[i];
-    const int64_t dim = r.data.target == config::Target::file ? 0 : r.data.dim;
+    const int64_t dim = r.data.target == config::Target::file ? layouts.at(r.data.path).dim : r.data.dim;
     std::printf("%-5zu %-12s %-12s %-9s %-8s %-10g %-16s %-7lld %-6s %s\n", i + 1, r.id.c_str(),
                 model::architecture(r.model, dim).c_str(), config::to_string(r.model.activation),
                 config::to_string(r.optimizer.name), r.optimizer.lr, schedule_text(r.optimizer).c_str(),
@@ -196,16 +203,17 @@ sweep::MemoryBudget memory_budget(const parallel::Comm& world, const parallel::C
   return budget;
 }
 
-// The data files against the runs, threads and device of this rank, the memory a job needs against the nodes',
-// the output folder's path: everything checked before the folder is touched. Collective over `world`; every
-// failure is shared (CollectiveError).
+// The threads and device of this rank, the memory a job needs against the nodes', the output folder's path: with
+// the data files (checked before, also for --dry-run), everything checked before the folder is touched. Collective
+// over `world`; every failure is shared (CollectiveError).
 void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
-  parallel::all_or_none(world, world.is_root(), [&] { check_against_files(s.config); });
   const auto node = world.node_local();
   s.threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
   torch::set_num_threads(s.threads);
-  parallel::all_or_none(world, true,
-                        [&] { s.device = device::select_device(s.config.device, node.rank, s.config.path); });
+  parallel::all_or_none(world, true, [&] {
+    s.device = device::select_device(s.config.device, node.rank, s.config.path);
+    model::kernels::instruction_set();  // a bad GRADFIT_CPU_KERNELS fails here, on every rank
+  });
   const sweep::MemoryBudget budget = memory_budget(world, node);
   const int groups = sweep::group_count(world.size(), s.config.ranks_per_run);
   parallel::all_or_none(world, world.is_root(),
@@ -325,8 +333,10 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
 int run(const AppOptions& options, const parallel::Comm& world) {
   Sweep s;  // every rank reads the same file and finds the same errors
   parallel::all_or_none(world, true, [&] { s.config = config::load_config(options.config_path, options.overrides); });
+  FileLayouts layouts;  // world rank 0's
+  parallel::all_or_none(world, world.is_root(), [&] { layouts = check_against_files(s.config); });
   if (options.dry_run) {
-    if (world.is_root()) print_dry_run(s.config);
+    if (world.is_root()) print_dry_run(s.config, layouts);
     if (world.is_root() && s.config.prune.active()) print_pruning(s.config.prune);
     return 0;
   }

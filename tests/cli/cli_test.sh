@@ -493,7 +493,29 @@ dry_run)
   run "$GRADFIT_BIN" --dry-run --set optimizer.schedule=cosine --set optimizer.lr_final=1e-5 experiments/asha_sweep.yaml
   expect_rc 0
   expect_in out "^1 +[0-9a-f]{12} +6-64-64-1 +softplus +adam +0.0001 +cosine->1e-05 +270 +512 +activation=softplus"
-  expect_in out "^sweep.prune: asha on val_loss, rungs at epochs 10 30 90 of 270 " ;;
+  expect_in out "^sweep.prune: asha on val_loss, rungs at epochs 10 30 90 of 270 "
+  # On a data file: the n of the file (its shape read by rank 0, not its data); a missing file is the error
+  # training gives, one line.
+  "$PYTHON" - "$work/five.h5" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+x = np.random.default_rng(0).normal(size=(40, 5))
+with h5py.File(sys.argv[1], "w") as f:
+    f["x"], f["grad"] = x, 2 * x
+PY
+  printf 'data: {target: file, path: five.h5}\nmodel: {widths: [8]}\n' >"$work/file.yaml"
+  run mpi 2 "$GRADFIT_BIN" --dry-run --out "$work/r" "$work/file.yaml"
+  expect_rc 0
+  expect_in out "^1 +[0-9a-f]{12} +5-8-1 +softplus +adam "
+  rm "$work/five.h5"
+  for args in "--dry-run" ""; do
+    run mpi 2 "$GRADFIT_BIN" $args --out "$work/r" "$work/file.yaml"
+    expect_rc 1
+    expect_in err "^gradfit_dist: error: .*five\.h5"
+    [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected one error line"
+    grep 'gradfit_dist: error' "$work/err" | sed 's/^/  /' >>"$work/errors"
+  done
+  [ "$(sort -u "$work/errors" | wc -l)" -eq 1 ] || fail "--dry-run and training report the missing file differently"
+  [ ! -e "$work/r" ] || fail "--dry-run wrote output" ;;
 invalid_sweeps_write_nothing)
   # Each invalid file: exit 1, one error line naming file:line:col and key, and no output at all.
   base='data: {target: quadratic, P: [[1, 0], [0, 1]]}'
@@ -512,8 +534,34 @@ sweep:\n  grid:\n    optimizer.lr: [0.1, -1]\n|4:25: key 'optimizer.lr': must be
 sweep:\n  zip: {optimizer.lr: [0.1, 0.2], train.epochs: [1]}\n|3:49: key 'sweep.zip.train.epochs': has 1 values
 sweep:\n  random: {optimizer.lr: {loguniform: [0, 1]}}\n  samples: 2\n|3:39: key 'sweep.random.optimizer.lr': loguniform needs low > 0
 sweep:\n  grid: {train.batch_size: [500]}\n|3:29: key 'train.batch_size': is larger than the 100 samples
+key: &a [*a]\n|2:6: key 'key\[0\]': a YAML alias refers to a node that contains it \(a cycle\)$
+sweep:\n  grid: {optimizer.lr: &l [0.1, [*l]]}\n|3:24: key 'sweep.grid.optimizer.lr\[1\]\[0\]': a YAML alias refers to a node
 CASES
-  [ "$i" -eq 5 ] || fail "ran $i cases" ;;
+  [ "$i" -eq 7 ] || fail "ran $i cases"
+  # Nesting 10,000 levels deep (flow and block style): one line, no crash.
+  for style in flow block; do
+    "$PYTHON" - "$work/deep.yaml" "$style" <<'PY'
+import sys
+depth = 10000
+with open(sys.argv[1], "w") as f:
+    if sys.argv[2] == "flow":
+        f.write("key: " + "[" * depth + "]" * depth + "\n")
+    else:
+        f.write("key:\n" + "".join(" " * (i + 1) + "k:\n" for i in range(depth)))
+PY
+    run mpi 2 "$GRADFIT_BIN" --out "$work/deep" "$work/deep.yaml"
+    expect_rc 1
+    expect_in err "^gradfit_dist: error: .*deep.yaml:[0-9]+:[0-9]+: (invalid YAML: )?nested deeper than"
+    [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "$style: expected one error line"
+    ! grep -Eiq 'signal|segmentation' "$work/err" || fail "$style: a rank crashed"
+    [ ! -e "$work/deep" ] || fail "output was written"
+  done
+  # The CPU kernels' switch: a value it does not know is one line on every path that trains.
+  GRADFIT_CPU_KERNELS=avx512 run mpi 2 "$GRADFIT_BIN" --out "$work/k" experiments/seed_quadratic.yaml
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: GRADFIT_CPU_KERNELS='avx512': expected auto or baseline$"
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected one error line"
+  [ ! -e "$work/k" ] || fail "output was written" ;;
 seed_sweep_groups)
   # A small sweep on 4 ranks in groups of 2: every run once, a leaderboard, one merged results file.
   run mpi 4 "$GRADFIT_BIN" --progress lines --out "$work/s" --set train.epochs=20 --set ranks_per_run=2 \
