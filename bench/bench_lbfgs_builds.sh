@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# What L-BFGS's compensated, block-by-block sums cost (README, Data parallelism): the same L-BFGS runs trained by two
-# builds, side by side, alternating A B A B so that both see the same machine: A, a build before compensated sums
-# (plain sums: one pass per chunk, one float allreduce), and B, a build with them. Built-in targets, float64, full
-# batch, softplus 64-64, 60 epochs (one iteration each), on 2 ranks (one thread each); prints the median training
-# seconds per 100 function evaluations (L-BFGS's evaluations per epoch vary) over the repetitions. Usage:
-#   bench/bench_lbfgs_sums.sh OLD_BIN NEW_BIN [--repeats 3]
+# What L-BFGS's compensated, block-by-block sums cost (docs/architecture.md, Data parallelism): the same L-BFGS runs
+# trained by two builds, side by side, alternating A B A B so that both see the same machine: A, a build before
+# compensated sums (plain sums: one pass per chunk, one float allreduce), and B, a build with them. Built-in targets,
+# float64, full batch, softplus 64-64, 60 epochs (one iteration each), on 2 ranks (one thread each); prints the median
+# training seconds per 100 function evaluations (L-BFGS's evaluations per epoch vary) over the repetitions. Usage:
+#   bench/bench_lbfgs_builds.sh OLD_BIN NEW_BIN [--repeats 3]
 # Environment: PYTHON (an interpreter with h5py; default: python3, else /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."

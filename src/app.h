@@ -32,8 +32,7 @@ struct AppOptions {
 // and never leave other ranks waiting in a collective.
 int run_app(const AppOptions& options, const parallel::Comm& comm);
 
-// `gradfit_dist eval RESULTS.h5 DATA.h5`: a saved run's V and dV/dx at a data file's points (see README, "Use your
-// model").
+// `gradfit_dist eval RESULTS.h5 DATA.h5`: a saved run's V and dV/dx at a data file's points (see docs/use.md).
 struct EvalOptions {
   std::string results_path;  // a results file (OUT/results.h5 or OUT/runs/<id>.h5), optionally PATH#run-name
   std::string data_path;     // x (N×n), optional grad (N×n) and value (N)

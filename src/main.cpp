@@ -10,7 +10,7 @@ namespace {
 void add_train_options(CLI::App& cli, gradfit::AppOptions& options) {
   // Not ->required(): `gradfit_dist eval ...` has none; main() checks it when no command is given. Not
   // CLI::ExistingFile either: reading the file reports a missing one as a config error (exit 1, rank 0 speaks).
-  cli.add_option("SWEEP.yaml", options.config_path, "Run description (see README: YAML schema)");
+  cli.add_option("SWEEP.yaml", options.config_path, "Run description (see docs/config.md)");
   cli.add_option("--out", options.out_dir,
                  "Output directory for results.h5 (default: output.dir, else results/<name>)");
   cli.add_flag("--fresh", options.fresh,
@@ -32,8 +32,9 @@ void add_train_options(CLI::App& cli, gradfit::AppOptions& options) {
 }
 
 constexpr const char* kRunHelp =
-    "Which run of the results file: its name under /runs, its id, or 'best' (the lowest final_rel_grad_error "
-    "among runs done or early_stopped); needed when the file holds several (or write RESULTS.h5#NAME)";
+    "Which run of the results file: its name under /runs, its id, or 'best' (among runs done or early_stopped, the "
+    "lowest best_val_loss when the runs validate, else the lowest final_rel_grad_error); needed when the file "
+    "holds several (or write RESULTS.h5#NAME)";
 
 CLI::App* add_eval(CLI::App& cli, gradfit::EvalOptions& options) {
   auto* eval = cli.add_subcommand("eval",

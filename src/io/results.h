@@ -1,6 +1,6 @@
 #pragma once
-// The results file of a run (see README, "HDF5 results"). Written whole to a temporary file beside the target and
-// renamed over it, so a crash at any instant leaves either no file or a complete one.
+// The results file of a run (see docs/results.md, "HDF5 results"). Written whole to a temporary file beside the target
+// and renamed over it, so a crash at any instant leaves either no file or a complete one.
 #include <string>
 #include <vector>
 

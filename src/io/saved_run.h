@@ -1,6 +1,6 @@
 #pragma once
 // A trained run read back from a results file: its architecture and final weights, to evaluate, export or
-// continue from (see README, "Use your model").
+// continue from (see docs/use.md).
 #include <torch/torch.h>
 
 #include <cstdint>

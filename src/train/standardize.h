@@ -1,6 +1,6 @@
 #pragma once
-// data.standardize (README, "Standardization"): the transform fitted to a run's training rows, applied to its data
-// before training, and the run's final metrics brought back to the user's units afterwards.
+// data.standardize (docs/config.md, "Standardization"): the transform fitted to a run's training rows, applied to its
+// data before training, and the run's final metrics brought back to the user's units afterwards.
 #include <vector>
 
 #include "config/config.h"

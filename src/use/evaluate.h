@@ -1,7 +1,7 @@
 #pragma once
 // A trained model evaluated at a data file's points, shard by shard over the ranks: V and dV/dx a chunk of rows at
 // a time, the error metrics against the file's samples summed over the ranks, and the predictions written to one
-// HDF5 file by every rank in turn (see README, "Use your model").
+// HDF5 file by every rank in turn (see docs/use.md, "Evaluate").
 #include <torch/torch.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 #pragma once
 // A saved run as a TorchScript module, for use outside gradfit_dist (Python's torch.jit.load, C++'s
-// torch::jit::load); see README, "Use your model".
+// torch::jit::load); see docs/use.md, "Export".
 #include <torch/script.h>
 
 #include <string>

@@ -1,5 +1,6 @@
-"""Checks the shape of src/: every folder includes only folders below it in the layering that README's source tree
-states, and no function is longer than a limit (universal-ctags end lines). Prints each finding; exit 1 on any.
+"""Checks the shape of src/: every folder includes only folders below it in the layering that docs/architecture.md
+states (Source tree), and no function is longer than a limit (universal-ctags end lines). Prints each finding; exit 1
+on any.
 Usage: check_structure.py SRC_DIR [CTAGS] [MAX_LINES]"""
 import os
 import re
@@ -27,7 +28,7 @@ def rank(folder):
 folders = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d)))
 for folder in folders:
     if folder not in LAYERS:
-        findings.append(f"folder src/{folder} is not in the layering (add it to README and to LAYERS)")
+        findings.append(f"folder src/{folder} is not in the layering (add it to docs/architecture.md and to LAYERS)")
         continue
     for root, _, files in os.walk(os.path.join(src, folder)):
         for name in files:
