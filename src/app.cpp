@@ -56,6 +56,11 @@ FileLayouts check_against_files(const config::Config& config) {
       throw ConfigError(config.path + ": key 'train.batch_size': " + std::to_string(run.train.batch_size) +
                         " is larger than the " + std::to_string(layout.rows) + " samples of " + run.data.path +
                         " (run " + run.name + ")");
+    const std::string features_error = config::features_dim_error(run.model, layout.dim);
+    if (!features_error.empty())
+      throw ConfigError(config.path + ": key 'model." +
+                        (run.model.features == config::Features::periodic ? "periods" : "features") +
+                        "': " + features_error + " in " + run.data.path + " (run " + run.name + ")");
     if (run.train.value_weight > 0 && !layout.has_values)
       throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");

@@ -40,6 +40,9 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
 constexpr NameTable<Loss, 2> kLosses{{{"mse", Loss::mse}, {"huber", Loss::huber}}};
+constexpr NameTable<Features, 3> kFeatures{{{"identity", Features::identity},
+                                            {"inverse_distances", Features::inverse_distances},
+                                            {"periodic", Features::periodic}}};
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 
@@ -70,7 +73,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
       {"data",
        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
         "well_width", "seed", "standardize"}},
-      {"model", {"widths", "activation", "dtype"}},
+      {"model", {"widths", "activation", "dtype", "features", "periods"}},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
         "plateau_factor", "plateau_patience", "min_lr", "history_size", "tolerance_grad", "tolerance_change"}},
@@ -183,7 +186,28 @@ ModelSpec parse_model(const Section& s) {
   for (const int64_t w : m.widths) s.check(w >= 1, "widths", "every width must be >= 1", w);
   for (const int64_t w : m.widths)
     s.check(w <= kMaxWidth, "widths", "every width must be at most " + limit_text(kMaxWidth), w);
+  m.features = s.get_enum("features", kFeatures, m.features);
+  m.periods = s.get<std::vector<double>>("periods", m.periods);
+  s.check(m.features == Features::periodic || !s.has("periods"), "periods", "applies to model.features periodic only",
+          to_string(m.features));
+  s.check(m.features != Features::periodic || !m.periods.empty(), "periods",
+          "model.features periodic needs model.periods, a period L_i >= 0 per component of x (0: not periodic)",
+          "none");
+  bool some_periodic = false;
+  for (const double period : m.periods) {
+    s.check(std::isfinite(period) && period >= 0, "periods", "every period must be >= 0 (0: not periodic)", period);
+    some_periodic = some_periodic || period > 0;
+  }
+  s.check(m.periods.empty() || some_periodic, "periods", "needs at least one period > 0", "all 0");
   return m;
+}
+
+// The data's n against what the features need (also checked against a data file's n, app.cpp).
+void check_features_dim(const Section& s, const ModelSpec& m, int64_t dim) {
+  const std::string error = features_dim_error(m, dim);
+  if (!error.empty())
+    s.fail(s.child(m.features == Features::periodic ? "periods" : "features"), error,
+           m.features == Features::periodic ? "periods" : "features");
 }
 
 // The schedule's keys. Those of another schedule are ignored (and left out of the run's id), so that one base
@@ -542,9 +566,14 @@ RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptVa
   if (!root["data"] && !sweeps_data) fail_at(file, root, "data", "missing required section");
   run.data = parse_data(section(file, root, "data", swept));
   run.model = parse_model(section(file, root, "model", swept));
+  if (run.data.target != Target::file) check_features_dim(section(file, root, "model", swept), run.model, run.data.dim);
   check_parameter_count(section(file, root, "model", swept), run);
   run.train = parse_train(section(file, root, "train", swept), analytic_sample_count(run.data));
   run.optimizer = parse_optimizer(section(file, root, "optimizer", swept), run.train.epochs);
+  if (run.model.features != Features::identity)  // not built yet: standardizing φ instead of x
+    section(file, root, "data", swept)
+        .check(!run.data.standardize, "standardize", "is not supported with model.features yet",
+               to_string(run.model.features));
   // L-BFGS is full batch: its line search compares losses of one fixed objective.
   if (run.optimizer.name == Optimizer::lbfgs)
     section(file, root, "train", swept)
@@ -650,8 +679,15 @@ std::string canonical_text(const RunSpec& r) {
   if (d.standardize) os << "data.standardize=true\n";  // named only when set: other runs keep their ids
   os << "model.widths=";
   for (const int64_t w : r.model.widths) os << w << ",";
-  os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype)
-     << "\noptimizer.name=" << to_string(r.optimizer.name) << "\noptimizer.lr=" << number_text(r.optimizer.lr)
+  os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype);
+  if (r.model.features != Features::identity) {  // named only when set, so that every other run keeps its id
+    os << "\nmodel.features=" << to_string(r.model.features);
+    if (r.model.features == Features::periodic) {
+      os << "\nmodel.periods=";
+      for (const double p : r.model.periods) os << number_text(p) << ",";
+    }
+  }
+  os << "\noptimizer.name=" << to_string(r.optimizer.name) << "\noptimizer.lr=" << number_text(r.optimizer.lr)
      << "\noptimizer.momentum=" << number_text(r.optimizer.momentum) << "\ntrain.epochs=" << r.train.epochs
      << "\ntrain.batch_size=" << r.train.batch_size << "\ntrain.value_weight=" << number_text(r.train.value_weight)
      << "\ntrain.seed=" << r.train.seed << "\ntrain.val_fraction=" << number_text(r.train.val_fraction)
@@ -681,6 +717,19 @@ const char* to_string(Engine e) {
 }
 const char* to_string(Loss l) {
   return name_of(kLosses, l);
+}
+const char* to_string(Features f) {
+  return name_of(kFeatures, f);
+}
+
+std::string features_dim_error(const ModelSpec& m, int64_t dim) {
+  if (m.features == Features::inverse_distances && (dim % 3 != 0 || dim < 6))
+    return "inverse_distances needs x to hold the Cartesian coordinates of 2 or more atoms (n = 3a), but n = " +
+           std::to_string(dim);
+  if (m.features == Features::periodic && static_cast<int64_t>(m.periods.size()) != dim)
+    return "has " + std::to_string(m.periods.size()) + " entries, but x has n = " + std::to_string(dim) +
+           " components (one period per component, 0 where it is not periodic)";
+  return "";
 }
 const char* to_string(Optimizer o) {
   return name_of(kOptimizers, o);

@@ -21,6 +21,9 @@ enum class Device { auto_select, cpu, cuda };
 enum class Engine { analytic, autograd };
 // The loss on dV/dx − S: mean squared error (nn.MSELoss), or nn.HuberLoss(delta) (both with mean reduction).
 enum class Loss { mse, huber };
+// The inputs φ(x) of the MLP, V(x) = MLP(φ(x)) (model/features.h): x itself; the inverse distances 1/|r_i − r_j|,
+// i < j, of the atoms whose Cartesian coordinates x holds; (cos, sin)(2π x_i / L_i) of periodic components.
+enum class Features { identity, inverse_distances, periodic };
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -44,6 +47,8 @@ struct ModelSpec {
   std::vector<int64_t> widths{32, 32};
   Activation activation = Activation::softplus;
   DType dtype = DType::float32;
+  Features features = Features::identity;
+  std::vector<double> periods;  // periodic: L_i per component of x, 0 where it is not periodic
 };
 
 struct OptimizerSpec {
@@ -160,6 +165,10 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
 // N for a built-in target (grid: points_per_axis^n; uniform/normal: samples); -1 for a file.
 int64_t analytic_sample_count(const DataSpec& spec);
 
+// "" when the features of `model` take points of n = dim; else what is wrong, as a message about the key
+// model.features (inverse_distances: n = 3a, a >= 2) or model.periods (periodic: one entry per component).
+std::string features_dim_error(const ModelSpec& model, int64_t dim);
+
 // Every setting of a run as "key=value" lines in a fixed order: what the stable id hashes.
 std::string canonical_text(const RunSpec& run);
 
@@ -172,6 +181,7 @@ const char* to_string(Sampling s);
 const char* to_string(Device d);
 const char* to_string(Engine e);
 const char* to_string(Loss l);
+const char* to_string(Features f);
 const char* to_string(PruneMethod m);
 const char* to_string(PruneMetric m);
 

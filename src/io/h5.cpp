@@ -286,15 +286,28 @@ int64_t Location::read_int_attribute(const std::string& name) const {
   return value;
 }
 
-std::vector<int64_t> Location::read_int_vector_attribute(const std::string& name) const {
+std::vector<char> Location::read_vector_attribute(const std::string& name, hid_t type, size_t element_bytes) const {
   const Handle attr(checked(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "cannot open attribute " + where(name)),
                     H5Aclose);
   const Handle space(checked(H5Aget_space(attr.id()), "cannot read the shape of attribute " + where(name)), H5Sclose);
   const hssize_t count = H5Sget_simple_extent_npoints(space.id());
   if (count < 0) throw IoError("cannot read the shape of attribute " + where(name));
-  std::vector<int64_t> values(static_cast<size_t>(count));
-  if (count > 0)
-    checked_status(H5Aread(attr.id(), H5T_NATIVE_INT64, values.data()), "cannot read attribute " + where(name));
+  std::vector<char> bytes(static_cast<size_t>(count) * element_bytes);
+  if (count > 0) checked_status(H5Aread(attr.id(), type, bytes.data()), "cannot read attribute " + where(name));
+  return bytes;
+}
+
+std::vector<int64_t> Location::read_int_vector_attribute(const std::string& name) const {
+  const auto bytes = read_vector_attribute(name, H5T_NATIVE_INT64, sizeof(int64_t));
+  std::vector<int64_t> values(bytes.size() / sizeof(int64_t));
+  std::memcpy(values.data(), bytes.data(), bytes.size());
+  return values;
+}
+
+std::vector<double> Location::read_double_vector_attribute(const std::string& name) const {
+  const auto bytes = read_vector_attribute(name, H5T_NATIVE_DOUBLE, sizeof(double));
+  std::vector<double> values(bytes.size() / sizeof(double));
+  std::memcpy(values.data(), bytes.data(), bytes.size());
   return values;
 }
 

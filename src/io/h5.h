@@ -84,8 +84,9 @@ class Location {
   bool has_attribute(const std::string& name) const;
   double read_double_attribute(const std::string& name) const;
   int64_t read_int_attribute(const std::string& name) const;
-  // A 1-D (or scalar) attribute of integers, e.g. a run's `widths`.
+  // A 1-D (or scalar) attribute of integers, e.g. a run's `widths`, or of numbers.
   std::vector<int64_t> read_int_vector_attribute(const std::string& name) const;
+  std::vector<double> read_double_vector_attribute(const std::string& name) const;
   std::string read_string_attribute(const std::string& name) const;
   // Rows [row_begin, row_begin + rows) of a 1-D or 2-D dataset, converted to double, row-major. Reads only those
   // rows from disk (a hyperslab).
@@ -104,6 +105,8 @@ class Location {
 
  private:
   std::string where(const std::string& object) const;
+  // A 1-D (or scalar) attribute's elements read as `type` into `count` × `element_bytes` bytes.
+  std::vector<char> read_vector_attribute(const std::string& name, hid_t type, size_t element_bytes) const;
   Handle handle_;
   std::string name_;
 };

@@ -64,6 +64,8 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("widths", m.widths);
   group.write_attribute("activation", std::string(config::to_string(m.activation)));
   group.write_attribute("dtype", std::string(config::to_string(m.dtype)));
+  group.write_attribute("features", std::string(config::to_string(m.features)));
+  if (m.features == config::Features::periodic) group.write_attribute("periods", m.periods);
   group.write_attribute("parameter_count", result.parameter_count);
   group.write_attribute("optimizer", std::string(config::to_string(o.name)));
   group.write_attribute("lr", o.lr);

@@ -70,7 +70,7 @@ records::NamedTensors read_parameters(const Location& group, const SavedRun& run
   const Location weights = group.open_group("model");
   const auto dtype = model::torch_dtype(run.model.dtype);
   records::NamedTensors parameters;
-  int64_t in = run.input_dim;
+  int64_t in = model::feature_dim(run.model, run.input_dim);
   for (size_t layer = 0; layer <= run.model.widths.size(); ++layer) {
     const int64_t out = layer < run.model.widths.size() ? run.model.widths[layer] : 1;
     const std::string prefix = "layers." + std::to_string(layer) + ".";
@@ -105,6 +105,19 @@ model::Standardization read_standardization(const Location& group, int64_t dim, 
   return st;
 }
 
+// model.features and model.periods (a run written before features existed has the identity's).
+void read_features(const Location& group, const std::string& where, SavedRun& run) {
+  using config::Features;
+  if (group.has_attribute("features"))
+    run.model.features =
+        enum_attribute(group, where, "features", {Features::identity, Features::inverse_distances, Features::periodic});
+  if (run.model.features == Features::periodic)
+    run.model.periods =
+        group.has_attribute("periods") ? group.read_double_vector_attribute("periods") : std::vector<double>{};
+  const std::string error = config::features_dim_error(run.model, run.input_dim);
+  if (!error.empty()) fail(where + ": attribute 'features' " + config::to_string(run.model.features) + ": " + error);
+}
+
 SavedRun read_run(const File& file, const std::string& name) {
   const std::string where = file.path() + ": run '" + name + "'";
   const Location group = file.open_group("runs/" + name);
@@ -127,6 +140,7 @@ SavedRun read_run(const File& file, const std::string& name) {
   run.input_dim = group.read_int_attribute("dim");
   if (run.input_dim <= 0 || run.model.widths.empty())
     fail(where + ": attributes 'dim' and 'widths' do not describe a model");
+  read_features(group, where, run);
   run.parameters = read_parameters(group, run, where);
   run.standardization = read_standardization(group, run.input_dim, where);
   return run;

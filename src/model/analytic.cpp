@@ -152,7 +152,9 @@ AnalyticLoss::AnalyticLoss(Mlp model, int64_t chunk_rows)
             for (const auto& p : model->parameters()) params.push_back(p.detach().unsqueeze(0));
             return params;
           }(),
-          chunk_rows) {}
+          chunk_rows) {
+  features_ = model->features();
+}
 
 AnalyticLoss::AnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params, int64_t chunk_rows)
     : activation_(activation), chunk_rows_(chunk_rows) {
@@ -404,13 +406,25 @@ AnalyticLoss::Rows AnalyticLoss::Rows::narrow(int64_t first, int64_t rows) const
   return {part(x), part(grad_samples), part(values), part(weights)};
 }
 
+AnalyticLoss::Residual AnalyticLoss::residual_of(Views& v, const Features::AtRows& at) const {
+  if (features_.is_identity()) return {v.g, v.r, v.r_flat};
+  Residual res;
+  res.g = features_.transpose_times(at, v.g);
+  res.r = torch::empty_like(res.g);
+  res.r_flat = ensemble_ == 1 ? res.r.view({-1}) : res.r.flatten(1);
+  return res;
+}
+
 void AnalyticLoss::chunk(const Rows& rows, double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
                          torch::Tensor& sums) {
-  Views& v = views(rows.x, rows.x.size(0));
+  const Features::AtRows at = features_.at(rows.x);  // φ (x itself for the identity) and J's factors
+  Views& v = views(at.phi, rows.x.size(0));
   if (model_views_.size() > 1024) model_views_.clear();  // views of tensors that are gone
   const bool with_value = rows.values.defined();
-  sweeps(v, rows.x, with_value);
-  loss_adjoints(v, rows, value_weight, count, sums);
+  sweeps(v, at.phi, with_value);
+  Residual res = residual_of(v, at);
+  loss_adjoints(v, res, rows, value_weight, count, sums);
+  if (!features_.is_identity()) v.r.copy_(features_.times(at, res.r));  // ∂loss/∂φ = J ∂loss/∂(dV/dx)
   reverse_backward_sweep(v, grads);
   reverse_forward_sweep(v, grads, with_value);
 }
@@ -433,32 +447,33 @@ torch::Tensor huber_terms(const torch::Tensor& r, double delta) {
 }
 }  // namespace
 
-void AnalyticLoss::residual_sums(Views& v, const Rows& rows, torch::Tensor& sums) {
-  at::sub_out(v.r, v.g, rows.grad_samples);
+void AnalyticLoss::residual_sums(Views& v, Residual& res, const Rows& rows, torch::Tensor& sums) {
+  at::sub_out(res.r, res.g, rows.grad_samples);
   if (rows.values.defined()) at::sub_out(v.v_bar, v.v, rows.values.view({-1, 1}));
   const bool huber = gradient_loss_.kind == config::Loss::huber;
   const double delta = gradient_loss_.huber_delta;
   if (!rows.weights.defined()) {
-    add_sse(v, v.r_flat, sums, 0);
-    if (huber) add_model_sums(huber_terms(v.r_flat, delta), sums, 2);
+    add_sse(v, res.r_flat, sums, 0);
+    if (huber) add_model_sums(huber_terms(res.r_flat, delta), sums, 2);
     if (rows.values.defined()) add_sse(v, v.v_bar_flat, sums, 1);
     return;
   }
   const auto w = rows.weights.view({-1, 1});  // over the components (and the models)
-  add_model_sums(v.r.square() * w, sums, 0);
-  if (huber) add_model_sums(huber_terms(v.r, delta) * w, sums, 2);
+  add_model_sums(res.r.square() * w, sums, 0);
+  if (huber) add_model_sums(huber_terms(res.r, delta) * w, sums, 2);
   if (rows.values.defined()) add_model_sums(v.v_bar.square() * w, sums, 1);
 }
 
-// The loss sums, and the adjoints of dV/dx (in v.r) and of V (in v.v_bar, where values are given).
-void AnalyticLoss::loss_adjoints(Views& v, const Rows& rows, double value_weight, int64_t count, torch::Tensor& sums) {
+// The loss sums, and the adjoints of dV/dx (in res.r) and of V (in v.v_bar, where values are given).
+void AnalyticLoss::loss_adjoints(Views& v, Residual& res, const Rows& rows, double value_weight, int64_t count,
+                                 torch::Tensor& sums) {
   const auto n = static_cast<double>(rows.grad_samples.size(1));
-  residual_sums(v, rows, sums);
+  residual_sums(v, res, rows, sums);
   if (gradient_loss_.kind == config::Loss::huber)  // ∂loss/∂(dV/dx) = clamp(r, −δ, δ) / (count n)
-    v.r.clamp_(-gradient_loss_.huber_delta, gradient_loss_.huber_delta).mul_(1.0 / (static_cast<double>(count) * n));
+    res.r.clamp_(-gradient_loss_.huber_delta, gradient_loss_.huber_delta).mul_(1.0 / (static_cast<double>(count) * n));
   else
-    v.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
-  if (rows.weights.defined()) v.r.mul_(rows.weights.view({-1, 1}));
+    res.r.mul_(2.0 / (static_cast<double>(count) * n));  // ∂loss/∂(dV/dx)
+  if (rows.weights.defined()) res.r.mul_(rows.weights.view({-1, 1}));
   if (!rows.values.defined()) return;
   v.v_bar.mul_(2.0 * value_weight / static_cast<double>(count));  // ∂loss/∂V
   if (rows.weights.defined()) v.v_bar.mul_(rows.weights.view({-1, 1}));
@@ -522,9 +537,11 @@ void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_sa
   const int64_t total = x.size(0);
   for (int64_t first = 0; first < total; first += chunk_rows_) {
     const Rows rows = all.narrow(first, std::min(chunk_rows_, total - first));
-    Views& v = views(x, rows.x.size(0));
-    sweeps(v, rows.x, rows.values.defined());
-    residual_sums(v, rows, sums_2d);
+    const Features::AtRows at = features_.at(rows.x);
+    Views& v = views(at.phi, rows.x.size(0));
+    sweeps(v, at.phi, rows.values.defined());
+    Residual res = residual_of(v, at);
+    residual_sums(v, res, rows, sums_2d);
   }
 }
 

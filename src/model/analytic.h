@@ -68,6 +68,10 @@ class AnalyticLoss {
   void batch_products_on_cpu() { batch_on_cpu_ = true; }
   // The loss on dV/dx − S (mse unless set).
   void set_gradient_loss(const GradientLoss& loss) { gradient_loss_ = loss; }
+  // The models' input features (the identity unless set; set by the one-model constructor from the model): the
+  // sweeps run on φ(x), dV/dx = Jᵀ ∂V/∂φ is compared with S, and the residual's adjoint maps back to ∂loss/∂φ
+  // through J, a chunk at a time (model/features.h).
+  void set_features(const Features& features) { features_ = features; }
 
  private:
   struct LayerViews {         // one hidden layer's chunk buffers, R × rows × width
@@ -104,13 +108,20 @@ class AnalyticLoss {
     torch::Tensor x, grad_samples, values, weights;
     Rows narrow(int64_t first, int64_t rows) const;
   };
+  // dV/dx ((R×)rows×n), then the residual r = dV/dx − S and its adjoint, and r flat per model: for the identity
+  // the views' g, r and r_flat; with features Jᵀ applied to the views' g, and buffers of their own.
+  struct Residual {
+    torch::Tensor g, r, r_flat;
+  };
+  Residual residual_of(Views& v, const Features::AtRows& at) const;
   void chunk(const Rows& rows, double value_weight, int64_t count, std::vector<torch::Tensor>& grads,
              torch::Tensor& sums);
-  // The residuals r = dV/dx − S (in v.r) and V − value (in v.v_bar, where values are given) of the rows after the
-  // sweeps, and their sums added (each row's terms times its weight where weights are given).
-  void residual_sums(Views& v, const Rows& rows, torch::Tensor& sums);
+  // The residuals r = dV/dx − S (in res.r) and V − value (in v.v_bar, where values are given) of the rows after
+  // the sweeps, and their sums added (each row's terms times its weight where weights are given).
+  void residual_sums(Views& v, Residual& res, const Rows& rows, torch::Tensor& sums);
   // The steps of chunk() after the sweeps (see analytic.cpp).
-  void loss_adjoints(Views& v, const Rows& rows, double value_weight, int64_t count, torch::Tensor& sums);
+  void loss_adjoints(Views& v, Residual& res, const Rows& rows, double value_weight, int64_t count,
+                     torch::Tensor& sums);
   void reverse_backward_sweep(Views& v, std::vector<torch::Tensor>& grads);
   void reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& grads, bool with_value);
   // Layer l's weight and bias gradient in `grads`, laid out as its weights (no leading R for one model).
@@ -129,6 +140,7 @@ class AnalyticLoss {
 
   config::Activation activation_;
   GradientLoss gradient_loss_;
+  Features features_;
   int64_t chunk_rows_;
   int64_t ensemble_ = 1;
   // Per layer, the last being the output layer: weights R × out × in, their transposes, biases R × 1 × out (for

@@ -1,10 +1,14 @@
 #include "model/mlp.h"
 
+#include <utility>
+
 namespace gradfit::model {
 
-MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& widths, config::Activation activation)
-    : layers_(register_module("layers", torch::nn::ModuleList())), activation_(activation) {
-  int64_t in = input_dim;
+MlpImpl::MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation)
+    : layers_(register_module("layers", torch::nn::ModuleList())),
+      activation_(activation),
+      features_(std::move(features)) {
+  int64_t in = features_.dim();
   for (const int64_t width : widths) {
     linears_.emplace_back(in, width);
     in = width;
@@ -14,7 +18,7 @@ MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& widths, config::
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = x;
+  torch::Tensor h = features_(x);
   const size_t last = linears_.size() - 1;
   for (size_t i = 0; i < last; ++i) {
     h = linears_[i]->forward(h);
@@ -35,13 +39,13 @@ torch::Dtype torch_dtype(config::DType dtype) {
 
 Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed) {
   torch::manual_seed(seed);
-  Mlp model(input_dim, spec.widths, spec.activation);
+  Mlp model(Features(spec, input_dim), spec.widths, spec.activation);
   model->to(torch_dtype(spec.dtype));
   return model;
 }
 
 int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim) {
-  int64_t count = 0, in = input_dim;
+  int64_t count = 0, in = feature_dim(spec, input_dim);
   for (const int64_t width : spec.widths) {
     count += in * width + width;  // weight width×in, bias width
     in = width;
@@ -50,7 +54,9 @@ int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim) {
 }
 
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim) {
-  std::string text = std::to_string(input_dim);
+  std::string text = std::to_string(feature_dim(spec, input_dim));
+  if (spec.features != config::Features::identity)
+    text = std::string(config::to_string(spec.features)) + "(" + std::to_string(input_dim) + ")-" + text;
   for (const int64_t w : spec.widths) text += "-" + std::to_string(w);
   return text + "-1";
 }

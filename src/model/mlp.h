@@ -1,20 +1,22 @@
 #pragma once
-// The potential V(x): a multilayer perceptron R^n -> R.
+// The potential V(x): a multilayer perceptron R^m -> R of the features φ(x) of x ∈ R^n (model/features.h).
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <vector>
 
 #include "config/config.h"
+#include "model/features.h"
 
 namespace gradfit::model {
 
 class MlpImpl : public torch::nn::Module {
  public:
-  // n inputs, hidden layers of `widths`, one output; `activation` after every hidden layer.
-  MlpImpl(int64_t input_dim, const std::vector<int64_t>& widths, config::Activation activation);
-  // x: B×n -> V: B.
+  // φ(x) of `features` in, hidden layers of `widths`, one output; `activation` after every hidden layer.
+  MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation);
+  // x: B×n -> V: B, through φ.
   torch::Tensor forward(const torch::Tensor& x);
+  const Features& features() const { return features_; }
 
   // Layer i of depth(): hidden layers 0..depth()-2, the output layer depth()-1 (weight 1×width, bias 1).
   size_t depth() const { return linears_.size(); }
@@ -25,19 +27,21 @@ class MlpImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> linears_;
   torch::nn::ModuleList layers_;
   config::Activation activation_;
+  Features features_;
 };
 TORCH_MODULE(Mlp);
 
-// Builds the model of `spec` for n inputs, initialised from `seed` (LibTorch's default Linear init), in `dtype`.
+// Builds the model of `spec` (its features included) for points of n components, initialised from `seed`
+// (LibTorch's default Linear init: as torch.manual_seed(seed), then nn.Linear(m, widths[0]), ...), in `dtype`.
 Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed);
 
 torch::Dtype torch_dtype(config::DType dtype);
 
-// The number of parameters (weights and biases) of the model of `spec` for n inputs, from the widths alone: the
-// numel summed over make_mlp(spec, input_dim, seed)->parameters().
+// The number of parameters (weights and biases) of the model of `spec` for points of n components: the numel
+// summed over make_mlp(spec, input_dim, seed)->parameters().
 int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim);
 
-// "2-10-10-1"
+// "2-10-10-1"; with features "inverse_distances(27)-36-64-1" (n in parentheses, then the MLP from m inputs).
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim);
 
 }  // namespace gradfit::model

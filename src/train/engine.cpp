@@ -15,10 +15,11 @@ class AnalyticEngine : public Engine {
   AnalyticEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
                  int64_t input_dim, int64_t chunk_rows, double value_weight)
       : loss_(run.model.activation, weights.params, chunk_rows),
-        gradient_views_(
-            model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), input_dim, run.model.widths)),
+        gradient_views_(model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}),
+                                              model::feature_dim(run.model, input_dim), run.model.widths)),
         value_weight_(value_weight) {
     loss_.set_gradient_loss({run.train.loss, run.train.huber_delta});
+    loss_.set_features(model::Features(run.model, input_dim));
   }
 
   void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {

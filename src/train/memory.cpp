@@ -78,14 +78,32 @@ double parameter_copies(const config::OptimizerSpec& optimizer) {
   return 3 + state;
 }
 
+// The features' own work per chunk row and model (model/features.h): with inverse distances, r_i − r_j and φ³
+// per pair and the products of Jᵀ and J (about 12 numbers a pair); with periodic ones, the blocks [x, cos θ,
+// sin θ] and J's two factors (about 8 numbers a component); and dV/dx with its residual, 2n.
+double feature_elements_per_row(const config::ModelSpec& model, int64_t dim) {
+  const auto pairs = static_cast<double>(model::feature_dim(model, dim));
+  switch (model.features) {
+    case config::Features::identity: return 0;
+    case config::Features::inverse_distances: return 12 * pairs + 2 * static_cast<double>(dim);
+    case config::Features::periodic: return 10 * static_cast<double>(dim);
+  }
+  return 0;
+}
+
+// `dim`: the data's n (the MLP takes the features' m).
 double chunk_bytes(const config::RunSpec& run, const Sizes& s, int64_t dim, torch::Device device) {
   const auto dtype = model::torch_dtype(run.model.dtype);
-  const int64_t chunk_rows =
-      run.train.chunk_rows > 0 ? run.train.chunk_rows : model::default_chunk_rows(dim, run.model.widths, dtype, device);
+  const int64_t inputs = model::feature_dim(run.model, dim);
+  const int64_t chunk_rows = run.train.chunk_rows > 0
+                                 ? run.train.chunk_rows
+                                 : model::default_chunk_rows(inputs, run.model.widths, dtype, device);
   // The analytic engine allocates its buffers for a whole chunk whatever the batch; autograd per chunk of a batch.
   const double rows = run.train.engine == config::Engine::analytic ? static_cast<double>(chunk_rows)
                                                                    : std::min(static_cast<double>(chunk_rows), s.batch);
-  return rows * static_cast<double>(model::buffer_elements_per_row(dim, run.model.widths)) * s.dtype;
+  const double per_row = static_cast<double>(model::buffer_elements_per_row(inputs, run.model.widths)) +
+                         feature_elements_per_row(run.model, dim);
+  return rows * per_row * s.dtype;
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
   w.flat.copy_(torch::stack(rows));
   for (const auto& item : w.first->named_parameters()) w.names.push_back(item.key());
   w.widths = runs.front().model.widths;
-  w.params = model::ensemble_views(w.flat, input_dim, w.widths);
+  w.params = model::ensemble_views(w.flat, model::feature_dim(runs.front().model, input_dim), w.widths);
   w.saved = torch::zeros({models, per_model}, options);
   if (runs.front().train.ema_decay > 0) w.ema = w.flat.clone();  // the trainer starts it from the initial weights
   torch::NoGradGuard no_grad;

@@ -50,18 +50,51 @@ UnitsCode units_code(bool standardized) {
   return code;
 }
 
+// TorchScript of the features φ(x) (model/features.h, the same operations) and of dV/dx = Jᵀ g from g = ∂V/∂φ,
+// with the buffers pair_i, pair_j (inverse distances) or angular, columns (periodic); empty for the identity.
+std::string features_code(config::Features features) {
+  if (features == config::Features::inverse_distances)
+    return "def pair_differences(self, x: Tensor) -> Tensor:\n"
+           "    atoms = x.reshape(x.size(0), -1, 3)\n"
+           "    return atoms.index_select(1, self.pair_i) - atoms.index_select(1, self.pair_j)\n\n"
+           "def features(self, x: Tensor) -> Tensor:\n"
+           "    return self.pair_differences(x).square().sum(-1).sqrt().reciprocal()\n\n"
+           "def features_transpose(self, x: Tensor, g: Tensor) -> Tensor:\n"
+           "    d = self.pair_differences(x)\n"
+           "    phi = d.square().sum(-1).sqrt().reciprocal()\n"
+           "    u = (g * (phi * phi * phi)).unsqueeze(-1) * d\n"
+           "    out = torch.zeros(x.size(0), x.size(1) // 3, 3, dtype=u.dtype, device=u.device)\n"
+           "    out.index_add_(1, self.pair_j, u)\n"
+           "    out.index_add_(1, self.pair_i, u.neg())\n"
+           "    return out.flatten(-2)\n\n";
+  if (features == config::Features::periodic)
+    return "def features(self, x: Tensor) -> Tensor:\n"
+           "    theta = x * self.angular\n"
+           "    return torch.cat([x, theta.cos(), theta.sin()], -1).index_select(-1, self.columns)\n\n"
+           "def features_transpose(self, x: Tensor, g: Tensor) -> Tensor:\n"
+           "    theta = x * self.angular\n"
+           "    n = x.size(1)\n"
+           "    spread = torch.zeros(x.size(0), 3 * n, dtype=g.dtype, device=g.device)\n"
+           "    spread.index_copy_(1, self.columns, g)\n"
+           "    return spread.narrow(1, 0, n) + theta.sin().neg() * self.angular * spread.narrow(1, n, n) + "
+           "theta.cos() * self.angular * spread.narrow(1, 2 * n, n)\n\n";
+  return "";
+}
+
 // forward and gradient for `hidden` hidden layers: z_i = h_{i-1} W_iᵀ + b_i, h_i = σ(z_i), V = h_{L-1} W_Lᵀ + b_L;
-// dV/dx = ((W_L ⊙ σ'(z_{L-1})) W_{L-1} ⊙ σ'(z_{L-2}) ...) W_0.
-std::string methods_code(size_t hidden, const ActivationCode& act, const UnitsCode& units) {
+// dV/dx = ((W_L ⊙ σ'(z_{L-1})) W_{L-1} ⊙ σ'(z_{L-2}) ...) W_0, through φ's Jᵀ where the run has features.
+std::string methods_code(size_t hidden, const ActivationCode& act, const UnitsCode& units, bool features) {
   const auto w = [](size_t i) { return "self.weight" + std::to_string(i); };
   const auto b = [](size_t i) { return "self.bias" + std::to_string(i); };
   std::string code = "def activation(self, z: Tensor) -> Tensor:\n    return " + std::string(act.value) + "\n\n";
   code += "def activation_derivative(self, z: Tensor) -> Tensor:\n    return " + std::string(act.derivative) + "\n\n";
-  code += "def forward(self, x: Tensor) -> Tensor:\n    h = " + units.input + "\n";
+  const std::string inputs = features ? "self.features(xin)" : "xin";
+  code += "def forward(self, x: Tensor) -> Tensor:\n    xin = " + units.input + "\n    h = " + inputs + "\n";
   for (size_t i = 0; i < hidden; ++i) code += "    h = self.activation(torch.linear(h, " + w(i) + ", " + b(i) + "))\n";
   code += "    return " + units.value_open + "torch.linear(h, " + w(hidden) + ", " + b(hidden) + ").squeeze(1)" +
           units.value_close + "\n\n";
-  code += "def gradient(self, x: Tensor) -> Tensor:\n    h = " + units.input + "\n    slopes: List[Tensor] = []\n";
+  code += "def gradient(self, x: Tensor) -> Tensor:\n    xin = " + units.input + "\n    h = " + inputs +
+          "\n    slopes: List[Tensor] = []\n";
   for (size_t i = 0; i < hidden; ++i) {
     code += "    z = torch.linear(h, " + w(i) + ", " + b(i) + ")\n";
     code += "    slopes.append(self.activation_derivative(z))\n    h = self.activation(z)\n";
@@ -69,8 +102,24 @@ std::string methods_code(size_t hidden, const ActivationCode& act, const UnitsCo
   code += "    a = " + w(hidden) + " * slopes[" + std::to_string(hidden - 1) + "]\n";
   for (size_t i = hidden - 1; i > 0; --i)
     code += "    a = torch.mm(a, " + w(i) + ") * slopes[" + std::to_string(i - 1) + "]\n";
-  code += "    return " + units.gradient_open + "torch.mm(a, " + w(0) + ")" + units.gradient_close + "\n";
+  const std::string g = "torch.mm(a, " + w(0) + ")";
+  code += "    return " + units.gradient_open + (features ? "self.features_transpose(xin, " + g + ")" : g) +
+          units.gradient_close + "\n";
   return code;
+}
+
+// The buffers of features_code and the attribute `features`.
+void register_features(torch::jit::Module& module, const io::SavedRun& run) {
+  module.register_attribute("features", c10::StringType::get(), std::string(config::to_string(run.model.features)));
+  const model::Features features(run.model, run.input_dim);
+  const auto tables = features.index_tables();
+  if (run.model.features == config::Features::inverse_distances) {
+    module.register_buffer("pair_i", tables.pair_i);
+    module.register_buffer("pair_j", tables.pair_j);
+  } else {
+    module.register_buffer("angular", tables.angular.to(model::torch_dtype(run.model.dtype)));
+    module.register_buffer("columns", tables.columns);
+  }
 }
 
 }  // namespace
@@ -98,7 +147,10 @@ torch::jit::Module scripted_potential(const io::SavedRun& run) {
     module.register_attribute("value_scale", c10::FloatType::get(), st.value_scale);
     module.register_attribute("value_offset", c10::FloatType::get(), st.value_offset);
   }
-  module.define(methods_code(hidden, activation_code(run.model.activation), units_code(st.active())));
+  const bool features = run.model.features != config::Features::identity;
+  if (features) register_features(module, run);
+  module.define(features_code(run.model.features) +
+                methods_code(hidden, activation_code(run.model.activation), units_code(st.active()), features));
   return module;
 }
 

@@ -1368,6 +1368,121 @@ PY
   expect_rc 1
   expect_in err "^gradfit_dist: error: .*bad\.h5: dataset 'weight' has a negative number, NaN or Inf in row 5$"
   ;;
+features_match_pytorch)
+  # model.features, float64: each Adam run's histories and final weights equal PyTorch's training of the same MLP
+  # on the same phi(x) (tests/train/pytorch_reference.py) to 1e-9, on 1 and 3 ranks, both engines (the analytic
+  # runs as an ensemble); the rank counts agree to 1e-10, L-BFGS and mini-batches included. (L-BFGS against
+  # PyTorch is left to cli.lbfgs_matches_pytorch: on the molecule its first line search fits a cubic to losses
+  # 2e-8 apart, where a last-bit difference of the summed loss moves the next trial step by 30 %.) eval is
+  # invariant to rotating and translating the molecules, and to shifting an angle by its period, to 1e-12;
+  # export's gradient equals eval's to 1e-12.
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(5)
+# 4 atoms, V = sum over pairs of (d - 1.5)^2 / d, a function of the distances alone.
+base = np.array([[0, 0, 0], [1.5, 0, 0], [0.5, 1.3, 0], [0.5, 0.5, 1.2]])
+x = base[None] + 0.15 * rng.normal(size=(300, 4, 3))
+grad = np.zeros_like(x)
+for i in range(4):
+    for j in range(i + 1, 4):
+        r = x[:, i] - x[:, j]
+        d = np.linalg.norm(r, axis=1, keepdims=True)
+        dv = 2 * (d - 1.5) / d - (d - 1.5) ** 2 / d ** 2
+        grad[:, i] += dv * r / d
+        grad[:, j] -= dv * r / d
+with h5py.File(sys.argv[1] + "/molecule.h5", "w") as f:
+    f["x"], f["grad"] = x.reshape(300, 12), grad.reshape(300, 12)
+# An angle and a length: V = sin(t) y + y^2 / 2.
+t = rng.uniform(-4, 4, (300, 2))
+with h5py.File(sys.argv[1] + "/angles.h5", "w") as f:
+    f["x"], f["grad"] = t, np.stack([np.cos(t[:, 0]) * t[:, 1], np.sin(t[:, 0]) + t[:, 1]], 1)
+PY
+  for kind in molecule angles; do
+    if [ $kind = molecule ]; then features='features: inverse_distances'; else
+      features='features: periodic, periods: [6.283185307179586, 0]'; fi
+    cat >"$work/$kind.yaml" <<YAML
+name: $kind
+data: {target: file, path: $kind.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64, $features}
+train: {epochs: 60, seed: 2}
+sweep:
+  grid: {train.engine: [analytic, autograd]}
+  zip: {optimizer.name: [adam, adam, lbfgs], optimizer.lr: [0.01, 0.003, 1]}
+YAML
+    cat >"$work/${kind}_mb.yaml" <<YAML
+name: ${kind}_mb
+data: {target: file, path: $kind.h5}
+model: {widths: [16, 16], activation: softplus, dtype: float64, $features}
+train: {epochs: 20, seed: 2, batch_size: 64, val_fraction: 0.2}
+sweep:
+  grid: {train.engine: [analytic, autograd], optimizer.lr: [0.01, 0.003]}
+YAML
+    for n in 1 3; do
+      run mpi $n "$GRADFIT_BIN" --out "$work/$kind$n" "$work/$kind.yaml"
+      expect_rc 0
+      "$PYTHON" tests/train/pytorch_reference.py "$work/$kind$n/results.h5" "$work/$kind.h5" --tol 1e-9 \
+        --run engine=analytic,name=adam,lr=0.01 --run engine=analytic,name=adam,lr=0.003 \
+        --run engine=autograd,name=adam,lr=0.01 --run engine=autograd,name=adam,lr=0.003 ||
+        fail "$kind: -n $n differs from PyTorch"
+      run mpi $n "$GRADFIT_BIN" --out "$work/${kind}_mb$n" "$work/${kind}_mb.yaml"
+      expect_rc 0
+    done
+    "$PYTHON" tests/cli/compare_rank_counts.py "$work/${kind}1/results.h5" "$work/${kind}3/results.h5" --tol 1e-10 ||
+      fail "$kind: -n 1 and -n 3 differ"
+    "$PYTHON" tests/cli/compare_rank_counts.py "$work/${kind}_mb1/results.h5" "$work/${kind}_mb3/results.h5" \
+      --tol 1e-10 || fail "$kind: mini-batches, -n 1 and -n 3 differ"
+    run mpi 2 "$GRADFIT_BIN" export "$work/${kind}3/results.h5" --run best --out "$work/$kind.pt"
+    expect_rc 0
+  done
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the moved points"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+with h5py.File(w + "/molecule.h5") as f:
+    x = f["x"][:].reshape(-1, 4, 3)
+c, s = np.cos(0.9), np.sin(0.9)
+rotation = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+with h5py.File(w + "/molecule_moved.h5", "w") as f:
+    f["x"] = (x @ rotation.T + np.array([2.0, -1.0, 0.5])).reshape(-1, 12)
+np.save(w + "/rotation.npy", rotation)
+with h5py.File(w + "/angles.h5") as f:
+    t = f["x"][:]
+with h5py.File(w + "/angles_moved.h5", "w") as f:
+    f["x"] = t + np.array([2 * np.pi, 0])
+PY
+  for kind in molecule angles; do
+    for points in $kind ${kind}_moved; do
+      run mpi 2 "$GRADFIT_BIN" eval "$work/${kind}3/results.h5" "$work/$points.h5" --run best --out "$work/p_$points.h5"
+      expect_rc 0
+    done
+  done
+  "$PYTHON" - "$work" <<'PY' || fail "invariance or export"
+import sys, h5py, numpy as np, torch
+w = sys.argv[1]
+rotation = np.load(w + "/rotation.npy")
+for kind in ("molecule", "angles"):
+    with h5py.File(f"{w}/p_{kind}.h5") as a, h5py.File(f"{w}/p_{kind}_moved.h5") as b, h5py.File(f"{w}/{kind}.h5") as d:
+        v, g, v_moved, g_moved, x = a["value"][:], a["grad"][:], b["value"][:], b["grad"][:], d["x"][:]
+    if kind == "molecule":  # the moved gradient, turned back
+        g_moved = (g_moved.reshape(-1, 4, 3) @ rotation).reshape(-1, 12)
+    dv = np.abs(v_moved - v).max() / np.abs(v).max()
+    dg = np.linalg.norm(g_moved - g) / np.linalg.norm(g)
+    module = torch.jit.load(f"{w}/{kind}.pt")
+    with torch.no_grad():
+        g_export = module.gradient(torch.from_numpy(x)).numpy()
+    de = np.linalg.norm(g_export - g) / np.linalg.norm(g)
+    print(f"{kind}: moved points change V by {dv:.2e}, dV/dx by {dg:.2e} (relative); export vs eval {de:.2e}")
+    assert dv <= 1e-12 and dg <= 1e-12 and de <= 1e-12, kind
+PY
+  # --dry-run shows the features; a warm start from a run without them is one line naming both.
+  run "$GRADFIT_BIN" --dry-run "$work/molecule.yaml"
+  expect_rc 0
+  expect_in out "^1 +[0-9a-f]{12} +inverse_distances\(12\)-6-16-16-1 +softplus "
+  printf 'data: {target: file, path: molecule.h5}\nmodel: {widths: [16, 16], dtype: float64}\n%s\n' \
+    'train: {epochs: 2, init_from: "molecule1/results.h5#engine=analytic,name=adam,lr=0.01"}' >"$work/warm.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/warm" "$work/warm.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*init_from .* is inverse_distances\(12\)-6-16-16-1, this run 12-16-16-1 "
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected one error line" ;;
 eval_matches_pytorch)
   # eval under 1 and 3 ranks writes the same PRED.h5, equal to PyTorch's own evaluation of the saved weights.
   train_for_eval "$work/fit"

@@ -6,7 +6,8 @@ Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
 
 For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
 builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
-converted to the run's dtype), the activation between them. It trains full batch on DATA.h5 (x, grad) with
+converted to the run's dtype), the activation between them; with model.features, a parameterless module in front
+computes phi(x) (inverse distances or periodic pairs, the same operations) and the first layer takes its m inputs. It trains full batch on DATA.h5 (x, grad) with
 torch.optim (Adam, AdamW, SGD, or LBFGS(lr, history_size, tolerance_grad, tolerance_change, max_iter=1,
 line_search_fn='strong_wolfe') stepped once per epoch with a closure that computes the loss and its gradient) and
 torch.optim.lr_scheduler, stepped once per epoch:
@@ -53,7 +54,7 @@ import torch
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
             "min_lr": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "history_size": 100, "tolerance_grad": 1e-7,
             "tolerance_change": 1e-9, "function_evaluations": 0,
-            "ema_decay": 0.0, "loss": "mse", "huber_delta": 1.0}
+            "ema_decay": 0.0, "loss": "mse", "huber_delta": 1.0, "features": "identity"}
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "silu": torch.nn.SiLU,
                "gelu": torch.nn.GELU}
 
@@ -62,10 +63,56 @@ def text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class InverseDistances(torch.nn.Module):
+    """phi_ij = 1 / |r_i - r_j|, i < j row-major, of the atoms whose Cartesian coordinates x holds (n = 3a)."""
+
+    def __init__(self, n):
+        super().__init__()
+        pairs = [(i, j) for i in range(n // 3) for j in range(i + 1, n // 3)]
+        self.register_buffer("pair_i", torch.tensor([i for i, _ in pairs], dtype=torch.int64))
+        self.register_buffer("pair_j", torch.tensor([j for _, j in pairs], dtype=torch.int64))
+        self.dim = len(pairs)
+
+    def forward(self, x):
+        atoms = x.reshape(x.shape[0], -1, 3)
+        d = atoms.index_select(1, self.pair_i) - atoms.index_select(1, self.pair_j)
+        return d.square().sum(-1).sqrt().reciprocal()
+
+
+class Periodic(torch.nn.Module):
+    """Component by component: (cos, sin)(2 pi x_i / L_i) where L_i > 0, x_i where L_i = 0."""
+
+    def __init__(self, periods):
+        super().__init__()
+        n = len(periods)
+        self.register_buffer("angular", torch.tensor([2 * math.pi / p if p > 0 else 0.0 for p in periods],
+                                                     dtype=torch.float64))
+        columns = []
+        for i, p in enumerate(periods):
+            columns += [n + i, 2 * n + i] if p > 0 else [i]
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.int64))
+        self.dim = len(columns)
+
+    def forward(self, x):
+        theta = x * self.angular
+        return torch.cat([x, theta.cos(), theta.sin()], -1).index_select(-1, self.columns)
+
+
+def features_of(attrs):
+    """model.features as a parameterless module in front of the MLP (None for the identity)."""
+    kind, n = text(attrs["features"]), int(attrs["dim"])
+    if kind == "inverse_distances":
+        return InverseDistances(n)
+    if kind == "periodic":
+        return Periodic([float(p) for p in attrs["periods"]])
+    return None
+
+
 def build_model(attrs):
     torch.manual_seed(int(attrs["seed"]))
-    sizes = [int(attrs["dim"])] + [int(w) for w in attrs["widths"]]
-    layers = []
+    features = features_of(attrs)
+    sizes = [features.dim if features else int(attrs["dim"])] + [int(w) for w in attrs["widths"]]
+    layers = [features] if features else []
     for i in range(len(sizes) - 1):
         layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), ACTIVATIONS[text(attrs["activation"])]()]
     layers.append(torch.nn.Linear(sizes[-1], 1))

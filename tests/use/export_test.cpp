@@ -16,6 +16,17 @@ namespace {
 
 using config::Activation;
 
+config::ModelSpec model_spec(const std::vector<int64_t>& widths, Activation activation, config::DType dtype,
+                             config::Features features = config::Features::identity) {
+  config::ModelSpec spec;
+  spec.widths = widths;
+  spec.activation = activation;
+  spec.dtype = dtype;
+  spec.features = features;
+  if (features == config::Features::periodic) spec.periods = {2 * M_PI, 0, 1.5, 0, 0, 4};
+  return spec;
+}
+
 io::SavedRun saved_run_of(model::Mlp& mlp, const config::ModelSpec& spec, int64_t dim) {
   io::SavedRun run;
   run.name = "test_run";
@@ -38,10 +49,11 @@ double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).norm() / b.norm()).item<double>();
 }
 
-void check_export(Activation activation, config::DType dtype, double tolerance) {
+void check_export(Activation activation, config::DType dtype, double tolerance,
+                  config::Features features = config::Features::identity) {
   testing::TempDir dir;
-  const config::ModelSpec spec{{16, 12, 8}, activation, dtype};
-  const int64_t dim = 3;
+  const config::ModelSpec spec = model_spec({16, 12, 8}, activation, dtype, features);
+  const int64_t dim = features == config::Features::identity ? 3 : 6;  // 2 atoms, or 6 components
   auto mlp = model::make_mlp(spec, dim, /*seed=*/5);
   const auto path = dir.file("model.pt");
   export_model(saved_run_of(mlp, spec, dim), path);
@@ -60,11 +72,22 @@ void check_export(Activation activation, config::DType dtype, double tolerance) 
   EXPECT_LE(rel_diff(v_ts, v), tolerance) << name;
   EXPECT_LE(rel_diff(g_ts, g), tolerance) << name;
   EXPECT_EQ(module.attr("activation").toStringRef(), name);
+  if (features != config::Features::identity) {
+    EXPECT_EQ(module.attr("features").toStringRef(), config::to_string(features));
+  }
 }
 
 TEST(Export, MatchesTheModelInFloat64) {
   for (auto a : {Activation::relu, Activation::tanh, Activation::softplus, Activation::silu, Activation::gelu})
     check_export(a, config::DType::float64, 1e-12);
+}
+
+// Through the features: forward applies φ, and gradient Jᵀ, without autograd.
+TEST(Export, MatchesTheModelWithFeatures) {
+  for (auto features : {config::Features::inverse_distances, config::Features::periodic}) {
+    check_export(Activation::softplus, config::DType::float64, 1e-12, features);
+    check_export(Activation::tanh, config::DType::float32, 1e-5, features);
+  }
 }
 
 TEST(Export, MatchesTheModelInFloat32) {
@@ -90,7 +113,7 @@ void write_run(const io::Location& runs, const std::string& name, const std::str
 
 TEST(SavedRun, ChoosesARunByNameIdOrBest) {
   testing::TempDir dir;
-  const config::ModelSpec spec{{4}, Activation::tanh, config::DType::float64};
+  const config::ModelSpec spec = model_spec({4}, Activation::tanh, config::DType::float64);
   auto a = model::make_mlp(spec, 2, 1), b = model::make_mlp(spec, 2, 2), c = model::make_mlp(spec, 2, 3);
   const auto path = dir.file("results.h5");
   {
@@ -115,8 +138,8 @@ TEST(SavedRun, ChoosesARunByNameIdOrBest) {
 
 TEST(SavedRun, RefusesWeightsThatDoNotFitTheArchitecture) {
   testing::TempDir dir;
-  const config::ModelSpec spec{{4}, Activation::tanh, config::DType::float64};
-  auto wrong = model::make_mlp({{5}, Activation::tanh, config::DType::float64}, 2, 1);
+  const config::ModelSpec spec = model_spec({4}, Activation::tanh, config::DType::float64);
+  auto wrong = model::make_mlp(model_spec({5}, Activation::tanh, config::DType::float64), 2, 1);
   const auto path = dir.file("results.h5");
   {
     const auto file = io::File::create(path);
