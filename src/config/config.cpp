@@ -570,10 +570,6 @@ RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptVa
   check_parameter_count(section(file, root, "model", swept), run);
   run.train = parse_train(section(file, root, "train", swept), analytic_sample_count(run.data));
   run.optimizer = parse_optimizer(section(file, root, "optimizer", swept), run.train.epochs);
-  if (run.model.features != Features::identity)  // not built yet: standardizing φ instead of x
-    section(file, root, "data", swept)
-        .check(!run.data.standardize, "standardize", "is not supported with model.features yet",
-               to_string(run.model.features));
   // L-BFGS is full batch: its line search compares losses of one fixed objective.
   if (run.optimizer.name == Optimizer::lbfgs)
     section(file, root, "train", swept)

@@ -104,14 +104,18 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("device", context.device);
 }
 
-// data.standardize: group standardization/ with datasets input_mean and input_scale (n) and attributes
-// value_scale and value_offset (model/standardization.h).
+// data.standardize: group standardization/ with datasets input_mean and input_scale (n), with model.features
+// feature_mean and feature_scale (m), and attributes value_scale and value_offset (model/standardization.h).
 void write_standardization(const Location& group, const model::Standardization& st) {
   group.write_attribute("standardize", static_cast<int64_t>(st.active()));
   if (!st.active()) return;
   const Location s = group.create_group("standardization");
   s.write("input_mean", st.mean);
   s.write("input_scale", st.scale);
+  if (!st.feature_mean.empty()) {  // with model.features (x's μ 0 and σ 1 above)
+    s.write("feature_mean", st.feature_mean);
+    s.write("feature_scale", st.feature_scale);
+  }
   s.write_attribute("value_scale", st.value_scale);
   s.write_attribute("value_offset", st.value_offset);
 }

@@ -100,6 +100,13 @@ model::Standardization read_standardization(const Location& group, int64_t dim, 
     if (!s.has_attribute(name)) fail(where + ": missing attribute 'standardization/" + name + "'");
   st.mean = s.read_rows("input_mean", 0, dim);
   st.scale = s.read_rows("input_scale", 0, dim);
+  if (s.has("feature_mean") && s.has("feature_scale")) {  // with model.features: φ's (m each)
+    const int64_t m = s.dataset_info("feature_mean").shape.at(0);
+    if (s.dataset_info("feature_scale").shape != std::vector<int64_t>{m})
+      fail(where + ": datasets 'standardization/feature_mean' and 'feature_scale' differ in length");
+    st.feature_mean = s.read_rows("feature_mean", 0, m);
+    st.feature_scale = s.read_rows("feature_scale", 0, m);
+  }
   st.value_scale = s.read_double_attribute("value_scale");
   st.value_offset = s.read_double_attribute("value_offset");
   return st;
@@ -143,6 +150,10 @@ SavedRun read_run(const File& file, const std::string& name) {
   read_features(group, where, run);
   run.parameters = read_parameters(group, run, where);
   run.standardization = read_standardization(group, run.input_dim, where);
+  const auto& features = run.standardization.feature_mean;
+  if (!features.empty() && static_cast<int64_t>(features.size()) != model::feature_dim(run.model, run.input_dim))
+    fail(where + ": dataset 'standardization/feature_mean' has " + std::to_string(features.size()) +
+         " values, not one per feature of " + model::architecture(run.model, run.input_dim));
   return run;
 }
 
@@ -167,6 +178,7 @@ SavedRun read_saved_run(const std::string& path, const std::string& selector) {
 
 model::Mlp make_model(const SavedRun& run) {
   auto mlp = model::make_mlp(run.model, run.input_dim, /*seed=*/0);
+  mlp->set_features(model::features_for(run.model, run.input_dim, run.standardization));
   const torch::NoGradGuard no_grad;
   const auto named = mlp->named_parameters();
   for (const auto& [name, tensor] : run.parameters) named[name].copy_(tensor);

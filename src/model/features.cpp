@@ -39,6 +39,15 @@ Features::Features(const config::ModelSpec& spec, int64_t n) : kind_(spec.featur
   }
 }
 
+void Features::set_scaling(const std::vector<double>& mean, const std::vector<double>& scale) {
+  mean_ = mean, scale_ = scale;
+}
+
+torch::Tensor Features::scaled(const torch::Tensor& phi) const {
+  if (mean_.empty()) return phi;
+  return (phi - torch::tensor(mean_, phi.options())) / torch::tensor(scale_, phi.options());
+}
+
 torch::Tensor Features::periodic_columns(const torch::Tensor& x, const torch::Tensor& cos,
                                          const torch::Tensor& sin) const {
   return torch::cat({x, cos, sin}, -1).index_select(-1, columns_.to(x.device()));
@@ -59,10 +68,10 @@ torch::Tensor inverse_norms(const torch::Tensor& differences) {
 torch::Tensor Features::operator()(const torch::Tensor& x) const {
   switch (kind_) {
     case config::Features::identity: return x;
-    case config::Features::inverse_distances: return inverse_norms(pair_differences(x, pair_i_, pair_j_));
+    case config::Features::inverse_distances: return scaled(inverse_norms(pair_differences(x, pair_i_, pair_j_)));
     case config::Features::periodic: {
       const auto theta = x * torch::tensor(angular_, x.options());
-      return periodic_columns(x, theta.cos(), theta.sin());
+      return scaled(periodic_columns(x, theta.cos(), theta.sin()));
     }
   }
   return x;
@@ -85,11 +94,13 @@ Features::AtRows Features::at(const torch::Tensor& x) const {
     rows.first = sin.neg().mul_(angular);  // ∂cos θ/∂x
     rows.second = cos.mul(angular);        // ∂sin θ/∂x
   }
+  rows.phi = scaled(rows.phi);  // J's factors stay those of φ: J̃ divides by σ in times and transpose_times
   return rows;
 }
 
-torch::Tensor Features::transpose_times(const AtRows& rows, const torch::Tensor& g) const {
-  if (kind_ == config::Features::identity) return g;
+torch::Tensor Features::transpose_times(const AtRows& rows, const torch::Tensor& g_scaled) const {
+  if (kind_ == config::Features::identity) return g_scaled;
+  const auto g = mean_.empty() ? g_scaled : g_scaled / torch::tensor(scale_, g_scaled.options());  // diag(1/σ) g
   if (kind_ == config::Features::inverse_distances) {
     // g_p φ_p³ (r_i − r_j) goes to atom j, and its negative to atom i.
     const auto u = (g * rows.second).unsqueeze(-1) * rows.first;
@@ -111,17 +122,24 @@ torch::Tensor Features::transpose_times(const AtRows& rows, const torch::Tensor&
 
 torch::Tensor Features::times(const AtRows& rows, const torch::Tensor& r) const {
   if (kind_ == config::Features::identity) return r;
+  torch::Tensor jr;
   if (kind_ == config::Features::inverse_distances) {
     // ∂φ_p = −φ_p³ (r_i − r_j) · (∂r_i − ∂r_j), for each model's r alike.
     auto moves = pair_differences(r.reshape({-1, n_}), pair_i_, pair_j_);  // (R·B) × pairs × 3
     if (r.dim() == 3) moves = moves.view({r.size(0), r.size(1), -1, 3});
-    return (moves * rows.first).sum(-1).mul_(rows.second).neg_();
+    jr = (moves * rows.first).sum(-1).mul_(rows.second).neg_();
+  } else {
+    jr = periodic_columns(r, rows.first * r, rows.second * r);
   }
-  return periodic_columns(r, rows.first * r, rows.second * r);
+  return mean_.empty() ? jr : jr.div_(torch::tensor(scale_, jr.options()));
 }
 
 Features::IndexTables Features::index_tables() const {
   return {pair_i_, pair_j_, columns_, torch::tensor(angular_, torch::kFloat64)};
+}
+
+Features::Scaling Features::scaling() const {
+  return {mean_, scale_};
 }
 
 Features::Coincidence Features::first_coincidence(const torch::Tensor& x) const {

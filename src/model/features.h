@@ -27,6 +27,10 @@ class Features {
   // `spec`'s features for points of n components (n checked by the configuration: config::features_dim_error).
   Features(const config::ModelSpec& spec, int64_t n);
 
+  // data.standardize: φ̃ = (φ − μ) / σ (m values each, fitted to the training rows; J̃ = diag(1/σ) J). Every
+  // function below then computes φ̃ and J̃ in place of φ and J. Empty vectors: no scaling.
+  void set_scaling(const std::vector<double>& mean, const std::vector<double>& scale);
+
   bool is_identity() const { return kind_ == config::Features::identity; }
   int64_t input_dim() const { return n_; }
   int64_t dim() const { return m_; }
@@ -52,6 +56,10 @@ class Features {
     torch::Tensor pair_i, pair_j, columns, angular;
   };
   IndexTables index_tables() const;
+  struct Scaling {
+    std::vector<double> mean, scale;  // empty: none
+  };
+  Scaling scaling() const;
 
   // inverse_distances: the first row (of B) holding two atoms at the same place, and the pair; -1 when none.
   struct Coincidence {
@@ -65,9 +73,12 @@ class Features {
 
   config::Features kind_ = config::Features::identity;
   int64_t n_ = 0, m_ = 0;
-  torch::Tensor pair_i_, pair_j_;  // inverse_distances: the atoms of each pair (int64, on the CPU)
-  torch::Tensor columns_;          // periodic: φ's columns in the B × 3n block [x, cos θ, sin θ]
-  std::vector<double> angular_;    // periodic: 2π / L_i, 0 where not periodic
+  torch::Tensor pair_i_, pair_j_;     // inverse_distances: the atoms of each pair (int64, on the CPU)
+  torch::Tensor columns_;             // periodic: φ's columns in the B × 3n block [x, cos θ, sin θ]
+  std::vector<double> angular_;       // periodic: 2π / L_i, 0 where not periodic
+  std::vector<double> mean_, scale_;  // set_scaling's μ and σ (m), or empty
+  // φ → (φ − μ) / σ where scaled, in φ's dtype.
+  torch::Tensor scaled(const torch::Tensor& phi) const;
 };
 
 }  // namespace gradfit::model

@@ -17,6 +17,12 @@ MlpImpl::MlpImpl(Features features, const std::vector<int64_t>& widths, config::
   for (const auto& linear : linears_) layers_->push_back(linear);
 }
 
+void MlpImpl::set_features(Features features) {
+  TORCH_CHECK(features.dim() == features_.dim(), "Mlp::set_features: ", features.dim(), " features for a model of ",
+              features_.dim(), " inputs");
+  features_ = std::move(features);
+}
+
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = features_(x);
   const size_t last = linears_.size() - 1;

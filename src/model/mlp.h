@@ -17,6 +17,8 @@ class MlpImpl : public torch::nn::Module {
   // x: B×n -> V: B, through φ.
   torch::Tensor forward(const torch::Tensor& x);
   const Features& features() const { return features_; }
+  // The same features, scaled otherwise (data.standardize): the model's inputs keep their number.
+  void set_features(Features features);
 
   // Layer i of depth(): hidden layers 0..depth()-2, the output layer depth()-1 (weight 1×width, bias 1).
   size_t depth() const { return linears_.size(); }

@@ -12,12 +12,21 @@ struct Affine {
   torch::Tensor mean, scale;
   double value_scale, value_offset;
 };
+// With feature statistics, the MLP's inputs are the scaled features: their μ_φ and σ_φ.
 Affine affine_of(const Standardization& st, int64_t dim) {
   if (!st.active()) return {torch::zeros({dim}, torch::kFloat64), torch::ones({dim}, torch::kFloat64), 1.0, 0.0};
+  if (!st.feature_mean.empty())
+    return {column(st.feature_mean), column(st.feature_scale), st.value_scale, st.value_offset};
   return {column(st.mean), column(st.scale), st.value_scale, st.value_offset};
 }
 
 }  // namespace
+
+Features features_for(const config::ModelSpec& spec, int64_t n, const Standardization& st) {
+  Features features(spec, n);
+  features.set_scaling(st.feature_mean, st.feature_scale);
+  return features;
+}
 
 torch::Tensor standardize_inputs(const Standardization& st, const torch::Tensor& x) {
   if (!st.active()) return x;

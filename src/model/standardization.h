@@ -2,6 +2,8 @@
 // data.standardize: the model Ṽ of a run is trained on standardized data and used in the user's units.
 //   x̃_i = (x_i − μ_i) / σ_i,   S̃_i = S_i · σ_i / s,   ṽ = (V − v0) / s          (training data)
 //   V(x) = s · Ṽ(x̃) + v0,     ∂V/∂x_i = (s / σ_i) · ∂Ṽ/∂x̃_i                     (predictions)
+// With model.features the standardization lives in feature space: x stays as it is (μ = 0, σ = 1), and the
+// features are scaled instead, φ̃ = (φ(x) − μ_φ) / σ_φ (model/features.h's set_scaling); S̃ = S / s.
 // Every transform is computed in float64 and rounded once to the tensor's dtype, by these functions alone, so that
 // training, eval and export (whose TorchScript spells out the same operations) agree bit for bit.
 #include <torch/torch.h>
@@ -10,6 +12,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "config/config.h"
+#include "model/features.h"
 
 namespace gradfit::model {
 
@@ -21,11 +26,17 @@ struct Standardization {
   std::vector<double> scale;  // σ (n), > 0
   double value_scale = 1;     // s > 0
   double value_offset = 0;    // v0
+  // With model.features: μ_φ and σ_φ (m) of the features over the training rows; empty otherwise.
+  std::vector<double> feature_mean, feature_scale;
   bool active() const { return !mean.empty(); }
   bool operator==(const Standardization& o) const {
-    return mean == o.mean && scale == o.scale && value_scale == o.value_scale && value_offset == o.value_offset;
+    return mean == o.mean && scale == o.scale && value_scale == o.value_scale && value_offset == o.value_offset &&
+           feature_mean == o.feature_mean && feature_scale == o.feature_scale;
   }
 };
+
+// The features of `spec` for points of n components, scaled as `st` says (data.standardize with features).
+Features features_for(const config::ModelSpec& spec, int64_t n, const Standardization& st);
 
 // x (B×n, user units) -> x̃, in x's dtype.
 torch::Tensor standardize_inputs(const Standardization& st, const torch::Tensor& x);
@@ -43,8 +54,9 @@ std::vector<double> gradient_factors(const Standardization& st);
 std::vector<double> squared_gradient_factors(const Standardization& st, int64_t dim);
 
 // The weights of an MLP (Mlp::parameters() order, by name) trained under `from`, re-expressed as the same function
-// of x in the user's units under `to` (input_dim n): the first layer takes the change of x̃, the output layer that
-// of s and v0. Exact arithmetic aside, V(x) is unchanged. A no-op when from == to.
+// of x in the user's units under `to` (input_dim: the MLP's inputs, n, or m with features): the first layer takes
+// the change of x̃ (or of φ̃), the output layer that of s and v0. Exact arithmetic aside, V(x) is unchanged. A
+// no-op when from == to.
 NamedWeights reparameterize(const NamedWeights& weights, const Standardization& from, const Standardization& to,
                             int64_t input_dim);
 

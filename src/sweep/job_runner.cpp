@@ -114,7 +114,8 @@ class Job {
         if (theirs != ours)
           throw ConfigError("train.init_from " + run.train.init_from + ": run " + source.name + " is " + theirs +
                             ", this run " + ours + " (warm starts need the same architecture)");
-        starts[i] = model::reparameterize(source.parameters, source.standardization, data.standardization, input_dim);
+        starts[i] = model::reparameterize(source.parameters, source.standardization, data.standardization,
+                                          model::feature_dim(run.model, input_dim));
       });
     }
     blamed_ = 0;
@@ -273,6 +274,7 @@ JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, J
 const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parallel::Comm& group) {
   config::RunSpec key_run;
   key_run.data = run.data;
+  if (run.data.standardize) key_run.model.features = run.model.features, key_run.model.periods = run.model.periods;
   const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
   // The standardization and the weights' normalization are fitted to the training rows: to the validation split.
   char split[64] = "";

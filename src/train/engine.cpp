@@ -13,13 +13,13 @@ namespace {
 class AnalyticEngine : public Engine {
  public:
   AnalyticEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
-                 int64_t input_dim, int64_t chunk_rows, double value_weight)
+                 const model::Features& features, int64_t chunk_rows, double value_weight)
       : loss_(run.model.activation, weights.params, chunk_rows),
-        gradient_views_(model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}),
-                                              model::feature_dim(run.model, input_dim), run.model.widths)),
+        gradient_views_(model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), features.dim(),
+                                              run.model.widths)),
         value_weight_(value_weight) {
     loss_.set_gradient_loss({run.train.loss, run.train.huber_delta});
-    loss_.set_features(model::Features(run.model, input_dim));
+    loss_.set_features(features);
   }
 
   void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
@@ -84,10 +84,10 @@ class AutogradEngine : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
-                                    parallel::GradientAllreduce& allreduce, int64_t input_dim, int64_t chunk_rows,
-                                    double value_weight) {
+                                    parallel::GradientAllreduce& allreduce, const model::Features& features,
+                                    int64_t chunk_rows, double value_weight) {
   if (kind == config::Engine::analytic)
-    return std::make_unique<AnalyticEngine>(run, weights, allreduce, input_dim, chunk_rows, value_weight);
+    return std::make_unique<AnalyticEngine>(run, weights, allreduce, features, chunk_rows, value_weight);
   return std::make_unique<AutogradEngine>(run, weights, allreduce, chunk_rows, value_weight);
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "config/config.h"
+#include "model/features.h"
 #include "parallel/grad_sync.h"
 #include "train/batches.h"
 #include "train/weights.h"
@@ -37,9 +38,10 @@ class Engine {
 };
 
 // The engine `kind` for `weights`, writing into `allreduce` (whose parameters must be weights.flat for the
-// analytic engine, the first model's parameters for autograd). `value_weight`: 0 without values.
+// analytic engine, the first model's parameters for autograd, whose own features must be `features`), through
+// `features` (the run's, scaled where the data are standardized). `value_weight`: 0 without values.
 std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
-                                    parallel::GradientAllreduce& allreduce, int64_t input_dim, int64_t chunk_rows,
-                                    double value_weight);
+                                    parallel::GradientAllreduce& allreduce, const model::Features& features,
+                                    int64_t chunk_rows, double value_weight);
 
 }  // namespace gradfit::train

@@ -81,6 +81,47 @@ model::Standardization fit_standardization(const data::Dataset& data, const conf
   return st;
 }
 
+model::Standardization fit_feature_standardization(const data::Dataset& data, const config::RunSpec& run,
+                                                   const parallel::Comm& comm) {
+  const auto weights = training_weights(data, run.train);
+  const model::Features features(run.model, data.dim);
+  const int64_t m = features.dim();
+  const auto phi_of = [&](int64_t first, int64_t rows) { return features(block_of(data.x, first, rows)); };
+  // μ_φ and the training rows' count and value sum, then Σ (φ − μ_φ)² and Σ S², in float64.
+  auto sums = torch::zeros({m + 2}, torch::kFloat64);
+  for (int64_t first = 0; first < data.shard.count; first += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, data.shard.count - first);
+    const auto w = weights.narrow(0, first, rows);
+    sums.narrow(0, 0, m) += (phi_of(first, rows) * w.unsqueeze(1)).sum(0);
+    sums[m] += w.sum();
+    if (data.has_values()) sums[m + 1] += (block_of(data.values, first, rows) * w).sum();
+  }
+  comm.allreduce_sum(sums.data_ptr<double>(), m + 2);
+  const double count = sums[m].item<double>();
+  const auto mean = count > 0 ? sums.narrow(0, 0, m) / count : torch::zeros({m}, torch::kFloat64);
+  auto squares = torch::zeros({m + 1}, torch::kFloat64);
+  for (int64_t first = 0; first < data.shard.count; first += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, data.shard.count - first);
+    const auto w = weights.narrow(0, first, rows);
+    squares.narrow(0, 0, m) += ((phi_of(first, rows) - mean).square() * w.unsqueeze(1)).sum(0);
+    squares[m] += (block_of(data.grad_samples, first, rows).square().sum(1) * w).sum();
+  }
+  comm.allreduce_sum(squares.data_ptr<double>(), m + 1);
+  model::Standardization st;
+  st.mean.assign(static_cast<size_t>(data.dim), 0.0);  // x stays as it is
+  st.scale.assign(static_cast<size_t>(data.dim), 1.0);
+  st.value_offset = count > 0 ? sums[m + 1].item<double>() / count : 0.0;
+  for (int64_t j = 0; j < m; ++j) {
+    const double mu = mean[j].item<double>();
+    const double sigma = count > 0 ? std::sqrt(squares[j].item<double>() / count) : 0.0;
+    st.feature_mean.push_back(mu);
+    st.feature_scale.push_back(sigma > 1e-12 * std::abs(mu) ? sigma : 1.0);  // a constant feature keeps σ = 1
+  }
+  const double rms = count > 0 ? std::sqrt(squares[m].item<double>() / (count * static_cast<double>(data.dim))) : 0;
+  st.value_scale = rms > 0 && std::isfinite(rms) ? rms : 1.0;
+  return st;
+}
+
 namespace {
 
 // t = transform(t), in place, a block of rows at a time (the float64 intermediates stay one block's size).
@@ -117,7 +158,10 @@ void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const
 
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {
   normalize_weights(data, run.train, comm);
-  if (run.data.standardize) standardize_dataset(data, fit_standardization(data, run.train, comm));
+  if (!run.data.standardize) return;
+  standardize_dataset(data, run.model.features == config::Features::identity
+                                ? fit_standardization(data, run.train, comm)
+                                : fit_feature_standardization(data, run, comm));
 }
 
 namespace {
@@ -175,6 +219,7 @@ std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const
 
 model::Mlp model_of(const config::RunSpec& run, const data::Dataset& data, const records::NamedTensors& weights) {
   auto mlp = model::make_mlp(run.model, data.dim, /*seed=*/0);
+  mlp->set_features(model::features_for(run.model, data.dim, data.standardization));
   torch::NoGradGuard no_grad;
   auto named = mlp->named_parameters();
   for (const auto& [name, tensor] : weights) named[name].copy_(tensor);

@@ -19,6 +19,12 @@ namespace gradfit::train {
 model::Standardization fit_standardization(const data::Dataset& data, const config::TrainSpec& spec,
                                            const parallel::Comm& comm);
 
+// The same with model.features (docs/config.md, "Features"): x is left as it is (μ = 0, σ = 1), and μ_φ, σ_φ of
+// the run's features φ(x) over the training rows go into feature_mean and feature_scale; s = the RMS of S (so
+// S̃ = S / s has unit RMS), v0 as above. Collective over `comm`.
+model::Standardization fit_feature_standardization(const data::Dataset& data, const config::RunSpec& run,
+                                                   const parallel::Comm& comm);
+
 // Transforms data's x, grad_samples and values in place (their dtype and device kept) and records `st` in it.
 void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/analytic.h"
+#include "model/standardization.h"
 #include "parallel/agree.h"
 #include "parallel/grad_sync.h"
 #include "parallel/shard.h"
@@ -179,7 +180,10 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
   if (weights_.ema.defined() && resumes.empty()) weights_.ema.copy_(weights_.flat);  // from the initial weights
   flat_gradients_ = allreduce_.gradients().view({members_, weights_.flat.size(1)});
   step_sums_ = allreduce_.extras().narrow(0, 0, kSums * members_).view({members_, kSums});
-  engine_ = make_engine(spec_.engine, runs.front(), weights_, allreduce_, data.dim, chunk_rows_, value_weight_);
+  // data.standardize with features scales φ (model/standardization.h): both engines see the same scaled features.
+  const model::Features features = model::features_for(runs.front().model, data.dim, data.standardization);
+  weights_.first->set_features(features);
+  engine_ = make_engine(spec_.engine, runs.front(), weights_, allreduce_, features, chunk_rows_, value_weight_);
   split_ = split_rows(data, spec_, chunk_rows_, comm_);
 }
 

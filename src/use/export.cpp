@@ -52,14 +52,21 @@ UnitsCode units_code(bool standardized) {
 
 // TorchScript of the features φ(x) (model/features.h, the same operations) and of dV/dx = Jᵀ g from g = ∂V/∂φ,
 // with the buffers pair_i, pair_j (inverse distances) or angular, columns (periodic); empty for the identity.
-std::string features_code(config::Features features) {
+// With `scaled` (data.standardize), φ̃ = (φ − μ_φ) / σ_φ from the buffers feature_mean and feature_scale.
+std::string features_code(config::Features features, bool scaled) {
+  const std::string scale_phi = scaled ? "(phi - self.feature_mean) / self.feature_scale" : "phi";
+  const std::string scale_g = scaled ? "    g = g / self.feature_scale\n" : "";
   if (features == config::Features::inverse_distances)
     return "def pair_differences(self, x: Tensor) -> Tensor:\n"
            "    atoms = x.reshape(x.size(0), -1, 3)\n"
            "    return atoms.index_select(1, self.pair_i) - atoms.index_select(1, self.pair_j)\n\n"
            "def features(self, x: Tensor) -> Tensor:\n"
-           "    return self.pair_differences(x).square().sum(-1).sqrt().reciprocal()\n\n"
-           "def features_transpose(self, x: Tensor, g: Tensor) -> Tensor:\n"
+           "    phi = self.pair_differences(x).square().sum(-1).sqrt().reciprocal()\n"
+           "    return " +
+           scale_phi +
+           "\n\n"
+           "def features_transpose(self, x: Tensor, g: Tensor) -> Tensor:\n" +
+           scale_g +
            "    d = self.pair_differences(x)\n"
            "    phi = d.square().sum(-1).sqrt().reciprocal()\n"
            "    u = (g * (phi * phi * phi)).unsqueeze(-1) * d\n"
@@ -70,8 +77,12 @@ std::string features_code(config::Features features) {
   if (features == config::Features::periodic)
     return "def features(self, x: Tensor) -> Tensor:\n"
            "    theta = x * self.angular\n"
-           "    return torch.cat([x, theta.cos(), theta.sin()], -1).index_select(-1, self.columns)\n\n"
-           "def features_transpose(self, x: Tensor, g: Tensor) -> Tensor:\n"
+           "    phi = torch.cat([x, theta.cos(), theta.sin()], -1).index_select(-1, self.columns)\n"
+           "    return " +
+           scale_phi +
+           "\n\n"
+           "def features_transpose(self, x: Tensor, g: Tensor) -> Tensor:\n" +
+           scale_g +
            "    theta = x * self.angular\n"
            "    n = x.size(1)\n"
            "    spread = torch.zeros(x.size(0), 3 * n, dtype=g.dtype, device=g.device)\n"
@@ -120,6 +131,11 @@ void register_features(torch::jit::Module& module, const io::SavedRun& run) {
     module.register_buffer("angular", tables.angular.to(model::torch_dtype(run.model.dtype)));
     module.register_buffer("columns", tables.columns);
   }
+  const auto& st = run.standardization;
+  if (st.feature_mean.empty()) return;
+  const auto dtype = model::torch_dtype(run.model.dtype);  // as Features::scaled, in the model's dtype
+  module.register_buffer("feature_mean", torch::tensor(st.feature_mean, torch::kFloat64).to(dtype));
+  module.register_buffer("feature_scale", torch::tensor(st.feature_scale, torch::kFloat64).to(dtype));
 }
 
 }  // namespace
@@ -149,7 +165,7 @@ torch::jit::Module scripted_potential(const io::SavedRun& run) {
   }
   const bool features = run.model.features != config::Features::identity;
   if (features) register_features(module, run);
-  module.define(features_code(run.model.features) +
+  module.define(features_code(run.model.features, !st.feature_mean.empty()) +
                 methods_code(hidden, activation_code(run.model.activation), units_code(st.active()), features));
   return module;
 }

@@ -1371,7 +1371,8 @@ PY
 features_match_pytorch)
   # model.features, float64: each Adam run's histories and final weights equal PyTorch's training of the same MLP
   # on the same phi(x) (tests/train/pytorch_reference.py) to 1e-9, on 1 and 3 ranks, both engines (the analytic
-  # runs as an ensemble); the rank counts agree to 1e-10, L-BFGS and mini-batches included. (L-BFGS against
+  # runs as an ensemble), full batch and in gradfit_dist's mini-batches, with and without data.standardize (then
+  # on phi's scaled features); the rank counts agree to 1e-10, L-BFGS included. (L-BFGS against
   # PyTorch is left to cli.lbfgs_matches_pytorch: on the molecule its first line search fits a cubic to losses
   # 2e-8 apart, where a last-bit difference of the summed loss moves the next trial step by 30 %.) eval is
   # invariant to rotating and translating the molecules, and to shifting an angle by its period, to 1e-12;
@@ -1409,11 +1410,19 @@ sweep:
   grid: {train.engine: [analytic, autograd]}
   zip: {optimizer.name: [adam, adam, lbfgs], optimizer.lr: [0.01, 0.003, 1]}
 YAML
+    cat >"$work/${kind}_std.yaml" <<YAML
+name: ${kind}_std
+data: {target: file, path: $kind.h5, standardize: true}
+model: {widths: [16, 16], activation: softplus, dtype: float64, $features}
+train: {epochs: 60, seed: 2}
+sweep:
+  grid: {train.engine: [analytic, autograd], optimizer.lr: [0.01, 0.003]}
+YAML
     cat >"$work/${kind}_mb.yaml" <<YAML
 name: ${kind}_mb
 data: {target: file, path: $kind.h5}
 model: {widths: [16, 16], activation: softplus, dtype: float64, $features}
-train: {epochs: 20, seed: 2, batch_size: 64, val_fraction: 0.2}
+train: {epochs: 20, seed: 2, batch_size: 64}
 sweep:
   grid: {train.engine: [analytic, autograd], optimizer.lr: [0.01, 0.003]}
 YAML
@@ -1424,9 +1433,19 @@ YAML
         --run engine=analytic,name=adam,lr=0.01 --run engine=analytic,name=adam,lr=0.003 \
         --run engine=autograd,name=adam,lr=0.01 --run engine=autograd,name=adam,lr=0.003 ||
         fail "$kind: -n $n differs from PyTorch"
+      run mpi $n "$GRADFIT_BIN" --out "$work/${kind}_std$n" "$work/${kind}_std.yaml"
+      expect_rc 0
+      "$PYTHON" tests/train/pytorch_reference.py "$work/${kind}_std$n/results.h5" "$work/$kind.h5" --tol 1e-9 ||
+        fail "$kind, standardized: -n $n differs from PyTorch"
       run mpi $n "$GRADFIT_BIN" --out "$work/${kind}_mb$n" "$work/${kind}_mb.yaml"
       expect_rc 0
+      "$PYTHON" tests/train/pytorch_reference.py "$work/${kind}_mb$n/results.h5" "$work/$kind.h5" --tol 1e-9 ||
+        fail "$kind, mini-batches: -n $n differs from PyTorch"
     done
+    "$PYTHON" tests/cli/compare_rank_counts.py "$work/${kind}_std1/results.h5" "$work/${kind}_std3/results.h5" \
+      --tol 1e-10 || fail "$kind, standardized: -n 1 and -n 3 differ"
+    run mpi 2 "$GRADFIT_BIN" export "$work/${kind}_std3/results.h5" --run best --out "$work/${kind}_std.pt"
+    expect_rc 0
     "$PYTHON" tests/cli/compare_rank_counts.py "$work/${kind}1/results.h5" "$work/${kind}3/results.h5" --tol 1e-10 ||
       fail "$kind: -n 1 and -n 3 differ"
     "$PYTHON" tests/cli/compare_rank_counts.py "$work/${kind}_mb1/results.h5" "$work/${kind}_mb3/results.h5" \
@@ -1451,8 +1470,11 @@ with h5py.File(w + "/angles_moved.h5", "w") as f:
 PY
   for kind in molecule angles; do
     for points in $kind ${kind}_moved; do
-      run mpi 2 "$GRADFIT_BIN" eval "$work/${kind}3/results.h5" "$work/$points.h5" --run best --out "$work/p_$points.h5"
-      expect_rc 0
+      for fit in $kind ${kind}_std; do
+        run mpi 2 "$GRADFIT_BIN" eval "$work/${fit}3/results.h5" "$work/$points.h5" --run best \
+          --out "$work/p_${fit}_$points.h5"
+        expect_rc 0
+      done
     done
   done
   "$PYTHON" - "$work" <<'PY' || fail "invariance or export"
@@ -1460,18 +1482,21 @@ import sys, h5py, numpy as np, torch
 w = sys.argv[1]
 rotation = np.load(w + "/rotation.npy")
 for kind in ("molecule", "angles"):
-    with h5py.File(f"{w}/p_{kind}.h5") as a, h5py.File(f"{w}/p_{kind}_moved.h5") as b, h5py.File(f"{w}/{kind}.h5") as d:
+  for fit in (kind, kind + "_std"):
+    with h5py.File(f"{w}/p_{fit}_{kind}.h5") as a, h5py.File(f"{w}/p_{fit}_{kind}_moved.h5") as b, \
+            h5py.File(f"{w}/{kind}.h5") as d:
         v, g, v_moved, g_moved, x = a["value"][:], a["grad"][:], b["value"][:], b["grad"][:], d["x"][:]
     if kind == "molecule":  # the moved gradient, turned back
         g_moved = (g_moved.reshape(-1, 4, 3) @ rotation).reshape(-1, 12)
     dv = np.abs(v_moved - v).max() / np.abs(v).max()
     dg = np.linalg.norm(g_moved - g) / np.linalg.norm(g)
-    module = torch.jit.load(f"{w}/{kind}.pt")
+    module = torch.jit.load(f"{w}/{fit}.pt")
     with torch.no_grad():
         g_export = module.gradient(torch.from_numpy(x)).numpy()
-    de = np.linalg.norm(g_export - g) / np.linalg.norm(g)
-    print(f"{kind}: moved points change V by {dv:.2e}, dV/dx by {dg:.2e} (relative); export vs eval {de:.2e}")
-    assert dv <= 1e-12 and dg <= 1e-12 and de <= 1e-12, kind
+        v_export = module.forward(torch.from_numpy(x)).numpy()
+    de = max(np.linalg.norm(g_export - g) / np.linalg.norm(g), np.abs(v_export - v).max() / np.abs(v).max())
+    print(f"{fit}: moved points change V by {dv:.2e}, dV/dx by {dg:.2e} (relative); export vs eval {de:.2e}")
+    assert dv <= 1e-12 and dg <= 1e-12 and de <= 1e-12, fit
 PY
   # --dry-run shows the features; a warm start from a run without them is one line naming both.
   run "$GRADFIT_BIN" --dry-run "$work/molecule.yaml"

@@ -7,7 +7,8 @@ Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
 For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
 builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
 converted to the run's dtype), the activation between them; with model.features, a parameterless module in front
-computes phi(x) (inverse distances or periodic pairs, the same operations) and the first layer takes its m inputs. It trains full batch on DATA.h5 (x, grad) with
+computes phi(x) (inverse distances or periodic pairs, the same operations) and the first layer takes its m inputs.
+It trains on DATA.h5 (x, grad), full batch or in gradfit_dist's mini-batches, with
 torch.optim (Adam, AdamW, SGD, or LBFGS(lr, history_size, tolerance_grad, tolerance_change, max_iter=1,
 line_search_fn='strong_wolfe') stepped once per epoch with a closure that computes the loss and its gradient) and
 torch.optim.lr_scheduler, stepped once per epoch:
@@ -39,7 +40,9 @@ train_loss) and requires the lr history to equal the rates it gives, bit for bit
 
 It prints, per run, the largest relative differences of train_loss, rel_grad_error and lr (element by element), of
 the final weights (model/; per tensor, relative to its largest element) and of final_loss, and exits 1 when one
-exceeds the tolerance. Runs must be full batch, without validation or a value term.
+exceeds the tolerance. Runs must be without validation or a value term; mini-batch runs (not LBFGS, without row
+weights) take gradfit_dist's batches (tests/train/batch_order.py), in its order. A run with data.standardize
+and model.features trains on the scaled features its standardization/ group records and on S / s (mse only).
 """
 import argparse
 import math
@@ -49,6 +52,8 @@ import warnings
 import h5py
 import numpy as np
 import torch
+
+import batch_order
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
@@ -98,19 +103,34 @@ class Periodic(torch.nn.Module):
         return torch.cat([x, theta.cos(), theta.sin()], -1).index_select(-1, self.columns)
 
 
-def features_of(attrs):
-    """model.features as a parameterless module in front of the MLP (None for the identity)."""
+class Scaled(torch.nn.Module):
+    """data.standardize with features: (phi - mean) / scale."""
+
+    def __init__(self, features, mean, scale):
+        super().__init__()
+        self.features, self.dim = features, features.dim
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float64))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float64))
+
+    def forward(self, x):
+        return (self.features(x) - self.mean) / self.scale
+
+
+def features_of(attrs, scaling=None):
+    """model.features as a parameterless module in front of the MLP (None for the identity); `scaling`: the run's
+    standardization/ feature_mean and feature_scale, or None."""
     kind, n = text(attrs["features"]), int(attrs["dim"])
+    features = None
     if kind == "inverse_distances":
-        return InverseDistances(n)
+        features = InverseDistances(n)
     if kind == "periodic":
-        return Periodic([float(p) for p in attrs["periods"]])
-    return None
+        features = Periodic([float(p) for p in attrs["periods"]])
+    return Scaled(features, *scaling) if features is not None and scaling is not None else features
 
 
-def build_model(attrs):
+def build_model(attrs, scaling=None):
     torch.manual_seed(int(attrs["seed"]))
-    features = features_of(attrs)
+    features = features_of(attrs, scaling)
     sizes = [features.dim if features else int(attrs["dim"])] + [int(w) for w in attrs["widths"]]
     layers = [features] if features else []
     for i in range(len(sizes) - 1):
@@ -191,8 +211,28 @@ def moving_average(attrs, model):
     return ema
 
 
-def train(attrs, x, grad_samples, weights=None):
-    model, dtype = build_model(attrs)
+def batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order):
+    """One epoch of mini-batch steps over gradfit_dist's batches `order` (tests/train/batch_order.py): the epoch's
+    loss (the batches' losses weighted by their rows) and relative gradient error, each batch with the weights
+    before its step; the moving average, if any, updated after every step."""
+    params = list(model.parameters())
+    loss_sum, sse = 0.0, 0.0
+    for rows in order:
+        index = torch.tensor(rows)
+        optimizer.zero_grad()
+        loss, dvdx = gradient_loss(model, x[index], grad_samples[index], loss_fn)
+        if max_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        loss_sum += loss.item() * len(rows)
+        sse += float(((dvdx - grad_samples[index]) ** 2).sum())
+    return loss_sum / x.shape[0], math.sqrt(sse / float((grad_samples ** 2).sum()))
+
+
+def train(attrs, x, grad_samples, weights=None, scaling=None):
+    model, dtype = build_model(attrs, scaling)
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
     weights = None if weights is None else weights.to(dtype)
     params = list(model.parameters())
@@ -211,22 +251,30 @@ def train(attrs, x, grad_samples, weights=None):
         return loss
 
     losses, rates, errors = [], [], []
-    for _ in range(int(attrs["epochs"])):
+    batch_size, rows = int(attrs["batch_size"]), x.shape[0]
+    for epoch in range(1, int(attrs["epochs"]) + 1):
         rates.append(optimizer.param_groups[0]["lr"])
         first.clear()
-        if lbfgs:
-            loss = optimizer.step(closure)
+        if 0 < batch_size < rows:
+            assert weights is None and not lbfgs, "mini-batches: without row weights, not LBFGS"
+            order = batch_order.batches(rows, batch_size, int(attrs["seed"]), epoch)
+            loss, error = batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order)
+            losses.append(loss)
+            errors.append(error)
         else:
-            loss = closure()
-            if max_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, max_norm)
-            optimizer.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        losses.append(loss.item())
-        errors.append(relative_error(first["dvdx"], grad_samples, weights))
+            if lbfgs:
+                loss = optimizer.step(closure)
+            else:
+                loss = closure()
+                if max_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params, max_norm)
+                optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            losses.append(loss.item())
+            errors.append(relative_error(first["dvdx"], grad_samples, weights))
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(loss.item())
+            scheduler.step(losses[-1])
         elif scheduler is not None:
             scheduler.step()
     saved = model if ema is None else ema.module
@@ -305,9 +353,19 @@ def main():
         for name in args.run or sorted(f["runs"]):
             g = f["runs"][name]
             attrs = {**DEFAULTS, **dict(g.attrs)}
-            assert int(attrs["batch_size"]) == 0 and float(attrs["val_fraction"]) == 0, "full batch only"
+            assert float(attrs["val_fraction"]) == 0, "without validation only"
             assert text(attrs["status"]) == "done", (name, attrs["status"])
-            losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, grad_samples, weights)
+            # data.standardize with features: the model trains on phi~ and S / s, its history in those units,
+            # its final metrics in the user's (for mse, the loss times s^2).
+            scaling, s2, targets = None, 1.0, grad_samples
+            if int(attrs.get("standardize", 0)) and "feature_mean" in g.get("standardization", {}):
+                st = g["standardization"]
+                assert text(attrs["loss"]) == "mse", "standardized features: mse only"
+                scaling = (st["feature_mean"][:].tolist(), st["feature_scale"][:].tolist())
+                s2 = float(st.attrs["value_scale"]) ** 2
+                targets = (grad_samples.double() / float(st.attrs["value_scale"])).to(grad_samples.dtype)
+            losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, targets, weights, scaling)
+            final_loss *= s2
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
             d_err = relative(g["rel_grad_error"][:], errors)
