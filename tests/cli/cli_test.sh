@@ -748,7 +748,7 @@ prune_kill_resume)
   # SIGKILL at four moments of an ASHA sweep, rerunning the same command each time (each counts from its start):
   # in a checkpoint write of the first rung, right after its decision, in a checkpoint write of the second rung,
   # and between two runs of a resumed job. The finished sweep made the same decisions
-  # as an uninterrupted one and equals it bit for bit, and a run pruned before a kill never starts again.
+  # as an uninterrupted one and equals it bit for bit, and a run pruned before a kill never trains again.
   write_prune_sweep "$work/s.yaml" "{method: asha, min_epochs: 4}"
   run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/reference" "$work/s.yaml"
   expect_rc 0
@@ -770,8 +770,14 @@ prune_kill_resume)
   # The start lines go on counting from the runs already finished.
   finished=$(sed -n 's/.*: \([0-9]*\) runs already finished.*/\1/p' "$work/out")
   expect_in out "^\\[ *$((finished + 1))/12 start\\]"
+  # A run pruned before a kill trains no further: where a kill came before its results file was written, the
+  # resumed job takes it up again only to end it, pruned, at the epoch of its rung (as in the reference).
   for id in $pruned_before; do
-    if grep -q "start\] $id" "$work/out" && [ -e "$work/r/runs/$id.h5" ]; then fail "pruned run $id started again"; fi
+    grep -q "start\] $id" "$work/out" || continue
+    epochs=$("$PYTHON" -c 'import sys, h5py
+runs = h5py.File(sys.argv[1])["runs"]
+print([len(g["epoch"]) for g in runs.values() if g.attrs["id"] == sys.argv[2]][0])' "$work/reference/results.h5" "$id")
+    grep -Eq "done\] pruned +$id .* $epochs epochs " "$work/out" || fail "pruned run $id trained again"
   done
   run "$PYTHON" tests/cli/check_pruning.py --same-decisions "$work/reference/pruning.tsv" "$work/r/pruning.tsv"
   expect_rc 0
@@ -1507,6 +1513,19 @@ PY
   run mpi 2 "$GRADFIT_BIN" --out "$work/warm" "$work/warm.yaml"
   expect_rc 1
   expect_in err "^gradfit_dist: error: .*init_from .* is inverse_distances\(12\)-6-16-16-1, this run 12-16-16-1 "
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected one error line"
+  # Two atoms at one place (row 250, on the second rank's shard): one line naming the file and the row.
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py
+with h5py.File(sys.argv[1] + "/molecule.h5") as f, h5py.File(sys.argv[1] + "/clash.h5", "w") as g:
+    x = f["x"][:]
+    x[250, 6:9] = x[250, 3:6]
+    g["x"], g["grad"] = x, f["grad"][:]
+PY
+  sed 's/path: molecule.h5/path: clash.h5/' "$work/molecule.yaml" >"$work/clash.yaml"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/clash" "$work/clash.yaml"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: run .*clash.h5: row 250: atoms 1 and 2 are at the same place \\(model.features"
   [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected one error line" ;;
 eval_matches_pytorch)
   # eval under 1 and 3 ranks writes the same PRED.h5, equal to PyTorch's own evaluation of the saved weights.

@@ -81,8 +81,12 @@ TEST_P(FeaturesJacobian, AnalyticEngineMatchesAutogradThroughTheFeatures) {
     std::vector<torch::Tensor> grads;
     for (const auto& p : model->parameters()) grads.push_back(torch::zeros_like(p));
     auto sums = torch::zeros({2}, torch::kFloat64);
-    AnalyticLoss(model, /*chunk_rows=*/8).accumulate(x, s, v, value_weight, count, grads, sums);
+    AnalyticLoss analytic(model, /*chunk_rows=*/8);
+    analytic.accumulate(x, s, v, value_weight, count, grads, sums);
     EXPECT_LT(std::abs(sums[0].item<double>() / terms.grad_sse.item<double>() - 1), 1e-12);
+    auto eval_sums = torch::zeros({2}, torch::kFloat64);  // validation's pass: the sums alone
+    analytic.evaluate(x, s, v, value_weight, eval_sums);
+    EXPECT_TRUE(torch::equal(eval_sums, sums));
     const auto params = model->parameters();
     for (size_t i = 0; i < params.size(); ++i) {
       if (!params[i].grad().defined()) {  // the output bias without a value term

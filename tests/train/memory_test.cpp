@@ -78,6 +78,23 @@ TEST(Memory, TheChunkPartIsTheDoubleBackwardsBuffers) {
   EXPECT_EQ(estimate_memory(run, shape, 1, 1, torch::kCPU).chunks, 1000 * per_row);
 }
 
+// With features the chunks hold the MLP's buffers for m inputs and the features' own work: for inverse distances
+// of a = 9 atoms (n = 27, m = 36 pairs), 12 numbers a pair and 2n a row.
+TEST(Memory, TheChunkPartCountsTheFeatures) {
+  config::RunSpec run = wells_run(1000, 27);
+  run.train.chunk_rows = 100;
+  const DataShape shape{1000, 27, true, false};
+  const double identity = estimate_memory(run, shape, 1, 1, torch::kCPU).chunks;
+  EXPECT_EQ(identity, 100.0 * static_cast<double>(model::buffer_elements_per_row(27, run.model.widths)) * 4);
+  run.model.features = config::Features::inverse_distances;
+  const double features = estimate_memory(run, shape, 1, 1, torch::kCPU).chunks;
+  EXPECT_EQ(features,
+            100.0 * (static_cast<double>(model::buffer_elements_per_row(36, run.model.widths)) + 12 * 36 + 2 * 27) * 4);
+  EXPECT_EQ(estimate_memory(run, shape, 1, 1, torch::kCPU).model,
+            static_cast<double>(model::parameter_count(run.model, 27)) * 4 * 5);  // m = 36 inputs counted
+  EXPECT_EQ(model::parameter_count(run.model, 27), 36 * 32 + 32 + 32 * 32 + 32 + 32 + 1);
+}
+
 // Mini-batches keep a permutation of all N rows on every rank, and a copy of a batch; validation a mark per row.
 TEST(Memory, BuffersGrowWithTheBatchesAndTheHeldOutRows) {
   config::RunSpec run = wells_run(1'000'000, 2);
