@@ -49,17 +49,14 @@ class Features {
   // J r: r (R×)B×n -> (R×)B×m.
   torch::Tensor times(const AtRows& rows, const torch::Tensor& r) const;
 
-  // The tables the features are computed from (TorchScript's copy of them, use/export.cpp): inverse_distances:
-  // the atoms i and j of each pair (int64); periodic: φ's columns in the block [x, cos θ, sin θ] (int64) and
-  // 2π / L_i, 0 where not periodic (float64).
-  struct IndexTables {
-    torch::Tensor pair_i, pair_j, columns, angular;
+  // The tables the features are computed from: inverse_distances: the atoms i and j of each pair (int64);
+  // periodic: φ's columns in the block [x, cos θ, sin θ] (int64) and 2π / L_i, 0 where not periodic; with
+  // set_scaling, μ and σ (undefined without).
+  struct Tables {
+    torch::Tensor pair_i, pair_j, columns, angular, mean, scale;
   };
-  IndexTables index_tables() const;
-  struct Scaling {
-    std::vector<double> mean, scale;  // empty: none
-  };
-  Scaling scaling() const;
+  // On the CPU, floating ones in float64 (TorchScript's copy of them, use/export.cpp).
+  const Tables& index_tables() const { return tables_; }
 
   // inverse_distances: the first row (of B) holding two atoms at the same place, and the pair; -1 when none.
   struct Coincidence {
@@ -68,17 +65,19 @@ class Features {
   Coincidence first_coincidence(const torch::Tensor& x) const;
 
  private:
+  // The tables in `like`'s dtype and on its device, copied there on first use (again when either changes), so
+  // that a step makes no host transfer.
+  const Tables& tables_like(const torch::Tensor& like) const;
   // x's columns (B × 3n when periodic: x, cos θ, sin θ) gathered into φ's order.
-  torch::Tensor periodic_columns(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const;
+  torch::Tensor periodic_columns(const Tables& t, const torch::Tensor& x, const torch::Tensor& cos,
+                                 const torch::Tensor& sin) const;
+  // φ → (φ − μ) / σ where scaled.
+  static torch::Tensor scaled(const Tables& t, const torch::Tensor& phi);
 
   config::Features kind_ = config::Features::identity;
   int64_t n_ = 0, m_ = 0;
-  torch::Tensor pair_i_, pair_j_;     // inverse_distances: the atoms of each pair (int64, on the CPU)
-  torch::Tensor columns_;             // periodic: φ's columns in the B × 3n block [x, cos θ, sin θ]
-  std::vector<double> angular_;       // periodic: 2π / L_i, 0 where not periodic
-  std::vector<double> mean_, scale_;  // set_scaling's μ and σ (m), or empty
-  // φ → (φ − μ) / σ where scaled, in φ's dtype.
-  torch::Tensor scaled(const torch::Tensor& phi) const;
+  Tables tables_;             // on the CPU
+  mutable Tables on_device_;  // tables_like's copy
 };
 
 }  // namespace gradfit::model

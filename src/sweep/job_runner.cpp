@@ -252,7 +252,6 @@ class Job {
 // inverse_distances: two atoms at one place would make a feature infinite. The first such row of the data, as
 // every rank's error (the lowest rank holds the lowest rows). Collective over `group`.
 void check_distinct_atoms(const data::Dataset& data, const config::RunSpec& run, const parallel::Comm& group) {
-  if (run.model.features != config::Features::inverse_distances) return;
   const model::Features features(run.model, data.dim);
   parallel::all_or_none(group, true, [&] {
     constexpr int64_t kRows = 4096;  // a block's pairs at a time, whatever the shard's size
@@ -288,8 +287,12 @@ const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parall
     train::prepare_dataset(*cached_, run, group);
     cached_key_ = key;
     cached_split_ = split;
+    atoms_checked_ = false;
   }
-  check_distinct_atoms(*cached_, run, group);
+  if (run.model.features == config::Features::inverse_distances && !atoms_checked_) {  // once per data loaded
+    check_distinct_atoms(*cached_, run, group);
+    atoms_checked_ = true;
+  }
   return *cached_;
 }
 

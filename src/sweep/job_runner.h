@@ -59,7 +59,8 @@ class JobRunner {
   JobSettings settings_;
   std::optional<data::Dataset> cached_;
   std::string cached_key_;
-  std::string cached_split_;  // the validation split the cached data were prepared for (train::prepare_dataset)
+  std::string cached_split_;    // the validation split the cached data were prepared for (train::prepare_dataset)
+  bool atoms_checked_ = false;  // the cached data's rows hold no two atoms at one place (inverse_distances)
 };
 
 }  // namespace gradfit::sweep

@@ -123,7 +123,7 @@ std::string methods_code(size_t hidden, const ActivationCode& act, const UnitsCo
 void register_features(torch::jit::Module& module, const io::SavedRun& run) {
   module.register_attribute("features", c10::StringType::get(), std::string(config::to_string(run.model.features)));
   const model::Features features(run.model, run.input_dim);
-  const auto tables = features.index_tables();
+  const auto& tables = features.index_tables();
   if (run.model.features == config::Features::inverse_distances) {
     module.register_buffer("pair_i", tables.pair_i);
     module.register_buffer("pair_j", tables.pair_j);

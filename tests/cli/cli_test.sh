@@ -1404,6 +1404,16 @@ t = rng.uniform(-4, 4, (300, 2))
 with h5py.File(sys.argv[1] + "/angles.h5", "w") as f:
     f["x"], f["grad"] = t, np.stack([np.cos(t[:, 0]) * t[:, 1], np.sin(t[:, 0]) + t[:, 1]], 1)
 PY
+  # train_like_pytorch SWEEP [--run NAME]...: $work/SWEEP.yaml on $n ranks, its runs (or those named) as PyTorch's
+  # on $work/$kind.h5.
+  train_like_pytorch() {
+    local sweep=$1
+    shift
+    run mpi "$n" "$GRADFIT_BIN" --out "$work/$sweep$n" "$work/$sweep.yaml"
+    expect_rc 0
+    "$PYTHON" tests/train/pytorch_reference.py "$work/$sweep$n/results.h5" "$work/$kind.h5" --tol 1e-9 "$@" ||
+      fail "$sweep: -n $n differs from PyTorch"
+  }
   for kind in molecule angles; do
     if [ $kind = molecule ]; then features='features: inverse_distances'; else
       features='features: periodic, periods: [6.283185307179586, 0]'; fi
@@ -1433,20 +1443,10 @@ sweep:
   grid: {train.engine: [analytic, autograd], optimizer.lr: [0.01, 0.003]}
 YAML
     for n in 1 3; do
-      run mpi $n "$GRADFIT_BIN" --out "$work/$kind$n" "$work/$kind.yaml"
-      expect_rc 0
-      "$PYTHON" tests/train/pytorch_reference.py "$work/$kind$n/results.h5" "$work/$kind.h5" --tol 1e-9 \
-        --run engine=analytic,name=adam,lr=0.01 --run engine=analytic,name=adam,lr=0.003 \
-        --run engine=autograd,name=adam,lr=0.01 --run engine=autograd,name=adam,lr=0.003 ||
-        fail "$kind: -n $n differs from PyTorch"
-      run mpi $n "$GRADFIT_BIN" --out "$work/${kind}_std$n" "$work/${kind}_std.yaml"
-      expect_rc 0
-      "$PYTHON" tests/train/pytorch_reference.py "$work/${kind}_std$n/results.h5" "$work/$kind.h5" --tol 1e-9 ||
-        fail "$kind, standardized: -n $n differs from PyTorch"
-      run mpi $n "$GRADFIT_BIN" --out "$work/${kind}_mb$n" "$work/${kind}_mb.yaml"
-      expect_rc 0
-      "$PYTHON" tests/train/pytorch_reference.py "$work/${kind}_mb$n/results.h5" "$work/$kind.h5" --tol 1e-9 ||
-        fail "$kind, mini-batches: -n $n differs from PyTorch"
+      train_like_pytorch "$kind" --run engine=analytic,name=adam,lr=0.01 --run engine=analytic,name=adam,lr=0.003 \
+        --run engine=autograd,name=adam,lr=0.01 --run engine=autograd,name=adam,lr=0.003
+      train_like_pytorch "${kind}_std"
+      train_like_pytorch "${kind}_mb"
     done
     "$PYTHON" tests/cli/compare_rank_counts.py "$work/${kind}_std1/results.h5" "$work/${kind}_std3/results.h5" \
       --tol 1e-10 || fail "$kind, standardized: -n 1 and -n 3 differ"
