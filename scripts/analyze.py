@@ -168,6 +168,8 @@ def swept_keys(table, with_replicates=False):
 
 def leaderboard(ranked, metric, top):
     columns = ["id", "status", metric, "final_loss", "epochs_run"]
+    if "test_rel_grad_error" in ranked.columns and np.isfinite(ranked["test_rel_grad_error"].astype(float)).any():
+        columns[3:3] = ["test_rel_grad_error", "test_grad_mae"]  # data.test_path: shown, not ranked by
     if "rung" in ranked.columns and (ranked["rung"].astype(float) >= 0).any():  # -1: the sweep does not prune
         columns.append("rung")
     columns += [c for c in ranked.columns if c.startswith("param.")]

@@ -13,6 +13,8 @@ packages=(
   libgtest-dev universal-ctags           # tests (ctags: the structure test's function lengths)
   python3-h5py python3-pandas python3-matplotlib  # scripts/analyze.py, and tests that read results
   python3-torch time                     # bench/bench_perf.sh: the PyTorch reference, per-rank peak memory
+  python3-ase                            # scripts/ase_import.py, scripts/ase_calculator.py and their tests
+  xtb                                    # experiments/molecule: GFN2-xTB molecular dynamics and forces
 )
 
 missing=()

@@ -39,15 +39,43 @@ namespace fs = std::filesystem;
 // The shapes of the runs' data files, by path.
 using FileLayouts = std::map<std::string, data::FileLayout>;
 
-// Checks what the YAML alone cannot: runs on a user's file against the file's shape (read, not the data). Returns
-// the shapes. One rank.
+// The shape of the file at `path`, read once.
+const data::FileLayout& layout_of(FileLayouts& layouts, const std::string& path) {
+  auto it = layouts.find(path);
+  if (it == layouts.end()) it = layouts.emplace(path, data::inspect_file(path)).first;
+  return it->second;
+}
+
+// data.test_path against the data the run trains on: the same n (and atoms, where both files name them).
+void check_test_file(const config::Config& config, const config::RunSpec& run, FileLayouts& layouts) {
+  const auto& test = [&]() -> const data::FileLayout& {
+    try {
+      return layout_of(layouts, run.data.test_path);
+    } catch (const DataError& e) {
+      throw ConfigError(config.path + ": key 'data.test_path': " + e.what());
+    }
+  }();
+  const bool file = run.data.target == config::Target::file;
+  const int64_t dim = file ? layout_of(layouts, run.data.path).dim : run.data.dim;
+  if (test.dim != dim)
+    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path + " has n = " +
+                      std::to_string(test.dim) + " columns, but the training data " +
+                      (file ? run.data.path : "(data.target)") + " has n = " + std::to_string(dim) + " (run " +
+                      run.name + ")");
+  const auto& numbers = file ? layout_of(layouts, run.data.path).numbers : test.numbers;
+  if (!test.numbers.empty() && !numbers.empty() && test.numbers != numbers)
+    throw ConfigError(config.path + ": key 'data.test_path': the atoms of " + run.data.test_path + " (attribute "
+                      "'numbers') differ from those of " + run.data.path + " (run " + run.name + ")");
+}
+
+// Checks what the YAML alone cannot: runs on a user's file (and test files) against the files' shapes (read, not
+// the data). Returns the shapes. One rank.
 FileLayouts check_against_files(const config::Config& config) {
   FileLayouts layouts;
   for (const auto& run : config.runs) {
+    if (!run.data.test_path.empty()) check_test_file(config, run, layouts);
     if (run.data.target != config::Target::file) continue;
-    auto it = layouts.find(run.data.path);
-    if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
-    const auto& layout = it->second;
+    const auto& layout = layout_of(layouts, run.data.path);
     if (layout.rows > config::kMaxSamples || layout.dim > config::kMaxDim)
       throw ConfigError(run.data.path + ": dataset 'x' is " + std::to_string(layout.rows) + " × " +
                         std::to_string(layout.dim) + ": a run takes at most " + std::to_string(config::kMaxSamples) +

@@ -1,18 +1,17 @@
 #!/usr/bin/env python3
 """Makes real molecular data for gradfit_dist: ethanol (9 atoms) in a GFN2-xTB molecular dynamics run, every frame
-labelled with its GFN2-xTB energy and gradient.
+labelled with its GFN2-xTB energy and forces, written as an extended XYZ file (what ASE and most codes read).
 
-Usage: make_data.py [--out DIR] [--frames 3000] [--train 2000] [--temperature 500] [--jobs 2]
+Usage: make_data.py [--out DIR] [--frames 3000] [--temperature 500] [--jobs 2]
 
-Needs xtb (Debian's package `xtb`), numpy and h5py (`python3-h5py`; run it with an interpreter that imports them,
+Needs xtb (Debian's package `xtb`), numpy and ASE (`python3-ase`; run it with an interpreter that imports them,
 e.g. /usr/bin/python3). Minutes on 2 cores: the MD (0.5 fs steps, a frame every 5 fs, Berendsen thermostat at
 --temperature K, the molecule free to rotate and translate) takes about a minute for 3000 frames, the labels
 (one `xtb --grad` per frame, --jobs at a time) about 0.1 s a frame.
 
-Writes to DIR (default: data/ beside this script):
-  train.h5  the first --train frames     x (frames × 27, Å), grad = dE/dx (eV/Å, the negative forces),
-  test.h5   the frames after them         value = E (eV), attributes numbers (atomic numbers) and units
-The test frames come later in the trajectory than every training frame, as a held-out set should.
+Writes DIR/ethanol_md.extxyz (default DIR: data/ beside this script): every frame's positions (Å), energy (eV) and
+forces (eV/Å), in the order of the trajectory. scripts/ase_import.py turns it into gradfit_dist's HDF5 files (see
+docs/molecules.md and run.sh beside this script).
 """
 import argparse
 import concurrent.futures
@@ -25,16 +24,17 @@ import tempfile
 import numpy as np
 
 try:
-    import h5py
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
 except ImportError:
-    sys.exit("make_data.py: h5py is missing: install python3-h5py and run this with /usr/bin/python3")
+    sys.exit("make_data.py: ASE is missing: install python3-ase and run this with /usr/bin/python3")
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
 BOHR_ANGSTROM = 0.529177210903
 ETHANOL = [("C", -0.0014, 0.0, 0.0), ("C", 1.5132, 0.0, 0.0), ("O", 1.9883, 1.3442, 0.0),
            ("H", -0.3918, 1.0187, 0.0), ("H", -0.3918, -0.5093, 0.8821), ("H", -0.3918, -0.5093, -0.8821),
            ("H", 1.8847, -0.5175, 0.8869), ("H", 1.8847, -0.5175, -0.8869), ("H", 2.9483, 1.3142, 0.0)]
-NUMBERS = {"H": 1, "C": 6, "O": 8}
 
 
 def write_xyz(path, symbols, positions, comment=""):
@@ -89,14 +89,15 @@ def label(job):
     return energy * HARTREE_EV, gradient * HARTREE_EV / BOHR_ANGSTROM
 
 
-def write(path, symbols, positions, energies, gradients, source):
-    with h5py.File(path + ".tmp", "w") as f:
-        f["x"] = positions.reshape(len(positions), -1)
-        f["grad"] = gradients.reshape(len(gradients), -1)
-        f["value"] = energies
-        f.attrs["numbers"] = np.array([NUMBERS[s] for s in symbols], dtype=np.int64)
-        f.attrs["units"] = "x: Angstrom, grad: eV/Angstrom (dE/dx, the negative forces), value: eV"
-        f.attrs["source"] = source
+def write_extxyz(path, symbols, positions, energies, gradients, source):
+    """The frames with their energies and forces (-gradients), written whole to a temporary and renamed."""
+    frames = []
+    for p, e, g in zip(positions, energies, gradients):
+        atoms = Atoms(symbols, positions=p, pbc=False)
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=-g)
+        atoms.info["source"] = source
+        frames.append(atoms)
+    ase.io.write(path + ".tmp", frames, format="extxyz")
     os.replace(path + ".tmp", path)
 
 
@@ -104,14 +105,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
     parser.add_argument("--frames", type=int, default=3000)
-    parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     if shutil.which("xtb") is None:
         sys.exit("make_data.py: xtb is missing: install Debian's package xtb")
-    if not 0 < args.train < args.frames:
-        sys.exit(f"make_data.py: --train must be between 0 and --frames ({args.frames}), got {args.train}")
+    if args.frames < 1:
+        sys.exit(f"make_data.py: --frames must be >= 1, got {args.frames}")
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         print(f"GFN2-xTB MD of ethanol at {args.temperature:g} K, {args.frames} frames 5 fs apart", flush=True)
@@ -123,12 +123,9 @@ def main():
     energies = np.array([e for e, _ in labels])
     gradients = np.array([g for _, g in labels])
     source = f"GFN2-xTB (xtb) NVT MD of ethanol at {args.temperature:g} K, 0.5 fs steps, a frame every 5 fs"
-    n = args.train
-    write(os.path.join(args.out, "train.h5"), symbols, positions[:n], energies[:n], gradients[:n],
-          source + f", frames 0-{n - 1}")
-    write(os.path.join(args.out, "test.h5"), symbols, positions[n:], energies[n:], gradients[n:],
-          source + f", frames {n}-{args.frames - 1}")
-    print(f"wrote {args.out}/train.h5 ({n} frames) and {args.out}/test.h5 ({args.frames - n} frames)")
+    path = os.path.join(args.out, "ethanol_md.extxyz")
+    write_extxyz(path, symbols, positions, energies, gradients, source)
+    print(f"wrote {path}: {args.frames} frames with energies and forces")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
   static const std::map<std::string, std::vector<std::string>> keys{
       {"data",
        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
-        "well_width", "seed", "standardize"}},
+        "well_width", "seed", "standardize", "test_path"}},
       {"model", {"widths", "activation", "dtype", "features", "periods"}},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
@@ -119,6 +119,12 @@ void check_data_bounds(const Section& s, const DataSpec& d) {
   check_at_most(s, "wells", d.wells, kMaxWells);
 }
 
+// A path from the YAML: relative paths are relative to the YAML file's folder (empty stays empty).
+std::string relative_to_file(const Section& s, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(s.file()).parent_path() / path).lexically_normal().string();
+}
+
 DataSpec parse_data(const Section& s) {
   DataSpec d;
   d.target = s.get_enum("target", kTargets, d.target);
@@ -142,13 +148,9 @@ DataSpec parse_data(const Section& s) {
   s.check(d.well_width > 0, "well_width", "must be > 0", d.well_width);
   check_data_bounds(s, d);
 
+  d.test_path = relative_to_file(s, s.get<std::string>("test_path", d.test_path));
   switch (d.target) {
-    case Target::file: {
-      d.path = s.require<std::string>("path");
-      const std::filesystem::path p(d.path);
-      if (p.is_relative()) d.path = (std::filesystem::path(s.file()).parent_path() / p).lexically_normal().string();
-      break;
-    }
+    case Target::file: d.path = relative_to_file(s, s.require<std::string>("path")); break;
     case Target::quadratic: {
       const auto rows = s.require<std::vector<std::vector<double>>>("P");
       const auto n = static_cast<int64_t>(rows.size());
@@ -287,8 +289,7 @@ TrainSpec parse_train(const Section& s, int64_t samples) {
   t.init_from = s.get<std::string>("init_from", t.init_from);
   t.ema_decay = s.get<double>("ema_decay", t.ema_decay);
   s.check(t.ema_decay >= 0 && t.ema_decay < 1, "ema_decay", "must be in [0, 1) (0: no moving average)", t.ema_decay);
-  if (!t.init_from.empty() && std::filesystem::path(t.init_from).is_relative())  // as data.path
-    t.init_from = (std::filesystem::path(s.file()).parent_path() / t.init_from).lexically_normal().string();
+  t.init_from = relative_to_file(s, t.init_from);
   s.check(t.epochs >= 1, "epochs", "must be >= 1", t.epochs);
   s.check(t.batch_size >= 0, "batch_size", "must be >= 0 (0 means full batch)", t.batch_size);
   s.check(samples < 0 || t.batch_size <= samples, "batch_size",
@@ -673,6 +674,7 @@ std::string canonical_text(const RunSpec& r) {
     if (wells) os << "data.wells=" << d.wells << "\ndata.well_width=" << number_text(d.well_width) << "\n";
   }
   if (d.standardize) os << "data.standardize=true\n";  // named only when set: other runs keep their ids
+  if (!d.test_path.empty()) os << "data.test_path=" << d.test_path << "\n";  // likewise
   os << "model.widths=";
   for (const int64_t w : r.model.widths) os << w << ",";
   os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype);

@@ -28,6 +28,9 @@ enum class Features { identity, inverse_distances, periodic };
 struct DataSpec {
   Target target = Target::quadratic;
   std::string path;  // Target::file: HDF5 file with x (N×n), grad (N×n), optional value (N)
+  // Held-out test data (any target): an HDF5 file like `path`, every finished run evaluated on it with its saved
+  // weights (test metrics in its results). Empty: none.
+  std::string test_path;
   Sampling sampling = Sampling::grid;
   int64_t dim = 2;                // n; for quadratic it is taken from P
   int64_t points_per_axis = 10;   // grid: N = points_per_axis^n

@@ -80,6 +80,12 @@ FileLayout inspect(const io::File& file, GradSamples grad_samples) {
       fail(path + ": dataset '" + name + "' has shape " + shape_text(info.shape) + "; expected (" +
            std::to_string(layout.rows) + ") to match 'x'");
   }
+  if (file.has_attribute("numbers")) {  // the atoms whose coordinates x holds, 3 columns each
+    layout.numbers = file.read_int_vector_attribute("numbers");
+    if (3 * static_cast<int64_t>(layout.numbers.size()) != layout.dim)
+      fail(path + ": attribute 'numbers' names " + std::to_string(layout.numbers.size()) + " atoms, but 'x' has n = " +
+           std::to_string(layout.dim) + " columns (3 per atom)");
+  }
   return layout;
 }
 
@@ -95,6 +101,7 @@ Dataset read_file(const DataSpec& spec, const parallel::Comm& comm, torch::Dtype
   if (layout.has_values) d.values = rows_tensor(file, "value", d.shard, 1, dtype).view({-1});
   if (layout.has_weights) d.weights = rows_tensor(file, "weight", d.shard, 1, dtype).view({-1});
   d.description = spec.path;
+  d.numbers = layout.numbers;
   return d;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "model/standardization.h"
@@ -24,6 +25,7 @@ struct Dataset {
   int64_t dim = 0;          // n
   parallel::Shard shard;    // the rows this rank holds
   std::string description;  // for the log: "quadratic, grid of 10^2 points" or the file path
+  std::vector<int64_t> numbers;  // a file's attribute `numbers` (atomic numbers, e.g. from ase_import.py); or none
   // data.standardize: the transform x, grad_samples and values have been through (train/standardize.h); inactive
   // (the identity) when they are in the user's units.
   model::Standardization standardization;
@@ -45,6 +47,7 @@ struct FileLayout {
   bool has_values = false;
   bool has_grad = false;
   bool has_weights = false;  // a `weight` dataset (N); read for training only
+  std::vector<int64_t> numbers;  // the attribute `numbers` (atomic numbers), empty without
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);

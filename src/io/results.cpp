@@ -120,9 +120,23 @@ void write_standardization(const Location& group, const model::Standardization& 
   s.write_attribute("value_offset", st.value_offset);
 }
 
+// data.test_path: attributes test_data, test_rows, test_rel_grad_error, test_grad_mae, test_grad_rmse,
+// test_value_mae and test_value_offset.
+void write_test_metrics(const Location& group, const records::TestMetrics& test) {
+  group.write_attribute("test_data", test.file);
+  group.write_attribute("test_rows", test.rows);
+  group.write_attribute("test_rel_grad_error", test.rel_grad_error);
+  group.write_attribute("test_grad_mae", test.grad_mae);
+  group.write_attribute("test_grad_rmse", test.grad_rmse);
+  group.write_attribute("test_value_mae", test.value_mae);
+  group.write_attribute("test_value_offset", test.value_offset);
+}
+
 void write_run(const Location& runs, const config::RunSpec& run, const RunContext& context,
                const records::TrainResult& result) {
   const Location group = runs.create_group(run.name);
+  if (!context.numbers.empty()) group.write_attribute("numbers", context.numbers);
+  if (context.test) write_test_metrics(group, *context.test);
   write_standardization(group, context.standardization);
   group.write_attribute("weighted", static_cast<int64_t>(context.weighted));
   write_history(group, result.history);
@@ -225,7 +239,8 @@ void merge_results(const std::string& path, const config::Config& config, const 
     std::vector<TableColumn> table;
     for (const char* column : {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss",
                                "best_val_loss", "lr", "activation", "architecture", "params", "wall_seconds",
-                               "final_val_loss", "rung", "pruned_at_epoch", "schedule", "lr_final"})
+                               "final_val_loss", "rung", "pruned_at_epoch", "schedule", "lr_final",
+                               "test_rel_grad_error", "test_grad_mae", "test_grad_rmse", "test_value_mae"})
       table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);
@@ -238,7 +253,7 @@ void merge_results(const std::string& path, const config::Config& config, const 
           table[k].ints.push_back(g.has_attribute(table[k].name) ? g.read_int_attribute(table[k].name)
                                                                  : (k == 14 ? -1 : 0));
         table[16].texts.push_back(g.has_attribute("schedule") ? g.read_string_attribute("schedule") : "constant");
-        for (int k : {4, 5, 6, 7, 8, 12, 13, 17}) {
+        for (int k : {4, 5, 6, 7, 8, 12, 13, 17, 18, 19, 20, 21}) {  // NaN where absent (test_*: no test file)
           const bool present = g.has_attribute(table[k].name);
           table[k].reals.push_back(present ? g.read_double_attribute(table[k].name)
                                            : std::numeric_limits<double>::quiet_NaN());

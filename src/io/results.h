@@ -1,6 +1,7 @@
 #pragma once
 // The results file of a run (see docs/results.md, "HDF5 results"). Written whole to a temporary file beside the target
 // and renamed over it, so a crash at any instant leaves either no file or a complete one.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct RunContext {
   // without pruning or before the first rung; and the epoch it was pruned at (0: not pruned).
   int64_t rung = -1;
   int64_t pruned_at_epoch = 0;
+  std::vector<int64_t> numbers;              // the data file's atomic numbers (attribute `numbers`), or none
+  std::optional<records::TestMetrics> test;  // data.test_path: the saved weights on the test file
 };
 
 // Writes each tensor (float32 or float64, on the CPU) as a dataset of its shape and dtype, named by the module name.

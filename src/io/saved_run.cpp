@@ -148,6 +148,7 @@ SavedRun read_run(const File& file, const std::string& name) {
   if (run.input_dim <= 0 || run.model.widths.empty())
     fail(where + ": attributes 'dim' and 'widths' do not describe a model");
   read_features(group, where, run);
+  if (group.has_attribute("numbers")) run.numbers = group.read_int_vector_attribute("numbers");
   run.parameters = read_parameters(group, run, where);
   run.standardization = read_standardization(group, run.input_dim, where);
   const auto& features = run.standardization.feature_mean;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "model/mlp.h"
@@ -26,6 +27,7 @@ struct SavedRun {
   // data.standardize: the transform the weights were trained under (group standardization/); inactive without.
   // The weights compute Ṽ of standardized inputs; model::user_values / user_gradients give V and dV/dx.
   model::Standardization standardization;
+  std::vector<int64_t> numbers;  // the training data's atomic numbers (attribute `numbers`), empty without
 };
 
 // The rule of `--run best` is the leaderboard's (records::best_first): among the runs whose status is done or

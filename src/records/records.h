@@ -66,6 +66,18 @@ struct FinalMetrics {
   double val_loss = std::numeric_limits<double>::quiet_NaN();        // over the validation rows
 };
 
+// A run's saved weights evaluated on the held-out file data.test_path at its end, as `eval` evaluates them. NaN where
+// the file lacks what a metric needs.
+struct TestMetrics {
+  std::string file;  // data.test_path
+  int64_t rows = 0;
+  double rel_grad_error = std::numeric_limits<double>::quiet_NaN();  // ||dV/dx - S|| / ||S|| over all rows
+  double grad_mae = std::numeric_limits<double>::quiet_NaN();        // over all rows and components
+  double grad_rmse = std::numeric_limits<double>::quiet_NaN();
+  double value_mae = std::numeric_limits<double>::quiet_NaN();  // of V - value after their mean offset (V's constant)
+  double value_offset = std::numeric_limits<double>::quiet_NaN();
+};
+
 struct TrainResult {
   std::vector<EpochRecord> history;
   // The weights the run is saved with, by name, on the CPU: with validation those of its best validation epoch

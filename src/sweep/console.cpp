@@ -108,12 +108,15 @@ void ConsoleReporter::print_leaderboard() {
   for (const auto& s : results_) standings.push_back({s.status, s.best_val_loss, s.final_rel_grad_error});
   std::string measure;
   const std::vector<size_t> order = records::best_first(standings, &measure);
-  line(format("%-4s %-12s %-14s %-13s %-12s %-12s %s", "rank", "id", "status", "best_val_loss", "rel_error", "loss",
-              "name"));
+  // data.test_path: the test file's relative gradient error beside the training one (not used to rank)
+  const bool tested = std::any_of(runs_.begin(), runs_.end(), [](const auto& r) { return !r.data.test_path.empty(); });
+  line(format("%-4s %-12s %-14s %-13s %-12s %s%-12s %s", "rank", "id", "status", "best_val_loss", "rel_error",
+              tested ? "test_rel_err " : "", "loss", "name"));
   for (size_t i = 0; i < order.size(); ++i) {
     const auto& s = results_[order[i]];
-    line(format("%-4zu %-12s %-14s %-13.4e %-12.4e %-12.4e %s", i + 1, runs_[s.index].id.c_str(),
-                records::to_string(s.status), s.best_val_loss, s.final_rel_grad_error, s.final_loss,
+    const std::string test = tested ? format("%-12.4e ", s.test_rel_grad_error) : "";
+    line(format("%-4zu %-12s %-14s %-13.4e %-12.4e %s%-12.4e %s", i + 1, runs_[s.index].id.c_str(),
+                records::to_string(s.status), s.best_val_loss, s.final_rel_grad_error, test.c_str(), s.final_loss,
                 runs_[s.index].name.c_str()));
   }
   if (!order.empty()) line("ranked by " + measure + " (done and early_stopped runs first)");

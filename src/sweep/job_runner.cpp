@@ -11,13 +11,45 @@
 #include "io/saved_run.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
+#include "model/analytic.h"
 #include "sweep/pruning.h"
 #include "train/standardize.h"
+#include "use/evaluate.h"
 
 namespace gradfit::sweep {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The weights `parameters` of `run` (trained under `standardization`) evaluated on `test` as `eval` evaluates a
+// saved run: use::evaluate with eval's chunk rows, so that the metrics are eval's on the same ranks. Collective.
+records::TestMetrics test_metrics(const config::RunSpec& run, const records::NamedTensors& parameters,
+                                  const model::Standardization& standardization, const data::Dataset& test,
+                                  torch::Device device, const parallel::Comm& group) {
+  io::SavedRun saved;
+  saved.model = run.model;
+  saved.input_dim = test.dim;
+  saved.parameters = parameters;
+  saved.standardization = standardization;
+  auto model = io::make_model(saved);
+  data::Dataset points = test;  // shares the rows; evaluate overwrites grad_samples with its predictions
+  points.grad_samples = test.grad_samples.clone();
+  const auto dtype = model::torch_dtype(run.model.dtype);
+  const int64_t chunk_rows = model::default_chunk_rows(test.dim, run.model.widths, dtype, device);
+  const auto m = use::evaluate(model, standardization, points, device, chunk_rows, group).metrics;
+  records::TestMetrics out;
+  out.file = run.data.test_path;
+  out.rows = m.rows;
+  out.rel_grad_error = m.rel_grad_error;
+  double abs_sum = 0, sq_sum = 0;  // the per-component means over rows, averaged over the n components
+  for (size_t j = 0; j < m.grad_mae.size(); ++j) abs_sum += m.grad_mae[j], sq_sum += m.grad_rmse[j] * m.grad_rmse[j];
+  const auto n = static_cast<double>(m.grad_mae.size());
+  out.grad_mae = abs_sum / n;
+  out.grad_rmse = std::sqrt(sq_sum / n);
+  out.value_mae = m.value_mae_centred;
+  out.value_offset = m.value_offset;
+  return out;
+}
 
 // One job in progress on one rank of its group.
 class Job {
@@ -48,11 +80,13 @@ class Job {
       std::printf("resuming %s at epoch %lld\n", runs_.front().name.c_str(), static_cast<long long>(resume[0]->epoch));
     auto results = train::train_ensemble(runs_, data, group_, trainer_hooks(), resume, initial, job_.pause_after_epoch);
     train::final_metrics_in_user_units(results, runs_.front(), data, group_);
+    for (auto& result : results)
+      if (job_.prune && result.status == records::RunStatus::paused) result.status = records::RunStatus::pruned;
+    evaluate_on_test_file(results, data);
     std::vector<RunSummary> summaries;
     for (size_t i = 0; i < runs_.size(); ++i) {
-      if (job_.prune && results[i].status == records::RunStatus::paused) results[i].status = records::RunStatus::pruned;
       if (results[i].status != records::RunStatus::paused) write_run_file(i, results[i], data);
-      summaries.push_back(summary_of(results[i]));
+      summaries.push_back(summary_of(i, results[i]));
     }
     blamed_ = 0;
     remove_checkpoints(results);
@@ -182,6 +216,21 @@ class Job {
     stale_.clear();
   }
 
+  // data.test_path: every run that ended (not one interrupted or paused, which trains on later) is evaluated on the
+  // test file with the weights it is saved with, as `eval` evaluates them.
+  void evaluate_on_test_file(const std::vector<records::TrainResult>& results, const data::Dataset& data) {
+    tests_.assign(runs_.size(), std::nullopt);
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      const auto status = results[i].status;
+      const bool ended = status != records::RunStatus::interrupted && status != records::RunStatus::paused;
+      if (runs_[i].data.test_path.empty() || !ended) continue;
+      blamed_ = i;
+      tests_[i] = test_metrics(runs_[i], results[i].parameters, data.standardization,
+                               runner_.test_dataset(runs_[i], group_), settings_.device, group_);
+    }
+    blamed_ = 0;
+  }
+
   // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
   void write_run_file(size_t member, const records::TrainResult& result, const data::Dataset& data) {
     blamed_ = member;
@@ -195,6 +244,8 @@ class Job {
     context.dim = data.dim;
     context.standardization = data.standardization;
     context.weighted = data.has_weights();
+    context.numbers = data.numbers;
+    context.test = tests_[member];
     const auto epochs_run = static_cast<int64_t>(result.history.size());
     context.rung = reached_rung(config_.prune, epochs_run);
     if (result.status == records::RunStatus::pruned) context.pruned_at_epoch = epochs_run;
@@ -203,8 +254,9 @@ class Job {
                           [&] { io::write_results(runner_.folder().run_file(run), config_, run, context, result); });
   }
 
-  RunSummary summary_of(const records::TrainResult& result) const {
+  RunSummary summary_of(size_t member, const records::TrainResult& result) const {
     RunSummary summary;
+    if (tests_[member]) summary.test_rel_grad_error = tests_[member]->rel_grad_error;
     summary.metric = prune_metric(config_.prune.metric, result.history);
     const double best_val = prune_metric(config::PruneMetric::val_loss, result.history);
     if (std::isfinite(best_val)) summary.best_val_loss = best_val;
@@ -241,6 +293,7 @@ class Job {
   const parallel::Comm& group_;
   const train::TrainHooks& hooks_;  // from the scheduler
   std::vector<config::RunSpec> runs_;
+  std::vector<std::optional<records::TestMetrics>> tests_;  // per run: on data.test_path, when evaluated
   std::string job_checkpoint_;  // the job's checkpoints go to the file named after its first run
   std::string stale_;           // a checkpoint resumed from under another name, until superseded
   size_t blamed_ = 0;
@@ -273,6 +326,7 @@ JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, J
 const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parallel::Comm& group) {
   config::RunSpec key_run;
   key_run.data = run.data;
+  key_run.data.test_path.clear();  // the training rows do not depend on it
   if (run.data.standardize) key_run.model.features = run.model.features, key_run.model.periods = run.model.periods;
   const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
   // The standardization and the weights' normalization are fitted to the training rows: to the validation split.
@@ -294,6 +348,19 @@ const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parall
     atoms_checked_ = true;
   }
   return *cached_;
+}
+
+const data::Dataset& JobRunner::test_dataset(const config::RunSpec& run, const parallel::Comm& group) {
+  const std::string key = run.data.test_path + "\n" + config::to_string(run.model.dtype);
+  if (!cached_test_ || key != cached_test_key_) {
+    cached_test_.reset();
+    config::DataSpec spec;
+    spec.target = config::Target::file;
+    spec.path = run.data.test_path;
+    cached_test_ = data::load_points(spec, model::torch_dtype(run.model.dtype), group);
+    cached_test_key_ = key;
+  }
+  return *cached_test_;
 }
 
 std::vector<RunSummary> JobRunner::run(const JobSpec& spec, const parallel::Comm& group,

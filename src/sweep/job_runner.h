@@ -52,6 +52,9 @@ class JobRunner {
   const JobSettings& settings() const { return settings_; }
   // The data of `run` on this rank (collective over `group` when it must be loaded).
   const data::Dataset& dataset(const config::RunSpec& run, const parallel::Comm& group);
+  // This rank's shard of run.data.test_path, in the model's dtype, on the CPU, as `eval` reads it (collective over
+  // `group` when it must be loaded).
+  const data::Dataset& test_dataset(const config::RunSpec& run, const parallel::Comm& group);
 
  private:
   const config::Config& config_;
@@ -61,6 +64,8 @@ class JobRunner {
   std::string cached_key_;
   std::string cached_split_;    // the validation split the cached data were prepared for (train::prepare_dataset)
   bool atoms_checked_ = false;  // the cached data's rows hold no two atoms at one place (inverse_distances)
+  std::optional<data::Dataset> cached_test_;
+  std::string cached_test_key_;
 };
 
 }  // namespace gradfit::sweep

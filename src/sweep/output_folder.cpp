@@ -73,6 +73,7 @@ class Inspection {
       s.final_loss = real("final_loss");
       s.final_rel_grad_error = real("final_rel_grad_error");
       s.best_val_loss = real("best_val_loss");
+      s.test_rel_grad_error = real("test_rel_grad_error");
       if (*parsed == records::RunStatus::interrupted) {
         prior_.interrupted.push_back(s);
         continue;

@@ -72,7 +72,8 @@ Message encode_finished(const Finished& f) {
                  s.final_rel_grad_error,
                  s.seconds,
                  s.metric,
-                 s.best_val_loss};
+                 s.best_val_loss,
+                 s.test_rel_grad_error};
 }
 
 Finished decode_finished(const Message& m) {
@@ -91,6 +92,7 @@ Finished decode_finished(const Message& m) {
   s.seconds = m[6];
   s.metric = m[7];
   s.best_val_loss = m[8];
+  s.test_rel_grad_error = m[9];
   return f;
 }
 

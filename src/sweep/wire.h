@@ -27,7 +27,7 @@ enum Tag : int {
   kJob = 7107
 };
 
-constexpr int kMessageLength = 9;
+constexpr int kMessageLength = 10;
 using Message = std::array<double, kMessageLength>;
 
 // The coordinator's answer to a request.

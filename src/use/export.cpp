@@ -154,6 +154,8 @@ torch::jit::Module scripted_potential(const io::SavedRun& run) {
       {"architecture", model::architecture(run.model, run.input_dim)},
       {"dtype", config::to_string(run.model.dtype)}};
   for (const auto& [name, value] : attributes) module.register_attribute(name, c10::StringType::get(), value);
+  if (!run.numbers.empty())  // the atoms x holds, for a calculator to check (scripts/ase_calculator.py)
+    module.register_attribute("numbers", c10::ListType::ofInts(), c10::List<int64_t>(run.numbers));
   const auto& st = run.standardization;
   if (st.active()) {  // float64, whatever the model's dtype (see units_code)
     const auto f64 = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };

@@ -81,6 +81,19 @@ TEST(Config, RelativeDataPathIsResolvedAgainstTheYamlFolder) {
   EXPECT_EQ(a.runs.at(0).data.path, "/abs/g.h5");
 }
 
+TEST(Config, TestPathIsResolvedLikeThePathAndNamedInTheIdOnlyWhenSet) {
+  const char* kTested = "data:\n  target: file\n  path: g.h5\n  test_path: held/out.h5\n";
+  const Config c = parse_config(kTested, "/home/u/exp/sweep.yaml");
+  EXPECT_EQ(c.runs.at(0).data.test_path, "/home/u/exp/held/out.h5");
+  const Config plain = parse_config("data:\n  target: file\n  path: g.h5\n", "/home/u/exp/sweep.yaml");
+  EXPECT_EQ(plain.runs.at(0).data.test_path, "");
+  EXPECT_EQ(canonical_text(plain.runs.at(0)).find("test_path"), std::string::npos);  // other runs keep their ids
+  EXPECT_NE(canonical_text(c.runs.at(0)).find("data.test_path=/home/u/exp/held/out.h5\n"), std::string::npos);
+  EXPECT_NE(c.runs.at(0).id, plain.runs.at(0).id);
+  // Any target may have a test file.
+  EXPECT_EQ(parse_config(std::string(kMinimal) + "  test_path: /t.h5\n", "s.yaml").runs.at(0).data.test_path, "/t.h5");
+}
+
 TEST(Config, SetOverridesTheBaseConfiguration) {
   const Config c = parse_config(kMinimal, "s.yaml", {"optimizer.lr=0.25", "model.widths=[8, 4]", "name=other"});
   EXPECT_DOUBLE_EQ(c.runs.at(0).optimizer.lr, 0.25);

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""An ASE calculator for a potential exported by `gradfit_dist export`: energy V(x) (eV) and forces -dV/dx (eV/Å)
+from the TorchScript file, for ASE's molecular dynamics, optimizers and analysis.
+
+As a library (from the repository root; any other folder works with its path to scripts/):
+
+    import sys; sys.path.insert(0, "scripts")
+    from ase_calculator import GradfitCalculator
+    atoms.calc = GradfitCalculator("model.pt")            # device="cuda" to compute on the GPU
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    energies, forces = atoms.calc.evaluate(positions)      # many frames at once: (B, a, 3) -> (B,), (B, a, 3)
+
+A short MD run (NVE, 0.5 fs steps):
+
+    import sys; sys.path.insert(0, "scripts")
+    from ase import io, units; from ase.md.verlet import VelocityVerlet
+    from ase_calculator import GradfitCalculator
+    atoms = io.read("ethanol.xyz"); atoms.calc = GradfitCalculator("model.pt")
+    VelocityVerlet(atoms, 0.5 * units.fs, trajectory="md.traj").run(1000)
+
+The atoms must be the model's: when its training data had the attribute numbers (ase_import.py and
+experiments/molecule/make_data.py write it), the same atomic numbers in the same order; otherwise 3 coordinates per
+atom for the model's n inputs. Periodic cells are not supported yet. Positions are in Å, energies in eV, as the
+training data were (ase_import.py's units). The model computes in its own dtype (float32 or float64); the results
+come back as float64 numpy arrays.
+
+As a script, it describes models: ase_calculator.py MODEL.pt... prints each one's run, architecture and atoms.
+Needs ASE, numpy and PyTorch (Debian: python3-ase python3-torch; run it with /usr/bin/python3).
+"""
+import re
+import sys
+
+
+def missing_module_message(name, package):
+    return (f"ase_calculator.py: {name} is missing for the interpreter {sys.executable}: install {package} and run "
+            "this with /usr/bin/python3")
+
+
+try:
+    import numpy as np
+except ImportError:
+    raise ImportError(missing_module_message("numpy", "python3-numpy")) from None
+try:
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.symbols import Symbols
+except ImportError:
+    raise ImportError(missing_module_message("ASE", "python3-ase")) from None
+try:
+    import torch
+except ImportError:
+    raise ImportError(missing_module_message("torch", "python3-torch (PyTorch)")) from None
+
+CHUNK_FRAMES = 4096  # frames per forward/gradient call in evaluate: bounds the memory of the activations
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def input_dimension(architecture):
+    """n from the architecture attribute: '27-64-64-1' -> 27, 'inverse_distances(27)-36-64-1' -> 27; else None."""
+    match = re.match(r"^(?:\w+\((\d+)\)|(\d+))-", architecture or "")
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def describe(numbers):
+    """'9 atoms (C2H6O: 6 6 8 1 1 1 1 1 1)': the count, the formula and the numbers in order."""
+    numbers = [int(z) for z in numbers]
+    return f"{len(numbers)} atoms ({Symbols(numbers).get_chemical_formula()}: {' '.join(map(str, numbers))})"
+
+
+def pbc_text(pbc):
+    """[True True False], not numpy's '[ True  True False]'."""
+    return "[" + " ".join(str(bool(p)) for p in pbc) + "]"
+
+
+class GradfitCalculator(Calculator):
+    """Energy and forces from a TorchScript potential of `gradfit_dist export` (see the module's docstring)."""
+
+    # free_energy is the energy too (no electronic temperature): ASE asks for it in get_potential_energy(
+    # force_consistent=True), which optimizers such as FIRE and BFGS's line search may call.
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, model_path, device="cpu", **kwargs):
+        Calculator.__init__(self, **kwargs)
+        self.model_path = self.name_in_errors = str(model_path)
+        self.device = torch.device(device)
+        self.model = torch.jit.load(model_path, map_location=self.device)
+        self.dtype = self.model_dtype()
+        # The module has `numbers` only when its training data recorded them (hasattr: absent, not empty).
+        self.numbers = [int(z) for z in self.model.numbers] if hasattr(self.model, "numbers") else None
+        self.inputs = input_dimension(getattr(self.model, "architecture", None))
+        if self.numbers is not None and self.inputs is not None and self.inputs != 3 * len(self.numbers):
+            raise ValueError(f"{self.name_in_errors} has {self.inputs} inputs, but its numbers are "
+                             f"{describe(self.numbers)}: 3 coordinates per atom would be {3 * len(self.numbers)}")
+
+    def model_dtype(self):
+        """The dtype the model computes in: its attribute dtype, or its first parameter's where it has none."""
+        name = getattr(self.model, "dtype", None)
+        if name in DTYPES:
+            return DTYPES[name]
+        parameter = next(self.model.parameters(), None)
+        return parameter.dtype if parameter is not None else torch.float64
+
+    def check_atoms(self, atoms):
+        """One-line ValueError unless the atoms are the model's: not periodic, the model's atoms or count."""
+        if atoms.pbc.any():
+            raise ValueError(f"{self.name_in_errors}: these atoms have a periodic cell (pbc {pbc_text(atoms.pbc)}): "
+                             "periodic systems are not supported yet")
+        if self.numbers is not None:
+            if list(atoms.numbers) != self.numbers:
+                raise ValueError(f"{self.name_in_errors} was trained on {describe(self.numbers)}, these atoms are "
+                                 f"{describe(atoms.numbers)}")
+        elif self.inputs is not None and 3 * len(atoms) != self.inputs:
+            raise ValueError(f"{self.name_in_errors} takes {self.inputs} coordinates, these atoms are {len(atoms)} "
+                             f"atoms ({3 * len(atoms)} coordinates)")
+
+    def flat_positions(self, positions):
+        """(B, a, 3) or (B, 3a) -> a float64 (B, 3a) array; a one-line ValueError for other shapes or sizes."""
+        x = np.asarray(positions, dtype=np.float64)
+        if x.ndim == 3 and x.shape[2] == 3:
+            x = x.reshape(x.shape[0], -1)
+        if x.ndim != 2 or x.shape[1] % 3:
+            raise ValueError(f"positions of shape {x.shape}: evaluate takes (frames, atoms, 3) or (frames, 3 atoms)")
+        expected = 3 * len(self.numbers) if self.numbers is not None else self.inputs
+        if expected is not None and x.shape[1] != expected:
+            one_frame = " (one frame? pass positions[np.newaxis])" if x.shape == (expected // 3, 3) else ""
+            raise ValueError(f"{self.name_in_errors} takes {expected} coordinates, these positions of shape "
+                             f"{np.shape(positions)} have {x.shape[1]} a frame{one_frame}")
+        return x
+
+    def evaluate(self, positions, chunk_frames=CHUNK_FRAMES):
+        """Energies (B,) and forces (B, a, 3), float64 numpy, of B frames of positions (B, a, 3) or (B, 3a), Å.
+        The frames go through the model chunk_frames at a time, so memory stays bounded for any B."""
+        x = self.flat_positions(positions)
+        energies = np.empty(x.shape[0])
+        gradients = np.empty(x.shape)
+        with torch.no_grad():  # the module's gradient is written out: no autograd graph is needed
+            for begin in range(0, x.shape[0], chunk_frames):
+                chunk = torch.as_tensor(x[begin:begin + chunk_frames], dtype=self.dtype, device=self.device)
+                energies[begin:begin + len(chunk)] = self.model.forward(chunk).double().cpu().numpy()
+                gradients[begin:begin + len(chunk)] = self.model.gradient(chunk).double().cpu().numpy()
+        return energies, -gradients.reshape(x.shape[0], -1, 3)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        Calculator.calculate(self, atoms, properties, system_changes)  # sets self.atoms
+        self.check_atoms(self.atoms)
+        energies, forces = self.evaluate(self.atoms.get_positions()[np.newaxis])
+        self.results["energy"] = self.results["free_energy"] = float(energies[0])
+        self.results["forces"] = forces[0]
+
+
+def model_summary(path):
+    """One line about an exported model: run, architecture, dtype and the atoms it expects."""
+    calculator = GradfitCalculator(path)
+    model = calculator.model
+    atoms = (describe(calculator.numbers) if calculator.numbers is not None
+             else f"any {calculator.inputs // 3} atoms (no numbers recorded)" if calculator.inputs else "unknown atoms")
+    return (f"{path}: run {getattr(model, 'run_name', '?')} ({getattr(model, 'run_id', '?')}), "
+            f"{getattr(model, 'architecture', '?')}, {getattr(model, 'activation', '?')}, "
+            f"{getattr(model, 'dtype', '?')}; {atoms}")
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return
+    for path in sys.argv[1:]:
+        try:
+            print(model_summary(path))
+        except (RuntimeError, ValueError, OSError) as error:  # torch.jit.load's errors are RuntimeErrors
+            sys.exit(f"ase_calculator.py: {path}: cannot load it ({' '.join(str(error).split())[:300]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Tests of scripts/ase_import.py and scripts/ase_calculator.py, without gradfit_dist: the import against ASE's own
+reading of EMT-labelled frames (bit for bit), its error lines, and the calculator against a TorchScript module with
+the exported interface written here (an analytic spring potential), NVE energy conservation included.
+
+    /usr/bin/python3 tests/scripts/ase_scripts_test.py        (from the repository root; a few seconds)
+
+Needs ASE, h5py, numpy and PyTorch (Debian: python3-ase python3-h5py python3-torch). Exit 0 when every check passes.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from typing import List
+
+try:
+    import h5py
+    import numpy as np
+    import torch
+    import ase.io
+    from ase import Atoms, units
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+except ImportError as error:
+    sys.exit(f"ase_scripts_test.py: module '{error.name}' is missing for {sys.executable}: run this with "
+             "/usr/bin/python3 after apt-get install python3-ase python3-h5py python3-torch")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMPORT_SCRIPT = os.path.join(ROOT, "scripts", "ase_import.py")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from ase_calculator import GradfitCalculator  # noqa: E402 (after the path it is found on)
+
+# A Cu4Al2 octahedron (neighbours 2.55 Å apart, EMT's range) and ethanol (experiments/molecule/make_data.py's).
+OCTAHEDRON = 1.8 * np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
+ETHANOL_NUMBERS = [6, 6, 8, 1, 1, 1, 1, 1, 1]
+ETHANOL = np.array([[-0.0014, 0.0, 0.0], [1.5132, 0.0, 0.0], [1.9883, 1.3442, 0.0], [-0.3918, 1.0187, 0.0],
+                    [-0.3918, -0.5093, 0.8821], [-0.3918, -0.5093, -0.8821], [1.8847, -0.5175, 0.8869],
+                    [1.8847, -0.5175, -0.8869], [2.9483, 1.3142, 0.0]])
+
+
+# ---------------------------------------------------------------------------------------------------- frames
+
+def emt_frames(count, seed, symbols="Cu4Al2", energy=True, forces=True):
+    """count frames of the octahedron, displaced at random (seeded), with EMT's results stored as a file has them."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        atoms = Atoms(symbols, positions=OCTAHEDRON + rng.normal(scale=0.1, size=OCTAHEDRON.shape), pbc=False)
+        atoms.calc = EMT()
+        results = {"energy": atoms.get_potential_energy() if energy else None,
+                   "forces": atoms.get_forces() if forces else None}
+        atoms.calc = SinglePointCalculator(atoms, **{k: v for k, v in results.items() if v is not None})
+        frames.append(atoms)
+    return frames
+
+
+def positions_rows(frames):
+    return np.array([a.get_positions().reshape(-1) for a in frames])
+
+
+def gradient_rows(frames):
+    return np.array([-a.calc.results["forces"].reshape(-1) for a in frames])
+
+
+def energies(frames):
+    return np.array([a.calc.results["energy"] for a in frames])
+
+
+def run_import(*args):
+    """ase_import.py run as a user runs it: (exit status, stdout, stderr)."""
+    done = subprocess.run([sys.executable, IMPORT_SCRIPT] + [str(a) for a in args], capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- import
+
+class ImportTest(unittest.TestCase):
+    def setUp(self):
+        self.work = tempfile.TemporaryDirectory()
+        self.dir = self.work.name
+        self.addCleanup(self.work.cleanup)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, frames, fmt=None):
+        ase.io.write(self.path(name), frames, format=fmt)
+        return self.path(name)
+
+    def imported(self, *args):
+        """Imports to out.h5 (a block of 3 frames, so that 10 frames cross block boundaries) and reads it back."""
+        out = self.path("out.h5")
+        status, stdout, stderr = run_import(*args, "--out", out, "--block", 3, "--overwrite")
+        self.assertEqual(status, 0, f"ase_import.py failed: {stderr}")
+        self.assertEqual(stderr, "")
+        with h5py.File(out, "r") as f:
+            data = {name: f[name][()] for name in f}
+            data.update({"attr." + k: v for k, v in f.attrs.items()})
+            data["maxshape"] = f["x"].maxshape
+        data["stdout"] = stdout
+        return data
+
+    def assert_rows(self, data, frames, with_energy=True):
+        """x, grad (and value) equal the frames' positions, -forces (and energies) exactly, in float64."""
+        for name, expected in (("x", positions_rows(frames)), ("grad", gradient_rows(frames))):
+            self.assertEqual(data[name].dtype, np.float64)
+            self.assertTrue(np.array_equal(data[name], expected), f"{name} differs from the source")
+        if with_energy:
+            self.assertTrue(np.array_equal(data["value"], energies(frames)), "value differs from the energies")
+        else:
+            self.assertNotIn("value", data)
+        self.assertTrue(np.array_equal(data["attr.numbers"], frames[0].numbers))
+        self.assertEqual(data["attr.numbers"].dtype, np.int64)
+        self.assertEqual(data["attr.frames"], len(frames))
+        self.assertEqual(data["attr.units"], "x: Angstrom, grad: eV/Angstrom (dE/dx, the negative forces), value: eV")
+
+    def test_extxyz_is_imported_exactly(self):
+        source = self.write("a.xyz", emt_frames(10, seed=1))
+        read_back = ase.io.read(source, ":")  # the text's floats, as ASE parses them: what the import must give
+        data = self.imported(source)
+        self.assert_rows(data, read_back)
+        self.assertEqual(data["maxshape"], (None, 18))
+        self.assertIn(source, data["attr.source"])
+        self.assertEqual(data["stdout"].strip(), f"wrote {self.path('out.h5')}: 10 frames of 6 atoms (Al2Cu4) "
+                                                 f"from {source}")
+
+    def test_traj_is_imported_exactly(self):
+        frames = emt_frames(10, seed=2)  # a .traj keeps float64 as it is: compare with the arrays in memory
+        self.assert_rows(self.imported(self.write("a.traj", frames)), frames)
+
+    def test_index_and_files_in_order(self):
+        first, second = emt_frames(10, seed=3), emt_frames(7, seed=4)
+        xyz, traj = self.write("a.xyz", first), self.write("b.traj", second)
+        data = self.imported(xyz, traj, "--index", "::2")
+        expected = ase.io.read(xyz, "::2") + second[::2]
+        self.assertEqual(len(expected), 9)
+        self.assert_rows(data, expected)
+        self.assertIn("::2", data["attr.source"])
+        self.assert_rows(self.imported(traj, xyz, "--index", "2:5"), second[2:5] + ase.io.read(xyz, "2:5"))
+
+    def test_ase_db(self):
+        frames = emt_frames(8, seed=18)
+        self.assert_rows(self.imported(self.write("a.db", frames), "--index", "2:7"), frames[2:7])
+
+    def test_frames_without_energies_give_no_value(self):
+        frames = emt_frames(4, seed=5, energy=False)
+        data = self.imported(self.write("a.traj", frames))
+        self.assert_rows(data, frames, with_energy=False)
+        self.assertIn("no value dataset", data["stdout"])
+
+    # ------------------------------------------------------------------------------------------ error lines
+
+    def assert_fails(self, args, *fragments):
+        """Exit status != 0, one line on stderr holding the fragments, and no output or temporary left."""
+        out = self.path("out.h5")
+        before = set(os.listdir(self.dir))
+        status, stdout, stderr = run_import(*args, "--out", out, "--block", 3)
+        self.assertNotEqual(status, 0)
+        lines = stderr.splitlines()
+        self.assertEqual(len(lines), 1, f"not one line on stderr: {stderr!r}")
+        self.assertTrue(lines[0].startswith("ase_import.py: "), lines[0])
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+        self.assertEqual(set(os.listdir(self.dir)), before, "a file was left behind")
+        return lines[0]
+
+    def test_frame_without_forces(self):
+        frames = emt_frames(8, seed=6)
+        frames[7].calc = SinglePointCalculator(frames[7], energy=1.0)  # after two blocks of 3 were written
+        source = self.write("a.traj", frames)
+        self.assert_fails([source], f"{source}: frame 7: no forces")
+
+    def test_other_atom_count(self):
+        frames = emt_frames(5, seed=7) + emt_frames(1, seed=8, symbols="Cu5Al")
+        del frames[5][0]
+        source = self.write("a.xyz", frames)
+        self.assert_fails([source], f"{source}: frame 5: 5 atoms", f"the first frame ({source}, frame 0) has 6")
+
+    def test_other_order_of_species(self):
+        frames = emt_frames(3, seed=9) + emt_frames(1, seed=10, symbols="AlCu4Al")
+        source = self.write("a.traj", frames)
+        self.assert_fails([source], f"{source}: frame 3: atom 0 is Al", "it is Cu")
+
+    def test_periodic_cell(self):
+        frames = emt_frames(5, seed=11)
+        frames[4].set_cell([10.0, 10.0, 10.0])
+        frames[4].pbc = True
+        source = self.write("a.xyz", frames)
+        self.assert_fails([source], f"{source}: frame 4: periodic cell (pbc [True True True]): periodic systems "
+                                    "are not supported yet")
+
+    def test_energy_missing_after_the_first_frame(self):
+        frames = emt_frames(3, seed=12) + emt_frames(2, seed=13, energy=False)
+        source = self.write("a.traj", frames)
+        self.assert_fails([source], f"{source}: frame 3: no energy")
+
+    def test_error_in_a_later_file_names_it(self):
+        first = self.write("a.traj", emt_frames(4, seed=14))
+        second_frames = emt_frames(3, seed=15)
+        second_frames[2].calc = None
+        second = self.write("b.traj", second_frames)
+        self.assert_fails([first, second], f"{second}: frame 2: no forces", "frame 6 of all the input")
+
+    def test_unreadable_missing_and_empty_files(self):
+        garbage = self.path("garbage.xyz")
+        with open(garbage, "w") as f:
+            f.write("not a number\nof atoms\n")
+        empty = self.path("empty.xyz")
+        open(empty, "w").close()
+        self.assert_fails([garbage], f"{garbage}: cannot read it")
+        self.assert_fails([empty], f"{empty}: cannot read it")
+        self.assert_fails([self.path("missing.xyz")], "missing.xyz: no such file")
+        frames = self.write("a.traj", emt_frames(2, seed=16))
+        self.assert_fails([frames, "--index", "5:"], f"{frames}: no frames with --index 5:")
+        self.assert_fails([frames, "--index", "a:b"], "--index a:b")
+
+    def test_existing_output_is_kept_without_overwrite(self):
+        out = self.path("out.h5")
+        with open(out, "wb") as f:
+            f.write(b"keep me")
+        source = self.write("a.traj", emt_frames(3, seed=17))
+        self.assert_fails([source], "out.h5 exists", "--overwrite")
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"keep me")
+        self.assert_rows(self.imported(source), ase.io.read(source, ":"))  # imported() gives --overwrite
+
+
+# ---------------------------------------------------------------------------------------------------- calculator
+
+class Springs(torch.nn.Module):
+    """The exported interface around V(x) = Σ_{i<j} k/2 (r_ij - d_ij)², d_ij the ethanol geometry's distances:
+    forward(x: B×n) -> V: B and gradient(x: B×n) -> dV/dx, written out (no autograd), in `precision`."""
+
+    def __init__(self, precision=torch.float64):
+        super().__init__()
+        a = len(ETHANOL)
+        pairs = torch.triu_indices(a, a, 1)
+        self.register_buffer("pair_i", pairs[0])
+        self.register_buffer("pair_j", pairs[1])
+        rest = torch.tensor(ETHANOL)
+        self.register_buffer("rest", (rest[pairs[0]] - rest[pairs[1]]).norm(dim=-1).to(precision))
+        self.stiffness = 1.0  # eV/Å²: H-C vibrations of ~20 fs, well resolved by 0.5 fs steps
+        self.dtype = "float64" if precision == torch.float64 else "float32"
+        self.architecture = f"{3 * a}-16-1"
+        self.run_name, self.run_id, self.activation = "springs", "test", "none"
+
+    def differences(self, x):
+        if x.dtype != self.rest.dtype:  # exported modules convert x; this one checks that callers pass its dtype
+            raise RuntimeError("x in another dtype than the model's")
+        atoms = x.reshape(x.size(0), -1, 3)
+        return atoms.index_select(1, self.pair_i) - atoms.index_select(1, self.pair_j)
+
+    def forward(self, x):
+        r = self.differences(x).square().sum(-1).sqrt()
+        return (0.5 * self.stiffness * (r - self.rest).square()).sum(1)
+
+    @torch.jit.export
+    def gradient(self, x):
+        d = self.differences(x)
+        r = d.square().sum(-1).sqrt()
+        u = (self.stiffness * (r - self.rest) / r).unsqueeze(-1) * d
+        out = torch.zeros(x.size(0), x.size(1) // 3, 3, dtype=u.dtype, device=u.device)
+        out.index_add_(1, self.pair_i, u)
+        out.index_add_(1, self.pair_j, u.neg())
+        return out.flatten(-2)
+
+
+class SpringsWithNumbers(Springs):
+    """The same with the attribute numbers, as an export of data that recorded them has."""
+    numbers: List[int]
+
+    def __init__(self, precision=torch.float64):
+        super().__init__(precision)
+        self.numbers = ETHANOL_NUMBERS
+
+
+def ethanol(seed, numbers=ETHANOL_NUMBERS):
+    rng = np.random.default_rng(seed)
+    return Atoms(numbers=numbers, positions=ETHANOL + rng.normal(scale=0.05, size=ETHANOL.shape), pbc=False)
+
+
+class CalculatorTest(unittest.TestCase):
+    def setUp(self):
+        self.work = tempfile.TemporaryDirectory()
+        self.addCleanup(self.work.cleanup)
+
+    def saved(self, module, name="model.pt"):
+        path = os.path.join(self.work.name, name)
+        torch.jit.script(module).save(path)
+        return path, torch.jit.load(path)
+
+    def module_results(self, module, positions, precision=torch.float64):
+        x = torch.tensor(positions.reshape(1, -1), dtype=precision)
+        with torch.no_grad():
+            return module.forward(x)[0].item(), -module.gradient(x).double().numpy().reshape(-1, 3)
+
+    def test_energy_and_forces_are_the_modules(self):
+        path, module = self.saved(SpringsWithNumbers())
+        atoms = ethanol(seed=1)
+        atoms.calc = GradfitCalculator(path)
+        energy, forces = self.module_results(module, atoms.get_positions())
+        self.assertGreater(abs(energy), 1e-3)  # displaced from the rest geometry: not a trivial zero
+        self.assertAlmostEqual(atoms.get_potential_energy(), energy, delta=1e-12)
+        self.assertEqual(atoms.get_forces().dtype, np.float64)
+        np.testing.assert_allclose(atoms.get_forces(), forces, rtol=0, atol=1e-12)
+        self.assertEqual(atoms.get_potential_energy(force_consistent=True), atoms.get_potential_energy())
+        # The module's gradient is V's: central differences of the calculator's energy agree with its forces.
+        h, i, k = 1e-5, 4, 1
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[i, k] += h
+        minus.positions[i, k] -= h
+        for a in (plus, minus):
+            a.calc = atoms.calc
+        slope = (plus.get_potential_energy() - minus.get_potential_energy()) / (2 * h)
+        self.assertAlmostEqual(-slope, forces[i, k], delta=1e-6)
+
+    def test_float32_model_computes_in_float32(self):
+        path, module = self.saved(SpringsWithNumbers(torch.float32))
+        atoms = ethanol(seed=2)
+        atoms.calc = GradfitCalculator(path)
+        energy, forces = self.module_results(module, atoms.get_positions(), torch.float32)
+        self.assertEqual(atoms.get_potential_energy(), energy)
+        self.assertEqual(atoms.get_forces().dtype, np.float64)
+        self.assertTrue(np.array_equal(atoms.get_forces(), forces))
+
+    def test_evaluate_equals_calculate(self):
+        path, _ = self.saved(SpringsWithNumbers())
+        calculator = GradfitCalculator(path)
+        frames = [ethanol(seed) for seed in range(7)]
+        positions = np.array([a.get_positions() for a in frames])
+        batch_energies, batch_forces = calculator.evaluate(positions, chunk_frames=3)  # chunks of 3, 3 and 1
+        self.assertEqual(batch_energies.shape, (7,))
+        self.assertEqual(batch_forces.shape, (7, 9, 3))
+        for i, atoms in enumerate(frames):
+            atoms.calc = GradfitCalculator(path)
+            self.assertAlmostEqual(batch_energies[i], atoms.get_potential_energy(), delta=1e-12)
+            np.testing.assert_allclose(batch_forces[i], atoms.get_forces(), rtol=0, atol=1e-12)
+        with self.assertRaisesRegex(ValueError, r"takes 27 coordinates, .* shape \(9, 3\) .*one frame"):
+            calculator.evaluate(positions[0])
+        flat_energies, flat_forces = calculator.evaluate(positions.reshape(7, -1))
+        self.assertTrue(np.array_equal(flat_energies, calculator.evaluate(positions)[0]))
+        self.assertTrue(np.array_equal(flat_forces, calculator.evaluate(positions)[1]))
+
+    def assert_one_line_error(self, atoms, *fragments):
+        with self.assertRaises(ValueError) as caught:
+            atoms.get_potential_energy()
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+
+    def test_other_atoms_than_the_models(self):
+        path, _ = self.saved(SpringsWithNumbers())
+        water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]], pbc=False)
+        water.calc = GradfitCalculator(path)
+        self.assert_one_line_error(water, "model.pt was trained on 9 atoms (C2H6O: 6 6 8 1 1 1 1 1 1), "
+                                          "these atoms are 3 atoms (H2O: 8 1 1)")
+        swapped = ethanol(seed=3, numbers=[6, 8, 6, 1, 1, 1, 1, 1, 1])
+        swapped.calc = GradfitCalculator(path)
+        self.assert_one_line_error(swapped, "trained on 9 atoms (C2H6O: 6 6 8 1", "(C2H6O: 6 8 6 1")
+
+    def test_periodic_atoms(self):
+        path, _ = self.saved(SpringsWithNumbers())
+        atoms = ethanol(seed=4)
+        atoms.set_cell([12.0, 12.0, 12.0])
+        atoms.pbc = True
+        atoms.calc = GradfitCalculator(path)
+        self.assert_one_line_error(atoms, "periodic cell (pbc [True True True])", "not supported yet")
+
+    def test_model_without_numbers_takes_any_species(self):
+        path, module = self.saved(Springs(), name="plain.pt")
+        copper = ethanol(seed=5, numbers=[29] * 9)
+        copper.calc = GradfitCalculator(path)
+        energy, forces = self.module_results(module, copper.get_positions())
+        self.assertAlmostEqual(copper.get_potential_energy(), energy, delta=1e-12)
+        np.testing.assert_allclose(copper.get_forces(), forces, rtol=0, atol=1e-12)
+        fewer = Atoms("Cu8", positions=ETHANOL[:8], pbc=False)
+        fewer.calc = GradfitCalculator(path)
+        self.assert_one_line_error(fewer, "plain.pt takes 27 coordinates", "8 atoms")
+
+    def test_nve_conserves_energy(self):
+        path, _ = self.saved(SpringsWithNumbers())
+        atoms = ethanol(seed=6)
+        atoms.calc = GradfitCalculator(path)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.RandomState(0))
+        start_potential = atoms.get_potential_energy()
+        start = start_potential + atoms.get_kinetic_energy()
+        totals, potentials = [], []
+
+        def record():
+            potentials.append(atoms.get_potential_energy())
+            totals.append(potentials[-1] + atoms.get_kinetic_energy())
+
+        with VelocityVerlet(atoms, 0.5 * units.fs) as dynamics:  # `with`: it closes the log it opens
+            dynamics.attach(record, interval=1)
+            dynamics.run(100)
+        drift = np.max(np.abs(np.array(totals) - start))
+        swing = np.ptp(potentials)  # the energy that moved between kinetic and potential: what a drift compares to
+        self.assertGreater(swing, 0.05, "the atoms hardly moved: the check would be vacuous")
+        self.assertLess(drift, 0.01 * swing, f"total energy drifted by {drift:.3g} eV over 100 steps")
+
+
+if __name__ == "__main__":
+    unittest.main()
