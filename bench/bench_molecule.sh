@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Molecules: ethanol from GFN2-xTB MD (experiments/molecule/make_data.py; made first when missing, a few minutes),
+# Molecules: ethanol from GFN2-xTB MD (experiments/molecule/make_data.py and scripts/ase_import.py, as run.sh there;
+# made first when missing, a few minutes),
 # trained on frames 0-1999 and tested on the later frames 2000-2999.
 #  1. Accuracy and time: gradfit_dist (2 ranks) with model.features identity and inverse_distances, each with and
 #     without data.standardize, beside the PyTorch script a user would write (bench/molecule_peer.py, 2 threads)
@@ -18,7 +19,9 @@ epochs=300
 [ "${1:-}" = --epochs ] && epochs=$2
 . bench/lib.sh  # $py, $work
 data=experiments/molecule/data
-[ -f "$data/train.h5" ] && [ -f "$data/test.h5" ] || "$py" experiments/molecule/make_data.py --out "$data"
+[ -f "$data/ethanol_md.extxyz" ] || "$py" experiments/molecule/make_data.py --out "$data"
+[ -f "$data/train.h5" ] || "$py" scripts/ase_import.py "$data/ethanol_md.extxyz" --index :2000 --out "$data/train.h5"
+[ -f "$data/test.h5" ] || "$py" scripts/ase_import.py "$data/ethanol_md.extxyz" --index 2000: --out "$data/test.h5"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%F)"
 
 # 1. Accuracy and time.

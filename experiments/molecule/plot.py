@@ -5,7 +5,7 @@ energy trace of the NVE run.
 Usage: plot.py MODEL.pt TEST.h5 NVE.csv [--out DIR]
 
 MODEL.pt is `gradfit_dist export`'s file, TEST.h5 held-out frames (scripts/ase_import.py's file), NVE.csv what md.py
-wrote. Writes DIR/molecule_forces.png and DIR/molecule_nve.png (DIR: the current folder by default). Needs ASE,
+wrote. Writes DIR/forces.png and DIR/nve.png (DIR: the current folder by default). Needs ASE,
 torch, h5py and matplotlib (run it with /usr/bin/python3).
 """
 import argparse
@@ -76,10 +76,10 @@ def main():
     parser.add_argument("--out", default=".")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    forces_figure(args.model, args.test, os.path.join(args.out, "molecule_forces.png"))
+    forces_figure(args.model, args.test, os.path.join(args.out, "forces.png"))
     with h5py.File(args.test, "r") as f:
         atoms = f["x"].shape[1] // 3
-    nve_figure(args.nve, atoms, os.path.join(args.out, "molecule_nve.png"))
+    nve_figure(args.nve, atoms, os.path.join(args.out, "nve.png"))
 
 
 if __name__ == "__main__":

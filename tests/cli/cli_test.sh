@@ -2189,7 +2189,7 @@ PY
   expect_in out "^bonds: ([0-9]+) of \1 stayed within their training range$"
   run "$PYTHON" experiments/molecule/plot.py "$work/cu6.pt" "$work/test.h5" "$work/md/nve.csv" --out "$work/fig"
   expect_rc 0
-  [ -s "$work/fig/molecule_forces.png" ] && [ -s "$work/fig/molecule_nve.png" ] || fail "no figures" ;;
+  [ -s "$work/fig/forces.png" ] && [ -s "$work/fig/nve.png" ] || fail "no figures" ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"
