@@ -1,5 +1,5 @@
-// Chooses, once, the kernels of the best instruction set that was compiled in and that this CPU runs, or the
-// baseline where GRADFIT_CPU_KERNELS=baseline asks for it.
+// Chooses, once, the kernels of the best instruction set that was compiled in and that this CPU runs (AVX-512, then
+// AVX2, then the baseline), or the baseline where GRADFIT_CPU_KERNELS=baseline asks for it.
 #include "model/kernels.h"
 
 #include <cstdlib>
@@ -16,12 +16,27 @@ namespace avx2 {
 extern const Table table;
 }
 #endif
+#ifdef GRADFIT_KERNELS_AVX512
+namespace avx512 {
+extern const Table table;
+}
+#endif
 
 namespace {
 bool cpu_runs_avx2() {
 #if defined(GRADFIT_KERNELS_AVX2) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool cpu_runs_avx512() {
+#if defined(GRADFIT_KERNELS_AVX512) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return cpu_runs_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
 #else
   return false;
 #endif
@@ -39,6 +54,9 @@ bool baseline_forced() {
 const Table& best() {
   static const Table& chosen = []() -> const Table& {
     const bool forced = baseline_forced();  // read, and checked, whatever was compiled in
+#ifdef GRADFIT_KERNELS_AVX512
+    if (!forced && cpu_runs_avx512()) return avx512::table;
+#endif
 #ifdef GRADFIT_KERNELS_AVX2
     if (!forced && cpu_runs_avx2()) return avx2::table;
 #endif
@@ -68,6 +86,9 @@ int runnable_tables(const Table** tables) {
   tables[count++] = &baseline::table;
 #ifdef GRADFIT_KERNELS_AVX2
   if (cpu_runs_avx2()) tables[count++] = &avx2::table;
+#endif
+#ifdef GRADFIT_KERNELS_AVX512
+  if (cpu_runs_avx512()) tables[count++] = &avx512::table;
 #endif
   return count;
 }

@@ -3,8 +3,8 @@
 // Each replaces several LibTorch element-wise passes over a chunk's N×width buffers by one pass, and the float32
 // activations compute σ, σ' and σ'' from one exponential of their own (a polynomial, a few ulp from the exact
 // value) instead of LibTorch's separate softplus and sigmoid. No LibTorch here: this header and its sources compile
-// in seconds, once per instruction set (x86-64 baseline, and AVX2+FMA where the compiler offers it), and the best
-// one the CPU runs is chosen on first use.
+// in seconds, once per instruction set (x86-64 baseline, and AVX2+FMA and AVX-512 where the compiler offers them),
+// and the best one the CPU runs is chosen on first use.
 //
 // Every element goes through the same arithmetic wherever it lies in an array (the last, partial block of 16 is
 // padded), so equal inputs give equal outputs bit for bit, whatever the array's length or split.
@@ -29,7 +29,7 @@ void z_bar(const float* d_bar, const float* a, int64_t a_stride, const float* s1
 void z_bar(const double* d_bar, const double* a, int64_t a_stride, const double* s1, const double* s2,
            const double* h_bar, double* out, int64_t rows, int64_t cols);
 
-// The instruction set the dispatched kernels use: "avx2" or "baseline". The environment variable
+// The instruction set the dispatched kernels use: "avx512", "avx2" or "baseline". The environment variable
 // GRADFIT_CPU_KERNELS=baseline forces the baseline's (a second CPU level for the tests; "auto" or unset: the best).
 // The first call chooses; it throws gradfit::Error on another value of that variable.
 const char* instruction_set();
@@ -43,6 +43,7 @@ struct Table {
   void (*z_bar_f64)(const double*, const double*, int64_t, const double*, const double*, const double*, double*,
                     int64_t, int64_t);
 };
-int runnable_tables(const Table** tables);  // fills up to 2 pointers, returns how many
+constexpr int kMaxTables = 3;
+int runnable_tables(const Table** tables);  // fills up to kMaxTables pointers, from the baseline up; returns how many
 
 }  // namespace gradfit::model::kernels

@@ -14,7 +14,7 @@ namespace gradfit::model::kernels {
 namespace {
 
 std::vector<const Table*> tables() {
-  const Table* found[2];
+  const Table* found[kMaxTables];
   const int count = runnable_tables(found);
   return {found, found + count};
 }
