@@ -151,6 +151,11 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
       if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
       shape = {it->second.rows, it->second.dim, it->second.has_values, it->second.has_weights};
     }
+    if (!run.data.test_path.empty()) {
+      auto it = layouts.find(run.data.test_path);
+      if (it == layouts.end()) it = layouts.emplace(run.data.test_path, data::inspect_file(run.data.test_path)).first;
+      shape.test_rows = it->second.rows;
+    }
     const auto members = static_cast<int64_t>(job.size());
     const train::MemoryEstimate need = train::estimate_memory(run, shape, group_ranks, members, device);
     if (need.total() <= budget.per_rank) continue;

@@ -114,7 +114,9 @@ MemoryEstimate estimate_memory(const config::RunSpec& run, const DataShape& data
   const bool on_gpu = !device.is_cpu();
   const double models = static_cast<double>(std::max<int64_t>(members, 1));
   MemoryEstimate e;
-  e.data = s.shard * s.row_bytes;
+  const int64_t ranks = std::max(group_ranks, 1);
+  const double test_shard = static_cast<double>(data.test_rows / ranks + (data.test_rows % ranks != 0 ? 1 : 0));
+  e.data = s.shard * s.row_bytes + test_shard * (3 * s.dim + 2) * s.dtype;
   e.buffers = reading_bytes(run.data, s) + batch_bytes(s, on_gpu);
   if (on_gpu) return e;
   const double parameters = static_cast<double>(model::parameter_count(run.model, data.dim));

@@ -4,7 +4,9 @@
 //
 // It counts what grows with the sizes of the data and the model, and leaves out what stays small (LibTorch's own
 // footprint, a few blocks of rows, the loss history), so it errs on the side of allowing a job:
-//   data shard   rows × (2n + 1) × dtype: x, grad and values of the largest shard of the group;
+//   data shard   rows × (2n + 1) × dtype: x, grad and values of the largest shard of the group; with
+//                data.test_path also the test file's shard as evaluated at a run's end (x, grad, values, and the
+//                predictions' copy of grad and values: test rows × (3n + 2) × dtype);
 //   buffers      reading or generating the shard a block of rows at a time (float64; the gaussian wells' block of
 //                rows × wells × n distances), batch copies (a mini-batch's rows, or the training and validation
 //                rows when some are held out), and the lists of rows (8 bytes a row; a mini-batch permutation and
@@ -31,6 +33,7 @@ struct DataShape {
   int64_t dim = 0;   // n
   bool has_values = true;
   bool has_weights = false;
+  int64_t test_rows = 0;  // data.test_path's N (its n is the data's); 0: no test file
 };
 
 // Bytes of host memory one rank holds at the peak of a job, by part (see the top of this file). Doubles: an

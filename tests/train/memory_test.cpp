@@ -49,6 +49,16 @@ TEST(Memory, TheDataPartIsTheShardThatIsLoaded) {
 }
 
 // The model part: per member, weights, best weights, gradients and the optimizer's state, in the model's dtype.
+// data.test_path: the test file's shard as evaluated at a run's end (x, grad and values, and evaluate's copy of
+// grad and its predicted values) adds to the data part, spread over the group's ranks like the training rows.
+TEST(Memory, TheDataPartCountsTheTestFilesShard) {
+  const config::RunSpec run = wells_run(1000, 3);  // float32
+  const double without = estimate_memory(run, {1000, 3, true}, 2, 1, torch::kCPU).data;
+  train::DataShape shape{1000, 3, true};
+  shape.test_rows = 501;
+  EXPECT_EQ(estimate_memory(run, shape, 2, 1, torch::kCPU).data - without, 251.0 * (3 * 3 + 2) * 4);
+}
+
 TEST(Memory, TheModelPartCountsEveryCopyOfTheParameters) {
   config::RunSpec run = wells_run(1000, 2);  // widths 32, 32: 2·32+32 + 32·32+32 + 32+1 = 1185 parameters
   ASSERT_EQ(model::parameter_count(run.model, 2), 1185);
