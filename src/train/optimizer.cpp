@@ -57,6 +57,12 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
   decay_ = torch::empty({params_.size(0), 1}, options);
   norms_ = torch::empty({params_.size(0), 1}, options);
   factor64_ = torch::empty_like(lr_);
+  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // PyTorch's defaults
+  beta1_ = torch::full({}, beta1, options);
+  beta2_ = torch::full({}, beta2, options);
+  eps_ = torch::full({}, eps, options);
+  root_correction2_ = torch::empty({}, options);
+  minus_correction1_ = torch::empty({}, options.dtype(torch::kFloat64));
   update_ = state_like(params_);
   set_lr(lr);
 }
@@ -91,15 +97,17 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
   const auto& spec = specs_.front();
   if (spec.name == config::Optimizer::adamw) decayed_.mul_(decay_);  // decoupled: before Adam's step
   if (spec.name != config::Optimizer::sgd) {                         // betas (0.9, 0.999), eps 1e-8: PyTorch's defaults
-    const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    const double beta1 = 0.9, beta2 = 0.999;
     const double correction1 = 1 - std::pow(beta1, static_cast<double>(steps_));
     const double correction2 = 1 - std::pow(beta2, static_cast<double>(steps_));
-    first_.mul_(beta1).add_(grad, 1 - beta1);
-    second_.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+    root_correction2_.fill_(std::sqrt(correction2));
+    minus_correction1_.fill_(-correction1);
+    first_.mul_(beta1_).add_(grad, 1 - beta1);
+    second_.mul_(beta2_).addcmul_(grad, grad, 1 - beta2);
     at::sqrt_out(scratch_, second_);
-    scratch_.div_(std::sqrt(correction2)).add_(eps);
+    scratch_.div_(root_correction2_).add_(eps_);
     // addcdiv_'s params + (value × first) / denominator, value = -lr / correction1 per row.
-    at::div_out(factor64_, lr_, -correction1);
+    at::div_out(factor64_, lr_, minus_correction1_);
     factor_.copy_(factor64_);
     at::mul_out(update_, first_, factor_);
     update_.div_(scratch_);

@@ -58,6 +58,9 @@ class FlatOptimizer {
   // Per row (R × 1): the learning rates and the step's factor in float64, that factor in the parameters' dtype,
   // the momenta, the weight decays and AdamW's factor 1 - lr × weight_decay; and the update.
   torch::Tensor lr_, factor64_, factor_, momentum_, weight_decay_, decay_, update_, norms_;
+  // Adam's scalars as 0-dim tensors (the parameters' dtype; the step size's in float64): the same numbers as the
+  // Scalar arguments they replace, which LibTorch would wrap in a new tensor (and copy to the dtype) at every step.
+  torch::Tensor beta1_, beta2_, eps_, root_correction2_, minus_correction1_;
   double max_grad_norm_ = 0;  // the same for every row
   int64_t steps_ = 0;
 };
