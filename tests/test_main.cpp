@@ -4,10 +4,37 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
 #include "device/device.h"
 #include "parallel/comm.h"
 
+namespace {
+
+// A test binary started without mpiexec is an OpenMPI singleton, and two singletons starting at once (ctest -j)
+// can race to create OpenMPI's session directory /tmp/ompi.<host>.<uid>: the loser fails in MPI_Init with "mkdir
+// ... File exists" (seen in CI). Each such process gets a session base of its own, removed at exit.
+struct PrivateOpenMpiSessionBase {
+  std::string path;
+  PrivateOpenMpiSessionBase() {
+    if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("OMPI_MCA_orte_tmpdir_base")) return;  // mpiexec's
+    std::string pattern = (std::filesystem::temp_directory_path() / "gradfit-test-ompi-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) return;
+    path = pattern;
+    ::setenv("OMPI_MCA_orte_tmpdir_base", path.c_str(), 1);
+  }
+  ~PrivateOpenMpiSessionBase() {
+    std::error_code ignored;
+    if (!path.empty()) std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  const PrivateOpenMpiSessionBase session_base;  // before MPI_Init, gone after MPI_Finalize
   gradfit::parallel::MpiEnvironment mpi(argc, argv);
   const gradfit::parallel::Comm world(MPI_COMM_WORLD);
   // As many threads as the tool itself would use: never oversubscribe when ranks share cores.

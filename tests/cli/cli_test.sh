@@ -5,6 +5,9 @@ set -u
 case_name=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# OpenMPI's session directories under this case's own folder: two cases starting MPI at once (ctest -j) can race to
+# create the shared /tmp/ompi.<host>.<uid>, and the loser fails in MPI_Init ("mkdir ... File exists").
+mkdir -p "$work/ompi" && export OMPI_MCA_orte_tmpdir_base="$work/ompi"
 
 fail() { echo "FAIL: $*"; exit 1; }
 # run CMD...: runs it, keeping stdout in $work/out, stderr in $work/err and the exit code in $rc.
