@@ -30,11 +30,12 @@ int main() {
   const Table* tables[kMaxTables];
   const int count = runnable_tables(tables);
   const float ranges[][2] = {{-20, 20}, {-60, -40}, {40, 80}};
-  const std::pair<Activation, const char*> activations[] = {
-      {Activation::relu, "relu"}, {Activation::tanh, "tanh"}, {Activation::softplus, "softplus"},
-      {Activation::silu, "silu"}};
-  std::printf("%-9s %-9s %14s %14s %14s   (ns per element, 6400 elements: a 100 x 64 layer)\n", "kernels",
-              "activation", "z in [-20,20]", "[-60,-40]", "[40,80]");
+  const std::pair<Activation, const char*> activations[] = {{Activation::relu, "relu"},
+                                                            {Activation::tanh, "tanh"},
+                                                            {Activation::softplus, "softplus"},
+                                                            {Activation::silu, "silu"}};
+  std::printf("%-9s %-9s %14s %14s %14s   (ns per element, 6400 elements: a 100 x 64 layer)\n", "kernels", "activation",
+              "z in [-20,20]", "[-60,-40]", "[40,80]");
   for (int t = 0; t < count; ++t) {
     for (const auto& [activation, name] : activations) {
       std::printf("%-9s %-9s", tables[t]->name, name);

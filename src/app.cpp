@@ -36,15 +36,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The shapes of the runs' data files, by path.
-using FileLayouts = std::map<std::string, data::FileLayout>;
-
-// The shape of the file at `path`, read once.
-const data::FileLayout& layout_of(FileLayouts& layouts, const std::string& path) {
-  auto it = layouts.find(path);
-  if (it == layouts.end()) it = layouts.emplace(path, data::inspect_file(path)).first;
-  return it->second;
-}
+using data::FileLayouts;
+using data::layout_of;
 
 // data.test_path against the data the run trains on: the same n (and atoms, where both files name them).
 void check_test_file(const config::Config& config, const config::RunSpec& run, FileLayouts& layouts) {
@@ -58,14 +51,14 @@ void check_test_file(const config::Config& config, const config::RunSpec& run, F
   const bool file = run.data.target == config::Target::file;
   const int64_t dim = file ? layout_of(layouts, run.data.path).dim : run.data.dim;
   if (test.dim != dim)
-    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path + " has n = " +
-                      std::to_string(test.dim) + " columns, but the training data " +
+    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
+                      " has n = " + std::to_string(test.dim) + " columns, but the training data " +
                       (file ? run.data.path : "(data.target)") + " has n = " + std::to_string(dim) + " (run " +
                       run.name + ")");
   const auto& numbers = file ? layout_of(layouts, run.data.path).numbers : test.numbers;
   if (!test.numbers.empty() && !numbers.empty() && test.numbers != numbers)
-    throw ConfigError(config.path + ": key 'data.test_path': the atoms of " + run.data.test_path + " (attribute "
-                      "'numbers') differ from those of " + run.data.path + " (run " + run.name + ")");
+    throw ConfigError(config.path + ": key 'data.test_path': the atoms of " + run.data.test_path +
+                      " (attribute 'numbers') differ from those of " + run.data.path + " (run " + run.name + ")");
 }
 
 // Checks what the YAML alone cannot: runs on a user's file (and test files) against the files' shapes (read, not

@@ -83,8 +83,8 @@ FileLayout inspect(const io::File& file, GradSamples grad_samples) {
   if (file.has_attribute("numbers")) {  // the atoms whose coordinates x holds, 3 columns each
     layout.numbers = file.read_int_vector_attribute("numbers");
     if (3 * static_cast<int64_t>(layout.numbers.size()) != layout.dim)
-      fail(path + ": attribute 'numbers' names " + std::to_string(layout.numbers.size()) + " atoms, but 'x' has n = " +
-           std::to_string(layout.dim) + " columns (3 per atom)");
+      fail(path + ": attribute 'numbers' names " + std::to_string(layout.numbers.size()) +
+           " atoms, but 'x' has n = " + std::to_string(layout.dim) + " columns (3 per atom)");
   }
   return layout;
 }
@@ -164,6 +164,12 @@ void check_finite(const Dataset& d, const std::string& source, const parallel::C
 
 FileLayout inspect_file(const std::string& path) {
   return inspect(open_file(path), GradSamples::required);
+}
+
+const FileLayout& layout_of(FileLayouts& layouts, const std::string& path) {
+  auto it = layouts.find(path);
+  if (it == layouts.end()) it = layouts.emplace(path, inspect_file(path)).first;
+  return it->second;
 }
 
 Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm, torch::Device device) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,10 +22,10 @@ struct Dataset {
   // shard.count, the rows' weights in the loss (a file's `weight` dataset, >= 0), normalized by their mean over the
   // training rows before training (train/standardize.h); undefined without.
   torch::Tensor weights;
-  int64_t total_rows = 0;   // N, over all ranks
-  int64_t dim = 0;          // n
-  parallel::Shard shard;    // the rows this rank holds
-  std::string description;  // for the log: "quadratic, grid of 10^2 points" or the file path
+  int64_t total_rows = 0;        // N, over all ranks
+  int64_t dim = 0;               // n
+  parallel::Shard shard;         // the rows this rank holds
+  std::string description;       // for the log: "quadratic, grid of 10^2 points" or the file path
   std::vector<int64_t> numbers;  // a file's attribute `numbers` (atomic numbers, e.g. from ase_import.py); or none
   // data.standardize: the transform x, grad_samples and values have been through (train/standardize.h); inactive
   // (the identity) when they are in the user's units.
@@ -46,11 +47,16 @@ struct FileLayout {
   int64_t dim = 0;   // n
   bool has_values = false;
   bool has_grad = false;
-  bool has_weights = false;  // a `weight` dataset (N); read for training only
+  bool has_weights = false;      // a `weight` dataset (N); read for training only
   std::vector<int64_t> numbers;  // the attribute `numbers` (atomic numbers), empty without
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);
+
+// File shapes by path, each file inspected once.
+using FileLayouts = std::map<std::string, FileLayout>;
+// The shape of `path`, inspected on first use (inspect_file's errors). Single rank.
+const FileLayout& layout_of(FileLayouts& layouts, const std::string& path);
 
 // Builds or reads this rank's shard, in `dtype`, on `device`. Reads only the shard's rows from a file. Validates
 // shapes, element types, N = 0 and NaN/Inf, throwing a CollectiveError that names the file and dataset: every

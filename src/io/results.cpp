@@ -237,10 +237,28 @@ void merge_results(const std::string& path, const config::Config& config, const 
     const Location runs = file.create_group("runs");
     // One row per run, for pandas: pd.DataFrame(h5py.File(path)["summary"][:]).
     std::vector<TableColumn> table;
-    for (const char* column : {"id", "name", "status", "epochs_run", "final_loss", "final_rel_grad_error", "best_loss",
-                               "best_val_loss", "lr", "activation", "architecture", "params", "wall_seconds",
-                               "final_val_loss", "rung", "pruned_at_epoch", "schedule", "lr_final",
-                               "test_rel_grad_error", "test_grad_mae", "test_grad_rmse", "test_value_mae"})
+    for (const char* column : {"id",
+                               "name",
+                               "status",
+                               "epochs_run",
+                               "final_loss",
+                               "final_rel_grad_error",
+                               "best_loss",
+                               "best_val_loss",
+                               "lr",
+                               "activation",
+                               "architecture",
+                               "params",
+                               "wall_seconds",
+                               "final_val_loss",
+                               "rung",
+                               "pruned_at_epoch",
+                               "schedule",
+                               "lr_final",
+                               "test_rel_grad_error",
+                               "test_grad_mae",
+                               "test_grad_rmse",
+                               "test_value_mae"})
       table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);

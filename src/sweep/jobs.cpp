@@ -67,11 +67,7 @@ class Packer {
   int64_t ensemble_size(const config::RunSpec& run) {
     if (config_.ensemble_size != 0) return config_.ensemble_size;
     int64_t rows = config::analytic_sample_count(run.data);
-    if (rows < 0) {
-      auto it = layouts_.find(run.data.path);
-      if (it == layouts_.end()) it = layouts_.emplace(run.data.path, data::inspect_file(run.data.path)).first;
-      rows = it->second.rows;
-    }
+    if (rows < 0) rows = data::layout_of(layouts_, run.data.path).rows;
     const double flops = step_flops(run, rows, group_ranks_);
     const int64_t size = std::clamp<int64_t>(static_cast<int64_t>(budget_ / std::max(flops, 1.0)), 1, kMostAutomatic);
     return std::min(size, balanced_);
@@ -81,7 +77,7 @@ class Packer {
   int group_ranks_;
   double budget_;  // flops per rank and step
   int64_t balanced_ = 1;
-  std::map<std::string, data::FileLayout> layouts_;
+  data::FileLayouts layouts_;
   JobPlan plan_;
 };
 
@@ -142,20 +138,15 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
   PriorWork fresh;
   fresh.finished.assign(config.runs.size(), 0);
   fresh.checkpointed.assign(config.runs.size(), 0);
-  std::map<std::string, data::FileLayout> layouts;
+  data::FileLayouts layouts;
   for (const auto& job : plan_jobs(config, fresh, groups, group_ranks, device).jobs) {
     const config::RunSpec& run = config.runs[job.front()];
     train::DataShape shape{config::analytic_sample_count(run.data), run.data.dim, true, false};
     if (run.data.target == config::Target::file) {
-      auto it = layouts.find(run.data.path);
-      if (it == layouts.end()) it = layouts.emplace(run.data.path, data::inspect_file(run.data.path)).first;
-      shape = {it->second.rows, it->second.dim, it->second.has_values, it->second.has_weights};
+      const auto& layout = data::layout_of(layouts, run.data.path);
+      shape = {layout.rows, layout.dim, layout.has_values, layout.has_weights};
     }
-    if (!run.data.test_path.empty()) {
-      auto it = layouts.find(run.data.test_path);
-      if (it == layouts.end()) it = layouts.emplace(run.data.test_path, data::inspect_file(run.data.test_path)).first;
-      shape.test_rows = it->second.rows;
-    }
+    if (!run.data.test_path.empty()) shape.test_rows = data::layout_of(layouts, run.data.test_path).rows;
     const auto members = static_cast<int64_t>(job.size());
     const train::MemoryEstimate need = train::estimate_memory(run, shape, group_ranks, members, device);
     if (need.total() <= budget.per_rank) continue;

@@ -24,7 +24,7 @@ struct RunSummary {
   double final_rel_grad_error = 0;
   double seconds = 0;
   double metric = 0;  // sweep.prune's metric at the last epoch trained (+inf when it is not finite)
-  double best_val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN without validation
+  double best_val_loss = std::numeric_limits<double>::quiet_NaN();        // NaN without validation
   double test_rel_grad_error = std::numeric_limits<double>::quiet_NaN();  // on data.test_path; NaN without
 };
 

@@ -11,6 +11,8 @@ FlatOptimizer::FlatOptimizer(const config::OptimizerSpec& spec, torch::Tensor pa
     : FlatOptimizer(std::vector<config::OptimizerSpec>{spec}, std::move(params), gradient_free) {}
 
 namespace {
+constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // Adam's betas and eps: PyTorch's defaults
+
 // Zeros shaped like `params` (R × P); for several rows, each row followed by a gap, as the ensemble's parameters
 // (train::make_ensemble), so that LibTorch's element-wise loops take each row alone, as for a run alone.
 torch::Tensor state_like(const torch::Tensor& params) {
@@ -57,10 +59,9 @@ FlatOptimizer::FlatOptimizer(const std::vector<config::OptimizerSpec>& specs, to
   decay_ = torch::empty({params_.size(0), 1}, options);
   norms_ = torch::empty({params_.size(0), 1}, options);
   factor64_ = torch::empty_like(lr_);
-  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // PyTorch's defaults
-  beta1_ = torch::full({}, beta1, options);
-  beta2_ = torch::full({}, beta2, options);
-  eps_ = torch::full({}, eps, options);
+  beta1_ = torch::full({}, kBeta1, options);
+  beta2_ = torch::full({}, kBeta2, options);
+  eps_ = torch::full({}, kEps, options);
   root_correction2_ = torch::empty({}, options);
   minus_correction1_ = torch::empty({}, options.dtype(torch::kFloat64));
   update_ = state_like(params_);
@@ -96,14 +97,13 @@ void FlatOptimizer::step(const torch::Tensor& grad_in) {
   if (max_grad_norm_ > 0) clip(grad);
   const auto& spec = specs_.front();
   if (spec.name == config::Optimizer::adamw) decayed_.mul_(decay_);  // decoupled: before Adam's step
-  if (spec.name != config::Optimizer::sgd) {                         // betas (0.9, 0.999), eps 1e-8: PyTorch's defaults
-    const double beta1 = 0.9, beta2 = 0.999;
-    const double correction1 = 1 - std::pow(beta1, static_cast<double>(steps_));
-    const double correction2 = 1 - std::pow(beta2, static_cast<double>(steps_));
+  if (spec.name != config::Optimizer::sgd) {                         // Adam, AdamW
+    const double correction1 = 1 - std::pow(kBeta1, static_cast<double>(steps_));
+    const double correction2 = 1 - std::pow(kBeta2, static_cast<double>(steps_));
     root_correction2_.fill_(std::sqrt(correction2));
     minus_correction1_.fill_(-correction1);
-    first_.mul_(beta1_).add_(grad, 1 - beta1);
-    second_.mul_(beta2_).addcmul_(grad, grad, 1 - beta2);
+    first_.mul_(beta1_).add_(grad, 1 - kBeta1);
+    second_.mul_(beta2_).addcmul_(grad, grad, 1 - kBeta2);
     at::sqrt_out(scratch_, second_);
     scratch_.div_(root_correction2_).add_(eps_);
     // addcdiv_'s params + (value × first) / denominator, value = -lr / correction1 per row.
