@@ -235,7 +235,8 @@ sweep::MemoryBudget memory_budget(const parallel::Comm& world, const parallel::C
 void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   const auto node = world.node_local();
   s.threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
-  torch::set_num_threads(s.threads);
+  device::set_threads(s.threads);
+  device::set_denormals(s.config.denormals);
   parallel::all_or_none(world, true, [&] {
     s.device = device::select_device(s.config.device, node.rank, s.config.path);
     model::kernels::instruction_set();  // a bad GRADFIT_CPU_KERNELS fails here, on every rank

@@ -66,7 +66,8 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
   const auto run = read_run_on_all(options.results_path, options.run, world);
   parallel::all_or_none(world, world.is_root(), [&] { check_input_dim(options.data_path, run); });
   const int node_ranks = world.node_local().size;
-  torch::set_num_threads(options.threads > 0 ? options.threads : device::default_thread_count(node_ranks));
+  device::set_threads(options.threads > 0 ? options.threads : device::default_thread_count(node_ranks));
+  device::set_denormals(run.denormals);  // as in training, so that eval's numbers are data.test_path's
   const torch::Device device = eval_device(options.device, world);
   config::DataSpec spec;
   spec.target = config::Target::file;

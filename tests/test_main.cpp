@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   gradfit::parallel::MpiEnvironment mpi(argc, argv);
   const gradfit::parallel::Comm world(MPI_COMM_WORLD);
   // As many threads as the tool itself would use: never oversubscribe when ranks share cores.
-  torch::set_num_threads(gradfit::device::default_thread_count(world.node_local().size));
+  gradfit::device::set_threads(gradfit::device::default_thread_count(world.node_local().size));
   ::testing::InitGoogleTest(&argc, argv);
   if (!world.is_root()) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();

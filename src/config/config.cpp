@@ -45,6 +45,7 @@ constexpr NameTable<Features, 3> kFeatures{{{"identity", Features::identity},
                                             {"periodic", Features::periodic}}};
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
+constexpr NameTable<Denormals, 2> kDenormals{{{"flush", Denormals::flush}, {"keep", Denormals::keep}}};
 
 template <class Enum, size_t K>
 const char* name_of(const NameTable<Enum, K>& table, Enum value) {
@@ -522,8 +523,9 @@ Section::Section(const std::string& file, const YAML::Node& node, std::string pr
 }
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys{"name", "device", "ranks_per_run", "ensemble_size", "output", "checkpoint",
-                                             "data", "model",  "optimizer",     "train",         "sweep"};
+  static const std::vector<std::string> keys{"name",          "device",    "denormals",  "ranks_per_run",
+                                             "ensemble_size", "output",    "checkpoint", "data",
+                                             "model",         "optimizer", "train",      "sweep"};
   return keys;
 }
 
@@ -536,6 +538,7 @@ std::vector<std::string> settable_keys(bool include_top_level) {
   if (include_top_level)
     keys = {"name",
             "device",
+            "denormals",
             "ranks_per_run",
             "ensemble_size",
             "output.dir",
@@ -604,6 +607,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path, const
   top.check(!config.name.empty() && config.name.find('/') == std::string::npos, "name",
             "must be non-empty and without '/'", config.name);
   config.device = top.get_enum("device", kDevices, config.device);
+  config.denormals = top.get_enum("denormals", kDenormals, config.denormals);
   config.ranks_per_run = top.get<int>("ranks_per_run", 0);
   top.check(config.ranks_per_run >= 0, "ranks_per_run", "must be >= 1 (or 0 for all ranks)", config.ranks_per_run);
   config.ensemble_size = top.get<int>("ensemble_size", 0);
@@ -743,6 +747,9 @@ const char* to_string(Sampling s) {
 }
 const char* to_string(Device d) {
   return name_of(kDevices, d);
+}
+const char* to_string(Denormals d) {
+  return name_of(kDenormals, d);
 }
 
 }  // namespace gradfit::config

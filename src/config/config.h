@@ -18,6 +18,9 @@ enum class Schedule { constant, exponential, cosine, plateau };
 enum class Target { quadratic, rosenbrock, gaussian_wells, file };
 enum class Sampling { grid, uniform, normal };
 enum class Device { auto_select, cpu, cuda };
+// Subnormal floats on the CPU: flushed to zero (FTZ and DAZ, as torch.set_flush_denormal(True)), or kept (IEEE
+// gradual underflow, PyTorch's default).
+enum class Denormals { flush, keep };
 enum class Engine { analytic, autograd };
 // The loss on dV/dx − S: mean squared error (nn.MSELoss), or nn.HuberLoss(delta) (both with mean reduction).
 enum class Loss { mse, huber };
@@ -128,18 +131,19 @@ struct RunSpec {
 };
 
 struct Config {
-  std::string path;                     // the YAML file as given
-  std::string yaml_text;                // its full text, recorded in the results
-  std::string name;                     // the sweep's name (default: the file's stem)
-  Device device = Device::auto_select;  // auto: a GPU per rank where LibTorch sees GPUs, else the CPU
-  int ranks_per_run = 0;                // ranks that train one run together; 0: all ranks
-  int ensemble_size = 0;                // most runs trained together as one ensemble; 0: chosen by size; 1: none
-  std::string output_dir;               // default for --out; empty: results/<name>
-  int64_t checkpoint_every = 0;         // checkpoint every this many epochs (0: not by epochs)
-  double checkpoint_seconds = 60;       // and every this many seconds (0: not by time)
-  bool is_sweep = false;                // the file has a sweep: section
-  PruneSpec prune;                      // sweep.prune
-  std::vector<RunSpec> runs;            // in expansion order
+  std::string path;                        // the YAML file as given
+  std::string yaml_text;                   // its full text, recorded in the results
+  std::string name;                        // the sweep's name (default: the file's stem)
+  Device device = Device::auto_select;     // auto: a GPU per rank where LibTorch sees GPUs, else the CPU
+  Denormals denormals = Denormals::flush;  // on the CPU, for the whole process
+  int ranks_per_run = 0;                   // ranks that train one run together; 0: all ranks
+  int ensemble_size = 0;                   // most runs trained together as one ensemble; 0: chosen by size; 1: none
+  std::string output_dir;                  // default for --out; empty: results/<name>
+  int64_t checkpoint_every = 0;            // checkpoint every this many epochs (0: not by epochs)
+  double checkpoint_seconds = 60;          // and every this many seconds (0: not by time)
+  bool is_sweep = false;                   // the file has a sweep: section
+  PruneSpec prune;                         // sweep.prune
+  std::vector<RunSpec> runs;               // in expansion order
 };
 
 // Upper bounds on sizes, checked as the file is read (a ConfigError naming the key), so that an absurd value ends the
@@ -182,6 +186,7 @@ const char* to_string(Schedule s);
 const char* to_string(Target t);
 const char* to_string(Sampling s);
 const char* to_string(Device d);
+const char* to_string(Denormals d);
 const char* to_string(Engine e);
 const char* to_string(Loss l);
 const char* to_string(Features f);

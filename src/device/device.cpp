@@ -1,5 +1,8 @@
 #include "device/device.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <sched.h>
 #include <unistd.h>
 
@@ -18,6 +21,17 @@ torch::Device select_device(config::Device wanted, int node_local_rank, const st
                       ": key 'device': cuda requested, but LibTorch sees no CUDA device (a CPU-only LibTorch "
                       "build, or no GPU on this node)");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(node_local_rank % gpus));
+}
+
+void set_threads(int threads) {
+  torch::set_num_threads(threads);
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
+}
+
+void set_denormals(config::Denormals mode) {
+  at::globalContext().setFlushDenormal(mode == config::Denormals::flush);
 }
 
 int default_thread_count(int ranks_on_node) {

@@ -18,6 +18,7 @@ struct RunContext {
   int ranks = 1;  // that trained this run together
   int threads_per_rank = 1;
   std::string device = "cpu";
+  std::string denormals = "flush";  // the top-level key `denormals`
   std::string data_description;
   int64_t total_rows = 0;                  // N
   int64_t dim = 0;                         // n

@@ -149,6 +149,8 @@ SavedRun read_run(const File& file, const std::string& name) {
     fail(where + ": attributes 'dim' and 'widths' do not describe a model");
   read_features(group, where, run);
   if (group.has_attribute("numbers")) run.numbers = group.read_int_vector_attribute("numbers");
+  if (group.has_attribute("denormals"))
+    run.denormals = enum_attribute(group, where, "denormals", {config::Denormals::flush, config::Denormals::keep});
   run.parameters = read_parameters(group, run, where);
   run.standardization = read_standardization(group, run.input_dim, where);
   const auto& features = run.standardization.feature_mean;

@@ -28,6 +28,8 @@ struct SavedRun {
   // The weights compute Ṽ of standardized inputs; model::user_values / user_gradients give V and dV/dx.
   model::Standardization standardization;
   std::vector<int64_t> numbers;  // the training data's atomic numbers (attribute `numbers`), empty without
+  // How the CPU treated subnormal floats in training (attribute `denormals`; files from before it existed: keep).
+  config::Denormals denormals = config::Denormals::keep;
 };
 
 // The rule of `--run best` is the leaderboard's (records::best_first): among the runs whose status is done or

@@ -239,6 +239,7 @@ class Job {
     context.ranks = group_.size();
     context.threads_per_rank = settings_.threads_per_rank;
     context.device = settings_.device.str();
+    context.denormals = config::to_string(config_.denormals);
     context.data_description = data.description;
     context.total_rows = data.total_rows;
     context.dim = data.dim;

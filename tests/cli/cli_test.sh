@@ -235,6 +235,8 @@ with h5py.File(sys.argv[1] + "/pts.h5", "w") as f:
     f["x"], f["grad"], f["value"] = x, 2 * x, (x * x).sum(1)
 with h5py.File(sys.argv[1] + "/nograd.h5", "w") as f:
     f["x"] = x
+with h5py.File(sys.argv[1] + "/results.h5") as f:  # the top-level key `denormals`, by default
+    assert all(g.attrs["denormals"] == "flush" for g in f["runs"].values()), "attribute 'denormals' is not 'flush'"
 PY
 }
 # check_against_torch RESULTS RUN PRED DATA TOL: PRED's value and grad equal an independent PyTorch evaluation of

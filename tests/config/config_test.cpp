@@ -59,7 +59,9 @@ TEST(Config, DefaultsFillMissingSections) {
   EXPECT_EQ(r.train.log_every, 100);
   EXPECT_EQ(c.ranks_per_run, 0);
   EXPECT_EQ(c.device, Device::auto_select);
+  EXPECT_EQ(c.denormals, config::Denormals::flush);
   EXPECT_EQ(c.yaml_text, kMinimal);
+  EXPECT_EQ(parse_config(std::string(kMinimal) + "denormals: keep\n", "s.yaml").denormals, config::Denormals::keep);
 }
 
 TEST(Config, TypoSuggestsTheNearestKeyWithLineAndColumn) {
@@ -70,8 +72,8 @@ TEST(Config, TypoSuggestsTheNearestKeyWithLineAndColumn) {
 
 TEST(Config, UnknownKeyFarFromAnyListsValidKeys) {
   EXPECT_THROW_MATCHING(parse_config(std::string(kMinimal) + "zzzzzzzz: 1\n", "s.yaml"), ConfigError,
-                        R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, ranks_per_run, )"
-                        R"(ensemble_size, output, checkpoint, data, model, optimizer, train, sweep\))");
+                        R"(s\.yaml:4:1: key 'zzzzzzzz': unknown key \(valid keys here: name, device, denormals, )"
+                        R"(ranks_per_run, ensemble_size, output, checkpoint, data, model, optimizer, train, sweep\))");
 }
 
 TEST(Config, RelativeDataPathIsResolvedAgainstTheYamlFolder) {
@@ -362,6 +364,7 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "train:\n  val_fraction: 1.0\n", R"(key 'train\.val_fraction': must be in \[0, 1\))"},
         InvalidCase{P2 "train:\n  patience: 5\n", R"(key 'train\.patience': needs train\.val_fraction > 0)"},
         InvalidCase{P2 "device: gpu\n", R"(key 'device': 'gpu' is not one of auto, cpu, cuda)"},
+        InvalidCase{P2 "denormals: off\n", R"(key 'denormals': 'off' is not one of flush, keep)"},
         InvalidCase{P2 "ranks_per_run: -2\n", R"(key 'ranks_per_run': must be >= 1)"},
         InvalidCase{P2 "ensemble_size: -1\n", R"(key 'ensemble_size': must be >= 1 \(or 0 to choose automatically\))"},
         InvalidCase{P2 "name: a/b\n", R"(^bad\.yaml:2:7: key 'name': must be 1 to 100 of the characters A-Z a-z )"
