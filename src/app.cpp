@@ -12,6 +12,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <sstream>
 
 #include "common/error.h"
 #include "config/config.h"
@@ -22,6 +23,7 @@
 #include "model/kernels.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
+#include "parallel/watchdog.h"
 #include "sweep/console.h"
 #include "sweep/folder_lock.h"
 #include "sweep/job_runner.h"
@@ -177,6 +179,7 @@ struct Sweep {
   sweep::PriorWork prior;  // world rank 0 only
   sweep::JobPlan plan;
   int groups = 1;
+  std::vector<std::string> nodes;  // world rank 0: one line per node (node_lines)
 };
 
 void print_start(const AppOptions& options, const parallel::Comm& world, const Sweep& s) {
@@ -184,6 +187,7 @@ void print_start(const AppOptions& options, const parallel::Comm& world, const S
   std::printf("gradfit_dist %s: %s, %lld run%s, %d rank%s in %d group%s, %d thread%s per rank, device %s\n", kVersion,
               options.config_path.c_str(), static_cast<long long>(runs), plural(runs), world.size(),
               plural(world.size()), s.groups, plural(s.groups), s.threads, plural(s.threads), s.device.str().c_str());
+  for (const auto& line : s.nodes) std::printf("%s\n", line.c_str());
   const auto finished = static_cast<int64_t>(s.prior.summaries.size());
   if (finished > 0 || s.prior.resumable > 0)
     std::printf("continuing in %s: %lld run%s already finished, %lld to resume from checkpoints\n", s.out_dir.c_str(),
@@ -229,6 +233,55 @@ sweep::MemoryBudget memory_budget(const parallel::Comm& world, const parallel::C
   return budget;
 }
 
+// "0-3,6": ranks as ranges.
+std::string rank_ranges(const std::vector<int>& ranks) {
+  std::string text;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t j = i;
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    text += (text.empty() ? "" : ",") + std::to_string(ranks[i]) + (j > i ? "-" + std::to_string(ranks[j]) : "");
+    i = j + 1;
+  }
+  return text;
+}
+
+// What each node gives the job, as its ranks see it: "node gf-node1: ranks 0-1, 1 thread per rank, 23.5 GiB memory
+// (11.8 GiB per rank)", in the order of the nodes' first ranks. World rank 0 gets the lines; collective.
+std::vector<std::string> node_lines(const parallel::Comm& world, int threads, int ranks_on_node) {
+  const int64_t memory = device::physical_memory_bytes();
+  const auto texts = world.gather_texts(parallel::host_name() + "\n" + std::to_string(threads) + "\n" +
+                                        std::to_string(memory) + "\n" + std::to_string(ranks_on_node));
+  struct Node {
+    std::string host, threads;
+    std::vector<int> ranks;
+    int64_t memory = 0, ranks_on_node = 1;
+  };
+  std::vector<Node> nodes;
+  for (int r = 0; r < static_cast<int>(texts.size()); ++r) {
+    std::istringstream in(texts[r]);
+    Node n;
+    std::getline(in, n.host);
+    std::getline(in, n.threads);
+    in >> n.memory >> n.ranks_on_node;
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&n](const Node& m) { return m.host == n.host; });
+    if (it == nodes.end()) it = nodes.insert(nodes.end(), n);
+    if (it->threads != n.threads && it->threads.find("," + n.threads) == std::string::npos)
+      it->threads += "," + n.threads;  // ranks of one node with different thread counts (OMP_NUM_THREADS)
+    it->ranks.push_back(r);
+  }
+  std::vector<std::string> lines;
+  for (const auto& n : nodes) {
+    const bool one = n.threads == "1";
+    std::string line = "node " + n.host + ": rank" + (n.ranks.size() == 1 ? " " : "s ") + rank_ranges(n.ranks) + ", " +
+                       n.threads + " thread" + (one ? "" : "s") + " per rank";
+    if (n.memory > 0)
+      line += ", " + train::bytes_text(static_cast<double>(n.memory)) + " memory (" +
+              train::bytes_text(static_cast<double>(n.memory) / static_cast<double>(n.ranks_on_node)) + " per rank)";
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 // The threads and device of this rank, the memory a job needs against the nodes', the output folder's path: with
 // the data files (checked before, also for --dry-run), everything checked before the folder is touched. Collective
 // over `world`; every failure is shared (CollectiveError).
@@ -237,6 +290,7 @@ void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   s.threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
   device::set_threads(s.threads);
   device::set_denormals(s.config.denormals);
+  s.nodes = node_lines(world, s.threads, node.size);
   parallel::all_or_none(world, true, [&] {
     s.device = device::select_device(s.config.device, node.rank, s.config.path);
     model::kernels::instruction_set();  // a bad GRADFIT_CPU_KERNELS fails here, on every rank
@@ -357,6 +411,20 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
   return unfinished > 0 ? kExitInterrupted : 0;
 }
 
+// The watchdog's last words (world rank 0 holds the lock; the other ranks end silently): one line, the outcome, the
+// lock released. The checkpoints stay, so the same command continues the runs.
+void give_up_after_stop(const sweep::FolderLock& lock, double timeout) {
+  if (!lock.held()) return;
+  char text[320];
+  std::snprintf(text, sizeof(text),
+                "stopped by a signal, but no other rank answered for %g s: a rank of this job is gone (the "
+                "launcher's messages say which); run the same command again to continue from the checkpoints",
+                timeout);
+  std::fprintf(stderr, "gradfit_dist: error: %s\n", text);
+  std::fflush(stderr);
+  lock.abandon(std::string("failed: ") + text);
+}
+
 int run(const AppOptions& options, const parallel::Comm& world) {
   Sweep s;  // every rank reads the same file and finds the same errors
   parallel::all_or_none(world, true, [&] { s.config = config::load_config(options.config_path, options.overrides); });
@@ -371,6 +439,8 @@ int run(const AppOptions& options, const parallel::Comm& world) {
   // From here on the folder is this invocation's, until `lock` goes out of scope (however the job ends).
   sweep::FolderLock lock;  // held by world rank 0
   parallel::all_or_none(world, world.is_root(), [&] { lock = sweep::FolderLock::take(s.out_dir); });
+  const parallel::StopWatchdog watchdog(stop_signalled, options.stop_timeout,
+                                        [&lock, timeout = options.stop_timeout] { give_up_after_stop(lock, timeout); });
   try {
     prepare(options, world, s);
     const int code = train_all(options, world, s);

@@ -18,6 +18,8 @@ struct AppOptions {
   bool dry_run = false;                // print the expanded runs and exit
   std::string progress = "auto";       // runs in flight: live (one rewritten line), lines, or auto
   int threads = 0;                     // intra-op threads per rank; 0: see device::default_thread_count
+  double stop_timeout = 20;            // after a stop signal, seconds without word from the other ranks before
+                                       // giving up (parallel::StopWatchdog); 0: wait for ever
   std::string command_line;            // recorded in the results
   // Test seams: called on every rank after every epoch; on a group's rank 0 before each run it trains (a failure
   // there is shared with the group: the job fails on the whole group); and on a group's rank 0 when a checkpoint's

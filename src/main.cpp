@@ -29,6 +29,11 @@ void add_train_options(CLI::App& cli, gradfit::AppOptions& options) {
                  "Intra-op threads per rank (default: OMP_NUM_THREADS, or the "
                  "node's cores shared among its ranks)")
       ->check(CLI::PositiveNumber);
+  cli.add_option("--stop-timeout", options.stop_timeout,
+                 "After a stop signal (SIGTERM, SIGUSR1), seconds a rank waits without word from the others before "
+                 "it gives up (outcome 'failed', lock released, checkpoints kept): a rank or node is gone. Keep it "
+                 "below Slurm's KillWait (default 30 s); 0 waits for ever (default 20)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 constexpr const char* kRunHelp =

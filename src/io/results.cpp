@@ -103,6 +103,7 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("threads_per_rank", static_cast<int64_t>(context.threads_per_rank));
   group.write_attribute("device", context.device);
   group.write_attribute("denormals", context.denormals);
+  group.write_attribute("hosts", context.hosts);
 }
 
 // data.standardize: group standardization/ with datasets input_mean and input_scale (n), with model.features

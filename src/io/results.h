@@ -19,6 +19,7 @@ struct RunContext {
   int threads_per_rank = 1;
   std::string device = "cpu";
   std::string denormals = "flush";  // the top-level key `denormals`
+  std::string hosts;                // the hosts of the ranks that trained it, comma-separated
   std::string data_description;
   int64_t total_rows = 0;                  // N
   int64_t dim = 0;                         // n

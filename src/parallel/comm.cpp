@@ -1,6 +1,9 @@
 #include "parallel/comm.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -14,12 +17,19 @@
 namespace gradfit::parallel {
 namespace {
 
+std::atomic<uint64_t> g_exchanges{0};
+
 void check(int code, const char* call) {
   if (code == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   MPI_Error_string(code, text, &length);
   throw Error(std::string(call) + " failed: " + std::string(text, length));
+}
+
+// A collective or receive that returned: progress with the peers.
+void completed() {
+  g_exchanges.fetch_add(1, std::memory_order_relaxed);
 }
 
 // MPI counts are int; split large buffers.
@@ -95,12 +105,14 @@ void Comm::allreduce_sum(float* data, int64_t count) const {
   in_chunks(count, [&](int64_t offset, int n) {
     check(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, MPI_FLOAT, MPI_SUM, comm_), "MPI_Allreduce");
   });
+  completed();
 }
 
 void Comm::allreduce_sum(double* data, int64_t count) const {
   in_chunks(count, [&](int64_t offset, int n) {
     check(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
   });
+  completed();
 }
 
 void Comm::allreduce_sum_double_double(double* pairs, int64_t count) const {
@@ -109,10 +121,12 @@ void Comm::allreduce_sum_double_double(double* pairs, int64_t count) const {
   in_chunks(count, [&](int64_t offset, int n) {
     check(MPI_Allreduce(MPI_IN_PLACE, pairs + 2 * offset, n, sum.pair, sum.op, comm_), "MPI_Allreduce");
   });
+  completed();
 }
 
 int64_t Comm::allreduce_min(int64_t value) const {
   check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MIN, comm_), "MPI_Allreduce");
+  completed();
   return value;
 }
 
@@ -120,6 +134,24 @@ void Comm::broadcast(void* data, int64_t bytes, int root) const {
   auto* base = static_cast<char*>(data);
   in_chunks(bytes,
             [&](int64_t offset, int n) { check(MPI_Bcast(base + offset, n, MPI_BYTE, root, comm_), "MPI_Bcast"); });
+  completed();
+}
+
+std::vector<std::string> Comm::gather_texts(const std::string& text, int root) const {
+  int length = static_cast<int>(text.size());
+  std::vector<int> lengths(rank_ == root ? size_ : 0), offsets(lengths.size(), 0);
+  check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, root, comm_), "MPI_Gather");
+  std::string all;
+  if (rank_ == root) {
+    for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + lengths[r - 1];
+    all.resize(static_cast<size_t>(offsets.back() + lengths.back()));
+  }
+  check(MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, root, comm_),
+        "MPI_Gatherv");
+  completed();
+  std::vector<std::string> texts;
+  for (size_t r = 0; r < lengths.size(); ++r) texts.push_back(all.substr(offsets[r], lengths[r]));
+  return texts;
 }
 
 void Comm::send(const double* data, int count, int destination, int tag) const {
@@ -128,6 +160,7 @@ void Comm::send(const double* data, int count, int destination, int tag) const {
 
 void Comm::receive(double* data, int count, int source, int tag) const {
   check(MPI_Recv(data, count, MPI_DOUBLE, source, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+  completed();
 }
 
 void Comm::send_text(const std::string& text, int destination, int tag) const {
@@ -141,6 +174,7 @@ std::string Comm::receive_text(int source, int tag) const {
   check(MPI_Get_count(&status, MPI_CHAR, &length), "MPI_Get_count");
   std::string text(static_cast<size_t>(length), '\0');
   check(MPI_Recv(text.data(), length, MPI_CHAR, status.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+  completed();
   return text;
 }
 
@@ -183,6 +217,16 @@ Comm::NodeLocal Comm::node_local() const {
 void Comm::abort(int exit_code) const {
   MPI_Abort(comm_, exit_code);
   std::_Exit(exit_code);  // MPI_Abort should not return; make sure.
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+uint64_t exchanges_completed() {
+  return g_exchanges.load(std::memory_order_relaxed);
 }
 
 bool mpi_is_cuda_aware() {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gradfit::parallel {
 
@@ -35,6 +36,8 @@ class Comm {
   int64_t allreduce_min(int64_t value) const;
   // Root's bytes overwrite every other rank's (collective).
   void broadcast(void* data, int64_t bytes, int root = 0) const;
+  // Every rank's text, in rank order, on `root` (empty elsewhere); collective.
+  std::vector<std::string> gather_texts(const std::string& text, int root = 0) const;
 
   // Point to point, for small control messages of doubles.
   void send(const double* data, int count, int destination, int tag) const;
@@ -62,6 +65,13 @@ class Comm {
   int rank_ = 0;
   int size_ = 1;
 };
+
+// This host's name (gethostname), "unknown" where the system does not say.
+std::string host_name();
+
+// How many collectives and receives this process has completed: what a watchdog watches to tell a rank that
+// waits for a dead peer from one that works.
+uint64_t exchanges_completed();
 
 // A communicator this process created by splitting another (MPI_Comm_split, collective over the parent); freed
 // on destruction.

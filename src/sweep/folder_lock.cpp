@@ -13,17 +13,12 @@
 #include <map>
 
 #include "common/error.h"
+#include "parallel/comm.h"
 
 namespace gradfit::sweep {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
-  return name;
-}
 
 std::string utc_now() {
   const std::time_t now = std::time(nullptr);
@@ -75,7 +70,7 @@ bool gone(pid_t pid) {
 // A lock of a process that no longer exists on this host.
 bool is_stale(const std::map<std::string, std::string>& holder) {
   const auto host = holder.find("host"), pid = holder.find("pid");
-  if (host == holder.end() || pid == holder.end() || host->second != host_name()) return false;
+  if (host == holder.end() || pid == holder.end() || host->second != parallel::host_name()) return false;
   char* end = nullptr;
   const long value = std::strtol(pid->second.c_str(), &end, 10);
   if (value <= 0 || *end != '\0') return false;
@@ -131,7 +126,7 @@ FolderLock FolderLock::take(const fs::path& dir) {
   fs::create_directories(dir, error);
   if (error) throw IoError("cannot create output directory '" + dir.string() + "': " + error.message());
   const std::string text =
-      "host=" + host_name() + "\npid=" + std::to_string(::getpid()) + "\nstarted=" + utc_now() + "\n";
+      "host=" + parallel::host_name() + "\npid=" + std::to_string(::getpid()) + "\nstarted=" + utc_now() + "\n";
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (create_exclusive(lock_file(dir), text)) {
       lock.dir_ = dir;
@@ -189,6 +184,13 @@ void FolderLock::release() noexcept {
 
 void FolderLock::write_outcome(const std::string& outcome) const {
   if (!dir_.empty()) sweep::write_outcome(dir_, outcome);
+}
+
+void FolderLock::abandon(const std::string& outcome) const noexcept {
+  if (dir_.empty()) return;
+  sweep::write_outcome(dir_, outcome);
+  std::error_code error;
+  fs::remove(lock_file(dir_), error);
 }
 
 void write_outcome(const fs::path& dir, const std::string& outcome) noexcept {

@@ -25,6 +25,9 @@ class FolderLock {
   bool held() const { return !dir_.empty(); }
   // Writes OUT/outcome atomically: "complete", "interrupted" or "failed: <message>". Never throws.
   void write_outcome(const std::string& outcome) const;
+  // For a process about to end without unwinding (parallel::StopWatchdog): writes the outcome and removes the lock
+  // file, from any thread. Never throws.
+  void abandon(const std::string& outcome) const noexcept;
 
  private:
   void release() noexcept;

@@ -51,6 +51,19 @@ records::TestMetrics test_metrics(const config::RunSpec& run, const records::Nam
   return out;
 }
 
+// The hosts of the group's ranks, each once, in rank order, comma-separated: on the group's rank 0 (empty elsewhere).
+// Collective over `group`.
+std::string group_hosts(const parallel::Comm& group) {
+  std::string hosts;
+  std::vector<std::string> seen;
+  for (const auto& host : group.gather_texts(parallel::host_name())) {
+    if (std::find(seen.begin(), seen.end(), host) != seen.end()) continue;
+    hosts += (seen.empty() ? "" : ",") + host;
+    seen.push_back(host);
+  }
+  return hosts;
+}
+
 // One job in progress on one rank of its group.
 class Job {
  public:
@@ -68,6 +81,7 @@ class Job {
 
   std::vector<RunSummary> run() {
     announce();
+    hosts_ = group_hosts(group_);
     const auto& data = runner_.dataset(runs_.front(), group_);
     const auto checkpoints = read_checkpoints();
     std::vector<const records::Checkpoint*> resume;
@@ -239,6 +253,7 @@ class Job {
     context.ranks = group_.size();
     context.threads_per_rank = settings_.threads_per_rank;
     context.device = settings_.device.str();
+    context.hosts = hosts_;
     context.denormals = config::to_string(config_.denormals);
     context.data_description = data.description;
     context.total_rows = data.total_rows;
@@ -296,6 +311,7 @@ class Job {
   std::vector<config::RunSpec> runs_;
   std::vector<std::optional<records::TestMetrics>> tests_;  // per run: on data.test_path, when evaluated
   std::string job_checkpoint_;  // the job's checkpoints go to the file named after its first run
+  std::string hosts_;           // the group's hosts (its rank 0 only), recorded in each run's results
   std::string stale_;           // a checkpoint resumed from under another name, until superseded
   size_t blamed_ = 0;
   int64_t completed_ = 0;  // epochs
