@@ -439,8 +439,10 @@ int run(const AppOptions& options, const parallel::Comm& world) {
   // From here on the folder is this invocation's, until `lock` goes out of scope (however the job ends).
   sweep::FolderLock lock;  // held by world rank 0
   parallel::all_or_none(world, world.is_root(), [&] { lock = sweep::FolderLock::take(s.out_dir); });
-  const parallel::StopWatchdog watchdog(stop_signalled, options.stop_timeout,
-                                        [&lock, timeout = options.stop_timeout] { give_up_after_stop(lock, timeout); });
+  // One rank alone has nobody to wait for.
+  const double stop_timeout = world.size() > 1 ? options.stop_timeout : 0;
+  const parallel::StopWatchdog watchdog(stop_signalled, stop_timeout,
+                                        [&lock, stop_timeout] { give_up_after_stop(lock, stop_timeout); });
   try {
     prepare(options, world, s);
     const int code = train_all(options, world, s);

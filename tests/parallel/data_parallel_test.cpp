@@ -216,3 +216,17 @@ TEST(DataParallel, CompensatedSumsAreExactOnAnyRankCount) {
 
 }  // namespace
 }  // namespace gradfit::train
+
+// Texts of different lengths, the empty one included, arrive on the root in rank order; elsewhere nothing.
+TEST(Comm, GatherTextsCollectsEveryRanksTextInRankOrder) {
+  const auto& comm = gradfit::testing::world();
+  const std::string mine = comm.rank() == 1 ? "" : std::string(static_cast<size_t>(comm.rank() + 1), 'a' + comm.rank());
+  const auto texts = comm.gather_texts(mine);
+  if (!comm.is_root()) {
+    EXPECT_TRUE(texts.empty());
+    return;
+  }
+  ASSERT_EQ(static_cast<int>(texts.size()), comm.size());
+  for (int r = 0; r < comm.size(); ++r)
+    EXPECT_EQ(texts[r], r == 1 ? "" : std::string(static_cast<size_t>(r + 1), 'a' + r)) << "rank " << r;
+}
