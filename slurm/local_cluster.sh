@@ -5,7 +5,7 @@
 #   slurm/local_cluster.sh start [--nodes K]   installs what is missing, writes /etc/slurm/slurm.conf, starts the
 #                                              daemons. K = 1 (the default): this host is the node. K >= 2: nodes
 #                                              gf-node1..K, each a network namespace of its own (address 10.77.0.i
-#                                              on a bridge, its own hostname and /tmp) with its own slurmd
+#                                              on a bridge, its own hostname) with its own slurmd
 #   slurm/local_cluster.sh stop                stops the daemons this script started and removes its nodes
 # Namespace nodes share this machine's cores, memory and filesystem (as a cluster shares its filesystem) but talk
 # over TCP, as nodes do: MPI between them goes over the network, not shared memory.
@@ -43,11 +43,11 @@ write_config() {
   cpus=$(nproc)
   memory=$(awk -v k="$nodes" '/MemAvailable/ {printf "%d", $2 / 1024 * 0.8 / k}' /proc/meminfo)
   mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm
-  local ctld=$host spool=/var/spool/slurmd pid=/run/slurm/slurmd.pid log=/var/log/slurm/slurmd.log
+  local ctld=$host spool=/var/spool/slurmd pid=/run/slurm/slurmd.pid log=/var/log/slurm/slurmd.log tmp=/tmp
   local node_list=$host node_addr=""
   if [ "$nodes" -gt 1 ]; then
     ctld="$host($kSubnet.254)"
-    spool=/var/spool/slurmd/%n pid=/run/slurm/slurmd-%n.pid log=/var/log/slurm/slurmd-%n.log
+    spool=/var/spool/slurmd/%n pid=/run/slurm/slurmd-%n.pid log=/var/log/slurm/slurmd-%n.log tmp=$kNodeRoot/%n
     node_list="gf-node[1-$nodes]" node_addr="NodeAddr=$kSubnet.[1-$nodes] "
   fi
   cat >"$kConf" <<EOF
@@ -63,6 +63,7 @@ SlurmctldPidFile=/run/slurm/slurmctld.pid
 SlurmdPidFile=$pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=$log
+TmpFS=$tmp
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -90,8 +91,8 @@ configured_nodes() {
   echo "${n:-1}"
 }
 
-# Node i: network namespace gf-node$i, a veth pair from it to the bridge, address $kSubnet.i, and a /tmp of its own
-# (Slurm's PMIx plugin and OpenMPI keep per-node files there under fixed names).
+# Node i: network namespace gf-node$i, a veth pair from it to the bridge, address $kSubnet.i, and a TmpFS folder of
+# its own (Slurm's PMIx plugin keeps per-node files there under names that do not say the node).
 make_nodes() {
   local nodes=$1 i
   remove_nodes
@@ -106,8 +107,8 @@ make_nodes() {
     ip -n "gf-node$i" addr add "$kSubnet.$i/24" dev eth0
     ip -n "gf-node$i" link set eth0 up
     ip -n "gf-node$i" link set lo up
-    mkdir -p "$kNodeRoot/gf-node$i/tmp" "/var/spool/slurmd/gf-node$i"
-    chmod 1777 "$kNodeRoot/gf-node$i/tmp"
+    mkdir -p "$kNodeRoot/gf-node$i" "/var/spool/slurmd/gf-node$i"
+    chmod 1777 "$kNodeRoot/gf-node$i"
   done
 }
 
@@ -123,7 +124,7 @@ remove_nodes() {
 }
 
 # One slurmd per node, inside the node's network namespace (entered with nsenter: `ip netns exec` remounts /sys,
-# which hides the cgroup filesystem slurmd looks for), with the node's hostname and /tmp.
+# which hides the cgroup filesystem slurmd looks for), with the node's hostname.
 start_slurmds() {
   local nodes=$1 i
   if [ "$nodes" -eq 1 ]; then
@@ -131,8 +132,7 @@ start_slurmds() {
     return
   fi
   for i in $(seq "$nodes"); do
-    nsenter --net="/run/netns/gf-node$i" unshare --uts --mount --propagation private sh -c \
-      "hostname gf-node$i && mount --bind $kNodeRoot/gf-node$i/tmp /tmp && exec slurmd -N gf-node$i"
+    nsenter --net="/run/netns/gf-node$i" unshare --uts sh -c "hostname gf-node$i && exec slurmd -N gf-node$i"
   done
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # slurm/gradfit-multinode.sbatch on a two-node Slurm made of network namespaces on this machine
-# (slurm/local_cluster.sh start --nodes 2, root only): each node has its own hostname, address and /tmp, and the
-# ranks of different nodes talk over TCP. Checks, with -N 2 --ntasks-per-node 2:
+# (slurm/local_cluster.sh start --nodes 2, root only): each node has its own hostname and address, and the ranks of
+# different nodes talk over TCP. Checks, with -N 2 --ntasks-per-node 2:
 #   - a sweep whose rank groups span both nodes (ranks_per_run: 4) and one whose groups do not (ranks_per_run: 2)
 #     run on both hosts (each run's `hosts` attribute), print each node's ranks, threads and memory at start, and
 #     equal `mpirun -n 4` on one node bit for bit;
@@ -12,7 +12,7 @@
 # Run by ctest from the repository root, with GRADFIT_BIN, MPIEXEC, MPIEXEC_FLAGS and PYTHON set. Exit code 77
 # (skipped) where no such cluster can be made: not root, or a Slurm configured by someone else.
 set -u
-# Not under /tmp: each node has a /tmp of its own; the output folders must be on the filesystem all nodes share.
+# Not under /tmp, which is each node's own on a real cluster (these nodes share the machine's filesystem).
 work=$(mktemp -d /var/tmp/gradfit-multinode.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "$0")/lib.sh"
