@@ -114,7 +114,10 @@ make_nodes() {
 
 remove_nodes() {
   local ns veth
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^gf-node[0-9]+$/ {print $1}'); do ip netns del "$ns"; done
+  # `ip netns list` may go on naming a namespace whose file is gone (seen here after a stop): not an error.
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^gf-node[0-9]+$/ {print $1}'); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
   # A namespace may outlive its name for a while, and its veth pair with it: delete them now.
   for veth in $(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^gfveth[0-9]+@/ {sub(/@.*/, "", $2); print $2}'); do
     ip link del "$veth" 2>/dev/null || true
