@@ -245,38 +245,48 @@ std::string rank_ranges(const std::vector<int>& ranks) {
   return text;
 }
 
-// What each node gives the job, as its ranks see it: "node gf-node1: ranks 0-1, 1 thread per rank, 23.5 GiB memory
-// (11.8 GiB per rank)", in the order of the nodes' first ranks. World rank 0 gets the lines; collective.
-std::vector<std::string> node_lines(const parallel::Comm& world, int threads, int ranks_on_node) {
-  const int64_t memory = device::physical_memory_bytes();
-  const auto texts = world.gather_texts(parallel::host_name() + "\n" + std::to_string(threads) + "\n" +
-                                        std::to_string(memory) + "\n" + std::to_string(ranks_on_node));
-  struct Node {
-    std::string host, threads;
-    std::vector<int> ranks;
-    int64_t memory = 0, ranks_on_node = 1;
-  };
-  std::vector<Node> nodes;
+// What one node gives the job, as its ranks see it.
+struct NodeFigures {
+  std::string host;
+  std::vector<int> ranks;  // world ranks
+  int fewest_threads = 0, most_threads = 0;
+  int64_t memory = 0;  // bytes, 0: the system does not say
+};
+
+// Every rank's host, threads and node memory, grouped by host in the order of the nodes' first ranks: on world
+// rank 0 (empty elsewhere). Collective.
+std::vector<NodeFigures> gather_nodes(const parallel::Comm& world, int threads) {
+  const auto texts = world.gather_texts(parallel::host_name() + "\n" + std::to_string(threads) + " " +
+                                        std::to_string(device::physical_memory_bytes()));
+  std::vector<NodeFigures> nodes;
   for (int r = 0; r < static_cast<int>(texts.size()); ++r) {
     std::istringstream in(texts[r]);
-    Node n;
-    std::getline(in, n.host);
-    std::getline(in, n.threads);
-    in >> n.memory >> n.ranks_on_node;
-    auto it = std::find_if(nodes.begin(), nodes.end(), [&n](const Node& m) { return m.host == n.host; });
-    if (it == nodes.end()) it = nodes.insert(nodes.end(), n);
-    if (it->threads != n.threads && it->threads.find("," + n.threads) == std::string::npos)
-      it->threads += "," + n.threads;  // ranks of one node with different thread counts (OMP_NUM_THREADS)
+    NodeFigures rank;
+    std::getline(in, rank.host);
+    in >> rank.fewest_threads >> rank.memory;
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&rank](const NodeFigures& n) { return n.host == rank.host; });
+    if (it == nodes.end())
+      it = nodes.insert(nodes.end(), {rank.host, {}, rank.fewest_threads, rank.fewest_threads, rank.memory});
     it->ranks.push_back(r);
+    it->fewest_threads = std::min(it->fewest_threads, rank.fewest_threads);
+    it->most_threads = std::max(it->most_threads, rank.fewest_threads);
   }
+  return nodes;
+}
+
+// "node gf-node1: ranks 0-1, 1 thread per rank, 25 GB memory (13 GB per rank)": one line per node, on world rank 0.
+// Collective.
+std::vector<std::string> node_lines(const parallel::Comm& world, int threads) {
   std::vector<std::string> lines;
-  for (const auto& n : nodes) {
-    const bool one = n.threads == "1";
+  for (const auto& n : gather_nodes(world, threads)) {
+    const std::string count = n.fewest_threads == n.most_threads
+                                  ? std::to_string(n.most_threads)
+                                  : std::to_string(n.fewest_threads) + "-" + std::to_string(n.most_threads);
     std::string line = "node " + n.host + ": rank" + (n.ranks.size() == 1 ? " " : "s ") + rank_ranges(n.ranks) + ", " +
-                       n.threads + " thread" + (one ? "" : "s") + " per rank";
+                       count + " thread" + (n.most_threads == 1 ? "" : "s") + " per rank";
     if (n.memory > 0)
       line += ", " + train::bytes_text(static_cast<double>(n.memory)) + " memory (" +
-              train::bytes_text(static_cast<double>(n.memory) / static_cast<double>(n.ranks_on_node)) + " per rank)";
+              train::bytes_text(static_cast<double>(n.memory) / static_cast<double>(n.ranks.size())) + " per rank)";
     lines.push_back(line);
   }
   return lines;
@@ -290,7 +300,7 @@ void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   s.threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
   device::set_threads(s.threads);
   device::set_denormals(s.config.denormals);
-  s.nodes = node_lines(world, s.threads, node.size);
+  s.nodes = node_lines(world, s.threads);
   parallel::all_or_none(world, true, [&] {
     s.device = device::select_device(s.config.device, node.rank, s.config.path);
     model::kernels::instruction_set();  // a bad GRADFIT_CPU_KERNELS fails here, on every rank
