@@ -5,6 +5,9 @@
     python3 scripts/analyze.py results.h5 --by activation --top 5 --csv runs.csv --plots plots/
 
 Works on the results file of a finished or an interrupted sweep (interrupted runs are listed with their status).
+It never writes over its input: a --csv or --plots path that is the results file (or a link to it) is refused, as
+is a --csv that is an existing HDF5 file. A results path that is missing, a folder, not HDF5, damaged, or an HDF5
+file without runs (a data file) is one error line, before anything is written.
 The best run follows the rule of issue 17, which `gradfit_dist eval --run best` is to share (best_metric, rank_runs).
 Needs h5py, pandas and matplotlib (Debian: apt-get install python3-h5py python3-pandas python3-matplotlib).
 
@@ -12,11 +15,14 @@ As a library (strings decoded, swept parameters as columns 'param.<key>'):
 
     import sys; sys.path.insert(0, "scripts")
     from analyze import load_summary
-    table = load_summary("results/seed_sweep/results.h5")
+    table = load_summary("results/seed_sweep/results.h5")   # ResultsFileError (a ValueError) for a bad file
 """
 import argparse
+import contextlib
 import os
 import sys
+
+from tool_files import same_file, short_reason, starts_as_hdf5  # scripts/, beside this file
 
 
 def missing_module_message(error):
@@ -42,6 +48,53 @@ CURVE_LABELS = {"rel_grad_error": "relative gradient error (training rows)", "va
 STATUS_COLOURS = {"done": "tab:green", "early_stopped": "tab:blue", "pruned": "tab:orange", "diverged": "tab:red",
                   "interrupted": "tab:gray"}
 BURN_IN_FRACTION = 0.05  # the first epochs, left out when choosing a plot's y-range
+PLOT_NAMES = ("rel_grad_error_by_{by}.png", "val_loss_by_{by}.png", "train_loss_by_{by}.png", "importance.png",
+              "pruning.png")  # every file write_plots may write
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be analysed; the message is one line naming the file and what is wrong."""
+
+
+def open_results(path):
+    """The HDF5 file at path, opened read-only; ResultsFileError when it is missing, a folder, empty, not HDF5 or
+    damaged so that HDF5 cannot open it."""
+    if not os.path.exists(path):
+        raise ResultsFileError(f"{path}: no such file")
+    if os.path.isdir(path):
+        inside = os.path.join(path, "results.h5")
+        hint = f" (give {inside})" if os.path.isfile(inside) else ""
+        raise ResultsFileError(f"{path} is a folder, not a results file{hint}")
+    if os.path.getsize(path) == 0:
+        raise ResultsFileError(f"{path} is empty (0 bytes), not a results file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        if starts_as_hdf5(path):
+            raise ResultsFileError(f"{path}: a damaged or truncated HDF5 file ({short_reason(error)})") from None
+        raise ResultsFileError(f"{path} is not an HDF5 file ({short_reason(error)}): give the results.h5 that "
+                               "gradfit_dist writes") from None
+
+
+@contextlib.contextmanager
+def results_file(path):
+    """open_results(path) as a context; an error reading it (a damaged dataset, a missing field) becomes one
+    ResultsFileError line too. Checks that the file holds runs."""
+    f = open_results(path)
+    try:
+        with f:
+            if "runs" not in f:
+                if "x" in f or "grad" in f:
+                    raise ResultsFileError(f"{path} is a data file (datasets {', '.join(sorted(f))}), not a results "
+                                           "file: give the results.h5 that gradfit_dist writes in its --out folder")
+                raise ResultsFileError(f"{path} has no group /runs: not a gradfit_dist results file")
+            if len(f["runs"]) == 0:
+                raise ResultsFileError(f"{path} holds no runs yet")
+            yield f
+    except ResultsFileError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as error:
+        raise ResultsFileError(f"{path}: cannot read it, a damaged results file? ({short_reason(error)})") from None
 
 
 def decoded(value):
@@ -91,10 +144,11 @@ def load_summary(path):
         >>> from analyze import load_summary
         >>> table = load_summary("results/seed_sweep/results.h5")
         >>> table.sort_values("final_rel_grad_error")[["name", "status", "param.lr"]].head(3)
+
+    Raises ResultsFileError (a ValueError, one line) when path is missing, a folder, not HDF5, damaged, or holds no
+    runs (a data file, say).
     """
-    with h5py.File(path, "r") as f:
-        if "runs" not in f or len(f["runs"]) == 0:
-            sys.exit(f"analyze.py: {path} holds no runs yet")
+    with results_file(path) as f:
         table = summary_rows(f)
         for column in table.columns:
             if table[column].dtype == object:
@@ -107,7 +161,7 @@ def load_summary(path):
 
 def load_histories(path):
     """Each run's per-epoch histories (HISTORY_KEYS present in the file), by run name."""
-    with h5py.File(path, "r") as f:
+    with results_file(path) as f:
         return {name: {k: group[k][:] for k in HISTORY_KEYS if k in group} for name, group in f["runs"].items()}
 
 
@@ -547,12 +601,72 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
+def check_outputs(args, by, out_dir):
+    """Exits with one line, before anything is written, when an output would write over the results file, or a
+    --csv would replace an HDF5 file or cannot be written where it is."""
+    if args.csv:
+        if same_file(args.csv, args.results):
+            sys.exit(f"analyze.py: --csv {args.csv} is the results file {args.results}: give the CSV another name")
+        if os.path.isdir(args.csv):
+            sys.exit(f"analyze.py: --csv {args.csv} is a folder: give a file name")
+        folder = os.path.dirname(os.path.abspath(args.csv))
+        if not os.path.isdir(folder):
+            sys.exit(f"analyze.py: --csv {args.csv}: no folder {folder}")
+        if os.path.exists(args.csv) and starts_as_hdf5(args.csv):
+            sys.exit(f"analyze.py: --csv {args.csv} is an HDF5 file: a CSV would replace it; give another name")
+    if out_dir is None:
+        return
+    option = f"--plots {args.plots}" if args.plots else f"the default plots folder {out_dir} (plots/ beside the file)"
+    if same_file(out_dir, args.results):
+        sys.exit(f"analyze.py: {option} is the results file {args.results}: give a folder with --plots DIR")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        sys.exit(f"analyze.py: {option} is a file, not a folder: give a folder with --plots DIR")
+    existing = os.path.dirname(os.path.abspath(out_dir))  # the folder to make it in: its first existing ancestor
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        sys.exit(f"analyze.py: {option}: {existing} is a file, not a folder")
+    for name in PLOT_NAMES:
+        path = os.path.join(out_dir, name.format(by=by))
+        if same_file(path, args.results) or (args.csv and same_file(path, args.csv)):
+            sys.exit(f"analyze.py: {option}: the plot {path} would write over "
+                     f"{args.results if same_file(path, args.results) else '--csv ' + args.csv}")
+
+
+def write_outputs(args, table, ranked, histories, by, out_dir, metric):
+    """The CSV and the plots; a failure to write (permissions, a full disk) is one line."""
+    try:
+        if args.csv:
+            table.to_csv(args.csv, index=False)
+            print(f"wrote {args.csv}")
+        if not args.no_plots and by is None:
+            print("no swept parameter to group curves by: no plots")
+        if out_dir is not None:
+            for path in write_plots(ranked, histories, by, out_dir, metric):
+                print(f"wrote {path}")
+    except OSError as error:
+        sys.exit(f"analyze.py: cannot write {error.filename or args.csv}: {error.strerror or short_reason(error)}")
+
+
 def main(argv=None):
     args = parse_arguments(argv)
-    if not os.path.exists(args.results):
-        sys.exit(f"analyze.py: {args.results}: no such file")
-    table, histories = load_runs(args.results)
+    try:
+        table, histories = load_runs(args.results)
+    except ResultsFileError as error:
+        sys.exit(f"analyze.py: {error}")
     metric = args.metric or best_metric(table)
+    if metric not in table.columns:
+        sys.exit(f"analyze.py: --metric {metric}: {args.results} has no column {metric}")
+    by, out_dir = None, None
+    if not args.no_plots:
+        swept = swept_keys(table)
+        by = args.by or (swept[0] if swept else None)
+        if by is not None and f"param.{by}" not in table.columns:
+            choices = ", ".join(swept_keys(table, with_replicates=True)) or "none"
+            sys.exit(f"analyze.py: --by {by}: not a swept parameter of this sweep (swept: {choices})")
+        if by is not None:
+            out_dir = args.plots or os.path.join(os.path.dirname(os.path.abspath(args.results)), "plots")
+    check_outputs(args, by, out_dir)
     ranked = rank_runs(table, metric)
 
     statuses = table["status"].value_counts().to_dict() if "status" in table.columns else {}
@@ -562,18 +676,7 @@ def main(argv=None):
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.4g}".format):
         print(leaderboard(ranked, metric, args.top).to_string(index=False))
 
-    if args.csv:
-        table.to_csv(args.csv, index=False)
-        print(f"wrote {args.csv}")
-    if not args.no_plots:
-        swept = swept_keys(table)
-        by = args.by or (swept[0] if swept else None)
-        if by is None:
-            print("no swept parameter to group curves by: no plots")
-        else:
-            out_dir = args.plots or os.path.join(os.path.dirname(os.path.abspath(args.results)), "plots")
-            for path in write_plots(ranked, histories, by, out_dir, metric):
-                print(f"wrote {path}")
+    write_outputs(args, table, ranked, histories, by, out_dir, metric)
     return 0
 
 

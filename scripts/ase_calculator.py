@@ -24,11 +24,20 @@ atom for the model's n inputs. Periodic cells are not supported yet. Positions a
 training data were (ase_import.py's units). The model computes in its own dtype (float32 or float64); the results
 come back as float64 numpy arrays.
 
+Bad input is one ValueError with a one-line message naming the model file and what is wrong: a path that is no
+exported model (missing, a folder, an HDF5 results or data file, no TorchScript archive, a TorchScript module
+without `gradient` and `architecture`), other atoms than the model's, a periodic cell, positions of another shape,
+and positions that are not finite (NaN or Inf: the first such atom, and frame for evaluate, is named).
+
 As a script, it describes models: ase_calculator.py MODEL.pt... prints each one's run, architecture and atoms.
 Needs ASE, numpy and PyTorch (Debian: python3-ase python3-torch; run it with /usr/bin/python3).
 """
+import os
 import re
 import sys
+import zipfile
+
+from tool_files import HDF5_SIGNATURE, short_reason  # scripts/, beside this file
 
 
 def missing_module_message(name, package):
@@ -52,6 +61,51 @@ except ImportError:
 
 CHUNK_FRAMES = 4096  # frames per forward/gradient call in evaluate: bounds the memory of the activations
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+EXPORT_HINT = "make one with `gradfit_dist export RESULTS --run best --out model.pt`"
+
+
+def torch_save_archive(path):
+    """Whether path is a zip of torch.save (a pickled state dict or module: data.pkl, no TorchScript constants)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any(n.endswith("/constants.pkl") for n in names)
+
+
+def load_model(path, device):
+    """The TorchScript module of an exported model at path, on device; a one-line ValueError naming the file and what
+    it is when it is not one (see the module's docstring)."""
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder, not an exported model: {EXPORT_HINT}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(HDF5_SIGNATURE))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read it ({error.strerror or short_reason(error)})") from None
+    if head == HDF5_SIGNATURE:
+        raise ValueError(f"{path} is an HDF5 file (a gradfit_dist results or data file?), not an exported model: "
+                         f"{EXPORT_HINT}")
+    if not head:
+        raise ValueError(f"{path} is empty (0 bytes), not an exported model: {EXPORT_HINT}")
+    if torch_save_archive(path):
+        raise ValueError(f"{path} is a torch.save file (a state dict or pickled module?), not a TorchScript archive "
+                         f"of an exported model: {EXPORT_HINT}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{path}: device {device}: this PyTorch sees no CUDA device (use device=\"cpu\")")
+    try:
+        model = torch.jit.load(path, map_location=device)
+    except (RuntimeError, ValueError, OSError) as error:  # torch's errors for a file that is no TorchScript archive
+        raise ValueError(f"{path} is not a TorchScript archive ({short_reason(error)}), not an exported model: "
+                         f"{EXPORT_HINT}") from None
+    missing = [name for name in ("gradient", "architecture") if not hasattr(model, name)]
+    if missing:
+        raise ValueError(f"{path} is a TorchScript module but not a gradfit_dist export (it has no "
+                         f"{' and no '.join(missing)}): {EXPORT_HINT}")
+    return model
 
 
 def input_dimension(architecture):
@@ -81,8 +135,11 @@ class GradfitCalculator(Calculator):
     def __init__(self, model_path, device="cpu", **kwargs):
         Calculator.__init__(self, **kwargs)
         self.model_path = self.name_in_errors = str(model_path)
-        self.device = torch.device(device)
-        self.model = torch.jit.load(model_path, map_location=self.device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as error:  # torch's list of device types, on several lines
+            raise ValueError(f"{self.model_path}: device {device!r}: {short_reason(error)}") from None
+        self.model = load_model(self.model_path, self.device)
         self.dtype = self.model_dtype()
         # The module has `numbers` only when its training data recorded them (hasattr: absent, not empty).
         self.numbers = [int(z) for z in self.model.numbers] if hasattr(self.model, "numbers") else None
@@ -126,10 +183,25 @@ class GradfitCalculator(Calculator):
                              f"{np.shape(positions)} have {x.shape[1]} a frame{one_frame}")
         return x
 
+    def check_finite(self, x, frames=True):
+        """One-line ValueError naming the first atom (and frame, when frames) of x (B, 3a) whose position is NaN or
+        Inf: the model would give NaN energies and forces for it without a word."""
+        finite = np.isfinite(x)
+        if finite.all():
+            return
+        frame, column = np.argwhere(~finite)[0]
+        atom = column // 3
+        where = f"frame {frame}, atom {atom}" if frames else f"atom {atom}"
+        position = ", ".join(f"{v:g}" for v in x[frame, 3 * atom:3 * atom + 3])
+        bad = int((~finite).any(axis=1).sum())
+        more = f"; frames with such positions: {bad} of {len(x)}" if frames and len(x) > 1 else ""
+        raise ValueError(f"{self.name_in_errors}: {where} has a position that is not finite ({position}){more}")
+
     def evaluate(self, positions, chunk_frames=CHUNK_FRAMES):
         """Energies (B,) and forces (B, a, 3), float64 numpy, of B frames of positions (B, a, 3) or (B, 3a), Å.
         The frames go through the model chunk_frames at a time, so memory stays bounded for any B."""
         x = self.flat_positions(positions)
+        self.check_finite(x)
         energies = np.empty(x.shape[0])
         gradients = np.empty(x.shape)
         with torch.no_grad():  # the module's gradient is written out: no autograd graph is needed
@@ -142,7 +214,9 @@ class GradfitCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         Calculator.calculate(self, atoms, properties, system_changes)  # sets self.atoms
         self.check_atoms(self.atoms)
-        energies, forces = self.evaluate(self.atoms.get_positions()[np.newaxis])
+        positions = self.atoms.get_positions()[np.newaxis]
+        self.check_finite(positions.reshape(1, -1), frames=False)
+        energies, forces = self.evaluate(positions)
         self.results["energy"] = self.results["free_energy"] = float(energies[0])
         self.results["forces"] = forces[0]
 
@@ -165,8 +239,10 @@ def main():
     for path in sys.argv[1:]:
         try:
             print(model_summary(path))
-        except (RuntimeError, ValueError, OSError) as error:  # torch.jit.load's errors are RuntimeErrors
-            sys.exit(f"ase_calculator.py: {path}: cannot load it ({' '.join(str(error).split())[:300]})")
+        except ValueError as error:  # GradfitCalculator's: one line that names the file and what is wrong
+            sys.exit(f"ase_calculator.py: {error}")
+        except (RuntimeError, OSError) as error:  # anything else torch may raise, as one line
+            sys.exit(f"ase_calculator.py: {path}: cannot load it ({short_reason(error)})")
 
 
 if __name__ == "__main__":

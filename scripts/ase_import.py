@@ -7,23 +7,36 @@ Usage: ase_import.py FILE... --out DATA.h5 [--index SLICE] [--format FMT] [--ove
   FILE...      read in order, each with ase.io.iread(FILE, index=SLICE, format=FMT), frame by frame
   --index      the frames of each file, as ASE writes them: ":" (all, the default), "::10", "100:200", "-1"
   --format     ASE's format name, where ASE cannot tell it from the file (e.g. extxyz, traj, vasp-out, db)
-  --overwrite  replace DATA.h5 if it exists (without it, an existing DATA.h5 is an error and stays as it is)
+  --overwrite  replace DATA.h5 if it exists (without it, an existing DATA.h5 is an error and stays as it is); never
+               an input: --out naming one of the FILEs (the same path, or the same file by a link) is an error
 
 Writes DATA.h5 (N frames of a atoms):
   x      N × 3a  positions, atom-major rows (x1, y1, z1, x2, ...), Å
   grad   N × 3a  the negative forces, eV/Å: exactly the source's forces with the sign flipped
   value  N       the potential energy, eV; only when the first frame has one (then every frame must)
   attributes numbers (atomic numbers), units, source (the files and index) and frames (N)
-Every frame must have forces, the first frame's atoms in the same order and no periodic cell (periodic systems are not
-supported yet; VASP's cells always are). ASE's stored results are read as they are: no calculator is run.
+Every frame is checked before it is written; each of these is an error:
+  - no forces (every frame needs them), or an energy missing where the first frame has one;
+  - positions, forces or the energy not finite (NaN or Inf);
+  - a coordinate beyond ±1e6 Å (MAX_COORDINATE, the bound gradfit_dist's training applies too), which no physical
+    structure reaches;
+  - two atoms at the same place (all three coordinates equal: distance 0, what training refuses with inverse
+    distances);
+  - an atomic number outside 1 to 118 (ASE's dummy atom X is 0);
+  - atoms other than the first frame's (their count, or the species in order), or a periodic cell (periodic systems
+    are not supported yet; VASP's cells always are).
+ASE's stored results are read as they are: no calculator is run.
 
 The frames stream through in blocks, so a file of 10^6 frames need not fit in memory. DATA.h5 appears whole or not
 at all: it is written to a temporary beside it and renamed at the end; an error is one line naming the file and the
-frame, and leaves no file behind. Needs ASE, numpy and h5py (Debian: python3-ase python3-h5py; /usr/bin/python3).
+frame, and leaves no file behind. The inputs are only read: --out is never one of them, with or without --overwrite.
+Needs ASE, numpy and h5py (Debian: python3-ase python3-h5py; /usr/bin/python3).
 """
 import argparse
 import os
 import sys
+
+from tool_files import same_file  # scripts/, beside this file
 
 try:
     import numpy as np
@@ -44,6 +57,8 @@ BLOCK_FRAMES = 4096  # frames held in memory between two appends to the datasets
 CHUNK_BYTES = 1 << 19  # HDF5 chunks of about 512 KiB: within h5py's default 1 MiB chunk cache
 UNITS = "x: Angstrom, grad: eV/Angstrom (dE/dx, the negative forces), value: eV"  # as experiments/molecule writes
 NO_FORCES = "ase_import.py needs forces in every frame: the gradient samples are their negatives"
+MAX_COORDINATE = 1e6  # Å: |coordinate| above it is an error, as in gradfit_dist's training on data with atoms
+MAX_ATOMIC_NUMBER = 118  # the elements; ASE's dummy atom X is 0
 
 
 class ImportFailure(Exception):
@@ -123,13 +138,23 @@ def pbc_text(pbc):
     return "[" + " ".join(str(bool(p)) for p in pbc) + "]"
 
 
+def check_elements(frame, numbers):
+    """Every atomic number an element's, 1 to 118: not ASE's dummy atom X (0), nor a number past the table."""
+    wrong = np.flatnonzero((numbers < 1) | (numbers > MAX_ATOMIC_NUMBER))
+    if wrong.size:
+        i = wrong[0]
+        known = f" ({chemical_symbols[numbers[i]]})" if 0 <= numbers[i] < len(chemical_symbols) else ""
+        raise frame.error(f"atom {i} has atomic number {numbers[i]}{known}: not an element (1 to {MAX_ATOMIC_NUMBER})")
+
+
 def check_atoms(frame, atoms, reference):
-    """The frame's atoms against the first frame's: count, species in order, no periodic cell."""
+    """The frame's atoms: no periodic cell, elements only, and the first frame's count and species in order."""
     if atoms.pbc.any():
         raise frame.error(f"periodic cell (pbc {pbc_text(atoms.pbc)}): periodic systems are not supported yet")
+    if reference is None and len(atoms) == 0:
+        raise frame.error("no atoms")
+    check_elements(frame, atoms.numbers)  # every frame's: the lines below name the species by their symbols
     if reference is None:
-        if len(atoms) == 0:
-            raise frame.error("no atoms")
         return
     if len(atoms) != len(reference.numbers):
         raise frame.error(f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), but {reference} has "
@@ -142,8 +167,46 @@ def check_atoms(frame, atoms, reference):
                           f"order; {differ.size} atoms differ)")
 
 
+def check_finite(frame, name, rows):
+    """Positions or forces (a × 3) without NaN or Inf."""
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if bad.size:
+        raise frame.error(f"{name} hold NaN or Inf (atom {bad[0]})")
+
+
+def check_energy(frame, energy):
+    """A finite energy, where the frames have one."""
+    if energy is not None and not np.isfinite(energy):
+        raise frame.error(f"energy is {'NaN' if np.isnan(energy) else energy}")
+
+
+def check_coordinates(frame, positions):
+    """Every coordinate (finite, checked before) within ±MAX_COORDINATE Å."""
+    beyond = np.flatnonzero((np.abs(positions) > MAX_COORDINATE).any(axis=1))
+    if beyond.size:
+        i = beyond[0]
+        value = positions[i][np.abs(positions[i]) > MAX_COORDINATE][0]
+        raise frame.error(f"atom {i} has a coordinate of {value:g} Å: beyond ±1e6 Å, which no physical structure "
+                          "reaches")
+
+
+def check_distinct(frame, positions):
+    """No two atoms at the same place (all three coordinates equal: distance 0). Sorting the rows puts equal ones
+    side by side, O(a log a); the pair named is the lowest: the lowest atom with a twin, and its lowest twin."""
+    if len(positions) < 2:
+        return
+    order = np.lexsort(positions.T[::-1])  # stable: equal rows keep their order, so each pair is (lower, higher)
+    rows = positions[order]
+    same = np.flatnonzero((rows[1:] == rows[:-1]).all(axis=1))  # -0.0 == 0.0: distance 0 as well
+    if same.size:
+        first, second = order[same], order[same + 1]
+        k = np.lexsort((second, first))[0]
+        raise frame.error(f"atoms {first[k]} and {second[k]} are at the same place")
+
+
 def frame_rows(frame, atoms, reference):
-    """The frame's x and grad rows (3a each) and its energy (None when the reference has none)."""
+    """The frame's x and grad rows (3a each) and its energy (None when the reference has none), checked: forces
+    (and an energy where the first frame has one) present, finite values, coordinates in bounds, distinct atoms."""
     forces = stored_result(atoms, "forces")
     if forces is None:
         raise frame.error(f"no forces ({NO_FORCES})")
@@ -152,8 +215,14 @@ def frame_rows(frame, atoms, reference):
     energy = stored_result(atoms, "energy")
     if reference.has_energy and energy is None:
         raise frame.error(f"no energy, but {reference} has one (value needs one in every frame or none)")
-    x = np.asarray(atoms.get_positions(), dtype=np.float64).reshape(-1)
-    return x, -forces.reshape(-1), (float(energy) if reference.has_energy else None)
+    energy = float(energy) if reference.has_energy else None
+    positions = np.asarray(atoms.get_positions(), dtype=np.float64)
+    check_finite(frame, "positions", positions)  # NaN and Inf first: the checks after them compare numbers
+    check_finite(frame, "forces", forces)
+    check_energy(frame, energy)
+    check_coordinates(frame, positions)
+    check_distinct(frame, positions)
+    return positions.reshape(-1), -forces.reshape(-1), energy
 
 
 class Output:
@@ -241,7 +310,8 @@ def import_files(args):
 
 
 def check_arguments(args):
-    """The errors found before reading anything: a missing input, an existing output, a malformed --index."""
+    """The errors found before reading anything: a missing input, --out naming an input, an existing output, a
+    malformed --index."""
     if args.block < 1:
         raise ImportFailure(f"--block must be at least 1, got {args.block}")
     try:
@@ -251,6 +321,10 @@ def check_arguments(args):
     for path in args.files:
         if not os.path.exists(path):
             raise ImportFailure(f"{path}: no such file")
+    for path in args.files:  # before the check of an existing --out: --overwrite must not look like the way out
+        if same_file(args.out, path):
+            raise ImportFailure(f"--out {args.out} is the input {path}: the import never writes over its input "
+                                "(--overwrite replaces an earlier output only)")
     if os.path.exists(args.out) and not args.overwrite:
         raise ImportFailure(f"{args.out} exists: give --overwrite to replace it")
 

@@ -2,7 +2,7 @@
 """Makes real molecular data for gradfit_dist: ethanol (9 atoms) in a GFN2-xTB molecular dynamics run, every frame
 labelled with its GFN2-xTB energy and forces, written as an extended XYZ file (what ASE and most codes read).
 
-Usage: make_data.py [--out DIR] [--frames 3000] [--temperature 500] [--jobs 2]
+Usage: make_data.py [--out DIR] [--frames 3000] [--temperature 500] [--jobs 2] [--overwrite]
 
 Needs xtb (Debian's package `xtb`), numpy and ASE (`python3-ase`; run it with an interpreter that imports them,
 e.g. /usr/bin/python3). Minutes on 2 cores: the MD (0.5 fs steps, a frame every 5 fs, Berendsen thermostat at
@@ -11,7 +11,9 @@ e.g. /usr/bin/python3). Minutes on 2 cores: the MD (0.5 fs steps, a frame every 
 
 Writes DIR/ethanol_md.extxyz (default DIR: data/ beside this script): every frame's positions (Å), energy (eV) and
 forces (eV/Å), in the order of the trajectory. scripts/ase_import.py turns it into gradfit_dist's HDF5 files (see
-docs/molecules.md and run.sh beside this script).
+docs/molecules.md and run.sh beside this script). An existing DIR/ethanol_md.extxyz (minutes of xtb, and the frames
+the HDF5 files were imported from) is kept: the script stops with one line before any work unless --overwrite is
+given. Bad arguments (a DIR that is a file, --frames or --jobs below 1, --temperature not above 0) are one line too.
 """
 import argparse
 import concurrent.futures
@@ -107,12 +109,28 @@ def main():
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR/ethanol_md.extxyz")
     args = parser.parse_args()
-    if shutil.which("xtb") is None:
-        sys.exit("make_data.py: xtb is missing: install Debian's package xtb")
+    path = os.path.join(args.out, "ethanol_md.extxyz")
     if args.frames < 1:
         sys.exit(f"make_data.py: --frames must be >= 1, got {args.frames}")
-    os.makedirs(args.out, exist_ok=True)
+    if args.jobs < 1:
+        sys.exit(f"make_data.py: --jobs must be >= 1, got {args.jobs}")
+    if not args.temperature > 0:
+        sys.exit(f"make_data.py: --temperature must be > 0 K, got {args.temperature:g}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        sys.exit(f"make_data.py: --out {args.out} is a file, not a folder")
+    if os.path.isdir(path):
+        sys.exit(f"make_data.py: {path} is a folder: remove it or give another --out")
+    if os.path.exists(path) and not args.overwrite:
+        sys.exit(f"make_data.py: {path} exists: give --overwrite to replace it (its frames are lost), or another "
+                 "--out")
+    if shutil.which("xtb") is None:
+        sys.exit("make_data.py: xtb is missing: install Debian's package xtb")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        sys.exit(f"make_data.py: --out {args.out}: cannot make the folder ({error.strerror})")
     with tempfile.TemporaryDirectory() as work:
         print(f"GFN2-xTB MD of ethanol at {args.temperature:g} K, {args.frames} frames 5 fs apart", flush=True)
         symbols, positions = molecular_dynamics(work, args.frames, args.temperature)
@@ -123,7 +141,6 @@ def main():
     energies = np.array([e for e, _ in labels])
     gradients = np.array([g for _, g in labels])
     source = f"GFN2-xTB (xtb) NVT MD of ethanol at {args.temperature:g} K, 0.5 fs steps, a frame every 5 fs"
-    path = os.path.join(args.out, "ethanol_md.extxyz")
     write_extxyz(path, symbols, positions, energies, gradients, source)
     print(f"wrote {path}: {args.frames} frames with energies and forces")
 

@@ -90,6 +90,29 @@ class ImportTest(unittest.TestCase):
         ase.io.write(self.path(name), frames, format=fmt)
         return self.path(name)
 
+    def write_traj(self, name, frames):
+        """The frames as a .traj with their stored results passed as they are: floats (NaN and Inf too) survive
+        exactly, where ase.io.write would drop the results of a frame whose positions hold NaN (its calculator's
+        check_state takes NaN != NaN for moved atoms)."""
+        with ase.io.Trajectory(self.path(name), "w") as trajectory:
+            for atoms in frames:
+                trajectory.write(atoms.copy(), **atoms.calc.results)
+        return self.path(name)
+
+    @staticmethod
+    def altered(atoms, positions=None, forces=None, energy=None, numbers=None):
+        """A copy of an emt_frames frame with some of its positions, stored forces, energy or atomic numbers
+        replaced (the results are stored again as they are, not recomputed)."""
+        results = dict(atoms.calc.results)
+        results.update({k: v for k, v in (("forces", forces), ("energy", energy)) if v is not None})
+        changed = atoms.copy()
+        if positions is not None:
+            changed.positions = positions
+        if numbers is not None:
+            changed.numbers = numbers
+        changed.calc = SinglePointCalculator(changed, **results)
+        return changed
+
     def imported(self, *args):
         """Imports to out.h5 (a block of 3 frames, so that 10 frames cross block boundaries) and reads it back."""
         out = self.path("out.h5")
@@ -153,9 +176,10 @@ class ImportTest(unittest.TestCase):
 
     # ------------------------------------------------------------------------------------------ error lines
 
-    def assert_fails(self, args, *fragments):
-        """Exit status != 0, one line on stderr holding the fragments, and no output or temporary left."""
-        out = self.path("out.h5")
+    def assert_fails(self, args, *fragments, out=None):
+        """Exit status != 0, one line on stderr holding the fragments, and no output or temporary left (--out out,
+        out.h5 unless given)."""
+        out = out or self.path("out.h5")
         before = set(os.listdir(self.dir))
         status, stdout, stderr = run_import(*args, "--out", out, "--block", 3)
         self.assertNotEqual(status, 0)
@@ -226,6 +250,97 @@ class ImportTest(unittest.TestCase):
         with open(out, "rb") as f:
             self.assertEqual(f.read(), b"keep me")
         self.assert_rows(self.imported(source), ase.io.read(source, ":"))  # imported() gives --overwrite
+
+    # ------------------------------------------------------------------------------------------ bad values
+    # The bad frame is frame 7: after two blocks of 3 (assert_fails gives --block 3), so that a partial write would
+    # be visible; the frames go through write_traj, so that the values reach the import exactly.
+
+    def frames_with_frame_7(self, seed, **change):
+        frames = emt_frames(9, seed=seed)
+        frames[7] = self.altered(frames[7], **change)
+        return frames
+
+    def test_non_finite_values(self):
+        for bad, text in ((np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "-inf")):
+            with self.subTest(value=text):
+                positions = OCTAHEDRON.copy()
+                positions[3, 1] = bad
+                source = self.write_traj("p.traj", self.frames_with_frame_7(20, positions=positions))
+                self.assert_fails([source], f"{source}: frame 7: positions hold NaN or Inf (atom 3)")
+                forces = np.zeros((6, 3))
+                forces[3, 2] = bad
+                source = self.write_traj("f.traj", self.frames_with_frame_7(21, forces=forces))
+                self.assert_fails([source], f"{source}: frame 7: forces hold NaN or Inf (atom 3)")
+                source = self.write_traj("e.traj", self.frames_with_frame_7(22, energy=bad))
+                line = self.assert_fails([source], f"{source}: frame 7: energy is {text}")
+                self.assertTrue(line.endswith(f"energy is {text}"), line)
+
+    def test_non_finite_is_named_before_the_bound(self):
+        positions = OCTAHEDRON.copy()
+        positions[1, 0], positions[3, 2] = 1e300, np.nan
+        source = self.write_traj("a.traj", self.frames_with_frame_7(23, positions=positions))
+        self.assert_fails([source], f"{source}: frame 7: positions hold NaN or Inf (atom 3)")
+
+    def test_coordinate_bound(self):
+        for value, text in ((1e300, "1e+300"), (1.5e6, "1.5e+06"), (-1.5e6, "-1.5e+06")):
+            with self.subTest(value=text):
+                positions = OCTAHEDRON.copy()
+                positions[3, 1] = value
+                source = self.write_traj("a.traj", self.frames_with_frame_7(24, positions=positions))
+                self.assert_fails([source], f"{source}: frame 7: atom 3 has a coordinate of {text} Å: beyond ±1e6 "
+                                            "Å, which no physical structure reaches")
+        for value in (9e5, -1e6):  # under the bound, and on it: imported as they are
+            with self.subTest(value=value):
+                positions = OCTAHEDRON.copy()
+                positions[3, 1] = value
+                frames = self.frames_with_frame_7(25, positions=positions)
+                self.assert_rows(self.imported(self.write_traj("b.traj", frames)), frames)
+
+    def test_atoms_at_the_same_place(self):
+        positions = OCTAHEDRON.copy()
+        positions[5], positions[4] = positions[2], positions[3]  # the pairs (2, 5) and (3, 4): the lowest is named
+        source = self.write_traj("a.traj", self.frames_with_frame_7(26, positions=positions))
+        line = self.assert_fails([source], f"{source}: frame 7: atoms 2 and 5 are at the same place")
+        self.assertNotIn("3 and 4", line)
+        positions = OCTAHEDRON.copy()
+        positions[1], positions[4], positions[0] = [0.0, 0.0, 0.0], [-0.0, 0.0, -0.0], [0.0, 1e-9, 0.0]
+        source = self.write_traj("b.traj", self.frames_with_frame_7(27, positions=positions))
+        # -0.0 is 0.0 (distance 0); atom 0, 1e-9 Å from them, is another place
+        self.assert_fails([source], f"{source}: frame 7: atoms 1 and 4 are at the same place")
+
+    def test_atomic_numbers_outside_the_elements(self):
+        frames = emt_frames(9, seed=28)
+        frames[0] = self.altered(frames[0], numbers=[29, 29, 29, 29, 0, 13])
+        source = self.write_traj("a.traj", frames)
+        self.assert_fails([source], f"{source}: frame 0: atom 4 has atomic number 0 (X): not an element")
+        frames = emt_frames(9, seed=29)
+        frames[7] = self.altered(frames[7], numbers=[29, 29, 119, 29, 13, 13])
+        source = self.write_traj("b.traj", frames)
+        self.assert_fails([source], f"{source}: frame 7: atom 2 has atomic number 119: not an element")
+
+    # ------------------------------------------------------------------------------------------ never over an input
+
+    def test_output_over_an_input_is_refused(self):
+        source = self.write("a.xyz", emt_frames(4, seed=30))
+        other = self.write("b.traj", emt_frames(2, seed=31))
+        with open(source, "rb") as f:
+            original = f.read()
+        os.symlink(source, self.path("link.xyz"))
+        os.link(source, self.path("hard.xyz"))
+        os.mkdir(self.path("sub"))
+        cases = [(source, source), (self.path("link.xyz"), source), (self.path("hard.xyz"), source),
+                 (os.path.join(self.dir, "sub", "..", ".", "a.xyz"), source),  # another spelling of the path
+                 (source, self.path("link.xyz"))]  # the input named by the link, --out the file itself
+        for out, named in cases:
+            for overwrite in ([], ["--overwrite"]):
+                with self.subTest(out=out, input=named, overwrite=bool(overwrite)):
+                    line = self.assert_fails([other, named] + overwrite, out=out)
+                    self.assertEqual(line, f"ase_import.py: --out {out} is the input {named}: the import never "
+                                           "writes over its input (--overwrite replaces an earlier output only)")
+                    with open(source, "rb") as f:
+                        self.assertEqual(f.read(), original, "the input changed")
+        self.assertEqual(os.readlink(self.path("link.xyz")), source)
+        self.assertEqual(os.stat(source).st_nlink, 2)
 
 
 # ---------------------------------------------------------------------------------------------------- calculator
