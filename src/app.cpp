@@ -12,6 +12,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "common/error.h"
@@ -89,6 +90,29 @@ FileLayouts check_against_files(const config::Config& config) {
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
   }
   return layouts;
+}
+
+// Every data.test_path's rows, checked as the training data are (NaN or Inf, the coordinates of a file with atoms,
+// two atoms at one place for features that need distinct atoms), before anything is trained or written: a bad test
+// file would otherwise be found after training, or give NaN test metrics. Each file once per dtype and kind of
+// check. Collective over `world`; errors are CollectiveErrors naming the file and row.
+void check_test_rows(const config::Config& config, const parallel::Comm& world) {
+  std::set<std::string> checked;
+  for (const auto& run : config.runs) {
+    if (run.data.test_path.empty()) continue;
+    const bool distinct = run.model.features == config::Features::inverse_distances;
+    const std::string key = run.data.test_path + "\n" + config::to_string(run.model.dtype) + (distinct ? "\nd" : "");
+    if (!checked.insert(key).second) continue;
+    config::DataSpec spec;
+    spec.target = config::Target::file;
+    spec.path = run.data.test_path;
+    try {
+      const auto test = data::load_points(spec, model::torch_dtype(run.model.dtype), world);
+      if (distinct) data::check_distinct_atoms(test, model::Features(run.model, test.dim), world);
+    } catch (const CollectiveError& e) {
+      throw CollectiveError(config.path + ": key 'data.test_path': " + e.what() + " (run " + run.name + ")");
+    }
+  }
 }
 
 // The ranks of a full group (a last group may be smaller).
@@ -446,6 +470,7 @@ int run(const AppOptions& options, const parallel::Comm& world) {
     return 0;
   }
   check(options, world, s);
+  check_test_rows(s.config, world);
   // From here on the folder is this invocation's, until `lock` goes out of scope (however the job ends).
   sweep::FolderLock lock;  // held by world rank 0
   parallel::all_or_none(world, world.is_root(), [&] { lock = sweep::FolderLock::take(s.out_dir); });

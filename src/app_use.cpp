@@ -2,11 +2,15 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "app.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "device/device.h"
+#include "io/files.h"
 #include "io/h5.h"
 #include "io/saved_run.h"
 #include "model/analytic.h"
@@ -47,6 +51,15 @@ void check_input_dim(const std::string& data_path, const io::SavedRun& run) {
                     " takes n = " + std::to_string(run.input_dim) + " inputs");
 }
 
+// A command's --out against the files it reads: never one of them, whatever the path's spelling. One rank.
+void check_out_is_not_an_input(const std::string& command, const std::string& out,
+                               const std::vector<std::pair<std::string, std::string>>& inputs) {
+  for (const auto& [what, path] : inputs)
+    if (io::same_file(out, path))
+      throw ConfigError("--out " + out + " is the " + what + " " + path + ": " + command +
+                        " never writes over a file it reads; choose another name");
+}
+
 torch::Device eval_device(const std::string& wanted, const parallel::Comm& world) {
   const auto node = world.node_local();
   torch::Device device = torch::kCPU;
@@ -64,7 +77,12 @@ torch::Device eval_device(const std::string& wanted, const parallel::Comm& world
 
 int eval(const EvalOptions& options, const parallel::Comm& world) {
   const auto run = read_run_on_all(options.results_path, options.run, world);
-  parallel::all_or_none(world, world.is_root(), [&] { check_input_dim(options.data_path, run); });
+  parallel::all_or_none(world, world.is_root(), [&] {
+    if (!options.out_path.empty())
+      check_out_is_not_an_input("eval", options.out_path,
+                                {{"results file", run.file}, {"data file", options.data_path}});
+    check_input_dim(options.data_path, run);
+  });
   const int node_ranks = world.node_local().size;
   device::set_threads(options.threads > 0 ? options.threads : device::default_thread_count(node_ranks));
   device::set_denormals(run.denormals);  // as in training, so that eval's numbers are data.test_path's
@@ -74,6 +92,8 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
   spec.path = options.data_path;
   const auto dtype = model::torch_dtype(run.model.dtype);
   auto data = data::load_points(spec, dtype, world);
+  if (run.model.features == config::Features::inverse_distances)  // as training and data.test_path are checked
+    data::check_distinct_atoms(data, model::Features(run.model, data.dim), world);
   auto model = io::make_model(run);
   const int64_t chunk_rows = model::default_chunk_rows(run.input_dim, run.model.widths, dtype, device);
   if (world.is_root())
@@ -94,6 +114,7 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
 int export_model(const ExportOptions& options, const parallel::Comm& world) {
   parallel::all_or_none(world, world.is_root(), [&] {  // one rank writes; the others learn how it went
     const auto run = io::read_saved_run(options.results_path, options.run);
+    check_out_is_not_an_input("export", options.out_path, {{"results file", run.file}});
     use::export_model(run, options.out_path);
     std::printf("wrote %s: TorchScript of %s\n", options.out_path.c_str(), run_text(run).c_str());
     std::fflush(stdout);

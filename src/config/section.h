@@ -81,7 +81,9 @@ class Section {
       if (text == name) return v;
       names.emplace_back(name);
     }
-    fail(value, "'" + text + "' is not one of " + join(names), key);
+    const std::string near = nearest(text, names);
+    fail(value, "'" + text + "' is not one of " + join(names) + (near.empty() ? "" : "; did you mean '" + near + "'?"),
+         key);
   }
 
   // Fails with "requirement (got value)" at the key's value unless `ok`.

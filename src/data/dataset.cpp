@@ -1,5 +1,6 @@
 #include "data/dataset.h"
 
+#include <cstdio>
 #include <limits>
 
 #include "common/error.h"
@@ -50,6 +51,19 @@ io::File open_file(const std::string& path) {
   }
 }
 
+// The attribute `numbers`: the atoms whose coordinates x holds, 3 columns each, each an element.
+std::vector<int64_t> checked_numbers(const io::File& file, int64_t dim) {
+  auto numbers = file.read_int_vector_attribute("numbers");
+  if (3 * static_cast<int64_t>(numbers.size()) != dim)
+    fail(file.path() + ": attribute 'numbers' names " + std::to_string(numbers.size()) +
+         " atoms, but 'x' has n = " + std::to_string(dim) + " columns (3 per atom)");
+  for (size_t i = 0; i < numbers.size(); ++i)
+    if (numbers[i] < 1 || numbers[i] > kMaxAtomicNumber)
+      fail(file.path() + ": attribute 'numbers': atom " + std::to_string(i) + " has atomic number " +
+           std::to_string(numbers[i]) + ", not an element (1 to " + std::to_string(kMaxAtomicNumber) + ")");
+  return numbers;
+}
+
 // Whether a file must hold gradient samples: to train on, yes; to evaluate a model at its points, no.
 enum class GradSamples { required, optional };
 
@@ -80,12 +94,7 @@ FileLayout inspect(const io::File& file, GradSamples grad_samples) {
       fail(path + ": dataset '" + name + "' has shape " + shape_text(info.shape) + "; expected (" +
            std::to_string(layout.rows) + ") to match 'x'");
   }
-  if (file.has_attribute("numbers")) {  // the atoms whose coordinates x holds, 3 columns each
-    layout.numbers = file.read_int_vector_attribute("numbers");
-    if (3 * static_cast<int64_t>(layout.numbers.size()) != layout.dim)
-      fail(path + ": attribute 'numbers' names " + std::to_string(layout.numbers.size()) +
-           " atoms, but 'x' has n = " + std::to_string(layout.dim) + " columns (3 per atom)");
-  }
+  if (file.has_attribute("numbers")) layout.numbers = checked_numbers(file, layout.dim);
   return layout;
 }
 
@@ -160,7 +169,49 @@ void check_finite(const Dataset& d, const std::string& source, const parallel::C
                         (float32 ? " (in float32: beyond ±3.4e38 counts too)" : ""));
 }
 
+// A file with atoms (attribute `numbers`): the first row, over all ranks, with a coordinate beyond kMaxCoordinate;
+// every rank learns it. Run after check_finite.
+void check_coordinates(const Dataset& d, const std::string& source, const parallel::Comm& comm) {
+  int64_t first_bad = std::numeric_limits<int64_t>::max();
+  if (!d.numbers.empty()) {
+    for (int64_t first = 0; first < d.shard.count; first += kReadRows) {  // a block at a time
+      const auto block = d.x.narrow(0, first, std::min(kReadRows, d.shard.count - first));
+      const auto bad_rows = (block.abs() > kMaxCoordinate).any(1).nonzero();
+      if (bad_rows.numel() == 0) continue;
+      first_bad = d.shard.begin + first + bad_rows[0][0].item<int64_t>();
+      break;
+    }
+  }
+  first_bad = comm.allreduce_min(first_bad);
+  if (first_bad == std::numeric_limits<int64_t>::max()) return;
+  // The row's largest coordinate, from the one rank that holds the row (0 elsewhere), for the message every rank
+  // throws.
+  double largest = 0;
+  if (first_bad >= d.shard.begin && first_bad < d.shard.begin + d.shard.count)
+    largest = d.x[first_bad - d.shard.begin].abs().max().item<double>();
+  comm.allreduce_sum(&largest, 1);
+  char text[64];
+  std::snprintf(text, sizeof text, "%.6g", largest);
+  static_assert(kMaxCoordinate == 1e6, "the message below states the bound");
+  throw CollectiveError(source + ": dataset 'x' row " + std::to_string(first_bad) + ": a coordinate of " + text +
+                        " Å, beyond ±1e6 Å, which no physical structure reaches (the file's columns are atoms' "
+                        "coordinates: attribute 'numbers')");
+}
+
 }  // namespace
+
+void check_distinct_atoms(const Dataset& data, const model::Features& features, const parallel::Comm& comm) {
+  parallel::all_or_none(comm, true, [&] {
+    constexpr int64_t kRows = 4096;  // a block's pairs at a time, whatever the shard's size
+    for (int64_t first = 0; first < data.shard.count; first += kRows) {
+      const auto hit = features.first_coincidence(data.x.narrow(0, first, std::min(kRows, data.shard.count - first)));
+      if (hit.row < 0) continue;
+      throw DataError(data.description + ": row " + std::to_string(data.shard.begin + first + hit.row) + ": atoms " +
+                      std::to_string(hit.atom_i) + " and " + std::to_string(hit.atom_j) +
+                      " are at the same place (model.features inverse_distances needs distinct atoms)");
+    }
+  });
+}
 
 FileLayout inspect_file(const std::string& path) {
   return inspect(open_file(path), GradSamples::required);
@@ -181,6 +232,7 @@ Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::C
   check_finite(
       d, spec.target == config::Target::file ? spec.path : "data.target " + std::string(config::to_string(spec.target)),
       comm);
+  check_coordinates(d, spec.path, comm);
   d.x = d.x.to(device, dtype);
   d.grad_samples = d.grad_samples.to(device, dtype);
   if (d.has_values()) d.values = d.values.to(device, dtype);
@@ -192,6 +244,7 @@ Dataset load_points(const DataSpec& spec, torch::Dtype dtype, const parallel::Co
   Dataset d;
   parallel::all_or_none(comm, true, [&] { d = read_file(spec, comm, dtype, GradSamples::optional); });
   check_finite(d, spec.path, comm);
+  check_coordinates(d, spec.path, comm);
   return d;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "model/features.h"
 #include "model/standardization.h"
 #include "parallel/comm.h"
 #include "parallel/shard.h"
@@ -35,6 +36,13 @@ struct Dataset {
   bool has_weights() const { return weights.defined(); }
 };
 
+// The largest |coordinate| (Å) of a file whose columns are atoms' coordinates (it has the attribute `numbers`): no
+// physical structure reaches 1e6 Å (0.1 mm; the largest simulated boxes are ~1e4 Å), so a larger value is a unit or
+// format mistake. scripts/ase_import.py applies the same bound.
+constexpr double kMaxCoordinate = 1e6;
+// Atomic numbers a file's attribute `numbers` may hold (ASE's dummy atom X is 0).
+constexpr int64_t kMaxAtomicNumber = 118;
+
 // Rows read from files (as float64) and checked a block at a time, so that the transient memory stays small
 // whatever N is.
 constexpr int64_t kReadRows = int64_t{1} << 16;
@@ -59,8 +67,8 @@ using FileLayouts = std::map<std::string, FileLayout>;
 const FileLayout& layout_of(FileLayouts& layouts, const std::string& path);
 
 // Builds or reads this rank's shard, in `dtype`, on `device`. Reads only the shard's rows from a file. Validates
-// shapes, element types, N = 0 and NaN/Inf, throwing a CollectiveError that names the file and dataset: every
-// rank throws the same error. Collective over `comm`.
+// shapes, element types, N = 0, NaN/Inf and, in a file with atoms, atomic numbers and coordinates, throwing a
+// CollectiveError that names the file and dataset: every rank throws the same error. Collective over `comm`.
 Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm,
                      torch::Device device = torch::kCPU);
 
@@ -68,5 +76,10 @@ Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const par
 // `grad` is optional (grad_samples stays undefined without it); `x` is required, `value` read where present.
 // Collective over `comm`; errors are CollectiveErrors naming the file and dataset.
 Dataset load_points(const config::DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm);
+
+// Features that divide by interatomic distances (inverse_distances) need every row's atoms at distinct places: a
+// CollectiveError naming the data's first row, over all ranks, that has two atoms at one place (the lowest rank
+// holds the lowest rows), and the atoms. `data.x` as loaded (not standardized). Collective over `comm`.
+void check_distinct_atoms(const Dataset& data, const model::Features& features, const parallel::Comm& comm);
 
 }  // namespace gradfit::data

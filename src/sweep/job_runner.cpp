@@ -319,22 +319,6 @@ class Job {
   Clock::time_point last_checkpoint_ = Clock::now();
 };
 
-// inverse_distances: two atoms at one place would make a feature infinite. The first such row of the data, as
-// every rank's error (the lowest rank holds the lowest rows). Collective over `group`.
-void check_distinct_atoms(const data::Dataset& data, const config::RunSpec& run, const parallel::Comm& group) {
-  const model::Features features(run.model, data.dim);
-  parallel::all_or_none(group, true, [&] {
-    constexpr int64_t kRows = 4096;  // a block's pairs at a time, whatever the shard's size
-    for (int64_t first = 0; first < data.shard.count; first += kRows) {
-      const auto hit = features.first_coincidence(data.x.narrow(0, first, std::min(kRows, data.shard.count - first)));
-      if (hit.row < 0) continue;
-      throw DataError(data.description + ": row " + std::to_string(data.shard.begin + first + hit.row) + ": atoms " +
-                      std::to_string(hit.atom_i) + " and " + std::to_string(hit.atom_j) +
-                      " are at the same place (model.features inverse_distances needs distinct atoms)");
-    }
-  });
-}
-
 }  // namespace
 
 JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, JobSettings settings)
@@ -361,7 +345,8 @@ const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parall
     atoms_checked_ = false;
   }
   if (run.model.features == config::Features::inverse_distances && !atoms_checked_) {  // once per data loaded
-    check_distinct_atoms(*cached_, run, group);
+    // Two atoms at one place would make a feature infinite.
+    data::check_distinct_atoms(*cached_, model::Features(run.model, cached_->dim), group);
     atoms_checked_ = true;
   }
   return *cached_;

@@ -2195,6 +2195,84 @@ PY
   run "$PYTHON" experiments/molecule/plot.py "$work/cu6.pt" "$work/test.h5" "$work/md/nve.csv" --out "$work/fig"
   expect_rc 0
   [ -s "$work/fig/forces.png" ] && [ -s "$work/fig/nve.png" ] || fail "no figures" ;;
+molecular_bad_input)
+  # Bad molecular data, each one error line naming the file, row and atoms, and nothing lost: a data.test_path
+  # with two atoms at one place or a NaN is refused before anything is trained or written (not NaN test metrics
+  # after training); coordinates beyond 1e6 Å and an atomic number that is no element are refused in the training
+  # data; eval refuses coincident atoms as training does; eval and export never write over a file they read (by
+  # path, through a symbolic link, or a hard link), which stays byte for byte as it was.
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+rng = np.random.default_rng(4)
+def write(name, x, numbers=(1, 8, 1), nan_row=None):
+    grad = np.sin(x)
+    if nan_row is not None:
+        grad[nan_row, 4] = np.nan
+    with h5py.File(f"{w}/{name}", "w") as f:
+        f["x"], f["grad"] = x, grad
+        f.attrs["numbers"] = np.array(numbers)
+frames = lambda n: (np.array([0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0]) + rng.normal(0, 0.05, (n, 9)))
+write("train.h5", frames(64))
+test = frames(40)
+write("test.h5", test)
+test[7, 6:9] = test[7, 0:3]  # atom 2 on atom 0
+write("test_coincident.h5", test)
+write("test_nan.h5", frames(40), nan_row=5)
+far = frames(64)
+far[11, 4] = 1e300
+write("far.h5", far)
+write("dummy.h5", frames(64), numbers=(0, 8, 1))
+PY
+  cat >"$work/s.yaml" <<YAML
+name: water
+data: {target: file, path: train.h5, test_path: test.h5}
+model: {widths: [8], activation: softplus, dtype: float64, features: inverse_distances}
+train: {epochs: 3}
+YAML
+  one_error() {  # one_error PATTERN: exit code 1, one error line matching PATTERN, no output folder
+    expect_rc 1
+    [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected exactly one error line"
+    expect_in err "$1"
+    [ ! -e "$work/bad" ] || fail "an output folder was written"
+  }
+  run mpi 2 "$GRADFIT_BIN" --out "$work/bad" --set data.test_path=test_coincident.h5 "$work/s.yaml"
+  one_error "^gradfit_dist: error: .*s\.yaml: key 'data\.test_path': .*test_coincident\.h5: row 7: atoms 0 and 2 are at the same place \(model\.features inverse_distances needs distinct atoms\) \(run water\)$"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/bad" --set data.test_path=test_nan.h5 "$work/s.yaml"
+  one_error "^gradfit_dist: error: .*s\.yaml: key 'data\.test_path': .*test_nan\.h5: dataset 'grad' has NaN or Inf in row 5 \(run water\)$"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/bad" --set data.path=dummy.h5 "$work/s.yaml"
+  one_error "^gradfit_dist: error: .*dummy\.h5: attribute 'numbers': atom 0 has atomic number 0, not an element \(1 to 118\)$"
+  run mpi 2 "$GRADFIT_BIN" --out "$work/far" --set data.path=far.h5 "$work/s.yaml"
+  expect_rc 1
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected exactly one error line"
+  expect_in err "^gradfit_dist: error: run water: .*far\.h5: dataset 'x' row 11: a coordinate of 1e\+300 Å, beyond ±1e6 Å, which no physical structure reaches"
+  # A good test file trains; eval then refuses coincident atoms, and an --out that is an input.
+  run mpi 2 "$GRADFIT_BIN" --out "$work/r" "$work/s.yaml"
+  expect_rc 0
+  run mpi 2 "$GRADFIT_BIN" eval "$work/r/results.h5" "$work/test_coincident.h5"
+  expect_rc 1
+  expect_in err "^gradfit_dist: error: .*test_coincident\.h5: row 7: atoms 0 and 2 are at the same place"
+  sums() { cksum "$work/train.h5" "$work/r/results.h5"; }
+  before=$(sums)
+  ln -s train.h5 "$work/link.h5"
+  ln "$work/train.h5" "$work/hard.h5"
+  ln -s r/results.h5 "$work/results_link.h5"
+  for out in "$work/train.h5" "$work/link.h5" "$work/hard.h5" "$work/./r/../train.h5"; do
+    run mpi 2 "$GRADFIT_BIN" eval "$work/r/results.h5" "$work/train.h5" --out "$out"
+    expect_rc 1
+    [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "expected exactly one error line"
+    expect_in err "^gradfit_dist: error: --out .* is the data file .*train\.h5: eval never writes over a file it reads; choose another name$"
+  done
+  for out in "$work/r/results.h5" "$work/results_link.h5"; do
+    run mpi 2 "$GRADFIT_BIN" eval "$work/r/results.h5" "$work/train.h5" --out "$out"
+    expect_rc 1
+    expect_in err "^gradfit_dist: error: --out .* is the results file .*results\.h5: eval never writes"
+    run "$GRADFIT_BIN" export "$work/r/results.h5#water" --out "$out"
+    expect_rc 1
+    expect_in err "^gradfit_dist: error: --out .* is the results file .*results\.h5: export never writes over a file it reads; choose another name$"
+  done
+  [ "$(sums)" = "$before" ] || fail "an input changed"
+  ls "$work" "$work/r" | grep -q '\.tmp-' && fail "a temporary was left" ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"

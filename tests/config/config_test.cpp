@@ -313,7 +313,7 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{P2 "optimizer:\n  lr: fast\n",
                     R"(^bad\.yaml:3:7: key 'optimizer\.lr': expected a number, got 'fast'$)"},
         InvalidCase{P2 "optimizer:\n  name: bfgs\n",
-                    R"(key 'optimizer\.name': 'bfgs' is not one of adam, adamw, sgd, lbfgs$)"},
+                    R"(key 'optimizer\.name': 'bfgs' is not one of adam, adamw, sgd, lbfgs; did you mean 'lbfgs'\?$)"},
         // L-BFGS: full batch, the true gradient, a history of at least one pair.
         InvalidCase{P2 "optimizer: {name: lbfgs}\ntrain: {batch_size: 10}\n",
                     R"(^bad\.yaml:3:21: key 'train\.batch_size': must be 0 \(full batch\) for optimizer lbfgs )"
@@ -418,6 +418,44 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(^bad\.yaml:2:21: key 'train\.batch_size': must be at most 1e10 \(got 100000000000\)$)"},
         InvalidCase{P2 "train: {chunk_rows: 100000000000}\n",
                     R"(key 'train\.chunk_rows': must be at most 1e10 \(got 100000000000\)$)"}));
+
+// A misspelt value of every enumerated key: the valid values, and the nearest one suggested, as for unknown keys.
+INSTANTIATE_TEST_SUITE_P(
+    MisspeltValues, InvalidConfig,
+    ::testing::Values(
+        InvalidCase{"data: {target: rosenbrok}\n",
+                    R"(^bad\.yaml:1:16: key 'data\.target': 'rosenbrok' is not one of quadratic, rosenbrock, )"
+                    R"(gaussian_wells, file; did you mean 'rosenbrock'\?$)"},
+        InvalidCase{
+            "data: {target: rosenbrock, sampling: uniforn}\n",
+            R"(key 'data\.sampling': 'uniforn' is not one of grid, uniform, normal; did you mean 'uniform'\?$)"},
+        InvalidCase{P2 "model: {activation: softpuls}\n",
+                    R"(key 'model\.activation': 'softpuls' is not one of .*; did you mean 'softplus'\?$)"},
+        InvalidCase{P2 "model: {dtype: flaot64}\n",
+                    R"(key 'model\.dtype': 'flaot64' is not one of float32, float64; did you mean 'float64'\?$)"},
+        InvalidCase{P2 "model: {features: inverse_distance}\n",
+                    R"(^bad\.yaml:2:19: key 'model\.features': 'inverse_distance' is not one of identity, )"
+                    R"(inverse_distances, periodic; did you mean 'inverse_distances'\?$)"},
+        InvalidCase{P2 "optimizer: {name: lbgfs}\n",
+                    R"(key 'optimizer\.name': 'lbgfs' is not one of .*; did you mean 'lbfgs'\?$)"},
+        InvalidCase{P2 "optimizer: {schedule: cosin}\n",
+                    R"(key 'optimizer\.schedule': 'cosin' is not one of .*; did you mean 'cosine'\?$)"},
+        InvalidCase{P2 "train: {loss: hubber}\n",
+                    R"(key 'train\.loss': 'hubber' is not one of mse, huber; did you mean 'huber'\?$)"},
+        InvalidCase{P2 "train: {engine: analitic}\n",
+                    R"(key 'train\.engine': 'analitic' is not one of analytic, autograd; did you mean 'analytic'\?$)"},
+        InvalidCase{P2 "device: cudaa\n",
+                    R"(key 'device': 'cudaa' is not one of auto, cpu, cuda; did you mean 'cuda'\?$)"},
+        InvalidCase{P2 "denormals: flsuh\n",
+                    R"(key 'denormals': 'flsuh' is not one of flush, keep; did you mean 'flush'\?$)"},
+        InvalidCase{P2 "sweep: {grid: {optimizer.lr: [0.1, 0.2]}, prune: {method: ashaa}}\n",
+                    R"(key 'sweep\.prune\.method': 'ashaa' is not one of none, asha, median; did you mean 'asha'\?$)"},
+        InvalidCase{P2 "train: {val_fraction: 0.2}\nsweep: {grid: {optimizer.lr: [0.1, 0.2]}, "
+                       "prune: {method: asha, metric: val_los}}\n",
+                    R"(key 'sweep\.prune\.metric': 'val_los' is not one of .*; did you mean 'val_loss'\?$)"},
+        // Far from every valid value: the list alone.
+        InvalidCase{P2 "model: {activation: sigmoid}\n",
+                    R"(key 'model\.activation': 'sigmoid' is not one of relu, tanh, softplus, silu, gelu$)"}));
 #undef P2
 
 // docs/config.md, the YAML reference, has a table row "| `dotted.key` | ..." for every key the parser accepts, and
