@@ -8,7 +8,7 @@ Works on the results file of a finished or an interrupted sweep (interrupted run
 It never writes over its input: a --csv or --plots path that is the results file (or a link to it) is refused, as
 is a --csv that is an existing HDF5 file. A results path that is missing, a folder, not HDF5, damaged, or an HDF5
 file without runs (a data file) is one error line, before anything is written.
-The best run follows the rule of issue 17, which `gradfit_dist eval --run best` is to share (best_metric, rank_runs).
+The best run is gradfit_dist's (/summary's column rank, the order of its leaderboard and of eval --run best).
 Needs h5py, pandas and matplotlib (Debian: apt-get install python3-h5py python3-pandas python3-matplotlib).
 
 As a library (strings decoded, swept parameters as columns 'param.<key>'):
@@ -182,7 +182,11 @@ def best_metric(table):
 
 def rank_runs(table, metric):
     """The runs in rank order: those whose status is done or early_stopped first, then the others (pruned, diverged,
-    interrupted); within each, by `metric` ascending, NaN last, a tie to the first by name. The first row is best."""
+    interrupted); within each, by `metric` ascending, NaN last, a tie to the first by name. The first row is best.
+    By the best-run metric, the order gradfit_dist wrote (/summary's column rank), where the file has it: the rule
+    is gradfit_dist's (records::best_first), this is its fallback for older files and other metrics."""
+    if metric == best_metric(table) and "rank" in table.columns:
+        return table.sort_values("rank", kind="stable").reset_index(drop=True)
     ranked = table.copy()
     ranked["_ineligible"] = ~eligible(ranked)
     ranked["_key"] = ranked[metric].astype(float).replace(-np.inf, np.nan).fillna(np.inf)
@@ -445,9 +449,10 @@ def plot_quantity(plt, ranked, histories, by, quantity, metric, path):
         annotate_best(panels[best[f"param.{by}"]], histories, best, quantity)
     format_panels(panels, by, y_limits(curves, top=max(3, len(curves) // 3)))
     axes[0][0].set_ylabel(CURVE_LABELS.get(quantity, quantity))
-    handles = [plt.Line2D([], [], color=styles[l][0], linestyle=styles[l][1], label=l) for l in labels]
-    fig.legend(handles=handles + legend_entries(events, repeats, best is not None), loc="upper left", bbox_to_anchor=(1.0, 0.95),
-               fontsize=7, frameon=False, title="configuration (line) and markers", title_fontsize=7)
+    handles = [plt.Line2D([], [], color=styles[key][0], linestyle=styles[key][1], label=key) for key in labels]
+    fig.legend(handles=handles + legend_entries(events, repeats, best is not None), loc="upper left",
+               bbox_to_anchor=(1.0, 0.95), fontsize=7, frameon=False, title="configuration (line) and markers",
+               title_fontsize=7)
     fig.suptitle(f"{CURVE_LABELS.get(quantity, quantity)} by {by}; {best_title(best, metric)}", fontsize=9)
     return save_figure(plt, fig, path)
 

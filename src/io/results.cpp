@@ -12,6 +12,7 @@
 #include "gradfit/version.h"
 #include "io/h5.h"
 #include "model/mlp.h"
+#include "records/records.h"
 
 namespace gradfit::io {
 namespace {
@@ -230,6 +231,20 @@ void check_room_for_merge(const std::string& path, const std::vector<std::string
                   " KiB free (the run files in runs/ are complete; free some space and run the same command again)");
 }
 
+// Each /summary row's place by the one best-run rule (records::best_first), 1 for the best: what analyze.py
+// reads, so that it never re-implements the rule. `table` holds the columns name (1), status (2),
+// final_rel_grad_error (5) and best_val_loss (7).
+std::vector<int64_t> summary_ranks(const std::vector<TableColumn>& table) {
+  std::vector<records::Standing> standings;
+  for (size_t row = 0; row < table[1].texts.size(); ++row)
+    standings.push_back({records::parse_run_status(table[2].texts[row]).value_or(records::RunStatus::interrupted),
+                         table[7].reals[row], table[5].reals[row], table[1].texts[row]});
+  const std::vector<size_t> order = records::best_first(standings);
+  std::vector<int64_t> ranks(order.size());
+  for (size_t place = 0; place < order.size(); ++place) ranks[order[place]] = static_cast<int64_t>(place) + 1;
+  return ranks;
+}
+
 }  // namespace
 
 void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,
@@ -260,7 +275,8 @@ void merge_results(const std::string& path, const config::Config& config, const 
                                "test_rel_grad_error",
                                "test_grad_mae",
                                "test_grad_rmse",
-                               "test_value_mae"})
+                               "test_value_mae",
+                               "rank"})
       table.push_back(TableColumn{column, {}, {}, {}});
     for (const auto& run_file : run_files) {
       const File source = File::open_read_only(run_file);
@@ -280,6 +296,7 @@ void merge_results(const std::string& path, const config::Config& config, const 
         }
       }
     }
+    table[22].ints = summary_ranks(table);
     if (!table[0].texts.empty()) file.write_table("summary", table);
   });
 }

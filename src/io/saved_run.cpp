@@ -47,7 +47,7 @@ std::string choose_run(const File& file, const std::vector<std::string>& names, 
       };
       const std::string status = run.has_attribute("status") ? run.read_string_attribute("status") : "";
       standings.push_back({records::parse_run_status(status).value_or(records::RunStatus::interrupted),
-                           real("best_val_loss"), real("final_rel_grad_error")});
+                           real("best_val_loss"), real("final_rel_grad_error"), name});
     }
     const size_t best = records::best_first(standings).front();
     const auto status = standings[best].status;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
+#include <tuple>
 #include <utility>
 
 namespace gradfit::records {
@@ -38,7 +40,7 @@ std::vector<size_t> best_first(const std::vector<Standing>& runs, std::string* m
   const auto key = [validated](const Standing& s) {
     const bool eligible = s.status == RunStatus::done || s.status == RunStatus::early_stopped;
     const double value = validated ? s.best_val_loss : s.final_rel_grad_error;
-    return std::make_pair(eligible ? 0 : 1, std::isfinite(value) ? value : INFINITY);
+    return std::make_tuple(eligible ? 0 : 1, std::isfinite(value) ? value : INFINITY, std::cref(s.name));
   };
   std::vector<size_t> order(runs.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

@@ -30,11 +30,14 @@ struct Standing {
   RunStatus status = RunStatus::done;
   double best_val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN without validation
   double final_rel_grad_error = std::numeric_limits<double>::quiet_NaN();
+  std::string name;  // the run's name: breaks ties
 };
-// The best run first, shared by the leaderboard, `eval --run best` and scripts/analyze.py: among the runs that are
-// done or early_stopped, the lowest best validation loss when any run validates, else the lowest final relative
-// gradient error (of the weights saved); then the other runs (pruned, diverged, interrupted) by the same measure;
-// NaN last, ties in their order. Returns positions in `runs`, and the measure's name in `measure`.
+// The best run first, shared by the leaderboard, `eval --run best` and results.h5's /summary column `rank` (which
+// scripts/analyze.py reads): among the runs that are done or early_stopped, the lowest best validation loss when
+// any run validates, else the lowest final relative gradient error (of the weights saved); then the other runs
+// (pruned, diverged, interrupted) by the same measure; NaN last; equal measures by name, so that the order never
+// depends on the order runs finished or are listed in. Returns positions in `runs`, and the measure's name in
+// `measure`.
 std::vector<size_t> best_first(const std::vector<Standing>& runs, std::string* measure = nullptr);
 
 // One row of the loss history, identical on every rank (metrics are reduced globally).

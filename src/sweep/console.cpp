@@ -105,7 +105,8 @@ void ConsoleReporter::in_flight(const std::vector<RunProgress>& runs) {
 
 void ConsoleReporter::print_leaderboard() {
   std::vector<records::Standing> standings;
-  for (const auto& s : results_) standings.push_back({s.status, s.best_val_loss, s.final_rel_grad_error});
+  for (const auto& s : results_)
+    standings.push_back({s.status, s.best_val_loss, s.final_rel_grad_error, runs_[s.index].name});
   std::string measure;
   const std::vector<size_t> order = records::best_first(standings, &measure);
   // data.test_path: the test file's relative gradient error beside the training one (not used to rank)

@@ -2273,6 +2273,45 @@ YAML
   done
   [ "$(sums)" = "$before" ] || fail "an input changed"
   ls "$work" "$work/r" | grep -q '\.tmp-' && fail "a temporary was left" ;;
+best_run_ties)
+  # One best-run rule everywhere, ties included: two runs that differ only in a clipping norm no gradient reaches
+  # train the same numbers (equal metrics, bit for bit), planned (and finished, on one group) in the order
+  # max_grad_norm=2.0e9, max_grad_norm=1.0e9. The leaderboard gradfit_dist prints, /summary's rank, `--run best`
+  # (eval's and export's rule) and analyze.py all name max_grad_norm=1.0e9, the first by name; without validation
+  # and with it.
+  for validation in 0 0.25; do
+    cat >"$work/t.yaml" <<YAML
+name: ties
+ranks_per_run: 1
+data: {target: quadratic, P: [[2, 0.5], [0.5, 1]]}
+model: {widths: [8], activation: softplus, dtype: float64}
+train: {epochs: 20, val_fraction: $validation}
+sweep:
+  grid: {optimizer.max_grad_norm: [2.0e9, 1.0e9]}
+YAML
+    rm -rf "$work/r"
+    run "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/t.yaml"
+    expect_rc 0
+    expect_in out "^1 +[0-9a-f]+ +done .* max_grad_norm=1\.0e9$"
+    expect_in out "^2 +[0-9a-f]+ +done .* max_grad_norm=2\.0e9$"
+    "$PYTHON" - "$work/r/results.h5" "$validation" <<'PY' || fail "the runs are not tied, or /summary's rank is not the rule's"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    runs, summary = f["runs"], f["summary"][:]
+    metric = "best_val_loss" if float(sys.argv[2]) > 0 else "final_rel_grad_error"
+    a, b = (runs[n].attrs[metric] for n in ("max_grad_norm=1.0e9", "max_grad_norm=2.0e9"))
+    assert a == b, (metric, a, b)
+    ranks = {row["name"].decode(): int(row["rank"]) for row in summary}
+    assert ranks == {"max_grad_norm=1.0e9": 1, "max_grad_norm=2.0e9": 2}, ranks
+    print(f"tied at {metric} = {a!r}; /summary ranks {ranks}")
+PY
+    run "$GRADFIT_BIN" export "$work/r/results.h5" --run best --out "$work/best.pt"
+    expect_rc 0
+    expect_in out "^wrote .*best\.pt: TorchScript of run 'max_grad_norm=1\.0e9'"
+    run "$PYTHON" scripts/analyze.py "$work/r/results.h5" --no-plots
+    expect_rc 0
+    expect_in out "^best run: max_grad_norm=1\.0e9 \("
+  done ;;
 missing_sweep_file)
   # A config error like any other (exit code 1, one line from rank 0), not CLI11's ExistingFile (105).
   run mpi 2 "$GRADFIT_BIN" "$work/absent.yaml"
