@@ -10,8 +10,8 @@ wells and the physical-units one also with data.standardize), written here with 
 softplus 64-64 (wells_large, not run by default: 128-128), seed 0, trained by gradfit_dist under
 `mpirun -n RANKS`; the error is `gradfit_dist eval`'s ||dV/dx - S|| / ||S|| on the test file, with the weights
 the run is saved with. "Equal time" reruns each method that was more than 5 % faster than the slowest one at equal
-epochs with its epochs scaled up to that one's training time (wall_seconds). Methods the binary does not know are left out. Needs
-h5py and numpy (Debian: /usr/bin/python3) and a build (scripts/build.sh). Prints a markdown table.
+epochs with its epochs scaled up to that one's training time (wall_seconds). Methods the binary does not know are left
+out. Needs h5py and numpy (Debian: /usr/bin/python3) and a build (scripts/build.sh). Prints a markdown table.
 """
 import argparse
 import os

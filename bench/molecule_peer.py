@@ -116,7 +116,8 @@ def main():
     g = gradient(model, x_test, False) * s_scale / x_scale
     error = g - s_test
     relative = (error.norm() / s_test.norm()).item()
-    print(f"pytorch {args.features}{', standardized' if args.standardize else ''}: {seconds:.1f} s training; test: relative gradient error {relative:.4f}, "
+    print(f"pytorch {args.features}{', standardized' if args.standardize else ''}: {seconds:.1f} s training; "
+          f"test: relative gradient error {relative:.4f}, "
           f"force MAE {error.abs().mean().item():.4f} eV/A, RMSE {error.square().mean().sqrt().item():.4f} eV/A")
 
 

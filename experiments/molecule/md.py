@@ -216,8 +216,8 @@ def main():
         print(f"  bond {symbols[i]}{i}-{symbols[j]}{j}: {bl:.3f}-{bh:.3f} Å in the MD, {lo:.3f}-{hi:.3f} Å in training")
     print(f"wrote {os.path.join(args.out, 'nve.csv')}")
     if drift > args.max_drift or outside:
-        sys.exit("md.py: FAILED: " + ("energy drift above the limit" if drift > args.max_drift else "bonds left their "
-                                       "training range"))
+        failed = "energy drift above the limit" if drift > args.max_drift else "bonds left their training range"
+        sys.exit("md.py: FAILED: " + failed)
 
 
 if __name__ == "__main__":

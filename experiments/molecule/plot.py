@@ -23,7 +23,8 @@ try:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 except ImportError as error:
-    sys.exit(f"plot.py: {error.name} is missing: install python3-h5py and python3-matplotlib, run with /usr/bin/python3")
+    sys.exit(f"plot.py: {error.name} is missing: install python3-h5py and python3-matplotlib, "
+             "run with /usr/bin/python3")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

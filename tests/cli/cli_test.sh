@@ -373,7 +373,8 @@ full_disk)
   run mpi 2 "$GRADFIT_BIN" --progress lines --set train.epochs=50 --out "$work/disk/out" experiments/seed_sweep.yaml
   expect_rc 1
   [ "$(grep -c "gradfit_dist: error" "$work/err")" -eq 1 ] || fail "expected one error line"
-  expect_in err "^gradfit_dist: error: run .*: cannot write HDF5 file '.*\.tmp-[0-9]+': No space left on device"
+  # The disk may fill while a run's or results.h5's temporary is created, written or closed: each is right.
+  expect_in err "^gradfit_dist: error: (run .*: )?cannot (create|write|close) HDF5 file '.*\.tmp-[0-9]+': No space left on device"
   ! ls -R "$work/disk/out" | grep -q "tmp-" || fail "a temporary file was left behind"
   "$PYTHON" - "$work/disk/out" <<'PY' || fail "a file in the output folder is not readable"
 import sys, pathlib, h5py

@@ -313,7 +313,8 @@ def check_schedule(name, attrs, group):
     kind = text(attrs["schedule"])
     if kind == "plateau":
         kind += " on " + ("val_loss" if float(attrs["val_fraction"]) > 0 else "train_loss")
-    print(f"{name}: {kind}, {len(recorded)} epochs, {len(set(recorded))} rates, lr {recorded[0]:.4g} -> {recorded[-1]:.4g}: "
+    print(f"{name}: {kind}, {len(recorded)} epochs, {len(set(recorded))} rates, "
+          f"lr {recorded[0]:.4g} -> {recorded[-1]:.4g}: "
           f"{'equal to' if same else 'DIFFERENT from'} PyTorch's scheduler fed the recorded losses")
     return same
 
