@@ -1,5 +1,9 @@
 #include "app.h"
 
+#include "app_checks.h"
+#include "app_compute.h"
+#include "app_nodes.h"
+
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -9,19 +13,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <limits>
 #include <map>
 #include <memory>
-#include <set>
-#include <sstream>
 
 #include "common/error.h"
 #include "config/config.h"
 #include "data/dataset.h"
-#include "device/device.h"
 #include "gradfit/version.h"
 #include "io/results.h"
-#include "model/kernels.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
 #include "parallel/watchdog.h"
@@ -32,7 +31,6 @@
 #include "sweep/output_folder.h"
 #include "sweep/pruning.h"
 #include "sweep/scheduler.h"
-#include "train/memory.h"
 
 namespace gradfit {
 namespace {
@@ -40,80 +38,6 @@ namespace {
 namespace fs = std::filesystem;
 
 using data::FileLayouts;
-using data::layout_of;
-
-// data.test_path against the data the run trains on: the same n (and atoms, where both files name them).
-void check_test_file(const config::Config& config, const config::RunSpec& run, FileLayouts& layouts) {
-  const auto& test = [&]() -> const data::FileLayout& {
-    try {
-      return layout_of(layouts, run.data.test_path);
-    } catch (const DataError& e) {
-      throw ConfigError(config.path + ": key 'data.test_path': " + e.what());
-    }
-  }();
-  const bool file = run.data.target == config::Target::file;
-  const int64_t dim = file ? layout_of(layouts, run.data.path).dim : run.data.dim;
-  if (test.dim != dim)
-    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
-                      " has n = " + std::to_string(test.dim) + " columns, but the training data " +
-                      (file ? run.data.path : "(data.target)") + " has n = " + std::to_string(dim) + " (run " +
-                      run.name + ")");
-  const auto& numbers = file ? layout_of(layouts, run.data.path).numbers : test.numbers;
-  if (!test.numbers.empty() && !numbers.empty() && test.numbers != numbers)
-    throw ConfigError(config.path + ": key 'data.test_path': the atoms of " + run.data.test_path +
-                      " (attribute 'numbers') differ from those of " + run.data.path + " (run " + run.name + ")");
-}
-
-// Checks what the YAML alone cannot: runs on a user's file (and test files) against the files' shapes (read, not
-// the data). Returns the shapes. One rank.
-FileLayouts check_against_files(const config::Config& config) {
-  FileLayouts layouts;
-  for (const auto& run : config.runs) {
-    if (!run.data.test_path.empty()) check_test_file(config, run, layouts);
-    if (run.data.target != config::Target::file) continue;
-    const auto& layout = layout_of(layouts, run.data.path);
-    if (layout.rows > config::kMaxSamples || layout.dim > config::kMaxDim)
-      throw ConfigError(run.data.path + ": dataset 'x' is " + std::to_string(layout.rows) + " × " +
-                        std::to_string(layout.dim) + ": a run takes at most " + std::to_string(config::kMaxSamples) +
-                        " rows and " + std::to_string(config::kMaxDim) + " columns (run " + run.name + ")");
-    if (run.train.batch_size > layout.rows)
-      throw ConfigError(config.path + ": key 'train.batch_size': " + std::to_string(run.train.batch_size) +
-                        " is larger than the " + std::to_string(layout.rows) + " samples of " + run.data.path +
-                        " (run " + run.name + ")");
-    const std::string features_error = config::features_dim_error(run.model, layout.dim);
-    if (!features_error.empty())
-      throw ConfigError(config.path + ": key 'model." +
-                        (run.model.features == config::Features::periodic ? "periods" : "features") +
-                        "': " + features_error + " in " + run.data.path + " (run " + run.name + ")");
-    if (run.train.value_weight > 0 && !layout.has_values)
-      throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
-                        " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
-  }
-  return layouts;
-}
-
-// Every data.test_path's rows, checked as the training data are (NaN or Inf, the coordinates of a file with atoms,
-// two atoms at one place for features that need distinct atoms), before anything is trained or written: a bad test
-// file would otherwise be found after training, or give NaN test metrics. Each file once per dtype and kind of
-// check. Collective over `world`; errors are CollectiveErrors naming the file and row.
-void check_test_rows(const config::Config& config, const parallel::Comm& world) {
-  std::set<std::string> checked;
-  for (const auto& run : config.runs) {
-    if (run.data.test_path.empty()) continue;
-    const bool distinct = run.model.features == config::Features::inverse_distances;
-    const std::string key = run.data.test_path + "\n" + config::to_string(run.model.dtype) + (distinct ? "\nd" : "");
-    if (!checked.insert(key).second) continue;
-    config::DataSpec spec;
-    spec.target = config::Target::file;
-    spec.path = run.data.test_path;
-    try {
-      const auto test = data::load_points(spec, model::torch_dtype(run.model.dtype), world);
-      if (distinct) data::check_distinct_atoms(test, model::Features(run.model, test.dim), world);
-    } catch (const CollectiveError& e) {
-      throw CollectiveError(config.path + ": key 'data.test_path': " + e.what() + " (run " + run.name + ")");
-    }
-  }
-}
 
 // The ranks of a full group (a last group may be smaller).
 int group_ranks(const parallel::Comm& world, const config::Config& config) {
@@ -237,98 +161,16 @@ void print_ensembles(const Sweep& s) {
   std::fflush(stdout);
 }
 
-// The host memory each rank may use: a node's physical memory shared evenly by the job's ranks on that node (they
-// all hold a shard and a model at once), the smallest share over the nodes. Collective over `world`.
-sweep::MemoryBudget memory_budget(const parallel::Comm& world, const parallel::Comm::NodeLocal& node) {
-  const int64_t physical = device::physical_memory_bytes();
-  const int64_t share = physical > 0 ? physical / node.size : std::numeric_limits<int64_t>::max();
-  const int64_t least = world.allreduce_min(share);
-  sweep::MemoryBudget budget;
-  if (least == std::numeric_limits<int64_t>::max()) return budget;  // no node says
-  budget.per_rank = static_cast<double>(least);
-  const std::string each = train::bytes_text(budget.per_rank);
-  if (share != least)
-    budget.text = "the smallest share of a node's memory is " + each + " per rank";
-  else if (node.size > 1)
-    budget.text = "this node has " + train::bytes_text(static_cast<double>(physical)) + " for " +
-                  std::to_string(node.size) + " ranks (" + each + " each)";
-  else
-    budget.text = "this node has " + each;
-  return budget;
-}
-
-// "0-3,6": ranks as ranges.
-std::string rank_ranges(const std::vector<int>& ranks) {
-  std::string text;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t j = i;
-    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
-    text += (text.empty() ? "" : ",") + std::to_string(ranks[i]) + (j > i ? "-" + std::to_string(ranks[j]) : "");
-    i = j + 1;
-  }
-  return text;
-}
-
-// What one node gives the job, as its ranks see it.
-struct NodeFigures {
-  std::string host;
-  std::vector<int> ranks;  // world ranks
-  int fewest_threads = 0, most_threads = 0;
-  int64_t memory = 0;  // bytes, 0: the system does not say
-};
-
-// Every rank's host, threads and node memory, grouped by host in the order of the nodes' first ranks: on world
-// rank 0 (empty elsewhere). Collective.
-std::vector<NodeFigures> gather_nodes(const parallel::Comm& world, int threads) {
-  const auto texts = world.gather_texts(parallel::host_name() + "\n" + std::to_string(threads) + " " +
-                                        std::to_string(device::physical_memory_bytes()));
-  std::vector<NodeFigures> nodes;
-  for (int r = 0; r < static_cast<int>(texts.size()); ++r) {
-    std::istringstream in(texts[r]);
-    NodeFigures rank;
-    std::getline(in, rank.host);
-    in >> rank.fewest_threads >> rank.memory;
-    auto it = std::find_if(nodes.begin(), nodes.end(), [&rank](const NodeFigures& n) { return n.host == rank.host; });
-    if (it == nodes.end())
-      it = nodes.insert(nodes.end(), {rank.host, {}, rank.fewest_threads, rank.fewest_threads, rank.memory});
-    it->ranks.push_back(r);
-    it->fewest_threads = std::min(it->fewest_threads, rank.fewest_threads);
-    it->most_threads = std::max(it->most_threads, rank.fewest_threads);
-  }
-  return nodes;
-}
-
-// "node gf-node1: ranks 0-1, 1 thread per rank, 25 GB memory (13 GB per rank)": one line per node, on world rank 0.
-// Collective.
-std::vector<std::string> node_lines(const parallel::Comm& world, int threads) {
-  std::vector<std::string> lines;
-  for (const auto& n : gather_nodes(world, threads)) {
-    const std::string count = n.fewest_threads == n.most_threads
-                                  ? std::to_string(n.most_threads)
-                                  : std::to_string(n.fewest_threads) + "-" + std::to_string(n.most_threads);
-    std::string line = "node " + n.host + ": rank" + (n.ranks.size() == 1 ? " " : "s ") + rank_ranges(n.ranks) + ", " +
-                       count + " thread" + (n.most_threads == 1 ? "" : "s") + " per rank";
-    if (n.memory > 0)
-      line += ", " + train::bytes_text(static_cast<double>(n.memory)) + " memory (" +
-              train::bytes_text(static_cast<double>(n.memory) / static_cast<double>(n.ranks.size())) + " per rank)";
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 // The threads and device of this rank, the memory a job needs against the nodes', the output folder's path: with
 // the data files (checked before, also for --dry-run), everything checked before the folder is touched. Collective
 // over `world`; every failure is shared (CollectiveError).
 void check(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   const auto node = world.node_local();
-  s.threads = options.threads > 0 ? options.threads : device::default_thread_count(node.size);
-  device::set_threads(s.threads);
-  device::set_denormals(s.config.denormals);
+  const Compute compute =
+      set_up_compute({options.threads, s.config.denormals, s.config.device, s.config.path + ": key 'device'"}, world);
+  s.threads = compute.threads;
+  s.device = compute.device;
   s.nodes = node_lines(world, s.threads);
-  parallel::all_or_none(world, true, [&] {
-    s.device = device::select_device(s.config.device, node.rank, s.config.path);
-    model::kernels::instruction_set();  // a bad GRADFIT_CPU_KERNELS fails here, on every rank
-  });
   const sweep::MemoryBudget budget = memory_budget(world, node);
   const int groups = sweep::group_count(world.size(), s.config.ranks_per_run);
   parallel::all_or_none(world, world.is_root(),

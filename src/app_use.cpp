@@ -7,14 +7,13 @@
 #include <vector>
 
 #include "app.h"
+#include "app_compute.h"
 #include "common/error.h"
 #include "data/dataset.h"
-#include "device/device.h"
 #include "io/files.h"
 #include "io/h5.h"
 #include "io/saved_run.h"
 #include "model/analytic.h"
-#include "model/kernels.h"
 #include "parallel/agree.h"
 #include "use/evaluate.h"
 #include "use/export.h"
@@ -60,19 +59,8 @@ void check_out_is_not_an_input(const std::string& command, const std::string& ou
                         " never writes over a file it reads; choose another name");
 }
 
-torch::Device eval_device(const std::string& wanted, const parallel::Comm& world) {
-  const auto node = world.node_local();
-  torch::Device device = torch::kCPU;
-  parallel::all_or_none(world, true, [&] {
-    if (wanted == "cuda" && !torch::cuda::is_available())
-      throw ConfigError("--device cuda: LibTorch sees no CUDA device (a CPU-only build, or no GPU on this node)");
-    const auto kind = wanted == "cpu"    ? config::Device::cpu
-                      : wanted == "cuda" ? config::Device::cuda
-                                         : config::Device::auto_select;
-    device = device::select_device(kind, node.rank, "--device");
-    model::kernels::instruction_set();  // chooses the CPU kernels now: a bad GRADFIT_CPU_KERNELS fails here
-  });
-  return device;
+config::Device device_kind(const std::string& name) {  // main.cpp lets auto, cpu and cuda through
+  return name == "cpu" ? config::Device::cpu : name == "cuda" ? config::Device::cuda : config::Device::auto_select;
 }
 
 int eval(const EvalOptions& options, const parallel::Comm& world) {
@@ -83,10 +71,9 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
                                 {{"results file", run.file}, {"data file", options.data_path}});
     check_input_dim(options.data_path, run);
   });
-  const int node_ranks = world.node_local().size;
-  device::set_threads(options.threads > 0 ? options.threads : device::default_thread_count(node_ranks));
-  device::set_denormals(run.denormals);  // as in training, so that eval's numbers are data.test_path's
-  const torch::Device device = eval_device(options.device, world);
+  // Subnormal floats as in training, so that eval's numbers are data.test_path's.
+  const torch::Device device =
+      set_up_compute({options.threads, run.denormals, device_kind(options.device), "--device"}, world).device;
   config::DataSpec spec;
   spec.target = config::Target::file;
   spec.path = options.data_path;

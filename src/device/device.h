@@ -10,8 +10,9 @@
 namespace gradfit::device {
 
 // auto: cuda:(node_local_rank % GPUs) where LibTorch sees GPUs, else the CPU. cpu: the CPU. cuda: a GPU, or a
-// ConfigError naming `config_path` when LibTorch sees none (a CPU-only build, or no GPU on the node).
-torch::Device select_device(config::Device wanted, int node_local_rank, const std::string& config_path);
+// ConfigError starting with `source` (where cuda was asked for: "s.yaml: key 'device'", "--device") when LibTorch
+// sees none (a CPU-only build, or no GPU on the node).
+torch::Device select_device(config::Device wanted, int node_local_rank, const std::string& source);
 
 // Intra-op threads for this rank: OMP_NUM_THREADS if set, else the node's cores shared evenly among the ranks on
 // the node, at least one. Never oversubscribes by default.

@@ -24,7 +24,7 @@ TEST(Device, CpuIsAlwaysThere) {
 TEST(Device, CudaWithoutAGpuIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a GPU";
   EXPECT_EQ(select_device(Device::auto_select, 0, "s.yaml"), torch::Device(torch::kCPU));
-  EXPECT_THROW_MATCHING(select_device(Device::cuda, 0, "s.yaml"), ConfigError,
+  EXPECT_THROW_MATCHING(select_device(Device::cuda, 0, "s.yaml: key 'device'"), ConfigError,
                         "^s\\.yaml: key 'device': cuda requested, but LibTorch sees no CUDA device");
 }
 

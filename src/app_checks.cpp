@@ -1,0 +1,91 @@
+#include "app_checks.h"
+
+#include <set>
+#include <string>
+
+#include "common/error.h"
+#include "model/features.h"
+#include "model/mlp.h"
+
+namespace gradfit {
+namespace {
+
+using data::FileLayouts;
+using data::layout_of;
+
+// data.test_path against the data the run trains on: the same n (and atoms, where both files name them).
+void check_test_file(const config::Config& config, const config::RunSpec& run, FileLayouts& layouts) {
+  const auto& test = [&]() -> const data::FileLayout& {
+    try {
+      return layout_of(layouts, run.data.test_path);
+    } catch (const DataError& e) {
+      throw ConfigError(config.path + ": key 'data.test_path': " + e.what());
+    }
+  }();
+  const bool file = run.data.target == config::Target::file;
+  const int64_t dim = file ? layout_of(layouts, run.data.path).dim : run.data.dim;
+  if (test.dim != dim)
+    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
+                      " has n = " + std::to_string(test.dim) + " columns, but the training data " +
+                      (file ? run.data.path : "(data.target)") + " has n = " + std::to_string(dim) + " (run " +
+                      run.name + ")");
+  const auto& numbers = file ? layout_of(layouts, run.data.path).numbers : test.numbers;
+  if (!test.numbers.empty() && !numbers.empty() && test.numbers != numbers)
+    throw ConfigError(config.path + ": key 'data.test_path': the atoms of " + run.data.test_path +
+                      " (attribute 'numbers') differ from those of " + run.data.path + " (run " + run.name + ")");
+}
+
+}  // namespace
+
+// Checks what the YAML alone cannot: runs on a user's file (and test files) against the files' shapes (read, not
+// the data). Returns the shapes. One rank.
+FileLayouts check_against_files(const config::Config& config) {
+  FileLayouts layouts;
+  for (const auto& run : config.runs) {
+    if (!run.data.test_path.empty()) check_test_file(config, run, layouts);
+    if (run.data.target != config::Target::file) continue;
+    const auto& layout = layout_of(layouts, run.data.path);
+    if (layout.rows > config::kMaxSamples || layout.dim > config::kMaxDim)
+      throw ConfigError(run.data.path + ": dataset 'x' is " + std::to_string(layout.rows) + " × " +
+                        std::to_string(layout.dim) + ": a run takes at most " + std::to_string(config::kMaxSamples) +
+                        " rows and " + std::to_string(config::kMaxDim) + " columns (run " + run.name + ")");
+    if (run.train.batch_size > layout.rows)
+      throw ConfigError(config.path + ": key 'train.batch_size': " + std::to_string(run.train.batch_size) +
+                        " is larger than the " + std::to_string(layout.rows) + " samples of " + run.data.path +
+                        " (run " + run.name + ")");
+    const std::string features_error = config::features_dim_error(run.model, layout.dim);
+    if (!features_error.empty())
+      throw ConfigError(config.path + ": key 'model." +
+                        (run.model.features == config::Features::periodic ? "periods" : "features") +
+                        "': " + features_error + " in " + run.data.path + " (run " + run.name + ")");
+    if (run.train.value_weight > 0 && !layout.has_values)
+      throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
+                        " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
+  }
+  return layouts;
+}
+
+// Every data.test_path's rows, checked as the training data are (NaN or Inf, the coordinates of a file with atoms,
+// two atoms at one place for features that need distinct atoms), before anything is trained or written: a bad test
+// file would otherwise be found after training, or give NaN test metrics. Each file once per dtype and kind of
+// check. Collective over `world`; errors are CollectiveErrors naming the file and row.
+void check_test_rows(const config::Config& config, const parallel::Comm& world) {
+  std::set<std::string> checked;
+  for (const auto& run : config.runs) {
+    if (run.data.test_path.empty()) continue;
+    const bool distinct = run.model.features == config::Features::inverse_distances;
+    const std::string key = run.data.test_path + "\n" + config::to_string(run.model.dtype) + (distinct ? "\nd" : "");
+    if (!checked.insert(key).second) continue;
+    config::DataSpec spec;
+    spec.target = config::Target::file;
+    spec.path = run.data.test_path;
+    try {
+      const auto test = data::load_points(spec, model::torch_dtype(run.model.dtype), world);
+      if (distinct) data::check_distinct_atoms(test, model::Features(run.model, test.dim), world);
+    } catch (const CollectiveError& e) {
+      throw CollectiveError(config.path + ": key 'data.test_path': " + e.what() + " (run " + run.name + ")");
+    }
+  }
+}
+
+}  // namespace gradfit
