@@ -19,8 +19,8 @@ constexpr int kColumnCount = 7;
 namespace {
 
 // The tensors of group `name`, as float64 (copy_ into the model converts exactly).
-records::NamedTensors read_parameters(const Location& at, const std::string& name) {
-  records::NamedTensors parameters;
+NamedTensors read_parameters(const Location& at, const std::string& name) {
+  NamedTensors parameters;
   for (const auto& child : at.children(name)) parameters.emplace_back(child, read_parameter(at, name + "/" + child));
   return parameters;
 }

@@ -65,11 +65,11 @@ std::string choose_run(const File& file, const std::vector<std::string>& names, 
 }
 
 // The weights of `run`, checked against the architecture of its attributes.
-records::NamedTensors read_parameters(const Location& group, const SavedRun& run, const std::string& where) {
+NamedTensors read_parameters(const Location& group, const SavedRun& run, const std::string& where) {
   if (!group.has("model")) fail(where + ": missing group 'model' (the weights)");
   const Location weights = group.open_group("model");
   const auto dtype = model::torch_dtype(run.model.dtype);
-  records::NamedTensors parameters;
+  NamedTensors parameters;
   int64_t in = model::feature_dim(run.model, run.input_dim);
   for (size_t layer = 0; layer <= run.model.widths.size(); ++layer) {
     const int64_t out = layer < run.model.widths.size() ? run.model.widths[layer] : 1;

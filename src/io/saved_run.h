@@ -15,15 +15,15 @@
 namespace gradfit::io {
 
 struct SavedRun {
-  std::string file;                  // the HDF5 file it came from
-  std::string name;                  // its group under /runs
-  std::string id;                    // its `id` attribute
-  std::string status;                // done | diverged | early_stopped | interrupted
-  double final_rel_grad_error = 0;   // NaN when it ran no epoch
-  config::ModelSpec model;           // widths, activation, dtype (from the run's attributes)
-  int64_t input_dim = 0;             // n (attribute `dim`)
-  records::NamedTensors parameters;  // /runs/<name>/model/<param>, in the model's dtype, on the CPU, in the order
-                                     // of Mlp::parameters(): layers.0.weight (width × n), layers.0.bias, ...
+  std::string file;                 // the HDF5 file it came from
+  std::string name;                 // its group under /runs
+  std::string id;                   // its `id` attribute
+  std::string status;               // done | diverged | early_stopped | interrupted
+  double final_rel_grad_error = 0;  // NaN when it ran no epoch
+  config::ModelSpec model;          // widths, activation, dtype (from the run's attributes)
+  int64_t input_dim = 0;            // n (attribute `dim`)
+  NamedTensors parameters;          // /runs/<name>/model/<param>, in the model's dtype, on the CPU, in the order
+                                    // of Mlp::parameters(): layers.0.weight (width × n), layers.0.bias, ...
   // data.standardize: the transform the weights were trained under (group standardization/); inactive without.
   // The weights compute Ṽ of standardized inputs; model::user_values / user_gradients give V and dV/dx.
   model::Standardization standardization;

@@ -80,11 +80,11 @@ std::vector<double> squared_gradient_factors(const Standardization& st, int64_t 
 // With x̃_from = x̃_to · (σ_to / σ_from) + (μ_to − μ_from) / σ_from and Ṽ_to = (s_from Ṽ_from + v0_from − v0_to) / s_to:
 //   W_0' = W_0 diag(σ_to / σ_from),  b_0' = b_0 + W_0 (μ_to − μ_from) / σ_from,
 //   W_L' = W_L · s_from / s_to,      b_L' = b_L · s_from / s_to + (v0_from − v0_to) / s_to.
-NamedWeights reparameterize(const NamedWeights& weights, const Standardization& from, const Standardization& to,
+NamedTensors reparameterize(const NamedTensors& weights, const Standardization& from, const Standardization& to,
                             int64_t input_dim) {
   if (from == to) return weights;
   const Affine a = affine_of(from, input_dim), b = affine_of(to, input_dim);
-  NamedWeights out = weights;
+  NamedTensors out = weights;
   const size_t last = out.size() - 2;  // the output layer's weight; its bias follows
   const auto dtype = out[0].second.scalar_type();
   const auto w0 = out[0].second.to(torch::kFloat64), b0 = out[1].second.to(torch::kFloat64);

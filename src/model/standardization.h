@@ -13,13 +13,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/named_tensors.h"
 #include "config/config.h"
 #include "model/features.h"
 
 namespace gradfit::model {
-
-// Parameters by module name, as records::NamedTensors (model/ does not include records/).
-using NamedWeights = std::vector<std::pair<std::string, torch::Tensor>>;
 
 struct Standardization {
   std::vector<double> mean;   // μ (n); empty: not standardized (every function below is then the identity)
@@ -57,7 +55,7 @@ std::vector<double> squared_gradient_factors(const Standardization& st, int64_t 
 // of x in the user's units under `to` (input_dim: the MLP's inputs, n, or m with features): the first layer takes
 // the change of x̃ (or of φ̃), the output layer that of s and v0. Exact arithmetic aside, V(x) is unchanged. A
 // no-op when from == to.
-NamedWeights reparameterize(const NamedWeights& weights, const Standardization& from, const Standardization& to,
+NamedTensors reparameterize(const NamedTensors& weights, const Standardization& from, const Standardization& to,
                             int64_t input_dim);
 
 }  // namespace gradfit::model

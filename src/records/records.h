@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/named_tensors.h"
+
 namespace gradfit::records {
 
 // How a run ended. Text only at the file and console boundary (to_string, parse_run_status).
@@ -58,8 +60,6 @@ struct ScheduleState {
   double plateau_best = std::numeric_limits<double>::infinity();  // the best loss so far
   int64_t plateau_bad_epochs = 0;                                 // epochs since it, as ReduceLROnPlateau counts
 };
-
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 // The metrics of the weights a run is saved with, from one evaluation pass after its last step (the history's
 // rows average over the weights before each step instead). NaN where they do not apply.

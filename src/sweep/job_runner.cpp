@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 
 #include "common/error.h"
 #include "io/checkpoint.h"
@@ -23,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 // The weights `parameters` of `run` (trained under `standardization`) evaluated on `test` as `eval` evaluates a
 // saved run: use::evaluate with eval's chunk rows, so that the metrics are eval's on the same ranks. Collective.
-records::TestMetrics test_metrics(const config::RunSpec& run, const records::NamedTensors& parameters,
+records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors& parameters,
                                   const model::Standardization& standardization, const data::Dataset& test,
                                   torch::Device device, const parallel::Comm& group) {
   io::SavedRun saved;
@@ -64,6 +65,24 @@ std::string group_hosts(const parallel::Comm& group) {
   return hosts;
 }
 
+// For its scope, names `member` as the run a failure concerns (the job's blamed run); when the scope ends normally
+// the job's first run is blamed again, while an exception leaving it keeps the member, so that the error names it.
+class BlameScope {
+ public:
+  BlameScope(size_t& blamed, size_t member) : blamed_(blamed), exceptions_(std::uncaught_exceptions()) {
+    blamed_ = member;
+  }
+  ~BlameScope() {
+    if (std::uncaught_exceptions() == exceptions_) blamed_ = 0;
+  }
+  BlameScope(const BlameScope&) = delete;
+  BlameScope& operator=(const BlameScope&) = delete;
+
+ private:
+  size_t& blamed_;
+  const int exceptions_;
+};
+
 // One job in progress on one rank of its group.
 class Job {
  public:
@@ -87,7 +106,7 @@ class Job {
     std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
     const auto starts = read_initial_weights(data);
-    std::vector<const records::NamedTensors*> initial;
+    std::vector<const NamedTensors*> initial;
     for (const auto& start : starts) initial.push_back(start.empty() ? nullptr : &start);
     completed_ = completed_at_checkpoint_ = resume.empty() ? 0 : static_cast<int64_t>(resume[0]->history.size());
     if (!resume.empty() && settings_.print_epochs)
@@ -102,7 +121,6 @@ class Job {
       if (results[i].status != records::RunStatus::paused) write_run_file(i, results[i], data);
       summaries.push_back(summary_of(i, results[i]));
     }
-    blamed_ = 0;
     remove_checkpoints(results);
     return summaries;
   }
@@ -114,11 +132,10 @@ class Job {
   // The before_run seam, on the group's rank 0, for each run of the job.
   void announce() {
     for (size_t i = 0; i < runs_.size(); ++i) {
-      blamed_ = i;
+      const BlameScope blame(blamed_, i);
       const bool seam = settings_.before_run && group_.is_root();
       parallel::all_or_none(group_, seam, [&] { settings_.before_run(indices_[i]); });
     }
-    blamed_ = 0;
   }
 
   // Every rank reads the checkpoint (same file, same state): that of the job's runs, or of the ensemble they were
@@ -129,12 +146,11 @@ class Job {
     std::vector<records::Checkpoint> checkpoints;
     if (job_.own_checkpoints) {
       for (size_t i = 0; i < runs_.size(); ++i) {
-        blamed_ = i;
+        const BlameScope blame(blamed_, i);
         const std::string path = runner_.folder().checkpoint_file(runs_[i]);
         parallel::all_or_none(group_, true,
                               [&] { checkpoints.push_back(io::read_checkpoints(path, {runs_[i].id})[0]); });
       }
-      blamed_ = 0;
       return checkpoints;
     }
     const std::string path = runner_.folder().checkpoint_file(config_.runs[source]);
@@ -148,13 +164,13 @@ class Job {
   // Per run, the weights of the run its train.init_from names (every rank reads them), or none. A source of
   // another architecture is an error naming both. Weights trained under another standardization (or none) are
   // re-expressed under this run's, so that the warm start begins from the same V(x).
-  std::vector<records::NamedTensors> read_initial_weights(const data::Dataset& data) {
+  std::vector<NamedTensors> read_initial_weights(const data::Dataset& data) {
     const int64_t input_dim = data.dim;
-    std::vector<records::NamedTensors> starts(runs_.size());
+    std::vector<NamedTensors> starts(runs_.size());
     for (size_t i = 0; i < runs_.size(); ++i) {
       const auto& run = runs_[i];
       if (run.train.init_from.empty()) continue;
-      blamed_ = i;
+      const BlameScope blame(blamed_, i);
       parallel::all_or_none(group_, true, [&] {
         io::SavedRun source = io::read_saved_run(run.train.init_from, "");
         const auto theirs = model::architecture(source.model, source.input_dim);
@@ -166,7 +182,6 @@ class Job {
                                           model::feature_dim(run.model, input_dim));
       });
     }
-    blamed_ = 0;
     return starts;
   }
 
@@ -183,9 +198,8 @@ class Job {
   void on_epoch(size_t member, const records::EpochRecord& r) {
     if (hooks_.on_epoch) hooks_.on_epoch(member, r);
     if (r.epoch != completed_ && settings_.after_epoch) {
-      blamed_ = member;
+      const BlameScope blame(blamed_, member);
       settings_.after_epoch(r.epoch);
-      blamed_ = 0;
     }
     completed_ = r.epoch;
     const auto& run = runs_[member];
@@ -238,16 +252,15 @@ class Job {
       const auto status = results[i].status;
       const bool ended = status != records::RunStatus::interrupted && status != records::RunStatus::paused;
       if (runs_[i].data.test_path.empty() || !ended) continue;
-      blamed_ = i;
+      const BlameScope blame(blamed_, i);
       tests_[i] = test_metrics(runs_[i], results[i].parameters, data.standardization,
                                runner_.test_dataset(runs_[i], group_), settings_.device, group_);
     }
-    blamed_ = 0;
   }
 
   // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
   void write_run_file(size_t member, const records::TrainResult& result, const data::Dataset& data) {
-    blamed_ = member;
+    const BlameScope blame(blamed_, member);
     io::RunContext context;
     context.command_line = settings_.command_line;
     context.ranks = group_.size();
@@ -313,8 +326,8 @@ class Job {
   std::string job_checkpoint_;  // the job's checkpoints go to the file named after its first run
   std::string hosts_;           // the group's hosts (its rank 0 only), recorded in each run's results
   std::string stale_;           // a checkpoint resumed from under another name, until superseded
-  size_t blamed_ = 0;
-  int64_t completed_ = 0;  // epochs
+  size_t blamed_ = 0;           // the member a failure concerns (BlameScope), else the job's first run
+  int64_t completed_ = 0;       // epochs
   int64_t completed_at_checkpoint_ = 0;
   Clock::time_point last_checkpoint_ = Clock::now();
 };

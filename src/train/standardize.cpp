@@ -217,7 +217,7 @@ std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const
   return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
 }
 
-model::Mlp model_of(const config::RunSpec& run, const data::Dataset& data, const records::NamedTensors& weights) {
+model::Mlp model_of(const config::RunSpec& run, const data::Dataset& data, const NamedTensors& weights) {
   auto mlp = model::make_mlp(run.model, data.dim, /*seed=*/0);
   mlp->set_features(model::features_for(run.model, data.dim, data.standardization));
   torch::NoGradGuard no_grad;

@@ -77,7 +77,7 @@ class JobTrainer {
  public:
   JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
              const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
-             const std::vector<const records::NamedTensors*>& initial, int64_t pause_after_epoch);
+             const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch);
   std::vector<TrainResult> run();
 
  private:
@@ -152,7 +152,7 @@ int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
 
 JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
                        const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
-                       const std::vector<const records::NamedTensors*>& initial, int64_t pause_after_epoch)
+                       const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch)
     : runs_(runs),
       spec_(runs.front().train),
       data_(data),
@@ -554,8 +554,7 @@ std::string ensemble_key(const config::RunSpec& run) {
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
                                         const parallel::Comm& comm, const TrainHooks& hooks,
                                         const std::vector<const Checkpoint*>& resumes,
-                                        const std::vector<const records::NamedTensors*>& initial,
-                                        int64_t pause_after_epoch) {
+                                        const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch) {
   if (runs.empty()) return {};
   check_job(runs, resumes);
   if (!initial.empty() && initial.size() != runs.size())

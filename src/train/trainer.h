@@ -57,7 +57,7 @@ TrainResult train(const config::RunSpec& run, const data::Dataset& data, const p
 std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
                                         const parallel::Comm& comm, const TrainHooks& hooks = {},
                                         const std::vector<const Checkpoint*>& resume = {},
-                                        const std::vector<const records::NamedTensors*>& initial = {},
+                                        const std::vector<const NamedTensors*>& initial = {},
                                         int64_t pause_after_epoch = 0);
 
 // Runs with the same non-empty key can be trained as one ensemble: every setting but the initialisation seed,

@@ -37,8 +37,8 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
 namespace {
 
 // Row r of R models' flat parameters (R × P), by name and shaped like the model's.
-records::NamedTensors named_row(const Weights& w, const torch::Tensor& flat, int64_t r) {
-  records::NamedTensors named;
+NamedTensors named_row(const Weights& w, const torch::Tensor& flat, int64_t r) {
+  NamedTensors named;
   int64_t offset = 0;
   for (size_t i = 0; i < w.names.size(); ++i) {
     const torch::Tensor like = w.params[i][r];  // shaped as the parameter
@@ -50,15 +50,15 @@ records::NamedTensors named_row(const Weights& w, const torch::Tensor& flat, int
 
 }  // namespace
 
-records::NamedTensors Weights::of_run(int64_t r) const {
+NamedTensors Weights::of_run(int64_t r) const {
   return named_row(*this, flat, r);
 }
 
-records::NamedTensors Weights::saved_of_run(int64_t r) const {
+NamedTensors Weights::saved_of_run(int64_t r) const {
   return named_row(*this, saved, r);
 }
 
-records::NamedTensors Weights::judged_of_run(int64_t r) const {
+NamedTensors Weights::judged_of_run(int64_t r) const {
   return named_row(*this, judged(*this), r);
 }
 
@@ -87,8 +87,8 @@ JudgedWeightsInPlace::~JudgedWeightsInPlace() {
 namespace {
 
 // Copies named tensors into row r of R models' parameters (views as ensemble_views gives).
-void copy_named(const records::NamedTensors& named, const Weights& weights, const std::vector<torch::Tensor>& views,
-                int64_t r, const std::string& run_name) {
+void copy_named(const NamedTensors& named, const Weights& weights, const std::vector<torch::Tensor>& views, int64_t r,
+                const std::string& run_name) {
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : named) {
     const auto it = std::find(weights.names.begin(), weights.names.end(), name);
@@ -99,7 +99,7 @@ void copy_named(const records::NamedTensors& named, const Weights& weights, cons
 
 }  // namespace
 
-void set_weights(Weights& weights, int64_t r, const records::NamedTensors& named, const std::string& source) {
+void set_weights(Weights& weights, int64_t r, const NamedTensors& named, const std::string& source) {
   if (named.size() != weights.names.size())
     throw Error(source + ": " + std::to_string(named.size()) + " parameters, the model has " +
                 std::to_string(weights.names.size()) + " (another architecture)");

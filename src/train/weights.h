@@ -29,9 +29,9 @@ struct Weights {
   // R × P, with train.ema_decay: each run's moving average of its weights (update_ema); undefined without.
   torch::Tensor ema;
   // Run r's parameters by name, copied to the CPU: its current ones, or those it is saved with.
-  records::NamedTensors of_run(int64_t r) const;
-  records::NamedTensors saved_of_run(int64_t r) const;
-  records::NamedTensors judged_of_run(int64_t r) const;  // its moving average where it has one, else its weights
+  NamedTensors of_run(int64_t r) const;
+  NamedTensors saved_of_run(int64_t r) const;
+  NamedTensors judged_of_run(int64_t r) const;  // its moving average where it has one, else its weights
 };
 // Initialises every run's model as make_mlp does from its seed, in order; `options`: the data's dtype and device.
 Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim, const torch::TensorOptions& options);
@@ -70,7 +70,7 @@ struct RunState {
 
 // Sets run r's weights from `named` (each parameter of the model once, shapes as the model's; converted to its
 // dtype). Throws Error starting with `source` on a missing, unknown or misshapen parameter.
-void set_weights(Weights& weights, int64_t r, const records::NamedTensors& named, const std::string& source);
+void set_weights(Weights& weights, int64_t r, const NamedTensors& named, const std::string& source);
 
 // The run's state to continue at batch `next_batch` of `epoch` (the epoch's partial sums are the caller's).
 records::Checkpoint snapshot(const RunState& run, const Weights& weights, const FlatOptimizer& optimizer, int64_t epoch,

@@ -55,7 +55,7 @@ TEST(Standardization, ReparameterizeKeepsTheFunction) {
   const Standardization none;
   const auto x = torch::rand({50, 2}, torch::kFloat64) * torch::tensor({1000.0, 2.0}) + torch::tensor({0.0, -4.0});
   const auto [va, ga] = user_potential(mlp, a, x);
-  NamedWeights weights;
+  NamedTensors weights;
   for (const auto& p : mlp->named_parameters()) weights.emplace_back(p.key(), p.value().detach().clone());
   for (const auto* to : {&b, &none}) {
     auto other = make_mlp(spec, 2, /*seed=*/0);

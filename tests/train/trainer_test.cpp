@@ -144,7 +144,7 @@ TEST(Train, EarlyStoppingOnTheValidationLoss) {
 struct Recomputed {
   double loss = 0, rel_grad_error = 0;
 };
-Recomputed recompute(const config::RunSpec& run, const data::Dataset& data, const records::NamedTensors& parameters,
+Recomputed recompute(const config::RunSpec& run, const data::Dataset& data, const NamedTensors& parameters,
                      const std::function<bool(int64_t)>& take) {
   auto model = model::make_mlp(run.model, data.dim, run.train.seed);
   {
@@ -189,7 +189,7 @@ TEST(Train, SavedWeightsAreTheBestValidationEpochsAndFinalMetricsTheirs) {
   io::write_results(dir.file("r.h5"), config, run, io::RunContext{}, result);
   const auto file = io::File::open_read_only(dir.file("r.h5"));
   const auto group = file.open_group("runs/" + run.name);
-  records::NamedTensors saved;
+  NamedTensors saved;
   for (const auto& [name, tensor] : result.parameters) {
     auto values = group.read_rows("model/" + name, 0, tensor.size(0));
     saved.emplace_back(name, torch::tensor(values, torch::kFloat64).view(tensor.sizes()));

@@ -106,7 +106,7 @@ void write_run(const io::Location& runs, const std::string& name, const std::str
   group.write_attribute("activation", std::string(config::to_string(spec.activation)));
   group.write_attribute("dtype", std::string(config::to_string(spec.dtype)));
   group.write_attribute("dim", dim);
-  records::NamedTensors parameters;
+  NamedTensors parameters;
   for (const auto& item : mlp->named_parameters()) parameters.emplace_back(item.key(), item.value().detach());
   io::write_parameters(group.create_group("model"), parameters);
 }
