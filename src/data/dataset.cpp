@@ -170,17 +170,16 @@ void check_finite(const Dataset& d, const std::string& source, const parallel::C
 }
 
 // A file with atoms (attribute `numbers`): the first row, over all ranks, with a coordinate beyond kMaxCoordinate;
-// every rank learns it. Run after check_finite.
+// every rank learns it. Run after check_finite. Every rank read the same attribute, so all return here alike.
 void check_coordinates(const Dataset& d, const std::string& source, const parallel::Comm& comm) {
+  if (d.numbers.empty()) return;
   int64_t first_bad = std::numeric_limits<int64_t>::max();
-  if (!d.numbers.empty()) {
-    for (int64_t first = 0; first < d.shard.count; first += kReadRows) {  // a block at a time
-      const auto block = d.x.narrow(0, first, std::min(kReadRows, d.shard.count - first));
-      const auto bad_rows = (block.abs() > kMaxCoordinate).any(1).nonzero();
-      if (bad_rows.numel() == 0) continue;
-      first_bad = d.shard.begin + first + bad_rows[0][0].item<int64_t>();
-      break;
-    }
+  for (int64_t first = 0; first < d.shard.count; first += kReadRows) {  // a block at a time
+    const auto block = d.x.narrow(0, first, std::min(kReadRows, d.shard.count - first));
+    const auto bad_rows = (block.abs() > kMaxCoordinate).any(1).nonzero();
+    if (bad_rows.numel() == 0) continue;
+    first_bad = d.shard.begin + first + bad_rows[0][0].item<int64_t>();
+    break;
   }
   first_bad = comm.allreduce_min(first_bad);
   if (first_bad == std::numeric_limits<int64_t>::max()) return;
