@@ -2,26 +2,23 @@
 
 #include "app_checks.h"
 #include "app_compute.h"
+#include "app_console.h"
 #include "app_nodes.h"
+#include "app_results.h"
+#include "app_signals.h"
+#include "app_sweep.h"
 
-#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <memory>
 
 #include "common/error.h"
 #include "config/config.h"
 #include "data/dataset.h"
-#include "gradfit/version.h"
-#include "io/results.h"
-#include "model/mlp.h"
 #include "parallel/agree.h"
 #include "parallel/watchdog.h"
 #include "sweep/console.h"
@@ -46,120 +43,6 @@ int group_ranks(const parallel::Comm& world, const config::Config& config) {
 
 // The exit code of a job stopped by SIGTERM or SIGUSR1 with runs left to do (EX_TEMPFAIL): run it again.
 constexpr int kExitInterrupted = 75;
-
-// Set by SIGTERM / SIGUSR1: checkpoint at the next step and stop.
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int) {
-  g_stop_signal = 1;
-}
-bool stop_signalled() {
-  return g_stop_signal != 0;
-}
-
-// Rank 0's reporter also keeps results.h5 nearly current: merged again when a run ends, at most every 30 s (each
-// run's own file is written the moment it ends; the final merge comes after the last run).
-class SweepReporter : public sweep::ConsoleReporter {
- public:
-  SweepReporter(const config::Config& config, const sweep::OutputFolder& folder, std::string command_line, bool live)
-      : ConsoleReporter(config.runs, stdout, live), config_(config), folder_(folder), command_line_(command_line) {}
-  void finished(const sweep::RunSummary& summary, int group) override {
-    ConsoleReporter::finished(summary, group);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_merge_ < std::chrono::seconds(30)) return;
-    merge();
-    last_merge_ = now;
-  }
-  // results.h5 from every run file there is. One rank (world rank 0).
-  void merge() const {
-    io::merge_results(folder_.results_file(), config_, command_line_, folder_.existing_run_files(config_));
-  }
-
- private:
-  const config::Config& config_;
-  const sweep::OutputFolder& folder_;
-  std::string command_line_;
-  std::chrono::steady_clock::time_point last_merge_ = std::chrono::steady_clock::now();
-};
-
-std::string batch_text(int64_t batch_size) {
-  return batch_size == 0 ? "full" : std::to_string(batch_size);
-}
-
-// Where the learning rate goes: "constant", "cosine->1e-05" (its last epoch's rate), "plateau x0.1".
-std::string schedule_text(const config::OptimizerSpec& o) {
-  char text[64];
-  switch (o.schedule) {
-    case config::Schedule::exponential:
-    case config::Schedule::cosine:
-      std::snprintf(text, sizeof text, "%s->%g", config::to_string(o.schedule), o.lr_final);
-      return text;
-    case config::Schedule::plateau: std::snprintf(text, sizeof text, "plateau x%g", o.plateau_factor); return text;
-    default: return config::to_string(o.schedule);
-  }
-}
-
-// The runs, one line each; a run on a data file shows the n of its file (`layouts`).
-void print_dry_run(const config::Config& config, const FileLayouts& layouts) {
-  std::printf("%zu run%s from %s (nothing is trained with --dry-run)\n", config.runs.size(),
-              config.runs.size() == 1 ? "" : "s", config.path.c_str());
-  std::printf("%-5s %-12s %-12s %-9s %-8s %-10s %-16s %-7s %-6s %s\n", "#", "id", "architecture", "act", "opt", "lr",
-              "schedule", "epochs", "batch", "name");
-  for (size_t i = 0; i < config.runs.size(); ++i) {
-    const auto& r = config.runs[i];
-    const int64_t dim = r.data.target == config::Target::file ? layouts.at(r.data.path).dim : r.data.dim;
-    std::printf("%-5zu %-12s %-12s %-9s %-8s %-10g %-16s %-7lld %-6s %s\n", i + 1, r.id.c_str(),
-                model::architecture(r.model, dim).c_str(), config::to_string(r.model.activation),
-                config::to_string(r.optimizer.name), r.optimizer.lr, schedule_text(r.optimizer).c_str(),
-                static_cast<long long>(r.train.epochs), batch_text(r.train.batch_size).c_str(), r.name.c_str());
-  }
-}
-
-const char* plural(int64_t count) {
-  return count == 1 ? "" : "s";
-}
-
-// Everything every rank knows before the first job: the expanded sweep, where it runs, what is left to do.
-struct Sweep {
-  config::Config config;
-  int threads = 1;  // per rank
-  torch::Device device = torch::kCPU;
-  fs::path out_dir;
-  sweep::PriorWork prior;  // world rank 0 only
-  sweep::JobPlan plan;
-  int groups = 1;
-  std::vector<std::string> nodes;  // world rank 0: one line per node (node_lines)
-};
-
-void print_start(const AppOptions& options, const parallel::Comm& world, const Sweep& s) {
-  const auto runs = static_cast<int64_t>(s.config.runs.size());
-  std::printf("gradfit_dist %s: %s, %lld run%s, %d rank%s in %d group%s, %d thread%s per rank, device %s\n", kVersion,
-              options.config_path.c_str(), static_cast<long long>(runs), plural(runs), world.size(),
-              plural(world.size()), s.groups, plural(s.groups), s.threads, plural(s.threads), s.device.str().c_str());
-  for (const auto& line : s.nodes) std::printf("%s\n", line.c_str());
-  const auto finished = static_cast<int64_t>(s.prior.summaries.size());
-  if (finished > 0 || s.prior.resumable > 0)
-    std::printf("continuing in %s: %lld run%s already finished, %lld to resume from checkpoints\n", s.out_dir.c_str(),
-                static_cast<long long>(finished), plural(finished), static_cast<long long>(s.prior.resumable));
-  std::fflush(stdout);
-}
-
-void print_pruning(const config::PruneSpec& prune) {
-  std::string rungs;
-  for (const int64_t e : prune.rungs()) rungs += " " + std::to_string(e);
-  std::printf("sweep.prune: %s on %s, rungs at epochs%s of %lld%s\n", config::to_string(prune.method),
-              config::to_string(prune.metric), rungs.c_str(), static_cast<long long>(prune.epochs),
-              prune.async ? " (async: decided as reports arrive)" : " (each rung decided once all its runs report)");
-  std::fflush(stdout);
-}
-
-void print_ensembles(const Sweep& s) {
-  const auto counts = sweep::count_ensembles(s.plan);
-  if (counts.ensembles == 0) return;
-  std::printf("%lld runs train in %lld ensemble%s of up to %lld (ensemble_size: %d)\n",
-              static_cast<long long>(counts.runs), static_cast<long long>(counts.ensembles), plural(counts.ensembles),
-              static_cast<long long>(counts.largest), s.config.ensemble_size);
-  std::fflush(stdout);
-}
 
 // The threads and device of this rank, the memory a job needs against the nodes', the output folder's path: with
 // the data files (checked before, also for --dry-run), everything checked before the folder is touched. Collective
@@ -186,10 +69,9 @@ void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
   const bool root = world.is_root();
   const sweep::OutputFolder folder(s.out_dir);
   parallel::all_or_none(world, root, [&] { s.prior = folder.inspect(s.config, options.fresh); });
-  std::signal(SIGTERM, on_stop_signal);  // from here on a signal stops the job with its work saved
-  std::signal(SIGUSR1, on_stop_signal);
+  catch_stop_signals();  // from here on a signal stops the job with its work saved
   s.groups = sweep::group_count(world.size(), s.config.ranks_per_run);
-  if (root) print_start(options, world, s);
+  if (root) print_start(options.config_path, world.size(), s);
   if (s.config.prune.active()) {
     if (root) print_pruning(s.config.prune);
     return;  // the pruner packs each rung's jobs as it goes
@@ -203,18 +85,18 @@ void prepare(const AppOptions& options, const parallel::Comm& world, Sweep& s) {
 // World rank 0's source of jobs: the plan's, or the pruner's. Collective over `world` (a pruner's decisions file
 // that does not belong to this sweep is a shared error).
 std::unique_ptr<sweep::JobSource> job_source(const parallel::Comm& world, const Sweep& s,
-                                             const sweep::OutputFolder& folder, sweep::ConsoleReporter& reporter) {
+                                             const sweep::OutputFolder& folder, sweep::ConsoleReporter& console) {
   std::unique_ptr<sweep::JobSource> source;
   parallel::all_or_none(world, world.is_root(), [&] {
     if (!s.config.prune.active()) {
-      source = std::make_unique<sweep::JobList>(sweep::job_specs(s.plan), s.plan.costs);
+      source = std::make_unique<sweep::PlannedJobs>(sweep::job_specs(s.plan), s.plan.costs);
       return;
     }
     const int ranks = group_ranks(world, s.config);
     auto pack = [&s, ranks](const std::vector<int64_t>& runs) {
       return sweep::pack_runs(s.config, runs, s.groups, ranks, s.device);
     };
-    auto say = [&reporter](const std::string& text) { reporter.note(text); };
+    auto say = [&console](const std::string& text) { console.note(text); };
     source = std::make_unique<sweep::Pruner>(s.config, s.prior, pack, folder.pruning_file(), say);
   });
   return source;
@@ -229,8 +111,8 @@ bool auto_is_live() {
   return isatty(fileno(stdout)) != 0;
 }
 
-sweep::JobSettings job_settings(const AppOptions& options, const parallel::Comm& world, const Sweep& s) {
-  sweep::JobSettings settings;
+sweep::SweepSettings job_settings(const AppOptions& options, const parallel::Comm& world, const Sweep& s) {
+  sweep::SweepSettings settings;
   settings.command_line = options.command_line;
   settings.threads_per_rank = s.threads;
   settings.device = s.device;
@@ -250,17 +132,19 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
   const sweep::OutputFolder folder(s.out_dir);
   sweep::JobRunner runner(s.config, folder, job_settings(options, world, s));
   const bool live = options.progress == "live" || (options.progress == "auto" && auto_is_live());
-  SweepReporter reporter(s.config, folder, options.command_line, root && live && !single);
-  for (const auto& summary : s.prior.summaries) reporter.add_previous(summary);
-  for (const auto& summary : s.prior.interrupted) reporter.add_previous(summary);
-  const auto source = job_source(world, s, folder, reporter);
+  sweep::ConsoleReporter console(s.config.runs, stdout, root && live && !single);
+  for (const auto& summary : s.prior.summaries) console.add_previous(summary);
+  for (const auto& summary : s.prior.interrupted) console.add_previous(summary);
+  ResultsMerger merger(s.config, folder, options.command_line);
+  SweepReporter reporter(console, merger);
+  const auto source = job_source(world, s, folder, console);
   const auto run_job = [&runner](const sweep::JobSpec& job, const parallel::Comm& group,
                                  const train::TrainHooks& hooks) { return runner.run(job, group, hooks); };
   const auto failure = sweep::run_jobs(world, s.config.ranks_per_run, source.get(), run_job, reporter, stop_signalled);
 
   // Rank 0 knows whether every run is finished; everybody exits with the same code.
   int64_t unfinished = static_cast<int64_t>(s.config.runs.size());
-  for (const auto& summary : reporter.results())
+  for (const auto& summary : console.results())
     if (summary.status != records::RunStatus::interrupted) --unfinished;
   world.broadcast(&unfinished, sizeof(unfinished));
   // A failed job writes results.h5 only when some run has results to keep: no empty file for a job that failed
@@ -269,18 +153,16 @@ int train_all(const AppOptions& options, const parallel::Comm& world, const Swee
   try {
     parallel::all_or_none(world, root, [&] {
       merged = !failure || !folder.existing_run_files(s.config).empty();
-      if (merged) reporter.merge();
+      if (merged) merger.merge();
     });
   } catch (const CollectiveError& e) {  // a failed job stays the error to report
     if (!failure) throw;
     throw CollectiveError(*failure + " (and " + e.what() + ")");
   }
   if (root) {
-    if (!single) reporter.print_leaderboard();
+    if (!single) console.print_leaderboard();
     if (merged) std::printf("wrote %s\n", folder.results_file().c_str());
-    if (unfinished > 0 && !failure)
-      std::printf("stopped by a signal: %lld run%s unfinished; run the same command again to continue (exit code %d)\n",
-                  static_cast<long long>(unfinished), plural(unfinished), kExitInterrupted);
+    if (unfinished > 0 && !failure) print_stopped(unfinished, kExitInterrupted);
     std::fflush(stdout);
   }
   if (failure) throw CollectiveError(*failure);

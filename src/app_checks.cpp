@@ -4,7 +4,6 @@
 #include <string>
 
 #include "common/error.h"
-#include "model/features.h"
 #include "model/mlp.h"
 
 namespace gradfit {
@@ -55,9 +54,8 @@ FileLayouts check_against_files(const config::Config& config) {
                         " (run " + run.name + ")");
     const std::string features_error = config::features_dim_error(run.model, layout.dim);
     if (!features_error.empty())
-      throw ConfigError(config.path + ": key 'model." +
-                        (run.model.features == config::Features::periodic ? "periods" : "features") +
-                        "': " + features_error + " in " + run.data.path + " (run " + run.name + ")");
+      throw ConfigError(config.path + ": key 'model." + config::features_dim_key(run.model) + "': " + features_error +
+                        " in " + run.data.path + " (run " + run.name + ")");
     if (run.train.value_weight > 0 && !layout.has_values)
       throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
@@ -73,15 +71,11 @@ void check_test_rows(const config::Config& config, const parallel::Comm& world) 
   std::set<std::string> checked;
   for (const auto& run : config.runs) {
     if (run.data.test_path.empty()) continue;
-    const bool distinct = run.model.features == config::Features::inverse_distances;
-    const std::string key = run.data.test_path + "\n" + config::to_string(run.model.dtype) + (distinct ? "\nd" : "");
+    const std::string key =
+        run.data.test_path + "\n" + config::to_string(run.model.dtype) + "\n" + config::to_string(run.model.features);
     if (!checked.insert(key).second) continue;
-    config::DataSpec spec;
-    spec.target = config::Target::file;
-    spec.path = run.data.test_path;
     try {
-      const auto test = data::load_points(spec, model::torch_dtype(run.model.dtype), world);
-      if (distinct) data::check_distinct_atoms(test, model::Features(run.model, test.dim), world);
+      data::load_points_for(run.model, run.data.test_path, world);
     } catch (const CollectiveError& e) {
       throw CollectiveError(config.path + ": key 'data.test_path': " + e.what() + " (run " + run.name + ")");
     }

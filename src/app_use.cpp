@@ -74,20 +74,12 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
   // Subnormal floats as in training, so that eval's numbers are data.test_path's.
   const torch::Device device =
       set_up_compute({options.threads, run.denormals, device_kind(options.device), "--device"}, world).device;
-  config::DataSpec spec;
-  spec.target = config::Target::file;
-  spec.path = options.data_path;
-  const auto dtype = model::torch_dtype(run.model.dtype);
-  auto data = data::load_points(spec, dtype, world);
-  if (run.model.features == config::Features::inverse_distances)  // as training and data.test_path are checked
-    data::check_distinct_atoms(data, model::Features(run.model, data.dim), world);
-  auto model = io::make_model(run);
-  const int64_t chunk_rows = model::default_chunk_rows(run.input_dim, run.model.widths, dtype, device);
+  auto data = data::load_points_for(run.model, options.data_path, world);  // checked as training and data.test_path
   if (world.is_root())
     std::printf("gradfit_dist eval: %s at %lld points of %s, %d rank%s, device %s\n", run_text(run).c_str(),
                 static_cast<long long>(data.total_rows), options.data_path.c_str(), world.size(),
                 world.size() == 1 ? "" : "s", device.str().c_str());
-  const auto prediction = use::evaluate(model, run.standardization, data, device, chunk_rows, world);
+  const auto prediction = use::evaluate_run(run, data, device, world);
   if (!options.out_path.empty())
     use::write_predictions(options.out_path, prediction, data, {run.file, run.name, run.id, options.data_path}, world);
   if (world.is_root()) {

@@ -40,9 +40,9 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
 constexpr NameTable<Loss, 2> kLosses{{{"mse", Loss::mse}, {"huber", Loss::huber}}};
-constexpr NameTable<Features, 3> kFeatures{{{"identity", Features::identity},
-                                            {"inverse_distances", Features::inverse_distances},
-                                            {"periodic", Features::periodic}}};
+constexpr NameTable<FeatureKind, 3> kFeatures{{{"identity", FeatureKind::identity},
+                                               {"inverse_distances", FeatureKind::inverse_distances},
+                                               {"periodic", FeatureKind::periodic}}};
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 constexpr NameTable<Denormals, 2> kDenormals{{{"flush", Denormals::flush}, {"keep", Denormals::keep}}};
@@ -52,6 +52,16 @@ const char* name_of(const NameTable<Enum, K>& table, Enum value) {
   for (const auto& [name, v] : table)
     if (v == value) return name;
   return "?";
+}
+
+template <class Enum, size_t K>
+bool value_of(const NameTable<Enum, K>& table, const std::string& name, Enum& value) {
+  for (const auto& [n, v] : table)
+    if (name == n) {
+      value = v;
+      return true;
+    }
+  return false;
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -191,9 +201,9 @@ ModelSpec parse_model(const Section& s) {
     s.check(w <= kMaxWidth, "widths", "every width must be at most " + limit_text(kMaxWidth), w);
   m.features = s.get_enum("features", kFeatures, m.features);
   m.periods = s.get<std::vector<double>>("periods", m.periods);
-  s.check(m.features == Features::periodic || !s.has("periods"), "periods", "applies to model.features periodic only",
-          to_string(m.features));
-  s.check(m.features != Features::periodic || !m.periods.empty(), "periods",
+  s.check(m.features == FeatureKind::periodic || !s.has("periods"), "periods",
+          "applies to model.features periodic only", to_string(m.features));
+  s.check(m.features != FeatureKind::periodic || !m.periods.empty(), "periods",
           "model.features periodic needs model.periods, a period L_i >= 0 per component of x (0: not periodic)",
           "none");
   bool some_periodic = false;
@@ -208,9 +218,7 @@ ModelSpec parse_model(const Section& s) {
 // The data's n against what the features need (also checked against a data file's n, app.cpp).
 void check_features_dim(const Section& s, const ModelSpec& m, int64_t dim) {
   const std::string error = features_dim_error(m, dim);
-  if (!error.empty())
-    s.fail(s.child(m.features == Features::periodic ? "periods" : "features"), error,
-           m.features == Features::periodic ? "periods" : "features");
+  if (!error.empty()) s.fail(s.child(features_dim_key(m)), error, features_dim_key(m));
 }
 
 // The schedule's keys. Those of another schedule are ignored (and left out of the run's id), so that one base
@@ -655,9 +663,8 @@ int64_t analytic_sample_count(const DataSpec& spec) {
   return grid_point_count(spec.points_per_axis, spec.dim);
 }
 
-std::string canonical_text(const RunSpec& r) {
+std::string canonical_data_text(const DataSpec& d) {
   std::ostringstream os;
-  const auto& d = r.data;
   os << "data.target=" << to_string(d.target) << "\n";
   if (d.target == Target::file) {
     os << "data.path=" << d.path << "\n";
@@ -679,12 +686,18 @@ std::string canonical_text(const RunSpec& r) {
   }
   if (d.standardize) os << "data.standardize=true\n";  // named only when set: other runs keep their ids
   if (!d.test_path.empty()) os << "data.test_path=" << d.test_path << "\n";  // likewise
+  return os.str();
+}
+
+std::string canonical_text(const RunSpec& r) {
+  std::ostringstream os;
+  os << canonical_data_text(r.data);
   os << "model.widths=";
   for (const int64_t w : r.model.widths) os << w << ",";
   os << "\nmodel.activation=" << to_string(r.model.activation) << "\nmodel.dtype=" << to_string(r.model.dtype);
-  if (r.model.features != Features::identity) {  // named only when set, so that every other run keeps its id
+  if (r.model.features != FeatureKind::identity) {  // named only when set, so that every other run keeps its id
     os << "\nmodel.features=" << to_string(r.model.features);
-    if (r.model.features == Features::periodic) {
+    if (!r.model.periods.empty()) {  // periodic's
       os << "\nmodel.periods=";
       for (const double p : r.model.periods) os << number_text(p) << ",";
     }
@@ -720,15 +733,30 @@ const char* to_string(Engine e) {
 const char* to_string(Loss l) {
   return name_of(kLosses, l);
 }
-const char* to_string(Features f) {
+const char* to_string(FeatureKind f) {
   return name_of(kFeatures, f);
 }
 
+const char* features_dim_key(const ModelSpec& m) {
+  return m.features == FeatureKind::periodic ? "periods" : "features";
+}
+bool from_string(const std::string& name, Activation& a) {
+  return value_of(kActivations, name, a);
+}
+bool from_string(const std::string& name, DType& d) {
+  return value_of(kDTypes, name, d);
+}
+bool from_string(const std::string& name, FeatureKind& f) {
+  return value_of(kFeatures, name, f);
+}
+bool from_string(const std::string& name, Denormals& d) {
+  return value_of(kDenormals, name, d);
+}
 std::string features_dim_error(const ModelSpec& m, int64_t dim) {
-  if (m.features == Features::inverse_distances && (dim % 3 != 0 || dim < 6))
+  if (m.features == FeatureKind::inverse_distances && (dim % 3 != 0 || dim < 6))
     return "inverse_distances needs x to hold the Cartesian coordinates of 2 or more atoms (n = 3a), but n = " +
            std::to_string(dim);
-  if (m.features == Features::periodic && static_cast<int64_t>(m.periods.size()) != dim)
+  if (m.features == FeatureKind::periodic && static_cast<int64_t>(m.periods.size()) != dim)
     return "has " + std::to_string(m.periods.size()) + " entries, but x has n = " + std::to_string(dim) +
            " components (one period per component, 0 where it is not periodic)";
   return "";

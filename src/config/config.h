@@ -26,7 +26,7 @@ enum class Engine { analytic, autograd };
 enum class Loss { mse, huber };
 // The inputs φ(x) of the MLP, V(x) = MLP(φ(x)) (model/features.h): x itself; the inverse distances 1/|r_i − r_j|,
 // i < j, of the atoms whose Cartesian coordinates x holds; (cos, sin)(2π x_i / L_i) of periodic components.
-enum class Features { identity, inverse_distances, periodic };
+enum class FeatureKind { identity, inverse_distances, periodic };
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -53,7 +53,7 @@ struct ModelSpec {
   std::vector<int64_t> widths{32, 32};
   Activation activation = Activation::softplus;
   DType dtype = DType::float32;
-  Features features = Features::identity;
+  FeatureKind features = FeatureKind::identity;
   std::vector<double> periods;  // periodic: L_i per component of x, 0 where it is not periodic
 };
 
@@ -175,9 +175,13 @@ int64_t analytic_sample_count(const DataSpec& spec);
 // "" when the features of `model` take points of n = dim; else what is wrong, as a message about the key
 // model.features (inverse_distances: n = 3a, a >= 2) or model.periods (periodic: one entry per component).
 std::string features_dim_error(const ModelSpec& model, int64_t dim);
+// The key that error is about: "periods" (periodic) or "features".
+const char* features_dim_key(const ModelSpec& model);
 
 // Every setting of a run as "key=value" lines in a fixed order: what the stable id hashes.
 std::string canonical_text(const RunSpec& run);
+// Its data.* lines alone.
+std::string canonical_data_text(const DataSpec& data);
 
 const char* to_string(Activation a);
 const char* to_string(DType d);
@@ -189,8 +193,13 @@ const char* to_string(Device d);
 const char* to_string(Denormals d);
 const char* to_string(Engine e);
 const char* to_string(Loss l);
-const char* to_string(Features f);
+const char* to_string(FeatureKind f);
 const char* to_string(PruneMethod m);
 const char* to_string(PruneMetric m);
+// The value a name gives (as written by to_string); false where no value has that name.
+bool from_string(const std::string& name, Activation& a);
+bool from_string(const std::string& name, DType& d);
+bool from_string(const std::string& name, FeatureKind& f);
+bool from_string(const std::string& name, Denormals& d);
 
 }  // namespace gradfit::config

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "data/targets.h"
 #include "io/h5.h"
+#include "model/mlp.h"
 #include "parallel/agree.h"
 
 namespace gradfit::data {
@@ -199,17 +200,25 @@ void check_coordinates(const Dataset& d, const std::string& source, const parall
 
 }  // namespace
 
-void check_distinct_atoms(const Dataset& data, const model::Features& features, const parallel::Comm& comm) {
+void check_feature_rows(const Dataset& data, const model::Features& features, const parallel::Comm& comm) {
   parallel::all_or_none(comm, true, [&] {
-    constexpr int64_t kRows = 4096;  // a block's pairs at a time, whatever the shard's size
+    constexpr int64_t kRows = 4096;  // a block's features at a time, whatever the shard's size
     for (int64_t first = 0; first < data.shard.count; first += kRows) {
-      const auto hit = features.first_coincidence(data.x.narrow(0, first, std::min(kRows, data.shard.count - first)));
+      const auto hit = features.first_problem(data.x.narrow(0, first, std::min(kRows, data.shard.count - first)));
       if (hit.row < 0) continue;
-      throw DataError(data.description + ": row " + std::to_string(data.shard.begin + first + hit.row) + ": atoms " +
-                      std::to_string(hit.atom_i) + " and " + std::to_string(hit.atom_j) +
-                      " are at the same place (model.features inverse_distances needs distinct atoms)");
+      throw DataError(data.description + ": row " + std::to_string(data.shard.begin + first + hit.row) + ": " +
+                      hit.what);
     }
   });
+}
+
+Dataset load_points_for(const config::ModelSpec& model, const std::string& path, const parallel::Comm& comm) {
+  DataSpec spec;
+  spec.target = config::Target::file;
+  spec.path = path;
+  auto points = load_points(spec, model::torch_dtype(model.dtype), comm);
+  check_feature_rows(points, model::Features(model, points.dim), comm);
+  return points;
 }
 
 FileLayout inspect_file(const std::string& path) {

@@ -77,9 +77,15 @@ Dataset load_dataset(const config::DataSpec& spec, torch::Dtype dtype, const par
 // Collective over `comm`; errors are CollectiveErrors naming the file and dataset.
 Dataset load_points(const config::DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm);
 
-// Features that divide by interatomic distances (inverse_distances) need every row's atoms at distinct places: a
-// CollectiveError naming the data's first row, over all ranks, that has two atoms at one place (the lowest rank
-// holds the lowest rows), and the atoms. `data.x` as loaded (not standardized). Collective over `comm`.
-void check_distinct_atoms(const Dataset& data, const model::Features& features, const parallel::Comm& comm);
+// This rank's shard of the data file `path` for a model of `model` (eval's points, data.test_path's): in its dtype,
+// on the CPU, every row checked as training checks its data (finite, the coordinates of a file with atoms, the rows
+// the features cannot take: check_feature_rows). Collective over `comm`; errors are CollectiveErrors naming the file
+// and row.
+Dataset load_points_for(const config::ModelSpec& model, const std::string& path, const parallel::Comm& comm);
+
+// The rows the features cannot take (model::FeatureMap::first_problem: for inverse_distances two atoms at one
+// place): a CollectiveError naming the data's first such row over all ranks (the lowest rank holds the lowest rows)
+// and the kind's reason. `data.x` as loaded (not standardized). Collective over `comm`.
+void check_feature_rows(const Dataset& data, const model::Features& features, const parallel::Comm& comm);
 
 }  // namespace gradfit::data

@@ -46,7 +46,7 @@ void write_outcome(const Location& group, const records::TrainResult& result) {
 }
 
 // Every parameter of the run, and where and how it ran.
-void write_settings(const Location& group, const config::RunSpec& run, const RunContext& context,
+void write_settings(const Location& group, const config::RunSpec& run, const RunProvenance& context,
                     const records::TrainResult& result) {
   const auto& d = run.data;
   const auto& m = run.model;
@@ -66,7 +66,7 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("activation", std::string(config::to_string(m.activation)));
   group.write_attribute("dtype", std::string(config::to_string(m.dtype)));
   group.write_attribute("features", std::string(config::to_string(m.features)));
-  if (m.features == config::Features::periodic) group.write_attribute("periods", m.periods);
+  if (!m.periods.empty()) group.write_attribute("periods", m.periods);  // model.features periodic's
   group.write_attribute("parameter_count", result.parameter_count);
   group.write_attribute("optimizer", std::string(config::to_string(o.name)));
   group.write_attribute("lr", o.lr);
@@ -135,7 +135,7 @@ void write_test_metrics(const Location& group, const records::TestMetrics& test)
   group.write_attribute("test_value_offset", test.value_offset);
 }
 
-void write_run(const Location& runs, const config::RunSpec& run, const RunContext& context,
+void write_run(const Location& runs, const config::RunSpec& run, const RunProvenance& context,
                const records::TrainResult& result) {
   const Location group = runs.create_group(run.name);
   if (!context.numbers.empty()) group.write_attribute("numbers", context.numbers);
@@ -209,7 +209,7 @@ void write_history(const Location& group, const std::vector<records::EpochRecord
 }
 
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
-                   const RunContext& context, const records::TrainResult& result) {
+                   const RunProvenance& context, const records::TrainResult& result) {
   write_results_file(path, config, context.command_line,
                      [&](const File& file) { write_run(file.create_group("runs"), run, context, result); });
 }

@@ -13,7 +13,7 @@
 namespace gradfit::io {
 
 // Where and how the run happened, recorded as attributes.
-struct RunContext {
+struct RunProvenance {
   std::string command_line;
   int ranks = 1;  // that trained this run together
   int threads_per_rank = 1;
@@ -43,7 +43,7 @@ void write_history(const Location& group, const std::vector<records::EpochRecord
 
 // Writes a results file holding the one run `run` to `path`, atomically (one rank calls it). Throws IoError.
 void write_results(const std::string& path, const config::Config& config, const config::RunSpec& run,
-                   const RunContext& context, const records::TrainResult& result);
+                   const RunProvenance& context, const records::TrainResult& result);
 
 // Writes `path` atomically with every /runs/<name> group of the results files `run_files` copied in.
 void merge_results(const std::string& path, const config::Config& config, const std::string& command_line,

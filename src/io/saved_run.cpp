@@ -22,12 +22,13 @@ std::string list_text(const std::vector<std::string>& names) {
   return text;
 }
 
-template <typename Enum, size_t K>
-Enum enum_attribute(const Location& group, const std::string& where, const char* attribute, const Enum (&values)[K]) {
+template <typename Enum>
+Enum enum_attribute(const Location& group, const std::string& where, const char* attribute) {
   const std::string text = group.read_string_attribute(attribute);
-  for (const Enum value : values)
-    if (text == config::to_string(value)) return value;
-  fail(where + ": attribute '" + attribute + "' is '" + text + "', not one this version knows");
+  Enum value{};
+  if (!config::from_string(text, value))
+    fail(where + ": attribute '" + attribute + "' is '" + text + "', not one this version knows");
+  return value;
 }
 
 // The run `selector` names among `names` (the groups under /runs of `file`).
@@ -114,13 +115,9 @@ model::Standardization read_standardization(const Location& group, int64_t dim, 
 
 // model.features and model.periods (a run written before features existed has the identity's).
 void read_features(const Location& group, const std::string& where, SavedRun& run) {
-  using config::Features;
   if (group.has_attribute("features"))
-    run.model.features =
-        enum_attribute(group, where, "features", {Features::identity, Features::inverse_distances, Features::periodic});
-  if (run.model.features == Features::periodic)
-    run.model.periods =
-        group.has_attribute("periods") ? group.read_double_vector_attribute("periods") : std::vector<double>{};
+    run.model.features = enum_attribute<config::FeatureKind>(group, where, "features");
+  if (group.has_attribute("periods")) run.model.periods = group.read_double_vector_attribute("periods");
   const std::string error = config::features_dim_error(run.model, run.input_dim);
   if (!error.empty()) fail(where + ": attribute 'features' " + config::to_string(run.model.features) + ": " + error);
 }
@@ -139,18 +136,14 @@ SavedRun read_run(const File& file, const std::string& name) {
                                  ? group.read_double_attribute("final_rel_grad_error")
                                  : std::numeric_limits<double>::quiet_NaN();
   run.model.widths = group.read_int_vector_attribute("widths");
-  using config::Activation;
-  run.model.activation =
-      enum_attribute(group, where, "activation",
-                     {Activation::relu, Activation::tanh, Activation::softplus, Activation::silu, Activation::gelu});
-  run.model.dtype = enum_attribute(group, where, "dtype", {config::DType::float32, config::DType::float64});
+  run.model.activation = enum_attribute<config::Activation>(group, where, "activation");
+  run.model.dtype = enum_attribute<config::DType>(group, where, "dtype");
   run.input_dim = group.read_int_attribute("dim");
   if (run.input_dim <= 0 || run.model.widths.empty())
     fail(where + ": attributes 'dim' and 'widths' do not describe a model");
   read_features(group, where, run);
   if (group.has_attribute("numbers")) run.numbers = group.read_int_vector_attribute("numbers");
-  if (group.has_attribute("denormals"))
-    run.denormals = enum_attribute(group, where, "denormals", {config::Denormals::flush, config::Denormals::keep});
+  if (group.has_attribute("denormals")) run.denormals = enum_attribute<config::Denormals>(group, where, "denormals");
   run.parameters = read_parameters(group, run, where);
   run.standardization = read_standardization(group, run.input_dim, where);
   const auto& features = run.standardization.feature_mean;

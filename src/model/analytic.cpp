@@ -4,80 +4,13 @@
 #include <array>
 #include <cmath>
 
+#include "model/activation.h"
 #include "model/kernels.h"
 
 namespace gradfit::model {
 namespace {
 
 constexpr int64_t kCpuChunkBytes = int64_t{8} << 20;
-
-// On entry h holds z; on exit h = σ(z), s1 = σ'(z), s2 = σ''(z) (for softplus only where `softplus_s2`: the
-// CPU's z̄ kernel computes it from σ'). `tmp` is scratch of the same shape.
-// Softplus is LibTorch's (beta 1, threshold 20): above z = 20 it is linear, σ' = 1 and σ'' = 0.
-void activate(config::Activation activation, torch::Tensor& h, torch::Tensor& s1, torch::Tensor& s2, torch::Tensor& tmp,
-              bool softplus_s2) {
-  switch (activation) {
-    case config::Activation::relu:
-      at::gt_out(tmp, h, 0);  // 1 where z > 0, as relu's derivative in autograd (0 at z = 0)
-      s1.copy_(tmp);
-      h.relu_();
-      s2.zero_();
-      return;
-    case config::Activation::tanh:
-      h.tanh_();
-      at::mul_out(s1, h, h);
-      s1.neg_().add_(1);  // 1 - t²
-      at::mul_out(s2, h, s1);
-      s2.mul_(-2);  // -2 t (1 - t²)
-      return;
-    case config::Activation::softplus:
-      at::sigmoid_out(s1, h);
-      if (softplus_s2) {
-        at::mul_out(s2, s1, s1);
-        at::sub_out(s2, s1, s2);  // s (1 - s)
-      }
-      if (h.scalar_type() == torch::kFloat64) {  // in float32 sigmoid is exactly 1 above the threshold anyway
-        const auto linear = h > 20;
-        s1.masked_fill_(linear, 1);
-        if (softplus_s2) s2.masked_fill_(linear, 0);
-      }
-      at::softplus_out(h, h, 1, 20);
-      return;
-    case config::Activation::silu:  // σ = z s, σ' = s + z s(1-s), σ'' = s(1-s) (2 + z (1 - 2s)), s = sigmoid(z)
-      at::sigmoid_out(s1, h);
-      at::mul_out(s2, s1, s1);
-      at::sub_out(s2, s1, s2);  // t = s (1 - s)
-      at::mul_out(tmp, h, s2);  // z t
-      s2.mul_(2).add_(tmp).addcmul_(tmp, s1, -2);
-      h.mul_(s1);
-      s1.add_(tmp);
-      return;
-    case config::Activation::gelu: {  // σ = z Φ, σ' = Φ + z φ, σ'' = φ (2 - z²)
-      const double inv_sqrt_2pi = 0.3989422804014327;
-      s1.copy_(h).mul_(M_SQRT1_2).erf_().add_(1).mul_(0.5);  // Φ
-      at::mul_out(tmp, h, h);                                // z²
-      s2.copy_(tmp).mul_(-0.5).exp_().mul_(inv_sqrt_2pi);    // φ
-      tmp.neg_().add_(2).mul_(s2);                           // φ (2 - z²)
-      s2.mul_(h);                                            // z φ
-      h.mul_(s1);
-      s1.add_(s2);
-      s2.copy_(tmp);
-      return;
-    }
-  }
-}
-
-// The float32 kernel for an activation, where there is one.
-bool kernel_activation(config::Activation activation, kernels::Activation& kind) {
-  switch (activation) {
-    case config::Activation::relu: kind = kernels::Activation::relu; return true;
-    case config::Activation::tanh: kind = kernels::Activation::tanh; return true;
-    case config::Activation::softplus: kind = kernels::Activation::softplus; return true;
-    case config::Activation::silu: kind = kernels::Activation::silu; return true;
-    case config::Activation::gelu: return false;
-  }
-  return false;
-}
 
 template <typename T>
 T* data_of(const torch::Tensor& t) {
@@ -263,8 +196,9 @@ AnalyticLoss::Views& AnalyticLoss::views(const torch::Tensor& like, int64_t rows
     ones_ = torch::ones({chunk_rows_}, options);
     per_model_ = models > 1 && options.device().is_cpu() && !batch_on_cpu_;
     cpu_kernels_ = options.device().is_cpu();
-    kernel_activation_ =
-        cpu_kernels_ && options.dtype() == torch::kFloat32 && kernel_activation(activation_, kernel_activation_kind_);
+    const auto kernel = activation_of(activation_).kernel();
+    kernel_activation_ = cpu_kernels_ && options.dtype() == torch::kFloat32 && kernel.has_value();
+    if (kernel_activation_) kernel_activation_kind_ = *kernel;
     cached_[0].rows = cached_[1].rows = -1;
   }
   Views& slot = rows == chunk_rows_ ? cached_[0] : cached_[1];
@@ -337,7 +271,8 @@ const torch::Tensor& AnalyticLoss::block_of(const torch::Tensor& t, int64_t r) c
 
 void AnalyticLoss::activate_layer(LayerViews& b) {
   if (!kernel_activation_) {
-    activate(activation_, b.h, b.s1, b.s2, b.z_bar, /*softplus_s2=*/!cpu_kernels_);
+    // σ'' for softplus too where no z̄ kernel computes it from σ'.
+    activation_of(activation_).activate(b.h, b.s1, b.s2, b.z_bar, /*with_curvature=*/!cpu_kernels_);
     return;
   }
   for (int64_t r = 0; r < ensemble_; ++r) {
@@ -352,7 +287,7 @@ void AnalyticLoss::activate_layer(LayerViews& b) {
 
 void AnalyticLoss::z_bar_layer(LayerViews& b, bool last, bool has_h_bar) {
   // σ'' is stored but for softplus, whose z̄ kernel computes it from σ' (the sigmoid).
-  const bool stored = activation_ != config::Activation::softplus;
+  const bool stored = activation_of(activation_).stores_curvature();
   AT_DISPATCH_FLOATING_TYPES(b.z_bar.scalar_type(), "z_bar", [&] {
     for (int64_t r = 0; r < ensemble_; ++r) {
       const auto& out = block_of(b.z_bar, r);
@@ -500,7 +435,7 @@ void AnalyticLoss::reverse_backward_sweep(Views& v, std::vector<torch::Tensor>& 
 // For ReLU (σ'' = 0) without a value term every z̄ is zero and the sweep is skipped.
 void AnalyticLoss::reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& grads, bool with_value) {
   const size_t hidden = v.layers.size();
-  const bool curved = activation_ != config::Activation::relu;
+  const bool curved = !activation_of(activation_).piecewise_linear();
   bool has_h_bar = with_value;
   if (with_value) {
     auto& last = v.layers[hidden - 1];

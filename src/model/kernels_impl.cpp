@@ -111,61 +111,86 @@ inline void tanh_of(float z, float& t, float& d) {
   d = is_small ? 1.0f - small * small : 4.0f * e * q * q;
 }
 
-template <Activation kActivation>
+// One class per activation with a kernel (model/activation.h names it): σ, σ' and, where kCurvature, σ'' of z.
+struct Relu {
+  static constexpr bool kCurvature = false;
+  static inline void apply(float z, float& h, float& s1, float&) {
+    h = z < 0.0f ? 0.0f : z;  // NaN stays NaN, as LibTorch's relu
+    s1 = z > 0.0f ? 1.0f : 0.0f;
+  }
+};
+
+struct Softplus {
+  static constexpr bool kCurvature = false;
+  static inline void apply(float z, float& h, float& s1, float&) {
+    const float e = exp_nonpositive(-std::fabs(z));
+    const float softplus = (z < 0.0f ? 0.0f : z) + log1p_unit(e);
+    h = z > 20.0f ? z : softplus;  // LibTorch's threshold (beta 1, threshold 20)
+    s1 = sigmoid_of(z, e, 1.0f / (1.0f + e));
+  }
+};
+
+// σ = z s, σ' = s + z t, σ'' = t (2 + z (1 − 2s)), s the sigmoid, t = s (1 − s) = e q², and
+// 1 − 2s = ∓(1 − e) q for z ≥ 0 and z < 0 (both without cancellation).
+struct Silu {
+  static constexpr bool kCurvature = true;
+  static inline void apply(float z, float& h, float& s1, float& s2) {
+    const float e = exp_nonpositive(-std::fabs(z));
+    const float q = 1.0f / (1.0f + e);
+    const float s = sigmoid_of(z, e, q);
+    const float t = e * q * q;
+    const float one_minus_2s = z >= 0.0f ? (e - 1.0f) * q : (1.0f - e) * q;
+    h = z * s;
+    s1 = s + z * t;
+    s2 = t * (2.0f + z * one_minus_2s);
+  }
+};
+
+struct Tanh {
+  static constexpr bool kCurvature = true;
+  static inline void apply(float z, float& h, float& s1, float& s2) {
+    float t, d;
+    tanh_of(z, t, d);
+    h = t;
+    s1 = d;
+    s2 = -2.0f * t * d;
+  }
+};
+
+template <typename Kernel>
 inline void activate_block(float* h, float* s1, float* s2) {
   for (int64_t j = 0; j < kBlock; ++j) {
-    const float z = h[j];
-    if constexpr (kActivation == Activation::relu) {
-      h[j] = z < 0.0f ? 0.0f : z;  // NaN stays NaN, as LibTorch's relu
-      s1[j] = z > 0.0f ? 1.0f : 0.0f;
-    } else if constexpr (kActivation == Activation::softplus) {
-      const float e = exp_nonpositive(-std::fabs(z));
-      const float softplus = (z < 0.0f ? 0.0f : z) + log1p_unit(e);
-      h[j] = z > 20.0f ? z : softplus;  // LibTorch's threshold (beta 1, threshold 20)
-      s1[j] = sigmoid_of(z, e, 1.0f / (1.0f + e));
-    } else if constexpr (kActivation == Activation::silu) {
-      // σ = z s, σ' = s + z t, σ'' = t (2 + z (1 − 2s)), s the sigmoid, t = s (1 − s) = e q², and
-      // 1 − 2s = ∓(1 − e) q for z ≥ 0 and z < 0 (both without cancellation).
-      const float e = exp_nonpositive(-std::fabs(z));
-      const float q = 1.0f / (1.0f + e);
-      const float s = sigmoid_of(z, e, q);
-      const float t = e * q * q;
-      const float one_minus_2s = z >= 0.0f ? (e - 1.0f) * q : (1.0f - e) * q;
-      h[j] = z * s;
-      s1[j] = s + z * t;
-      s2[j] = t * (2.0f + z * one_minus_2s);
+    if constexpr (Kernel::kCurvature) {
+      Kernel::apply(h[j], h[j], s1[j], s2[j]);
     } else {
-      float t, d;
-      tanh_of(z, t, d);
-      h[j] = t;
-      s1[j] = d;
-      s2[j] = -2.0f * t * d;
+      float unused;  // σ'' is not kept (s2 may be null)
+      Kernel::apply(h[j], h[j], s1[j], unused);
     }
   }
 }
 
-template <Activation kActivation>
+template <typename Kernel>
 void activate_all(float* h, float* s1, float* s2, int64_t n) {
-  const bool has_s2 = kActivation == Activation::silu || kActivation == Activation::tanh;
   int64_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) activate_block<kActivation>(h + i, s1 + i, has_s2 ? s2 + i : nullptr);
+  for (; i + kBlock <= n; i += kBlock) activate_block<Kernel>(h + i, s1 + i, Kernel::kCurvature ? s2 + i : nullptr);
   if (i == n) return;
   // The partial last block goes through the same code, padded.
   float ph[kBlock] = {}, ps1[kBlock], ps2[kBlock];
   const int64_t rest = n - i;
   std::memcpy(ph, h + i, sizeof(float) * rest);
-  activate_block<kActivation>(ph, ps1, ps2);
+  activate_block<Kernel>(ph, ps1, ps2);
   std::memcpy(h + i, ph, sizeof(float) * rest);
   std::memcpy(s1 + i, ps1, sizeof(float) * rest);
-  if (has_s2) std::memcpy(s2 + i, ps2, sizeof(float) * rest);
+  if (Kernel::kCurvature) std::memcpy(s2 + i, ps2, sizeof(float) * rest);
 }
 
+// The kernels' factory.
 void activate_impl(Activation activation, float* h, float* s1, float* s2, int64_t n) {
   switch (activation) {
-    case Activation::relu: return activate_all<Activation::relu>(h, s1, s2, n);
-    case Activation::tanh: return activate_all<Activation::tanh>(h, s1, s2, n);
-    case Activation::softplus: return activate_all<Activation::softplus>(h, s1, s2, n);
-    case Activation::silu: return activate_all<Activation::silu>(h, s1, s2, n);
+    case Activation::relu: return activate_all<Relu>(h, s1, s2, n);
+    case Activation::tanh: return activate_all<Tanh>(h, s1, s2, n);
+    case Activation::softplus: return activate_all<Softplus>(h, s1, s2, n);
+    case Activation::silu: return activate_all<Silu>(h, s1, s2, n);
   }
 }
 

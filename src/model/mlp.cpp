@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "model/activation.h"
+
 namespace gradfit::model {
 
 MlpImpl::MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation)
@@ -28,13 +30,7 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   const size_t last = linears_.size() - 1;
   for (size_t i = 0; i < last; ++i) {
     h = linears_[i]->forward(h);
-    switch (activation_) {
-      case config::Activation::relu: h = torch::relu(h); break;
-      case config::Activation::tanh: h = torch::tanh(h); break;
-      case config::Activation::softplus: h = torch::softplus(h); break;
-      case config::Activation::silu: h = torch::silu(h); break;
-      case config::Activation::gelu: h = torch::gelu(h); break;
-    }
+    h = activation_of(activation_).value(h);
   }
   return linears_[last]->forward(h).squeeze(1);
 }
@@ -60,9 +56,9 @@ int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim) {
 }
 
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim) {
-  std::string text = std::to_string(feature_dim(spec, input_dim));
-  if (spec.features != config::Features::identity)
-    text = std::string(config::to_string(spec.features)) + "(" + std::to_string(input_dim) + ")-" + text;
+  const auto features = make_feature_map(spec, input_dim);
+  std::string text = std::to_string(features->dim());
+  if (!features->is_identity()) text = std::string(features->name()) + "(" + std::to_string(input_dim) + ")-" + text;
   for (const int64_t w : spec.widths) text += "-" + std::to_string(w);
   return text + "-1";
 }

@@ -7,12 +7,12 @@
 #include <exception>
 
 #include "common/error.h"
-#include "io/checkpoint.h"
 #include "io/results.h"
 #include "io/saved_run.h"
 #include "model/analytic.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
+#include "sweep/job_files.h"
 #include "sweep/pruning.h"
 #include "train/standardize.h"
 #include "use/evaluate.h"
@@ -22,8 +22,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The weights `parameters` of `run` (trained under `standardization`) evaluated on `test` as `eval` evaluates a
-// saved run: use::evaluate with eval's chunk rows, so that the metrics are eval's on the same ranks. Collective.
+// The weights `parameters` of `run` (trained under `standardization`) evaluated on `test` by eval's own function
+// (use::evaluate_run), so that the metrics are eval's on the same ranks. Collective.
 records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors& parameters,
                                   const model::Standardization& standardization, const data::Dataset& test,
                                   torch::Device device, const parallel::Comm& group) {
@@ -32,12 +32,9 @@ records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors
   saved.input_dim = test.dim;
   saved.parameters = parameters;
   saved.standardization = standardization;
-  auto model = io::make_model(saved);
-  data::Dataset points = test;  // shares the rows; evaluate overwrites grad_samples with its predictions
+  data::Dataset points = test;  // shares the rows; evaluation overwrites grad_samples with its predictions
   points.grad_samples = test.grad_samples.clone();
-  const auto dtype = model::torch_dtype(run.model.dtype);
-  const int64_t chunk_rows = model::default_chunk_rows(test.dim, run.model.widths, dtype, device);
-  const auto m = use::evaluate(model, standardization, points, device, chunk_rows, group).metrics;
+  const auto m = use::evaluate_run(saved, points, device, group).metrics;
   records::TestMetrics out;
   out.file = run.data.test_path;
   out.rows = m.rows;
@@ -50,6 +47,13 @@ records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors
   out.value_mae = m.value_mae_centred;
   out.value_offset = m.value_offset;
   return out;
+}
+
+// The runs of `config` at `indices`, in their order.
+std::vector<config::RunSpec> runs_of(const config::Config& config, const std::vector<int64_t>& indices) {
+  std::vector<config::RunSpec> runs;
+  for (const int64_t index : indices) runs.push_back(config.runs[index]);
+  return runs;
 }
 
 // The hosts of the group's ranks, each once, in rank order, comma-separated: on the group's rank 0 (empty elsewhere).
@@ -65,24 +69,6 @@ std::string group_hosts(const parallel::Comm& group) {
   return hosts;
 }
 
-// For its scope, names `member` as the run a failure concerns (the job's blamed run); when the scope ends normally
-// the job's first run is blamed again, while an exception leaving it keeps the member, so that the error names it.
-class BlameScope {
- public:
-  BlameScope(size_t& blamed, size_t member) : blamed_(blamed), exceptions_(std::uncaught_exceptions()) {
-    blamed_ = member;
-  }
-  ~BlameScope() {
-    if (std::uncaught_exceptions() == exceptions_) blamed_ = 0;
-  }
-  BlameScope(const BlameScope&) = delete;
-  BlameScope& operator=(const BlameScope&) = delete;
-
- private:
-  size_t& blamed_;
-  const int exceptions_;
-};
-
 // One job in progress on one rank of its group.
 class Job {
  public:
@@ -93,16 +79,15 @@ class Job {
         job_(job),
         indices_(job.runs),
         group_(group),
-        hooks_(hooks) {
-    for (const int64_t index : indices_) runs_.push_back(config_.runs[index]);
-    job_checkpoint_ = runner.folder().checkpoint_file(runs_.front());
-  }
+        hooks_(hooks),
+        runs_(runs_of(config_, job.runs)),
+        files_(runner.folder(), config_, job, runs_, group, settings_.before_checkpoint_commit) {}
 
   std::vector<RunSummary> run() {
     announce();
     hosts_ = group_hosts(group_);
-    const auto& data = runner_.dataset(runs_.front(), group_);
-    const auto checkpoints = read_checkpoints();
+    const auto& data = runner_.datasets().training(runs_.front(), group_);
+    const auto checkpoints = files_.read_checkpoints(blamed_);
     std::vector<const records::Checkpoint*> resume;
     for (const auto& c : checkpoints) resume.push_back(&c);
     const auto starts = read_initial_weights(data);
@@ -121,7 +106,7 @@ class Job {
       if (results[i].status != records::RunStatus::paused) write_run_file(i, results[i], data);
       summaries.push_back(summary_of(i, results[i]));
     }
-    remove_checkpoints(results);
+    files_.remove_checkpoints(results);
     return summaries;
   }
 
@@ -136,29 +121,6 @@ class Job {
       const bool seam = settings_.before_run && group_.is_root();
       parallel::all_or_none(group_, seam, [&] { settings_.before_run(indices_[i]); });
     }
-  }
-
-  // Every rank reads the checkpoint (same file, same state): that of the job's runs, or of the ensemble they were
-  // saved with; none for a fresh start. A checkpoint resumed from under another name is removed once superseded.
-  std::vector<records::Checkpoint> read_checkpoints() {
-    const int64_t source = job_.source;
-    if (source < 0) return {};
-    std::vector<records::Checkpoint> checkpoints;
-    if (job_.own_checkpoints) {
-      for (size_t i = 0; i < runs_.size(); ++i) {
-        const BlameScope blame(blamed_, i);
-        const std::string path = runner_.folder().checkpoint_file(runs_[i]);
-        parallel::all_or_none(group_, true,
-                              [&] { checkpoints.push_back(io::read_checkpoints(path, {runs_[i].id})[0]); });
-      }
-      return checkpoints;
-    }
-    const std::string path = runner_.folder().checkpoint_file(config_.runs[source]);
-    if (path != job_checkpoint_) stale_ = path;
-    std::vector<std::string> ids;
-    for (const auto& run : runs_) ids.push_back(run.id);
-    parallel::all_or_none(group_, true, [&] { checkpoints = io::read_checkpoints(path, ids); });
-    return checkpoints;
   }
 
   // Per run, the weights of the run its train.init_from names (every rank reads them), or none. A source of
@@ -226,22 +188,11 @@ class Job {
            (config_.checkpoint_seconds > 0 && since >= config_.checkpoint_seconds);
   }
 
-  // Called by the trainer on every rank of the group at the same step: the root writes, and the group agrees on
-  // whether it could.
+  // Called by the trainer on every rank of the group at the same step.
   void save_checkpoint(const std::vector<records::Checkpoint>& saved) {
     last_checkpoint_ = Clock::now();
     completed_at_checkpoint_ = completed_;
-    parallel::all_or_none(group_, group_.is_root(), [&] {
-      std::vector<std::string> ids;
-      for (const auto& c : saved) ids.push_back(runs_[c.member].id);
-      if (!job_.own_checkpoints)
-        return io::write_checkpoints(job_checkpoint_, ids, saved, settings_.before_checkpoint_commit);
-      for (size_t i = 0; i < saved.size(); ++i)
-        io::write_checkpoint(runner_.folder().checkpoint_file(runs_[saved[i].member]), ids[i], saved[i],
-                             settings_.before_checkpoint_commit);
-    });
-    if (group_.is_root() && !stale_.empty()) std::remove(stale_.c_str());
-    stale_.clear();
+    files_.save_checkpoint(saved);
   }
 
   // data.test_path: every run that ended (not one interrupted or paused, which trains on later) is evaluated on the
@@ -254,14 +205,14 @@ class Job {
       if (runs_[i].data.test_path.empty() || !ended) continue;
       const BlameScope blame(blamed_, i);
       tests_[i] = test_metrics(runs_[i], results[i].parameters, data.standardization,
-                               runner_.test_dataset(runs_[i], group_), settings_.device, group_);
+                               runner_.datasets().test(runs_[i], group_), settings_.device, group_);
     }
   }
 
   // Each run's results are on disk as soon as it ends, or is interrupted, whatever happens to the rest.
   void write_run_file(size_t member, const records::TrainResult& result, const data::Dataset& data) {
     const BlameScope blame(blamed_, member);
-    io::RunContext context;
+    io::RunProvenance context;
     context.command_line = settings_.command_line;
     context.ranks = group_.size();
     context.threads_per_rank = settings_.threads_per_rank;
@@ -278,9 +229,7 @@ class Job {
     const auto epochs_run = static_cast<int64_t>(result.history.size());
     context.rung = reached_rung(config_.prune, epochs_run);
     if (result.status == records::RunStatus::pruned) context.pruned_at_epoch = epochs_run;
-    const auto& run = runs_[member];
-    parallel::all_or_none(group_, group_.is_root(),
-                          [&] { io::write_results(runner_.folder().run_file(run), config_, run, context, result); });
+    files_.write_run_file(member, context, result);
   }
 
   RunSummary summary_of(size_t member, const records::TrainResult& result) const {
@@ -297,86 +246,27 @@ class Job {
     return summary;
   }
 
-  // Interrupted and paused runs were checkpointed at their last step and keep their checkpoint; otherwise every run
-  // of the job has ended and its checkpoints go (with own_checkpoints, each run's own file as soon as it ends).
-  void remove_checkpoints(const std::vector<records::TrainResult>& results) const {
-    if (!group_.is_root()) return;
-    const auto kept = [](const records::TrainResult& r) {
-      return r.status == records::RunStatus::interrupted || r.status == records::RunStatus::paused;
-    };
-    if (job_.own_checkpoints) {
-      for (size_t i = 0; i < runs_.size(); ++i)
-        if (!kept(results[i])) std::remove(runner_.folder().checkpoint_file(runs_[i]).c_str());
-      return;
-    }
-    if (std::any_of(results.begin(), results.end(), kept)) return;
-    std::remove(job_checkpoint_.c_str());
-    if (!stale_.empty()) std::remove(stale_.c_str());
-  }
-
   JobRunner& runner_;
   const config::Config& config_;
-  const JobSettings& settings_;
+  const SweepSettings& settings_;
   const JobSpec& job_;
   const std::vector<int64_t>& indices_;
   const parallel::Comm& group_;
   const train::TrainHooks& hooks_;  // from the scheduler
-  std::vector<config::RunSpec> runs_;
+  const std::vector<config::RunSpec> runs_;
+  JobFiles files_;                                          // its checkpoints and run files
   std::vector<std::optional<records::TestMetrics>> tests_;  // per run: on data.test_path, when evaluated
-  std::string job_checkpoint_;  // the job's checkpoints go to the file named after its first run
-  std::string hosts_;           // the group's hosts (its rank 0 only), recorded in each run's results
-  std::string stale_;           // a checkpoint resumed from under another name, until superseded
-  size_t blamed_ = 0;           // the member a failure concerns (BlameScope), else the job's first run
-  int64_t completed_ = 0;       // epochs
+  std::string hosts_;      // the group's hosts (its rank 0 only), recorded in each run's results
+  size_t blamed_ = 0;      // the member a failure concerns (BlameScope), else the job's first run
+  int64_t completed_ = 0;  // epochs
   int64_t completed_at_checkpoint_ = 0;
   Clock::time_point last_checkpoint_ = Clock::now();
 };
 
 }  // namespace
 
-JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, JobSettings settings)
-    : config_(config), folder_(folder), settings_(std::move(settings)) {}
-
-const data::Dataset& JobRunner::dataset(const config::RunSpec& run, const parallel::Comm& group) {
-  config::RunSpec key_run;
-  key_run.data = run.data;
-  key_run.data.test_path.clear();  // the training rows do not depend on it
-  if (run.data.standardize) key_run.model.features = run.model.features, key_run.model.periods = run.model.periods;
-  const std::string key = config::canonical_text(key_run) + config::to_string(run.model.dtype);
-  // The standardization and the weights' normalization are fitted to the training rows: to the validation split.
-  char split[64] = "";
-  if (run.train.val_fraction > 0)
-    std::snprintf(split, sizeof split, "%.17g/%llu", run.train.val_fraction,
-                  static_cast<unsigned long long>(run.train.seed));
-  const bool fitted = cached_ && (cached_->standardization.active() || cached_->has_weights());
-  if (!cached_ || key != cached_key_ || (fitted && split != cached_split_)) {
-    cached_.reset();
-    cached_ = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), group, settings_.device);
-    train::prepare_dataset(*cached_, run, group);
-    cached_key_ = key;
-    cached_split_ = split;
-    atoms_checked_ = false;
-  }
-  if (run.model.features == config::Features::inverse_distances && !atoms_checked_) {  // once per data loaded
-    // Two atoms at one place would make a feature infinite.
-    data::check_distinct_atoms(*cached_, model::Features(run.model, cached_->dim), group);
-    atoms_checked_ = true;
-  }
-  return *cached_;
-}
-
-const data::Dataset& JobRunner::test_dataset(const config::RunSpec& run, const parallel::Comm& group) {
-  const std::string key = run.data.test_path + "\n" + config::to_string(run.model.dtype);
-  if (!cached_test_ || key != cached_test_key_) {
-    cached_test_.reset();
-    config::DataSpec spec;
-    spec.target = config::Target::file;
-    spec.path = run.data.test_path;
-    cached_test_ = data::load_points(spec, model::torch_dtype(run.model.dtype), group);
-    cached_test_key_ = key;
-  }
-  return *cached_test_;
-}
+JobRunner::JobRunner(const config::Config& config, const OutputFolder& folder, SweepSettings settings)
+    : config_(config), folder_(folder), settings_(std::move(settings)), datasets_(settings_.device) {}
 
 std::vector<RunSummary> JobRunner::run(const JobSpec& spec, const parallel::Comm& group,
                                        const train::TrainHooks& hooks) {

@@ -15,12 +15,13 @@
 #include "sweep/jobs.h"
 #include "sweep/output_folder.h"
 #include "sweep/scheduler.h"
+#include "train/dataset_cache.h"
 #include "train/trainer.h"
 
 namespace gradfit::sweep {
 
 // What every job of a sweep shares.
-struct JobSettings {
+struct SweepSettings {
   std::string command_line;  // recorded in each run's results
   int threads_per_rank = 1;
   torch::Device device = torch::kCPU;
@@ -33,11 +34,11 @@ struct JobSettings {
   std::function<void()> before_checkpoint_commit;
 };
 
-// Runs the jobs the scheduler hands out (the JobFunction of run_jobs). Each rank keeps the last dataset it loaded:
-// the runs of a sweep usually share their data.
+// Runs the jobs the scheduler hands out (the JobFunction of run_jobs). Each rank keeps the last data it loaded
+// (train::DatasetCache): the runs of a sweep usually share their data.
 class JobRunner {
  public:
-  JobRunner(const config::Config& config, const OutputFolder& folder, JobSettings settings);
+  JobRunner(const config::Config& config, const OutputFolder& folder, SweepSettings settings);
 
   // Collective over `group`: trains the runs of `job` and returns a summary per run (a run paused at a rung of
   // sweep.prune keeps its checkpoint and writes no results file; one pruned writes its results). Every
@@ -49,23 +50,15 @@ class JobRunner {
 
   const config::Config& config() const { return config_; }
   const OutputFolder& folder() const { return folder_; }
-  const JobSettings& settings() const { return settings_; }
-  // The data of `run` on this rank (collective over `group` when it must be loaded).
-  const data::Dataset& dataset(const config::RunSpec& run, const parallel::Comm& group);
-  // This rank's shard of run.data.test_path, in the model's dtype, on the CPU, as `eval` reads it (collective over
-  // `group` when it must be loaded).
-  const data::Dataset& test_dataset(const config::RunSpec& run, const parallel::Comm& group);
+  const SweepSettings& settings() const { return settings_; }
+  // The training and test data of the runs, kept between jobs (train/dataset_cache.h).
+  train::DatasetCache& datasets() { return datasets_; }
 
  private:
   const config::Config& config_;
   const OutputFolder& folder_;
-  JobSettings settings_;
-  std::optional<data::Dataset> cached_;
-  std::string cached_key_;
-  std::string cached_split_;    // the validation split the cached data were prepared for (train::prepare_dataset)
-  bool atoms_checked_ = false;  // the cached data's rows hold no two atoms at one place (inverse_distances)
-  std::optional<data::Dataset> cached_test_;
-  std::string cached_test_key_;
+  SweepSettings settings_;
+  train::DatasetCache datasets_;
 };
 
 }  // namespace gradfit::sweep

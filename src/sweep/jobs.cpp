@@ -50,7 +50,7 @@ class Packer {
     }
   }
 
-  JobPlan take() { return std::move(plan_); }
+  SweepPlan take() { return std::move(plan_); }
 
  private:
   static constexpr int64_t kMostAutomatic = 64;
@@ -78,7 +78,7 @@ class Packer {
   double budget_;  // flops per rank and step
   int64_t balanced_ = 1;
   data::FileLayouts layouts_;
-  JobPlan plan_;
+  SweepPlan plan_;
 };
 
 }  // namespace
@@ -112,8 +112,8 @@ void pack_fresh(const config::Config& config, const std::vector<int64_t>& runs, 
 
 }  // namespace
 
-JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
-                  torch::Device device) {
+SweepPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
+                    torch::Device device) {
   int64_t todo = 0;
   for (size_t i = 0; i < config.runs.size(); ++i) todo += prior.finished[i] ? 0 : 1;
   Packer packer(config, todo, groups, group_ranks, device);
@@ -155,7 +155,7 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
   }
 }
 
-std::vector<JobSpec> job_specs(const JobPlan& plan) {
+std::vector<JobSpec> job_specs(const SweepPlan& plan) {
   std::vector<JobSpec> specs;
   for (size_t j = 0; j < plan.jobs.size(); ++j) {
     JobSpec spec;
@@ -166,7 +166,7 @@ std::vector<JobSpec> job_specs(const JobPlan& plan) {
   return specs;
 }
 
-EnsembleCounts count_ensembles(const JobPlan& plan) {
+EnsembleCounts count_ensembles(const SweepPlan& plan) {
   EnsembleCounts counts;
   for (const auto& job : plan.jobs) {
     const auto size = static_cast<int64_t>(job.size());

@@ -13,7 +13,8 @@
 
 namespace gradfit::sweep {
 
-struct JobPlan {
+// The jobs the runs left to do are packed into (plan_jobs), each with where it resumes from and what it costs.
+struct SweepPlan {
   std::vector<std::vector<int64_t>> jobs;  // run indices
   std::vector<int64_t> sources;  // per job: the run its checkpoint file is named after, or -1 for a fresh start
   std::vector<double> costs;     // of each job, for the scheduler's order
@@ -30,8 +31,8 @@ double step_flops(const config::RunSpec& run, int64_t rows, int group_ranks);
 // as keep one step's work per rank within a budget that per-operation overheads no longer dominate, and no fewer
 // jobs than `groups`); runs with a checkpoint resume as they were saved (alone, or as the ensemble that was saved).
 // Each key's runs are cut into near-equal ensembles. One rank (it reads the data files' sizes).
-JobPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
-                  torch::Device device);
+SweepPlan plan_jobs(const config::Config& config, const PriorWork& prior, int groups, int group_ranks,
+                    torch::Device device);
 
 // `runs` (none resumed) cut into jobs as plan_jobs cuts a fresh start's, spread over `groups`. One rank.
 std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const std::vector<int64_t>& runs, int groups,
@@ -49,7 +50,7 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
                   const MemoryBudget& budget);
 
 // The plan's jobs as the scheduler hands them out.
-std::vector<JobSpec> job_specs(const JobPlan& plan);
+std::vector<JobSpec> job_specs(const SweepPlan& plan);
 
 // The ensembles (jobs of more than one run) of a plan.
 struct EnsembleCounts {
@@ -57,6 +58,6 @@ struct EnsembleCounts {
   int64_t runs = 0;     // in ensembles
   int64_t largest = 0;  // runs in the largest
 };
-EnsembleCounts count_ensembles(const JobPlan& plan);
+EnsembleCounts count_ensembles(const SweepPlan& plan);
 
 }  // namespace gradfit::sweep

@@ -30,7 +30,7 @@ namespace gradfit::sweep {
 // relative gradient error of its last epoch. +inf when none is finite (a diverged run ranks last).
 double prune_metric(config::PruneMetric metric, const std::vector<records::EpochRecord>& history);
 
-// The last rung reached after `epochs_run` epochs (io::RunContext::rung); -1 without pruning or before the first.
+// The last rung reached after `epochs_run` epochs (io::RunProvenance::rung); -1 without pruning or before the first.
 int64_t reached_rung(const config::PruneSpec& spec, int64_t epochs_run);
 
 // Cuts runs into jobs (ensembles of runs that share train::ensemble_key).

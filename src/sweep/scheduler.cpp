@@ -319,13 +319,13 @@ int group_count(int world_size, int ranks_per_run) {
   return (world_size + k - 1) / k;
 }
 
-JobList::JobList(std::vector<JobSpec> jobs, const std::vector<double>& costs) : jobs_(std::move(jobs)) {
+PlannedJobs::PlannedJobs(std::vector<JobSpec> jobs, const std::vector<double>& costs) : jobs_(std::move(jobs)) {
   order_.resize(jobs_.size());
   std::iota(order_.begin(), order_.end(), 0);
   std::stable_sort(order_.begin(), order_.end(), [&](size_t a, size_t b) { return costs[a] > costs[b]; });
 }
 
-JobSource::Next JobList::next(JobSpec* job) {
+JobSource::Next PlannedJobs::next(JobSpec* job) {
   if (taken_ == order_.size()) return Next::none;
   *job = jobs_[order_[taken_++]];
   return Next::job;
@@ -371,7 +371,7 @@ std::optional<std::string> run_all(const parallel::Comm& world, int ranks_per_ru
                                    const std::function<bool()>& stop_requested) {
   std::vector<JobSpec> specs;
   for (const auto& runs : jobs) specs.push_back(JobSpec{runs, -1, false, 0, false});
-  JobList list(specs, costs);
+  PlannedJobs list(specs, costs);
   const JobFunction adapter = [&run_job](const JobSpec& job, const parallel::Comm& group,
                                          const train::TrainHooks& hooks) { return run_job(job.runs, group, hooks); };
   return run_jobs(world, ranks_per_run, world.is_root() ? &list : nullptr, adapter, reporter, stop_requested);

@@ -51,9 +51,9 @@ class JobSource {
 };
 
 // The jobs of a fixed list, the most expensive first (ties in the list's order).
-class JobList : public JobSource {
+class PlannedJobs : public JobSource {
  public:
-  JobList(std::vector<JobSpec> jobs, const std::vector<double>& costs);
+  PlannedJobs(std::vector<JobSpec> jobs, const std::vector<double>& costs);
   Next next(JobSpec* job) override;
   void finished(const RunSummary&) override {}
 

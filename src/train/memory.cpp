@@ -78,17 +78,9 @@ double parameter_copies(const config::OptimizerSpec& optimizer) {
   return 3 + state;
 }
 
-// The features' own work per chunk row and model (model/features.h): with inverse distances, r_i − r_j and φ³
-// per pair and the products of Jᵀ and J (about 12 numbers a pair); with periodic ones, the blocks [x, cos θ,
-// sin θ] and J's two factors (about 8 numbers a component); and dV/dx with its residual, 2n.
+// The features' own work per chunk row and model (model/feature_map.h: each kind says).
 double feature_elements_per_row(const config::ModelSpec& model, int64_t dim) {
-  const auto pairs = static_cast<double>(model::feature_dim(model, dim));
-  switch (model.features) {
-    case config::Features::identity: return 0;
-    case config::Features::inverse_distances: return 12 * pairs + 2 * static_cast<double>(dim);
-    case config::Features::periodic: return 10 * static_cast<double>(dim);
-  }
-  return 0;
+  return model::make_feature_map(model, dim)->elements_per_row();
 }
 
 // `dim`: the data's n (the MLP takes the features' m).

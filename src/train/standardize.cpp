@@ -159,7 +159,7 @@ void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {
   normalize_weights(data, run.train, comm);
   if (!run.data.standardize) return;
-  standardize_dataset(data, run.model.features == config::Features::identity
+  standardize_dataset(data, model::Features(run.model, data.dim).is_identity()
                                 ? fit_standardization(data, run.train, comm)
                                 : fit_feature_standardization(data, run, comm));
 }

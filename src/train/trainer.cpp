@@ -73,11 +73,11 @@ struct Slots {
 
 // The loop of one job (a run, or an ensemble) on one rank group: epochs -> batches -> steps, each run's records
 // and stopping, and checkpoints. Every rank of the group builds one and calls run().
-class JobTrainer {
+class EnsembleTrainer {
  public:
-  JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
-             const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
-             const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch);
+  EnsembleTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
+                  const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
+                  const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch);
   std::vector<TrainResult> run();
 
  private:
@@ -150,9 +150,10 @@ int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
                                    data.x.device());
 }
 
-JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data, const parallel::Comm& comm,
-                       const TrainHooks& hooks, const std::vector<const Checkpoint*>& resumes,
-                       const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch)
+EnsembleTrainer::EnsembleTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
+                                 const parallel::Comm& comm, const TrainHooks& hooks,
+                                 const std::vector<const Checkpoint*>& resumes,
+                                 const std::vector<const NamedTensors*>& initial, int64_t pause_after_epoch)
     : runs_(runs),
       spec_(runs.front().train),
       data_(data),
@@ -187,7 +188,7 @@ JobTrainer::JobTrainer(const std::vector<config::RunSpec>& runs, const data::Dat
   split_ = split_rows(data, spec_, chunk_rows_, comm_);
 }
 
-void JobTrainer::resume_from(const std::vector<const Checkpoint*>& resumes) {
+void EnsembleTrainer::resume_from(const std::vector<const Checkpoint*>& resumes) {
   for (int64_t r = 0; r < members_; ++r) {
     RunState state;
     state.member = r;
@@ -206,7 +207,7 @@ void JobTrainer::resume_from(const std::vector<const Checkpoint*>& resumes) {
   earlier_allreduce_ = resumes.front()->allreduce_seconds;
 }
 
-std::vector<TrainResult> JobTrainer::run() {
+std::vector<TrainResult> EnsembleTrainer::run() {
   for (int64_t epoch = first_epoch_; epoch <= last_epoch_ && !stopping_ && any_active(); ++epoch) {
     EpochProgress progress = start_epoch(epoch);
     if (!run_batches(epoch, progress)) break;
@@ -220,7 +221,7 @@ std::vector<TrainResult> JobTrainer::run() {
 
 // The epoch's sums start at zero, or where a checkpoint taken in its middle left them; each run's rate is its
 // schedule's.
-EpochProgress JobTrainer::start_epoch(int64_t epoch) {
+EpochProgress EnsembleTrainer::start_epoch(int64_t epoch) {
   std::vector<double> lr;
   for (const auto& state : states_) lr.push_back(state.schedule.lr());
   optimizer_.set_lr(lr);
@@ -243,7 +244,7 @@ EpochProgress JobTrainer::start_epoch(int64_t epoch) {
   return p;
 }
 
-bool JobTrainer::run_batches(int64_t epoch, EpochProgress& progress) {
+bool EnsembleTrainer::run_batches(int64_t epoch, EpochProgress& progress) {
   const BatchPlan plan =
       plan_batches(data_.total_rows, spec_.batch_size, spec_.seed, epoch, data_.shard, split_.held_out);
   const size_t batches = plan.local_rows.size();
@@ -261,7 +262,7 @@ bool JobTrainer::run_batches(int64_t epoch, EpochProgress& progress) {
 
 // One optimizer step of every run on global batch b: this rank's gradient and sums, the requests to stop and to
 // checkpoint, all in one allreduce; then the same step on every rank.
-void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) {
+void EnsembleTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) {
   const bool stop_flag = hooks_.stop_requested && hooks_.stop_requested();
   const bool checkpoint_flag = comm_.is_root() && hooks_.checkpoint_due && hooks_.checkpoint_due();
   allreduce_.zero();
@@ -292,7 +293,7 @@ void JobTrainer::step(const BatchPlan& plan, size_t b, EpochProgress& progress) 
 // This rank's part of the gradient and the sums on `batch` (global size `count`), summed over the group into the
 // allreduce buffer. L-BFGS sums them block by block, compensated (GradientAllreduce::add_block), so that its
 // evaluations, and with them the line search's branches, are the same numbers on any rank count.
-void JobTrainer::gradient_pass(const Batch& batch, int64_t count) {
+void EnsembleTrainer::gradient_pass(const Batch& batch, int64_t count) {
   if (!optimizer_.is_lbfgs()) {
     engine_->accumulate(batch, count, step_sums_);
     allreduce_.reduce_in_place(comm_);
@@ -310,7 +311,7 @@ void JobTrainer::gradient_pass(const Batch& batch, int64_t count) {
 // deterministic and its sums do not depend on the ranks (gradient_pass), so the iterates stay PyTorch's, whose
 // LBFGS.step evaluates there again. Full batch only, so the batch is the same. False where there is none (the
 // job's first step, a resume) and the step must pass over the batch.
-bool JobTrainer::restore_lbfgs_end() {
+bool EnsembleTrainer::restore_lbfgs_end() {
   const bool usable = lbfgs_end_.grad.defined() && torch::equal(weights_.flat[0], lbfgs_end_weights_);
   if (usable) {
     flat_gradients_[0].copy_(lbfgs_end_.grad);
@@ -324,7 +325,7 @@ bool JobTrainer::restore_lbfgs_end() {
 // end, restored); each further one (the line search's trial points) is a pass over this rank's rows of the batch and
 // one allreduce, so every rank makes the same number of them. The epoch's record keeps the first: the loss at the
 // iteration's start.
-void JobTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
+void EnsembleTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
   const auto evaluate = [this, &batch, count] {
     allreduce_.zero();
     gradient_pass(batch, count);
@@ -338,14 +339,14 @@ void JobTrainer::iterate_lbfgs(const Batch& batch, int64_t count) {
 }
 
 // The loss, flat gradient and step sums of the only run, as the last allreduce left them (copied out of it).
-Lbfgs::Evaluation JobTrainer::evaluation(int64_t count) const {
+Lbfgs::Evaluation EnsembleTrainer::evaluation(int64_t count) const {
   const auto sums = step_sums_[0].to(torch::kFloat64).cpu().contiguous();
   const double* s = sums.data_ptr<double>();
   return {mean_loss(s, count), flat_gradients_[0].clone(), step_sums_.clone()};
 }
 
 // As read_requests(), for a step that made no allreduce: the two requests summed on their own.
-void JobTrainer::agree_on_requests(bool stop_flag, bool checkpoint_flag) {
+void EnsembleTrainer::agree_on_requests(bool stop_flag, bool checkpoint_flag) {
   if (!hooks_.stop_requested && !hooks_.checkpoint_due) return;
   double flags[2] = {stop_flag ? 1. : 0., checkpoint_flag ? 1. : 0.};
   if (comm_.size() > 1) comm_.allreduce_sum(flags, 2);
@@ -353,7 +354,7 @@ void JobTrainer::agree_on_requests(bool stop_flag, bool checkpoint_flag) {
   checkpoint_now_ = stopping_ || flags[1] > 0;
 }
 
-void JobTrainer::read_requests(bool stop_flag, bool checkpoint_flag) {
+void EnsembleTrainer::read_requests(bool stop_flag, bool checkpoint_flag) {
   if (!hooks_.stop_requested && !hooks_.checkpoint_due) return;  // nobody can ask: nothing to read back
   // On one rank its own flags are the group's: no need to read the sum back.
   const bool single = comm_.size() == 1;
@@ -362,7 +363,7 @@ void JobTrainer::read_requests(bool stop_flag, bool checkpoint_flag) {
 }
 
 // Each active run's record of the epoch (identical on every rank), then its stopping.
-void JobTrainer::record_epoch(int64_t epoch, const EpochProgress& progress) {
+void EnsembleTrainer::record_epoch(int64_t epoch, const EpochProgress& progress) {
   const std::vector<double> val_sums = validation_sums();
   const auto sums = progress.sums.to(torch::kFloat64).cpu().contiguous();
   const auto norms = progress.max_grad_norm.to(torch::kFloat64).cpu().contiguous();
@@ -389,7 +390,7 @@ void JobTrainer::record_epoch(int64_t epoch, const EpochProgress& progress) {
 }
 
 // Per run, the validation rows' sums over all ranks (R × kSums, flat); zeros without validation.
-std::vector<double> JobTrainer::validation_sums() {
+std::vector<double> EnsembleTrainer::validation_sums() {
   std::vector<double> val_sums(kSums * members_, 0.0);
   if (!split_.has_validation()) return val_sums;
   if (split_.validation.size() > 0) {
@@ -404,7 +405,7 @@ std::vector<double> JobTrainer::validation_sums() {
 }
 
 // The loss of `count` rows from their sums (one run's kSums; the definition in engine.h).
-double JobTrainer::mean_loss(const double* sums, int64_t count) const {
+double EnsembleTrainer::mean_loss(const double* sums, int64_t count) const {
   const double n = static_cast<double>(data_.dim);
   return sums[loss_column(spec_)] / (static_cast<double>(count) * n) +
          value_weight_ * sums[kValueSse] / static_cast<double>(count);
@@ -412,7 +413,7 @@ double JobTrainer::mean_loss(const double* sums, int64_t count) const {
 
 // The best validation epoch's weights kept, divergence and early stopping. Every rank sees the same reduced
 // numbers, so all ranks decide alike.
-void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
+void EnsembleTrainer::update_stopping(RunState& run, const EpochRecord& record) {
   if (!std::isfinite(record.train_loss) || !std::isfinite(record.grad_norm) ||
       (split_.has_validation() && !std::isfinite(record.val_loss))) {
     end_run(run, records::RunStatus::diverged);
@@ -430,7 +431,7 @@ void JobTrainer::update_stopping(RunState& run, const EpochRecord& record) {
 
 // The run's last weights are kept (as model_last with validation); it is saved with its best ones where it has a
 // best validation epoch, else with these.
-void JobTrainer::end_run(RunState& run, records::RunStatus status) {
+void EnsembleTrainer::end_run(RunState& run, records::RunStatus status) {
   run.result.status = status;
   if (split_.has_validation()) run.result.last_parameters = weights_.judged_of_run(run.member);
   if (run.best_epoch == 0) weights_.saved[run.member].copy_(judged(weights_)[run.member]);
@@ -438,7 +439,7 @@ void JobTrainer::end_run(RunState& run, records::RunStatus status) {
 }
 
 // One evaluation pass of the weights each run is saved with: its final metrics. Collective over the group.
-void JobTrainer::evaluate_saved() {
+void EnsembleTrainer::evaluate_saved() {
   {
     torch::NoGradGuard no_grad;
     weights_.flat.copy_(weights_.saved);  // training is over: the engine evaluates what is saved
@@ -459,7 +460,7 @@ void JobTrainer::evaluate_saved() {
 
 // Per run, the loss sums over all ranks' training rows (R × kSums), then over the validation rows (R × kSums),
 // flat; the training rows a block at a time, so that no copy of the shard is made.
-std::vector<double> JobTrainer::saved_sums() {
+std::vector<double> EnsembleTrainer::saved_sums() {
   constexpr int64_t kBlockRows = int64_t{1} << 16;
   auto sums = torch::zeros({2, members_, kSums}, data_.x.options());
   auto train_sums = sums[0], val_sums = sums[1];
@@ -482,7 +483,7 @@ std::vector<double> JobTrainer::saved_sums() {
 
 // A checkpoint of every active run, to continue at batch `next_batch` of `epoch`; `partial`: the epoch's sums so
 // far when that is not its first batch.
-void JobTrainer::save_checkpoints(int64_t epoch, int64_t next_batch, const EpochProgress* partial) {
+void EnsembleTrainer::save_checkpoints(int64_t epoch, int64_t next_batch, const EpochProgress* partial) {
   if (!hooks_.save_checkpoint) return;
   torch::Tensor sums, norms;
   if (partial) {
@@ -507,7 +508,7 @@ void JobTrainer::save_checkpoints(int64_t epoch, int64_t next_batch, const Epoch
   if (!saved.empty()) hooks_.save_checkpoint(saved);
 }
 
-bool JobTrainer::any_active() const {
+bool EnsembleTrainer::any_active() const {
   for (const auto& state : states_)
     if (state.active) return true;
   return false;
@@ -515,7 +516,7 @@ bool JobTrainer::any_active() const {
 
 // Runs still active end here: done; paused at this job's last epoch when that is before train.epochs; or
 // interrupted when a stop came before it.
-std::vector<TrainResult> JobTrainer::finish() {
+std::vector<TrainResult> EnsembleTrainer::finish() {
   const double wall = earlier_seconds_ + seconds_since(start_);
   std::vector<TrainResult> results;
   for (auto& state : states_) {
@@ -559,7 +560,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<config::RunSpec>& runs
   check_job(runs, resumes);
   if (!initial.empty() && initial.size() != runs.size())
     throw Error("an ensemble starts from given weights for every run or for none");
-  return JobTrainer(runs, data, comm, hooks, resumes, initial, pause_after_epoch).run();
+  return EnsembleTrainer(runs, data, comm, hooks, resumes, initial, pause_after_epoch).run();
 }
 
 TrainResult train(const config::RunSpec& run, const data::Dataset& data, const parallel::Comm& comm,

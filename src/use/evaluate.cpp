@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "io/h5.h"
+#include "model/analytic.h"
 #include "parallel/agree.h"
 
 namespace gradfit::use {
@@ -164,6 +165,14 @@ Prediction evaluate(model::Mlp& model, const model::Standardization& standardiza
   out.metrics = metrics_of(sums, data, has_grad);
   if (data.has_values()) centred_value_metrics(out.values, data.values, out.metrics, comm);
   return out;
+}
+
+Prediction evaluate_run(const io::SavedRun& run, data::Dataset& points, torch::Device device,
+                        const parallel::Comm& comm) {
+  auto model = io::make_model(run);
+  const int64_t chunk_rows =
+      model::default_chunk_rows(run.input_dim, run.model.widths, model::torch_dtype(run.model.dtype), device);
+  return evaluate(model, run.standardization, points, device, chunk_rows, comm);
 }
 
 namespace {

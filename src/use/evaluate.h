@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "io/saved_run.h"
 #include "model/mlp.h"
 #include "model/standardization.h"
 #include "parallel/comm.h"
@@ -46,6 +47,12 @@ struct Prediction {
 // sees x̃ and its Ṽ, ∂Ṽ/∂x̃ are brought back (model/standardization.h).
 Prediction evaluate(model::Mlp& model, const model::Standardization& standardization, data::Dataset& data,
                     torch::Device device, int64_t chunk_rows, const parallel::Comm& comm);
+
+// The one evaluation of a trained model, for `eval` and for data.test_path after training: the saved `run` at
+// `points` (data::load_points_for's) on `device`, in the chunks eval uses there. Consumes points.grad_samples as
+// evaluate does. Collective over `comm`.
+Prediction evaluate_run(const io::SavedRun& run, data::Dataset& points, torch::Device device,
+                        const parallel::Comm& comm);
 
 // What PRED.h5 records about where its numbers come from (attributes).
 struct PredictionSource {

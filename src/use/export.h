@@ -14,7 +14,8 @@ namespace gradfit::use {
 //   gradient(x: B×n) -> dV/dx: B×n         (the backward sweep written out for the activation: no autograd, so it
 //                                           works under torch.no_grad() too)
 // Parameters weight0, bias0, ..., weight<L>, bias<L> (layer i's weight: out × in, as layers.i.* in the results);
-// string attributes run_name, run_id, activation, architecture, dtype; `numbers` (List[int], the atomic numbers)
+// string attributes run_name, run_id, activation, architecture, dtype, features; methods features(x) and
+// features_transpose(x, g), φ and Jᵀg (model/features.h: Features::script); `numbers` (List[int], the atomic numbers)
 // where the training data recorded them.
 torch::jit::Module scripted_potential(const io::SavedRun& run);
 

@@ -35,7 +35,7 @@ TEST(Results, WritesHistoryModelAndAttributes) {
   gradfit::testing::TempDir dir;
   const auto path = dir.file("results.h5");
   config::Config config = config::parse_config("name: demo\ndata:\n  target: quadratic\n  P: [[1]]\n", "demo.yaml");
-  RunContext context;
+  RunProvenance context;
   context.command_line = "gradfit_dist demo.yaml";
   context.ranks = 3;
   context.dim = 1;
@@ -64,12 +64,12 @@ TEST(Results, AFailedWriteLeavesThePreviousFileWhole) {
   gradfit::testing::TempDir dir;
   const auto path = dir.file("results.h5");
   config::Config config = config::parse_config("name: demo\ndata:\n  target: quadratic\n  P: [[1]]\n", "demo.yaml");
-  write_results(path, config, config.runs.at(0), RunContext{}, small_result());
+  write_results(path, config, config.runs.at(0), RunProvenance{}, small_result());
   const auto size_before = std::filesystem::file_size(path);
 
   auto bad = small_result();
   bad.parameters.push_back(bad.parameters.front());  // a duplicate dataset name makes the write fail midway
-  EXPECT_THROW_MATCHING(write_results(path, config, config.runs.at(0), RunContext{}, bad), IoError,
+  EXPECT_THROW_MATCHING(write_results(path, config, config.runs.at(0), RunProvenance{}, bad), IoError,
                         "cannot create dataset .layers.0.weight. in .*results.h5.tmp-[0-9]+/runs/demo/model");
   EXPECT_EQ(std::filesystem::file_size(path), size_before);
   EXPECT_EQ(File::open_read_only(path).read_rows("runs/demo/train_loss", 0, 3), (std::vector<double>{4, 2, 3}));

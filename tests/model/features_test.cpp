@@ -10,7 +10,7 @@
 namespace gradfit::model {
 namespace {
 
-using Kind = config::Features;  // model::Features is the class under test
+using Kind = config::FeatureKind;  // model::Features is the class under test
 
 double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).norm() / b.norm()).item<double>();
@@ -178,12 +178,13 @@ TEST(Features, PeriodicFeaturesRepeatWithTheirPeriods) {
 TEST(Features, CoincidentAtomsAreFound) {
   auto x = points(Kind::inverse_distances, 7);
   const Features features(spec_of(Kind::inverse_distances), 12);
-  EXPECT_EQ(features.first_coincidence(x).row, -1);
+  EXPECT_EQ(features.first_problem(x).row, -1);
   x[4].narrow(0, 9, 3).copy_(x[4].narrow(0, 3, 3));  // atom 3 onto atom 1
-  const auto hit = features.first_coincidence(x);
+  const auto hit = features.first_problem(x);
   EXPECT_EQ(hit.row, 4);
-  EXPECT_EQ(hit.atom_i, 1);
-  EXPECT_EQ(hit.atom_j, 3);
+  EXPECT_EQ(hit.what, "atoms 1 and 3 are at the same place (model.features inverse_distances needs distinct atoms)");
+  // The other kinds take any finite rows.
+  EXPECT_EQ(Features(spec_of(Kind::identity), 12).first_problem(x).row, -1);
 }
 
 }  // namespace

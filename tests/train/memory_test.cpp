@@ -96,7 +96,7 @@ TEST(Memory, TheChunkPartCountsTheFeatures) {
   const DataShape shape{1000, 27, true, false};
   const double identity = estimate_memory(run, shape, 1, 1, torch::kCPU).chunks;
   EXPECT_EQ(identity, 100.0 * static_cast<double>(model::buffer_elements_per_row(27, run.model.widths)) * 4);
-  run.model.features = config::Features::inverse_distances;
+  run.model.features = config::FeatureKind::inverse_distances;
   const double features = estimate_memory(run, shape, 1, 1, torch::kCPU).chunks;
   EXPECT_EQ(features,
             100.0 * (static_cast<double>(model::buffer_elements_per_row(36, run.model.widths)) + 12 * 36 + 2 * 27) * 4);

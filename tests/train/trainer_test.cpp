@@ -186,7 +186,7 @@ TEST(Train, SavedWeightsAreTheBestValidationEpochsAndFinalMetricsTheirs) {
   testing::TempDir dir;
   config::Config config;
   config.runs = {run};
-  io::write_results(dir.file("r.h5"), config, run, io::RunContext{}, result);
+  io::write_results(dir.file("r.h5"), config, run, io::RunProvenance{}, result);
   const auto file = io::File::open_read_only(dir.file("r.h5"));
   const auto group = file.open_group("runs/" + run.name);
   NamedTensors saved;

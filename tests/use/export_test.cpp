@@ -17,13 +17,13 @@ namespace {
 using config::Activation;
 
 config::ModelSpec model_spec(const std::vector<int64_t>& widths, Activation activation, config::DType dtype,
-                             config::Features features = config::Features::identity) {
+                             config::FeatureKind features = config::FeatureKind::identity) {
   config::ModelSpec spec;
   spec.widths = widths;
   spec.activation = activation;
   spec.dtype = dtype;
   spec.features = features;
-  if (features == config::Features::periodic) spec.periods = {2 * M_PI, 0, 1.5, 0, 0, 4};
+  if (features == config::FeatureKind::periodic) spec.periods = {2 * M_PI, 0, 1.5, 0, 0, 4};
   return spec;
 }
 
@@ -50,10 +50,10 @@ double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 void check_export(Activation activation, config::DType dtype, double tolerance,
-                  config::Features features = config::Features::identity) {
+                  config::FeatureKind features = config::FeatureKind::identity) {
   testing::TempDir dir;
   const config::ModelSpec spec = model_spec({16, 12, 8}, activation, dtype, features);
-  const int64_t dim = features == config::Features::identity ? 3 : 6;  // 2 atoms, or 6 components
+  const int64_t dim = features == config::FeatureKind::identity ? 3 : 6;  // 2 atoms, or 6 components
   auto mlp = model::make_mlp(spec, dim, /*seed=*/5);
   const auto path = dir.file("model.pt");
   export_model(saved_run_of(mlp, spec, dim), path);
@@ -72,7 +72,7 @@ void check_export(Activation activation, config::DType dtype, double tolerance,
   EXPECT_LE(rel_diff(v_ts, v), tolerance) << name;
   EXPECT_LE(rel_diff(g_ts, g), tolerance) << name;
   EXPECT_EQ(module.attr("activation").toStringRef(), name);
-  if (features != config::Features::identity) {
+  if (features != config::FeatureKind::identity) {
     EXPECT_EQ(module.attr("features").toStringRef(), config::to_string(features));
   }
 }
@@ -84,7 +84,7 @@ TEST(Export, MatchesTheModelInFloat64) {
 
 // Through the features: forward applies φ, and gradient Jᵀ, without autograd.
 TEST(Export, MatchesTheModelWithFeatures) {
-  for (auto features : {config::Features::inverse_distances, config::Features::periodic}) {
+  for (auto features : {config::FeatureKind::inverse_distances, config::FeatureKind::periodic}) {
     check_export(Activation::softplus, config::DType::float64, 1e-12, features);
     check_export(Activation::tanh, config::DType::float32, 1e-5, features);
   }
@@ -94,6 +94,62 @@ TEST(Export, MatchesTheModelInFloat32) {
   for (auto a : {Activation::relu, Activation::tanh, Activation::softplus, Activation::silu, Activation::gelu})
     check_export(a, config::DType::float32, 1e-5);
 }
+
+// Each feature kind's TorchScript (model/features.h: script() and script_buffers(), the kind's own methods with the
+// scaling of data.standardize around them) computes the C++'s φ and Jᵀ g, and the exported potential's gradient the
+// C++ model's dV/dx (autograd through φ's differentiable form), in float64 to 1e-14: both sides run the same
+// operations on the same numbers but for the MLP's backward sweep (autograd's against export's written-out one),
+// whose few roundings per element stay near 1e-16 relative on these well-scaled rows.
+class FeatureScript : public ::testing::TestWithParam<std::tuple<config::FeatureKind, bool>> {};
+
+TEST_P(FeatureScript, EqualsTheCppInFloat64) {
+  const auto [kind, scaled] = GetParam();
+  const config::ModelSpec spec = model_spec({9, 7}, Activation::silu, config::DType::float64, kind);
+  const int64_t dim = kind == config::FeatureKind::inverse_distances ? 12 : 6;  // 4 atoms, or 6 components
+  torch::manual_seed(2);
+  auto x = torch::randn({33, dim}, torch::kFloat64);
+  if (kind == config::FeatureKind::inverse_distances)  // atoms well apart
+    x = (x + torch::arange(dim, torch::kFloat64).remainder(3) * 2) * 0.7;
+  model::Features features(spec, dim);
+  std::vector<double> mean, scale;
+  for (int64_t i = 0; scaled && i < features.dim(); ++i) mean.push_back(0.1 * i - 0.2), scale.push_back(0.5 + 0.25 * i);
+  features.set_scaling(mean, scale);
+
+  torch::jit::Module script("__torch__.gradfit.FeaturesOnly");
+  for (const auto& [name, buffer] : features.script_buffers(torch::kFloat64)) script.register_buffer(name, buffer);
+  script.define(features.script());
+  const torch::NoGradGuard no_grad;
+  const auto at = features.at(x);
+  EXPECT_LE(rel_diff(script.run_method("features", x).toTensor(), at.phi), 1e-14);
+  const auto g = torch::randn({x.size(0), features.dim()}, torch::kFloat64);
+  EXPECT_LE(rel_diff(script.run_method("features_transpose", x, g).toTensor(), features.transpose_times(at, g)), 1e-14);
+
+  auto mlp = model::make_mlp(spec, dim, /*seed=*/6);
+  mlp->set_features(features);
+  auto run = saved_run_of(mlp, spec, dim);
+  run.standardization.feature_mean = mean;
+  run.standardization.feature_scale = scale;
+  auto potential = scripted_potential(run);
+  const auto [v, dv_dx] = [&] {
+    const torch::AutoGradMode grad(true);
+    return reference(mlp, x);
+  }();
+  EXPECT_LE(rel_diff(potential.forward({x}).toTensor(), v), 1e-14);
+  EXPECT_LE(rel_diff(potential.get_method("gradient")({x}).toTensor(), dv_dx), 1e-14);
+  EXPECT_EQ(potential.attr("features").toStringRef(), config::to_string(kind));
+}
+
+// The identity is never scaled (data.standardize scales x itself).
+INSTANTIATE_TEST_SUITE_P(EveryKind, FeatureScript,
+                         ::testing::Values(std::tuple{config::FeatureKind::identity, false},
+                                           std::tuple{config::FeatureKind::inverse_distances, false},
+                                           std::tuple{config::FeatureKind::inverse_distances, true},
+                                           std::tuple{config::FeatureKind::periodic, false},
+                                           std::tuple{config::FeatureKind::periodic, true}),
+                         [](const auto& info) {
+                           return std::string(config::to_string(std::get<0>(info.param))) +
+                                  (std::get<1>(info.param) ? "_scaled" : "");
+                         });
 
 // A results file of runs written the way io/results.cpp writes them (the attributes read_saved_run needs).
 void write_run(const io::Location& runs, const std::string& name, const std::string& id, const std::string& status,

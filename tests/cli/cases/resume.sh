@@ -178,7 +178,7 @@ case_lbfgs_ema_resume() {
   # L-BFGS and the moving average through the whole program: SIGTERM after the first checkpoint (exit code 75), the
   # same command again, and the sweep equals an uninterrupted one bit for bit (L-BFGS's state and the averages
   # travel through the checkpoint files), its function evaluations included. Each job on both ranks: L-BFGS's
-  # steps after the first sum the stop and checkpoint requests on their own (JobTrainer::agree_on_requests).
+  # steps after the first sum the stop and checkpoint requests on their own (EnsembleTrainer::agree_on_requests).
   cat >"$work/s.yaml" <<YAML
 name: resume_lbfgs
 ranks_per_run: 2
