@@ -43,6 +43,20 @@ constexpr NameTable<Loss, 2> kLosses{{{"mse", Loss::mse}, {"huber", Loss::huber}
 constexpr NameTable<FeatureKind, 3> kFeatures{{{"identity", FeatureKind::identity},
                                                {"inverse_distances", FeatureKind::inverse_distances},
                                                {"periodic", FeatureKind::periodic}}};
+// What each model.features asks of the data and of the other keys (the kind itself: model/features.cpp).
+struct FeatureRules {
+  FeatureKind kind;
+  bool atoms;    // x holds the Cartesian coordinates of 2 or more atoms (n = 3a)
+  bool periods;  // takes model.periods, one per component of x
+};
+constexpr FeatureRules kFeatureRules[] = {{FeatureKind::identity, false, false},
+                                          {FeatureKind::inverse_distances, true, false},
+                                          {FeatureKind::periodic, false, true}};
+FeatureRules rules_of(FeatureKind kind) {
+  for (const auto& rules : kFeatureRules)
+    if (rules.kind == kind) return rules;
+  return {kind, false, false};
+}
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
 constexpr NameTable<Denormals, 2> kDenormals{{{"flush", Denormals::flush}, {"keep", Denormals::keep}}};
@@ -201,9 +215,9 @@ ModelSpec parse_model(const Section& s) {
     s.check(w <= kMaxWidth, "widths", "every width must be at most " + limit_text(kMaxWidth), w);
   m.features = s.get_enum("features", kFeatures, m.features);
   m.periods = s.get<std::vector<double>>("periods", m.periods);
-  s.check(m.features == FeatureKind::periodic || !s.has("periods"), "periods",
-          "applies to model.features periodic only", to_string(m.features));
-  s.check(m.features != FeatureKind::periodic || !m.periods.empty(), "periods",
+  const bool periods = rules_of(m.features).periods;
+  s.check(periods || !s.has("periods"), "periods", "applies to model.features periodic only", to_string(m.features));
+  s.check(!periods || !m.periods.empty(), "periods",
           "model.features periodic needs model.periods, a period L_i >= 0 per component of x (0: not periodic)",
           "none");
   bool some_periodic = false;
@@ -738,7 +752,7 @@ const char* to_string(FeatureKind f) {
 }
 
 const char* features_dim_key(const ModelSpec& m) {
-  return m.features == FeatureKind::periodic ? "periods" : "features";
+  return rules_of(m.features).periods ? "periods" : "features";
 }
 bool from_string(const std::string& name, Activation& a) {
   return value_of(kActivations, name, a);
@@ -753,10 +767,11 @@ bool from_string(const std::string& name, Denormals& d) {
   return value_of(kDenormals, name, d);
 }
 std::string features_dim_error(const ModelSpec& m, int64_t dim) {
-  if (m.features == FeatureKind::inverse_distances && (dim % 3 != 0 || dim < 6))
-    return "inverse_distances needs x to hold the Cartesian coordinates of 2 or more atoms (n = 3a), but n = " +
-           std::to_string(dim);
-  if (m.features == FeatureKind::periodic && static_cast<int64_t>(m.periods.size()) != dim)
+  const FeatureRules rules = rules_of(m.features);
+  if (rules.atoms && (dim % 3 != 0 || dim < 6))
+    return std::string(to_string(m.features)) +
+           " needs x to hold the Cartesian coordinates of 2 or more atoms (n = 3a), but n = " + std::to_string(dim);
+  if (rules.periods && static_cast<int64_t>(m.periods.size()) != dim)
     return "has " + std::to_string(m.periods.size()) + " entries, but x has n = " + std::to_string(dim) +
            " components (one period per component, 0 where it is not periodic)";
   return "";
