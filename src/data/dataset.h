@@ -21,14 +21,14 @@ struct Dataset {
   torch::Tensor grad_samples;  // shard.count × n, the gradient dV/dx sampled at x; undefined without (load_points)
   torch::Tensor values;        // shard.count, V at x; undefined when the data has no values
   // shard.count, the rows' weights in the loss (a file's `weight` dataset, >= 0), normalized by their mean over the
-  // training rows before training (train/standardize.h); undefined without.
+  // training rows before training (train/standardization_fit.h); undefined without.
   torch::Tensor weights;
   int64_t total_rows = 0;        // N, over all ranks
   int64_t dim = 0;               // n
   parallel::Shard shard;         // the rows this rank holds
   std::string description;       // for the log: "quadratic, grid of 10^2 points" or the file path
   std::vector<int64_t> numbers;  // a file's attribute `numbers` (atomic numbers, e.g. from ase_import.py); or none
-  // data.standardize: the transform x, grad_samples and values have been through (train/standardize.h); inactive
+  // data.standardize: the transform x, grad_samples and values have been through (train/standardization_fit.h); inactive
   // (the identity) when they are in the user's units.
   model::Standardization standardization;
   bool has_values() const { return values.defined(); }

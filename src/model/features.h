@@ -17,7 +17,7 @@
 namespace gradfit::model {
 
 // The kind of `spec.features` for points of n components (n checked by the configuration:
-// config::check_features_dim). The factory: the one place that knows every kind.
+// config::features_dim_error). The factory: the one place that knows every kind.
 std::shared_ptr<const FeatureMap> make_feature_map(const config::ModelSpec& spec, int64_t n);
 
 // m, the MLP's inputs, for points of n components.

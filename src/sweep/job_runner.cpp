@@ -14,7 +14,7 @@
 #include "parallel/agree.h"
 #include "sweep/job_files.h"
 #include "sweep/pruning.h"
-#include "train/standardize.h"
+#include "train/standardization_fit.h"
 #include "use/evaluate.h"
 
 namespace gradfit::sweep {

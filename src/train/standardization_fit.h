@@ -1,6 +1,7 @@
 #pragma once
-// data.standardize (docs/config.md, "Standardization"): the transform fitted to a run's training rows, applied to its
-// data before training, and the run's final metrics brought back to the user's units afterwards.
+// data.standardize (docs/config.md, "Standardization"): the transform (model::Standardization,
+// model/standardization.h) fitted to a run's training rows and applied to its data before training, with the rest
+// of a run's data preparation (prepare_dataset), and the run's final metrics brought back to the user's units.
 #include <vector>
 
 #include "config/config.h"
