@@ -28,8 +28,8 @@ struct Dataset {
   parallel::Shard shard;         // the rows this rank holds
   std::string description;       // for the log: "quadratic, grid of 10^2 points" or the file path
   std::vector<int64_t> numbers;  // a file's attribute `numbers` (atomic numbers, e.g. from ase_import.py); or none
-  // data.standardize: the transform x, grad_samples and values have been through (train/standardization_fit.h); inactive
-  // (the identity) when they are in the user's units.
+  // data.standardize: the transform x, grad_samples and values have been through (train/standardization_fit.h);
+  // inactive (the identity) when they are in the user's units.
   model::Standardization standardization;
   bool has_values() const { return values.defined(); }
   bool has_grad_samples() const { return grad_samples.defined(); }
