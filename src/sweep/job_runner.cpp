@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "common/error.h"
+#include "inference/evaluate.h"
 #include "io/results.h"
 #include "io/saved_run.h"
 #include "model/analytic.h"
@@ -15,7 +16,6 @@
 #include "sweep/job_files.h"
 #include "sweep/pruning.h"
 #include "train/standardization_fit.h"
-#include "use/evaluate.h"
 
 namespace gradfit::sweep {
 namespace {
@@ -23,7 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The weights `parameters` of `run` (trained under `standardization`) evaluated on `test` by eval's own function
-// (use::evaluate_run), so that the metrics are eval's on the same ranks. Collective.
+// (inference::evaluate_run), so that the metrics are eval's on the same ranks. Collective.
 records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors& parameters,
                                   const model::Standardization& standardization, const data::Dataset& test,
                                   torch::Device device, const parallel::Comm& group) {
@@ -34,7 +34,7 @@ records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors
   saved.standardization = standardization;
   data::Dataset points = test;  // shares the rows; evaluation overwrites grad_samples with its predictions
   points.grad_samples = test.grad_samples.clone();
-  const auto m = use::evaluate_run(saved, points, device, group).metrics;
+  const auto m = inference::evaluate_run(saved, points, device, group).metrics;
   records::TestMetrics out;
   out.file = run.data.test_path;
   out.rows = m.rows;

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 # Lowest first: a folder may include itself and the folders before it in this list.
-LAYERS = ["common", "config", "parallel", "device", "records", "model", "io", "data", "train", "use", "sweep"]
+LAYERS = ["common", "config", "parallel", "device", "records", "model", "io", "data", "train", "inference", "sweep"]
 # Folders of one layer, which must not include each other.
 SAME_LAYER = [{"parallel", "device", "records", "model"}]
 

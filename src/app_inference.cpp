@@ -10,13 +10,13 @@
 #include "app_compute.h"
 #include "common/error.h"
 #include "data/dataset.h"
+#include "inference/evaluate.h"
+#include "inference/export.h"
 #include "io/files.h"
 #include "io/h5.h"
 #include "io/saved_run.h"
 #include "model/analytic.h"
 #include "parallel/agree.h"
-#include "use/evaluate.h"
-#include "use/export.h"
 
 namespace gradfit {
 namespace {
@@ -79,11 +79,12 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
     std::printf("gradfit_dist eval: %s at %lld points of %s, %d rank%s, device %s\n", run_text(run).c_str(),
                 static_cast<long long>(data.total_rows), options.data_path.c_str(), world.size(),
                 world.size() == 1 ? "" : "s", device.str().c_str());
-  const auto prediction = use::evaluate_run(run, data, device, world);
+  const auto prediction = inference::evaluate_run(run, data, device, world);
   if (!options.out_path.empty())
-    use::write_predictions(options.out_path, prediction, data, {run.file, run.name, run.id, options.data_path}, world);
+    inference::write_predictions(options.out_path, prediction, data, {run.file, run.name, run.id, options.data_path},
+                                 world);
   if (world.is_root()) {
-    std::printf("%s", use::metrics_text(prediction.metrics).c_str());
+    std::printf("%s", inference::metrics_text(prediction.metrics).c_str());
     if (!options.out_path.empty()) std::printf("wrote %s\n", options.out_path.c_str());
     std::fflush(stdout);
   }
@@ -94,7 +95,7 @@ int export_model(const ExportOptions& options, const parallel::Comm& world) {
   parallel::all_or_none(world, world.is_root(), [&] {  // one rank writes; the others learn how it went
     const auto run = io::read_saved_run(options.results_path, options.run);
     check_out_is_not_an_input("export", options.out_path, {{"results file", run.file}});
-    use::export_model(run, options.out_path);
+    inference::export_model(run, options.out_path);
     std::printf("wrote %s: TorchScript of %s\n", options.out_path.c_str(), run_text(run).c_str());
     std::fflush(stdout);
   });

@@ -15,7 +15,7 @@
 #include "model/standardization.h"
 #include "parallel/comm.h"
 
-namespace gradfit::use {
+namespace gradfit::inference {
 
 // Over all rows of the data (every rank holds the same numbers). NaN where the data lack what a metric needs.
 struct EvalMetrics {
@@ -69,4 +69,4 @@ void write_predictions(const std::string& path, const Prediction& prediction, co
 // The metrics as the lines eval prints.
 std::string metrics_text(const EvalMetrics& metrics);
 
-}  // namespace gradfit::use
+}  // namespace gradfit::inference

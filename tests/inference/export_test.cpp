@@ -1,6 +1,6 @@
-// A saved run read back (io/saved_run.h), exported as TorchScript (use/export.h) and loaded with torch::jit::load:
-// its forward and gradient equal the model's own V and dV/dx (autograd), per activation and dtype.
-#include "use/export.h"
+// A saved run read back (io/saved_run.h), exported as TorchScript (inference/export.h) and loaded with
+// torch::jit::load: its forward and gradient equal the model's own V and dV/dx (autograd), per activation and dtype.
+#include "inference/export.h"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -11,7 +11,7 @@
 #include "io/saved_run.h"
 #include "test_util.h"
 
-namespace gradfit::use {
+namespace gradfit::inference {
 namespace {
 
 using config::Activation;
@@ -206,4 +206,4 @@ TEST(SavedRun, RefusesWeightsThatDoNotFitTheArchitecture) {
 }
 
 }  // namespace
-}  // namespace gradfit::use
+}  // namespace gradfit::inference

@@ -1,4 +1,4 @@
-#include "use/export.h"
+#include "inference/export.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include "model/activation.h"
 #include "model/features.h"
 
-namespace gradfit::use {
+namespace gradfit::inference {
 namespace {
 
 // TorchScript of the standardization a run was trained under (model/standardization.h, the same operations in the
@@ -110,4 +110,4 @@ void export_model(const io::SavedRun& run, const std::string& path) {
   }
 }
 
-}  // namespace gradfit::use
+}  // namespace gradfit::inference

@@ -1,4 +1,4 @@
-#include "use/evaluate.h"
+#include "inference/evaluate.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include "model/analytic.h"
 #include "parallel/agree.h"
 
-namespace gradfit::use {
+namespace gradfit::inference {
 namespace {
 
 // The largest of every rank's `value` >= 0 (collective). Non-negative doubles order as their bit patterns do as
@@ -280,4 +280,4 @@ std::string metrics_text(const EvalMetrics& m) {
   return text;
 }
 
-}  // namespace gradfit::use
+}  // namespace gradfit::inference

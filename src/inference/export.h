@@ -7,7 +7,7 @@
 
 #include "io/saved_run.h"
 
-namespace gradfit::use {
+namespace gradfit::inference {
 
 // The module of `run`, built in C++ (no Python involved), in the run's dtype:
 //   forward(x: B×n) -> V: B                (x is converted to the model's dtype)
@@ -23,4 +23,4 @@ torch::jit::Module scripted_potential(const io::SavedRun& run);
 // One rank.
 void export_model(const io::SavedRun& run, const std::string& path);
 
-}  // namespace gradfit::use
+}  // namespace gradfit::inference
