@@ -188,6 +188,7 @@ int run(const AppOptions& options, const parallel::Comm& world) {
   parallel::all_or_none(world, true, [&] { s.config = config::load_config(options.config_path, options.overrides); });
   FileLayouts layouts;  // world rank 0's
   parallel::all_or_none(world, world.is_root(), [&] { layouts = check_against_files(s.config); });
+  parallel::all_or_none(world, true, [&] { attach_elements(s.config); });
   if (options.dry_run) {
     if (world.is_root()) print_dry_run(s.config, layouts);
     if (world.is_root() && s.config.prune.active()) print_pruning(s.config.prune);

@@ -56,11 +56,22 @@ FileLayouts check_against_files(const config::Config& config) {
     if (!features_error.empty())
       throw ConfigError(config.path + ": key 'model." + config::features_dim_key(run.model) + "': " + features_error +
                         " in " + run.data.path + " (run " + run.name + ")");
+    if (config::features_need_elements(run.model) && layout.numbers.empty())
+      throw ConfigError(config.path + ": key 'model.features': " + config::to_string(run.model.features) +
+                        " needs the atoms' elements, but " + run.data.path +
+                        " has no attribute 'numbers' (scripts/ase_import.py writes it) (run " + run.name + ")");
     if (run.train.value_weight > 0 && !layout.has_values)
       throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
   }
   return layouts;
+}
+
+void attach_elements(config::Config& config) {
+  FileLayouts layouts;
+  for (auto& run : config.runs)
+    if (config::features_need_elements(run.model) && run.data.target == config::Target::file)
+      run.model.numbers = layout_of(layouts, run.data.path).numbers;
 }
 
 // Every data.test_path's rows, checked as the training data are (NaN or Inf, the coordinates of a file with atoms,

@@ -12,6 +12,10 @@ namespace gradfit {
 // and key. One rank.
 data::FileLayouts check_against_files(const config::Config& config);
 
+// The atomic numbers of each run's data file in its model (config::ModelSpec::numbers), for the features that
+// need the atoms' elements (atom_centered). After check_against_files; every rank reads the attribute itself.
+void attach_elements(config::Config& config);
+
 // Every data.test_path's rows, checked as the training data are (NaN or Inf, the coordinates of a file with atoms,
 // two atoms at one place for features that need distinct atoms), with each run's dtype. Collective over `world`;
 // errors are CollectiveErrors naming the sweep file's key, the file and the row.

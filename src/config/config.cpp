@@ -40,22 +40,33 @@ constexpr NameTable<Target, 4> kTargets{{{"quadratic", Target::quadratic},
 constexpr NameTable<Sampling, 3> kSamplings{
     {{"grid", Sampling::grid}, {"uniform", Sampling::uniform}, {"normal", Sampling::normal}}};
 constexpr NameTable<Loss, 2> kLosses{{{"mse", Loss::mse}, {"huber", Loss::huber}}};
-constexpr NameTable<FeatureKind, 3> kFeatures{{{"identity", FeatureKind::identity},
+constexpr NameTable<FeatureKind, 4> kFeatures{{{"identity", FeatureKind::identity},
                                                {"inverse_distances", FeatureKind::inverse_distances},
-                                               {"periodic", FeatureKind::periodic}}};
+                                               {"periodic", FeatureKind::periodic},
+                                               {"atom_centered", FeatureKind::atom_centered}}};
 // What each model.features asks of the data and of the other keys (the kind itself: model/features.cpp).
 struct FeatureRules {
   FeatureKind kind;
-  bool atoms;    // x holds the Cartesian coordinates of 2 or more atoms (n = 3a)
-  bool periods;  // takes model.periods, one per component of x
+  bool atoms;       // x holds the Cartesian coordinates of 2 or more atoms (n = 3a)
+  bool periods;     // takes model.periods, one per component of x
+  bool descriptor;  // takes the descriptor's keys (AtomCenteredSpec), and the elements of a data file's `numbers`
 };
-constexpr FeatureRules kFeatureRules[] = {{FeatureKind::identity, false, false},
-                                          {FeatureKind::inverse_distances, true, false},
-                                          {FeatureKind::periodic, false, true}};
+constexpr FeatureRules kFeatureRules[] = {{FeatureKind::identity, false, false, false},
+                                          {FeatureKind::inverse_distances, true, false, false},
+                                          {FeatureKind::periodic, false, true, false},
+                                          {FeatureKind::atom_centered, true, false, true}};
 FeatureRules rules_of(FeatureKind kind) {
   for (const auto& rules : kFeatureRules)
     if (rules.kind == kind) return rules;
-  return {kind, false, false};
+  return {kind, false, false, false};
+}
+
+// The descriptor's keys, in AtomCenteredSpec::visit's order.
+std::vector<std::string> descriptor_keys() {
+  std::vector<std::string> keys;
+  const AtomCenteredSpec defaults;
+  AtomCenteredSpec::visit(defaults, [&](const char* name, const auto&) { keys.emplace_back(name); });
+  return keys;
 }
 constexpr NameTable<Engine, 2> kEngines{{{"analytic", Engine::analytic}, {"autograd", Engine::autograd}}};
 constexpr NameTable<Device, 3> kDevices{{{"auto", Device::auto_select}, {"cpu", Device::cpu}, {"cuda", Device::cuda}}};
@@ -98,7 +109,12 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
       {"data",
        {"target", "path", "sampling", "dim", "points_per_axis", "samples", "low", "high", "stddev", "P", "wells",
         "well_width", "seed", "standardize", "test_path"}},
-      {"model", {"widths", "activation", "dtype", "features", "periods"}},
+      {"model",
+       [] {
+         std::vector<std::string> keys{"widths", "activation", "dtype", "features", "periods"};
+         for (const auto& key : descriptor_keys()) keys.push_back(key);
+         return keys;
+       }()},
       {"optimizer",
        {"name", "lr", "momentum", "weight_decay", "max_grad_norm", "schedule", "lr_final", "warmup_epochs",
         "plateau_factor", "plateau_patience", "min_lr", "history_size", "tolerance_grad", "tolerance_change"}},
@@ -201,6 +217,31 @@ DataSpec parse_data(const Section& s) {
   return d;
 }
 
+std::string number_text(double v);
+
+// model.features atom_centered's keys: lengths (Å) and exponents > 0 (ζ >= 1, where ((1 + cos)/2)^ζ stays
+// differentiable at 0), each shift grid's start in [0, its cutoff), counts from 1 to kMaxDivisions.
+void parse_descriptor(const Section& s, ModelSpec& m) {
+  constexpr int64_t kMaxDivisions = 1000;
+  const bool takes = rules_of(m.features).descriptor;
+  AtomCenteredSpec::visit(m.descriptor, [&](const char* key, auto& value) {
+    s.check(takes || !s.has(key), key, "applies to model.features atom_centered only", to_string(m.features));
+    value = s.get(key, value);
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, int64_t>) {
+      s.check(value >= 1 && value <= kMaxDivisions, key, "must be from 1 to " + std::to_string(kMaxDivisions), value);
+    } else {
+      s.check(std::isfinite(value) && (value > 0 || std::string(key).find("_start") != std::string::npos), key,
+              "must be a finite number > 0", value);
+    }
+  });
+  const AtomCenteredSpec& d = m.descriptor;
+  s.check(d.zeta >= 1, "zeta", "must be >= 1", d.zeta);
+  s.check(d.radial_start >= 0 && d.radial_start < d.radial_cutoff, "radial_start",
+          "must be >= 0 and below model.radial_cutoff (" + number_text(d.radial_cutoff) + ")", d.radial_start);
+  s.check(d.angular_start >= 0 && d.angular_start < d.angular_cutoff, "angular_start",
+          "must be >= 0 and below model.angular_cutoff (" + number_text(d.angular_cutoff) + ")", d.angular_start);
+}
+
 ModelSpec parse_model(const Section& s) {
   ModelSpec m;
   m.widths = s.get<std::vector<int64_t>>("widths", m.widths);
@@ -226,6 +267,7 @@ ModelSpec parse_model(const Section& s) {
     some_periodic = some_periodic || period > 0;
   }
   s.check(m.periods.empty() || some_periodic, "periods", "needs at least one period > 0", "all 0");
+  parse_descriptor(s, m);
   return m;
 }
 
@@ -586,6 +628,23 @@ void check_parameter_count(const Section& s, const RunSpec& run) {
           "[" + widths + "]");
 }
 
+// What model.features atom_centered asks of the other sections today: atoms from a data file (its attribute
+// `numbers` names the elements), the autograd engine (the analytic engine's per-element form is not built yet),
+// and no data.standardize (a scaling shared by every atom of an element is not built yet).
+void check_atom_centered(const std::string& file, const YAML::Node& root, const SweptValues& swept,
+                         const RunSpec& run) {
+  const Section model = section(file, root, "model", swept);
+  model.check(run.data.target == Target::file, "features",
+              "atom_centered needs data.target file (its attribute 'numbers' names the elements)",
+              to_string(run.data.target));
+  const Section data = section(file, root, "data", swept);
+  data.check(!run.data.standardize, "standardize", "is not built yet for model.features atom_centered", "true");
+  const Section train = section(file, root, "train", swept);
+  train.check(run.train.engine == Engine::autograd, "engine",
+              "must be autograd for model.features atom_centered (its analytic form is not built yet)",
+              to_string(run.train.engine));
+}
+
 RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptValues& swept) {
   RunSpec run;
   const bool sweeps_data = swept.lower_bound("data.") != swept.lower_bound("data/");  // a key "data.*"
@@ -601,6 +660,7 @@ RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptVa
     section(file, root, "train", swept)
         .check(run.train.batch_size == 0, "batch_size", "must be 0 (full batch) for optimizer lbfgs",
                run.train.batch_size);
+  if (rules_of(run.model.features).descriptor) check_atom_centered(file, root, swept, run);
   return run;
 }
 
@@ -715,6 +775,10 @@ std::string canonical_text(const RunSpec& r) {
       os << "\nmodel.periods=";
       for (const double p : r.model.periods) os << number_text(p) << ",";
     }
+    if (rules_of(r.model.features).descriptor)  // atom_centered's
+      AtomCenteredSpec::visit(r.model.descriptor, [&](const char* key, const auto& value) {
+        os << "\nmodel." << key << "=" << number_text(static_cast<double>(value));
+      });
   }
   os << "\noptimizer.name=" << to_string(r.optimizer.name) << "\noptimizer.lr=" << number_text(r.optimizer.lr)
      << "\noptimizer.momentum=" << number_text(r.optimizer.momentum) << "\ntrain.epochs=" << r.train.epochs
@@ -753,6 +817,9 @@ const char* to_string(FeatureKind f) {
 
 const char* features_dim_key(const ModelSpec& m) {
   return rules_of(m.features).periods ? "periods" : "features";
+}
+bool features_need_elements(const ModelSpec& m) {
+  return rules_of(m.features).descriptor;
 }
 bool from_string(const std::string& name, Activation& a) {
   return value_of(kActivations, name, a);

@@ -25,8 +25,37 @@ enum class Engine { analytic, autograd };
 // The loss on dV/dx − S: mean squared error (nn.MSELoss), or nn.HuberLoss(delta) (both with mean reduction).
 enum class Loss { mse, huber };
 // The inputs φ(x) of the MLP, V(x) = MLP(φ(x)) (model/features.h): x itself; the inverse distances 1/|r_i − r_j|,
-// i < j, of the atoms whose Cartesian coordinates x holds; (cos, sin)(2π x_i / L_i) of periodic components.
-enum class FeatureKind { identity, inverse_distances, periodic };
+// i < j, of the atoms whose Cartesian coordinates x holds; (cos, sin)(2π x_i / L_i) of periodic components;
+// atom_centered: each atom's ANI descriptor of its neighbours, the model a sum of per-element networks.
+enum class FeatureKind { identity, inverse_distances, periodic, atom_centered };
+
+// model.features atom_centered: the ANI descriptor (TorchANI's AEV, AEVComputer.cover_linearly's parameters; the
+// defaults are ANI-1x's). Radial terms ¼ exp(−η_R (R_ij − R_s)²) f_c(R_ij) per neighbour element, R_s on
+// radial_divisions points from radial_start up to (not including) radial_cutoff; angular terms
+// 2 ((1 + cos(θ_ijk − θ_s)) / 2)^ζ exp(−η_A ((R_ij + R_ik)/2 − R_a)²) f_c(R_ij) f_c(R_ik) per neighbour element pair,
+// R_a likewise from angular_start, θ_s = (k + ½) π / angle_sections; f_c(R) = ½ cos(π R / R_c) + ½ within R_c.
+struct AtomCenteredSpec {
+  double radial_cutoff = 5.2, angular_cutoff = 3.5;
+  double radial_eta = 16, angular_eta = 8, zeta = 32;
+  double radial_start = 0.9, angular_start = 0.9;
+  int64_t radial_divisions = 16, angular_divisions = 4, angle_sections = 8;
+
+  // Every key with its value, in the order of docs/config.md: f(name, double&) for the lengths and exponents,
+  // f(name, int64_t&) for the counts.
+  template <class Spec, class F>
+  static void visit(Spec& s, F&& f) {
+    f("radial_cutoff", s.radial_cutoff);
+    f("angular_cutoff", s.angular_cutoff);
+    f("radial_eta", s.radial_eta);
+    f("angular_eta", s.angular_eta);
+    f("zeta", s.zeta);
+    f("radial_start", s.radial_start);
+    f("angular_start", s.angular_start);
+    f("radial_divisions", s.radial_divisions);
+    f("angular_divisions", s.angular_divisions);
+    f("angle_sections", s.angle_sections);
+  }
+};
 
 struct DataSpec {
   Target target = Target::quadratic;
@@ -55,6 +84,10 @@ struct ModelSpec {
   DType dtype = DType::float32;
   FeatureKind features = FeatureKind::identity;
   std::vector<double> periods;  // periodic: L_i per component of x, 0 where it is not periodic
+  AtomCenteredSpec descriptor;  // atom_centered: the descriptor's parameters (model.radial_cutoff, ...)
+  // atom_centered: the atomic numbers of the atoms x holds, from the data file's attribute `numbers` (attached to
+  // the runs once the files are read, app_checks.h; from the run's attributes for eval and export). Not a key.
+  std::vector<int64_t> numbers;
 };
 
 struct OptimizerSpec {
@@ -177,6 +210,8 @@ int64_t analytic_sample_count(const DataSpec& spec);
 std::string features_dim_error(const ModelSpec& model, int64_t dim);
 // The key that error is about: "periods" (periodic) or "features".
 const char* features_dim_key(const ModelSpec& model);
+// Whether the model's features need the atoms' elements (a data file's attribute `numbers`): atom_centered.
+bool features_need_elements(const ModelSpec& model);
 
 // Every setting of a run as "key=value" lines in a fixed order: what the stable id hashes.
 std::string canonical_text(const RunSpec& run);

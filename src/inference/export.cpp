@@ -60,6 +60,9 @@ std::string methods_code(size_t hidden, const model::ActivationFunction& act, co
 }  // namespace
 
 torch::jit::Module scripted_potential(const io::SavedRun& run) {
+  if (config::features_need_elements(run.model))
+    throw Error(run.file + ": run '" + run.name + "': export of model.features " +
+                config::to_string(run.model.features) + " is not built yet (eval evaluates it)");
   torch::jit::Module module("__torch__.gradfit.Potential");
   const size_t hidden = run.model.widths.size();
   for (size_t i = 0; i <= hidden; ++i) {

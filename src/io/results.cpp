@@ -67,6 +67,9 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("dtype", std::string(config::to_string(m.dtype)));
   group.write_attribute("features", std::string(config::to_string(m.features)));
   if (!m.periods.empty()) group.write_attribute("periods", m.periods);  // model.features periodic's
+  if (m.features == config::FeatureKind::atom_centered)                 // its descriptor's parameters
+    config::AtomCenteredSpec::visit(m.descriptor,
+                                    [&](const char* key, const auto& value) { group.write_attribute(key, value); });
   group.write_attribute("parameter_count", result.parameter_count);
   group.write_attribute("optimizer", std::string(config::to_string(o.name)));
   group.write_attribute("lr", o.lr);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -65,26 +66,21 @@ std::string choose_run(const File& file, const std::vector<std::string>& names, 
   fail(file.path() + ": no run named or with id '" + selector + "'" + choices);
 }
 
-// The weights of `run`, checked against the architecture of its attributes.
+// The weights of `run`, checked against the architecture of its attributes (the parameters of its model, by name
+// and shape).
 NamedTensors read_parameters(const Location& group, const SavedRun& run, const std::string& where) {
   if (!group.has("model")) fail(where + ": missing group 'model' (the weights)");
   const Location weights = group.open_group("model");
   const auto dtype = model::torch_dtype(run.model.dtype);
   NamedTensors parameters;
-  int64_t in = model::feature_dim(run.model, run.input_dim);
-  for (size_t layer = 0; layer <= run.model.widths.size(); ++layer) {
-    const int64_t out = layer < run.model.widths.size() ? run.model.widths[layer] : 1;
-    const std::string prefix = "layers." + std::to_string(layer) + ".";
-    for (const auto& [suffix, shape] : {std::pair<std::string, std::vector<int64_t>>{"weight", {out, in}},
-                                        std::pair<std::string, std::vector<int64_t>>{"bias", {out}}}) {
-      const std::string name = prefix + suffix;
-      if (!weights.has(name)) fail(where + ": missing dataset 'model/" + name + "'");
-      if (weights.dataset_info(name).shape != shape)
-        fail(where + ": dataset 'model/" + name + "' does not have the shape of the architecture " +
-             model::architecture(run.model, run.input_dim));
-      parameters.emplace_back(name, read_parameter(weights, name).to(dtype));
-    }
-    in = out;
+  const auto like = model::make_mlp(run.model, run.input_dim, /*seed=*/0);
+  for (const auto& item : like->named_parameters()) {
+    const std::string& name = item.key();
+    if (!weights.has(name)) fail(where + ": missing dataset 'model/" + name + "'");
+    if (weights.dataset_info(name).shape != item.value().sizes().vec())
+      fail(where + ": dataset 'model/" + name + "' does not have the shape of the architecture " +
+           model::architecture(run.model, run.input_dim));
+    parameters.emplace_back(name, read_parameter(weights, name).to(dtype));
   }
   return parameters;
 }
@@ -114,10 +110,24 @@ model::Standardization read_standardization(const Location& group, int64_t dim, 
 }
 
 // model.features and model.periods (a run written before features existed has the identity's).
+// model.features atom_centered's parameters and the atoms' elements, as the results file writes them.
+void read_descriptor(const Location& group, const std::string& where, SavedRun& run) {
+  config::AtomCenteredSpec::visit(run.model.descriptor, [&](const char* key, auto& value) {
+    if (!group.has_attribute(key)) fail(where + ": missing attribute '" + key + "' (model.features atom_centered)");
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, int64_t>)
+      value = group.read_int_attribute(key);
+    else
+      value = group.read_double_attribute(key);
+  });
+  if (!group.has_attribute("numbers")) fail(where + ": missing attribute 'numbers' (model.features atom_centered)");
+  run.model.numbers = group.read_int_vector_attribute("numbers");
+}
+
 void read_features(const Location& group, const std::string& where, SavedRun& run) {
   if (group.has_attribute("features"))
     run.model.features = enum_attribute<config::FeatureKind>(group, where, "features");
   if (group.has_attribute("periods")) run.model.periods = group.read_double_vector_attribute("periods");
+  if (run.model.features == config::FeatureKind::atom_centered) read_descriptor(group, where, run);
   const std::string error = config::features_dim_error(run.model, run.input_dim);
   if (!error.empty()) fail(where + ": attribute 'features' " + config::to_string(run.model.features) + ": " + error);
 }

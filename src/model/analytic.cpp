@@ -55,10 +55,10 @@ int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths
 }
 
 std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
-                                          const std::vector<int64_t>& widths) {
+                                          const std::vector<int64_t>& widths, int64_t networks) {
   std::vector<torch::Tensor> views;
   const int64_t models = flat.size(0);
-  int64_t offset = 0, in = input_dim;
+  int64_t offset = 0;
   const auto take = [&](std::vector<int64_t> shape) {
     int64_t numel = 1;
     for (const int64_t d : shape) numel *= d;
@@ -66,13 +66,16 @@ std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t inp
     views.push_back(flat.narrow(1, offset, numel).view(shape));
     offset += numel;
   };
-  for (const int64_t w : widths) {
-    take({w, in});
-    take({w});
-    in = w;
+  for (int64_t network = 0; network < networks; ++network) {
+    int64_t in = input_dim;
+    for (const int64_t w : widths) {
+      take({w, in});
+      take({w});
+      in = w;
+    }
+    take({1, in});
+    take({1});
   }
-  take({1, in});
-  take({1});
   TORCH_CHECK(offset == flat.size(1), "ensemble_views: ", flat.size(1), " parameters per model, expected ", offset);
   return views;
 }

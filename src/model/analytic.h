@@ -34,10 +34,11 @@ int64_t buffer_elements_per_row(int64_t input_dim, const std::vector<int64_t>& w
 int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths, torch::ScalarType dtype,
                            torch::Device device);
 
-// Views, one per parameter in the order of Mlp::parameters() (weight, bias per layer), of R models' parameters
-// stored model by model in the rows of `flat` (R × P): weights R × out × in, biases R × out.
+// Views, one per parameter in the order of Mlp::parameters() (weight, bias per layer, of each of `networks`
+// networks of `input_dim` inputs in turn), of R models' parameters stored model by model in the rows of `flat`
+// (R × P): weights R × out × in, biases R × out.
 std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
-                                          const std::vector<int64_t>& widths);
+                                          const std::vector<int64_t>& widths, int64_t networks = 1);
 
 class AnalyticLoss {
  public:

@@ -25,6 +25,14 @@ struct RowProblem {
   std::string what;
 };
 
+// Where φ is per atom (atom_centered): a atoms' descriptors of `width` each, atom i's at columns [i·width,
+// (i+1)·width); the model is then Σ_i NN_{element(i)} of them, one network per element (model/mlp.h).
+struct AtomLayout {
+  int64_t width = 0;
+  std::vector<int64_t> elements;         // the distinct atomic numbers, ascending: one network each
+  std::vector<int64_t> element_of_atom;  // per atom, its element's index in `elements`
+};
+
 class FeatureMap {
  public:
   FeatureMap(int64_t input_dim, int64_t dim) : n_(input_dim), m_(dim) {}
@@ -54,6 +62,8 @@ class FeatureMap {
   // (floating ones in `dtype`, the model's).
   virtual std::string script() const = 0;
   virtual NamedTensors script_buffers(torch::Dtype /*dtype*/) const { return {}; }
+  // φ per atom, for per-element networks; nullptr for one network of all of φ (the default).
+  virtual const AtomLayout* atom_layout() const { return nullptr; }
 
  private:
   int64_t n_, m_;

@@ -1,5 +1,6 @@
 #include "model/features.h"
 
+#include "model/features_atom_centered.h"
 #include "model/features_identity.h"
 #include "model/features_inverse_distances.h"
 #include "model/features_periodic.h"
@@ -14,6 +15,9 @@ std::shared_ptr<const FeatureMap> make_feature_map(const config::ModelSpec& spec
       TORCH_CHECK(static_cast<int64_t>(spec.periods.size()) == n, "periodic features: ", spec.periods.size(),
                   " periods for points of ", n, " components");
       return std::make_shared<PeriodicFeatures>(spec.periods);
+    case config::FeatureKind::atom_centered:  // its n is 3 per atom of spec.numbers (the data file's)
+      TORCH_CHECK(!spec.numbers.empty(), "atom_centered features: no atomic numbers (the data file's 'numbers')");
+      return std::make_shared<AtomCenteredFeatures>(spec.descriptor, spec.numbers);
   }
   TORCH_CHECK(false, "unknown model.features ", static_cast<int>(spec.features));
 }

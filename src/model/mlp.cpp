@@ -3,20 +3,51 @@
 #include <utility>
 
 #include "model/activation.h"
+#include "model/features_atom_centered.h"
 
 namespace gradfit::model {
 
-MlpImpl::MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation)
-    : layers_(register_module("layers", torch::nn::ModuleList())),
-      activation_(activation),
-      features_(std::move(features)) {
-  int64_t in = features_.dim();
+namespace {
+
+// A network's layers, made in order (inputs -> widths... -> 1) and added to `list`.
+std::vector<torch::nn::Linear> make_network(int64_t inputs, const std::vector<int64_t>& widths,
+                                            torch::nn::ModuleList list) {
+  std::vector<torch::nn::Linear> linears;
+  int64_t in = inputs;
   for (const int64_t width : widths) {
-    linears_.emplace_back(in, width);
+    linears.emplace_back(in, width);
     in = width;
   }
-  linears_.emplace_back(in, 1);
-  for (const auto& linear : linears_) layers_->push_back(linear);
+  linears.emplace_back(in, 1);
+  for (const auto& linear : linears) list->push_back(linear);
+  return linears;
+}
+
+}  // namespace
+
+MlpImpl::MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation)
+    : activation_(activation), features_(std::move(features)) {
+  const AtomLayout* atoms = features_.kind().atom_layout();
+  if (atoms == nullptr) {
+    auto list = register_module("layers", torch::nn::ModuleList());
+    networks_.push_back(make_network(features_.dim(), widths, list));
+    return;
+  }
+  std::vector<torch::Tensor> atoms_of;
+  for (size_t e = 0; e < atoms->elements.size(); ++e) {
+    auto list = register_module(element_symbol(atoms->elements[e]), torch::nn::ModuleList());
+    networks_.push_back(make_network(atoms->width, widths, list));
+    std::vector<int64_t> indices;
+    for (size_t i = 0; i < atoms->element_of_atom.size(); ++i)
+      if (atoms->element_of_atom[i] == static_cast<int64_t>(e)) indices.push_back(static_cast<int64_t>(i));
+    atoms_of.push_back(torch::tensor(indices, torch::kInt64));
+  }
+  atoms_of_element_ = TablesLike(std::move(atoms_of));
+}
+
+const torch::nn::Linear& MlpImpl::layer(size_t i) const {
+  TORCH_CHECK(networks_.size() == 1, "Mlp::layer: a model of ", networks_.size(), " networks");
+  return networks_.front()[i];
 }
 
 void MlpImpl::set_features(Features features) {
@@ -25,14 +56,32 @@ void MlpImpl::set_features(Features features) {
   features_ = std::move(features);
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = features_(x);
-  const size_t last = linears_.size() - 1;
+torch::Tensor MlpImpl::network_forward(size_t network, torch::Tensor h) {
+  auto& linears = networks_[network];
+  const size_t last = linears.size() - 1;
   for (size_t i = 0; i < last; ++i) {
-    h = linears_[i]->forward(h);
+    h = linears[i]->forward(h);
     h = activation_of(activation_).value(h);
   }
-  return linears_[last]->forward(h).squeeze(1);
+  return linears[last]->forward(h).squeeze(1);
+}
+
+torch::Tensor MlpImpl::atoms_forward(const torch::Tensor& h) {
+  const int64_t rows = h.size(0), width = features_.kind().atom_layout()->width;
+  const auto per_atom = h.reshape({rows, -1, width});
+  const auto& atoms_of = atoms_of_element_.like(h);
+  torch::Tensor v = torch::zeros({rows}, h.options());
+  for (size_t e = 0; e < networks_.size(); ++e) {
+    const int64_t count = atoms_of[e].size(0);
+    const auto inputs = per_atom.index_select(1, atoms_of[e]).reshape({rows * count, width});
+    v = v + network_forward(e, inputs).view({rows, count}).sum(1);
+  }
+  return v;
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor h = features_(x);
+  return features_.kind().atom_layout() == nullptr ? network_forward(0, h) : atoms_forward(h);
 }
 
 torch::Dtype torch_dtype(config::DType dtype) {
@@ -46,19 +95,33 @@ Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed) {
   return model;
 }
 
+NetworkShape network_shape(const config::ModelSpec& spec, int64_t input_dim) {
+  const auto features = make_feature_map(spec, input_dim);
+  const AtomLayout* atoms = features->atom_layout();
+  if (atoms == nullptr) return {1, features->dim()};
+  return {static_cast<int64_t>(atoms->elements.size()), atoms->width};
+}
+
 int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim) {
-  int64_t count = 0, in = feature_dim(spec, input_dim);
+  const NetworkShape shape = network_shape(spec, input_dim);
+  int64_t count = 0, in = shape.inputs;
   for (const int64_t width : spec.widths) {
     count += in * width + width;  // weight width×in, bias width
     in = width;
   }
-  return count + in + 1;  // the output layer: weight 1×in, bias 1
+  return shape.count * (count + in + 1);  // the output layer: weight 1×in, bias 1
 }
 
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim) {
   const auto features = make_feature_map(spec, input_dim);
   std::string text = std::to_string(features->dim());
   if (!features->is_identity()) text = std::string(features->name()) + "(" + std::to_string(input_dim) + ")-" + text;
+  if (const AtomLayout* atoms = features->atom_layout()) {  // "atom_centered(27)-C,H,O:384-..." per element
+    std::string elements;
+    for (const int64_t z : atoms->elements) elements += std::string(elements.empty() ? "" : ",") + element_symbol(z);
+    text = std::string(features->name()) + "(" + std::to_string(input_dim) + ")-" + elements + ":" +
+           std::to_string(atoms->width);
+  }
   for (const int64_t w : spec.widths) text += "-" + std::to_string(w);
   return text + "-1";
 }

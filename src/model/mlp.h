@@ -1,5 +1,7 @@
 #pragma once
-// The potential V(x): a multilayer perceptron R^m -> R of the features φ(x) of x ∈ R^n (model/features.h).
+// The potential V(x): a multilayer perceptron R^m -> R of the features φ(x) of x ∈ R^n (model/features.h); where
+// φ is per atom (model.features atom_centered: FeatureMap::atom_layout), the sum over the atoms of one such network
+// per element, each of the atom's descriptor: V = Σ_i NN_{Z_i}(G_i), the atoms of one element in one product.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -20,14 +22,22 @@ class MlpImpl : public torch::nn::Module {
   // The same features, scaled otherwise (data.standardize): the model's inputs keep their number.
   void set_features(Features features);
 
-  // Layer i of depth(): hidden layers 0..depth()-2, the output layer depth()-1 (weight 1×width, bias 1).
-  size_t depth() const { return linears_.size(); }
-  const torch::nn::Linear& layer(size_t i) const { return linears_[i]; }
+  // Layer i of depth(): hidden layers 0..depth()-2, the output layer depth()-1 (weight 1×width, bias 1). Of the one
+  // network of a model that has one.
+  size_t depth() const { return networks_.front().size(); }
+  const torch::nn::Linear& layer(size_t i) const;
   config::Activation activation() const { return activation_; }
+  // The networks: one, or one per element (parameters "H.0.weight", ... in ascending atomic number).
+  size_t networks() const { return networks_.size(); }
 
  private:
-  std::vector<torch::nn::Linear> linears_;
-  torch::nn::ModuleList layers_;
+  // One network on rows of its inputs: B × inputs -> B.
+  torch::Tensor network_forward(size_t network, torch::Tensor h);
+  // Σ over the atoms of each element's network of their descriptors (h: B × a·w).
+  torch::Tensor atoms_forward(const torch::Tensor& h);
+
+  std::vector<std::vector<torch::nn::Linear>> networks_;
+  TablesLike atoms_of_element_;  // per element, its atoms (int64), where φ is per atom
   config::Activation activation_;
   Features features_;
 };
@@ -38,6 +48,14 @@ TORCH_MODULE(Mlp);
 Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed);
 
 torch::Dtype torch_dtype(config::DType dtype);
+
+// The networks of the model of `spec` for points of n components: how many (one per element where φ is per atom)
+// and the inputs of each.
+struct NetworkShape {
+  int64_t count = 1;
+  int64_t inputs = 0;
+};
+NetworkShape network_shape(const config::ModelSpec& spec, int64_t input_dim);
 
 // The number of parameters (weights and biases) of the model of `spec` for points of n components: the numel
 // summed over make_mlp(spec, input_dim, seed)->parameters().

@@ -25,13 +25,18 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
   w.flat.copy_(torch::stack(rows));
   for (const auto& item : w.first->named_parameters()) w.names.push_back(item.key());
   w.widths = runs.front().model.widths;
-  w.params = model::ensemble_views(w.flat, model::feature_dim(runs.front().model, input_dim), w.widths);
+  w.networks = model::network_shape(runs.front().model, input_dim);
+  w.params = w.views_of(w.flat);
   w.saved = torch::zeros({models, per_model}, options);
   if (runs.front().train.ema_decay > 0) w.ema = w.flat.clone();  // the trainer starts it from the initial weights
   torch::NoGradGuard no_grad;
   auto params = w.first->parameters();
   for (size_t i = 0; i < params.size(); ++i) params[i].set_data(w.params[i][0]);
   return w;
+}
+
+std::vector<torch::Tensor> Weights::views_of(const torch::Tensor& like_flat) const {
+  return model::ensemble_views(like_flat, networks.inputs, widths, networks.count);
 }
 
 namespace {
@@ -135,16 +140,11 @@ records::Checkpoint snapshot(const RunState& run, const Weights& weights, const 
 void restore(RunState& run, Weights& weights, FlatOptimizer& optimizer, const records::Checkpoint& checkpoint,
              const std::string& run_name) {
   copy_named(checkpoint.parameters, weights, weights.params, run.member, run_name);
-  if (!checkpoint.best_parameters.empty()) {
-    const auto input_dim = weights.params[0].size(-1);
-    copy_named(checkpoint.best_parameters, weights, model::ensemble_views(weights.saved, input_dim, weights.widths),
-               run.member, run_name);
-  }
+  if (!checkpoint.best_parameters.empty())
+    copy_named(checkpoint.best_parameters, weights, weights.views_of(weights.saved), run.member, run_name);
   if (weights.ema.defined()) {
     if (checkpoint.ema_parameters.empty()) throw Error("checkpoint of run " + run_name + " has no moving average");
-    const auto input_dim = weights.params[0].size(-1);
-    copy_named(checkpoint.ema_parameters, weights, model::ensemble_views(weights.ema, input_dim, weights.widths),
-               run.member, run_name);
+    copy_named(checkpoint.ema_parameters, weights, weights.views_of(weights.ema), run.member, run_name);
   }
   try {
     optimizer.load(checkpoint.optimizer_state, weights.flat.device(), run.member);

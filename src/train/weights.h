@@ -24,6 +24,9 @@ struct Weights {
   torch::Tensor flat;                 // R × P
   std::vector<torch::Tensor> params;  // one per parameter, R × shape (model::ensemble_views)
   std::vector<int64_t> widths;        // of the hidden layers
+  model::NetworkShape networks;       // one network, or one per element
+  // Views like `params` of another R × P tensor laid out as `flat` (saved, ema).
+  std::vector<torch::Tensor> views_of(const torch::Tensor& like_flat) const;
   // R × P: the weights each run is saved with: with validation its best so far, else copied when it ends.
   torch::Tensor saved;
   // R × P, with train.ema_decay: each run's moving average of its weights (update_ema); undefined without.

@@ -7,7 +7,9 @@ Usage: pytorch_reference.py RESULTS.h5 DATA.h5 [--run NAME]... [--tol 1e-9]
 For each run (all runs of RESULTS.h5 by default), it rebuilds the run from its attributes, the way gradfit_dist
 builds it: torch.manual_seed(seed), then nn.Linear layers n -> widths... -> 1 in order (made in float32, then
 converted to the run's dtype), the activation between them; with model.features, a parameterless module in front
-computes phi(x) (inverse distances or periodic pairs, the same operations) and the first layer takes its m inputs.
+computes phi(x) (inverse distances or periodic pairs, the same operations) and the first layer takes its m inputs;
+with atom_centered, one such network per element on each atom's descriptor, summed over the atoms
+(tests/train/atom_centered_reference.py).
 It trains on DATA.h5 (x, grad), full batch or in gradfit_dist's mini-batches, with
 torch.optim (Adam, AdamW, SGD, or LBFGS(lr, history_size, tolerance_grad, tolerance_change, max_iter=1,
 line_search_fn='strong_wolfe') stepped once per epoch with a closure that computes the loss and its gradient) and
@@ -53,6 +55,7 @@ import h5py
 import numpy as np
 import torch
 
+import atom_centered_reference
 import batch_order
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
@@ -130,13 +133,18 @@ def features_of(attrs, scaling=None):
 
 def build_model(attrs, scaling=None):
     torch.manual_seed(int(attrs["seed"]))
+    dtype = {"float64": torch.float64, "float32": torch.float32}[text(attrs["dtype"])]
+    if text(attrs["features"]) == "atom_centered":  # one network per element, summed over the atoms
+        descriptor = atom_centered_reference.AtomCentered(attrs, attrs["numbers"])
+        model = atom_centered_reference.ElementNetworks(descriptor, [int(w) for w in attrs["widths"]],
+                                                        ACTIVATIONS[text(attrs["activation"])])
+        return model.to(dtype), dtype
     features = features_of(attrs, scaling)
     sizes = [features.dim if features else int(attrs["dim"])] + [int(w) for w in attrs["widths"]]
     layers = [features] if features else []
     for i in range(len(sizes) - 1):
         layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), ACTIVATIONS[text(attrs["activation"])]()]
     layers.append(torch.nn.Linear(sizes[-1], 1))
-    dtype = {"float64": torch.float64, "float32": torch.float32}[text(attrs["dtype"])]
     return torch.nn.Sequential(*layers).to(dtype), dtype
 
 
@@ -282,7 +290,10 @@ def train(attrs, x, grad_samples, weights=None, scaling=None):
     final_loss, dvdx = gradient_loss(saved, x, grad_samples, loss_fn)
     final_loss = final_loss.item()
     final = {}
-    linears = [m for m in saved if isinstance(m, torch.nn.Linear)]
+    if isinstance(saved, atom_centered_reference.ElementNetworks):
+        from ase.data import chemical_symbols
+        final = saved.named_weights(chemical_symbols)
+    linears = [] if final else [m for m in saved if isinstance(m, torch.nn.Linear)]
     for i, layer in enumerate(linears):
         final[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
         final[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()

@@ -1,0 +1,57 @@
+#pragma once
+// model.features atom_centered: x holds the Cartesian coordinates of a atoms (n = 3a) of the elements `numbers`
+// names; φ holds each atom's ANI descriptor G_i of its neighbours (TorchANI's AEV: config::AtomCenteredSpec), atom
+// i's at columns [i·w, (i+1)·w), and the model is Σ_i NN_{Z_i}(G_i), one network per element (model/mlp.h). Per
+// atom: the radial terms per neighbour element (S·radial_divisions), then the angular terms per unordered pair of
+// neighbour elements (S(S+1)/2 of them, TorchANI's order; angular_divisions·angle_sections each), for the S distinct
+// elements in ascending atomic number. As TorchANI computes it: the angle θ_ijk = acos(0.95 cos θ_ijk), the radial
+// terms with the factor ¼. Every pair and triplet of the molecule is evaluated, those beyond a cutoff contributing
+// zero: the molecules of today's data files have tens of atoms (a neighbour list comes with frames of any size).
+// J is applied by autograd through φ (the analytic engine does not take this kind yet).
+#include <cstdint>
+#include <vector>
+
+#include "config/config.h"
+#include "model/feature_map.h"
+
+namespace gradfit::model {
+
+// The descriptor's width per atom (w) for S distinct elements.
+int64_t atom_descriptor_width(const config::AtomCenteredSpec& spec, int64_t elements);
+// The distinct atomic numbers of `numbers`, ascending.
+std::vector<int64_t> distinct_elements(const std::vector<int64_t>& numbers);
+// "H", "C", ... for atomic numbers 1 to 118.
+const char* element_symbol(int64_t number);
+
+class AtomCenteredFeatures final : public FeatureMap {
+ public:
+  AtomCenteredFeatures(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers);
+  const char* name() const override { return "atom_centered"; }
+  torch::Tensor phi(const torch::Tensor& x) const override;
+  // φ, and x itself in `first`: J is applied by autograd through phi().
+  FeatureRows at(const torch::Tensor& x) const override;
+  torch::Tensor transpose_times(const FeatureRows& rows, const torch::Tensor& g) const override;
+  torch::Tensor times(const FeatureRows& rows, const torch::Tensor& r) const override;
+  // Per pair and triplet its terms, their factors and autograd's saved tensors (about 6 numbers a term).
+  double elements_per_row() const override;
+  // Two atoms at one place (a distance without a derivative).
+  RowProblem first_problem(const torch::Tensor& x) const override;
+  // Not built yet: export takes other molecules than the training one for this kind (inference/export.cpp refuses
+  // it before asking).
+  std::string script() const override;
+  const AtomLayout* atom_layout() const override { return &layout_; }
+
+ private:
+  torch::Tensor radial(const torch::Tensor& atoms) const;   // B × a × S·K_R
+  torch::Tensor angular(const torch::Tensor& atoms) const;  // B × a × S(S+1)/2·K_A·K_Z
+  const torch::Tensor& table(const torch::Tensor& like, size_t i) const { return tables_.like(like)[i]; }
+
+  config::AtomCenteredSpec spec_;
+  AtomLayout layout_;
+  int64_t atoms_ = 0, pairs_of_elements_ = 0;
+  // pair_i, pair_j (ordered pairs, i ≠ j), radial_slot (i·S + s_j), triplet_i, triplet_j, triplet_k (j < k, both
+  // ≠ i), angular_slot (i·S(S+1)/2 + the pair of s_j, s_k), radial_shifts, angular_shifts, angle_shifts.
+  TablesLike tables_;
+};
+
+}  // namespace gradfit::model

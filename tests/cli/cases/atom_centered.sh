@@ -1,0 +1,141 @@
+# cli cases: model.features atom_centered (per-element networks on each atom's ANI descriptor), end to end.
+# Each function case_NAME is the ctest test cli.NAME (tests/cli/CMakeLists.txt reads the names here);
+# cli_test.sh runs it after lib.sh's helpers, in a fresh $work folder.
+
+# $work/mol.h5: 150 frames of a 5-atom molecule (C, O, H, H, H; attribute numbers) about a shape ~3.5 Å wide, so
+# that some pairs fall beyond the small cutoffs of $work/ac.yaml; V = a sum of Morse-like pair terms.
+write_atom_centered_data() {
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(8)
+base = np.array([[0, 0, 0], [1.4, 0, 0], [-0.6, 0.9, 0.1], [-0.5, -0.9, 0.3], [2.9, 0.8, -0.4]])
+x = base[None] + 0.12 * rng.normal(size=(150, 5, 3))
+grad = np.zeros_like(x)
+for i in range(5):
+    for j in range(i + 1, 5):
+        r = x[:, i] - x[:, j]
+        d = np.linalg.norm(r, axis=1, keepdims=True)
+        d0 = np.linalg.norm(base[i] - base[j])
+        e = np.exp(-(d - d0))
+        dv = 2 * (1 - e) * e  # d/dd of (1 - exp(-(d - d0)))^2
+        grad[:, i] += dv * r / d
+        grad[:, j] -= dv * r / d
+with h5py.File(sys.argv[1] + "/mol.h5", "w") as f:
+    f["x"], f["grad"] = x.reshape(150, 15), grad.reshape(150, 15)
+    f.attrs["numbers"] = np.array([6, 8, 1, 1, 1])
+PY
+  cat >"$work/ac.yaml" <<YAML
+name: ac
+data: {target: file, path: mol.h5}
+model:
+  widths: [8, 8]
+  activation: softplus
+  dtype: float64
+  features: atom_centered
+  radial_cutoff: 3.0
+  angular_cutoff: 2.4
+  radial_eta: 4
+  angular_eta: 3
+  zeta: 4
+  radial_divisions: 4
+  angular_divisions: 2
+  angle_sections: 3
+train: {epochs: 25, seed: 2, engine: autograd}
+sweep:
+  grid: {optimizer.lr: [0.01, 0.003]}
+YAML
+}
+
+case_atom_centered_matches_pytorch() {
+  # model.features atom_centered, float64, Adam: on 1 and 3 ranks, full batch (two runs as one job's ensemble) and
+  # in gradfit_dist's mini-batches, each run's histories and final weights equal PyTorch's training of the same
+  # per-element networks on its own implementation of the descriptor (tests/train/atom_centered_reference.py) to
+  # 1e-9, and the rank counts agree to 1e-10. eval's energies do not change, and its forces turn and permute with
+  # the atoms, when the molecule turns, moves and its H atoms trade places (1e-12); --dry-run shows the elements
+  # and the descriptor's width.
+  write_atom_centered_data
+  sed -e 's/^name: ac/name: ac_mb/' -e 's/seed: 2, engine/seed: 2, batch_size: 32, engine/' \
+    -e 's/epochs: 25/epochs: 8/' "$work/ac.yaml" >"$work/ac_mb.yaml"
+  for n in 1 3; do
+    for sweep in ac ac_mb; do
+      run mpi "$n" "$GRADFIT_BIN" --out "$work/$sweep$n" "$work/$sweep.yaml"
+      expect_rc 0
+      "$PYTHON" tests/train/pytorch_reference.py "$work/$sweep$n/results.h5" "$work/mol.h5" --tol 1e-9 ||
+        fail "$sweep: -n $n differs from PyTorch"
+    done
+  done
+  for sweep in ac ac_mb; do
+    "$PYTHON" tests/cli/compare_rank_counts.py "$work/${sweep}1/results.h5" "$work/${sweep}3/results.h5" \
+      --tol 1e-10 || fail "$sweep: -n 1 and -n 3 differ"
+  done
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the moved points"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+with h5py.File(w + "/mol.h5") as f:
+    x = f["x"][:].reshape(-1, 5, 3)
+c, s = np.cos(0.9), np.sin(0.9)
+rotation = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+order = [0, 1, 3, 4, 2]  # the H atoms 2, 3, 4 as 3, 4, 2
+with h5py.File(w + "/moved.h5", "w") as f:
+    f["x"] = (x @ rotation.T + np.array([2.0, -1.0, 0.5]))[:, order].reshape(-1, 15)
+    f.attrs["numbers"] = np.array([6, 8, 1, 1, 1])
+np.save(w + "/rotation.npy", rotation)
+PY
+  for points in mol moved; do
+    run mpi 2 "$GRADFIT_BIN" eval "$work/ac3/results.h5" "$work/$points.h5" --run best --out "$work/p_$points.h5"
+    expect_rc 0
+  done
+  "$PYTHON" - "$work" <<'PY' || fail "invariance"
+import sys, h5py, numpy as np
+w = sys.argv[1]
+rotation = np.load(w + "/rotation.npy")
+with h5py.File(w + "/p_mol.h5") as a, h5py.File(w + "/p_moved.h5") as b:
+    v, g, v_moved, g_moved = a["value"][:], a["grad"][:], b["value"][:], b["grad"][:]
+back = np.empty_like(g_moved.reshape(-1, 5, 3))
+back[:, [0, 1, 3, 4, 2]] = g_moved.reshape(-1, 5, 3) @ rotation  # turned back, atoms in their first order
+dv = np.abs(v_moved - v).max() / np.abs(v).max()
+dg = np.linalg.norm(back.reshape(-1, 15) - g) / np.linalg.norm(g)
+print(f"turned, moved and permuted: V changes by {dv:.2e}, dV/dx by {dg:.2e} (relative)")
+assert dv <= 1e-12 and dg <= 1e-12
+PY
+  run "$GRADFIT_BIN" --dry-run "$work/ac.yaml"
+  expect_rc 0
+  expect_in out "^1 +[0-9a-f]{12} +atom_centered\(15\)-H,C,O:48-8-8-1 +softplus "
+}
+
+case_atom_centered_errors() {
+  # What atom_centered cannot take yet, or at all, is one line naming the key or file, exit code 1, nothing written:
+  # a data file without atomic numbers, the analytic engine, data.standardize, a descriptor key on another kind, a
+  # bad value, and export (eval evaluates the run).
+  write_atom_centered_data
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
+import sys, h5py
+with h5py.File(sys.argv[1] + "/mol.h5") as f, h5py.File(sys.argv[1] + "/bare.h5", "w") as g:
+    g["x"], g["grad"] = f["x"][:], f["grad"][:]
+PY
+  expect_config_error() {  # expect_config_error LABEL ERE SED-SCRIPT: ac.yaml changed by SED-SCRIPT fails so
+    sed -e "$3" "$work/ac.yaml" >"$work/$1.yaml"
+    run mpi 2 "$GRADFIT_BIN" --out "$work/$1" "$work/$1.yaml"
+    expect_rc 1
+    [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "$1: expected exactly one error line"
+    expect_in err "$2"
+    [ ! -e "$work/$1" ] || fail "$1: the output folder was made"
+  }
+  expect_config_error bare "bare.h5 has no attribute 'numbers'" 's/path: mol.h5/path: bare.h5/'
+  expect_config_error analytic "key 'train.engine': must be autograd for model.features atom_centered" \
+    's/engine: autograd/engine: analytic/'
+  expect_config_error standardize "key 'data.standardize': is not built yet for model.features atom_centered" \
+    's/path: mol.h5}/path: mol.h5, standardize: true}/'
+  expect_config_error other_kind "key 'model.radial_cutoff': applies to model.features atom_centered only" \
+    's/features: atom_centered/features: inverse_distances/'
+  expect_config_error bad_zeta "key 'model.zeta': must be >= 1 \(got 0.5\)" 's/zeta: 4/zeta: 0.5/'
+  expect_config_error bad_start "key 'model.angular_start': must be >= 0 and below model.angular_cutoff" \
+    's/angle_sections: 3/angle_sections: 3\n  angular_start: 2.5/'
+  sed -e 's/epochs: 25/epochs: 2/' "$work/ac.yaml" >"$work/short.yaml"
+  run "$GRADFIT_BIN" --out "$work/short" "$work/short.yaml"
+  expect_rc 0
+  run "$GRADFIT_BIN" export "$work/short/results.h5" --run best --out "$work/ac.pt"
+  expect_rc 1
+  expect_in err "export of model.features atom_centered is not built yet"
+  [ ! -e "$work/ac.pt" ] || fail "export wrote a file"
+}
