@@ -45,6 +45,15 @@ void write_outcome(const Location& group, const records::TrainResult& result) {
                                      })->train_loss);
 }
 
+// model.features, and what its kind takes: periodic's periods, atom_centered's descriptor parameters.
+void write_features(const Location& group, const config::ModelSpec& m) {
+  group.write_attribute("features", std::string(config::to_string(m.features)));
+  if (!m.periods.empty()) group.write_attribute("periods", m.periods);
+  if (config::features_need_elements(m))
+    config::AtomCenteredSpec::visit(m.descriptor,
+                                    [&](const char* key, const auto& value) { group.write_attribute(key, value); });
+}
+
 // Every parameter of the run, and where and how it ran.
 void write_settings(const Location& group, const config::RunSpec& run, const RunProvenance& context,
                     const records::TrainResult& result) {
@@ -65,11 +74,7 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
   group.write_attribute("widths", m.widths);
   group.write_attribute("activation", std::string(config::to_string(m.activation)));
   group.write_attribute("dtype", std::string(config::to_string(m.dtype)));
-  group.write_attribute("features", std::string(config::to_string(m.features)));
-  if (!m.periods.empty()) group.write_attribute("periods", m.periods);  // model.features periodic's
-  if (m.features == config::FeatureKind::atom_centered)                 // its descriptor's parameters
-    config::AtomCenteredSpec::visit(m.descriptor,
-                                    [&](const char* key, const auto& value) { group.write_attribute(key, value); });
+  write_features(group, m);
   group.write_attribute("parameter_count", result.parameter_count);
   group.write_attribute("optimizer", std::string(config::to_string(o.name)));
   group.write_attribute("lr", o.lr);

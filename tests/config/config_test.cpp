@@ -435,7 +435,7 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(key 'model\.dtype': 'flaot64' is not one of float32, float64; did you mean 'float64'\?$)"},
         InvalidCase{P2 "model: {features: inverse_distance}\n",
                     R"(^bad\.yaml:2:19: key 'model\.features': 'inverse_distance' is not one of identity, )"
-                    R"(inverse_distances, periodic; did you mean 'inverse_distances'\?$)"},
+                    R"(inverse_distances, periodic, atom_centered; did you mean 'inverse_distances'\?$)"},
         InvalidCase{P2 "optimizer: {name: lbgfs}\n",
                     R"(key 'optimizer\.name': 'lbgfs' is not one of .*; did you mean 'lbfgs'\?$)"},
         InvalidCase{P2 "optimizer: {schedule: cosin}\n",
