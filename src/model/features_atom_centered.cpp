@@ -45,6 +45,40 @@ torch::Tensor cutoff(const torch::Tensor& d, double cutoff) {
   return torch::where(inside, torch::cos(d * (kPi / cutoff)) * 0.5 + 0.5, torch::zeros_like(d));
 }
 
+// f_c'(R) = −½ sin(π R / R_c) π / R_c within R_c, 0 beyond.
+torch::Tensor cutoff_slope(const torch::Tensor& d, double cutoff) {
+  const auto inside = d.lt(cutoff);
+  return torch::where(inside, torch::sin(d * (kPi / cutoff)) * (-0.5 * kPi / cutoff), torch::zeros_like(d));
+}
+
+// J's factors at a chunk's rows, beside φ (FeatureRows):
+// - per pair i→j (`first`, B × pairs × (3 + K_R)): the unit vector e from atom i to j, then ∂t_k/∂R_ij of the
+//   pair's K_R radial terms t_k;
+// - per triplet (`second`, B × triplets × (12 + 2·K_Z + 2·K_A)): e_j and e_k (unit vectors from atom i to j and
+//   k), c = cos θ_ijk, R_ij, R_ik, F = f_c(R_ij) f_c(R_ik), ∂F/∂R_ij, ∂F/∂R_ik; then A_z and dA_z/dc (K_Z each,
+//   the angle terms as functions of c) and Q_a and dQ_a/dm (K_A each, the radius terms as functions of
+//   m = (R_ij + R_ik)/2). The triplet's terms are T_az = 2 Q_a A_z F.
+struct TripletFactors {
+  torch::Tensor ej, ek, c, dj, dk, f, fj, fk;  // B × triplets × 3 for e_j, e_k, B × triplets × 1 for the others
+  torch::Tensor a, da, q, dq;                  // B × triplets × K_Z, K_Z, K_A, K_A
+};
+constexpr int64_t kTripletScalars = 12;  // e_j, e_k, c, R_ij, R_ik, F, ∂F/∂R_ij, ∂F/∂R_ik
+
+TripletFactors unpack_triplets(const torch::Tensor& packed, int64_t angle_sections, int64_t angular_divisions) {
+  int64_t column = 0;
+  const auto take = [&](int64_t count) {
+    auto view = packed.narrow(-1, column, count);
+    column += count;
+    return view;
+  };
+  TripletFactors t;
+  t.ej = take(3), t.ek = take(3), t.c = take(1), t.dj = take(1), t.dk = take(1);
+  t.f = take(1), t.fj = take(1), t.fk = take(1);
+  t.a = take(angle_sections), t.da = take(angle_sections);
+  t.q = take(angular_divisions), t.dq = take(angular_divisions);
+  return t;
+}
+
 torch::Tensor int_tensor(const std::vector<int64_t>& v) {
   return torch::tensor(v, torch::kInt64);
 }
@@ -123,20 +157,29 @@ AtomCenteredFeatures::AtomCenteredFeatures(const config::AtomCenteredSpec& spec,
   pairs_of_elements_ = elements * (elements + 1) / 2;
 }
 
-torch::Tensor AtomCenteredFeatures::radial(const torch::Tensor& atoms) const {
-  const int64_t rows = atoms.size(0), elements = static_cast<int64_t>(layout_.elements.size());
-  const auto v = atoms.index_select(1, table(atoms, kPairJ)) - atoms.index_select(1, table(atoms, kPairI));
-  const auto d = v.square().sum(-1).sqrt();  // B × pairs
-  const auto gauss = torch::exp((d.unsqueeze(-1) - table(atoms, kRadialShifts)).square() * -spec_.radial_eta);
-  const auto terms = gauss * 0.25 * cutoff(d, spec_.radial_cutoff).unsqueeze(-1);  // B × pairs × K_R
+torch::Tensor AtomCenteredFeatures::radial_sum(const torch::Tensor& terms) const {
+  const int64_t rows = terms.size(0), elements = static_cast<int64_t>(layout_.elements.size());
   const int64_t k = spec_.radial_divisions;
   return torch::zeros({rows, atoms_ * elements, k}, terms.options())
-      .index_add(1, table(atoms, kRadialSlot), terms)
+      .index_add(1, table(terms, kRadialSlot), terms)
       .view({rows, atoms_, elements * k});
 }
 
+torch::Tensor AtomCenteredFeatures::angular_sum(const torch::Tensor& terms) const {
+  const int64_t rows = terms.size(0), k = spec_.angular_divisions * spec_.angle_sections;
+  return torch::zeros({rows, atoms_ * pairs_of_elements_, k}, terms.options())
+      .index_add(1, table(terms, kAngularSlot), terms)
+      .view({rows, atoms_, pairs_of_elements_ * k});
+}
+
+torch::Tensor AtomCenteredFeatures::radial(const torch::Tensor& atoms) const {
+  const auto v = atoms.index_select(1, table(atoms, kPairJ)) - atoms.index_select(1, table(atoms, kPairI));
+  const auto d = v.square().sum(-1).sqrt();  // B × pairs
+  const auto gauss = torch::exp((d.unsqueeze(-1) - table(atoms, kRadialShifts)).square() * -spec_.radial_eta);
+  return radial_sum(gauss * 0.25 * cutoff(d, spec_.radial_cutoff).unsqueeze(-1));  // terms B × pairs × K_R
+}
+
 torch::Tensor AtomCenteredFeatures::angular(const torch::Tensor& atoms) const {
-  const int64_t rows = atoms.size(0);
   const auto centre = atoms.index_select(1, table(atoms, kTripletI));
   const auto vj = atoms.index_select(1, table(atoms, kTripletJ)) - centre;  // B × triplets × 3
   const auto vk = atoms.index_select(1, table(atoms, kTripletK)) - centre;
@@ -147,11 +190,7 @@ torch::Tensor AtomCenteredFeatures::angular(const torch::Tensor& atoms) const {
   const auto mean = ((dj + dk) * 0.5).unsqueeze(-1);
   const auto radius = torch::exp((mean - table(atoms, kAngularShifts)).square() * -spec_.angular_eta);  // K_A
   const auto fc = (cutoff(dj, spec_.angular_cutoff) * cutoff(dk, spec_.angular_cutoff)).unsqueeze(-1).unsqueeze(-1);
-  const auto terms = (radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2);  // B × triplets × K_A·K_Z
-  const int64_t k = spec_.angular_divisions * spec_.angle_sections;
-  return torch::zeros({rows, atoms_ * pairs_of_elements_, k}, terms.options())
-      .index_add(1, table(atoms, kAngularSlot), terms)
-      .view({rows, atoms_, pairs_of_elements_ * k});
+  return angular_sum((radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2));  // B × triplets × K_A·K_Z
 }
 
 torch::Tensor AtomCenteredFeatures::phi(const torch::Tensor& x) const {
@@ -159,35 +198,114 @@ torch::Tensor AtomCenteredFeatures::phi(const torch::Tensor& x) const {
   return torch::cat({radial(atoms), angular(atoms)}, -1).reshape({x.size(0), -1});
 }
 
+// The same operations as radial() up to the terms, which it leaves in `terms`, and their slopes.
+torch::Tensor AtomCenteredFeatures::pair_factors(const torch::Tensor& atoms, torch::Tensor& terms) const {
+  const auto v = atoms.index_select(1, table(atoms, kPairJ)) - atoms.index_select(1, table(atoms, kPairI));
+  const auto d = v.square().sum(-1).sqrt().unsqueeze(-1);  // B × pairs × 1
+  const auto centred = d - table(atoms, kRadialShifts);
+  const auto gauss = torch::exp(centred.square() * -spec_.radial_eta);
+  const auto fc = cutoff(d, spec_.radial_cutoff);
+  terms = gauss * 0.25 * fc;
+  const auto slopes = gauss * 0.25 * (cutoff_slope(d, spec_.radial_cutoff) - centred * (2 * spec_.radial_eta) * fc);
+  return torch::cat({v / d, slopes}, -1);
+}
+
+// The same operations as angular() up to the terms, which it leaves in `terms`, and the factors of their slopes.
+torch::Tensor AtomCenteredFeatures::triplet_factors(const torch::Tensor& atoms, torch::Tensor& terms) const {
+  const auto centre = atoms.index_select(1, table(atoms, kTripletI));
+  const auto vj = atoms.index_select(1, table(atoms, kTripletJ)) - centre;
+  const auto vk = atoms.index_select(1, table(atoms, kTripletK)) - centre;
+  const auto dj = vj.square().sum(-1).sqrt(), dk = vk.square().sum(-1).sqrt();
+  const auto cosine = ((vj * vk).sum(-1) / torch::clamp(dj * dk, kDistanceProductFloor)).unsqueeze(-1);
+  const auto turned = torch::acos(cosine * kCosineFactor) - table(atoms, kAngleShifts);  // θ − θ_z
+  const auto half = (torch::cos(turned) + 1) * 0.5;
+  const auto angle = torch::pow(half, spec_.zeta);
+  const auto dtheta_dc = (1 - (cosine * kCosineFactor).square()).rsqrt() * -kCosineFactor;
+  const auto angle_slope = torch::pow(half, spec_.zeta - 1) * torch::sin(turned) * (-0.5 * spec_.zeta) * dtheta_dc;
+  const auto centred = ((dj + dk) * 0.5).unsqueeze(-1) - table(atoms, kAngularShifts);
+  const auto radius = torch::exp(centred.square() * -spec_.angular_eta);
+  const auto radius_slope = radius * centred * (-2 * spec_.angular_eta);
+  const double rc = spec_.angular_cutoff;
+  const auto fcj = cutoff(dj, rc), fck = cutoff(dk, rc);
+  const auto fc = (fcj * fck).unsqueeze(-1).unsqueeze(-1);
+  terms = (radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2);
+  const auto fj = (cutoff_slope(dj, rc) * fck).unsqueeze(-1), fk = (fcj * cutoff_slope(dk, rc)).unsqueeze(-1);
+  const auto dj1 = dj.unsqueeze(-1), dk1 = dk.unsqueeze(-1);
+  return torch::cat({vj / dj1, vk / dk1, cosine, dj1, dk1, fc.squeeze(-1), fj, fk, angle, angle_slope, radius,
+                     radius_slope},
+                    -1);
+}
+
 FeatureRows AtomCenteredFeatures::at(const torch::Tensor& x) const {
+  const auto atoms = x.reshape({x.size(0), atoms_, 3});
+  torch::Tensor radial_terms, angular_terms;
   FeatureRows rows;
-  rows.phi = phi(x);
-  rows.first = x;
+  rows.first = pair_factors(atoms, radial_terms);
+  rows.second = triplet_factors(atoms, angular_terms);
+  rows.phi = torch::cat({radial_sum(radial_terms), angular_sum(angular_terms)}, -1).reshape({x.size(0), -1});
   return rows;
 }
 
+// Jᵀ g for one model's g (B × m): each pair's and triplet's terms' slopes, contracted with g at the terms' places,
+// give the derivatives by R_ij, R_ik and c; their gradients by the vectors from atom i add into the atoms' rows.
+torch::Tensor AtomCenteredFeatures::transpose_one(const FeatureRows& rows, const torch::Tensor& g) const {
+  const int64_t b = g.size(0), elements = static_cast<int64_t>(layout_.elements.size());
+  const int64_t kr = spec_.radial_divisions, ka = spec_.angular_divisions, kz = spec_.angle_sections;
+  const int64_t radial_width = elements * kr;
+  const auto per_atom = g.view({b, atoms_, layout_.width});
+  auto out = torch::zeros({b, atoms_, 3}, g.options());
+  // Pairs: ∂/∂x_j = e Σ_k g_k ∂t_k/∂R, and its negative on x_i.
+  const auto g_pairs =
+      per_atom.narrow(2, 0, radial_width).reshape({b, atoms_ * elements, kr}).index_select(1, table(g, kRadialSlot));
+  const auto on_j = rows.first.narrow(-1, 0, 3) * (g_pairs * rows.first.narrow(-1, 3, kr)).sum(-1, true);
+  out.index_add_(1, table(g, kPairJ), on_j).index_add_(1, table(g, kPairI), -on_j);
+  // Triplets: with q = Σ g Q A, q' = Σ g Q' A, q_c = Σ g Q A' (all times 2F's other factors below),
+  // s_j = ∂/∂R_ij = q' F + 2 q F_j, s_k likewise, s_c = ∂/∂c = 2 F q_c, and ∂c/∂v_j = (e_k − c e_j) / R_ij.
+  const auto t = unpack_triplets(rows.second, kz, ka);
+  const auto g_triplets = per_atom.narrow(2, radial_width, layout_.width - radial_width)
+                              .reshape({b, atoms_ * pairs_of_elements_, ka, kz})
+                              .index_select(1, table(g, kAngularSlot));  // B × triplets × K_A × K_Z
+  const auto g_a = torch::matmul(g_triplets, t.a.unsqueeze(-1)).squeeze(-1);    // Σ_z g A_z: B × triplets × K_A
+  const auto g_da = torch::matmul(g_triplets, t.da.unsqueeze(-1)).squeeze(-1);  // Σ_z g A'_z
+  const auto q = (g_a * t.q).sum(-1, true), dq = (g_a * t.dq).sum(-1, true), qc = (g_da * t.q).sum(-1, true);
+  const auto s_j = dq * t.f + q * t.fj * 2, s_k = dq * t.f + q * t.fk * 2, s_c = qc * t.f * 2;
+  const auto on_vj = t.ej * (s_j - s_c * t.c / t.dj) + t.ek * (s_c / t.dj);
+  const auto on_vk = t.ek * (s_k - s_c * t.c / t.dk) + t.ej * (s_c / t.dk);
+  out.index_add_(1, table(g, kTripletJ), on_vj).index_add_(1, table(g, kTripletK), on_vk);
+  out.index_add_(1, table(g, kTripletI), -(on_vj + on_vk));
+  return out.view({b, -1});
+}
+
+// J r for one model's r (B × n): each pair's and triplet's change of R_ij, R_ik and c along r, times the terms'
+// slopes, summed at the terms' places.
+torch::Tensor AtomCenteredFeatures::times_one(const FeatureRows& rows, const torch::Tensor& r) const {
+  const int64_t b = r.size(0), kr = spec_.radial_divisions, ka = spec_.angular_divisions, kz = spec_.angle_sections;
+  const auto moves = r.view({b, atoms_, 3});
+  const auto along = [&](Table to, Table from) { return moves.index_select(1, table(r, to)) - moves.index_select(1, table(r, from)); };
+  const auto d_pair = (rows.first.narrow(-1, 0, 3) * along(kPairJ, kPairI)).sum(-1, true);
+  const auto radial_part = radial_sum(rows.first.narrow(-1, 3, kr) * d_pair);
+  const auto t = unpack_triplets(rows.second, kz, ka);
+  const auto vj = along(kTripletJ, kTripletI), vk = along(kTripletK, kTripletI);
+  const auto d_dj = (t.ej * vj).sum(-1, true), d_dk = (t.ek * vk).sum(-1, true);
+  const auto d_c = ((t.ek - t.c * t.ej) * vj).sum(-1, true) / t.dj + ((t.ej - t.c * t.ek) * vk).sum(-1, true) / t.dk;
+  // δT_az = Q'_a A_z F (δR_ij + δR_ik) + Q_a (A_z 2 (F_j δR_ij + F_k δR_ik) + A'_z 2 F δc).
+  const auto by_mean = t.a * (t.f * (d_dj + d_dk));
+  const auto by_rest = t.a * ((t.fj * d_dj + t.fk * d_dk) * 2) + t.da * (t.f * d_c * 2);
+  const auto terms = t.dq.unsqueeze(-1) * by_mean.unsqueeze(-2) + t.q.unsqueeze(-1) * by_rest.unsqueeze(-2);
+  return torch::cat({radial_part, angular_sum(terms.flatten(-2))}, -1).reshape({b, -1});
+}
+
 torch::Tensor AtomCenteredFeatures::transpose_times(const FeatureRows& rows, const torch::Tensor& g) const {
-  const torch::AutoGradMode grad_mode(true);
-  const auto x = rows.first.detach().requires_grad_(true);
-  const auto phi_x = phi(x);
-  if (g.dim() == 2) return torch::autograd::grad({phi_x}, {x}, {g})[0];
+  if (g.dim() == 2) return transpose_one(rows, g);
   std::vector<torch::Tensor> out;
-  for (int64_t r = 0; r < g.size(0); ++r)
-    out.push_back(torch::autograd::grad({phi_x}, {x}, {g[r]}, /*retain_graph=*/true)[0]);
+  for (int64_t r = 0; r < g.size(0); ++r) out.push_back(transpose_one(rows, g[r]));
   return torch::stack(out);
 }
 
 torch::Tensor AtomCenteredFeatures::times(const FeatureRows& rows, const torch::Tensor& r) const {
-  // J r as the derivative by u of (Jᵀ u) · r, Jᵀ u linear in u.
-  const torch::AutoGradMode grad_mode(true);
-  const auto x = rows.first.detach().requires_grad_(true);
-  const auto phi_x = phi(x);
-  const auto u = torch::zeros_like(phi_x).requires_grad_(true);
-  const auto jt_u = torch::autograd::grad({phi_x}, {x}, {u}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-  if (r.dim() == 2) return torch::autograd::grad({jt_u}, {u}, {r})[0];
+  if (r.dim() == 2) return times_one(rows, r);
   std::vector<torch::Tensor> out;
-  for (int64_t m = 0; m < r.size(0); ++m)
-    out.push_back(torch::autograd::grad({jt_u}, {u}, {r[m]}, /*retain_graph=*/true)[0]);
+  for (int64_t m = 0; m < r.size(0); ++m) out.push_back(times_one(rows, r[m]));
   return torch::stack(out);
 }
 
@@ -195,7 +313,11 @@ double AtomCenteredFeatures::elements_per_row() const {
   const double a = static_cast<double>(atoms_), pairs = a * (a - 1), triplets = a * (a - 1) * (a - 2) / 2;
   const double radial_terms = pairs * static_cast<double>(spec_.radial_divisions);
   const double angular_terms = triplets * static_cast<double>(spec_.angular_divisions * spec_.angle_sections);
-  return 6 * (radial_terms + angular_terms) + 2 * static_cast<double>(dim()) + 2 * double(input_dim());
+  // The factors J keeps, and the work tensors of one product by J or Jᵀ (about four of each term).
+  const double factors = pairs * static_cast<double>(3 + spec_.radial_divisions) +
+                         triplets * static_cast<double>(kTripletScalars + 2 * spec_.angle_sections +
+                                                        2 * spec_.angular_divisions);
+  return factors + 4 * (radial_terms + angular_terms) + 2 * static_cast<double>(dim()) + 2 * double(input_dim());
 }
 
 RowProblem AtomCenteredFeatures::first_problem(const torch::Tensor& x) const {

@@ -7,7 +7,9 @@
 // elements in ascending atomic number. As TorchANI computes it: the angle θ_ijk = acos(0.95 cos θ_ijk), the radial
 // terms with the factor ¼. Every pair and triplet of the molecule is evaluated, those beyond a cutoff contributing
 // zero: the molecules of today's data files have tens of atoms (a neighbour list comes with frames of any size).
-// J is applied by autograd through φ (the analytic engine does not take this kind yet).
+// J is applied from the descriptor's structure: at() keeps, per pair and triplet, the terms' slopes by the
+// distances and the angle's cosine, and the unit vectors along which those change; phi() stays differentiable
+// operations, the reference.
 #include <cstdint>
 #include <vector>
 
@@ -28,11 +30,11 @@ class AtomCenteredFeatures final : public FeatureMap {
   AtomCenteredFeatures(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers);
   const char* name() const override { return "atom_centered"; }
   torch::Tensor phi(const torch::Tensor& x) const override;
-  // φ, and x itself in `first`: J is applied by autograd through phi().
+  // φ, the pairs' factors of J in `first` and the triplets' in `second` (features_atom_centered.cpp says which).
   FeatureRows at(const torch::Tensor& x) const override;
   torch::Tensor transpose_times(const FeatureRows& rows, const torch::Tensor& g) const override;
   torch::Tensor times(const FeatureRows& rows, const torch::Tensor& r) const override;
-  // Per pair and triplet its terms, their factors and autograd's saved tensors (about 6 numbers a term).
+  // Per pair and triplet J's factors, and the work tensors of a product by J (about 4 numbers a term).
   double elements_per_row() const override;
   // Two atoms at one place (a distance without a derivative).
   RowProblem first_problem(const torch::Tensor& x) const override;
@@ -44,6 +46,15 @@ class AtomCenteredFeatures final : public FeatureMap {
  private:
   torch::Tensor radial(const torch::Tensor& atoms) const;   // B × a × S·K_R
   torch::Tensor angular(const torch::Tensor& atoms) const;  // B × a × S(S+1)/2·K_A·K_Z
+  // The pairs' terms (B × pairs × K_R) and the triplets' (B × triplets × K_A·K_Z) summed into their atoms' slots.
+  torch::Tensor radial_sum(const torch::Tensor& terms) const;
+  torch::Tensor angular_sum(const torch::Tensor& terms) const;
+  // J's factors at the atoms (B × a × 3), and the terms in `terms`.
+  torch::Tensor pair_factors(const torch::Tensor& atoms, torch::Tensor& terms) const;
+  torch::Tensor triplet_factors(const torch::Tensor& atoms, torch::Tensor& terms) const;
+  // Jᵀ g and J r for one model (B × m and B × n).
+  torch::Tensor transpose_one(const FeatureRows& rows, const torch::Tensor& g) const;
+  torch::Tensor times_one(const FeatureRows& rows, const torch::Tensor& r) const;
   const torch::Tensor& table(const torch::Tensor& like, size_t i) const { return tables_.like(like)[i]; }
 
   config::AtomCenteredSpec spec_;
