@@ -629,8 +629,8 @@ void check_parameter_count(const Section& s, const RunSpec& run) {
 }
 
 // What model.features atom_centered asks of the other sections today: atoms from a data file (its attribute
-// `numbers` names the elements), the autograd engine (the analytic engine's per-element form is not built yet),
-// and no data.standardize (a scaling shared by every atom of an element is not built yet).
+// `numbers` names the elements), and no data.standardize (a scaling shared by every atom of an element is not
+// built yet).
 void check_atom_centered(const std::string& file, const YAML::Node& root, const SweptValues& swept,
                          const RunSpec& run) {
   const Section model = section(file, root, "model", swept);
@@ -639,10 +639,6 @@ void check_atom_centered(const std::string& file, const YAML::Node& root, const 
               to_string(run.data.target));
   const Section data = section(file, root, "data", swept);
   data.check(!run.data.standardize, "standardize", "is not built yet for model.features atom_centered", "true");
-  const Section train = section(file, root, "train", swept);
-  train.check(run.train.engine == Engine::autograd, "engine",
-              "must be autograd for model.features atom_centered (its analytic form is not built yet)",
-              to_string(run.train.engine));
 }
 
 RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptValues& swept) {

@@ -377,14 +377,6 @@ torch::Tensor AnalyticLoss::bias_gradient(const std::vector<torch::Tensor>& grad
   return ensemble_ == 1 && g.dim() == 2 ? g.squeeze(0) : g;
 }
 
-namespace {
-// nn.HuberLoss's elements: r²/2 for |r| < δ, δ(|r| − δ/2) beyond.
-torch::Tensor huber_terms(const torch::Tensor& r, double delta) {
-  const auto a = r.abs();
-  return torch::where(a < delta, 0.5 * r.square(), delta * (a - 0.5 * delta));
-}
-}  // namespace
-
 void AnalyticLoss::residual_sums(Views& v, Residual& res, const Rows& rows, torch::Tensor& sums) {
   at::sub_out(res.r, res.g, rows.grad_samples);
   if (rows.values.defined()) at::sub_out(v.v_bar, v.v, rows.values.view({-1, 1}));
@@ -465,6 +457,21 @@ void AnalyticLoss::reverse_forward_sweep(Views& v, std::vector<torch::Tensor>& g
       has_h_bar = true;
     }
   }
+}
+
+AnalyticLoss::Stage AnalyticLoss::forward(const torch::Tensor& inputs, bool with_value) {
+  TORCH_CHECK(features_.is_identity(), "AnalyticLoss::forward: a network of its inputs (no features)");
+  Views& v = views(inputs, inputs.size(0));
+  if (model_views_.size() > 1024) model_views_.clear();  // views of tensors that are gone
+  sweeps(v, inputs, with_value);
+  staged_ = &v;
+  return {v.g, v.v, v.r, v.v_bar};
+}
+
+void AnalyticLoss::reverse(std::vector<torch::Tensor>& grads, bool with_value) {
+  TORCH_CHECK(staged_ != nullptr, "AnalyticLoss::reverse without forward");
+  reverse_backward_sweep(*staged_, grads);
+  reverse_forward_sweep(*staged_, grads, with_value);
 }
 
 void AnalyticLoss::evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,

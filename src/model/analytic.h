@@ -64,6 +64,17 @@ class AnalyticLoss {
   void evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                 double value_weight, torch::Tensor& sums, const torch::Tensor& row_weights = {});
 
+  // A chunk in two stages, for a caller that couples the rows of several networks through its own loss
+  // (model/analytic_atoms.h: one network per element). forward() runs the sweeps on `inputs` (rows × inputs, rows
+  // up to chunk_rows) and returns views of ∂V/∂inputs (g) and V (v, rows × 1, with `with_value`); the caller writes
+  // the loss's adjoints of them into g_bar and v_bar, and reverse() adds the weight gradients to `grads` (as
+  // accumulate's). The views live until the next forward(); `inputs` must too.
+  struct Stage {
+    torch::Tensor g, v, g_bar, v_bar;
+  };
+  Stage forward(const torch::Tensor& inputs, bool with_value);
+  void reverse(std::vector<torch::Tensor>& grads, bool with_value);
+
   // An ensemble's matrix products batched over its models (bmm) on the CPU too, as on a GPU, instead of one
   // model at a time: lets the tests check the GPU's code path on a CPU. Call before the first accumulate().
   void batch_products_on_cpu() { batch_on_cpu_ = true; }
@@ -163,6 +174,7 @@ class AnalyticLoss {
   int64_t input_dim_ = 0;
   torch::Tensor buffers_, ones_;
   Views cached_[2];
+  Views* staged_ = nullptr;  // forward()'s views, for reverse()
 };
 
 }  // namespace gradfit::model

@@ -231,9 +231,8 @@ torch::Tensor AtomCenteredFeatures::triplet_factors(const torch::Tensor& atoms, 
   terms = (radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2);
   const auto fj = (cutoff_slope(dj, rc) * fck).unsqueeze(-1), fk = (fcj * cutoff_slope(dk, rc)).unsqueeze(-1);
   const auto dj1 = dj.unsqueeze(-1), dk1 = dk.unsqueeze(-1);
-  return torch::cat({vj / dj1, vk / dk1, cosine, dj1, dk1, fc.squeeze(-1), fj, fk, angle, angle_slope, radius,
-                     radius_slope},
-                    -1);
+  return torch::cat(
+      {vj / dj1, vk / dk1, cosine, dj1, dk1, fc.squeeze(-1), fj, fk, angle, angle_slope, radius, radius_slope}, -1);
 }
 
 FeatureRows AtomCenteredFeatures::at(const torch::Tensor& x) const {
@@ -264,7 +263,7 @@ torch::Tensor AtomCenteredFeatures::transpose_one(const FeatureRows& rows, const
   const auto t = unpack_triplets(rows.second, kz, ka);
   const auto g_triplets = per_atom.narrow(2, radial_width, layout_.width - radial_width)
                               .reshape({b, atoms_ * pairs_of_elements_, ka, kz})
-                              .index_select(1, table(g, kAngularSlot));  // B × triplets × K_A × K_Z
+                              .index_select(1, table(g, kAngularSlot));         // B × triplets × K_A × K_Z
   const auto g_a = torch::matmul(g_triplets, t.a.unsqueeze(-1)).squeeze(-1);    // Σ_z g A_z: B × triplets × K_A
   const auto g_da = torch::matmul(g_triplets, t.da.unsqueeze(-1)).squeeze(-1);  // Σ_z g A'_z
   const auto q = (g_a * t.q).sum(-1, true), dq = (g_a * t.dq).sum(-1, true), qc = (g_da * t.q).sum(-1, true);
@@ -281,7 +280,9 @@ torch::Tensor AtomCenteredFeatures::transpose_one(const FeatureRows& rows, const
 torch::Tensor AtomCenteredFeatures::times_one(const FeatureRows& rows, const torch::Tensor& r) const {
   const int64_t b = r.size(0), kr = spec_.radial_divisions, ka = spec_.angular_divisions, kz = spec_.angle_sections;
   const auto moves = r.view({b, atoms_, 3});
-  const auto along = [&](Table to, Table from) { return moves.index_select(1, table(r, to)) - moves.index_select(1, table(r, from)); };
+  const auto along = [&](Table to, Table from) {
+    return moves.index_select(1, table(r, to)) - moves.index_select(1, table(r, from));
+  };
   const auto d_pair = (rows.first.narrow(-1, 0, 3) * along(kPairJ, kPairI)).sum(-1, true);
   const auto radial_part = radial_sum(rows.first.narrow(-1, 3, kr) * d_pair);
   const auto t = unpack_triplets(rows.second, kz, ka);
@@ -314,9 +315,9 @@ double AtomCenteredFeatures::elements_per_row() const {
   const double radial_terms = pairs * static_cast<double>(spec_.radial_divisions);
   const double angular_terms = triplets * static_cast<double>(spec_.angular_divisions * spec_.angle_sections);
   // The factors J keeps, and the work tensors of one product by J or Jᵀ (about four of each term).
-  const double factors = pairs * static_cast<double>(3 + spec_.radial_divisions) +
-                         triplets * static_cast<double>(kTripletScalars + 2 * spec_.angle_sections +
-                                                        2 * spec_.angular_divisions);
+  const double factors =
+      pairs * static_cast<double>(3 + spec_.radial_divisions) +
+      triplets * static_cast<double>(kTripletScalars + 2 * spec_.angle_sections + 2 * spec_.angular_divisions);
   return factors + 4 * (radial_terms + angular_terms) + 2 * static_cast<double>(dim()) + 2 * double(input_dim());
 }
 

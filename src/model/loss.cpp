@@ -2,6 +2,11 @@
 
 namespace gradfit::model {
 
+torch::Tensor huber_terms(const torch::Tensor& r, double delta) {
+  const auto a = r.abs();
+  return torch::where(a < delta, 0.5 * r.square(), delta * (a - 0.5 * delta));
+}
+
 LossTerms gradient_matching_loss(Mlp& model, const torch::Tensor& x, const torch::Tensor& grad_samples,
                                  const torch::Tensor& values, double value_weight, int64_t count, bool create_graph,
                                  const GradientLoss& gradient_loss, const torch::Tensor& row_weights) {

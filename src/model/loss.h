@@ -16,6 +16,9 @@ struct GradientLoss {
   double huber_delta = 1.0;
 };
 
+// nn.HuberLoss's elements of r: r²/2 for |r| < δ, δ(|r| − δ/2) beyond (the analytic engines' sums).
+torch::Tensor huber_terms(const torch::Tensor& r, double delta);
+
 struct LossTerms {
   torch::Tensor loss;       // scalar, differentiable w.r.t. the weights
   torch::Tensor grad_sse;   // scalar, detached: sum over the batch of ||dV/dx - S||^2

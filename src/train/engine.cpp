@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "model/analytic.h"
+#include "model/analytic_atoms.h"
 #include "model/loss.h"
 
 namespace gradfit::train {
@@ -35,6 +36,34 @@ class AnalyticEngine : public Engine {
  private:
   model::AnalyticLoss loss_;
   std::vector<torch::Tensor> gradient_views_;  // one per parameter, R × shape, into the allreduce buffer
+  double value_weight_;
+};
+
+// The same where φ is per atom (model.features atom_centered): one network per element, summed over the atoms.
+class AtomsAnalyticEngine : public Engine {
+ public:
+  AtomsAnalyticEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
+                      const model::Features& features, int64_t chunk_rows, double value_weight)
+      : loss_(run.model.activation, weights.params, chunk_rows, features),
+        gradient_views_(model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}),
+                                              weights.networks.inputs, run.model.widths, weights.networks.count)),
+        value_weight_(value_weight) {
+    loss_.set_gradient_loss({run.train.loss, run.train.huber_delta});
+  }
+
+  void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
+    if (batch.size() == 0) return;
+    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums,
+                     batch.weights);
+  }
+  void evaluate(const Batch& batch, int64_t, torch::Tensor& sums) override {
+    if (batch.size() == 0) return;
+    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums, batch.weights);
+  }
+
+ private:
+  model::AtomsAnalyticLoss loss_;
+  std::vector<torch::Tensor> gradient_views_;  // one per parameter of every network, R × shape
   double value_weight_;
 };
 
@@ -86,6 +115,8 @@ class AutogradEngine : public Engine {
 std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
                                     parallel::GradientAllreduce& allreduce, const model::Features& features,
                                     int64_t chunk_rows, double value_weight) {
+  if (kind == config::Engine::analytic && features.kind().atom_layout() != nullptr)
+    return std::make_unique<AtomsAnalyticEngine>(run, weights, allreduce, features, chunk_rows, value_weight);
   if (kind == config::Engine::analytic)
     return std::make_unique<AnalyticEngine>(run, weights, allreduce, features, chunk_rows, value_weight);
   return std::make_unique<AutogradEngine>(run, weights, allreduce, chunk_rows, value_weight);

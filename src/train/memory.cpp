@@ -93,8 +93,12 @@ double chunk_bytes(const config::RunSpec& run, const Sizes& s, int64_t dim, torc
   // The analytic engine allocates its buffers for a whole chunk whatever the batch; autograd per chunk of a batch.
   const double rows = run.train.engine == config::Engine::analytic ? static_cast<double>(chunk_rows)
                                                                    : std::min(static_cast<double>(chunk_rows), s.batch);
-  const double per_row = static_cast<double>(model::buffer_elements_per_row(inputs, run.model.widths)) +
-                         feature_elements_per_row(run.model, dim);
+  // Per atom, where φ is per atom: each atom is a row of its element's network.
+  const model::NetworkShape networks = model::network_shape(run.model, dim);
+  const int64_t network_rows = inputs / networks.inputs;
+  const double per_row =
+      static_cast<double>(network_rows * model::buffer_elements_per_row(networks.inputs, run.model.widths)) +
+      feature_elements_per_row(run.model, dim);
   return rows * per_row * s.dtype;
 }
 
