@@ -4,8 +4,8 @@
 #     TORCHANI_PYTHON, an interpreter that imports torchani: see BENCHMARKS.md; skipped without it).
 #  2. Cost of an epoch: ethanol (ASE's geometry, every atom moved by N(0, 0.1 Å); the cost does not depend on the
 #     gradients, random here), N = 4096 frames, widths 64-64 SiLU, float32, full batch, 1 rank, 2 threads: the median
-#     of 10 epochs for inverse_distances (analytic and autograd engines) and atom_centered (ANI-1x's parameters:
-#     240 numbers per atom for H, C, O; autograd, the one engine it has), alternating them twice.
+#     of 10 epochs for inverse_distances and atom_centered (ANI-1x's parameters: 240 numbers per atom for H, C, O),
+#     each on the analytic and the autograd engine, alternating them twice.
 # Usage: bench/bench_atom_centered.sh
 # Environment: GRADFIT_BIN (default build/src/gradfit_dist), BENCH_DESCRIPTOR (default build/bench_descriptor,
 # built when missing), PYTHON (an interpreter with h5py and ase; default: python3, else /usr/bin/python3).
@@ -36,7 +36,7 @@ with h5py.File(sys.argv[1], "w") as f:
     f.attrs["numbers"] = atoms.numbers
 PY
 for round in 1 2; do
-  for setting in inverse_distances:analytic inverse_distances:autograd atom_centered:autograd; do
+  for setting in {inverse_distances,atom_centered}:{analytic,autograd}; do
     features=${setting%:*} engine=${setting#*:}
     printf 'name: cost\ndata: {target: file, path: %s}\nmodel: {widths: [64, 64], activation: silu, features: %s}\ntrain: {epochs: 10, engine: %s}\n' \
       "$work/ethanol.h5" "$features" "$engine" >"$work/cost.yaml"

@@ -2,6 +2,11 @@
 //   bench_descriptor DATA.h5 OUT.h5 [key=value ...]
 // reads x (N × 3a) and the attribute `numbers`, and writes OUT.h5's dataset `aev` (N × a × w, float64) computed
 // with model.features atom_centered's parameters (ANI-1x's, or those given as key=value, e.g. radial_cutoff=4.6).
+//   bench_descriptor --time DATA.h5 CHUNK [key=value ...]
+// times, in float32 on chunks of CHUNK frames, what the analytic engine asks of the descriptor per chunk: φ and
+// J's factors (at), Jᵀ g and J r; prints the median over the file's chunks of each, in ms per chunk.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -12,9 +17,9 @@
 
 namespace {
 
-gradfit::config::AtomCenteredSpec spec_of(int argc, char** argv) {
+gradfit::config::AtomCenteredSpec spec_of(int argc, char** argv, int first) {
   gradfit::config::AtomCenteredSpec spec;
-  for (int i = 3; i < argc; ++i) {
+  for (int i = first; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto eq = arg.find('=');
     bool known = false;
@@ -28,24 +33,66 @@ gradfit::config::AtomCenteredSpec spec_of(int argc, char** argv) {
   return spec;
 }
 
+torch::Tensor read_x(const gradfit::io::File& file) {
+  const auto shape = file.dataset_info("x").shape;
+  const auto rows = file.read_rows("x", 0, shape[0]);
+  return torch::tensor(rows, torch::kFloat64).view({shape[0], shape[1]});
+}
+
+double median_ms(std::vector<double> seconds) {
+  std::sort(seconds.begin(), seconds.end());
+  return 1000 * seconds[seconds.size() / 2];
+}
+
+int time_products(int argc, char** argv) {
+  const auto file = gradfit::io::File::open_read_only(argv[2]);
+  const gradfit::model::AtomCenteredFeatures features(spec_of(argc, argv, 4),
+                                                      file.read_int_vector_attribute("numbers"));
+  const auto x = read_x(file).to(torch::kFloat32);
+  const int64_t chunk = std::stoll(argv[3]);
+  torch::NoGradGuard no_grad;
+  std::vector<double> at, transpose, times;
+  const auto clock = [] { return std::chrono::steady_clock::now(); };
+  const auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  for (int64_t first = 0; first + chunk <= x.size(0); first += chunk) {
+    const auto rows = x.narrow(0, first, chunk);
+    const auto t0 = clock();
+    const auto factors = features.at(rows);
+    const auto t1 = clock();
+    const auto g = features.transpose_times(factors, torch::ones_like(factors.phi));
+    const auto t2 = clock();
+    const auto r = features.times(factors, g);
+    const auto t3 = clock();
+    at.push_back(seconds(t0, t1)), transpose.push_back(seconds(t1, t2)), times.push_back(seconds(t2, t3));
+  }
+  std::printf(
+      "%lld frames of %lld atoms, %lld per chunk, float32, %d threads: at %.2f ms, Jᵀ g %.2f ms, J r %.2f ms "
+      "per chunk (median of %zu)\n",
+      static_cast<long long>(x.size(0)), static_cast<long long>(x.size(1) / 3), static_cast<long long>(chunk),
+      at::get_num_threads(), median_ms(at), median_ms(transpose), median_ms(times), at.size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: bench_descriptor DATA.h5 OUT.h5 [key=value ...]\n");
+  const bool timing = argc > 1 && std::string(argv[1]) == "--time";
+  if (argc < (timing ? 4 : 3)) {
+    std::fprintf(stderr,
+                 "usage: bench_descriptor DATA.h5 OUT.h5 [key=value ...]\n"
+                 "       bench_descriptor --time DATA.h5 CHUNK [key=value ...]\n");
     return 2;
   }
   try {
+    if (timing) return time_products(argc, argv);
     const auto file = gradfit::io::File::open_read_only(argv[1]);
     const auto numbers = file.read_int_vector_attribute("numbers");
-    const auto shape = file.dataset_info("x").shape;
-    const auto rows = file.read_rows("x", 0, shape[0]);
-    const auto x = torch::tensor(rows, torch::kFloat64).view({shape[0], shape[1]});
-    const gradfit::model::AtomCenteredFeatures features(spec_of(argc, argv), numbers);
+    const auto x = read_x(file);
+    const gradfit::model::AtomCenteredFeatures features(spec_of(argc, argv, 3), numbers);
     const auto aev = features.phi(x).contiguous();
     const int64_t atoms = static_cast<int64_t>(numbers.size());
     auto out = gradfit::io::File::create(argv[2]);
-    out.write("aev", {shape[0], atoms, aev.size(1) / atoms}, aev.data_ptr<double>());
+    out.write("aev", {x.size(0), atoms, aev.size(1) / atoms}, aev.data_ptr<double>());
     out.close();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_descriptor: %s\n", e.what());

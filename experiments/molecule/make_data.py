@@ -2,7 +2,7 @@
 """Makes real molecular data for gradfit_dist: ethanol (9 atoms) in a GFN2-xTB molecular dynamics run, every frame
 labelled with its GFN2-xTB energy and forces, written as an extended XYZ file (what ASE and most codes read).
 
-Usage: make_data.py [--out DIR] [--frames 3000] [--temperature 500] [--jobs 2] [--overwrite]
+Usage: make_data.py [--out DIR] [--frames 3000] [--temperature 500] [--jobs 2] [--molecule ethanol] [--overwrite]
 
 Needs xtb (Debian's package `xtb`), numpy and ASE (`python3-ase`; run it with an interpreter that imports them,
 e.g. /usr/bin/python3). Minutes on 2 cores: the MD (0.5 fs steps, a frame every 5 fs, Berendsen thermostat at
@@ -10,10 +10,12 @@ e.g. /usr/bin/python3). Minutes on 2 cores: the MD (0.5 fs steps, a frame every 
 (one `xtb --grad` per frame, --jobs at a time) about 0.1 s a frame.
 
 Writes DIR/ethanol_md.extxyz (default DIR: data/ beside this script): every frame's positions (Å), energy (eV) and
-forces (eV/Å), in the order of the trajectory. scripts/ase_import.py turns it into gradfit_dist's HDF5 files (see
-docs/molecules.md and run.sh beside this script). An existing DIR/ethanol_md.extxyz (minutes of xtb, and the frames
-the HDF5 files were imported from) is kept: the script stops with one line before any work unless --overwrite is
-given. Bad arguments (a DIR that is a file, --frames or --jobs below 1, --temperature not above 0) are one line too.
+forces (eV/Å), in the order of the trajectory. --molecule NAME starts from another molecule of ASE's G2 set
+(ase.build.molecule: CH3CONH2 for acetamide, C6H6, ...) and writes DIR/NAME_md.extxyz. scripts/ase_import.py turns
+it into gradfit_dist's HDF5 files (see docs/molecules.md and run.sh beside this script). An existing
+DIR/NAME_md.extxyz (minutes of xtb, and the frames the HDF5 files were imported from) is kept: the script stops with
+one line before any work unless --overwrite is given. Bad arguments (a DIR that is a file, --frames or --jobs below
+1, --temperature not above 0, a --molecule not in the G2 set) are one line too.
 """
 import argparse
 import concurrent.futures
@@ -54,10 +56,19 @@ def run_xtb(args, cwd):
         raise RuntimeError(f"xtb {' '.join(args)} failed in {cwd}:\n" + "\n".join(done.stdout.splitlines()[-15:]))
 
 
-def molecular_dynamics(work, frames, temperature):
+def start_geometry(name):
+    """The symbols and positions (Å) the MD starts from: ETHANOL, or ASE's G2 molecule `name`."""
+    if name == "ethanol":
+        return [a[0] for a in ETHANOL], [a[1:] for a in ETHANOL]
+    from ase.build import molecule
+    atoms = molecule(name)
+    return atoms.get_chemical_symbols(), atoms.positions.tolist()
+
+
+def molecular_dynamics(work, frames, temperature, name):
     """The MD trajectory's frames (frames × atoms × 3, Å) and the symbols."""
-    symbols = [a[0] for a in ETHANOL]
-    write_xyz(os.path.join(work, "start.xyz"), symbols, [a[1:] for a in ETHANOL])
+    symbols, start = start_geometry(name)
+    write_xyz(os.path.join(work, "start.xyz"), symbols, start)
     step_fs, dump_fs = 0.5, 5.0
     with open(os.path.join(work, "md.inp"), "w") as f:
         f.write(f"$md\n   temp={temperature}\n   time={frames * dump_fs / 1000 + 0.5}\n   dump={dump_fs}\n"
@@ -109,9 +120,14 @@ def main():
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR/ethanol_md.extxyz")
+    parser.add_argument("--molecule", default="ethanol", help="ethanol, or a name of ASE's G2 set (CH3CONH2, ...)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR/NAME_md.extxyz")
     args = parser.parse_args()
-    path = os.path.join(args.out, "ethanol_md.extxyz")
+    path = os.path.join(args.out, f"{args.molecule}_md.extxyz")
+    if args.molecule != "ethanol":
+        from ase.collections import g2
+        if args.molecule not in g2.names:
+            sys.exit(f"make_data.py: --molecule {args.molecule}: not ethanol nor a name of ASE's G2 set")
     if args.frames < 1:
         sys.exit(f"make_data.py: --frames must be >= 1, got {args.frames}")
     if args.jobs < 1:
@@ -132,15 +148,15 @@ def main():
     except OSError as error:
         sys.exit(f"make_data.py: --out {args.out}: cannot make the folder ({error.strerror})")
     with tempfile.TemporaryDirectory() as work:
-        print(f"GFN2-xTB MD of ethanol at {args.temperature:g} K, {args.frames} frames 5 fs apart", flush=True)
-        symbols, positions = molecular_dynamics(work, args.frames, args.temperature)
+        print(f"GFN2-xTB MD of {args.molecule} at {args.temperature:g} K, {args.frames} frames 5 fs apart", flush=True)
+        symbols, positions = molecular_dynamics(work, args.frames, args.temperature, args.molecule)
         print(f"labelling {args.frames} frames with xtb --grad, {args.jobs} at a time", flush=True)
         jobs = [(i, symbols, positions[i], work) for i in range(args.frames)]
         with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
             labels = list(pool.map(label, jobs, chunksize=16))
     energies = np.array([e for e, _ in labels])
     gradients = np.array([g for _, g in labels])
-    source = f"GFN2-xTB (xtb) NVT MD of ethanol at {args.temperature:g} K, 0.5 fs steps, a frame every 5 fs"
+    source = f"GFN2-xTB (xtb) NVT MD of {args.molecule} at {args.temperature:g} K, 0.5 fs steps, a frame every 5 fs"
     write_extxyz(path, symbols, positions, energies, gradients, source)
     print(f"wrote {path}: {args.frames} frames with energies and forces")
 
