@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     const auto numbers = file.read_int_vector_attribute("numbers");
     const auto x = read_x(file);
     const gradfit::model::AtomCenteredFeatures features(spec_of(argc, argv, 3), numbers);
-    const auto aev = features.phi(x).contiguous();
+    const auto aev = features.at(x).phi.contiguous();  // on the CPU: the kernels training uses
     const int64_t atoms = static_cast<int64_t>(numbers.size());
     auto out = gradfit::io::File::create(argv[2]);
     out.write("aev", {x.size(0), atoms, aev.size(1) / atoms}, aev.data_ptr<double>());

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/descriptor_kernels.h"
+
 namespace gradfit::model {
 namespace {
 
@@ -25,6 +27,8 @@ enum Table : size_t {
   kRadialShifts,
   kAngularShifts,
   kAngleShifts,
+  kPairOffset,     // per pair, its first radial term's column in φ's frame row: i·w + s_j·K_R
+  kTripletOffset,  // per triplet, its angular block's: i·w + S·K_R + (pair of s_j, s_k)·K_A·K_Z
   kTables
 };
 
@@ -106,6 +110,10 @@ std::vector<torch::Tensor> make_tables(const config::AtomCenteredSpec& spec, con
   t[kRadialShifts] = shifts(spec.radial_start, spec.radial_cutoff, spec.radial_divisions);
   t[kAngularShifts] = shifts(spec.angular_start, spec.angular_cutoff, spec.angular_divisions);
   t[kAngleShifts] = shifts(0, kPi, spec.angle_sections) + kPi / (2.0 * static_cast<double>(spec.angle_sections));
+  const int64_t kr = spec.radial_divisions, block = spec.angular_divisions * spec.angle_sections;
+  t[kPairOffset] = t[kRadialSlot].div(elements, "floor") * layout.width + t[kRadialSlot].remainder(elements) * kr;
+  t[kTripletOffset] = t[kAngularSlot].div(element_pairs, "floor") * layout.width + elements * kr +
+                      t[kAngularSlot].remainder(element_pairs) * block;
   return t;
 }
 
@@ -155,6 +163,70 @@ AtomCenteredFeatures::AtomCenteredFeatures(const config::AtomCenteredSpec& spec,
       tables_(make_tables(spec, layout_)) {
   const auto elements = static_cast<int64_t>(layout_.elements.size());
   pairs_of_elements_ = elements * (elements + 1) / 2;
+  const auto& t = tables_.cpu();
+  auto& g = geometry_;
+  g.atoms = atoms_, g.pairs = t[kPairI].size(0), g.triplets = t[kTripletI].size(0), g.width = dim();
+  g.radial_divisions = spec.radial_divisions, g.angular_divisions = spec.angular_divisions;
+  g.angle_sections = spec.angle_sections;
+  g.radial_cutoff = spec.radial_cutoff, g.angular_cutoff = spec.angular_cutoff;
+  g.radial_eta = spec.radial_eta, g.angular_eta = spec.angular_eta, g.zeta = spec.zeta;
+  g.pair_i = t[kPairI].data_ptr<int64_t>(), g.pair_j = t[kPairJ].data_ptr<int64_t>();
+  g.pair_offset = t[kPairOffset].data_ptr<int64_t>();
+  g.triplet_i = t[kTripletI].data_ptr<int64_t>(), g.triplet_j = t[kTripletJ].data_ptr<int64_t>();
+  g.triplet_k = t[kTripletK].data_ptr<int64_t>(), g.triplet_offset = t[kTripletOffset].data_ptr<int64_t>();
+  g.radial_shifts = t[kRadialShifts].data_ptr<double>(), g.angular_shifts = t[kAngularShifts].data_ptr<double>();
+  angle_shift_trig_ = {torch::cos(t[kAngleShifts]), torch::sin(t[kAngleShifts])};
+  g.angle_shift_cosines = angle_shift_trig_[0].data_ptr<double>();
+  g.angle_shift_sines = angle_shift_trig_[1].data_ptr<double>();
+}
+
+bool AtomCenteredFeatures::on_kernels(const torch::Tensor& t) const {
+  return t.is_cpu() && !tensor_operations_;
+}
+
+namespace {
+// Frames per task of the descriptor's kernels: each frame is a few hundred pairs and triplets.
+constexpr int64_t kFramesPerTask = 4;
+}  // namespace
+
+FeatureRows AtomCenteredFeatures::kernel_at(const torch::Tensor& x) const {
+  const auto points = x.contiguous();
+  const int64_t frames = x.size(0);
+  FeatureRows rows;
+  rows.phi = torch::empty({frames, dim()}, x.options());
+  rows.first = torch::empty({frames, geometry_.pairs, geometry_.pair_factors()}, x.options());
+  rows.second = torch::empty({frames, geometry_.triplets, geometry_.triplet_factors()}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "atom_centered_at", [&] {
+    at::parallel_for(0, frames, kFramesPerTask, [&](int64_t begin, int64_t end) {
+      descriptor::at(geometry_, points.data_ptr<scalar_t>(), rows.phi.data_ptr<scalar_t>(),
+                     rows.first.data_ptr<scalar_t>(), rows.second.data_ptr<scalar_t>(), begin, end);
+    });
+  });
+  return rows;
+}
+
+torch::Tensor AtomCenteredFeatures::kernel_transpose(const FeatureRows& rows, const torch::Tensor& g) const {
+  const auto grad = g.contiguous();
+  auto out = torch::empty({g.size(0), input_dim()}, g.options());
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "atom_centered_transpose", [&] {
+    at::parallel_for(0, g.size(0), kFramesPerTask, [&](int64_t begin, int64_t end) {
+      descriptor::transpose_times(geometry_, rows.first.data_ptr<scalar_t>(), rows.second.data_ptr<scalar_t>(),
+                                  grad.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), begin, end);
+    });
+  });
+  return out;
+}
+
+torch::Tensor AtomCenteredFeatures::kernel_times(const FeatureRows& rows, const torch::Tensor& r) const {
+  const auto moves = r.contiguous();
+  auto out = torch::empty({r.size(0), dim()}, r.options());
+  AT_DISPATCH_FLOATING_TYPES(r.scalar_type(), "atom_centered_times", [&] {
+    at::parallel_for(0, r.size(0), kFramesPerTask, [&](int64_t begin, int64_t end) {
+      descriptor::times(geometry_, rows.first.data_ptr<scalar_t>(), rows.second.data_ptr<scalar_t>(),
+                        moves.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), begin, end);
+    });
+  });
+  return out;
 }
 
 torch::Tensor AtomCenteredFeatures::radial_sum(const torch::Tensor& terms) const {
@@ -236,6 +308,7 @@ torch::Tensor AtomCenteredFeatures::triplet_factors(const torch::Tensor& atoms, 
 }
 
 FeatureRows AtomCenteredFeatures::at(const torch::Tensor& x) const {
+  if (on_kernels(x)) return kernel_at(x);
   const auto atoms = x.reshape({x.size(0), atoms_, 3});
   torch::Tensor radial_terms, angular_terms;
   FeatureRows rows;
@@ -248,6 +321,7 @@ FeatureRows AtomCenteredFeatures::at(const torch::Tensor& x) const {
 // Jᵀ g for one model's g (B × m): each pair's and triplet's terms' slopes, contracted with g at the terms' places,
 // give the derivatives by R_ij, R_ik and c; their gradients by the vectors from atom i add into the atoms' rows.
 torch::Tensor AtomCenteredFeatures::transpose_one(const FeatureRows& rows, const torch::Tensor& g) const {
+  if (on_kernels(g)) return kernel_transpose(rows, g);
   const int64_t b = g.size(0), elements = static_cast<int64_t>(layout_.elements.size());
   const int64_t kr = spec_.radial_divisions, ka = spec_.angular_divisions, kz = spec_.angle_sections;
   const int64_t radial_width = elements * kr;
@@ -278,6 +352,7 @@ torch::Tensor AtomCenteredFeatures::transpose_one(const FeatureRows& rows, const
 // J r for one model's r (B × n): each pair's and triplet's change of R_ij, R_ik and c along r, times the terms'
 // slopes, summed at the terms' places.
 torch::Tensor AtomCenteredFeatures::times_one(const FeatureRows& rows, const torch::Tensor& r) const {
+  if (on_kernels(r)) return kernel_times(rows, r);
   const int64_t b = r.size(0), kr = spec_.radial_divisions, ka = spec_.angular_divisions, kz = spec_.angle_sections;
   const auto moves = r.view({b, atoms_, 3});
   const auto along = [&](Table to, Table from) {

@@ -8,12 +8,14 @@
 // terms with the factor ¼. Every pair and triplet of the molecule is evaluated, those beyond a cutoff contributing
 // zero: the molecules of today's data files have tens of atoms (a neighbour list comes with frames of any size).
 // J is applied from the descriptor's structure: at() keeps, per pair and triplet, the terms' slopes by the
-// distances and the angle's cosine, and the unit vectors along which those change; phi() stays differentiable
-// operations, the reference.
+// distances and the angle's cosine, and the unit vectors along which those change; on the CPU by the kernels of
+// model/descriptor_kernels.h, elsewhere by LibTorch's operations. phi() stays differentiable operations, the
+// reference.
 #include <cstdint>
 #include <vector>
 
 #include "config/config.h"
+#include "model/descriptor_kernels.h"
 #include "model/feature_map.h"
 
 namespace gradfit::model {
@@ -42,8 +44,15 @@ class AtomCenteredFeatures final : public FeatureMap {
   // it before asking).
   std::string script() const override;
   const AtomLayout* atom_layout() const override { return &layout_; }
+  // φ, J's factors and the products by LibTorch's operations on the CPU too, as on a GPU, instead of the CPU's
+  // kernels (model/descriptor_kernels.h): lets the tests check the GPU's code path on a CPU.
+  void use_tensor_operations() { tensor_operations_ = true; }
 
  private:
+  bool on_kernels(const torch::Tensor& t) const;
+  FeatureRows kernel_at(const torch::Tensor& x) const;
+  torch::Tensor kernel_transpose(const FeatureRows& rows, const torch::Tensor& g) const;
+  torch::Tensor kernel_times(const FeatureRows& rows, const torch::Tensor& r) const;
   torch::Tensor radial(const torch::Tensor& atoms) const;   // B × a × S·K_R
   torch::Tensor angular(const torch::Tensor& atoms) const;  // B × a × S(S+1)/2·K_A·K_Z
   // The pairs' terms (B × pairs × K_R) and the triplets' (B × triplets × K_A·K_Z) summed into their atoms' slots.
@@ -63,6 +72,9 @@ class AtomCenteredFeatures final : public FeatureMap {
   // pair_i, pair_j (ordered pairs, i ≠ j), radial_slot (i·S + s_j), triplet_i, triplet_j, triplet_k (j < k, both
   // ≠ i), angular_slot (i·S(S+1)/2 + the pair of s_j, s_k), radial_shifts, angular_shifts, angle_shifts.
   TablesLike tables_;
+  descriptor::Geometry geometry_;                // the CPU tables', for the kernels
+  std::vector<torch::Tensor> angle_shift_trig_;  // cos θ_z and sin θ_z (float64), the kernels' angle shifts
+  bool tensor_operations_ = false;
 };
 
 }  // namespace gradfit::model

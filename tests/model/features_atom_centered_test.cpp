@@ -132,17 +132,27 @@ torch::Tensor jacobian_times_by_autograd(const Features& features, const torch::
   return torch::autograd::grad({jt_u}, {u}, {r})[0];
 }
 
-// J from the descriptor's structure: Jᵀ g equals autograd's vector-Jacobian product through φ, and J r autograd's
-// Jacobian-vector product, for one model's vectors and an ensemble's (the same 1e-14 as the other kinds); φ at the
-// rows equals φ's differentiable operations bit for bit.
-TEST(AtomCentered, JacobianProductsMatchAutograd) {
+// J from the descriptor's structure, by the CPU's kernels and by LibTorch's operations (a GPU's path): Jᵀ g equals
+// autograd's vector-Jacobian product through φ, and J r autograd's Jacobian-vector product, for one model's vectors
+// and an ensemble's (the same 1e-14 as the other kinds); φ at the rows equals φ's differentiable operations, bit
+// for bit by the same operations, to 1e-15 by the kernels (another order of the same float64 operations).
+class AtomCenteredPaths : public ::testing::TestWithParam<bool> {};
+
+TEST_P(AtomCenteredPaths, JacobianProductsMatchAutograd) {
+  const bool tensor_operations = GetParam();
   torch::manual_seed(5);
   const auto x = frames(4);
-  const Features features(spec_of(kNumbers), 15);
+  auto kind = std::make_shared<AtomCenteredFeatures>(spec_of(kNumbers).descriptor, kNumbers);
+  if (tensor_operations) kind->use_tensor_operations();
+  const Features features(kind);
   const auto at = features.at(x);
   const auto leaf = x.clone().requires_grad_(true);
   const auto phi = features(leaf);
-  EXPECT_TRUE(torch::equal(phi.detach(), at.phi));
+  if (tensor_operations) {
+    EXPECT_TRUE(torch::equal(phi.detach(), at.phi));
+  } else {
+    EXPECT_LT(relative_difference(at.phi, phi.detach()), 1e-15);
+  }
   const auto g = torch::randn({2, 4, features.dim()}, torch::kFloat64);
   const auto r = torch::randn({2, 4, 15}, torch::kFloat64);
   for (int64_t m = 0; m < 2; ++m) {
@@ -157,6 +167,9 @@ TEST(AtomCentered, JacobianProductsMatchAutograd) {
   const double rhs = (r * features.transpose_times(at, g)).sum().item<double>();
   EXPECT_NEAR(lhs, rhs, 1e-13 * std::abs(rhs));
 }
+
+INSTANTIATE_TEST_SUITE_P(KernelsAndTensorOperations, AtomCenteredPaths, ::testing::Bool(),
+                         [](const auto& info) { return std::string(info.param ? "TensorOperations" : "Kernels"); });
 
 // An atom beyond both cutoffs of every other atom leaves their descriptors as they are.
 TEST(AtomCentered, AtomsBeyondTheCutoffsDoNotCount) {
