@@ -9,16 +9,18 @@
 # --seeds seeds each (0, 1, ...: initial weights and batch order): per seed the held-out force error (gradfit_dist's
 # from `eval` on test.h5), and each one's wall time for all its seeds (gradfit_dist: the whole command, which
 # trains the seeds one after another; TorchANI: its training loops).
-# Usage: bench/bench_ani.sh [--epochs 50] [--seeds 3] [--molecules "ethanol CH3CONH2"]
-# Environment: TORCHANI_PYTHON (an interpreter that imports torchani: see BENCHMARKS.md; required), GRADFIT_BIN
-# (default build/src/gradfit_dist), PYTHON (an interpreter with h5py, ase and torch; default: python3, else
-# /usr/bin/python3).
+# Usage: bench/bench_ani.sh [--epochs 50] [--seeds 3] [--molecules "ethanol CH3CONH2"] [--without-torchani]
+# (--without-torchani: gradfit_dist's two models alone, e.g. at more epochs than TorchANI's time allows here.)
+# Environment: TORCHANI_PYTHON (an interpreter that imports torchani: see BENCHMARKS.md; required with TorchANI),
+# GRADFIT_BIN (default build/src/gradfit_dist), PYTHON (an interpreter with h5py, ase and torch; default: python3,
+# else /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${GRADFIT_BIN:-build/src/gradfit_dist}
-epochs=50 seeds=3 molecules="ethanol CH3CONH2"
+epochs=50 seeds=3 molecules="ethanol CH3CONH2" peer=yes
 while [ $# -gt 0 ]; do
   case $1 in
+    --without-torchani) peer=no && shift && continue ;;
     --epochs) epochs=$2 ;;
     --seeds) seeds=$2 ;;
     --molecules) molecules=$2 ;;
@@ -26,7 +28,8 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
-[ -n "${TORCHANI_PYTHON:-}" ] || { echo "bench_ani.sh: set TORCHANI_PYTHON (see BENCHMARKS.md)" >&2; exit 2; }
+[ "$peer" = no ] || [ -n "${TORCHANI_PYTHON:-}" ] ||
+  { echo "bench_ani.sh: set TORCHANI_PYTHON (see BENCHMARKS.md)" >&2; exit 2; }
 . bench/lib.sh  # $py, $work
 data=experiments/molecule/data
 seed_list=$(seq -s, 0 $((seeds - 1)))
@@ -79,6 +82,7 @@ for mol in $molecules; do
   [ -f "$test" ] || "$py" scripts/ase_import.py "$data/${mol}_md.extxyz" --index 2000: --out "$test"
   gradfit "$mol" atom_centered false "$train" "$test"
   gradfit "$mol" inverse_distances true "$train" "$test"
+  [ "$peer" = yes ] || continue
   for seed in $(seq 0 $((seeds - 1))); do
     printf '%s seed %s: ' "$mol" "$seed"
     "$TORCHANI_PYTHON" -W ignore bench/ani_peer.py "$train" "$test" --epochs "$epochs" --threads 2 --seed "$seed"

@@ -1,6 +1,7 @@
 #include "train/engine.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "model/analytic.h"
@@ -10,18 +11,13 @@
 namespace gradfit::train {
 namespace {
 
-// The gradients accumulate straight into the buffer, for one run or an ensemble.
+// The gradients accumulate straight into the buffer, for one run or an ensemble. `Loss`: model::AnalyticLoss (one
+// network of φ) or model::AtomsAnalyticLoss (φ per atom, one network per element), which compute alike.
+template <typename Loss>
 class AnalyticEngine : public Engine {
  public:
-  AnalyticEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
-                 const model::Features& features, int64_t chunk_rows, double value_weight)
-      : loss_(run.model.activation, weights.params, chunk_rows),
-        gradient_views_(model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), features.dim(),
-                                              run.model.widths)),
-        value_weight_(value_weight) {
-    loss_.set_gradient_loss({run.train.loss, run.train.huber_delta});
-    loss_.set_features(features);
-  }
+  AnalyticEngine(Loss loss, std::vector<torch::Tensor> gradient_views, double value_weight)
+      : loss_(std::move(loss)), gradient_views_(std::move(gradient_views)), value_weight_(value_weight) {}
 
   void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
     if (batch.size() == 0) return;
@@ -34,38 +30,29 @@ class AnalyticEngine : public Engine {
   }
 
  private:
-  model::AnalyticLoss loss_;
-  std::vector<torch::Tensor> gradient_views_;  // one per parameter, R × shape, into the allreduce buffer
+  Loss loss_;
+  std::vector<torch::Tensor> gradient_views_;  // one per parameter (of every network), R × shape, into the buffer
   double value_weight_;
 };
 
-// The same where φ is per atom (model.features atom_centered): one network per element, summed over the atoms.
-class AtomsAnalyticEngine : public Engine {
- public:
-  AtomsAnalyticEngine(const config::RunSpec& run, Weights& weights, parallel::GradientAllreduce& allreduce,
-                      const model::Features& features, int64_t chunk_rows, double value_weight)
-      : loss_(run.model.activation, weights.params, chunk_rows, features),
-        gradient_views_(model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}),
-                                              weights.networks.inputs, run.model.widths, weights.networks.count)),
-        value_weight_(value_weight) {
-    loss_.set_gradient_loss({run.train.loss, run.train.huber_delta});
+std::unique_ptr<Engine> make_analytic_engine(const config::RunSpec& run, Weights& weights,
+                                             parallel::GradientAllreduce& allreduce, const model::Features& features,
+                                             int64_t chunk_rows, double value_weight) {
+  auto gradient_views = model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}),
+                                              weights.networks.inputs, run.model.widths, weights.networks.count);
+  const model::GradientLoss gradient_loss{run.train.loss, run.train.huber_delta};
+  if (features.kind().atom_layout() != nullptr) {
+    model::AtomsAnalyticLoss loss(run.model.activation, weights.params, chunk_rows, features);
+    loss.set_gradient_loss(gradient_loss);
+    return std::make_unique<AnalyticEngine<model::AtomsAnalyticLoss>>(std::move(loss), std::move(gradient_views),
+                                                                      value_weight);
   }
-
-  void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
-    if (batch.size() == 0) return;
-    loss_.accumulate(batch.x, batch.grad_samples, batch.values, value_weight_, count, gradient_views_, sums,
-                     batch.weights);
-  }
-  void evaluate(const Batch& batch, int64_t, torch::Tensor& sums) override {
-    if (batch.size() == 0) return;
-    loss_.evaluate(batch.x, batch.grad_samples, batch.values, value_weight_, sums, batch.weights);
-  }
-
- private:
-  model::AtomsAnalyticLoss loss_;
-  std::vector<torch::Tensor> gradient_views_;  // one per parameter of every network, R × shape
-  double value_weight_;
-};
+  model::AnalyticLoss loss(run.model.activation, weights.params, chunk_rows);
+  loss.set_gradient_loss(gradient_loss);
+  loss.set_features(features);
+  return std::make_unique<AnalyticEngine<model::AnalyticLoss>>(std::move(loss), std::move(gradient_views),
+                                                               value_weight);
+}
 
 // One run by double backward through LibTorch's autograd, chunk by chunk, its .grad accumulating; then copied into
 // the buffer.
@@ -115,10 +102,8 @@ class AutogradEngine : public Engine {
 std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
                                     parallel::GradientAllreduce& allreduce, const model::Features& features,
                                     int64_t chunk_rows, double value_weight) {
-  if (kind == config::Engine::analytic && features.kind().atom_layout() != nullptr)
-    return std::make_unique<AtomsAnalyticEngine>(run, weights, allreduce, features, chunk_rows, value_weight);
   if (kind == config::Engine::analytic)
-    return std::make_unique<AnalyticEngine>(run, weights, allreduce, features, chunk_rows, value_weight);
+    return make_analytic_engine(run, weights, allreduce, features, chunk_rows, value_weight);
   return std::make_unique<AutogradEngine>(run, weights, allreduce, chunk_rows, value_weight);
 }
 

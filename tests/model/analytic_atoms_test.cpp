@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "model/atom_centered_molecule.h"
 #include "model/features_atom_centered.h"
 #include "model/loss.h"
 #include "model/mlp.h"
@@ -18,29 +19,12 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).norm() / b.norm()).item<double>();
 }
 
-// A 5-atom molecule (C, O, H, H, H) with cutoffs short enough that some pairs fall outside them.
 config::ModelSpec spec_of() {
-  config::ModelSpec spec;
-  spec.widths = {6, 5};
-  spec.activation = config::Activation::softplus;
-  spec.dtype = config::DType::float64;
-  spec.features = config::FeatureKind::atom_centered;
-  spec.descriptor.radial_cutoff = 3.0;
-  spec.descriptor.angular_cutoff = 2.4;
-  spec.descriptor.radial_eta = 4;
-  spec.descriptor.angular_eta = 3;
-  spec.descriptor.zeta = 4;
-  spec.descriptor.radial_divisions = 4;
-  spec.descriptor.angular_divisions = 2;
-  spec.descriptor.angle_sections = 3;
-  spec.numbers = {6, 8, 1, 1, 1};
-  return spec;
+  return small_molecule::small_descriptor_spec(small_molecule::kNumbers, config::Activation::softplus);
 }
 
 torch::Tensor frames(int64_t rows) {
-  const auto base =
-      torch::tensor({0.0, 0.0, 0.0, 1.4, 0.0, 0.0, -0.6, 0.9, 0.1, -0.5, -0.9, 0.3, 2.9, 0.8, -0.4}, torch::kFloat64);
-  return base + 0.1 * torch::randn({rows, 15}, torch::kFloat64);
+  return small_molecule::molecule_frames(rows);
 }
 
 // Each model's parameters flat, one row per model (the trainer's Weights::flat).

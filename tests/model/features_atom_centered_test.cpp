@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "model/atom_centered_molecule.h"
 #include "model/features.h"
 #include "model/mlp.h"
 
@@ -17,32 +18,14 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).norm() / b.norm()).item<double>();
 }
 
-// A small descriptor, cutoffs short enough that some pairs of the molecule below fall outside them.
+using small_molecule::kNumbers;
+
 config::ModelSpec spec_of(const std::vector<int64_t>& numbers) {
-  config::ModelSpec spec;
-  spec.widths = {6, 5};
-  spec.activation = config::Activation::tanh;
-  spec.dtype = config::DType::float64;
-  spec.features = config::FeatureKind::atom_centered;
-  spec.descriptor.radial_cutoff = 3.0;
-  spec.descriptor.angular_cutoff = 2.4;
-  spec.descriptor.radial_eta = 4;
-  spec.descriptor.angular_eta = 3;
-  spec.descriptor.zeta = 4;
-  spec.descriptor.radial_divisions = 4;
-  spec.descriptor.angular_divisions = 2;
-  spec.descriptor.angle_sections = 3;
-  spec.numbers = numbers;
-  return spec;
+  return small_molecule::small_descriptor_spec(numbers, config::Activation::tanh);
 }
 
-const std::vector<int64_t> kNumbers{6, 8, 1, 1, 1};  // C, O, H, H, H
-
-// Frames of the 5 atoms about a fixed shape spanning ~3.5 Å.
 torch::Tensor frames(int64_t rows) {
-  const auto base =
-      torch::tensor({0.0, 0.0, 0.0, 1.4, 0.0, 0.0, -0.6, 0.9, 0.1, -0.5, -0.9, 0.3, 2.9, 0.8, -0.4}, torch::kFloat64);
-  return base + 0.1 * torch::randn({rows, 15}, torch::kFloat64);
+  return small_molecule::molecule_frames(rows);
 }
 
 // x with every atom turned about an axis and moved by one vector, and atoms 2, 3, 4 (the H atoms) taken in the
