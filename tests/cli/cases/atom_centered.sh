@@ -2,14 +2,14 @@
 # Each function case_NAME is the ctest test cli.NAME (tests/cli/CMakeLists.txt reads the names here);
 # cli_test.sh runs it after lib.sh's helpers, in a fresh $work folder.
 
-# $work/mol.h5: 150 frames of a 5-atom molecule (C, O, H, H, H; attribute numbers) about a shape ~3.5 Å wide, so
+# $work/mol.h5: 100 frames of a 5-atom molecule (C, O, H, H, H; attribute numbers) about a shape ~3.5 Å wide, so
 # that some pairs fall beyond the small cutoffs of $work/ac.yaml; V = a sum of Morse-like pair terms.
 write_atom_centered_data() {
   "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
 import sys, h5py, numpy as np
 rng = np.random.default_rng(8)
 base = np.array([[0, 0, 0], [1.4, 0, 0], [-0.6, 0.9, 0.1], [-0.5, -0.9, 0.3], [2.9, 0.8, -0.4]])
-x = base[None] + 0.12 * rng.normal(size=(150, 5, 3))
+x = base[None] + 0.12 * rng.normal(size=(100, 5, 3))
 grad = np.zeros_like(x)
 for i in range(5):
     for j in range(i + 1, 5):
@@ -21,7 +21,7 @@ for i in range(5):
         grad[:, i] += dv * r / d
         grad[:, j] -= dv * r / d
 with h5py.File(sys.argv[1] + "/mol.h5", "w") as f:
-    f["x"], f["grad"] = x.reshape(150, 15), grad.reshape(150, 15)
+    f["x"], f["grad"] = x.reshape(100, 15), grad.reshape(100, 15)
     f.attrs["numbers"] = np.array([6, 8, 1, 1, 1])
 PY
   cat >"$work/ac.yaml" <<YAML
@@ -57,18 +57,16 @@ write_atom_centered_sweeps() {
   done
 }
 
-# atom_centered_against_pytorch SWEEP...: each sweep on 1 and 3 ranks, every run equal to PyTorch's training to
-# 1e-9, and the rank counts agreeing to 1e-10.
+# atom_centered_against_pytorch SWEEP...: each sweep on 1 rank equal to PyTorch's training to 1e-9, and on 3 ranks
+# equal to 1 rank to 1e-10 (so to PyTorch within 1e-9 + 1e-10; the reference replays a run in seconds of Python).
 atom_centered_against_pytorch() {
-  for n in 1 3; do
-    for sweep in "$@"; do
+  for sweep in "$@"; do
+    for n in 1 3; do
       run mpi "$n" "$GRADFIT_BIN" --out "$work/$sweep$n" "$work/$sweep.yaml"
       expect_rc 0
-      "$PYTHON" tests/train/pytorch_reference.py "$work/$sweep$n/results.h5" "$work/mol.h5" --tol 1e-9 ||
-        fail "$sweep: -n $n differs from PyTorch"
     done
-  done
-  for sweep in "$@"; do
+    "$PYTHON" tests/train/pytorch_reference.py "$work/${sweep}1/results.h5" "$work/mol.h5" --tol 1e-9 ||
+      fail "$sweep: -n 1 differs from PyTorch"
     "$PYTHON" tests/cli/compare_rank_counts.py "$work/${sweep}1/results.h5" "$work/${sweep}3/results.h5" \
       --tol 1e-10 || fail "$sweep: -n 1 and -n 3 differ"
   done
@@ -76,10 +74,10 @@ atom_centered_against_pytorch() {
 
 case_atom_centered_analytic_matches_pytorch() {
   # model.features atom_centered, float64, Adam, on the analytic engine (J from the descriptor's structure, one
-  # network per element): on 1 and 3 ranks, full batch (the two runs as one job's ensemble) and in gradfit_dist's
-  # mini-batches, each run's histories and final weights equal PyTorch's training of the same per-element networks
-  # on its own implementation of the descriptor (tests/train/atom_centered_reference.py) to 1e-9, and the rank
-  # counts agree to 1e-10.
+  # network per element): full batch (the two runs as one job's ensemble) and in gradfit_dist's mini-batches, each
+  # run's histories and final weights on 1 rank equal PyTorch's training of the same per-element networks on its own
+  # implementation of the descriptor (tests/train/atom_centered_reference.py) to 1e-9, and 3 ranks equal 1 rank to
+  # 1e-10.
   write_atom_centered_sweeps
   atom_centered_against_pytorch ac_an ac_mb_an
 }
