@@ -64,6 +64,11 @@ class AnalyticLoss {
   void evaluate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
                 double value_weight, torch::Tensor& sums, const torch::Tensor& row_weights = {});
 
+  // A chunk's rows: x, grad_samples, values (undefined without a value term) and weights (undefined: all 1).
+  struct Rows {
+    torch::Tensor x, grad_samples, values, weights;
+    Rows narrow(int64_t first, int64_t rows) const;
+  };
   // A chunk in two stages, for a caller that couples the rows of several networks through its own loss
   // (model/analytic_atoms.h: one network per element). forward() runs the sweeps on `inputs` (rows × inputs, rows
   // up to chunk_rows) and returns views of ∂V/∂inputs (g) and V (v, rows × 1, with `with_value`); the caller writes
@@ -115,11 +120,6 @@ class AnalyticLoss {
   void z_bar_layer(LayerViews& b, bool last, bool has_h_bar);
   // Model r's block of a chunk buffer or weight (the tensor itself for one model).
   const torch::Tensor& block_of(const torch::Tensor& t, int64_t r) const;
-  // A chunk's rows: x, grad_samples, values (undefined without a value term) and weights (undefined: all 1).
-  struct Rows {
-    torch::Tensor x, grad_samples, values, weights;
-    Rows narrow(int64_t first, int64_t rows) const;
-  };
   // dV/dx ((R×)rows×n), then the residual r = dV/dx − S and its adjoint, and r flat per model: for the identity
   // the views' g, r and r_flat; with features Jᵀ applied to the views' g, and buffers of their own.
   struct Residual {

@@ -45,11 +45,6 @@ AtomsAnalyticLoss::AtomsAnalyticLoss(config::Activation activation, const std::v
   }
 }
 
-AtomsAnalyticLoss::Rows AtomsAnalyticLoss::Rows::narrow(int64_t first, int64_t rows) const {
-  const auto part = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, first, rows) : t; };
-  return {part(x), part(grad_samples), part(values), part(weights)};
-}
-
 std::vector<torch::Tensor> AtomsAnalyticLoss::element_inputs(const torch::Tensor& phi) const {
   const int64_t frames = phi.size(0);
   const auto per_atom = phi.view({frames, -1, width_});

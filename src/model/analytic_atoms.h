@@ -33,10 +33,7 @@ class AtomsAnalyticLoss {
   void set_gradient_loss(const GradientLoss& loss) { gradient_loss_ = loss; }
 
  private:
-  struct Rows {  // a chunk's frames: x, grad_samples, values and weights (undefined: none, all 1)
-    torch::Tensor x, grad_samples, values, weights;
-    Rows narrow(int64_t first, int64_t rows) const;
-  };
+  using Rows = AnalyticLoss::Rows;  // a chunk's frames
   struct Pass {  // one model on a chunk: dV/dx, then r = dV/dx − S and its adjoint; V, then V − value and its adjoint
     torch::Tensor r, v;
     std::vector<AnalyticLoss::Stage> stages;  // per element

@@ -244,76 +244,57 @@ torch::Tensor AtomCenteredFeatures::angular_sum(const torch::Tensor& terms) cons
       .view({rows, atoms_, pairs_of_elements_ * k});
 }
 
-torch::Tensor AtomCenteredFeatures::radial(const torch::Tensor& atoms) const {
-  const auto v = atoms.index_select(1, table(atoms, kPairJ)) - atoms.index_select(1, table(atoms, kPairI));
-  const auto d = v.square().sum(-1).sqrt();  // B × pairs
-  const auto gauss = torch::exp((d.unsqueeze(-1) - table(atoms, kRadialShifts)).square() * -spec_.radial_eta);
-  return radial_sum(gauss * 0.25 * cutoff(d, spec_.radial_cutoff).unsqueeze(-1));  // terms B × pairs × K_R
-}
-
-torch::Tensor AtomCenteredFeatures::angular(const torch::Tensor& atoms) const {
-  const auto centre = atoms.index_select(1, table(atoms, kTripletI));
-  const auto vj = atoms.index_select(1, table(atoms, kTripletJ)) - centre;  // B × triplets × 3
-  const auto vk = atoms.index_select(1, table(atoms, kTripletK)) - centre;
-  const auto dj = vj.square().sum(-1).sqrt(), dk = vk.square().sum(-1).sqrt();
-  const auto cosine = (vj * vk).sum(-1) / torch::clamp(dj * dk, kDistanceProductFloor);
-  const auto theta = torch::acos(cosine * kCosineFactor).unsqueeze(-1);
-  const auto angle = torch::pow((torch::cos(theta - table(atoms, kAngleShifts)) + 1) * 0.5, spec_.zeta);  // K_Z
-  const auto mean = ((dj + dk) * 0.5).unsqueeze(-1);
-  const auto radius = torch::exp((mean - table(atoms, kAngularShifts)).square() * -spec_.angular_eta);  // K_A
-  const auto fc = (cutoff(dj, spec_.angular_cutoff) * cutoff(dk, spec_.angular_cutoff)).unsqueeze(-1).unsqueeze(-1);
-  return angular_sum((radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2));  // B × triplets × K_A·K_Z
-}
-
-torch::Tensor AtomCenteredFeatures::phi(const torch::Tensor& x) const {
-  const auto atoms = x.reshape({x.size(0), atoms_, 3});
-  return torch::cat({radial(atoms), angular(atoms)}, -1).reshape({x.size(0), -1});
-}
-
-// The same operations as radial() up to the terms, which it leaves in `terms`, and their slopes.
-torch::Tensor AtomCenteredFeatures::pair_factors(const torch::Tensor& atoms, torch::Tensor& terms) const {
+torch::Tensor AtomCenteredFeatures::pair_terms(const torch::Tensor& atoms, torch::Tensor* factors) const {
   const auto v = atoms.index_select(1, table(atoms, kPairJ)) - atoms.index_select(1, table(atoms, kPairI));
   const auto d = v.square().sum(-1).sqrt().unsqueeze(-1);  // B × pairs × 1
   const auto centred = d - table(atoms, kRadialShifts);
   const auto gauss = torch::exp(centred.square() * -spec_.radial_eta);
   const auto fc = cutoff(d, spec_.radial_cutoff);
-  terms = gauss * 0.25 * fc;
-  const auto slopes = gauss * 0.25 * (cutoff_slope(d, spec_.radial_cutoff) - centred * (2 * spec_.radial_eta) * fc);
-  return torch::cat({v / d, slopes}, -1);
+  if (factors != nullptr) {
+    const auto slopes = gauss * 0.25 * (cutoff_slope(d, spec_.radial_cutoff) - centred * (2 * spec_.radial_eta) * fc);
+    *factors = torch::cat({v / d, slopes}, -1);
+  }
+  return gauss * 0.25 * fc;
 }
 
-// The same operations as angular() up to the terms, which it leaves in `terms`, and the factors of their slopes.
-torch::Tensor AtomCenteredFeatures::triplet_factors(const torch::Tensor& atoms, torch::Tensor& terms) const {
+torch::Tensor AtomCenteredFeatures::triplet_terms(const torch::Tensor& atoms, torch::Tensor* factors) const {
   const auto centre = atoms.index_select(1, table(atoms, kTripletI));
-  const auto vj = atoms.index_select(1, table(atoms, kTripletJ)) - centre;
+  const auto vj = atoms.index_select(1, table(atoms, kTripletJ)) - centre;  // B × triplets × 3
   const auto vk = atoms.index_select(1, table(atoms, kTripletK)) - centre;
   const auto dj = vj.square().sum(-1).sqrt(), dk = vk.square().sum(-1).sqrt();
   const auto cosine = ((vj * vk).sum(-1) / torch::clamp(dj * dk, kDistanceProductFloor)).unsqueeze(-1);
   const auto turned = torch::acos(cosine * kCosineFactor) - table(atoms, kAngleShifts);  // θ − θ_z
   const auto half = (torch::cos(turned) + 1) * 0.5;
-  const auto angle = torch::pow(half, spec_.zeta);
-  const auto dtheta_dc = (1 - (cosine * kCosineFactor).square()).rsqrt() * -kCosineFactor;
-  const auto angle_slope = torch::pow(half, spec_.zeta - 1) * torch::sin(turned) * (-0.5 * spec_.zeta) * dtheta_dc;
+  const auto angle = torch::pow(half, spec_.zeta);  // K_Z
   const auto centred = ((dj + dk) * 0.5).unsqueeze(-1) - table(atoms, kAngularShifts);
-  const auto radius = torch::exp(centred.square() * -spec_.angular_eta);
-  const auto radius_slope = radius * centred * (-2 * spec_.angular_eta);
+  const auto radius = torch::exp(centred.square() * -spec_.angular_eta);  // K_A
   const double rc = spec_.angular_cutoff;
   const auto fcj = cutoff(dj, rc), fck = cutoff(dk, rc);
   const auto fc = (fcj * fck).unsqueeze(-1).unsqueeze(-1);
-  terms = (radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2);
-  const auto fj = (cutoff_slope(dj, rc) * fck).unsqueeze(-1), fk = (fcj * cutoff_slope(dk, rc)).unsqueeze(-1);
-  const auto dj1 = dj.unsqueeze(-1), dk1 = dk.unsqueeze(-1);
-  return torch::cat(
-      {vj / dj1, vk / dk1, cosine, dj1, dk1, fc.squeeze(-1), fj, fk, angle, angle_slope, radius, radius_slope}, -1);
+  if (factors != nullptr) {
+    const auto dtheta_dc = (1 - (cosine * kCosineFactor).square()).rsqrt() * -kCosineFactor;
+    const auto angle_slope = torch::pow(half, spec_.zeta - 1) * torch::sin(turned) * (-0.5 * spec_.zeta) * dtheta_dc;
+    const auto radius_slope = radius * centred * (-2 * spec_.angular_eta);
+    const auto fj = (cutoff_slope(dj, rc) * fck).unsqueeze(-1), fk = (fcj * cutoff_slope(dk, rc)).unsqueeze(-1);
+    const auto dj1 = dj.unsqueeze(-1), dk1 = dk.unsqueeze(-1);
+    *factors = torch::cat(
+        {vj / dj1, vk / dk1, cosine, dj1, dk1, fc.squeeze(-1), fj, fk, angle, angle_slope, radius, radius_slope}, -1);
+  }
+  return (radius.unsqueeze(-1) * angle.unsqueeze(-2) * fc * 2).flatten(-2);  // B × triplets × K_A·K_Z
+}
+
+torch::Tensor AtomCenteredFeatures::phi(const torch::Tensor& x) const {
+  const auto atoms = x.reshape({x.size(0), atoms_, 3});
+  return torch::cat({radial_sum(pair_terms(atoms, nullptr)), angular_sum(triplet_terms(atoms, nullptr))}, -1)
+      .reshape({x.size(0), -1});
 }
 
 FeatureRows AtomCenteredFeatures::at(const torch::Tensor& x) const {
   if (on_kernels(x)) return kernel_at(x);
   const auto atoms = x.reshape({x.size(0), atoms_, 3});
-  torch::Tensor radial_terms, angular_terms;
   FeatureRows rows;
-  rows.first = pair_factors(atoms, radial_terms);
-  rows.second = triplet_factors(atoms, angular_terms);
+  const auto radial_terms = pair_terms(atoms, &rows.first);
+  const auto angular_terms = triplet_terms(atoms, &rows.second);
   rows.phi = torch::cat({radial_sum(radial_terms), angular_sum(angular_terms)}, -1).reshape({x.size(0), -1});
   return rows;
 }

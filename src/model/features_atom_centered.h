@@ -53,14 +53,13 @@ class AtomCenteredFeatures final : public FeatureMap {
   FeatureRows kernel_at(const torch::Tensor& x) const;
   torch::Tensor kernel_transpose(const FeatureRows& rows, const torch::Tensor& g) const;
   torch::Tensor kernel_times(const FeatureRows& rows, const torch::Tensor& r) const;
-  torch::Tensor radial(const torch::Tensor& atoms) const;   // B × a × S·K_R
-  torch::Tensor angular(const torch::Tensor& atoms) const;  // B × a × S(S+1)/2·K_A·K_Z
-  // The pairs' terms (B × pairs × K_R) and the triplets' (B × triplets × K_A·K_Z) summed into their atoms' slots.
+  // The pairs' terms (B × pairs × K_R) and the triplets' (B × triplets × K_A·K_Z) of the atoms (B × a × 3), by
+  // differentiable operations; with `factors`, J's factors there too (in the layout the kernels write).
+  torch::Tensor pair_terms(const torch::Tensor& atoms, torch::Tensor* factors) const;
+  torch::Tensor triplet_terms(const torch::Tensor& atoms, torch::Tensor* factors) const;
+  // The terms summed into their atoms' slots: B × a × S·K_R and B × a × S(S+1)/2·K_A·K_Z.
   torch::Tensor radial_sum(const torch::Tensor& terms) const;
   torch::Tensor angular_sum(const torch::Tensor& terms) const;
-  // J's factors at the atoms (B × a × 3), and the terms in `terms`.
-  torch::Tensor pair_factors(const torch::Tensor& atoms, torch::Tensor& terms) const;
-  torch::Tensor triplet_factors(const torch::Tensor& atoms, torch::Tensor& terms) const;
   // Jᵀ g and J r for one model (B × m and B × n).
   torch::Tensor transpose_one(const FeatureRows& rows, const torch::Tensor& g) const;
   torch::Tensor times_one(const FeatureRows& rows, const torch::Tensor& r) const;
