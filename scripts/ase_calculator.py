@@ -20,9 +20,10 @@ A short MD run (NVE, 0.5 fs steps):
 
 The atoms must be the model's: when its training data had the attribute numbers (ase_import.py and
 experiments/molecule/make_data.py write it), the same atomic numbers in the same order; otherwise 3 coordinates per
-atom for the model's n inputs. Periodic cells are not supported yet. Positions are in Å, energies in eV, as the
-training data were (ase_import.py's units). The model computes in its own dtype (float32 or float64); the results
-come back as float64 numpy arrays.
+atom for the model's n inputs. An atom-centred model (model.features atom_centered) takes any molecule of its
+elements instead (evaluate's numbers=: the atoms' atomic numbers). Periodic cells are not supported yet. Positions
+are in Å, energies in eV, as the training data were (ase_import.py's units). The model computes in its own dtype
+(float32 or float64); the results come back as float64 numpy arrays.
 
 Bad input is one ValueError with a one-line message naming the model file and what is wrong: a path that is no
 exported model (missing, a folder, an HDF5 results or data file, no TorchScript archive, a TorchScript module
@@ -51,6 +52,7 @@ except ImportError:
     raise ImportError(missing_module_message("numpy", "python3-numpy")) from None
 try:
     from ase.calculators.calculator import Calculator, all_changes
+    from ase.data import chemical_symbols
     from ase.symbols import Symbols
 except ImportError:
     raise ImportError(missing_module_message("ASE", "python3-ase")) from None
@@ -143,6 +145,8 @@ class GradfitCalculator(Calculator):
         self.dtype = self.model_dtype()
         # The module has `numbers` only when its training data recorded them (hasattr: absent, not empty).
         self.numbers = [int(z) for z in self.model.numbers] if hasattr(self.model, "numbers") else None
+        # An atom-centred model (model.features atom_centered) takes any structure of its elements.
+        self.elements = [int(z) for z in self.model.elements] if hasattr(self.model, "element_names") else None
         self.inputs = input_dimension(getattr(self.model, "architecture", None))
         if self.numbers is not None and self.inputs is not None and self.inputs != 3 * len(self.numbers):
             raise ValueError(f"{self.name_in_errors} has {self.inputs} inputs, but its numbers are "
@@ -161,7 +165,9 @@ class GradfitCalculator(Calculator):
         if atoms.pbc.any():
             raise ValueError(f"{self.name_in_errors}: these atoms have a periodic cell (pbc {pbc_text(atoms.pbc)}): "
                              "periodic systems are not supported yet")
-        if self.numbers is not None:
+        if self.elements is not None:
+            self.check_elements(atoms.numbers)
+        elif self.numbers is not None:
             if list(atoms.numbers) != self.numbers:
                 raise ValueError(f"{self.name_in_errors} was trained on {describe(self.numbers)}, these atoms are "
                                  f"{describe(atoms.numbers)}")
@@ -169,14 +175,24 @@ class GradfitCalculator(Calculator):
             raise ValueError(f"{self.name_in_errors} takes {self.inputs} coordinates, these atoms are {len(atoms)} "
                              f"atoms ({3 * len(atoms)} coordinates)")
 
-    def flat_positions(self, positions):
+    def check_elements(self, numbers):
+        """One-line ValueError naming the first atom of an element the atom-centred model has no network for."""
+        for i, z in enumerate(numbers):
+            if int(z) not in self.elements:
+                names = ", ".join(chemical_symbols[e] for e in self.elements)
+                element = chemical_symbols[int(z)] if 0 <= int(z) < len(chemical_symbols) else f"atomic number {z}"
+                raise ValueError(f"{self.name_in_errors}: atom {i} is {element}, an element this model has no network "
+                                 f"for (its elements: {names})")
+
+    def flat_positions(self, positions, numbers=None):
         """(B, a, 3) or (B, 3a) -> a float64 (B, 3a) array; a one-line ValueError for other shapes or sizes."""
         x = np.asarray(positions, dtype=np.float64)
         if x.ndim == 3 and x.shape[2] == 3:
             x = x.reshape(x.shape[0], -1)
         if x.ndim != 2 or x.shape[1] % 3:
             raise ValueError(f"positions of shape {x.shape}: evaluate takes (frames, atoms, 3) or (frames, 3 atoms)")
-        expected = 3 * len(self.numbers) if self.numbers is not None else self.inputs
+        numbers = numbers if numbers is not None else self.numbers
+        expected = 3 * len(numbers) if numbers is not None else self.inputs
         if expected is not None and x.shape[1] != expected:
             one_frame = " (one frame? pass positions[np.newaxis])" if x.shape == (expected // 3, 3) else ""
             raise ValueError(f"{self.name_in_errors} takes {expected} coordinates, these positions of shape "
@@ -197,26 +213,43 @@ class GradfitCalculator(Calculator):
         more = f"; frames with such positions: {bad} of {len(x)}" if frames and len(x) > 1 else ""
         raise ValueError(f"{self.name_in_errors}: {where} has a position that is not finite ({position}){more}")
 
-    def evaluate(self, positions, chunk_frames=CHUNK_FRAMES):
+    def evaluate(self, positions, chunk_frames=CHUNK_FRAMES, numbers=None):
         """Energies (B,) and forces (B, a, 3), float64 numpy, of B frames of positions (B, a, 3) or (B, 3a), Å.
-        The frames go through the model chunk_frames at a time, so memory stays bounded for any B."""
-        x = self.flat_positions(positions)
+        The frames go through the model chunk_frames at a time, so memory stays bounded for any B. An atom-centred
+        model takes the atomic numbers of any structure of its elements (default: the training data's)."""
+        if numbers is not None and self.elements is None:
+            raise ValueError(f"{self.name_in_errors} is not atom-centred: it takes its training atoms, no numbers")
+        if numbers is not None:
+            self.check_elements(numbers)
+        x = self.flat_positions(positions, numbers)
         self.check_finite(x)
         energies = np.empty(x.shape[0])
         gradients = np.empty(x.shape)
-        with torch.no_grad():  # the module's gradient is written out: no autograd graph is needed
-            for begin in range(0, x.shape[0], chunk_frames):
-                chunk = torch.as_tensor(x[begin:begin + chunk_frames], dtype=self.dtype, device=self.device)
-                energies[begin:begin + len(chunk)] = self.model.forward(chunk).double().cpu().numpy()
-                gradients[begin:begin + len(chunk)] = self.model.gradient(chunk).double().cpu().numpy()
+        for begin in range(0, x.shape[0], chunk_frames):
+            chunk = torch.as_tensor(x[begin:begin + chunk_frames], dtype=self.dtype, device=self.device)
+            energy, gradient = self.model_call(chunk, numbers if numbers is not None else self.numbers)
+            energies[begin:begin + len(chunk)] = energy.double().cpu().numpy()
+            gradients[begin:begin + len(chunk)] = gradient.double().cpu().numpy()
         return energies, -gradients.reshape(x.shape[0], -1, 3)
+
+    def model_call(self, chunk, numbers):
+        """The module's energies and gradients of a chunk of frames (an atom-centred one's with the atoms' numbers;
+        its gradient is autograd's, the others' written out, so those run under torch.no_grad())."""
+        if self.elements is not None:
+            z = torch.as_tensor(np.asarray(numbers, dtype=np.int64))
+            with torch.no_grad():
+                energy = self.model.forward(chunk, z)
+            return energy, self.model.gradient(chunk, z).detach()
+        with torch.no_grad():
+            return self.model.forward(chunk), self.model.gradient(chunk)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         Calculator.calculate(self, atoms, properties, system_changes)  # sets self.atoms
         self.check_atoms(self.atoms)
         positions = self.atoms.get_positions()[np.newaxis]
         self.check_finite(positions.reshape(1, -1), frames=False)
-        energies, forces = self.evaluate(positions)
+        numbers = list(self.atoms.numbers) if self.elements is not None else None
+        energies, forces = self.evaluate(positions, numbers=numbers)
         self.results["energy"] = self.results["free_energy"] = float(energies[0])
         self.results["forces"] = forces[0]
 
@@ -225,7 +258,9 @@ def model_summary(path):
     """One line about an exported model: run, architecture, dtype and the atoms it expects."""
     calculator = GradfitCalculator(path)
     model = calculator.model
-    atoms = (describe(calculator.numbers) if calculator.numbers is not None
+    atoms = (f"any structure of {', '.join(chemical_symbols[e] for e in calculator.elements)} (trained on "
+             f"{describe(calculator.numbers)})" if calculator.elements is not None
+             else describe(calculator.numbers) if calculator.numbers is not None
              else f"any {calculator.inputs // 3} atoms (no numbers recorded)" if calculator.inputs else "unknown atoms")
     return (f"{path}: run {getattr(model, 'run_name', '?')} ({getattr(model, 'run_id', '?')}), "
             f"{getattr(model, 'architecture', '?')}, {getattr(model, 'activation', '?')}, "

@@ -34,15 +34,17 @@ std::string run_text(const io::SavedRun& run) {
          ") of " + run.file;
 }
 
+io::File open_data_file(const std::string& data_path) {
+  try {
+    return io::File::open_read_only(data_path);
+  } catch (const IoError& e) {
+    throw DataError(e.what());
+  }
+}
+
 // The data file's n against the model's, before any rows are read. One rank.
 void check_input_dim(const std::string& data_path, const io::SavedRun& run) {
-  const auto file = [&] {
-    try {
-      return io::File::open_read_only(data_path);
-    } catch (const IoError& e) {
-      throw DataError(e.what());
-    }
-  }();
+  const auto file = open_data_file(data_path);
   if (!file.has("x")) return;  // load_points says what is wrong
   const auto shape = file.dataset_info("x").shape;
   if (shape.size() == 2 && shape[1] != run.input_dim)
@@ -63,8 +65,23 @@ config::Device device_kind(const std::string& name) {  // main.cpp lets auto, cp
   return name == "cpu" ? config::Device::cpu : name == "cuda" ? config::Device::cuda : config::Device::auto_select;
 }
 
+// model.features atom_centered: the run as the model of the data file's atoms (attribute `numbers`: the training
+// molecule, or another structure of its elements). Other runs as they are. Every rank; a failure is everybody's.
+io::SavedRun run_for_data(const io::SavedRun& run, const std::string& data_path, const parallel::Comm& comm) {
+  if (!config::features_need_elements(run.model)) return run;
+  io::SavedRun out;
+  parallel::all_or_none(comm, true, [&] {
+    const auto file = open_data_file(data_path);
+    if (!file.has_attribute("numbers"))
+      throw DataError(data_path + " has no attribute 'numbers' (the atoms' elements), which " + run_text(run) +
+                      " needs");
+    out = io::for_atoms(run, file.read_int_vector_attribute("numbers"), data_path);
+  });
+  return out;
+}
+
 int eval(const EvalOptions& options, const parallel::Comm& world) {
-  const auto run = read_run_on_all(options.results_path, options.run, world);
+  const auto run = run_for_data(read_run_on_all(options.results_path, options.run, world), options.data_path, world);
   parallel::all_or_none(world, world.is_root(), [&] {
     if (!options.out_path.empty())
       check_out_is_not_an_input("eval", options.out_path,

@@ -88,6 +88,10 @@ struct ModelSpec {
   // atom_centered: the atomic numbers of the atoms x holds, from the data file's attribute `numbers` (attached to
   // the runs once the files are read, app_checks.h; from the run's attributes for eval and export). Not a key.
   std::vector<int64_t> numbers;
+  // atom_centered: the elements the model has a network for (ascending atomic number), where `numbers` are another
+  // structure's atoms than the training data's (eval, export: io/saved_run.h's for_atoms); empty: those of
+  // `numbers`. Not a key.
+  std::vector<int64_t> elements;
 };
 
 struct OptimizerSpec {

@@ -57,18 +57,8 @@ std::string methods_code(size_t hidden, const model::ActivationFunction& act, co
   return code;
 }
 
-}  // namespace
-
-torch::jit::Module scripted_potential(const io::SavedRun& run) {
-  if (config::features_need_elements(run.model))
-    throw Error(run.file + ": run '" + run.name + "': export of model.features " +
-                config::to_string(run.model.features) + " is not built yet (eval evaluates it)");
-  torch::jit::Module module("__torch__.gradfit.Potential");
-  const size_t hidden = run.model.widths.size();
-  for (size_t i = 0; i <= hidden; ++i) {
-    module.register_parameter("weight" + std::to_string(i), run.parameters.at(2 * i).second.clone(), false);
-    module.register_parameter("bias" + std::to_string(i), run.parameters.at(2 * i + 1).second.clone(), false);
-  }
+// The attributes every export has: the run's name and id, its activation, architecture, dtype, and `numbers`.
+void register_run_attributes(torch::jit::Module& module, const io::SavedRun& run) {
   const std::pair<const char*, std::string> attributes[] = {
       {"run_name", run.name},
       {"run_id", run.id},
@@ -78,6 +68,25 @@ torch::jit::Module scripted_potential(const io::SavedRun& run) {
   for (const auto& [name, value] : attributes) module.register_attribute(name, c10::StringType::get(), value);
   if (!run.numbers.empty())  // the atoms x holds, for a calculator to check (scripts/ase_calculator.py)
     module.register_attribute("numbers", c10::ListType::ofInts(), c10::List<int64_t>(run.numbers));
+}
+
+}  // namespace
+
+torch::jit::Module scripted_potential(const io::SavedRun& run) {
+  if (config::features_need_elements(run.model)) {
+    torch::jit::Module module("__torch__.gradfit.AtomsPotential");
+    register_run_attributes(module, run);
+    module.register_attribute("features", c10::StringType::get(), std::string(config::to_string(run.model.features)));
+    define_atoms_potential(module, run);
+    return module;
+  }
+  torch::jit::Module module("__torch__.gradfit.Potential");
+  const size_t hidden = run.model.widths.size();
+  for (size_t i = 0; i <= hidden; ++i) {
+    module.register_parameter("weight" + std::to_string(i), run.parameters.at(2 * i).second.clone(), false);
+    module.register_parameter("bias" + std::to_string(i), run.parameters.at(2 * i + 1).second.clone(), false);
+  }
+  register_run_attributes(module, run);
   const auto& st = run.standardization;
   if (st.active()) {  // float64, whatever the model's dtype (see units_code)
     const auto f64 = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };

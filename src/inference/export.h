@@ -17,7 +17,16 @@ namespace gradfit::inference {
 // string attributes run_name, run_id, activation, architecture, dtype, features; methods features(x) and
 // features_transpose(x, g), φ and Jᵀg (model/features.h: Features::script); `numbers` (List[int], the atomic numbers)
 // where the training data recorded them.
+// A run of model.features atom_centered (module __torch__.gradfit.AtomsPotential) takes any non-periodic structure of
+// its elements instead:
+//   forward(x: B×3a, numbers: a) -> E: B   (Σ_i NN_{Z_i}(G_i) + Σ_i b_{Z_i}, the element energies in float64)
+//   gradient(x: B×3a, numbers: a) -> dE/dx: B×3a   (by autograd: not under torch.no_grad())
+// with parameters <symbol>_weight<i>, <symbol>_bias<i> per element, buffers elements (int64, ascending) and
+// element_energies (float64), attribute element_names; an atom of another element is an error naming it.
 torch::jit::Module scripted_potential(const io::SavedRun& run);
+
+// Defines the atom_centered module's methods, parameters and buffers on `module` (inference/export_atoms.cpp).
+void define_atoms_potential(torch::jit::Module& module, const io::SavedRun& run);
 
 // Saves scripted_potential(run) to `path` whole or not at all (a temporary beside it, renamed). Throws IoError.
 // One rank.

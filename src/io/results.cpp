@@ -116,9 +116,11 @@ void write_settings(const Location& group, const config::RunSpec& run, const Run
 }
 
 // data.standardize: group standardization/ with datasets input_mean and input_scale (n), with model.features
-// feature_mean and feature_scale (m), and attributes value_scale and value_offset (model/standardization.h).
+// feature_mean and feature_scale (m), and attributes value_scale and value_offset (model/standardization.h). With
+// atom_centered's element energies, the attribute element_energies (one per element, ascending atomic number).
 void write_standardization(const Location& group, const model::Standardization& st) {
   group.write_attribute("standardize", static_cast<int64_t>(st.active()));
+  if (!st.element_energies.empty()) group.write_attribute("element_energies", st.element_energies);
   if (!st.active()) return;
   const Location s = group.create_group("standardization");
   s.write("input_mean", st.mean);

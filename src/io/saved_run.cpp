@@ -1,5 +1,6 @@
 #include "io/saved_run.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -9,6 +10,7 @@
 #include "common/error.h"
 #include "io/h5.h"
 #include "io/results.h"
+#include "model/features_atom_centered.h"
 
 namespace gradfit::io {
 namespace {
@@ -109,6 +111,18 @@ model::Standardization read_standardization(const Location& group, int64_t dim, 
   return st;
 }
 
+// atom_centered's attribute element_energies, one per element of the model, and their sum over the run's atoms.
+void read_element_energies(const Location& group, const std::string& where, SavedRun& run) {
+  if (!group.has_attribute("element_energies")) return;
+  auto& st = run.standardization;
+  st.element_energies = group.read_double_vector_attribute("element_energies");
+  const auto elements = model::distinct_elements(run.model.numbers);
+  if (st.element_energies.size() != elements.size())
+    fail(where + ": attribute 'element_energies' has " + std::to_string(st.element_energies.size()) +
+         " values, not one per element of the model (" + std::to_string(elements.size()) + ")");
+  st.atoms_energy = model::atoms_energy_of(st.element_energies, elements, run.model.numbers);
+}
+
 // model.features and model.periods (a run written before features existed has the identity's).
 // model.features atom_centered's parameters and the atoms' elements, as the results file writes them.
 void read_descriptor(const Location& group, const std::string& where, SavedRun& run) {
@@ -156,6 +170,7 @@ SavedRun read_run(const File& file, const std::string& name) {
   if (group.has_attribute("denormals")) run.denormals = enum_attribute<config::Denormals>(group, where, "denormals");
   run.parameters = read_parameters(group, run, where);
   run.standardization = read_standardization(group, run.input_dim, where);
+  read_element_energies(group, where, run);
   const auto& features = run.standardization.feature_mean;
   if (!features.empty() && static_cast<int64_t>(features.size()) != model::feature_dim(run.model, run.input_dim))
     fail(where + ": dataset 'standardization/feature_mean' has " + std::to_string(features.size()) +
@@ -180,6 +195,25 @@ SavedRun read_saved_run(const std::string& path, const std::string& selector) {
   const auto names = file.children("runs");
   if (names.empty()) fail(file_path + ": /runs holds no run");
   return read_run(file, choose_run(file, names, chosen));
+}
+
+SavedRun for_atoms(const SavedRun& run, const std::vector<int64_t>& numbers, const std::string& where) {
+  const auto elements = run.model.elements.empty() ? model::distinct_elements(run.model.numbers) : run.model.elements;
+  for (size_t i = 0; i < numbers.size(); ++i)
+    if (!std::binary_search(elements.begin(), elements.end(), numbers[i])) {
+      std::string names;
+      for (const int64_t z : elements) names += std::string(names.empty() ? "" : ", ") + model::element_symbol(z);
+      const bool element = numbers[i] >= 1 && numbers[i] <= 118;
+      throw DataError(where + ": atom " + std::to_string(i) + " has atomic number " + std::to_string(numbers[i]) +
+                      (element ? std::string(" (") + model::element_symbol(numbers[i]) + ")" : std::string()) +
+                      ", an element that run '" + run.name + "' has no network for (its elements: " + names + ")");
+    }
+  SavedRun out = run;
+  out.model.numbers = numbers;
+  out.model.elements = elements;
+  out.input_dim = 3 * static_cast<int64_t>(numbers.size());
+  out.standardization.atoms_energy = model::atoms_energy_of(out.standardization.element_energies, elements, numbers);
+  return out;
 }
 
 model::Mlp make_model(const SavedRun& run) {

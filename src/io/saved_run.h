@@ -44,6 +44,12 @@ inline constexpr const char* kBestRun = "best";
 // weights whose shapes do not match the architecture. One rank; reads only attributes and weights.
 SavedRun read_saved_run(const std::string& path, const std::string& selector);
 
+// A run of model.features atom_centered as the model of other atoms, atomic numbers `numbers` (a structure of the
+// trained elements: another molecule, or the same atoms in another order): its networks and weights, n = 3 per
+// atom, and the atoms' energy Σ_i b_{Z_i} of its element energies. Throws DataError naming `where` (the data file)
+// and the first atom of an element the model has no network for. One rank.
+SavedRun for_atoms(const SavedRun& run, const std::vector<int64_t>& numbers, const std::string& where);
+
 // The MLP of a saved run with its weights, in the run's dtype, on the CPU.
 model::Mlp make_model(const SavedRun& run);
 

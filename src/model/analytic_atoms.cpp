@@ -30,6 +30,7 @@ AtomsAnalyticLoss::AtomsAnalyticLoss(config::Activation activation, const std::v
   const size_t networks = layout->elements.size();
   TORCH_CHECK(params.size() % networks == 0, "AtomsAnalyticLoss: parameters of ", networks, " networks expected");
   width_ = layout->width;
+  atoms_ = static_cast<double>(layout->element_of_atom.size());
   per_network_ = params.size() / networks;
   atoms_of_element_ = TablesLike(atoms_by_element(*layout));
   const int64_t models = params.front().size(0);
@@ -73,7 +74,7 @@ AtomsAnalyticLoss::Pass AtomsAnalyticLoss::forward(int64_t model, const Features
 
 void AtomsAnalyticLoss::residual_sums(Pass& pass, const Rows& rows, const torch::Tensor& sums) const {
   pass.r.sub_(rows.grad_samples);
-  if (rows.values.defined()) pass.v.sub_(rows.values);
+  if (rows.values.defined()) pass.v.sub_(rows.values).div_(atoms_);  // the energy error per atom
   const bool huber = gradient_loss_.kind == config::Loss::huber;
   const double delta = gradient_loss_.huber_delta;
   if (!rows.weights.defined()) {
@@ -98,7 +99,7 @@ void AtomsAnalyticLoss::adjoints(Pass& pass, const Rows& rows, double value_weig
     pass.r.mul_(2.0 / (frames * n));
   if (rows.weights.defined()) pass.r.mul_(rows.weights.view({-1, 1}));
   if (!rows.values.defined()) return;
-  pass.v.mul_(2.0 * value_weight / frames);
+  pass.v.mul_(2.0 * value_weight / (frames * atoms_));  // ∂/∂V of value_weight Σ ((V − E)/a)² / frames
   if (rows.weights.defined()) pass.v.mul_(rows.weights);
 }
 

@@ -34,7 +34,9 @@ class AtomsAnalyticLoss {
 
  private:
   using Rows = AnalyticLoss::Rows;  // a chunk's frames
-  struct Pass {  // one model on a chunk: dV/dx, then r = dV/dx − S and its adjoint; V, then V − value and its adjoint
+  // One model on a chunk: dV/dx, then r = dV/dx − S and its adjoint; V, then (V − value) / a (the energy error per
+  // atom, as gradient_matching_loss's) and its adjoint.
+  struct Pass {
     torch::Tensor r, v;
     std::vector<AnalyticLoss::Stage> stages;  // per element
   };
@@ -55,6 +57,7 @@ class AtomsAnalyticLoss {
   GradientLoss gradient_loss_;
   int64_t chunk_rows_;
   int64_t width_ = 0;                              // the descriptor's, per atom
+  double atoms_ = 0;                               // a, the atoms of a frame
   size_t per_network_ = 0;                         // parameters per network
   std::vector<std::vector<AnalyticLoss>> models_;  // per model, one per element
   TablesLike atoms_of_element_;                    // per element, its atoms (int64)

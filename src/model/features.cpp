@@ -17,7 +17,7 @@ std::shared_ptr<const FeatureMap> make_feature_map(const config::ModelSpec& spec
       return std::make_shared<PeriodicFeatures>(spec.periods);
     case config::FeatureKind::atom_centered:  // its n is 3 per atom of spec.numbers (the data file's)
       TORCH_CHECK(!spec.numbers.empty(), "atom_centered features: no atomic numbers (the data file's 'numbers')");
-      return std::make_shared<AtomCenteredFeatures>(spec.descriptor, spec.numbers);
+      return std::make_shared<AtomCenteredFeatures>(spec.descriptor, spec.numbers, spec.elements);
   }
   TORCH_CHECK(false, "unknown model.features ", static_cast<int>(spec.features));
 }

@@ -117,13 +117,17 @@ std::vector<torch::Tensor> make_tables(const config::AtomCenteredSpec& spec, con
   return t;
 }
 
-AtomLayout layout_of(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers) {
+AtomLayout layout_of(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers,
+                     const std::vector<int64_t>& elements) {
   AtomLayout layout;
-  layout.elements = distinct_elements(numbers);
+  layout.elements = elements.empty() ? distinct_elements(numbers) : elements;
   layout.width = atom_descriptor_width(spec, static_cast<int64_t>(layout.elements.size()));
-  for (const int64_t z : numbers)
-    layout.element_of_atom.push_back(std::lower_bound(layout.elements.begin(), layout.elements.end(), z) -
-                                     layout.elements.begin());
+  for (const int64_t z : numbers) {
+    const auto at = std::lower_bound(layout.elements.begin(), layout.elements.end(), z);
+    TORCH_CHECK(at != layout.elements.end() && *at == z, "atom_centered: atomic number ", z,
+                " is not one of the model's elements");
+    layout.element_of_atom.push_back(at - layout.elements.begin());
+  }
   return layout;
 }
 
@@ -154,15 +158,16 @@ const char* element_symbol(int64_t number) {
   return kSymbols[static_cast<size_t>(number - 1)];
 }
 
-AtomCenteredFeatures::AtomCenteredFeatures(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers)
+AtomCenteredFeatures::AtomCenteredFeatures(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers,
+                                           const std::vector<int64_t>& elements)
     : FeatureMap(3 * static_cast<int64_t>(numbers.size()),
-                 static_cast<int64_t>(numbers.size()) * layout_of(spec, numbers).width),
+                 static_cast<int64_t>(numbers.size()) * layout_of(spec, numbers, elements).width),
       spec_(spec),
-      layout_(layout_of(spec, numbers)),
+      layout_(layout_of(spec, numbers, elements)),
       atoms_(static_cast<int64_t>(numbers.size())),
       tables_(make_tables(spec, layout_)) {
-  const auto elements = static_cast<int64_t>(layout_.elements.size());
-  pairs_of_elements_ = elements * (elements + 1) / 2;
+  const auto species = static_cast<int64_t>(layout_.elements.size());
+  pairs_of_elements_ = species * (species + 1) / 2;
   const auto& t = tables_.cpu();
   auto& g = geometry_;
   g.atoms = atoms_, g.pairs = t[kPairI].size(0), g.triplets = t[kTripletI].size(0), g.width = dim();

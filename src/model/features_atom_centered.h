@@ -29,7 +29,10 @@ const char* element_symbol(int64_t number);
 
 class AtomCenteredFeatures final : public FeatureMap {
  public:
-  AtomCenteredFeatures(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers);
+  // The atoms of atomic numbers `numbers`, for a model of the elements `elements` (ascending; empty: those of
+  // `numbers`), each of which is one of them.
+  AtomCenteredFeatures(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& numbers,
+                       const std::vector<int64_t>& elements = {});
   const char* name() const override { return "atom_centered"; }
   torch::Tensor phi(const torch::Tensor& x) const override;
   // φ, the pairs' factors of J in `first` and the triplets' in `second` (features_atom_centered.cpp says which).

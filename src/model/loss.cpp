@@ -28,7 +28,10 @@ LossTerms gradient_matching_loss(Mlp& model, const torch::Tensor& x, const torch
   LossTerms terms;
   terms.loss = grad_loss / (static_cast<double>(count) * n);
   if (value_weight > 0 && values.defined()) {
-    const auto value_sse = weighted ? ((V - values).pow(2) * row_weights).sum() : (V - values).pow(2).sum();
+    const auto* layout = model->features().kind().atom_layout();
+    const auto value_error =  // per atom where the model is a sum over atoms
+        layout != nullptr ? (V - values) / static_cast<double>(layout->element_of_atom.size()) : V - values;
+    const auto value_sse = weighted ? (value_error.pow(2) * row_weights).sum() : value_error.pow(2).sum();
     terms.loss = terms.loss + value_weight * value_sse / static_cast<double>(count);
     terms.value_sse = value_sse.detach();
   } else {

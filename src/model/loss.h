@@ -22,12 +22,13 @@ torch::Tensor huber_terms(const torch::Tensor& r, double delta);
 struct LossTerms {
   torch::Tensor loss;       // scalar, differentiable w.r.t. the weights
   torch::Tensor grad_sse;   // scalar, detached: sum over the batch of ||dV/dx - S||^2
-  torch::Tensor value_sse;  // scalar, detached: sum of (V - value)^2; zero when no value term
+  torch::Tensor value_sse;  // scalar, detached: sum of (V - value)^2 (per atom: / a^2); zero when no value term
   torch::Tensor grad_loss;  // scalar, detached: the sum of the elements' loss (grad_sse for mse)
 };
 
 // x: B×n points, grad_samples: B×n, values: B or undefined, value_weight >= 0.
-// loss = grad_loss / (count × n) + value_weight × value_sse / count, where `count` is the number of samples in the
+// loss = grad_loss / (count × n) + value_weight × value_sse / count (value_sse of (V − value) / a, per atom, where
+// the model is a sum over a atoms: model.features atom_centered), where `count` is the number of samples in the
 // GLOBAL batch (over all ranks), so that summing every rank's weight gradients gives the gradient of the global
 // mean. With count = B this is nn.MSELoss (or nn.HuberLoss(δ)) on dV/dx (mean over B×n), plus the value term.
 // create_graph = false evaluates only (no loss.backward() afterwards), e.g. for validation. `row_weights` (B, or

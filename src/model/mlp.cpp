@@ -67,8 +67,9 @@ torch::Tensor MlpImpl::network_forward(size_t network, torch::Tensor h) {
 }
 
 torch::Tensor MlpImpl::atoms_forward(const torch::Tensor& h) {
-  const int64_t rows = h.size(0), width = features_.kind().atom_layout()->width;
-  const auto per_atom = h.reshape({rows, -1, width});
+  const AtomLayout& layout = *features_.kind().atom_layout();
+  const int64_t rows = h.size(0), width = layout.width;
+  const auto per_atom = h.reshape({rows, static_cast<int64_t>(layout.element_of_atom.size()), width});
   const auto& atoms_of = atoms_of_element_.like(h);
   torch::Tensor v = torch::zeros({rows}, h.options());
   for (size_t e = 0; e < networks_.size(); ++e) {

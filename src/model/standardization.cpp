@@ -1,5 +1,7 @@
 #include "model/standardization.h"
 
+#include <algorithm>
+
 namespace gradfit::model {
 namespace {
 
@@ -18,6 +20,24 @@ Affine affine_of(const Standardization& st, int64_t dim) {
   if (!st.feature_mean.empty())
     return {column(st.feature_mean), column(st.feature_scale), st.value_scale, st.value_offset};
   return {column(st.mean), column(st.scale), st.value_scale, st.value_offset};
+}
+
+// b_L' = b_L + b_Z(from) − b_Z(to) for each element's network (b_Z = 0 where one side has no element energies).
+NamedTensors shift_element_energies(const NamedTensors& weights, const Standardization& from,
+                                    const Standardization& to) {
+  TORCH_CHECK(!from.active() && !to.active(), "element energies under data.standardize");
+  const size_t networks = std::max(from.element_energies.size(), to.element_energies.size());
+  TORCH_CHECK(weights.size() % networks == 0, "weights of ", networks, " networks expected");
+  const size_t per_network = weights.size() / networks;
+  const auto energy = [](const Standardization& st, size_t e) {
+    return st.element_energies.empty() ? 0.0 : st.element_energies.at(e);
+  };
+  NamedTensors out = weights;
+  for (size_t e = 0; e < networks; ++e) {
+    auto& bias = out[(e + 1) * per_network - 1].second;
+    bias = (bias.to(torch::kFloat64) + (energy(from, e) - energy(to, e))).to(bias.scalar_type());
+  }
+  return out;
 }
 
 }  // namespace
@@ -41,14 +61,31 @@ torch::Tensor standardize_gradients(const Standardization& st, const torch::Tens
   return (grad_samples.to(torch::kFloat64) * factor).to(grad_samples.scalar_type());
 }
 
+double atoms_energy_of(const std::vector<double>& element_energies, const std::vector<int64_t>& elements,
+                       const std::vector<int64_t>& numbers) {
+  if (element_energies.empty()) return 0.0;
+  double sum = 0;
+  for (const int64_t z : numbers) {
+    const auto at = std::find(elements.begin(), elements.end(), z);
+    TORCH_CHECK(at != elements.end(), "atomic number ", z, " is not one of the model's elements");
+    sum += element_energies[static_cast<size_t>(at - elements.begin())];
+  }
+  return sum;
+}
+
+// Inactive and without element energies, these two are the identity; the element energies alone (E_a, with s = 1
+// and v0 = 0) are one subtraction or addition in float64.
 torch::Tensor standardize_values(const Standardization& st, const torch::Tensor& values) {
-  if (!st.active()) return values;
-  return ((values.to(torch::kFloat64) - st.value_offset) / st.value_scale).to(values.scalar_type());
+  if (!st.active() && st.element_energies.empty()) return values;
+  if (!st.active()) return (values.to(torch::kFloat64) - st.atoms_energy).to(values.scalar_type());
+  return ((values.to(torch::kFloat64) - st.atoms_energy - st.value_offset) / st.value_scale).to(values.scalar_type());
 }
 
 torch::Tensor user_values(const Standardization& st, const torch::Tensor& model_values) {
-  if (!st.active()) return model_values;
-  return (model_values.to(torch::kFloat64) * st.value_scale + st.value_offset).to(model_values.scalar_type());
+  if (!st.active() && st.element_energies.empty()) return model_values;
+  if (!st.active()) return (model_values.to(torch::kFloat64) + st.atoms_energy).to(model_values.scalar_type());
+  return (model_values.to(torch::kFloat64) * st.value_scale + st.value_offset + st.atoms_energy)
+      .to(model_values.scalar_type());
 }
 
 torch::Tensor user_gradients(const Standardization& st, const torch::Tensor& model_gradients) {
@@ -83,6 +120,7 @@ std::vector<double> squared_gradient_factors(const Standardization& st, int64_t 
 NamedTensors reparameterize(const NamedTensors& weights, const Standardization& from, const Standardization& to,
                             int64_t input_dim) {
   if (from == to) return weights;
+  if (!from.element_energies.empty() || !to.element_energies.empty()) return shift_element_energies(weights, from, to);
   const Affine a = affine_of(from, input_dim), b = affine_of(to, input_dim);
   NamedTensors out = weights;
   const size_t last = out.size() - 2;  // the output layer's weight; its bias follows

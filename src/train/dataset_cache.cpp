@@ -13,7 +13,8 @@ DatasetCache::Key DatasetCache::key_of(const config::RunSpec& run) {
   rows.test_path.clear();  // the training rows do not depend on it
   key.data = config::canonical_data_text(rows);
   key.dtype = config::to_string(run.model.dtype);
-  if (run.data.standardize) {  // the scaling of φ is fitted to the features
+  // The scaling of φ is fitted to the features, and atom_centered's element energies are taken off the values.
+  if (run.data.standardize || run.model.features == config::FeatureKind::atom_centered) {
     key.features = config::to_string(run.model.features);
     char period_text[32];
     for (const double period : run.model.periods) {
@@ -32,7 +33,8 @@ DatasetCache::Key DatasetCache::key_of(const config::RunSpec& run) {
 
 const data::Dataset& DatasetCache::training(const config::RunSpec& run, const parallel::Comm& group) {
   const Key key = key_of(run);
-  const bool fitted = training_ && (training_->standardization.active() || training_->has_weights());
+  const bool fitted = training_ && (training_->standardization.active() || training_->has_weights() ||
+                                    !training_->standardization.element_energies.empty());
   if (!training_ || !key.same_rows(training_key_) || (fitted && key.split != training_key_.split)) {
     training_.reset();
     training_ = data::load_dataset(run.data, model::torch_dtype(run.model.dtype), group, device_);

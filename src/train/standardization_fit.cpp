@@ -137,8 +137,10 @@ void transform_in_blocks(const torch::Tensor& t, F transform) {
 
 void standardize_dataset(data::Dataset& data, const model::Standardization& st) {
   torch::NoGradGuard no_grad;
-  transform_in_blocks(data.x, [&](const torch::Tensor& b) { return model::standardize_inputs(st, b); });
-  transform_in_blocks(data.grad_samples, [&](const torch::Tensor& b) { return model::standardize_gradients(st, b); });
+  if (st.active()) {
+    transform_in_blocks(data.x, [&](const torch::Tensor& b) { return model::standardize_inputs(st, b); });
+    transform_in_blocks(data.grad_samples, [&](const torch::Tensor& b) { return model::standardize_gradients(st, b); });
+  }
   if (data.has_values())
     transform_in_blocks(data.values, [&](const torch::Tensor& b) { return model::standardize_values(st, b); });
   data.standardization = st;
@@ -156,12 +158,32 @@ void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const
   data.weights = (data.weights.to(torch::kFloat64) / mean).to(data.weights.scalar_type());
 }
 
+void fit_element_energies(const data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm,
+                          model::Standardization& st) {
+  const model::Features features(run.model, data.dim);
+  const model::AtomLayout* layout = features.kind().atom_layout();
+  if (layout == nullptr || !data.has_values()) return;
+  const auto weights = training_weights(data, run.train);
+  double sums[2] = {weights.sum().item<double>(),
+                    (data.values.to(torch::kCPU, torch::kFloat64) * weights).sum().item<double>()};
+  comm.allreduce_sum(sums, 2);
+  const double mean = sums[0] > 0 ? sums[1] / sums[0] : 0.0;
+  std::vector<double> counts(layout->elements.size(), 0.0);
+  for (const int64_t e : layout->element_of_atom) counts[static_cast<size_t>(e)] += 1;
+  double squares = 0;
+  for (const double c : counts) squares += c * c;
+  for (const double c : counts) st.element_energies.push_back(c * mean / squares);
+  st.atoms_energy = model::atoms_energy_of(st.element_energies, layout->elements, run.model.numbers);
+}
+
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {
   normalize_weights(data, run.train, comm);
-  if (!run.data.standardize) return;
-  standardize_dataset(data, model::Features(run.model, data.dim).is_identity()
-                                ? fit_standardization(data, run.train, comm)
-                                : fit_feature_standardization(data, run, comm));
+  model::Standardization st;
+  if (run.data.standardize)
+    st = model::Features(run.model, data.dim).is_identity() ? fit_standardization(data, run.train, comm)
+                                                            : fit_feature_standardization(data, run, comm);
+  fit_element_energies(data, run, comm, st);
+  if (st.active() || !st.element_energies.empty()) standardize_dataset(data, st);
 }
 
 namespace {
@@ -210,7 +232,10 @@ std::vector<double> error_sums(model::Mlp& mlp, const data::Dataset& data, const
     sums.narrow(0, at.loss(), at.n) += (loss * train).sum(0);
     sums.narrow(0, at.val_loss(), at.n) += (loss * val).sum(0);
     if (!data.has_values()) continue;
-    const auto ve2 = (block_of(v.detach(), 0, rows) - block_of(data.values, first, rows)).square().unsqueeze(1);
+    const auto* layout = mlp->features().kind().atom_layout();  // the energy error per atom, as the loss's
+    const double atoms = layout != nullptr ? static_cast<double>(layout->element_of_atom.size()) : 1.0;
+    const auto ve2 =
+        ((block_of(v.detach(), 0, rows) - block_of(data.values, first, rows)) / atoms).square().unsqueeze(1);
     sums[at.value()] += (ve2 * train).sum();
     sums[at.val_value()] += (ve2 * val).sum();
   }

@@ -26,6 +26,14 @@ model::Standardization fit_standardization(const data::Dataset& data, const conf
 model::Standardization fit_feature_standardization(const data::Dataset& data, const config::RunSpec& run,
                                                    const parallel::Comm& comm);
 
+// With model.features atom_centered and values in the data: each element's energy b_Z by least squares over the
+// training rows of all ranks, min Σ_f (E_f − Σ_Z n_Z b_Z)² with n_Z the element's atoms in a frame. The data's frames
+// all hold the same atoms, so only Σ_Z n_Z b_Z is determined; the answer is the least-squares solution of least norm
+// (numpy.linalg.lstsq's), b_Z = n_Z Ē / Σ_Z' n_Z'² with Ē the mean training energy. Sets st.element_energies and
+// st.atoms_energy (E_a = Σ_i b_{Z_i}); nothing otherwise. One allreduce; collective over `comm`.
+void fit_element_energies(const data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm,
+                          model::Standardization& st);
+
 // Transforms data's x, grad_samples and values in place (their dtype and device kept) and records `st` in it.
 void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 
@@ -36,7 +44,8 @@ void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const parallel::Comm& comm);
 
 // What a run's data go through before training, once per job: normalize_weights, then with data.standardize
-// fit_standardization and standardize_dataset. Collective over `comm`.
+// fit_standardization (or fit_feature_standardization), fit_element_energies, and standardize_dataset.
+// Collective over `comm`.
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm);
 
 // Replaces the final metrics of each of `results` (runs of one job, trained on `data`, standardized) by the same

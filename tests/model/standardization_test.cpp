@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "model/atom_centered_molecule.h"
 #include "model/mlp.h"
 
 namespace gradfit::model {
@@ -70,6 +71,40 @@ TEST(Standardization, ReparameterizeKeepsTheFunction) {
   }
   const auto same = reparameterize(weights, a, a, 2);  // a no-op
   for (size_t i = 0; i < same.size(); ++i) EXPECT_TRUE(torch::equal(same[i].second, weights[i].second));
+}
+
+// atom_centered's element energies: E_a = Σ_i b_{Z_i} over the atoms, taken off the values and added back; weights
+// re-expressed from one set of element energies to another (or to none) give the same V(x) in the user's units,
+// each element's network's output bias taking its own change.
+TEST(Standardization, ElementEnergiesShiftEachNetwork) {
+  const std::vector<int64_t> elements{1, 6, 8};  // H, C, O
+  EXPECT_DOUBLE_EQ(atoms_energy_of({-0.5, -38, -75}, elements, small_molecule::kNumbers), -38 - 75 - 1.5);
+  EXPECT_EQ(atoms_energy_of({}, elements, small_molecule::kNumbers), 0.0);
+  Standardization a, b;
+  a.element_energies = {-0.5, -38, -75}, b.element_energies = {-0.25, -40, -70};
+  a.atoms_energy = atoms_energy_of(a.element_energies, elements, small_molecule::kNumbers);
+  b.atoms_energy = atoms_energy_of(b.element_energies, elements, small_molecule::kNumbers);
+  const auto v = torch::tensor({-114.0}, torch::kFloat64);
+  EXPECT_DOUBLE_EQ(standardize_values(a, v).item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(user_values(a, standardize_values(a, v)).item<double>(), -114.0);
+  torch::manual_seed(4);
+  const auto spec = small_molecule::small_descriptor_spec(small_molecule::kNumbers, config::Activation::tanh);
+  auto mlp = make_mlp(spec, 15, /*seed=*/3);
+  const auto x = small_molecule::molecule_frames(6);
+  const auto va = user_values(a, mlp->forward(x).detach());
+  NamedTensors weights;
+  for (const auto& p : mlp->named_parameters()) weights.emplace_back(p.key(), p.value().detach().clone());
+  const Standardization none;
+  for (const Standardization* to : {static_cast<const Standardization*>(&b), &none}) {
+    auto other = make_mlp(spec, 15, /*seed=*/0);
+    {
+      torch::NoGradGuard no_grad;
+      auto named = other->named_parameters();
+      for (const auto& [name, t] : reparameterize(weights, a, *to, 15)) named[name].copy_(t);
+    }
+    const auto vb = user_values(*to, other->forward(x).detach());
+    EXPECT_LT(((vb - va).abs().max() / va.abs().max()).item<double>(), 1e-14);
+  }
 }
 
 }  // namespace

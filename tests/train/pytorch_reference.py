@@ -42,7 +42,10 @@ train_loss) and requires the lr history to equal the rates it gives, bit for bit
 
 It prints, per run, the largest relative differences of train_loss, rel_grad_error and lr (element by element), of
 the final weights (model/; per tensor, relative to its largest element) and of final_loss, and exits 1 when one
-exceeds the tolerance. Runs must be without validation or a value term; mini-batch runs (not LBFGS, without row
+exceeds the tolerance. With values in DATA.h5 and train.value_weight w > 0 the loss adds w * mean((V - value)^2);
+with atom_centered w * mean(((V - E') / a)^2) per atom (a atoms), E' the values less the element energies
+sum_i b_{Z_i}, b_Z numpy.linalg.lstsq's (least norm) fit to the values, which must equal the run's element_energies
+(compared as the weights are). Runs must be without validation; mini-batch runs (not LBFGS, without row
 weights) take gradfit_dist's batches (tests/train/batch_order.py), in its order. A run with data.standardize
 and model.features trains on the scaled features its standardization/ group records and on S / s (mse only).
 """
@@ -199,11 +202,37 @@ def relative_error(dvdx, grad_samples, weights):
     return torch.sqrt((w * (dvdx - grad_samples) ** 2).sum() / (w * grad_samples ** 2).sum()).item()
 
 
-def gradient_loss(model, x, grad_samples, loss_fn):
-    """The run's loss on (dV/dx, S), and dV/dx; its weight gradient in .grad (None for a parameter without one)."""
+class ValueTerm:
+    """train.value_weight w > 0 on data with values E: w * mean(((V - E) / a)^2), a = 1, or the atoms of a frame
+    where the model is a sum over atoms (then E less the element energies, element_energies())."""
+
+    def __init__(self, weight, values, atoms):
+        self.weight, self.values, self.atoms = weight, values, atoms
+
+    def rows(self, index):
+        return ValueTerm(self.weight, self.values[index], self.atoms)
+
+    def __call__(self, v):
+        return self.weight * (((v - self.values.to(v.dtype)) / self.atoms) ** 2).mean()
+
+
+def element_energies(numbers, values):
+    """Per element (ascending atomic number) its energy b_Z, the least-squares solution of least norm
+    (numpy.linalg.lstsq) of E_f = sum_Z n_Z b_Z over the frames, and the frames' energies less sum_i b_{Z_i}."""
+    elements = sorted(set(int(z) for z in numbers))
+    counts = np.array([[sum(1 for z in numbers if int(z) == e) for e in elements]] * len(values), dtype=np.float64)
+    energies = np.linalg.lstsq(counts, values.numpy(), rcond=None)[0]
+    return energies, values - torch.from_numpy(counts @ energies)
+
+
+def gradient_loss(model, x, grad_samples, loss_fn, value_term=None):
+    """The run's loss on (dV/dx, S) (plus the value term, if any), and dV/dx; its weight gradient in .grad (None for
+    a parameter without one)."""
     v = model(x).squeeze(1)
     (dvdx,) = torch.autograd.grad(v.sum(), x, create_graph=True)
     loss = loss_fn(dvdx, grad_samples)
+    if value_term is not None:
+        loss = loss + value_term(v)
     loss.backward()
     return loss, dvdx.detach()
 
@@ -219,7 +248,7 @@ def moving_average(attrs, model):
     return ema
 
 
-def batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order):
+def batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order, value_term):
     """One epoch of mini-batch steps over gradfit_dist's batches `order` (tests/train/batch_order.py): the epoch's
     loss (the batches' losses weighted by their rows) and relative gradient error, each batch with the weights
     before its step; the moving average, if any, updated after every step."""
@@ -228,7 +257,8 @@ def batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order
     for rows in order:
         index = torch.tensor(rows)
         optimizer.zero_grad()
-        loss, dvdx = gradient_loss(model, x[index], grad_samples[index], loss_fn)
+        loss, dvdx = gradient_loss(model, x[index], grad_samples[index], loss_fn,
+                                   value_term and value_term.rows(index))
         if max_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, max_norm)
         optimizer.step()
@@ -239,8 +269,9 @@ def batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order
     return loss_sum / x.shape[0], math.sqrt(sse / float((grad_samples ** 2).sum()))
 
 
-def train(attrs, x, grad_samples, weights=None, scaling=None):
+def train(attrs, x, grad_samples, weights=None, scaling=None, value_term=None):
     model, dtype = build_model(attrs, scaling)
+    assert value_term is None or weights is None, "a value term: without row weights"
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
     weights = None if weights is None else weights.to(dtype)
     params = list(model.parameters())
@@ -254,7 +285,7 @@ def train(attrs, x, grad_samples, weights=None, scaling=None):
 
     def closure():
         optimizer.zero_grad()
-        loss, dvdx = gradient_loss(model, x, grad_samples, loss_fn)
+        loss, dvdx = gradient_loss(model, x, grad_samples, loss_fn, value_term)
         first.setdefault("dvdx", dvdx)
         return loss
 
@@ -266,7 +297,7 @@ def train(attrs, x, grad_samples, weights=None, scaling=None):
         if 0 < batch_size < rows:
             assert weights is None and not lbfgs, "mini-batches: without row weights, not LBFGS"
             order = batch_order.batches(rows, batch_size, int(attrs["seed"]), epoch)
-            loss, error = batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order)
+            loss, error = batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order, value_term)
             losses.append(loss)
             errors.append(error)
         else:
@@ -287,7 +318,7 @@ def train(attrs, x, grad_samples, weights=None, scaling=None):
             scheduler.step()
     saved = model if ema is None else ema.module
     optimizer.zero_grad()
-    final_loss, dvdx = gradient_loss(saved, x, grad_samples, loss_fn)
+    final_loss, dvdx = gradient_loss(saved, x, grad_samples, loss_fn, value_term)
     final_loss = final_loss.item()
     final = {}
     if isinstance(saved, atom_centered_reference.ElementNetworks):
@@ -361,6 +392,7 @@ def main():
     with h5py.File(args.data, "r") as f:
         x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
         weights = torch.from_numpy(f["weight"][:].reshape(-1)) if "weight" in f else None
+        values = torch.from_numpy(f["value"][:].reshape(-1)).double() if "value" in f else None
     with h5py.File(args.results, "r") as f:
         for name in args.run or sorted(f["runs"]):
             g = f["runs"][name]
@@ -376,14 +408,24 @@ def main():
                 scaling = (st["feature_mean"][:].tolist(), st["feature_scale"][:].tolist())
                 s2 = float(st.attrs["value_scale"]) ** 2
                 targets = (grad_samples.double() / float(st.attrs["value_scale"])).to(grad_samples.dtype)
-            losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, targets, weights, scaling)
+            value_term, d_energies = None, 0.0
+            if values is not None and text(attrs["features"]) == "atom_centered":
+                energies, shifted = element_energies(attrs["numbers"], values)
+                d_energies = relative_to_largest(attrs["element_energies"], energies)
+                if float(attrs["value_weight"]) > 0:
+                    value_term = ValueTerm(float(attrs["value_weight"]), shifted, len(attrs["numbers"]))
+            elif values is not None and float(attrs["value_weight"]) > 0:
+                assert not int(attrs.get("standardize", 0)), "a value term: without data.standardize"
+                value_term = ValueTerm(float(attrs["value_weight"]), values, 1)
+            losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, targets, weights, scaling,
+                                                                                  value_term)
             final_loss *= s2
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
             d_err = relative(g["rel_grad_error"][:], errors)
             d_w = max(relative_to_largest(g["model"][k][:], w) for k, w in final.items())
             d_final = relative(attrs["final_loss"], final_loss)
-            worst = max(d_loss, d_lr, d_err, d_w, d_final)
+            worst = max(d_loss, d_lr, d_err, d_w, d_final, d_energies)
             same_evaluations = int(attrs["function_evaluations"]) == evaluations
             ok &= worst <= args.tol and len(g["train_loss"]) == len(losses) and same_evaluations
             label = text(attrs["optimizer"])
@@ -396,6 +438,10 @@ def main():
             if text(attrs["loss"]) == "huber":  # how much of each branch the comparison covered
                 label += f"({float(attrs['huber_delta']):g}), {100 * beyond:.0f}% of |dV/dx - S| >= delta at the end"
             label += ", weighted" if weights is not None else ""
+            if value_term is not None:
+                label += f", value_weight {value_term.weight:g}"
+            if "element_energies" in attrs:
+                label += f", element energies {d_energies:.2e} from numpy's lstsq"
             print(f"{name}: {label}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
                   f"difference to PyTorch: train_loss {d_loss:.2e}, rel_grad_error {d_err:.2e}, lr {d_lr:.2e}, "
                   f"weights {d_w:.2e}, final_loss {d_final:.2e} "

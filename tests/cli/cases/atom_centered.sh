@@ -3,7 +3,8 @@
 # cli_test.sh runs it after lib.sh's helpers, in a fresh $work folder.
 
 # $work/mol.h5: 100 frames of a 5-atom molecule (C, O, H, H, H; attribute numbers) about a shape ~3.5 Å wide, so
-# that some pairs fall beyond the small cutoffs of $work/ac.yaml; V = a sum of Morse-like pair terms.
+# that some pairs fall beyond the small cutoffs of $work/ac.yaml; V = a sum of Morse-like pair terms plus the
+# atoms' energies (-38 C, -75 O, -0.5 H), its values, and its gradient.
 write_atom_centered_data() {
   "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
 import sys, h5py, numpy as np
@@ -11,17 +12,19 @@ rng = np.random.default_rng(8)
 base = np.array([[0, 0, 0], [1.4, 0, 0], [-0.6, 0.9, 0.1], [-0.5, -0.9, 0.3], [2.9, 0.8, -0.4]])
 x = base[None] + 0.12 * rng.normal(size=(100, 5, 3))
 grad = np.zeros_like(x)
+value = np.full(100, -38 - 75 - 3 * 0.5)
 for i in range(5):
     for j in range(i + 1, 5):
         r = x[:, i] - x[:, j]
         d = np.linalg.norm(r, axis=1, keepdims=True)
         d0 = np.linalg.norm(base[i] - base[j])
         e = np.exp(-(d - d0))
+        value += (1 - e[:, 0]) ** 2
         dv = 2 * (1 - e) * e  # d/dd of (1 - exp(-(d - d0)))^2
         grad[:, i] += dv * r / d
         grad[:, j] -= dv * r / d
 with h5py.File(sys.argv[1] + "/mol.h5", "w") as f:
-    f["x"], f["grad"] = x.reshape(100, 15), grad.reshape(100, 15)
+    f["x"], f["grad"], f["value"] = x.reshape(100, 15), grad.reshape(100, 15), value
     f.attrs["numbers"] = np.array([6, 8, 1, 1, 1])
 PY
   cat >"$work/ac.yaml" <<YAML
@@ -42,7 +45,7 @@ model:
   angle_sections: 3
 train: {epochs: 12, seed: 2, engine: autograd}
 sweep:
-  grid: {optimizer.lr: [0.01, 0.003]}
+  grid: {optimizer.lr: [0.01, 0.003], train.value_weight: [0, 0.2]}
 YAML
 }
 
@@ -59,6 +62,8 @@ write_atom_centered_sweeps() {
 
 # atom_centered_against_pytorch SWEEP...: each sweep on 1 rank equal to PyTorch's training to 1e-9, and on 3 ranks
 # equal to 1 rank to 1e-10 (so to PyTorch within 1e-9 + 1e-10; the reference replays a run in seconds of Python).
+# Each sweep's runs train with and without energies (train.value_weight, per atom, less the element energies that
+# the reference fits by numpy's least squares and compares with the runs').
 atom_centered_against_pytorch() {
   for sweep in "$@"; do
     for n in 1 3; do
@@ -74,10 +79,10 @@ atom_centered_against_pytorch() {
 
 case_atom_centered_analytic_matches_pytorch() {
   # model.features atom_centered, float64, Adam, on the analytic engine (J from the descriptor's structure, one
-  # network per element): full batch (the two runs as one job's ensemble) and in gradfit_dist's mini-batches, each
-  # run's histories and final weights on 1 rank equal PyTorch's training of the same per-element networks on its own
-  # implementation of the descriptor (tests/train/atom_centered_reference.py) to 1e-9, and 3 ranks equal 1 rank to
-  # 1e-10.
+  # network per element): full batch (runs of two rates as one job's ensemble) and in gradfit_dist's mini-batches,
+  # with and without energies, each run's histories and final weights on 1 rank equal PyTorch's training of the same
+  # per-element networks on its own implementation of the descriptor (tests/train/atom_centered_reference.py) to
+  # 1e-9, and 3 ranks equal 1 rank to 1e-10.
   write_atom_centered_sweeps
   atom_centered_against_pytorch ac_an ac_mb_an
 }
@@ -125,8 +130,7 @@ PY
 
 case_atom_centered_errors() {
   # What atom_centered cannot take yet, or at all, is one line naming the key or file, exit code 1, nothing written:
-  # a data file without atomic numbers, data.standardize, a descriptor key on another kind, a bad value, and export
-  # (eval evaluates the run).
+  # a data file without atomic numbers, data.standardize, a descriptor key on another kind, a bad value.
   write_atom_centered_data
   "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
 import sys, h5py
@@ -149,11 +153,70 @@ PY
   expect_config_error bad_zeta "key 'model.zeta': must be >= 1 \(got 0.5\)" 's/zeta: 4/zeta: 0.5/'
   expect_config_error bad_start "key 'model.angular_start': must be >= 0 and below model.angular_cutoff" \
     's/angle_sections: 3/angle_sections: 3\n  angular_start: 2.5/'
-  sed -e 's/epochs: 12/epochs: 2/' "$work/ac.yaml" >"$work/short.yaml"
+}
+
+case_atom_centered_other_molecules() {
+  # A run trained with energies on the 5-atom molecule (C, O, H, H, H) predicts a 7-atom one of its elements that it
+  # never saw (C, C, O, H x4): eval on 2 ranks, the exported TorchScript module (forward, gradient: energies with the
+  # element energies, and dE/dx) and GradfitCalculator agree to 1e-10 (float64). An atom of an element without a
+  # network (N) is one line naming the atom in eval (exit code 1, no file written), the module and the calculator.
+  write_atom_centered_data
+  sed -e 's/epochs: 12/epochs: 3/' -e 's/grid: .*/grid: {train.value_weight: [0.2]}/' "$work/ac.yaml" \
+    >"$work/short.yaml"
   run "$GRADFIT_BIN" --out "$work/short" "$work/short.yaml"
   expect_rc 0
   run "$GRADFIT_BIN" export "$work/short/results.h5" --run best --out "$work/ac.pt"
+  expect_rc 0
+  "$PYTHON" - "$work" <<'PY' || fail "cannot write the other molecules"
+import sys, h5py, numpy as np
+rng = np.random.default_rng(3)
+base = np.array([[0, 0, 0], [1.5, 0, 0], [2.2, 1.2, 0], [-0.5, 0.9, 0.2], [-0.5, -0.9, 0.3], [1.9, -0.6, 0.8],
+                 [3.1, 1.0, -0.3]])
+for name, numbers in (("other", [6, 6, 8, 1, 1, 1, 1]), ("with_n", [6, 6, 7, 1, 1, 1, 1])):
+    with h5py.File(f"{sys.argv[1]}/{name}.h5", "w") as f:
+        f["x"] = (base[None] + 0.1 * rng.normal(size=(20, 7, 3))).reshape(20, 21)
+        f.attrs["numbers"] = np.array(numbers)
+PY
+  run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/other.h5" --run best --out "$work/p_other.h5"
+  expect_rc 0
+  run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/with_n.h5" --run best --out "$work/p_with_n.h5"
   expect_rc 1
-  expect_in err "export of model.features atom_centered is not built yet"
-  [ ! -e "$work/ac.pt" ] || fail "export wrote a file"
+  expect_in err "with_n.h5: atom 2 has atomic number 7 \(N\), an element that run '[^']+' has no network for"
+  expect_in err "has no network for \(its elements: H, C, O\)$"
+  [ ! -e "$work/p_with_n.h5" ] || fail "eval wrote a file for atoms it cannot evaluate"
+  "$PYTHON" - "$work" <<'PY' || fail "the exported module and the calculator differ from eval"
+import sys, h5py, numpy as np, torch
+sys.path.insert(0, "scripts")
+from ase import Atoms
+from ase_calculator import GradfitCalculator
+w = sys.argv[1]
+with h5py.File(w + "/other.h5") as f, h5py.File(w + "/p_other.h5") as p:
+    x, numbers, value, grad = f["x"][:], list(f.attrs["numbers"]), p["value"][:], p["grad"][:]
+module = torch.jit.load(w + "/ac.pt")
+z = torch.tensor(numbers)
+energy = module.forward(torch.from_numpy(x), z).detach().numpy()
+gradient = module.gradient(torch.from_numpy(x), z).numpy()
+dv, dg = np.abs(energy - value).max() / np.abs(value).max(), np.abs(gradient - grad).max() / np.abs(grad).max()
+calc = GradfitCalculator(w + "/ac.pt")
+atoms = Atoms(numbers=numbers, positions=x[4].reshape(7, 3))
+atoms.calc = calc
+de = abs(atoms.get_potential_energy() - value[4]) / abs(value[4])
+df = np.abs(atoms.get_forces() + grad[4].reshape(7, 3)).max() / np.abs(grad[4]).max()
+print(f"7 atoms, never trained on: module vs eval V {dv:.2e}, dV/dx {dg:.2e}; calculator vs eval E {de:.2e}, "
+      f"F {df:.2e}; energies {value.min():.3f} .. {value.max():.3f}")
+assert max(dv, dg, de, df) <= 1e-10
+assert value.max() < -100  # the element energies (about -38 C, -75 O, -0.5 H) are in
+try:
+    module.forward(torch.from_numpy(x), torch.tensor([6, 6, 7, 1, 1, 1, 1]))
+    raise SystemExit("the module took an N atom")
+except Exception as error:  # TorchScript's error: its message ends with the module's line
+    assert "atom 2 has atomic number 7, an element this model has no network for (its elements: H, C, O)" in str(error)
+atoms.numbers = [6, 6, 7, 1, 1, 1, 1]
+try:
+    atoms.get_potential_energy()
+    raise SystemExit("the calculator took an N atom")
+except ValueError as error:
+    print(error)
+    assert "atom 2 is N, an element this model has no network for (its elements: H, C, O)" in str(error)
+PY
 }
