@@ -1,8 +1,10 @@
 #include "app_checks.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
+#include "common/elements.h"
 #include "common/error.h"
 #include "model/mlp.h"
 
@@ -63,6 +65,10 @@ FileLayouts check_against_files(const config::Config& config) {
     if (run.train.value_weight > 0 && !layout.has_values)
       throw ConfigError(config.path + ": key 'train.value_weight' is " + std::to_string(run.train.value_weight) +
                         " but " + run.data.path + " has no dataset 'value' (run " + run.name + ")");
+    for (const auto& [number, widths] : run.model.element_widths)
+      if (std::find(layout.numbers.begin(), layout.numbers.end(), number) == layout.numbers.end())
+        throw ConfigError(config.path + ": key 'model.element_widths': " + element_symbol(number) +
+                          " is not an element of the atoms of " + run.data.path + " (run " + run.name + ")");
   }
   return layouts;
 }

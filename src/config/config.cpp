@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/elements.h"
 #include "config/section.h"
 
 #if __has_include(<yaml-cpp/depthguard.h>)  // yaml-cpp 0.7 and later bound the parser's nesting
@@ -111,7 +112,7 @@ const std::map<std::string, std::vector<std::string>>& all_section_keys() {
         "well_width", "seed", "standardize", "test_path"}},
       {"model",
        [] {
-         std::vector<std::string> keys{"widths", "activation", "dtype", "features", "periods"};
+         std::vector<std::string> keys{"widths", "activation", "dtype", "features", "periods", "element_widths"};
          for (const auto& key : descriptor_keys()) keys.push_back(key);
          return keys;
        }()},
@@ -242,18 +243,40 @@ void parse_descriptor(const Section& s, ModelSpec& m) {
           "must be >= 0 and below model.angular_cutoff (" + number_text(d.angular_cutoff) + ")", d.angular_start);
 }
 
+// Hidden widths under `key`: 1 to kMaxLayers layers of 1 to kMaxWidth each (`what` names them in messages).
+void check_widths(const Section& s, const std::string& key, const std::vector<int64_t>& widths,
+                  const std::string& what) {
+  s.check(!widths.empty(), key, what + "needs at least one hidden layer", "[]");
+  s.check(static_cast<int64_t>(widths.size()) <= kMaxLayers, key,
+          what + "must have at most " + limit_text(kMaxLayers) + " hidden layers",
+          std::to_string(widths.size()) + " layers");
+  for (const int64_t w : widths) s.check(w >= 1, key, what + "every width must be >= 1", w);
+  for (const int64_t w : widths)
+    s.check(w <= kMaxWidth, key, what + "every width must be at most " + limit_text(kMaxWidth), w);
+}
+
+// model.element_widths (atom_centered only): element symbols to hidden widths, by atomic number.
+std::map<int64_t, std::vector<int64_t>> parse_element_widths(const Section& s, const ModelSpec& m) {
+  std::map<int64_t, std::vector<int64_t>> out;
+  if (!s.has("element_widths")) return out;
+  s.check(rules_of(m.features).descriptor, "element_widths", "applies to model.features atom_centered only",
+          to_string(m.features));
+  const auto by_symbol = s.get<std::map<std::string, std::vector<int64_t>>>("element_widths", {});
+  for (const auto& [symbol, widths] : by_symbol) {
+    const int64_t number = element_number(symbol);
+    s.check(number > 0, "element_widths", "'" + symbol + "' is not an element symbol (H, He, Li, ...)", symbol);
+    check_widths(s, "element_widths", widths, symbol + "'s network ");
+    out[number] = widths;
+  }
+  return out;
+}
+
 ModelSpec parse_model(const Section& s) {
   ModelSpec m;
   m.widths = s.get<std::vector<int64_t>>("widths", m.widths);
   m.activation = s.get_enum("activation", kActivations, m.activation);
   m.dtype = s.get_enum("dtype", kDTypes, m.dtype);
-  s.check(!m.widths.empty(), "widths", "needs at least one hidden layer", "[]");
-  s.check(static_cast<int64_t>(m.widths.size()) <= kMaxLayers, "widths",
-          "must have at most " + limit_text(kMaxLayers) + " hidden layers",
-          std::to_string(m.widths.size()) + " layers");
-  for (const int64_t w : m.widths) s.check(w >= 1, "widths", "every width must be >= 1", w);
-  for (const int64_t w : m.widths)
-    s.check(w <= kMaxWidth, "widths", "every width must be at most " + limit_text(kMaxWidth), w);
+  check_widths(s, "widths", m.widths, "");
   m.features = s.get_enum("features", kFeatures, m.features);
   m.periods = s.get<std::vector<double>>("periods", m.periods);
   const bool periods = rules_of(m.features).periods;
@@ -268,6 +291,7 @@ ModelSpec parse_model(const Section& s) {
   }
   s.check(m.periods.empty() || some_periodic, "periods", "needs at least one period > 0", "all 0");
   parse_descriptor(s, m);
+  m.element_widths = parse_element_widths(s, m);
   return m;
 }
 
@@ -619,13 +643,17 @@ std::vector<std::string> settable_keys(bool include_top_level) {
 // n is not known yet).
 void check_parameter_count(const Section& s, const RunSpec& run) {
   const int64_t dim = run.data.target == Target::file ? 1 : run.data.dim;
-  if (bounded_parameter_count(run.model.widths, dim) >= 0) return;
-  std::string widths;
-  for (const int64_t w : run.model.widths) widths += (widths.empty() ? "" : ", ") + std::to_string(w);
-  s.check(false, "widths",
-          "gives more than " + limit_text(kMaxParameters) + " parameters on " + std::to_string(dim) + " input" +
-              (dim == 1 ? "" : "s"),
-          "[" + widths + "]");
+  const auto check = [&](const std::string& key, const std::vector<int64_t>& widths_of_network) {
+    if (bounded_parameter_count(widths_of_network, dim) >= 0) return;
+    std::string widths;
+    for (const int64_t w : widths_of_network) widths += (widths.empty() ? "" : ", ") + std::to_string(w);
+    s.check(false, key,
+            "gives more than " + limit_text(kMaxParameters) + " parameters on " + std::to_string(dim) + " input" +
+                (dim == 1 ? "" : "s"),
+            "[" + widths + "]");
+  };
+  check("widths", run.model.widths);
+  for (const auto& [number, widths] : run.model.element_widths) check("element_widths", widths);
 }
 
 // What model.features atom_centered asks of the other sections today: atoms from a data file (its attribute
@@ -658,6 +686,11 @@ RunSpec parse_run(const YAML::Node& root, const std::string& file, const SweptVa
                run.train.batch_size);
   if (rules_of(run.model.features).descriptor) check_atom_centered(file, root, swept, run);
   return run;
+}
+
+const std::vector<int64_t>& network_widths(const ModelSpec& spec, int64_t number) {
+  const auto it = spec.element_widths.find(number);
+  return it != spec.element_widths.end() ? it->second : spec.widths;
 }
 
 Config parse_config(const std::string& yaml_text, const std::string& path, const std::vector<std::string>& overrides) {
@@ -775,6 +808,10 @@ std::string canonical_text(const RunSpec& r) {
       AtomCenteredSpec::visit(r.model.descriptor, [&](const char* key, const auto& value) {
         os << "\nmodel." << key << "=" << number_text(static_cast<double>(value));
       });
+    for (const auto& [number, widths] : r.model.element_widths) {  // named only when set
+      os << "\nmodel.element_widths." << element_symbol(number) << "=";
+      for (const int64_t w : widths) os << w << ",";
+    }
   }
   os << "\noptimizer.name=" << to_string(r.optimizer.name) << "\noptimizer.lr=" << number_text(r.optimizer.lr)
      << "\noptimizer.momentum=" << number_text(r.optimizer.momentum) << "\ntrain.epochs=" << r.train.epochs

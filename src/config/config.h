@@ -3,6 +3,7 @@
 // into many runs. Parsing validates everything before anything runs and reports errors as
 // "FILE:LINE:COL: key 'a.b': problem", suggesting the nearest valid key for a typo.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,7 +93,13 @@ struct ModelSpec {
   // structure's atoms than the training data's (eval, export: io/saved_run.h's for_atoms); empty: those of
   // `numbers`. Not a key.
   std::vector<int64_t> elements;
+  // atom_centered: the hidden widths of some elements' networks, by atomic number (key model.element_widths, a
+  // mapping of element symbols to widths, {H: [32, 32], O: [64]}); the other elements' networks take `widths`.
+  std::map<int64_t, std::vector<int64_t>> element_widths;
 };
+
+// The hidden widths of element `number`'s network: its model.element_widths entry, else model.widths.
+const std::vector<int64_t>& network_widths(const ModelSpec& spec, int64_t number);
 
 struct OptimizerSpec {
   Optimizer name = Optimizer::adam;

@@ -116,6 +116,8 @@ class Section {
     if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "a list of integers";
     if constexpr (std::is_same_v<T, std::vector<double>>) return "a list of numbers";
     if constexpr (std::is_same_v<T, std::vector<std::vector<double>>>) return "a list of lists of numbers";
+    if constexpr (std::is_same_v<T, std::map<std::string, std::vector<int64_t>>>)
+      return "a mapping of element symbols to lists of integers";
     return "a value";
   }
 

@@ -128,12 +128,15 @@ class SweepReader {
   std::set<std::string> seen_;
 };
 
-// Display text of a value: scalars as written, lists of scalars joined by 'x' ([10, 10] -> 10x10).
+// Display text of a value: scalars as written, lists of scalars joined by 'x' ([10, 10] -> 10x10), mappings as
+// key:value joined by '+' ({H: [6], O: [8, 4]} -> H:6+O:8x4).
 std::string value_text(const YAML::Node& v) {
   if (v.IsScalar()) return v.Scalar();
   std::string out;
   if (v.IsSequence())
     for (const auto& item : v) out += (out.empty() ? "" : "x") + value_text(item);
+  if (v.IsMap())
+    for (const auto& item : v) out += (out.empty() ? "" : "+") + value_text(item.first) + ":" + value_text(item.second);
   return out.empty() ? "?" : out;
 }
 

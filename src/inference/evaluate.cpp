@@ -171,7 +171,8 @@ Prediction evaluate_run(const io::SavedRun& run, data::Dataset& points, torch::D
                         const parallel::Comm& comm) {
   auto model = io::make_model(run);
   const int64_t chunk_rows =
-      model::default_chunk_rows(run.input_dim, run.model.widths, model::torch_dtype(run.model.dtype), device);
+      model::default_chunk_rows(run.input_dim, model::network_shape(run.model, run.input_dim).widest(),
+                                model::torch_dtype(run.model.dtype), device);
   return evaluate(model, run.standardization, points, device, chunk_rows, comm);
 }
 

@@ -69,7 +69,8 @@ def descriptor(self, r: Tensor, species: Tensor) -> Tensor:
 
 // forward: Σ over each element's atoms of its network, then the element energies Σ_i b_{Z_i} added in float64 (as
 // model/standardization.h's user_values); gradient: its autograd derivative.
-std::string energy_code(const std::vector<int64_t>& elements, size_t hidden, const model::ActivationFunction& act) {
+std::string energy_code(const config::ModelSpec& spec, const std::vector<int64_t>& elements,
+                        const model::ActivationFunction& act) {
   std::string code = "\ndef activation(self, z: Tensor) -> Tensor:\n    return " + std::string(act.script_value()) +
                      "\n\ndef forward(self, x: Tensor, numbers: Tensor) -> Tensor:\n"
                      "    species = self.species(numbers)\n"
@@ -79,7 +80,8 @@ std::string energy_code(const std::vector<int64_t>& elements, size_t hidden, con
                      "    w = g.size(2)\n"
                      "    v = torch.zeros([b], dtype=g.dtype, device=g.device)\n";
   for (size_t e = 0; e < elements.size(); ++e) {
-    const std::string symbol = model::element_symbol(elements[e]);
+    const std::string symbol = element_symbol(elements[e]);
+    const size_t hidden = config::network_widths(spec, elements[e]).size();
     const auto w = [&](size_t i) { return "self." + symbol + "_weight" + std::to_string(i); };
     const auto bias = [&](size_t i) { return "self." + symbol + "_bias" + std::to_string(i); };
     code += "    atoms = torch.nonzero(species == " + std::to_string(e) + ").squeeze(1)\n";
@@ -133,20 +135,19 @@ void register_descriptor(torch::jit::Module& module, const config::AtomCenteredS
 
 void define_atoms_potential(torch::jit::Module& module, const io::SavedRun& run) {
   const auto elements = run.model.elements.empty() ? model::distinct_elements(run.model.numbers) : run.model.elements;
-  const size_t hidden = run.model.widths.size(), per_network = 2 * (hidden + 1);
-  TORCH_CHECK(run.parameters.size() == elements.size() * per_network, "parameters of ", elements.size(),
-              " networks expected");
   std::string names;
+  size_t first = 0;  // the network's first parameter in run.parameters (Mlp::parameters() order)
   for (size_t e = 0; e < elements.size(); ++e) {
-    const std::string symbol = model::element_symbol(elements[e]);
+    const std::string symbol = element_symbol(elements[e]);
     names += (names.empty() ? "" : ", ") + symbol;
+    const size_t hidden = config::network_widths(run.model, elements[e]).size();
     for (size_t i = 0; i <= hidden; ++i) {
-      const auto& weight = run.parameters.at(e * per_network + 2 * i).second;
-      const auto& bias = run.parameters.at(e * per_network + 2 * i + 1).second;
-      module.register_parameter(symbol + "_weight" + std::to_string(i), weight.clone(), false);
-      module.register_parameter(symbol + "_bias" + std::to_string(i), bias.clone(), false);
+      module.register_parameter(symbol + "_weight" + std::to_string(i), run.parameters.at(first++).second.clone(),
+                                false);
+      module.register_parameter(symbol + "_bias" + std::to_string(i), run.parameters.at(first++).second.clone(), false);
     }
   }
+  TORCH_CHECK(first == run.parameters.size(), "parameters of ", elements.size(), " networks expected");
   const auto dtype = model::torch_dtype(run.model.dtype);
   const auto& st = run.standardization;
   const auto energies = st.element_energies.empty() ? std::vector<double>(elements.size(), 0.0) : st.element_energies;
@@ -155,7 +156,7 @@ void define_atoms_potential(torch::jit::Module& module, const io::SavedRun& run)
   module.register_attribute("element_names", c10::StringType::get(), names);
   register_descriptor(module, run.model.descriptor, static_cast<int64_t>(elements.size()), dtype);
   module.define(std::string(kSpeciesCode) + kDescriptorCode +
-                energy_code(elements, hidden, model::activation_of(run.model.activation)));
+                energy_code(run.model, elements, model::activation_of(run.model.activation)));
 }
 
 }  // namespace gradfit::inference

@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 
+#include "common/elements.h"
 #include "common/error.h"
 #include "gradfit/version.h"
 #include "io/h5.h"
@@ -52,6 +53,8 @@ void write_features(const Location& group, const config::ModelSpec& m) {
   if (config::features_need_elements(m))
     config::AtomCenteredSpec::visit(m.descriptor,
                                     [&](const char* key, const auto& value) { group.write_attribute(key, value); });
+  for (const auto& [number, widths] : m.element_widths)  // model.element_widths: widths_H, widths_O, ...
+    group.write_attribute(std::string("widths_") + element_symbol(number), widths);
 }
 
 // Every parameter of the run, and where and how it ran.

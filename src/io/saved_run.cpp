@@ -135,6 +135,10 @@ void read_descriptor(const Location& group, const std::string& where, SavedRun& 
   });
   if (!group.has_attribute("numbers")) fail(where + ": missing attribute 'numbers' (model.features atom_centered)");
   run.model.numbers = group.read_int_vector_attribute("numbers");
+  for (const int64_t z : model::distinct_elements(run.model.numbers)) {  // model.element_widths
+    const std::string name = std::string("widths_") + element_symbol(z);
+    if (group.has_attribute(name)) run.model.element_widths[z] = group.read_int_vector_attribute(name);
+  }
 }
 
 void read_features(const Location& group, const std::string& where, SavedRun& run) {
@@ -202,10 +206,10 @@ SavedRun for_atoms(const SavedRun& run, const std::vector<int64_t>& numbers, con
   for (size_t i = 0; i < numbers.size(); ++i)
     if (!std::binary_search(elements.begin(), elements.end(), numbers[i])) {
       std::string names;
-      for (const int64_t z : elements) names += std::string(names.empty() ? "" : ", ") + model::element_symbol(z);
+      for (const int64_t z : elements) names += std::string(names.empty() ? "" : ", ") + element_symbol(z);
       const bool element = numbers[i] >= 1 && numbers[i] <= 118;
       throw DataError(where + ": atom " + std::to_string(i) + " has atomic number " + std::to_string(numbers[i]) +
-                      (element ? std::string(" (") + model::element_symbol(numbers[i]) + ")" : std::string()) +
+                      (element ? std::string(" (") + element_symbol(numbers[i]) + ")" : std::string()) +
                       ", an element that run '" + run.name + "' has no network for (its elements: " + names + ")");
     }
   SavedRun out = run;

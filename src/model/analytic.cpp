@@ -56,6 +56,11 @@ int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths
 
 std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
                                           const std::vector<int64_t>& widths, int64_t networks) {
+  return ensemble_views(flat, NetworkShape{networks, input_dim,
+                                           std::vector<std::vector<int64_t>>(static_cast<size_t>(networks), widths)});
+}
+
+std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, const NetworkShape& shape) {
   std::vector<torch::Tensor> views;
   const int64_t models = flat.size(0);
   int64_t offset = 0;
@@ -66,8 +71,8 @@ std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t inp
     views.push_back(flat.narrow(1, offset, numel).view(shape));
     offset += numel;
   };
-  for (int64_t network = 0; network < networks; ++network) {
-    int64_t in = input_dim;
+  for (const auto& widths : shape.widths) {
+    int64_t in = shape.inputs;
     for (const int64_t w : widths) {
       take({w, in});
       take({w});

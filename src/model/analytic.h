@@ -39,6 +39,8 @@ int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths
 // (R × P): weights R × out × in, biases R × out.
 std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
                                           const std::vector<int64_t>& widths, int64_t networks = 1);
+// The same for networks of the shape `shape` (each with its own hidden widths).
+std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, const NetworkShape& shape);
 
 class AnalyticLoss {
  public:

@@ -22,23 +22,26 @@ std::vector<torch::Tensor> atoms_by_element(const AtomLayout& layout) {
 }  // namespace
 
 AtomsAnalyticLoss::AtomsAnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params,
-                                     int64_t chunk_rows, const Features& features)
+                                     const NetworkShape& shape, int64_t chunk_rows, const Features& features)
     : features_(features), chunk_rows_(chunk_rows) {
   const AtomLayout* layout = features.kind().atom_layout();
   TORCH_CHECK(layout != nullptr, "AtomsAnalyticLoss: features without an atom layout");
   TORCH_CHECK(chunk_rows_ > 0, "chunk_rows must be positive");
   const size_t networks = layout->elements.size();
-  TORCH_CHECK(params.size() % networks == 0, "AtomsAnalyticLoss: parameters of ", networks, " networks expected");
+  TORCH_CHECK(shape.widths.size() == networks, "AtomsAnalyticLoss: the shape of ", networks, " networks expected");
+  first_parameter_.push_back(0);
+  for (const auto& widths : shape.widths) first_parameter_.push_back(first_parameter_.back() + 2 * (widths.size() + 1));
+  TORCH_CHECK(params.size() == first_parameter_.back(), "AtomsAnalyticLoss: ", first_parameter_.back(),
+              " parameters expected");
   width_ = layout->width;
   atoms_ = static_cast<double>(layout->element_of_atom.size());
-  per_network_ = params.size() / networks;
   atoms_of_element_ = TablesLike(atoms_by_element(*layout));
   const int64_t models = params.front().size(0);
   for (int64_t m = 0; m < models; ++m) {
     std::vector<AnalyticLoss> networks_of_model;
     for (size_t e = 0; e < networks; ++e) {
       std::vector<torch::Tensor> own;  // model m's parameters of network e, 1 × shape
-      for (size_t i = 0; i < per_network_; ++i) own.push_back(params[e * per_network_ + i].narrow(0, m, 1));
+      for (size_t i = first_parameter_[e]; i < first_parameter_[e + 1]; ++i) own.push_back(params[i].narrow(0, m, 1));
       const int64_t atoms = atoms_of_element_.cpu()[e].size(0);
       networks_of_model.emplace_back(activation, own, chunk_rows_ * atoms);
     }
@@ -106,7 +109,8 @@ void AtomsAnalyticLoss::adjoints(Pass& pass, const Rows& rows, double value_weig
 std::vector<torch::Tensor> AtomsAnalyticLoss::gradients_of(const std::vector<torch::Tensor>& grads, int64_t model,
                                                            size_t element) const {
   std::vector<torch::Tensor> own;
-  for (size_t i = 0; i < per_network_; ++i) own.push_back(grads[element * per_network_ + i].narrow(0, model, 1));
+  for (size_t i = first_parameter_[element]; i < first_parameter_[element + 1]; ++i)
+    own.push_back(grads[i].narrow(0, model, 1));
   return own;
 }
 

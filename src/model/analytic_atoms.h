@@ -19,10 +19,10 @@ namespace gradfit::model {
 class AtomsAnalyticLoss {
  public:
   // `params`: R models' parameters as ensemble_views gives them for the layout's networks (one per element, in the
-  // order of AtomLayout::elements); `chunk_rows`: frames per chunk; `features`: a kind with an atom layout. Keeps
-  // views of the weights, as AnalyticLoss does.
-  AtomsAnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params, int64_t chunk_rows,
-                    const Features& features);
+  // order of AtomLayout::elements, of the widths `shape` gives); `chunk_rows`: frames per chunk; `features`: a kind
+  // with an atom layout. Keeps views of the weights, as AnalyticLoss does.
+  AtomsAnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params, const NetworkShape& shape,
+                    int64_t chunk_rows, const Features& features);
 
   // As AnalyticLoss's: grads one tensor per parameter (R × shape, all networks'), sums R × 3.
   void accumulate(const torch::Tensor& x, const torch::Tensor& grad_samples, const torch::Tensor& values,
@@ -58,7 +58,7 @@ class AtomsAnalyticLoss {
   int64_t chunk_rows_;
   int64_t width_ = 0;                              // the descriptor's, per atom
   double atoms_ = 0;                               // a, the atoms of a frame
-  size_t per_network_ = 0;                         // parameters per network
+  std::vector<size_t> first_parameter_;            // network e's parameters: [first_parameter_[e], ...[e + 1])
   std::vector<std::vector<AnalyticLoss>> models_;  // per model, one per element
   TablesLike atoms_of_element_;                    // per element, its atoms (int64)
 };

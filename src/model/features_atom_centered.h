@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/elements.h"
 #include "config/config.h"
 #include "model/descriptor_kernels.h"
 #include "model/feature_map.h"
@@ -24,8 +25,6 @@ namespace gradfit::model {
 int64_t atom_descriptor_width(const config::AtomCenteredSpec& spec, int64_t elements);
 // The distinct atomic numbers of `numbers`, ascending.
 std::vector<int64_t> distinct_elements(const std::vector<int64_t>& numbers);
-// "H", "C", ... for atomic numbers 1 to 118.
-const char* element_symbol(int64_t number);
 
 class AtomCenteredFeatures final : public FeatureMap {
  public:

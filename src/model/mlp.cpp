@@ -1,5 +1,7 @@
 #include "model/mlp.h"
 
+#include <algorithm>
+#include <numeric>
 #include <utility>
 
 #include "model/activation.h"
@@ -25,18 +27,20 @@ std::vector<torch::nn::Linear> make_network(int64_t inputs, const std::vector<in
 
 }  // namespace
 
-MlpImpl::MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation)
+MlpImpl::MlpImpl(Features features, const std::vector<std::vector<int64_t>>& widths, config::Activation activation)
     : activation_(activation), features_(std::move(features)) {
   const AtomLayout* atoms = features_.kind().atom_layout();
   if (atoms == nullptr) {
     auto list = register_module("layers", torch::nn::ModuleList());
-    networks_.push_back(make_network(features_.dim(), widths, list));
+    networks_.push_back(make_network(features_.dim(), widths.at(0), list));
     return;
   }
+  TORCH_CHECK(widths.size() == atoms->elements.size(), "Mlp: widths of ", widths.size(), " networks for ",
+              atoms->elements.size(), " elements");
   std::vector<torch::Tensor> atoms_of;
   for (size_t e = 0; e < atoms->elements.size(); ++e) {
     auto list = register_module(element_symbol(atoms->elements[e]), torch::nn::ModuleList());
-    networks_.push_back(make_network(atoms->width, widths, list));
+    networks_.push_back(make_network(atoms->width, widths[e], list));
     std::vector<int64_t> indices;
     for (size_t i = 0; i < atoms->element_of_atom.size(); ++i)
       if (atoms->element_of_atom[i] == static_cast<int64_t>(e)) indices.push_back(static_cast<int64_t>(i));
@@ -91,40 +95,59 @@ torch::Dtype torch_dtype(config::DType dtype) {
 
 Mlp make_mlp(const config::ModelSpec& spec, int64_t input_dim, uint64_t seed) {
   torch::manual_seed(seed);
-  Mlp model(Features(spec, input_dim), spec.widths, spec.activation);
+  Mlp model(Features(spec, input_dim), network_shape(spec, input_dim).widths, spec.activation);
   model->to(torch_dtype(spec.dtype));
   return model;
+}
+
+const std::vector<int64_t>& NetworkShape::widest() const {
+  const auto units = [](const std::vector<int64_t>& w) { return std::accumulate(w.begin(), w.end(), int64_t{0}); };
+  return *std::max_element(widths.begin(), widths.end(),
+                           [&](const auto& a, const auto& b) { return units(a) < units(b); });
 }
 
 NetworkShape network_shape(const config::ModelSpec& spec, int64_t input_dim) {
   const auto features = make_feature_map(spec, input_dim);
   const AtomLayout* atoms = features->atom_layout();
-  if (atoms == nullptr) return {1, features->dim()};
-  return {static_cast<int64_t>(atoms->elements.size()), atoms->width};
+  if (atoms == nullptr) return {1, features->dim(), {spec.widths}};
+  NetworkShape shape{static_cast<int64_t>(atoms->elements.size()), atoms->width, {}};
+  for (const int64_t z : atoms->elements) shape.widths.push_back(config::network_widths(spec, z));
+  return shape;
 }
 
 int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim) {
   const NetworkShape shape = network_shape(spec, input_dim);
-  int64_t count = 0, in = shape.inputs;
-  for (const int64_t width : spec.widths) {
-    count += in * width + width;  // weight width×in, bias width
-    in = width;
+  int64_t total = 0;
+  for (const auto& widths : shape.widths) {
+    int64_t count = 0, in = shape.inputs;
+    for (const int64_t width : widths) {
+      count += in * width + width;  // weight width×in, bias width
+      in = width;
+    }
+    total += count + in + 1;  // the output layer: weight 1×in, bias 1
   }
-  return shape.count * (count + in + 1);  // the output layer: weight 1×in, bias 1
+  return total;
 }
 
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim) {
   const auto features = make_feature_map(spec, input_dim);
   std::string text = std::to_string(features->dim());
   if (!features->is_identity()) text = std::string(features->name()) + "(" + std::to_string(input_dim) + ")-" + text;
-  if (const AtomLayout* atoms = features->atom_layout()) {  // "atom_centered(27)-C,H,O:384-..." per element
-    std::string elements;
-    for (const int64_t z : atoms->elements) elements += std::string(elements.empty() ? "" : ",") + element_symbol(z);
-    text = std::string(features->name()) + "(" + std::to_string(input_dim) + ")-" + elements + ":" +
-           std::to_string(atoms->width);
+  const auto chain = [](const std::vector<int64_t>& widths) {
+    std::string out;
+    for (const int64_t w : widths) out += "-" + std::to_string(w);
+    return out + "-1";
+  };
+  const AtomLayout* atoms = features->atom_layout();
+  if (atoms == nullptr) return text + chain(spec.widths);
+  text = std::string(features->name()) + "(" + std::to_string(input_dim) + ")-";
+  const std::string width = std::to_string(atoms->width);
+  std::string elements;
+  for (const int64_t z : atoms->elements) {
+    elements += std::string(elements.empty() ? "" : ",") + element_symbol(z);
+    if (!spec.element_widths.empty()) elements += ":" + width + chain(config::network_widths(spec, z));
   }
-  for (const int64_t w : spec.widths) text += "-" + std::to_string(w);
-  return text + "-1";
+  return text + elements + (spec.element_widths.empty() ? ":" + width + chain(spec.widths) : "");
 }
 
 }  // namespace gradfit::model

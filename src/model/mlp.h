@@ -14,8 +14,9 @@ namespace gradfit::model {
 
 class MlpImpl : public torch::nn::Module {
  public:
-  // φ(x) of `features` in, hidden layers of `widths`, one output; `activation` after every hidden layer.
-  MlpImpl(Features features, const std::vector<int64_t>& widths, config::Activation activation);
+  // φ(x) of `features` in, hidden layers of `widths`, one output; `activation` after every hidden layer. Where φ is
+  // per atom, one network per element of the layout, of widths[e] (one entry per element); else widths[0].
+  MlpImpl(Features features, const std::vector<std::vector<int64_t>>& widths, config::Activation activation);
   // x: B×n -> V: B, through φ.
   torch::Tensor forward(const torch::Tensor& x);
   const Features& features() const { return features_; }
@@ -54,6 +55,9 @@ torch::Dtype torch_dtype(config::DType dtype);
 struct NetworkShape {
   int64_t count = 1;
   int64_t inputs = 0;
+  std::vector<std::vector<int64_t>> widths;  // each network's hidden widths (model.widths, or per element)
+  // The hidden widths of the network with the most units (the one whose buffers per row are the largest).
+  const std::vector<int64_t>& widest() const;
 };
 NetworkShape network_shape(const config::ModelSpec& spec, int64_t input_dim);
 
@@ -61,7 +65,9 @@ NetworkShape network_shape(const config::ModelSpec& spec, int64_t input_dim);
 // summed over make_mlp(spec, input_dim, seed)->parameters().
 int64_t parameter_count(const config::ModelSpec& spec, int64_t input_dim);
 
-// "2-10-10-1"; with features "inverse_distances(27)-36-64-1" (n in parentheses, then the MLP from m inputs).
+// "2-10-10-1"; with features "inverse_distances(27)-36-64-1" (n in parentheses, then the MLP from m inputs); for
+// atom_centered "atom_centered(15)-H,C,O:48-8-8-1" (the elements, then one network's), or with model.element_widths
+// "atom_centered(15)-H:48-16-1,C:48-8-8-1,O:48-8-8-1" (each element's network).
 std::string architecture(const config::ModelSpec& spec, int64_t input_dim);
 
 }  // namespace gradfit::model

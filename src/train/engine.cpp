@@ -38,11 +38,10 @@ class AnalyticEngine : public Engine {
 std::unique_ptr<Engine> make_analytic_engine(const config::RunSpec& run, Weights& weights,
                                              parallel::GradientAllreduce& allreduce, const model::Features& features,
                                              int64_t chunk_rows, double value_weight) {
-  auto gradient_views = model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}),
-                                              weights.networks.inputs, run.model.widths, weights.networks.count);
+  auto gradient_views = model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), weights.networks);
   const model::GradientLoss gradient_loss{run.train.loss, run.train.huber_delta};
   if (features.kind().atom_layout() != nullptr) {
-    model::AtomsAnalyticLoss loss(run.model.activation, weights.params, chunk_rows, features);
+    model::AtomsAnalyticLoss loss(run.model.activation, weights.params, weights.networks, chunk_rows, features);
     loss.set_gradient_loss(gradient_loss);
     return std::make_unique<AnalyticEngine<model::AtomsAnalyticLoss>>(std::move(loss), std::move(gradient_views),
                                                                       value_weight);

@@ -87,17 +87,17 @@ double feature_elements_per_row(const config::ModelSpec& model, int64_t dim) {
 double chunk_bytes(const config::RunSpec& run, const Sizes& s, int64_t dim, torch::Device device) {
   const auto dtype = model::torch_dtype(run.model.dtype);
   const int64_t inputs = model::feature_dim(run.model, dim);
+  // Per atom, where φ is per atom: each atom is a row of its element's network (the widest, as an upper bound).
+  const model::NetworkShape networks = model::network_shape(run.model, dim);
   const int64_t chunk_rows = run.train.chunk_rows > 0
                                  ? run.train.chunk_rows
-                                 : model::default_chunk_rows(inputs, run.model.widths, dtype, device);
+                                 : model::default_chunk_rows(inputs, networks.widest(), dtype, device);
   // The analytic engine allocates its buffers for a whole chunk whatever the batch; autograd per chunk of a batch.
   const double rows = run.train.engine == config::Engine::analytic ? static_cast<double>(chunk_rows)
                                                                    : std::min(static_cast<double>(chunk_rows), s.batch);
-  // Per atom, where φ is per atom: each atom is a row of its element's network.
-  const model::NetworkShape networks = model::network_shape(run.model, dim);
   const int64_t network_rows = inputs / networks.inputs;
   const double per_row =
-      static_cast<double>(network_rows * model::buffer_elements_per_row(networks.inputs, run.model.widths)) +
+      static_cast<double>(network_rows * model::buffer_elements_per_row(networks.inputs, networks.widest())) +
       feature_elements_per_row(run.model, dim);
   return rows * per_row * s.dtype;
 }

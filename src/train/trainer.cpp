@@ -146,7 +146,8 @@ int64_t gradient_free_parameters(double value_weight) {
 
 int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
   if (run.train.chunk_rows > 0) return run.train.chunk_rows;
-  return model::default_chunk_rows(model::feature_dim(run.model, data.dim), run.model.widths, data.x.scalar_type(),
+  return model::default_chunk_rows(model::feature_dim(run.model, data.dim),
+                                   model::network_shape(run.model, data.dim).widest(), data.x.scalar_type(),
                                    data.x.device());
 }
 

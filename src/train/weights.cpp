@@ -24,7 +24,6 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
   w.flat = torch::zeros({models, per_model + gap}, options).narrow(1, 0, per_model);
   w.flat.copy_(torch::stack(rows));
   for (const auto& item : w.first->named_parameters()) w.names.push_back(item.key());
-  w.widths = runs.front().model.widths;
   w.networks = model::network_shape(runs.front().model, input_dim);
   w.params = w.views_of(w.flat);
   w.saved = torch::zeros({models, per_model}, options);
@@ -36,7 +35,7 @@ Weights make_weights(const std::vector<config::RunSpec>& runs, int64_t input_dim
 }
 
 std::vector<torch::Tensor> Weights::views_of(const torch::Tensor& like_flat) const {
-  return model::ensemble_views(like_flat, networks.inputs, widths, networks.count);
+  return model::ensemble_views(like_flat, networks);
 }
 
 namespace {

@@ -23,7 +23,6 @@ struct Weights {
   std::vector<std::string> names;     // of the parameters, in order
   torch::Tensor flat;                 // R × P
   std::vector<torch::Tensor> params;  // one per parameter, R × shape (model::ensemble_views)
-  std::vector<int64_t> widths;        // of the hidden layers
   model::NetworkShape networks;       // one network, or one per element
   // Views like `params` of another R × P tensor laid out as `flat` (saved, ema).
   std::vector<torch::Tensor> views_of(const torch::Tensor& like_flat) const;

@@ -49,14 +49,18 @@ Inputs inputs_of(int64_t rows) {
 
 // The weight gradients and loss sums of autograd's double backward and of the engine agree to 1e-12 for one model,
 // in chunks of 4 frames (the last one short), with and without energies, row weights and the Huber loss; the
-// validation pass gives the same sums.
-TEST(AtomsAnalytic, MatchesAutograd) {
+// validation pass gives the same sums. Every element's network of model.widths, and with model.element_widths
+// (H: one layer of 4, O: three layers 5-3-2, C: model.widths).
+class AtomsAnalyticWidths : public ::testing::TestWithParam<bool> {};
+
+TEST_P(AtomsAnalyticWidths, MatchesAutograd) {
   torch::manual_seed(2);
   const int64_t rows = 11, count = 14;
   const Inputs in = inputs_of(rows);
-  const auto spec = spec_of();
+  auto spec = spec_of();
+  if (GetParam()) spec.element_widths = {{1, {4}}, {8, {5, 3, 2}}};
   const Features features(spec, 15);
-  const int64_t width = features.kind().atom_layout()->width;
+  const NetworkShape shape = network_shape(spec, 15);
   for (const double value_weight : {0.0, 0.4}) {
     for (const bool weighted : {false, true}) {
       for (const auto loss : {config::Loss::mse, config::Loss::huber}) {
@@ -68,9 +72,8 @@ TEST(AtomsAnalytic, MatchesAutograd) {
         terms.loss.backward();
         const auto flat = flat_of({model});
         auto flat_grads = torch::zeros_like(flat);
-        auto grads = ensemble_views(flat_grads, width, spec.widths, 3);
-        AtomsAnalyticLoss analytic(spec.activation, ensemble_views(flat, width, spec.widths, 3), /*chunk_rows=*/4,
-                                   features);
+        auto grads = ensemble_views(flat_grads, shape);
+        AtomsAnalyticLoss analytic(spec.activation, ensemble_views(flat, shape), shape, /*chunk_rows=*/4, features);
         analytic.set_gradient_loss(gradient_loss);
         auto sums = torch::zeros({1, 3}, torch::kFloat64);
         analytic.accumulate(in.x, in.s, in.v, value_weight, count, grads, sums, weights);
@@ -100,6 +103,9 @@ TEST(AtomsAnalytic, MatchesAutograd) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(ModelAndElementWidths, AtomsAnalyticWidths, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "ElementWidths" : "ModelWidths"; });
+
 // An ensemble: each model's gradient and sums are those it gets alone, to the last bit.
 TEST(AtomsAnalytic, EnsembleEqualsItsModelsAlone) {
   torch::manual_seed(3);
@@ -107,21 +113,21 @@ TEST(AtomsAnalytic, EnsembleEqualsItsModelsAlone) {
   const Inputs in = inputs_of(rows);
   const auto spec = spec_of();
   const Features features(spec, 15);
-  const int64_t width = features.kind().atom_layout()->width;
+  const NetworkShape shape = network_shape(spec, 15);
   std::vector<Mlp> alone;
   for (int64_t r = 0; r < models; ++r) alone.push_back(make_mlp(spec, 15, 20 + r));
   const auto flat = flat_of(alone);
   auto flat_grads = torch::zeros_like(flat);
-  auto grads = ensemble_views(flat_grads, width, spec.widths, 3);
+  auto grads = ensemble_views(flat_grads, shape);
   auto sums = torch::zeros({models, 3}, torch::kFloat64);
-  AtomsAnalyticLoss(spec.activation, ensemble_views(flat, width, spec.widths, 3), 4, features)
+  AtomsAnalyticLoss(spec.activation, ensemble_views(flat, shape), shape, 4, features)
       .accumulate(in.x, in.s, in.v, 0.3, count, grads, sums);
   for (int64_t r = 0; r < models; ++r) {
     const auto own_flat = flat_of({alone[r]});
     auto own_flat_grads = torch::zeros_like(own_flat);
-    auto own = ensemble_views(own_flat_grads, width, spec.widths, 3);
+    auto own = ensemble_views(own_flat_grads, shape);
     auto own_sums = torch::zeros({1, 3}, torch::kFloat64);
-    AtomsAnalyticLoss(spec.activation, ensemble_views(own_flat, width, spec.widths, 3), 4, features)
+    AtomsAnalyticLoss(spec.activation, ensemble_views(own_flat, shape), shape, 4, features)
         .accumulate(in.x, in.s, in.v, 0.3, count, own, own_sums);
     EXPECT_TRUE(torch::equal(flat_grads[r], own_flat_grads[0])) << "model " << r;
     EXPECT_TRUE(torch::equal(sums[r], own_sums[0])) << "model " << r;

@@ -63,7 +63,8 @@ TEST(ToyFeatureKind, AnalyticEngineMatchesAutograd) {
   const auto x = torch::randn({rows, n}, torch::kFloat64);
   const auto s = torch::randn({rows, n}, torch::kFloat64);
   const auto v = torch::randn({rows}, torch::kFloat64);
-  Mlp model(Features(std::make_shared<SquareFeatures>(n)), std::vector<int64_t>{6, 5}, config::Activation::tanh);
+  Mlp model(Features(std::make_shared<SquareFeatures>(n)), std::vector<std::vector<int64_t>>{{6, 5}},
+            config::Activation::tanh);
   model->to(torch::kFloat64);
   const auto terms = gradient_matching_loss(model, x, s, v, /*value_weight=*/0.5, rows);
   terms.loss.backward();

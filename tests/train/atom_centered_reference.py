@@ -82,14 +82,15 @@ class AtomCentered(torch.nn.Module):
 
 class ElementNetworks(torch.nn.Module):
     """V = sum over atoms i of NN_{Z_i}(G_i): per element (ascending atomic number) nn.Linear layers w -> widths...
-    -> 1 with the activation between them, made in that order after torch.manual_seed (as gradfit_dist)."""
+    -> 1 with the activation between them, made in that order after torch.manual_seed (as gradfit_dist);
+    element_widths (atomic number -> widths) overrides widths for the elements it names."""
 
-    def __init__(self, descriptor, widths, activation):
+    def __init__(self, descriptor, widths, activation, element_widths=None):
         super().__init__()
         self.descriptor = descriptor
         self.networks = torch.nn.ModuleList()
-        for _ in descriptor.elements:
-            sizes = [descriptor.width] + list(widths)
+        for z in descriptor.elements:
+            sizes = [descriptor.width] + list((element_widths or {}).get(z, widths))
             layers = []
             for i in range(len(sizes) - 1):
                 layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), activation()]

@@ -138,9 +138,12 @@ def build_model(attrs, scaling=None):
     torch.manual_seed(int(attrs["seed"]))
     dtype = {"float64": torch.float64, "float32": torch.float32}[text(attrs["dtype"])]
     if text(attrs["features"]) == "atom_centered":  # one network per element, summed over the atoms
+        from ase.data import chemical_symbols
         descriptor = atom_centered_reference.AtomCentered(attrs, attrs["numbers"])
+        element_widths = {z: [int(w) for w in attrs[f"widths_{chemical_symbols[z]}"]] for z in descriptor.elements
+                          if f"widths_{chemical_symbols[z]}" in attrs}  # model.element_widths
         model = atom_centered_reference.ElementNetworks(descriptor, [int(w) for w in attrs["widths"]],
-                                                        ACTIVATIONS[text(attrs["activation"])])
+                                                        ACTIVATIONS[text(attrs["activation"])], element_widths)
         return model.to(dtype), dtype
     features = features_of(attrs, scaling)
     sizes = [features.dim if features else int(attrs["dim"])] + [int(w) for w in attrs["widths"]]

@@ -49,7 +49,8 @@ sweep:
 YAML
 }
 
-# ac.yaml and its variants: ac_mb (gradfit_dist's mini-batches), and ac_an, ac_mb_an (the analytic engine).
+# ac.yaml and its variants: ac_mb (gradfit_dist's mini-batches), and ac_an, ac_mb_an (the analytic engine). ac_mb
+# and ac_an give H's and O's networks widths of their own (model.element_widths).
 write_atom_centered_sweeps() {
   write_atom_centered_data
   sed -e 's/^name: ac/name: ac_mb/' -e 's/seed: 2, engine/seed: 2, batch_size: 32, engine/' \
@@ -57,6 +58,9 @@ write_atom_centered_sweeps() {
   for sweep in ac ac_mb; do
     sed -e "s/^name: $sweep/name: ${sweep}_an/" -e 's/engine: autograd/engine: analytic/' "$work/$sweep.yaml" \
       >"$work/${sweep}_an.yaml"
+  done
+  for sweep in ac_mb ac_an; do
+    sed -i 's/^  angle_sections: 3$/  angle_sections: 3\n  element_widths: {H: [6], O: [8, 4, 4]}/' "$work/$sweep.yaml"
   done
 }
 
@@ -126,6 +130,9 @@ PY
   run "$GRADFIT_BIN" --dry-run "$work/ac.yaml"
   expect_rc 0
   expect_in out "^1 +[0-9a-f]{12} +atom_centered\(15\)-H,C,O:48-8-8-1 +softplus "
+  run "$GRADFIT_BIN" --dry-run "$work/ac_mb.yaml"
+  expect_rc 0
+  expect_in out "^1 +[0-9a-f]{12} +atom_centered\(15\)-H:48-6-1,C:48-8-8-1,O:48-8-4-4-1 +softplus "
 }
 
 case_atom_centered_errors() {
@@ -153,6 +160,12 @@ PY
   expect_config_error bad_zeta "key 'model.zeta': must be >= 1 \(got 0.5\)" 's/zeta: 4/zeta: 0.5/'
   expect_config_error bad_start "key 'model.angular_start': must be >= 0 and below model.angular_cutoff" \
     's/angle_sections: 3/angle_sections: 3\n  angular_start: 2.5/'
+  expect_config_error bad_symbol "key 'model.element_widths': 'Hx' is not an element symbol" \
+    's/angle_sections: 3/angle_sections: 3\n  element_widths: {Hx: [4]}/'
+  expect_config_error no_such_atoms "key 'model.element_widths': N is not an element of the atoms of .*mol.h5" \
+    's/angle_sections: 3/angle_sections: 3\n  element_widths: {N: [4]}/'
+  expect_config_error widths_elsewhere "key 'model.element_widths': applies to model.features atom_centered only" \
+    's/features: atom_centered/features: inverse_distances\n  element_widths: {H: [4]}/;/radial_cutoff\|angular_cutoff\|_eta\|zeta\|divisions\|angle_sections/d'
 }
 
 case_atom_centered_other_molecules() {
