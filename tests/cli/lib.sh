@@ -203,6 +203,17 @@ print(f"{len(a['runs'])} runs (ensembles: {sizes}): histories, best and last wei
       "to the uninterrupted sweep")
 PY
 }
+# stop_and_resume SWEEP: SIGTERM after SWEEP's first checkpoint (exit code 75), the same command again (exit code
+# 0, resuming from checkpoints), and the results equal an uninterrupted sweep's bit for bit (compare_to_uninterrupted).
+stop_and_resume() {
+  stop_at_first_checkpoint "$work/r" "$1"
+  cat "$work/out" "$work/err"
+  expect_rc 75
+  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$1"
+  expect_rc 0
+  expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
+  compare_to_uninterrupted "$work/r"
+}
 
 # A sweep of two small runs (2-16-16-1 softplus, 50 epochs), float64 and float32, trained into $1; then
 # $1/pts.h5: 2000 new points with grad and value of the same target, and $1/nograd.h5: the points alone.

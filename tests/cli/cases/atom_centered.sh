@@ -233,3 +233,15 @@ except ValueError as error:
     assert "atom 2 is N, an element this model has no network for (its elements: H, C, O)" in str(error)
 PY
 }
+
+case_atom_centered_resume() {
+  # An atom_centered sweep with energies, validation and an ensemble of two runs, stopped by SIGTERM after its first
+  # checkpoint (exit code 75) and continued by the same command, equals the uninterrupted sweep bit for bit: the
+  # element energies are fitted again, to the same numbers, and the networks' state travels through the checkpoints.
+  write_atom_centered_data
+  sed -e 's/^name: ac/name: ac_resume\nranks_per_run: 2/' \
+    -e 's/epochs: 12, seed: 2, engine: autograd/epochs: 1500, seed: 2, val_fraction: 0.2, value_weight: 0.2/' \
+    -e 's/grid: .*/grid: {optimizer.lr: [0.01, 0.003]}/' "$work/ac.yaml" >"$work/s.yaml"
+  echo 'checkpoint: {every_epochs: 1, every_seconds: 0}' >>"$work/s.yaml"
+  stop_and_resume "$work/s.yaml"
+}

@@ -192,13 +192,7 @@ sweep:
     optimizer.name: [lbfgs, adam, adam]
     optimizer.lr: [1, 0.01, 0.003]
 YAML
-  stop_at_first_checkpoint "$work/r" "$work/s.yaml"
-  cat "$work/out" "$work/err"
-  expect_rc 75
-  run mpi 2 "$GRADFIT_BIN" --progress lines --out "$work/r" "$work/s.yaml"
-  expect_rc 0
-  expect_in out "continuing in .*: [0-9]+ runs? already finished, [1-9][0-9]* to resume from checkpoints"
-  compare_to_uninterrupted "$work/r"
+  stop_and_resume "$work/s.yaml"
   "$PYTHON" - "$work/reference/results.h5" "$work/r/results.h5" <<'PY' || fail "function evaluations differ"
 import sys, h5py
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
