@@ -2,6 +2,8 @@
 //   bench_descriptor DATA.h5 OUT.h5 [key=value ...]
 // reads x (N × 3a) and the attribute `numbers`, and writes OUT.h5's dataset `aev` (N × a × w, float64) computed
 // with model.features atom_centered's parameters (ANI-1x's, or those given as key=value, e.g. radial_cutoff=4.6).
+// Where DATA.h5 also has `cell` (N × 9: each frame's lattice vectors, row after row) and the attribute `pbc` (3
+// flags), each frame's descriptor with the periodic images of its cell (model/frame_descriptor.h).
 //   bench_descriptor --time DATA.h5 CHUNK [key=value ...]
 // times, in float32 on chunks of CHUNK frames, what the analytic engine asks of the descriptor per chunk: φ and
 // J's factors (at), Jᵀ g and J r; prints the median over the file's chunks of each, in ms per chunk.
@@ -14,6 +16,7 @@
 
 #include "io/h5.h"
 #include "model/features_atom_centered.h"
+#include "model/frame_descriptor.h"
 
 namespace {
 
@@ -37,6 +40,26 @@ torch::Tensor read_x(const gradfit::io::File& file) {
   const auto shape = file.dataset_info("x").shape;
   const auto rows = file.read_rows("x", 0, shape[0]);
   return torch::tensor(rows, torch::kFloat64).view({shape[0], shape[1]});
+}
+
+// Each frame's descriptor with its cell's periodic images (frames × a·w, float64).
+std::vector<double> periodic_descriptors(const gradfit::io::File& file, const gradfit::config::AtomCenteredSpec& spec,
+                                         const std::vector<int64_t>& numbers, const torch::Tensor& x) {
+  const auto cells = file.read_rows("cell", 0, x.size(0));
+  const auto pbc = file.read_int_vector_attribute("pbc");
+  std::vector<double> out;
+  for (int64_t f = 0; f < x.size(0); ++f) {
+    gradfit::model::neighbours::Cell cell;
+    for (size_t k = 0; k < 3; ++k) {
+      cell.periodic[k] = pbc.at(k) != 0;
+      for (size_t c = 0; c < 3; ++c) cell.vectors[k][c] = cells[static_cast<size_t>(9 * f) + 3 * k + c];
+    }
+    const auto frame = x[f].contiguous();
+    const auto phi = gradfit::model::descriptor::frame_descriptor(spec, gradfit::model::distinct_elements(numbers),
+                                                                  numbers, frame.data_ptr<double>(), cell);
+    out.insert(out.end(), phi.begin(), phi.end());
+  }
+  return out;
 }
 
 double median_ms(std::vector<double> seconds) {
@@ -88,11 +111,17 @@ int main(int argc, char** argv) {
     const auto file = gradfit::io::File::open_read_only(argv[1]);
     const auto numbers = file.read_int_vector_attribute("numbers");
     const auto x = read_x(file);
-    const gradfit::model::AtomCenteredFeatures features(spec_of(argc, argv, 3), numbers);
-    const auto aev = features.at(x).phi.contiguous();  // on the CPU: the kernels training uses
+    const auto spec = spec_of(argc, argv, 3);
     const int64_t atoms = static_cast<int64_t>(numbers.size());
     auto out = gradfit::io::File::create(argv[2]);
-    out.write("aev", {x.size(0), atoms, aev.size(1) / atoms}, aev.data_ptr<double>());
+    if (file.has("cell")) {
+      const auto aev = periodic_descriptors(file, spec, numbers, x);
+      out.write("aev", {x.size(0), atoms, static_cast<int64_t>(aev.size()) / (x.size(0) * atoms)}, aev.data());
+    } else {
+      const gradfit::model::AtomCenteredFeatures features(spec, numbers);
+      const auto aev = features.at(x).phi.contiguous();  // on the CPU: the kernels training uses
+      out.write("aev", {x.size(0), atoms, aev.size(1) / atoms}, aev.data_ptr<double>());
+    }
     out.close();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_descriptor: %s\n", e.what());
