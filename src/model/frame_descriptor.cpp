@@ -9,11 +9,9 @@
 namespace gradfit::model::descriptor {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+using Vec = std::array<double, 3>;
 
-double cutoff_function(double d, double rc) {
-  return d < rc ? 0.5 * std::cos(kPi * d / rc) + 0.5 : 0.0;
-}
+constexpr double kPi = 3.14159265358979323846;
 
 // The shift grids (as features_atom_centered.cpp's tables) and the layout of one atom's row.
 struct Terms {
@@ -54,72 +52,162 @@ std::vector<int64_t> species_of(const std::vector<int64_t>& elements, const std:
   return species;
 }
 
-// One neighbour of an atom: its element, the vector to it and its length.
-struct Neighbour {
-  int64_t species;
-  std::array<double, 3> v;
-  double d;
-};
-
-void add_radial(const config::AtomCenteredSpec& spec, const Terms& t, const Neighbour& n, double* row) {
-  if (n.d >= spec.radial_cutoff) return;
-  const double fc = cutoff_function(n.d, spec.radial_cutoff);
-  for (size_t r = 0; r < t.radial_shifts.size(); ++r) {
-    const double e = n.d - t.radial_shifts[r];
-    row[n.species * spec.radial_divisions + static_cast<int64_t>(r)] += 0.25 * std::exp(-spec.radial_eta * e * e) * fc;
-  }
-}
-
 // The pair (s, t), s ≤ t, of S species in row-major order: S(S+1)/2 of them.
 int64_t pair_of(int64_t s, int64_t t, int64_t species) {
   const int64_t lo = std::min(s, t), hi = std::max(s, t);
   return lo * species - lo * (lo - 1) / 2 + (hi - lo);
 }
 
-void add_angular(const config::AtomCenteredSpec& spec, const Terms& t, const Neighbour& p, const Neighbour& q,
-                 double* row) {
-  const double cosine = (p.v[0] * q.v[0] + p.v[1] * q.v[1] + p.v[2] * q.v[2]) / std::max(p.d * q.d, 1e-10);
-  const double angle = std::acos(0.95 * cosine);
-  const double fc = cutoff_function(p.d, spec.angular_cutoff) * cutoff_function(q.d, spec.angular_cutoff);
-  double* block = row + t.radial_width + pair_of(p.species, q.species, t.species) * t.angular_block;
-  for (size_t a = 0; a < t.angular_shifts.size(); ++a) {
-    const double e = (p.d + q.d) / 2 - t.angular_shifts[a];
-    const double radius = std::exp(-spec.angular_eta * e * e) * fc;
-    for (size_t z = 0; z < t.angle_shifts.size(); ++z)
-      block[static_cast<int64_t>(a * t.angle_shifts.size() + z)] +=
-          2 * std::pow((1 + std::cos(angle - t.angle_shifts[z])) / 2, spec.zeta) * radius;
+double dot(const Vec& a, const Vec& b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+// A triplet's term (a, z) and its slopes by the two distances and by the cosine of the angle between them.
+struct AngularTerm {
+  double value, by_dp, by_dq, by_cosine;
+};
+
+}  // namespace
+
+FrameDescriptor::FrameDescriptor(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& elements,
+                                 const std::vector<int64_t>& numbers, const double* positions,
+                                 const neighbours::Cell& cell)
+    : spec_(spec), atoms_(static_cast<int64_t>(numbers.size())) {
+  const std::vector<int64_t> species = species_of(elements, numbers);
+  const Terms t = terms_of(spec, static_cast<int64_t>(elements.size()));
+  radial_shifts_ = t.radial_shifts, angular_shifts_ = t.angular_shifts, angle_shifts_ = t.angle_shifts;
+  species_count_ = t.species, width_ = t.width, radial_width_ = t.radial_width, angular_block_ = t.angular_block;
+  const auto pairs = neighbours::within(positions, atoms_, cell, std::max(spec.radial_cutoff, spec.angular_cutoff));
+  first_.assign(static_cast<size_t>(atoms_ + 1), 0);
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    Neighbour n{pairs.j[p], species[static_cast<size_t>(pairs.j[p])], {}, 0};
+    for (size_t c = 0; c < 3; ++c) {
+      n.v[c] =
+          positions[3 * pairs.j[p] + static_cast<int64_t>(c)] - positions[3 * pairs.i[p] + static_cast<int64_t>(c)];
+      for (size_t k = 0; k < 3; ++k) n.v[c] += static_cast<double>(pairs.shift[p][k]) * cell.vectors[k][c];
+    }
+    n.d = std::sqrt(dot(n.v, n.v));
+    near_.push_back(n);
+    ++first_[static_cast<size_t>(pairs.i[p]) + 1];
   }
+  for (size_t i = 1; i < first_.size(); ++i) first_[i] += first_[i - 1];
+}
+
+// Every radial term of atom i's neighbour n: pair(i, n, slot, value, slope by the distance); every angular term of
+// atom i's two neighbours p, q within the angular cutoff: triplet(i, p, q, slot, AngularTerm).
+template <class Pair, class Triplet>
+void FrameDescriptor::visit(Pair pair, Triplet triplet) const {
+  const double rc = spec_.radial_cutoff, ra = spec_.angular_cutoff, k = kPi / rc, ka = kPi / ra;
+  for (int64_t i = 0; i < atoms_; ++i) {
+    std::vector<const Neighbour*> close;
+    for (auto n = near_.begin() + first_[static_cast<size_t>(i)];
+         n != near_.begin() + first_[static_cast<size_t>(i) + 1]; ++n) {
+      if (n->d < ra) close.push_back(&*n);
+      if (n->d >= rc) continue;
+      const double fc = 0.5 * std::cos(k * n->d) + 0.5, fc_slope = -0.5 * k * std::sin(k * n->d);
+      for (size_t r = 0; r < radial_shifts_.size(); ++r) {
+        const double e = n->d - radial_shifts_[r], g = 0.25 * std::exp(-spec_.radial_eta * e * e);
+        pair(i, *n, n->species * spec_.radial_divisions + static_cast<int64_t>(r), g * fc,
+             g * (fc_slope - 2 * spec_.radial_eta * e * fc));
+      }
+    }
+    for (size_t a = 0; a < close.size(); ++a)
+      for (size_t b = a + 1; b < close.size(); ++b) {
+        const Neighbour &p = *close[a], &q = *close[b];
+        const double cosine = dot(p.v, q.v) / std::max(p.d * q.d, 1e-10), angle = std::acos(0.95 * cosine);
+        const double angle_slope = -0.95 / std::sqrt(1 - 0.9025 * cosine * cosine);
+        const double fp = 0.5 * std::cos(ka * p.d) + 0.5, fq = 0.5 * std::cos(ka * q.d) + 0.5;
+        const double fp_slope = -0.5 * ka * std::sin(ka * p.d), fq_slope = -0.5 * ka * std::sin(ka * q.d);
+        const int64_t block = radial_width_ + pair_of(p.species, q.species, species_count_) * angular_block_;
+        for (size_t s = 0; s < angular_shifts_.size(); ++s) {
+          const double e = (p.d + q.d) / 2 - angular_shifts_[s], radius = std::exp(-spec_.angular_eta * e * e);
+          const double radius_slope = -spec_.angular_eta * e * radius;  // by either distance: ∂m/∂d = 1/2
+          for (size_t z = 0; z < angle_shifts_.size(); ++z) {
+            const double u = (1 + std::cos(angle - angle_shifts_[z])) / 2;
+            const double term = 2 * std::pow(u, spec_.zeta);
+            const double term_slope = -spec_.zeta * std::pow(u, spec_.zeta - 1) * std::sin(angle - angle_shifts_[z]);
+            triplet(i, p, q, block + static_cast<int64_t>(s * angle_shifts_.size() + z),
+                    AngularTerm{term * radius * fp * fq, term * (radius_slope * fp + radius * fp_slope) * fq,
+                                term * (radius_slope * fq + radius * fq_slope) * fp,
+                                term_slope * angle_slope * radius * fp * fq});
+          }
+        }
+      }
+  }
+}
+
+std::vector<double> FrameDescriptor::values() const {
+  std::vector<double> phi(static_cast<size_t>(atoms_ * width_), 0.0);
+  visit([&](int64_t i, const Neighbour&, int64_t slot, double value,
+            double) { phi[static_cast<size_t>(i * width_ + slot)] += value; },
+        [&](int64_t i, const Neighbour&, const Neighbour&, int64_t slot, const AngularTerm& t) {
+          phi[static_cast<size_t>(i * width_ + slot)] += t.value;
+        });
+  return phi;
+}
+
+namespace {
+
+// ∂c/∂v_p for c = v_p · v_q / (d_p d_q): v_q / (d_p d_q) − c v_p / d_p².
+Vec cosine_slope(const Neighbour& p, const Neighbour& q, double cosine) {
+  Vec out{};
+  for (size_t c = 0; c < 3; ++c) out[c] = q.v[c] / (p.d * q.d) - cosine * p.v[c] / (p.d * p.d);
+  return out;
 }
 
 }  // namespace
 
+FrameDescriptor::Gradient FrameDescriptor::transpose_times(const double* g) const {
+  Gradient out;
+  out.positions.assign(static_cast<size_t>(3 * atoms_), 0.0);
+  out.virial.fill(0.0);
+  const auto add = [&](int64_t i, const Neighbour& n, const Vec& by_v) {  // ∂/∂v of the neighbour n of atom i
+    for (size_t c = 0; c < 3; ++c) {
+      out.positions[static_cast<size_t>(3 * n.j) + c] += by_v[c];
+      out.positions[static_cast<size_t>(3 * i) + c] -= by_v[c];
+      for (size_t b = 0; b < 3; ++b) out.virial[3 * c + b] += by_v[c] * n.v[b];
+    }
+  };
+  visit(
+      [&](int64_t i, const Neighbour& n, int64_t slot, double, double slope) {
+        const double s = g[i * width_ + slot] * slope / n.d;
+        add(i, n, {s * n.v[0], s * n.v[1], s * n.v[2]});
+      },
+      [&](int64_t i, const Neighbour& p, const Neighbour& q, int64_t slot, const AngularTerm& t) {
+        const double w = g[i * width_ + slot], cosine = dot(p.v, q.v) / (p.d * q.d);
+        const Vec cp = cosine_slope(p, q, cosine), cq = cosine_slope(q, p, cosine);
+        Vec by_p{}, by_q{};
+        for (size_t c = 0; c < 3; ++c) {
+          by_p[c] = w * (t.by_dp * p.v[c] / p.d + t.by_cosine * cp[c]);
+          by_q[c] = w * (t.by_dq * q.v[c] / q.d + t.by_cosine * cq[c]);
+        }
+        add(i, p, by_p);
+        add(i, q, by_q);
+      });
+  return out;
+}
+
+std::vector<double> FrameDescriptor::times(const double* r) const {
+  std::vector<double> out(static_cast<size_t>(atoms_ * width_), 0.0);
+  const auto moved = [&](int64_t i, const Neighbour& n) {  // the change of v_n: r_j − r_i
+    return Vec{r[3 * n.j] - r[3 * i], r[3 * n.j + 1] - r[3 * i + 1], r[3 * n.j + 2] - r[3 * i + 2]};
+  };
+  visit([&](int64_t i, const Neighbour& n, int64_t slot, double,
+            double slope) { out[static_cast<size_t>(i * width_ + slot)] += slope * dot(n.v, moved(i, n)) / n.d; },
+        [&](int64_t i, const Neighbour& p, const Neighbour& q, int64_t slot, const AngularTerm& t) {
+          const double cosine = dot(p.v, q.v) / (p.d * q.d);
+          const Vec dp = moved(i, p), dq = moved(i, q);
+          const double change = dot(cosine_slope(p, q, cosine), dp) + dot(cosine_slope(q, p, cosine), dq);
+          out[static_cast<size_t>(i * width_ + slot)] +=
+              t.by_dp * dot(p.v, dp) / p.d + t.by_dq * dot(q.v, dq) / q.d + t.by_cosine * change;
+        });
+  return out;
+}
+
 std::vector<double> frame_descriptor(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& elements,
                                      const std::vector<int64_t>& numbers, const double* positions,
                                      const neighbours::Cell& cell) {
-  const auto atoms = static_cast<int64_t>(numbers.size());
-  const std::vector<int64_t> species = species_of(elements, numbers);
-  const Terms t = terms_of(spec, static_cast<int64_t>(elements.size()));
-  const auto pairs = neighbours::within(positions, atoms, cell, std::max(spec.radial_cutoff, spec.angular_cutoff));
-  std::vector<double> phi(static_cast<size_t>(atoms * t.width), 0.0);
-  std::vector<Neighbour> close;  // atom i's neighbours within the angular cutoff
-  for (size_t p = 0; p < pairs.size();) {
-    const int64_t i = pairs.i[p];
-    double* row = phi.data() + i * t.width;
-    close.clear();
-    for (; p < pairs.size() && pairs.i[p] == i; ++p) {
-      Neighbour n{species[static_cast<size_t>(pairs.j[p])], {}, 0};
-      for (size_t c = 0; c < 3; ++c) {
-        n.v[c] = positions[3 * pairs.j[p] + static_cast<int64_t>(c)] - positions[3 * i + static_cast<int64_t>(c)];
-        for (size_t k = 0; k < 3; ++k) n.v[c] += static_cast<double>(pairs.shift[p][k]) * cell.vectors[k][c];
-      }
-      n.d = std::sqrt(n.v[0] * n.v[0] + n.v[1] * n.v[1] + n.v[2] * n.v[2]);
-      add_radial(spec, t, n, row);
-      if (n.d < spec.angular_cutoff) close.push_back(n);
-    }
-    for (size_t a = 0; a < close.size(); ++a)
-      for (size_t b = a + 1; b < close.size(); ++b) add_angular(spec, t, close[a], close[b], row);
-  }
-  return phi;
+  return FrameDescriptor(spec, elements, numbers, positions, cell).values();
 }
 
 }  // namespace gradfit::model::descriptor

@@ -1,7 +1,8 @@
 // The descriptor of a frame of any size and cell (model/frame_descriptor.h): on a molecule equal to the
 // atom_centered features of today's fixed molecule (another implementation: tables and kernels), and with a periodic
 // cell invariant, to 1e-12, to an atom moved by a lattice vector, to a supercell, to turning cell and atoms
-// together and to a permutation of atoms of one element.
+// together and to a permutation of atoms of one element; its Jacobian products and virial against finite
+// differences.
 #include "model/frame_descriptor.h"
 
 #include <gtest/gtest.h>
@@ -122,6 +123,79 @@ TEST(FrameDescriptor, SupercellRepeatsTheCell) {
                           g.begin() + static_cast<int64_t>((a + 1) * width));
         }
   EXPECT_LT(relative(descriptor_of(super), expected), 1e-12);
+}
+
+// Σ g · G of a frame, for the finite differences below.
+double contracted(const Crystal& c, const std::vector<double>& g) {
+  const auto values = descriptor_of(c);
+  double sum = 0;
+  for (size_t k = 0; k < values.size(); ++k) sum += g[k] * values[k];
+  return sum;
+}
+
+std::vector<double> random_vector(size_t size, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0, 1);
+  std::vector<double> v(size);
+  for (auto& e : v) e = n(rng);
+  return v;
+}
+
+// Jᵀ g and J r against central differences (step 1e-5 Å: the truncation, ~1e-10 of the terms' third derivatives,
+// and the rounding, ~1e-16 / 1e-5 of the sums, both far below the tolerance 1e-7), and ⟨g, J r⟩ = ⟨Jᵀ g, r⟩ to
+// rounding; on the periodic cell and on a molecule (no cell).
+TEST(FrameDescriptor, JacobianProductsMatchFiniteDifferences) {
+  for (const bool periodic : {true, false}) {
+    Crystal c = crystal();
+    if (!periodic) c.cell = Cell{};
+    const FrameDescriptor frame(config::AtomCenteredSpec{}, kElements, c.numbers, c.x.data(), c.cell);
+    const auto g = random_vector(descriptor_of(c).size(), 1), r = random_vector(c.x.size(), 2);
+    const auto jt = frame.transpose_times(g.data());
+    const auto jr = frame.times(r.data());
+    constexpr double h = 1e-5;
+    double worst = 0, scale = 0;
+    for (size_t k = 0; k < c.x.size(); ++k) {
+      Crystal plus = c, minus = c;
+      plus.x[k] += h, minus.x[k] -= h;
+      const double fd = (contracted(plus, g) - contracted(minus, g)) / (2 * h);
+      worst = std::max(worst, std::abs(fd - jt.positions[k])), scale = std::max(scale, std::abs(fd));
+    }
+    EXPECT_LT(worst / scale, 1e-7) << (periodic ? "periodic" : "molecule") << ": Jᵀ g";
+    Crystal plus = c, minus = c;
+    for (size_t k = 0; k < c.x.size(); ++k) plus.x[k] += h * r[k], minus.x[k] -= h * r[k];
+    const auto up = descriptor_of(plus), down = descriptor_of(minus);
+    std::vector<double> fd(up.size());
+    for (size_t k = 0; k < up.size(); ++k) fd[k] = (up[k] - down[k]) / (2 * h);
+    EXPECT_LT(relative(jr, fd), 1e-7) << (periodic ? "periodic" : "molecule") << ": J r";
+    double gjr = 0, jtgr = 0;
+    for (size_t k = 0; k < g.size(); ++k) gjr += g[k] * jr[k];
+    for (size_t k = 0; k < r.size(); ++k) jtgr += jt.positions[k] * r[k];
+    EXPECT_LT(std::abs(gjr - jtgr) / std::abs(gjr), 1e-12);
+  }
+}
+
+// The virial W_ab against the central difference of Σ g · G under the strain x → (1 + t e_a e_bᵀ) x of the atoms
+// and the cell together (the stress is W / V): 1e-6 relative, as issue 37 asks of the stress.
+TEST(FrameDescriptor, VirialMatchesTheStrainDerivative) {
+  const Crystal c = crystal();
+  const auto g = random_vector(descriptor_of(c).size(), 3);
+  const auto virial = FrameDescriptor(config::AtomCenteredSpec{}, kElements, c.numbers, c.x.data(), c.cell)
+                          .transpose_times(g.data())
+                          .virial;
+  const auto strained = [&](size_t a, size_t b, double t) {
+    Crystal s = c;
+    for (size_t atom = 0; atom < c.numbers.size(); ++atom) s.x[3 * atom + a] += t * c.x[3 * atom + b];
+    for (size_t k = 0; k < 3; ++k) s.cell.vectors[k][a] += t * c.cell.vectors[k][b];
+    return contracted(s, g);
+  };
+  constexpr double h = 1e-6;
+  double worst = 0, scale = 0;
+  for (size_t a = 0; a < 3; ++a)
+    for (size_t b = 0; b < 3; ++b) {
+      const double fd = (strained(a, b, h) - strained(a, b, -h)) / (2 * h);
+      worst = std::max(worst, std::abs(fd - virial[3 * a + b])), scale = std::max(scale, std::abs(fd));
+    }
+  EXPECT_LT(worst / scale, 1e-6);
 }
 
 TEST(FrameDescriptor, AnotherElementIsNamed) {
