@@ -2,29 +2,42 @@
 """Turns files that ASE reads (extended XYZ with energies and forces, ASE .traj, ASE db, VASP OUTCAR, ...) into a
 data file for gradfit_dist: the positions as x, the negative forces as the gradient samples grad = dE/dx.
 
-Usage: ase_import.py FILE... --out DATA.h5 [--index SLICE] [--format FMT] [--overwrite]
+Usage: ase_import.py FILE... --out DATA.h5 [--index SLICE] [--format FMT] [--layout auto] [--overwrite]
 
   FILE...      read in order, each with ase.io.iread(FILE, index=SLICE, format=FMT), frame by frame
   --index      the frames of each file, as ASE writes them: ":" (all, the default), "::10", "100:200", "-1"
   --format     ASE's format name, where ASE cannot tell it from the file (e.g. extxyz, traj, vasp-out, db)
+  --layout     auto (the default): the fixed layout while every frame has the first frame's atoms and no periodic
+               cell, else the frames layout; fixed: the fixed layout or an error; frames: the frames layout always
   --overwrite  replace DATA.h5 if it exists (without it, an existing DATA.h5 is an error and stays as it is); never
                an input: --out naming one of the FILEs (the same path, or the same file by a link) is an error
 
-Writes DATA.h5 (N frames of a atoms):
+Writes DATA.h5 in the fixed layout (N frames of the same a atoms, what gradfit_dist trains on):
   x      N × 3a  positions, atom-major rows (x1, y1, z1, x2, ...), Å
   grad   N × 3a  the negative forces, eV/Å: exactly the source's forces with the sign flipped
   value  N       the potential energy, eV; only when the first frame has one (then every frame must)
   attributes numbers (atomic numbers), units, source (the files and index) and frames (N)
+or in the frames layout (attribute layout = "frames": N frames of any atoms, with or without a periodic cell; A the
+atoms of all frames; gradfit_dist reads the layout in a later version, docs/config.md says which):
+  positions  A × 3  every frame's atoms, frame after frame, Å
+  grad       A × 3  the negative forces, eV/Å
+  numbers    A      atomic numbers
+  atoms      N      each frame's atom count: frame f's atoms follow those of the frames before it
+  value      N      the potential energy, eV (as above)
+  cell       N × 9  the lattice vectors a, b, c, row after row, Å; zeros for a frame without a periodic cell
+  pbc        N × 3  1 where the frame is periodic along a, b, c (int8)
+  attributes layout, units, source and frames (N)
 Every frame is checked before it is written; each of these is an error:
   - no forces (every frame needs them), or an energy missing where the first frame has one;
   - positions, forces or the energy not finite (NaN or Inf);
   - a coordinate beyond ±1e6 Å (MAX_COORDINATE, the bound gradfit_dist's training applies too), which no physical
     structure reaches;
   - two atoms at the same place (all three coordinates equal: distance 0, what training refuses with inverse
-    distances);
-  - an atomic number outside 1 to 118 (ASE's dummy atom X is 0);
-  - atoms other than the first frame's (their count, or the species in order), or a periodic cell (periodic systems
-    are not supported yet; VASP's cells always are).
+    distances); in a periodic frame, at the same place modulo the cell (fractional coordinates equal to 1e-9);
+  - an atomic number outside 1 to 118 (ASE's dummy atom X is 0); a frame without atoms;
+  - a periodic cell whose periodic lattice vectors span no volume (a zero vector, two along one line, ...);
+  - with --layout fixed: atoms other than the first frame's (their count, or the species in order), or a periodic
+    cell (VASP's cells always are).
 ASE's stored results are read as they are: no calculator is run.
 
 The frames stream through in blocks, so a file of 10^6 frames need not fit in memory. DATA.h5 appears whole or not
@@ -56,6 +69,7 @@ except ImportError:
 BLOCK_FRAMES = 4096  # frames held in memory between two appends to the datasets
 CHUNK_BYTES = 1 << 19  # HDF5 chunks of about 512 KiB: within h5py's default 1 MiB chunk cache
 UNITS = "x: Angstrom, grad: eV/Angstrom (dE/dx, the negative forces), value: eV"  # as experiments/molecule writes
+FRAMES_UNITS = "positions, cell: Angstrom, grad: eV/Angstrom (dE/dx, the negative forces), value: eV"
 NO_FORCES = "ase_import.py needs forces in every frame: the gradient samples are their negatives"
 MAX_COORDINATE = 1e6  # Å: |coordinate| above it is an error, as in gradfit_dist's training on data with atoms
 MAX_ATOMIC_NUMBER = 118  # the elements; ASE's dummy atom X is 0
@@ -147,24 +161,42 @@ def check_elements(frame, numbers):
         raise frame.error(f"atom {i} has atomic number {numbers[i]}{known}: not an element (1 to {MAX_ATOMIC_NUMBER})")
 
 
-def check_atoms(frame, atoms, reference):
-    """The frame's atoms: no periodic cell, elements only, and the first frame's count and species in order."""
+def same_atoms_error(frame, atoms, reference):
+    """The error of a frame that the fixed layout cannot take (a periodic cell, other atoms than the first frame's),
+    or None."""
     if atoms.pbc.any():
-        raise frame.error(f"periodic cell (pbc {pbc_text(atoms.pbc)}): periodic systems are not supported yet")
-    if reference is None and len(atoms) == 0:
-        raise frame.error("no atoms")
-    check_elements(frame, atoms.numbers)  # every frame's: the lines below name the species by their symbols
+        return frame.error(f"periodic cell (pbc {pbc_text(atoms.pbc)}): the fixed layout has no cells (--layout "
+                           "frames or auto takes them)")
     if reference is None:
-        return
+        return None
     if len(atoms) != len(reference.numbers):
-        raise frame.error(f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), but {reference} has "
-                          f"{len(reference.numbers)} ({reference.formula})")
+        return frame.error(f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), but {reference} has "
+                           f"{len(reference.numbers)} ({reference.formula}) (--layout frames or auto takes frames "
+                           "of any atoms)")
     differ = np.flatnonzero(atoms.numbers != reference.numbers)
     if differ.size:
         i = differ[0]
-        raise frame.error(f"atom {i} is {atoms.get_chemical_symbols()[i]}, but in {reference} it is "
-                          f"{chemical_symbols[reference.numbers[i]]} (every frame needs the same atoms in the same "
-                          f"order; {differ.size} atoms differ)")
+        return frame.error(f"atom {i} is {atoms.get_chemical_symbols()[i]}, but in {reference} it is "
+                           f"{chemical_symbols[reference.numbers[i]]} (the fixed layout needs the same atoms in the "
+                           f"same order; {differ.size} atoms differ; --layout frames or auto takes any)")
+    return None
+
+
+def check_atoms(frame, atoms):
+    """The frame's atoms: some, elements only; with a periodic cell, periodic lattice vectors that span a volume."""
+    if len(atoms) == 0:
+        raise frame.error("no atoms")
+    check_elements(frame, atoms.numbers)
+    check_cell(frame, atoms)
+
+
+def check_cell(frame, atoms):
+    """A periodic frame's lattice vectors along its periodic directions: independent (they span a line, a plane or
+    a volume)."""
+    periodic = np.asarray(atoms.cell.array)[np.asarray(atoms.pbc, dtype=bool)]
+    if len(periodic) and np.linalg.matrix_rank(periodic, tol=1e-9 * max(1.0, np.abs(periodic).max())) < len(periodic):
+        raise frame.error(f"periodic cell (pbc {pbc_text(atoms.pbc)}) whose periodic lattice vectors span no volume "
+                          f"(cell {np.round(atoms.cell.array, 6).tolist()})")
 
 
 def check_finite(frame, name, rows):
@@ -190,96 +222,216 @@ def check_coordinates(frame, positions):
                           "reaches")
 
 
+def same_place(rows):
+    """The lowest pair (i, j), i < j, of equal rows (all three coordinates equal: distance 0), or None. Sorting the
+    rows puts equal ones side by side, O(a log a); the pair is the lowest atom with a twin, and its lowest twin."""
+    if len(rows) < 2:
+        return None
+    order = np.lexsort(rows.T[::-1])  # stable: equal rows keep their order, so each pair is (lower, higher)
+    ordered = rows[order]
+    same = np.flatnonzero((ordered[1:] == ordered[:-1]).all(axis=1))  # -0.0 == 0.0: distance 0 as well
+    if not same.size:
+        return None
+    first, second = order[same], order[same + 1]
+    k = np.lexsort((second, first))[0]
+    return first[k], second[k]
+
+
 def check_distinct(frame, positions):
-    """No two atoms at the same place (all three coordinates equal: distance 0). Sorting the rows puts equal ones
-    side by side, O(a log a); the pair named is the lowest: the lowest atom with a twin, and its lowest twin."""
-    if len(positions) < 2:
-        return
-    order = np.lexsort(positions.T[::-1])  # stable: equal rows keep their order, so each pair is (lower, higher)
-    rows = positions[order]
-    same = np.flatnonzero((rows[1:] == rows[:-1]).all(axis=1))  # -0.0 == 0.0: distance 0 as well
-    if same.size:
-        first, second = order[same], order[same + 1]
-        k = np.lexsort((second, first))[0]
-        raise frame.error(f"atoms {first[k]} and {second[k]} are at the same place")
+    """No two atoms at the same place."""
+    pair = same_place(positions)
+    if pair is not None:
+        raise frame.error(f"atoms {pair[0]} and {pair[1]} are at the same place")
 
 
-def frame_rows(frame, atoms, reference):
-    """The frame's x and grad rows (3a each) and its energy (None when the reference has none), checked: forces
-    (and an energy where the first frame has one) present, finite values, coordinates in bounds, distinct atoms."""
-    forces = stored_result(atoms, "forces")
-    if forces is None:
-        raise frame.error(f"no forces ({NO_FORCES})")
-    if forces.shape != (len(atoms), 3):
-        raise frame.error(f"forces of shape {forces.shape} for {len(atoms)} atoms")
-    energy = stored_result(atoms, "energy")
-    if reference.has_energy and energy is None:
-        raise frame.error(f"no energy, but {reference} has one (value needs one in every frame or none)")
-    energy = float(energy) if reference.has_energy else None
-    positions = np.asarray(atoms.get_positions(), dtype=np.float64)
-    check_finite(frame, "positions", positions)  # NaN and Inf first: the checks after them compare numbers
-    check_finite(frame, "forces", forces)
-    check_energy(frame, energy)
-    check_coordinates(frame, positions)
-    check_distinct(frame, positions)
-    return positions.reshape(-1), -forces.reshape(-1), energy
+def check_distinct_periodic(frame, atoms, positions):
+    """No two atoms at the same place modulo the periodic lattice (fractional coordinates equal to 1e-9 along the
+    periodic directions once wrapped into the cell, equal Cartesian ones along the others)."""
+    periodic = np.asarray(atoms.pbc, dtype=bool)
+    fractional = np.linalg.solve(complete_cell(atoms).T, positions.T).T
+    fractional[:, periodic] = np.round(np.mod(fractional[:, periodic], 1.0), 9) % 1.0
+    pair = same_place(fractional)
+    if pair is not None:
+        raise frame.error(f"atoms {pair[0]} and {pair[1]} are at the same place, modulo the periodic cell")
 
 
-class Output:
-    """The datasets of the temporary file, grown block by block."""
+def complete_cell(atoms):
+    """The cell with its non-periodic directions' vectors replaced by unit vectors orthogonal to the periodic ones
+    (ASE writes zeros there), so that it can be inverted."""
+    cell = np.array(atoms.cell.array, dtype=np.float64)
+    periodic = np.asarray(atoms.pbc, dtype=bool)
+    basis = cell[periodic]
+    for k in np.flatnonzero(~periodic):
+        _, _, vt = np.linalg.svd(np.vstack([basis, np.zeros((3 - len(basis), 3))]))
+        cell[k] = vt[-1]
+        basis = np.vstack([basis, vt[-1]])
+    return cell
+
+
+class Record:
+    """One frame, checked: positions and the negative forces (a × 3), its energy (None without), atomic numbers,
+    cell (3 × 3) and periodic flags."""
+
+    def __init__(self, frame, atoms, reference):
+        forces = stored_result(atoms, "forces")
+        if forces is None:
+            raise frame.error(f"no forces ({NO_FORCES})")
+        if forces.shape != (len(atoms), 3):
+            raise frame.error(f"forces of shape {forces.shape} for {len(atoms)} atoms")
+        energy = stored_result(atoms, "energy")
+        if reference.has_energy and energy is None:
+            raise frame.error(f"no energy, but {reference} has one (value needs one in every frame or none)")
+        self.energy = float(energy) if reference.has_energy else None
+        self.positions = np.asarray(atoms.get_positions(), dtype=np.float64)
+        check_finite(frame, "positions", self.positions)  # NaN and Inf first: the checks after compare numbers
+        check_finite(frame, "forces", forces)
+        check_energy(frame, self.energy)
+        check_coordinates(frame, self.positions)
+        if atoms.pbc.any():
+            check_distinct_periodic(frame, atoms, self.positions)
+        else:
+            check_distinct(frame, self.positions)
+        self.grad = -forces
+        self.numbers = np.asarray(atoms.numbers, dtype=np.int64)
+        self.cell = np.asarray(atoms.cell.array, dtype=np.float64) if atoms.pbc.any() else np.zeros((3, 3))
+        self.pbc = np.asarray(atoms.pbc, dtype=np.int8)
+
+
+def growing(f, name, width, dtype, rows):
+    """A dataset of 0 rows of `width` columns (none: 1-D) that grows along its first axis, in chunks of `rows`."""
+    shape = (0, width) if width else (0,)
+    return f.create_dataset(name, shape, dtype, maxshape=(None,) + shape[1:], chunks=(rows,) + shape[1:])
+
+
+def extend(dataset, rows):
+    begin = dataset.shape[0]
+    dataset.resize(begin + len(rows), axis=0)
+    dataset[begin:] = rows
+
+
+class FixedOutput:
+    """The fixed layout's datasets (N frames of the same a atoms: x and grad N × 3a, value N), grown block by
+    block."""
 
     def __init__(self, f, width, has_value):
         rows = max(1, CHUNK_BYTES // (8 * width))
-        self.x = f.create_dataset("x", (0, width), np.float64, maxshape=(None, width), chunks=(rows, width))
-        self.grad = f.create_dataset("grad", (0, width), np.float64, maxshape=(None, width), chunks=(rows, width))
-        self.value = (f.create_dataset("value", (0,), np.float64, maxshape=(None,), chunks=(rows * width,))
-                      if has_value else None)
+        self.x = growing(f, "x", width, np.float64, rows)
+        self.grad = growing(f, "grad", width, np.float64, rows)
+        self.value = growing(f, "value", 0, np.float64, rows * width) if has_value else None
         self.frames = 0
 
-    def append(self, block):
-        """Writes the block's rows (lists of x, grad, energy) after those already written, and empties it."""
-        x, grad, energy = block
-        if not x:
+    def append(self, records):
+        """Writes the records after those already written, and empties the list."""
+        if not records:
             return
-        begin, end = self.frames, self.frames + len(x)
-        pairs = [(self.x, x), (self.grad, grad)] + ([(self.value, energy)] if self.value is not None else [])
-        for dataset, rows in pairs:
-            dataset.resize(end, axis=0)
-            dataset[begin:end] = np.array(rows, dtype=np.float64)
-        self.frames = end
-        for rows in block:
-            rows.clear()
+        extend(self.x, np.array([r.positions.reshape(-1) for r in records]))
+        extend(self.grad, np.array([r.grad.reshape(-1) for r in records]))
+        if self.value is not None:
+            extend(self.value, np.array([r.energy for r in records]))
+        self.frames += len(records)
+        records.clear()
 
 
-def write_frames(f, paths, selection, fmt, block_frames):
-    """Streams every file's frames into f; returns the reference (the first frame) and the frame count."""
+class FramesOutput:
+    """The frames layout's datasets (every frame's atoms concatenated), grown block by block."""
+
+    def __init__(self, f, has_value):
+        rows = CHUNK_BYTES // 24
+        self.positions = growing(f, "positions", 3, np.float64, rows)
+        self.grad = growing(f, "frames_grad", 3, np.float64, rows)  # named grad at the end (see finish)
+        self.numbers = growing(f, "numbers", 0, np.int64, rows)
+        self.atoms = growing(f, "atoms", 0, np.int64, rows)
+        self.value = growing(f, "frames_value", 0, np.float64, rows) if has_value else None
+        self.cell = growing(f, "cell", 9, np.float64, rows // 3)
+        self.pbc = growing(f, "pbc", 3, np.int8, rows)
+        self.frames, self.periodic, self.sizes = 0, 0, set()
+
+    def append(self, records):
+        if not records:
+            return
+        extend(self.positions, np.concatenate([r.positions for r in records]))
+        extend(self.grad, np.concatenate([r.grad for r in records]))
+        extend(self.numbers, np.concatenate([r.numbers for r in records]))
+        extend(self.atoms, np.array([len(r.numbers) for r in records], dtype=np.int64))
+        if self.value is not None:
+            extend(self.value, np.array([r.energy for r in records]))
+        extend(self.cell, np.array([r.cell.reshape(-1) for r in records]))
+        extend(self.pbc, np.array([r.pbc for r in records], dtype=np.int8))
+        self.frames += len(records)
+        self.periodic += sum(1 for r in records if r.pbc.any())
+        self.sizes.update(len(r.numbers) for r in records)
+        records.clear()
+
+    def take_fixed(self, f, fixed, reference, block_frames):
+        """Copies the fixed layout's rows written so far into these datasets, block by block, and removes them."""
+        a = len(reference.numbers)
+        for begin in range(0, fixed.frames, block_frames):
+            end = min(begin + block_frames, fixed.frames)
+            extend(self.positions, fixed.x[begin:end].reshape(-1, 3))
+            extend(self.grad, fixed.grad[begin:end].reshape(-1, 3))
+            extend(self.numbers, np.tile(np.asarray(reference.numbers, dtype=np.int64), end - begin))
+            extend(self.atoms, np.full(end - begin, a, dtype=np.int64))
+            if self.value is not None:
+                extend(self.value, fixed.value[begin:end])
+            extend(self.cell, np.zeros((end - begin, 9)))
+            extend(self.pbc, np.zeros((end - begin, 3), dtype=np.int8))
+        self.frames, self.sizes = fixed.frames, {a} if fixed.frames else set()
+        for name in ("x", "grad", "value"):
+            if name in f:
+                del f[name]
+
+    def finish(self, f):
+        f.move("frames_grad", "grad")
+        if self.value is not None:
+            f.move("frames_value", "value")
+
+
+def write_frames(f, paths, selection, fmt, block_frames, layout):
+    """Streams every file's frames into f in the layout asked for (auto: the fixed one until a frame that it cannot
+    take, then the frames layout, the rows written so far moved into it); returns the reference (the first frame)
+    and the output."""
     reference, output, overall = None, None, 0
-    block = ([], [], [])
+    records = []
     for path in paths:
         count = 0
         for index, atoms in read_frames(path, selection, fmt):
             frame = Frame(path, index, overall, selection)
-            check_atoms(frame, atoms, reference)
+            check_atoms(frame, atoms)
             if reference is None:
                 reference = Reference(frame, atoms, stored_result(atoms, "energy") is not None)
-                output = Output(f, 3 * len(atoms), reference.has_energy)
-            for rows, row in zip(block, frame_rows(frame, atoms, reference)):
-                rows.append(row)
-            if len(block[0]) >= block_frames:
-                output.append(block)
+                output = (FramesOutput(f, reference.has_energy) if layout == "frames"
+                          else FixedOutput(f, 3 * len(atoms), reference.has_energy))
+            if isinstance(output, FixedOutput):
+                error = same_atoms_error(frame, atoms, reference)
+                if error is not None and layout == "fixed":
+                    raise error
+                if error is not None:
+                    output.append(records)
+                    frames = FramesOutput(f, reference.has_energy)
+                    frames.take_fixed(f, output, reference, block_frames)
+                    output = frames
+            records.append(Record(frame, atoms, reference))
+            if len(records) >= block_frames:
+                output.append(records)
             count, overall = count + 1, overall + 1
         if count == 0:  # a wrong --index or an empty file: almost surely not what was meant
             raise ImportFailure(f"{path}: no frames" + (f" with --index {selection}" if selection != ":" else ""))
-    output.append(block)
-    return reference, output.frames
+    output.append(records)
+    if isinstance(output, FramesOutput):
+        output.finish(f)
+    return reference, output
 
 
-def write_attributes(f, reference, frames, paths, selection, fmt):
-    f.attrs["numbers"] = np.asarray(reference.numbers, dtype=np.int64)
-    f.attrs["units"] = UNITS
+def write_attributes(f, reference, output, paths, selection, fmt):
+    if isinstance(output, FramesOutput):
+        f.attrs["layout"] = "frames"
+        f.attrs["units"] = FRAMES_UNITS
+    else:
+        f.attrs["numbers"] = np.asarray(reference.numbers, dtype=np.int64)
+        f.attrs["units"] = UNITS
     f.attrs["source"] = (f"ASE import of {', '.join(paths)} (--index {selection}"
                          + (f", --format {fmt}" if fmt else "") + ")")
-    f.attrs["frames"] = frames
+    f.attrs["frames"] = output.frames
 
 
 def synced(path):
@@ -294,8 +446,8 @@ def import_files(args):
     renamed = False
     try:
         with h5py.File(temporary, "w") as f:
-            reference, frames = write_frames(f, args.files, args.index, args.format, args.block)
-            write_attributes(f, reference, frames, args.files, args.index, args.format)
+            reference, output = write_frames(f, args.files, args.index, args.format, args.block, args.layout)
+            write_attributes(f, reference, output, args.files, args.index, args.format)
         synced(temporary)
         os.replace(temporary, args.out)
         renamed = True
@@ -304,8 +456,14 @@ def import_files(args):
     finally:
         if not renamed and os.path.exists(temporary):
             os.remove(temporary)
-    a = len(reference.numbers)
-    line = f"wrote {args.out}: {frames} frames of {a} atoms ({reference.formula}) from {', '.join(args.files)}"
+    if isinstance(output, FramesOutput):
+        sizes = sorted(output.sizes)
+        atoms = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]}"
+        line = (f"wrote {args.out}: {output.frames} frames of {atoms} atoms ({output.periodic} periodic), the frames "
+                f"layout, from {', '.join(args.files)}")
+    else:
+        line = (f"wrote {args.out}: {output.frames} frames of {len(reference.numbers)} atoms ({reference.formula}) "
+                f"from {', '.join(args.files)}")
     return line + ("" if reference.has_energy else " (no value dataset: the first frame has no energy)")
 
 
@@ -336,6 +494,7 @@ def main():
     parser.add_argument("--index", default=":", metavar="SLICE")
     parser.add_argument("--format", default=None, metavar="FMT")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--layout", choices=("auto", "fixed", "frames"), default="auto")
     parser.add_argument("--block", type=int, default=BLOCK_FRAMES, help=argparse.SUPPRESS)  # tests: tiny blocks
     args = parser.parse_args()
     try:

@@ -72,6 +72,7 @@ io::SavedRun run_for_data(const io::SavedRun& run, const std::string& data_path,
   io::SavedRun out;
   parallel::all_or_none(comm, true, [&] {
     const auto file = open_data_file(data_path);
+    data::check_fixed_layout(file);
     if (!file.has_attribute("numbers"))
       throw DataError(data_path + " has no attribute 'numbers' (the atoms' elements), which " + run_text(run) +
                       " needs");

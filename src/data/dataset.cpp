@@ -68,8 +68,21 @@ std::vector<int64_t> checked_numbers(const io::File& file, int64_t dim) {
 // Whether a file must hold gradient samples: to train on, yes; to evaluate a model at its points, no.
 enum class GradSamples { required, optional };
 
+}  // namespace
+
+void check_fixed_layout(const io::File& file) {
+  if (file.has_attribute("layout") && file.read_string_attribute("layout") == "frames")
+    fail(file.path() +
+         " holds frames of any atoms or with periodic cells (scripts/ase_import.py's frames layout), "
+         "which gradfit_dist does not read yet: import frames of one molecule, with no cell, in the "
+         "fixed layout (ase_import.py --layout fixed)");
+}
+
+namespace {
+
 FileLayout inspect(const io::File& file, GradSamples grad_samples) {
   const std::string& path = file.path();
+  check_fixed_layout(file);
   const auto x_info = checked_info(file, "x");
   if (x_info.shape.size() != 2) fail(path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
   FileLayout layout;

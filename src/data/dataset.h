@@ -14,6 +14,10 @@
 #include "parallel/comm.h"
 #include "parallel/shard.h"
 
+namespace gradfit::io {
+class File;
+}  // namespace gradfit::io
+
 namespace gradfit::data {
 
 struct Dataset {
@@ -60,6 +64,9 @@ struct FileLayout {
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);
+// Throws DataError naming the file when it holds scripts/ase_import.py's frames layout (attribute layout =
+// "frames": frames of any atoms, periodic cells), which gradfit_dist does not read yet. Single rank.
+void check_fixed_layout(const io::File& file);
 
 // File shapes by path, each file inspected once.
 using FileLayouts = std::map<std::string, FileLayout>;

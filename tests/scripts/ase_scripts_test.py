@@ -122,7 +122,7 @@ class ImportTest(unittest.TestCase):
         with h5py.File(out, "r") as f:
             data = {name: f[name][()] for name in f}
             data.update({"attr." + k: v for k, v in f.attrs.items()})
-            data["maxshape"] = f["x"].maxshape
+            data["maxshape"] = f["x"].maxshape if "x" in f else None
         data["stdout"] = stdout
         return data
 
@@ -201,20 +201,71 @@ class ImportTest(unittest.TestCase):
         frames = emt_frames(5, seed=7) + emt_frames(1, seed=8, symbols="Cu5Al")
         del frames[5][0]
         source = self.write("a.xyz", frames)
-        self.assert_fails([source], f"{source}: frame 5: 5 atoms", f"the first frame ({source}, frame 0) has 6")
+        self.assert_fails([source, "--layout", "fixed"], f"{source}: frame 5: 5 atoms",
+                          f"the first frame ({source}, frame 0) has 6")
 
     def test_other_order_of_species(self):
         frames = emt_frames(3, seed=9) + emt_frames(1, seed=10, symbols="AlCu4Al")
         source = self.write("a.traj", frames)
-        self.assert_fails([source], f"{source}: frame 3: atom 0 is Al", "it is Cu")
+        self.assert_fails([source, "--layout", "fixed"], f"{source}: frame 3: atom 0 is Al", "it is Cu")
 
     def test_periodic_cell(self):
         frames = emt_frames(5, seed=11)
         frames[4].set_cell([10.0, 10.0, 10.0])
         frames[4].pbc = True
         source = self.write("a.xyz", frames)
-        self.assert_fails([source], f"{source}: frame 4: periodic cell (pbc [True True True]): periodic systems "
-                                    "are not supported yet")
+        self.assert_fails([source, "--layout", "fixed"], f"{source}: frame 4: periodic cell (pbc [True True True]): "
+                                                         "the fixed layout has no cells")
+
+    # ------------------------------------------------------------------------------------------ frames layout
+
+    def assert_frames(self, data, frames):
+        """The frames layout holds the frames exactly: positions, -forces, numbers, counts, energies, cells, pbc."""
+        self.assertEqual(data["attr.layout"], "frames")
+        self.assertEqual(data["attr.frames"], len(frames))
+        self.assertNotIn("x", data)
+        self.assertTrue(np.array_equal(data["atoms"], [len(a) for a in frames]))
+        self.assertTrue(np.array_equal(data["positions"], np.concatenate([a.get_positions() for a in frames])))
+        self.assertTrue(np.array_equal(data["grad"], np.concatenate([-a.calc.results["forces"] for a in frames])))
+        self.assertTrue(np.array_equal(data["numbers"], np.concatenate([a.numbers for a in frames])))
+        self.assertTrue(np.array_equal(data["value"], energies(frames)))
+        cells = [a.cell.array.reshape(-1) if a.pbc.any() else np.zeros(9) for a in frames]
+        self.assertTrue(np.array_equal(data["cell"], np.array(cells)))
+        self.assertTrue(np.array_equal(data["pbc"], np.array([a.pbc for a in frames], dtype=np.int8)))
+
+    def test_frames_of_other_atoms_and_cells(self):
+        # Six frames of the octahedron (two blocks of 3 in the fixed layout), then others: the rows already written
+        # move into the frames layout. Then periodic frames of another size.
+        frames = emt_frames(6, seed=30) + emt_frames(2, seed=31, symbols="AlCu4Al")
+        smaller = frames[7][1:]  # 5 atoms, with EMT's results of its own
+        smaller.calc = EMT()
+        frames[7] = self.altered(smaller, forces=smaller.get_forces(), energy=smaller.get_potential_energy())
+        for atoms in emt_frames(2, seed=32, symbols="Cu4Al2"):
+            atoms.set_cell([[7.0, 0, 0], [1.0, 6.5, 0], [0.5, 0.3, 6.8]])
+            atoms.pbc = [True, True, False]
+            frames.append(atoms)
+        data = self.imported(self.write_traj("a.traj", frames))
+        self.assert_frames(data, frames)
+        self.assertIn("10 frames of 5 to 6 atoms (2 periodic), the frames layout", data["stdout"])
+        data = self.imported(self.write_traj("b.traj", frames[:4]), "--layout", "frames")  # asked for
+        self.assert_frames(data, frames[:4])
+
+    def test_periodic_errors(self):
+        frames = emt_frames(3, seed=33)
+        frames[1].set_cell([[4.0, 0, 0], [8.0, 0, 0], [0, 0, 5.0]])
+        frames[1].pbc = True
+        source = self.write_traj("a.traj", frames)
+        self.assert_fails([source], f"{source}: frame 1: periodic cell (pbc [True True True]) whose periodic lattice "
+                                    "vectors span no volume")
+        frames = emt_frames(3, seed=34)
+        frames[2].set_cell([5.0, 5.0, 5.0])
+        frames[2].pbc = True
+        moved = frames[2].get_positions()
+        moved[4] = moved[1] + np.array([5.0, -10.0, 0.0])  # atom 4 on an image of atom 1
+        frames[2] = self.altered(frames[2], positions=moved)
+        source = self.write_traj("b.traj", frames)
+        self.assert_fails([source], f"{source}: frame 2: atoms 1 and 4 are at the same place, modulo the periodic "
+                                    "cell")
 
     def test_energy_missing_after_the_first_frame(self):
         frames = emt_frames(3, seed=12) + emt_frames(2, seed=13, energy=False)

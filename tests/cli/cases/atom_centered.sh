@@ -140,9 +140,14 @@ case_atom_centered_errors() {
   # a data file without atomic numbers, data.standardize, a descriptor key on another kind, a bad value.
   write_atom_centered_data
   "$PYTHON" - "$work" <<'PY' || fail "cannot write the data"
-import sys, h5py
+import sys, h5py, numpy as np
 with h5py.File(sys.argv[1] + "/mol.h5") as f, h5py.File(sys.argv[1] + "/bare.h5", "w") as g:
     g["x"], g["grad"] = f["x"][:], f["grad"][:]
+with h5py.File(sys.argv[1] + "/frames.h5", "w") as g:  # ase_import.py's frames layout: two frames of 2 and 3 atoms
+    g["positions"], g["grad"] = np.random.default_rng(1).normal(size=(5, 3)), np.zeros((5, 3))
+    g["numbers"], g["atoms"] = np.array([1, 1, 6, 1, 1]), np.array([2, 3])
+    g["cell"], g["pbc"] = np.zeros((2, 9)), np.zeros((2, 3), dtype=np.int8)
+    g.attrs["layout"] = "frames"
 PY
   expect_config_error() {  # expect_config_error LABEL ERE SED-SCRIPT: ac.yaml changed by SED-SCRIPT fails so
     sed -e "$3" "$work/ac.yaml" >"$work/$1.yaml"
@@ -153,6 +158,8 @@ PY
     [ ! -e "$work/$1" ] || fail "$1: the output folder was made"
   }
   expect_config_error bare "bare.h5 has no attribute 'numbers'" 's/path: mol.h5/path: bare.h5/'
+  expect_config_error frames "frames.h5 holds frames of any atoms or with periodic cells .*does not read yet" \
+    's/path: mol.h5/path: frames.h5/'
   expect_config_error standardize "key 'data.standardize': is not built yet for model.features atom_centered" \
     's/path: mol.h5}/path: mol.h5, standardize: true}/'
   expect_config_error other_kind "key 'model.radial_cutoff': applies to model.features atom_centered only" \
@@ -192,6 +199,12 @@ for name, numbers in (("other", [6, 6, 8, 1, 1, 1, 1]), ("with_n", [6, 6, 7, 1, 
 PY
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/other.h5" --run best --out "$work/p_other.h5"
   expect_rc 0
+  cp "$work/other.h5" "$work/frames.h5"  # marked as ase_import.py's frames layout, which eval does not read yet
+  "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'a').attrs['layout'] = 'frames'" "$work/frames.h5"
+  run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/frames.h5" --run best --out "$work/p_frames.h5"
+  expect_rc 1
+  expect_in err "frames.h5 holds frames of any atoms or with periodic cells .*does not read yet"
+  [ ! -e "$work/p_frames.h5" ] || fail "eval wrote a file for the frames layout"
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/with_n.h5" --run best --out "$work/p_with_n.h5"
   expect_rc 1
   expect_in err "with_n.h5: atom 2 has atomic number 7 \(N\), an element that run '[^']+' has no network for"
