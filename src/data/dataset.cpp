@@ -18,12 +18,6 @@ using config::DataSpec;
   throw DataError(message);
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + ")";
-}
-
 io::DatasetInfo checked_info(const io::File& file, const std::string& name) {
   if (!file.has(name)) fail(file.path() + ": missing dataset '" + name + "'");
   io::DatasetInfo info = file.dataset_info(name);
@@ -69,6 +63,12 @@ std::vector<int64_t> checked_numbers(const io::File& file, int64_t dim) {
 enum class GradSamples { required, optional };
 
 }  // namespace
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
 
 void check_fixed_layout(const io::File& file) {
   if (file.has_attribute("layout") && file.read_string_attribute("layout") == "frames")

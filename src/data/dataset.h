@@ -64,6 +64,8 @@ struct FileLayout {
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);
+// "(7, 3)": a dataset's shape, as the data's messages write it.
+std::string shape_text(const std::vector<int64_t>& shape);
 // Throws DataError naming the file when it holds scripts/ase_import.py's frames layout (attribute layout =
 // "frames": frames of any atoms, periodic cells), which gradfit_dist does not read yet. Single rank.
 void check_fixed_layout(const io::File& file);

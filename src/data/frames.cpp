@@ -13,12 +13,6 @@ namespace {
   throw DataError(message);
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text;
-  for (const int64_t d : shape) text += (text.empty() ? "" : " × ") + std::to_string(d);
-  return "(" + text + ")";
-}
-
 // `name`'s shape is `expected` (its first dimension: rows), or an error naming both.
 void check_shape(const io::File& file, const std::string& name, const std::vector<int64_t>& expected) {
   if (!file.has(name)) fail(file.path() + ": the frames layout needs dataset '" + name + "'");

@@ -102,33 +102,18 @@ std::string energy_code(const config::ModelSpec& spec, const std::vector<int64_t
   return code;
 }
 
-// The descriptor's parameters and tables: shifts in the model's dtype, the element pairs' order (s ≤ t, row-major).
-void register_descriptor(torch::jit::Module& module, const config::AtomCenteredSpec& spec, int64_t elements,
-                         torch::Dtype dtype) {
+// The descriptor's parameters, and its tables as training has them (AtomCenteredFeatures::script_buffers).
+void register_descriptor(torch::jit::Module& module, const io::SavedRun& run) {
+  const auto& spec = run.model.descriptor;
   const std::pair<const char*, double> reals[] = {{"radial_cutoff", spec.radial_cutoff},
                                                   {"angular_cutoff", spec.angular_cutoff},
                                                   {"radial_eta", spec.radial_eta},
                                                   {"angular_eta", spec.angular_eta},
                                                   {"zeta", spec.zeta}};
   for (const auto& [name, value] : reals) module.register_attribute(name, c10::FloatType::get(), value);
-  const auto grid = [&](double start, double stop, int64_t divisions) {
-    std::vector<double> shifts;
-    for (int64_t k = 0; k < divisions; ++k)
-      shifts.push_back(start + static_cast<double>(k) * (stop - start) / static_cast<double>(divisions));
-    return torch::tensor(shifts, torch::kFloat64).to(dtype);
-  };
-  module.register_buffer("radial_shifts", grid(spec.radial_start, spec.radial_cutoff, spec.radial_divisions));
-  module.register_buffer("angular_shifts", grid(spec.angular_start, spec.angular_cutoff, spec.angular_divisions));
-  std::vector<double> angles;
-  constexpr double kPi = 3.141592653589793;
-  for (int64_t z = 0; z < spec.angle_sections; ++z)
-    angles.push_back((static_cast<double>(z) + 0.5) * kPi / static_cast<double>(spec.angle_sections));
-  module.register_buffer("angle_shifts", torch::tensor(angles, torch::kFloat64).to(dtype));
-  std::vector<int64_t> pair_of(static_cast<size_t>(elements * elements), 0);
-  int64_t pair = 0;
-  for (int64_t s = 0; s < elements; ++s)
-    for (int64_t t = s; t < elements; ++t) pair_of[static_cast<size_t>(s * elements + t)] = pair++;
-  module.register_buffer("pair_of_elements", torch::tensor(pair_of, torch::kInt64));
+  const model::Features features(run.model, run.input_dim);
+  for (const auto& [name, buffer] : features.script_buffers(model::torch_dtype(run.model.dtype)))
+    module.register_buffer(name, buffer);
 }
 
 }  // namespace
@@ -148,13 +133,12 @@ void define_atoms_potential(torch::jit::Module& module, const io::SavedRun& run)
     }
   }
   TORCH_CHECK(first == run.parameters.size(), "parameters of ", elements.size(), " networks expected");
-  const auto dtype = model::torch_dtype(run.model.dtype);
   const auto& st = run.standardization;
   const auto energies = st.element_energies.empty() ? std::vector<double>(elements.size(), 0.0) : st.element_energies;
   module.register_buffer("element_energies", torch::tensor(energies, torch::kFloat64));
   module.register_buffer("elements", torch::tensor(elements, torch::kInt64));
   module.register_attribute("element_names", c10::StringType::get(), names);
-  register_descriptor(module, run.model.descriptor, static_cast<int64_t>(elements.size()), dtype);
+  register_descriptor(module, run);
   module.define(std::string(kSpeciesCode) + kDescriptorCode +
                 energy_code(run.model, elements, model::activation_of(run.model.activation)));
 }

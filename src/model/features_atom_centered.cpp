@@ -385,7 +385,19 @@ RowProblem AtomCenteredFeatures::first_problem(const torch::Tensor& x) const {
 }
 
 std::string AtomCenteredFeatures::script() const {
-  throw std::logic_error("model.features atom_centered has no TorchScript yet");
+  throw std::logic_error("model.features atom_centered: the export writes a module of its own (export_atoms.cpp)");
+}
+
+NamedTensors AtomCenteredFeatures::script_buffers(torch::Dtype dtype) const {
+  const auto& t = tables_.cpu();
+  const auto elements = static_cast<int64_t>(layout_.elements.size());
+  std::vector<int64_t> pairs;
+  for (int64_t s = 0; s < elements; ++s)
+    for (int64_t u = 0; u < elements; ++u) pairs.push_back(pair_index(s, u, elements));
+  return {{"radial_shifts", t[kRadialShifts].to(dtype)},
+          {"angular_shifts", t[kAngularShifts].to(dtype)},
+          {"angle_shifts", t[kAngleShifts].to(dtype)},
+          {"pair_of_elements", torch::tensor(pairs, torch::kInt64)}};
 }
 
 }  // namespace gradfit::model

@@ -42,9 +42,12 @@ class AtomCenteredFeatures final : public FeatureMap {
   double elements_per_row() const override;
   // Two atoms at one place (a distance without a derivative).
   RowProblem first_problem(const torch::Tensor& x) const override;
-  // Not built yet: export takes other molecules than the training one for this kind (inference/export.cpp refuses
-  // it before asking).
+  // None: the export of this kind takes any structure of the elements, not this layout's atoms, and writes a
+  // module of its own (inference/export_atoms.cpp), which reads script_buffers.
   std::string script() const override;
+  // The descriptor's tables for that module: radial_shifts, angular_shifts, angle_shifts (in `dtype`, the values
+  // training uses) and pair_of_elements (S × S: TorchANI's index of the unordered pair of elements s, t).
+  NamedTensors script_buffers(torch::Dtype dtype) const override;
   const AtomLayout* atom_layout() const override { return &layout_; }
   // φ, J's factors and the products by LibTorch's operations on the CPU too, as on a GPU, instead of the CPU's
   // kernels (model/descriptor_kernels.h): lets the tests check the GPU's code path on a CPU.

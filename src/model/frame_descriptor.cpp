@@ -13,30 +13,11 @@ using Vec = std::array<double, 3>;
 
 constexpr double kPi = 3.14159265358979323846;
 
-// The shift grids (as features_atom_centered.cpp's tables) and the layout of one atom's row.
-struct Terms {
-  std::vector<double> radial_shifts, angular_shifts, angle_shifts;
-  int64_t species = 0, width = 0, radial_width = 0, angular_block = 0;
-};
-
 std::vector<double> grid(double start, double stop, int64_t divisions) {
   std::vector<double> shifts;
   for (int64_t k = 0; k < divisions; ++k)
     shifts.push_back(start + static_cast<double>(k) * (stop - start) / static_cast<double>(divisions));
   return shifts;
-}
-
-Terms terms_of(const config::AtomCenteredSpec& spec, int64_t species) {
-  Terms t;
-  t.radial_shifts = grid(spec.radial_start, spec.radial_cutoff, spec.radial_divisions);
-  t.angular_shifts = grid(spec.angular_start, spec.angular_cutoff, spec.angular_divisions);
-  for (int64_t z = 0; z < spec.angle_sections; ++z)
-    t.angle_shifts.push_back((static_cast<double>(z) + 0.5) * kPi / static_cast<double>(spec.angle_sections));
-  t.species = species;
-  t.radial_width = species * spec.radial_divisions;
-  t.angular_block = spec.angular_divisions * spec.angle_sections;
-  t.width = t.radial_width + species * (species + 1) / 2 * t.angular_block;
-  return t;
 }
 
 // Per atom its element's index among `elements`.
@@ -62,6 +43,19 @@ double dot(const Vec& a, const Vec& b) {
   return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 }
 
+// ∂c/∂v_p for c = v_p · v_q / (d_p d_q): v_q / (d_p d_q) − c v_p / d_p².
+Vec cosine_slope(const Neighbour& p, const Neighbour& q, double cosine) {
+  Vec out{};
+  for (size_t c = 0; c < 3; ++c) out[c] = q.v[c] / (p.d * q.d) - cosine * p.v[c] / (p.d * p.d);
+  return out;
+}
+
+// Two neighbours p, q of an atom, and the slopes of the cosine of the angle between them by v_p and v_q.
+struct Triplet {
+  const Neighbour &p, &q;
+  Vec cosine_by_p, cosine_by_q;
+};
+
 // A triplet's term (a, z) and its slopes by the two distances and by the cosine of the angle between them.
 struct AngularTerm {
   double value, by_dp, by_dq, by_cosine;
@@ -69,14 +63,26 @@ struct AngularTerm {
 
 }  // namespace
 
+FrameDescriptor::Terms FrameDescriptor::terms_of(const config::AtomCenteredSpec& spec, int64_t species) {
+  FrameDescriptor::Terms t;
+  t.radial_shifts = grid(spec.radial_start, spec.radial_cutoff, spec.radial_divisions);
+  t.angular_shifts = grid(spec.angular_start, spec.angular_cutoff, spec.angular_divisions);
+  for (int64_t z = 0; z < spec.angle_sections; ++z)
+    t.angle_shifts.push_back((static_cast<double>(z) + 0.5) * kPi / static_cast<double>(spec.angle_sections));
+  t.species = species;
+  t.radial_width = species * spec.radial_divisions;
+  t.angular_block = spec.angular_divisions * spec.angle_sections;
+  t.width = t.radial_width + species * (species + 1) / 2 * t.angular_block;
+  return t;
+}
+
 FrameDescriptor::FrameDescriptor(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& elements,
                                  const std::vector<int64_t>& numbers, const double* positions,
                                  const neighbours::Cell& cell)
-    : spec_(spec), atoms_(static_cast<int64_t>(numbers.size())) {
+    : spec_(spec),
+      terms_(terms_of(spec, static_cast<int64_t>(elements.size()))),
+      atoms_(static_cast<int64_t>(numbers.size())) {
   const std::vector<int64_t> species = species_of(elements, numbers);
-  const Terms t = terms_of(spec, static_cast<int64_t>(elements.size()));
-  radial_shifts_ = t.radial_shifts, angular_shifts_ = t.angular_shifts, angle_shifts_ = t.angle_shifts;
-  species_count_ = t.species, width_ = t.width, radial_width_ = t.radial_width, angular_block_ = t.angular_block;
   const auto pairs = neighbours::within(positions, atoms_, cell, std::max(spec.radial_cutoff, spec.angular_cutoff));
   first_.assign(static_cast<size_t>(atoms_ + 1), 0);
   for (size_t p = 0; p < pairs.size(); ++p) {
@@ -94,19 +100,20 @@ FrameDescriptor::FrameDescriptor(const config::AtomCenteredSpec& spec, const std
 }
 
 // Every radial term of atom i's neighbour n: pair(i, n, slot, value, slope by the distance); every angular term of
-// atom i's two neighbours p, q within the angular cutoff: triplet(i, p, q, slot, AngularTerm).
-template <class Pair, class Triplet>
-void FrameDescriptor::visit(Pair pair, Triplet triplet) const {
+// atom i's two neighbours p, q within the angular cutoff: triplet(i, Triplet, slot, AngularTerm).
+template <class OnPair, class OnTriplet>
+void FrameDescriptor::visit(OnPair pair, OnTriplet triplet) const {
   const double rc = spec_.radial_cutoff, ra = spec_.angular_cutoff, k = kPi / rc, ka = kPi / ra;
+  std::vector<const Neighbour*> close;  // atom i's neighbours within the angular cutoff
   for (int64_t i = 0; i < atoms_; ++i) {
-    std::vector<const Neighbour*> close;
+    close.clear();
     for (auto n = near_.begin() + first_[static_cast<size_t>(i)];
          n != near_.begin() + first_[static_cast<size_t>(i) + 1]; ++n) {
       if (n->d < ra) close.push_back(&*n);
       if (n->d >= rc) continue;
       const double fc = 0.5 * std::cos(k * n->d) + 0.5, fc_slope = -0.5 * k * std::sin(k * n->d);
-      for (size_t r = 0; r < radial_shifts_.size(); ++r) {
-        const double e = n->d - radial_shifts_[r], g = 0.25 * std::exp(-spec_.radial_eta * e * e);
+      for (size_t r = 0; r < terms_.radial_shifts.size(); ++r) {
+        const double e = n->d - terms_.radial_shifts[r], g = 0.25 * std::exp(-spec_.radial_eta * e * e);
         pair(i, *n, n->species * spec_.radial_divisions + static_cast<int64_t>(r), g * fc,
              g * (fc_slope - 2 * spec_.radial_eta * e * fc));
       }
@@ -115,18 +122,21 @@ void FrameDescriptor::visit(Pair pair, Triplet triplet) const {
       for (size_t b = a + 1; b < close.size(); ++b) {
         const Neighbour &p = *close[a], &q = *close[b];
         const double cosine = dot(p.v, q.v) / std::max(p.d * q.d, 1e-10), angle = std::acos(0.95 * cosine);
+        const Triplet pq{p, q, cosine_slope(p, q, cosine), cosine_slope(q, p, cosine)};
         const double angle_slope = -0.95 / std::sqrt(1 - 0.9025 * cosine * cosine);
         const double fp = 0.5 * std::cos(ka * p.d) + 0.5, fq = 0.5 * std::cos(ka * q.d) + 0.5;
         const double fp_slope = -0.5 * ka * std::sin(ka * p.d), fq_slope = -0.5 * ka * std::sin(ka * q.d);
-        const int64_t block = radial_width_ + pair_of(p.species, q.species, species_count_) * angular_block_;
-        for (size_t s = 0; s < angular_shifts_.size(); ++s) {
-          const double e = (p.d + q.d) / 2 - angular_shifts_[s], radius = std::exp(-spec_.angular_eta * e * e);
+        const int64_t block =
+            terms_.radial_width + pair_of(p.species, q.species, terms_.species) * terms_.angular_block;
+        for (size_t s = 0; s < terms_.angular_shifts.size(); ++s) {
+          const double e = (p.d + q.d) / 2 - terms_.angular_shifts[s], radius = std::exp(-spec_.angular_eta * e * e);
           const double radius_slope = -spec_.angular_eta * e * radius;  // by either distance: ∂m/∂d = 1/2
-          for (size_t z = 0; z < angle_shifts_.size(); ++z) {
-            const double u = (1 + std::cos(angle - angle_shifts_[z])) / 2;
+          for (size_t z = 0; z < terms_.angle_shifts.size(); ++z) {
+            const double u = (1 + std::cos(angle - terms_.angle_shifts[z])) / 2;
             const double term = 2 * std::pow(u, spec_.zeta);
-            const double term_slope = -spec_.zeta * std::pow(u, spec_.zeta - 1) * std::sin(angle - angle_shifts_[z]);
-            triplet(i, p, q, block + static_cast<int64_t>(s * angle_shifts_.size() + z),
+            const double term_slope =
+                -spec_.zeta * std::pow(u, spec_.zeta - 1) * std::sin(angle - terms_.angle_shifts[z]);
+            triplet(i, pq, block + static_cast<int64_t>(s * terms_.angle_shifts.size() + z),
                     AngularTerm{term * radius * fp * fq, term * (radius_slope * fp + radius * fp_slope) * fq,
                                 term * (radius_slope * fq + radius * fq_slope) * fp,
                                 term_slope * angle_slope * radius * fp * fq});
@@ -137,25 +147,14 @@ void FrameDescriptor::visit(Pair pair, Triplet triplet) const {
 }
 
 std::vector<double> FrameDescriptor::values() const {
-  std::vector<double> phi(static_cast<size_t>(atoms_ * width_), 0.0);
+  std::vector<double> phi(static_cast<size_t>(atoms_ * terms_.width), 0.0);
   visit([&](int64_t i, const Neighbour&, int64_t slot, double value,
-            double) { phi[static_cast<size_t>(i * width_ + slot)] += value; },
-        [&](int64_t i, const Neighbour&, const Neighbour&, int64_t slot, const AngularTerm& t) {
-          phi[static_cast<size_t>(i * width_ + slot)] += t.value;
+            double) { phi[static_cast<size_t>(i * terms_.width + slot)] += value; },
+        [&](int64_t i, const Triplet&, int64_t slot, const AngularTerm& t) {
+          phi[static_cast<size_t>(i * terms_.width + slot)] += t.value;
         });
   return phi;
 }
-
-namespace {
-
-// ∂c/∂v_p for c = v_p · v_q / (d_p d_q): v_q / (d_p d_q) − c v_p / d_p².
-Vec cosine_slope(const Neighbour& p, const Neighbour& q, double cosine) {
-  Vec out{};
-  for (size_t c = 0; c < 3; ++c) out[c] = q.v[c] / (p.d * q.d) - cosine * p.v[c] / (p.d * p.d);
-  return out;
-}
-
-}  // namespace
 
 FrameDescriptor::Gradient FrameDescriptor::transpose_times(const double* g) const {
   Gradient out;
@@ -170,16 +169,16 @@ FrameDescriptor::Gradient FrameDescriptor::transpose_times(const double* g) cons
   };
   visit(
       [&](int64_t i, const Neighbour& n, int64_t slot, double, double slope) {
-        const double s = g[i * width_ + slot] * slope / n.d;
+        const double s = g[i * terms_.width + slot] * slope / n.d;
         add(i, n, {s * n.v[0], s * n.v[1], s * n.v[2]});
       },
-      [&](int64_t i, const Neighbour& p, const Neighbour& q, int64_t slot, const AngularTerm& t) {
-        const double w = g[i * width_ + slot], cosine = dot(p.v, q.v) / (p.d * q.d);
-        const Vec cp = cosine_slope(p, q, cosine), cq = cosine_slope(q, p, cosine);
+      [&](int64_t i, const Triplet& pq, int64_t slot, const AngularTerm& t) {
+        const double w = g[i * terms_.width + slot];
+        const Neighbour &p = pq.p, &q = pq.q;
         Vec by_p{}, by_q{};
         for (size_t c = 0; c < 3; ++c) {
-          by_p[c] = w * (t.by_dp * p.v[c] / p.d + t.by_cosine * cp[c]);
-          by_q[c] = w * (t.by_dq * q.v[c] / q.d + t.by_cosine * cq[c]);
+          by_p[c] = w * (t.by_dp * p.v[c] / p.d + t.by_cosine * pq.cosine_by_p[c]);
+          by_q[c] = w * (t.by_dq * q.v[c] / q.d + t.by_cosine * pq.cosine_by_q[c]);
         }
         add(i, p, by_p);
         add(i, q, by_q);
@@ -188,18 +187,17 @@ FrameDescriptor::Gradient FrameDescriptor::transpose_times(const double* g) cons
 }
 
 std::vector<double> FrameDescriptor::times(const double* r) const {
-  std::vector<double> out(static_cast<size_t>(atoms_ * width_), 0.0);
+  std::vector<double> out(static_cast<size_t>(atoms_ * terms_.width), 0.0);
   const auto moved = [&](int64_t i, const Neighbour& n) {  // the change of v_n: r_j − r_i
     return Vec{r[3 * n.j] - r[3 * i], r[3 * n.j + 1] - r[3 * i + 1], r[3 * n.j + 2] - r[3 * i + 2]};
   };
   visit([&](int64_t i, const Neighbour& n, int64_t slot, double,
-            double slope) { out[static_cast<size_t>(i * width_ + slot)] += slope * dot(n.v, moved(i, n)) / n.d; },
-        [&](int64_t i, const Neighbour& p, const Neighbour& q, int64_t slot, const AngularTerm& t) {
-          const double cosine = dot(p.v, q.v) / (p.d * q.d);
-          const Vec dp = moved(i, p), dq = moved(i, q);
-          const double change = dot(cosine_slope(p, q, cosine), dp) + dot(cosine_slope(q, p, cosine), dq);
-          out[static_cast<size_t>(i * width_ + slot)] +=
-              t.by_dp * dot(p.v, dp) / p.d + t.by_dq * dot(q.v, dq) / q.d + t.by_cosine * change;
+            double slope) { out[static_cast<size_t>(i * terms_.width + slot)] += slope * dot(n.v, moved(i, n)) / n.d; },
+        [&](int64_t i, const Triplet& pq, int64_t slot, const AngularTerm& t) {
+          const Vec dp = moved(i, pq.p), dq = moved(i, pq.q);
+          const double change = dot(pq.cosine_by_p, dp) + dot(pq.cosine_by_q, dq);
+          out[static_cast<size_t>(i * terms_.width + slot)] +=
+              t.by_dp * dot(pq.p.v, dp) / pq.p.d + t.by_dq * dot(pq.q.v, dq) / pq.q.d + t.by_cosine * change;
         });
   return out;
 }

@@ -27,7 +27,7 @@ class FrameDescriptor {
  public:
   FrameDescriptor(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& elements,
                   const std::vector<int64_t>& numbers, const double* positions, const neighbours::Cell& cell);
-  int64_t width() const { return width_; }  // w, per atom
+  int64_t width() const { return terms_.width; }  // w, per atom
   // Atom after atom, w numbers each (features_atom_centered.h's order: the radial terms per neighbour element, then
   // the angular terms per unordered pair of neighbour elements).
   std::vector<double> values() const;
@@ -42,12 +42,19 @@ class FrameDescriptor {
   std::vector<double> times(const double* r) const;
 
  private:
-  template <class Pair, class Triplet>
-  void visit(Pair pair, Triplet triplet) const;
+  template <class OnPair, class OnTriplet>
+  void visit(OnPair pair, OnTriplet triplet) const;
+
+  // The shift grids and the layout of one atom's row (w = width numbers).
+  struct Terms {
+    std::vector<double> radial_shifts, angular_shifts, angle_shifts;
+    int64_t species = 0, width = 0, radial_width = 0, angular_block = 0;
+  };
+  static Terms terms_of(const config::AtomCenteredSpec& spec, int64_t species);
 
   config::AtomCenteredSpec spec_;
-  int64_t atoms_ = 0, width_ = 0, radial_width_ = 0, angular_block_ = 0, species_count_ = 0;
-  std::vector<double> radial_shifts_, angular_shifts_, angle_shifts_;
+  Terms terms_;
+  int64_t atoms_ = 0;
   std::vector<Neighbour> near_;  // atom i's neighbours: near_[first_[i]], ..., near_[first_[i + 1] − 1]
   std::vector<int64_t> first_;
 };

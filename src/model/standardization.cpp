@@ -73,17 +73,15 @@ double atoms_energy_of(const std::vector<double>& element_energies, const std::v
   return sum;
 }
 
-// Inactive and without element energies, these two are the identity; the element energies alone (E_a, with s = 1
-// and v0 = 0) are one subtraction or addition in float64.
+// Inactive and without element energies, these two are the identity. Inactive, s = 1 and v0 = 0, so that the
+// element energies alone are exactly one subtraction or addition of E_a in float64.
 torch::Tensor standardize_values(const Standardization& st, const torch::Tensor& values) {
   if (!st.active() && st.element_energies.empty()) return values;
-  if (!st.active()) return (values.to(torch::kFloat64) - st.atoms_energy).to(values.scalar_type());
   return ((values.to(torch::kFloat64) - st.atoms_energy - st.value_offset) / st.value_scale).to(values.scalar_type());
 }
 
 torch::Tensor user_values(const Standardization& st, const torch::Tensor& model_values) {
   if (!st.active() && st.element_energies.empty()) return model_values;
-  if (!st.active()) return (model_values.to(torch::kFloat64) + st.atoms_energy).to(model_values.scalar_type());
   return (model_values.to(torch::kFloat64) * st.value_scale + st.value_offset + st.atoms_energy)
       .to(model_values.scalar_type());
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "model/features_atom_centered.h"
 #include "model/mlp.h"
 #include "train/batches.h"
 
@@ -160,20 +161,20 @@ void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const
 
 void fit_element_energies(const data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm,
                           model::Standardization& st) {
-  const model::Features features(run.model, data.dim);
-  const model::AtomLayout* layout = features.kind().atom_layout();
-  if (layout == nullptr || !data.has_values()) return;
+  if (!config::features_need_elements(run.model) || !data.has_values()) return;
   const auto weights = training_weights(data, run.train);
   double sums[2] = {weights.sum().item<double>(),
                     (data.values.to(torch::kCPU, torch::kFloat64) * weights).sum().item<double>()};
   comm.allreduce_sum(sums, 2);
   const double mean = sums[0] > 0 ? sums[1] / sums[0] : 0.0;
-  std::vector<double> counts(layout->elements.size(), 0.0);
-  for (const int64_t e : layout->element_of_atom) counts[static_cast<size_t>(e)] += 1;
+  const auto elements = model::distinct_elements(run.model.numbers);
+  std::vector<double> counts;  // n_Z, per element
+  for (const int64_t z : elements)
+    counts.push_back(static_cast<double>(std::count(run.model.numbers.begin(), run.model.numbers.end(), z)));
   double squares = 0;
   for (const double c : counts) squares += c * c;
   for (const double c : counts) st.element_energies.push_back(c * mean / squares);
-  st.atoms_energy = model::atoms_energy_of(st.element_energies, layout->elements, run.model.numbers);
+  st.atoms_energy = model::atoms_energy_of(st.element_energies, elements, run.model.numbers);
 }
 
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {

@@ -126,7 +126,7 @@ TEST(Frames, ABrokenFileIsOneError) {
   };
   EXPECT_NE(message(broken("a.h5", "atoms", {4}, {3, 0, 5, 2})).find("frame 1 has 0 atoms"), std::string::npos);
   EXPECT_NE(message(broken("b.h5", "atoms", {4}, {3, 1, 4, 3}))
-                .find("dataset 'positions' has shape (10 × 3), expected (11 × 3)"),
+                .find("dataset 'positions' has shape (10, 3), expected (11, 3)"),
             std::string::npos);
   EXPECT_NE(message(broken("c.h5", "numbers", {10}, {1, 8, 1, 8, 0, 8, 1, 8, 1, 8}))
                 .find("frame 2, atom 0: atomic number 0 is no element"),
