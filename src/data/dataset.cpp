@@ -1,11 +1,13 @@
 #include "data/dataset.h"
 
+#include <cmath>
 #include <cstdio>
 #include <limits>
 
 #include "common/error.h"
 #include "data/targets.h"
 #include "io/h5.h"
+#include "model/frame_descriptor.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
 
@@ -74,14 +76,31 @@ void check_fixed_layout(const io::File& file) {
   if (file.has_attribute("layout") && file.read_string_attribute("layout") == "frames")
     fail(file.path() +
          " holds frames of any atoms or with periodic cells (scripts/ase_import.py's frames layout), "
-         "which gradfit_dist does not read yet: import frames of one molecule, with no cell, in the "
+         "which only training reads yet: to evaluate, import frames of one molecule, with no cell, in the "
          "fixed layout (ase_import.py --layout fixed)");
 }
 
 namespace {
 
+bool is_frames_layout(const io::File& file) {
+  return file.has_attribute("layout") && file.read_string_attribute("layout") == "frames";
+}
+
+FileLayout inspect_frames_file(const std::string& path) {
+  const FramesLayout frames = inspect_frames(path);
+  FileLayout layout;
+  layout.rows = frames.frames;
+  layout.dim = 3 * static_cast<int64_t>(frames.elements.size());
+  layout.has_values = frames.has_values;
+  layout.has_grad = true;
+  layout.numbers = frames.elements;
+  layout.frames = true;
+  return layout;
+}
+
 FileLayout inspect(const io::File& file, GradSamples grad_samples) {
   const std::string& path = file.path();
+  if (grad_samples == GradSamples::required && is_frames_layout(file)) return inspect_frames_file(path);
   check_fixed_layout(file);
   const auto x_info = checked_info(file, "x");
   if (x_info.shape.size() != 2) fail(path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
@@ -211,6 +230,63 @@ void check_coordinates(const Dataset& d, const std::string& source, const parall
                         "coordinates: attribute 'numbers')");
 }
 
+// The frames layout: the first frame, over all ranks, whose positions, gradient or energy hold NaN or Inf or
+// whose coordinates go beyond kMaxCoordinate, named in one CollectiveError that every rank throws.
+void check_frames(const Frames& frames, const std::string& path, const parallel::Comm& comm) {
+  const char* what[] = {"dataset 'positions' has NaN or Inf", "dataset 'grad' has NaN or Inf",
+                        "dataset 'value' has NaN or Inf",
+                        "dataset 'positions': a coordinate beyond ±1e6 Å, which no physical structure reaches"};
+  static_assert(kMaxCoordinate == 1e6, "the message above states the bound");
+  int64_t first_bad = std::numeric_limits<int64_t>::max();  // encoded as frame * 4 + the problem's index in `what`
+  for (size_t f = 0, atom = 0; f < frames.atoms.size() && first_bad == std::numeric_limits<int64_t>::max(); ++f) {
+    int problem = -1;
+    for (size_t k = 3 * atom; k < 3 * (atom + static_cast<size_t>(frames.atoms[f])) && problem < 0; ++k)
+      problem = !std::isfinite(frames.positions[k])              ? 0
+                : !std::isfinite(frames.grad[k])                 ? 1
+                : std::abs(frames.positions[k]) > kMaxCoordinate ? 3
+                                                                 : -1;
+    if (problem < 0 && !frames.values.empty() && !std::isfinite(frames.values[f])) problem = 2;
+    if (problem >= 0) first_bad = (frames.shard.first_frame + static_cast<int64_t>(f)) * 4 + problem;
+    atom += static_cast<size_t>(frames.atoms[f]);
+  }
+  first_bad = comm.allreduce_min(first_bad);
+  if (first_bad == std::numeric_limits<int64_t>::max()) return;
+  throw CollectiveError(path + ": frame " + std::to_string(first_bad / 4) + ": " + what[first_bad % 4]);
+}
+
+// The elements of all ranks' frames, ascending: one allreduce of a flag per atomic number.
+std::vector<int64_t> frames_elements(const Frames& frames, const parallel::Comm& comm) {
+  std::vector<double> present(kMaxAtomicNumber + 1, 0.0);
+  for (const int64_t z : frames.numbers) present[static_cast<size_t>(z)] = 1;
+  comm.allreduce_sum(present.data(), static_cast<int64_t>(present.size()));
+  std::vector<int64_t> elements;
+  for (int64_t z = 1; z <= kMaxAtomicNumber; ++z)
+    if (present[static_cast<size_t>(z)] > 0) elements.push_back(z);
+  return elements;
+}
+
+// This rank's frames of the frames layout as a Dataset (Dataset::frames), checked. Collective over `comm`.
+Dataset load_frames(const DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm, torch::Device device) {
+  auto frames = std::make_shared<Frames>();
+  parallel::all_or_none(comm, true, [&] { *frames = read_frames(spec.path, comm.rank(), comm.size()); });
+  check_frames(*frames, spec.path, comm);
+  Dataset d;
+  d.total_rows = frames->total_frames;
+  d.shard = {frames->shard.first_frame, frames->shard.frames};
+  d.numbers = frames_elements(*frames, comm);
+  d.dim = 3 * static_cast<int64_t>(d.numbers.size());
+  d.frame_options = torch::TensorOptions().dtype(dtype).device(device);
+  d.frame_rows = torch::arange(d.shard.count, torch::kInt64);
+  if (!frames->values.empty()) d.values = torch::tensor(frames->values, torch::kFloat64).to(d.frame_options);
+  d.description = spec.path;
+  d.frames = std::move(frames);
+  return d;
+}
+
+bool is_frames_file(const DataSpec& spec) {
+  return spec.target == config::Target::file && is_frames_layout(open_file(spec.path));
+}
+
 }  // namespace
 
 void check_feature_rows(const Dataset& data, const model::Features& features, const parallel::Comm& comm) {
@@ -222,6 +298,28 @@ void check_feature_rows(const Dataset& data, const model::Features& features, co
       throw DataError(data.description + ": row " + std::to_string(data.shard.begin + first + hit.row) + ": " +
                       hit.what);
     }
+  });
+}
+
+void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& spec, const parallel::Comm& comm) {
+  const Frames& frames = *data.frames;
+  int64_t first_bad = std::numeric_limits<int64_t>::max();
+  std::string reason;
+  for (size_t f = 0, atom = 0; f < frames.atoms.size(); atom += static_cast<size_t>(frames.atoms[f]), ++f) {
+    try {
+      const std::vector<int64_t> numbers(frames.numbers.begin() + static_cast<int64_t>(atom),
+                                         frames.numbers.begin() + static_cast<int64_t>(atom) + frames.atoms[f]);
+      model::descriptor::FrameDescriptor(spec, data.numbers, numbers, frames.positions.data() + 3 * atom,
+                                         frames.cells[f]);
+    } catch (const std::invalid_argument& e) {
+      first_bad = data.shard.begin + static_cast<int64_t>(f);
+      reason = e.what();
+      break;
+    }
+  }
+  parallel::all_or_none(comm, true, [&] {
+    if (first_bad != std::numeric_limits<int64_t>::max())
+      throw DataError(data.description + ": frame " + std::to_string(first_bad) + ": " + reason);
   });
 }
 
@@ -245,6 +343,9 @@ const FileLayout& layout_of(FileLayouts& layouts, const std::string& path) {
 }
 
 Dataset load_dataset(const DataSpec& spec, torch::Dtype dtype, const parallel::Comm& comm, torch::Device device) {
+  bool frames = false;
+  parallel::all_or_none(comm, true, [&] { frames = is_frames_file(spec); });
+  if (frames) return load_frames(spec, dtype, comm, device);
   Dataset d;
   parallel::all_or_none(comm, true, [&] {  // a rank may fail alone here (a damaged block of its rows)
     d = spec.target == config::Target::file ? read_file(spec, comm, dtype, GradSamples::required)

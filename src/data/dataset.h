@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "data/frames.h"
 #include "model/features.h"
 #include "model/standardization.h"
 #include "parallel/comm.h"
@@ -35,6 +37,16 @@ struct Dataset {
   // data.standardize: the transform x, grad_samples and values have been through (train/standardization_fit.h);
   // inactive (the identity) when they are in the user's units.
   model::Standardization standardization;
+  // scripts/ase_import.py's frames layout (frames of any atoms, periodic cells; data/frames.h): this rank's frames,
+  // whole and balanced on atoms, their atoms in float64; null for the fixed layout. Its rows are the frames: the
+  // shard, total_rows, values (one energy per frame) and frame_rows count frames; x and grad_samples are undefined;
+  // `numbers` are the elements of all frames (ascending) and dim = 3 × their count: the model's inputs as a
+  // structure of one atom of each element, which is all the model needs to know of the data.
+  std::shared_ptr<const Frames> frames;
+  torch::Tensor frame_rows;            // the frames layout: 0, 1, ..., shard.count − 1 (int64, CPU)
+  torch::TensorOptions frame_options;  // the frames layout: the dtype and device of values and the model
+  bool is_frames() const { return frames != nullptr; }
+  torch::TensorOptions options() const { return is_frames() ? frame_options : x.options(); }
   bool has_values() const { return values.defined(); }
   bool has_grad_samples() const { return grad_samples.defined(); }
   bool has_weights() const { return weights.defined(); }
@@ -61,13 +73,15 @@ struct FileLayout {
   bool has_grad = false;
   bool has_weights = false;      // a `weight` dataset (N); read for training only
   std::vector<int64_t> numbers;  // the attribute `numbers` (atomic numbers), empty without
+  // The frames layout: rows are its frames, dim = 3 × its elements and numbers those elements (as Dataset's).
+  bool frames = false;
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);
 // "(7, 3)": a dataset's shape, as the data's messages write it.
 std::string shape_text(const std::vector<int64_t>& shape);
 // Throws DataError naming the file when it holds scripts/ase_import.py's frames layout (attribute layout =
-// "frames": frames of any atoms, periodic cells), which gradfit_dist does not read yet. Single rank.
+// "frames": frames of any atoms, periodic cells), which only training reads yet (not eval). Single rank.
 void check_fixed_layout(const io::File& file);
 
 // File shapes by path, each file inspected once.
@@ -96,5 +110,10 @@ Dataset load_points_for(const config::ModelSpec& model, const std::string& path,
 // place): a CollectiveError naming the data's first such row over all ranks (the lowest rank holds the lowest rows)
 // and the kind's reason. `data.x` as loaded (not standardized). Collective over `comm`.
 void check_feature_rows(const Dataset& data, const model::Features& features, const parallel::Comm& comm);
+
+// The frames layout: every frame's neighbours within the descriptor's cutoffs can be found and no two atoms (or an
+// atom and an image) are closer than model::descriptor::kMinDistance; else a CollectiveError naming the file, the
+// first such frame over all ranks and the reason (from the rank that holds it). Collective over `comm`.
+void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& spec, const parallel::Comm& comm);
 
 }  // namespace gradfit::data

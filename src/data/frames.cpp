@@ -1,6 +1,8 @@
 #include "data/frames.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "common/error.h"
 #include "data/dataset.h"
@@ -73,7 +75,41 @@ void read_elements_and_cells(const io::File& file, Frames& out) {
   }
 }
 
+// The frame of atom `atom` (counting every frame's atoms in order) and the atom's index in it.
+std::pair<int64_t, int64_t> frame_and_index(const std::vector<int64_t>& atoms, int64_t atom) {
+  size_t f = 0;
+  while (atom >= atoms[f]) atom -= atoms[f++];
+  return {static_cast<int64_t>(f), atom};
+}
+
 }  // namespace
+
+FramesLayout inspect_frames(const std::string& path) {
+  const io::File file = io::File::open_read_only(path);
+  const auto atoms = atom_counts(file);
+  FramesLayout layout;
+  layout.frames = static_cast<int64_t>(atoms.size());
+  for (const int64_t a : atoms) layout.atoms += a;
+  layout.has_values = file.has("value");
+  std::vector<bool> present(kMaxAtomicNumber + 1, false);
+  constexpr int64_t kBlock = int64_t{1} << 20;  // atoms read at a time
+  for (int64_t first = 0; first < layout.atoms; first += kBlock) {
+    const auto numbers = file.read_rows("numbers", first, std::min(kBlock, layout.atoms - first));
+    for (size_t i = 0; i < numbers.size(); ++i) {
+      const double z = numbers[i];
+      if (z >= 1 && z <= kMaxAtomicNumber && z == std::floor(z)) {
+        present[static_cast<size_t>(z)] = true;
+        continue;
+      }
+      const auto [frame, index] = frame_and_index(atoms, first + static_cast<int64_t>(i));
+      fail(path + ": frame " + std::to_string(frame) + ", atom " + std::to_string(index) + ": atomic number " +
+           std::to_string(static_cast<int64_t>(z)) + " is no element (1 to " + std::to_string(kMaxAtomicNumber) + ")");
+    }
+  }
+  for (int64_t z = 1; z <= kMaxAtomicNumber; ++z)
+    if (present[static_cast<size_t>(z)]) layout.elements.push_back(z);
+  return layout;
+}
 
 FramesShard frames_shard(const std::vector<int64_t>& atoms_per_frame, int rank, int ranks) {
   int64_t total = 0;

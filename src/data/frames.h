@@ -1,7 +1,7 @@
 #pragma once
 // scripts/ase_import.py's frames layout (frames of any atoms, with or without a periodic cell) read by shard: each
 // rank a contiguous run of whole frames holding about the same number of atoms (sharding by work), its rows only.
-// The first piece of training on frames of any size; nothing trains on it yet.
+// Training reads it through data/dataset.h (Dataset::frames).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +30,16 @@ struct Frames {
   std::vector<double> values;           // per frame; empty without the dataset `value`
   std::vector<model::neighbours::Cell> cells;
 };
+
+// The shape of a frames file, validated without reading its positions: the frame and atom counts, whether it has
+// energies, and the elements of all its atoms (ascending atomic numbers). Throws read_frames's errors about the
+// datasets' shapes and the atom counts, and one naming the first atom (its frame) that is no element. One rank.
+struct FramesLayout {
+  int64_t frames = 0, atoms = 0;
+  bool has_values = false;
+  std::vector<int64_t> elements;
+};
+FramesLayout inspect_frames(const std::string& path);
 
 // Reads rank `rank` of `ranks`'s frames of the file at `path` (attribute layout = "frames"). Throws DataError
 // naming the file, the dataset and, where one is at fault, the frame: a missing dataset or one of the wrong

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -61,6 +62,15 @@ struct AngularTerm {
   double value, by_dp, by_dq, by_cosine;
 };
 
+// "atoms 2 and 5 (an image of 5 across the cell) are 0.02 Å apart, closer than 0.1 Å".
+std::string overlap_text(const neighbours::Pairs& pairs, size_t p, double d) {
+  const bool image = pairs.shift[p] != std::array<int64_t, 3>{0, 0, 0};
+  char apart[64];
+  std::snprintf(apart, sizeof apart, " are %.3g Å apart, closer than %g Å", d, kMinDistance);
+  return "atoms " + std::to_string(pairs.i[p]) + " and " + std::to_string(pairs.j[p]) +
+         (image ? " (an image of " + std::to_string(pairs.j[p]) + " across the cell)" : std::string()) + apart;
+}
+
 }  // namespace
 
 FrameDescriptor::Terms FrameDescriptor::terms_of(const config::AtomCenteredSpec& spec, int64_t species) {
@@ -93,6 +103,7 @@ FrameDescriptor::FrameDescriptor(const config::AtomCenteredSpec& spec, const std
       for (size_t k = 0; k < 3; ++k) n.v[c] += static_cast<double>(pairs.shift[p][k]) * cell.vectors[k][c];
     }
     n.d = std::sqrt(dot(n.v, n.v));
+    if (n.d < kMinDistance) throw std::invalid_argument(overlap_text(pairs, p, n.d));
     near_.push_back(n);
     ++first_[static_cast<size_t>(pairs.i[p]) + 1];
   }

@@ -13,6 +13,10 @@
 
 namespace gradfit::model::descriptor {
 
+// The closest two atoms (or an atom and an image) of a frame may be: closer is no physical structure (the
+// shortest bond, H₂'s, is 0.74 Å), and the descriptor's slopes divide by the distance.
+constexpr double kMinDistance = 0.1;
+
 // One neighbour of an atom: the atom it is an image of, its element's index, the vector v to it and its length d.
 struct Neighbour {
   int64_t j, species;
@@ -22,12 +26,17 @@ struct Neighbour {
 
 // A frame's descriptor G (atoms × w) with its Jacobian by the positions, applied from the terms' slopes: atoms of
 // atomic numbers `numbers` (each one of the ascending `elements`) at `positions` (atoms × 3, Å) in `cell`. Throws
-// std::invalid_argument naming the first atom of another element, and what neighbours::within refuses.
+// std::invalid_argument naming the first atom of another element, two atoms closer than kMinDistance (or an atom
+// and an image), and what neighbours::within refuses.
 class FrameDescriptor {
  public:
   FrameDescriptor(const config::AtomCenteredSpec& spec, const std::vector<int64_t>& elements,
                   const std::vector<int64_t>& numbers, const double* positions, const neighbours::Cell& cell);
   int64_t width() const { return terms_.width; }  // w, per atom
+  // w for a model of `species` elements.
+  static int64_t width_of(const config::AtomCenteredSpec& spec, int64_t species) {
+    return terms_of(spec, species).width;
+  }
   // Atom after atom, w numbers each (features_atom_centered.h's order: the radial terms per neighbour element, then
   // the angular terms per unordered pair of neighbour elements).
   std::vector<double> values() const;

@@ -25,11 +25,41 @@ BatchPlan full_batch_plan(int64_t total_rows, const parallel::Shard& shard, cons
   return plan;
 }
 
+// The frames layout: ||S||² and the atoms over the training frames `rows` of this shard (float64), summed over
+// the ranks, and n̄ = 3 × the atoms per training frame.
+void add_frames_norm(const data::Dataset& data, const std::vector<int64_t>& rows, DataSplit& split,
+                     const parallel::Comm& comm) {
+  const data::Frames& frames = *data.frames;
+  std::vector<size_t> first_atom(frames.atoms.size() + 1, 0);
+  for (size_t f = 0; f < frames.atoms.size(); ++f) first_atom[f + 1] = first_atom[f] + frames.atoms[f];
+  double sums[2] = {0, 0};  // ||S||², atoms
+  for (const int64_t f : rows) {
+    const auto frame = static_cast<size_t>(f);
+    for (size_t k = 3 * first_atom[frame]; k < 3 * first_atom[frame + 1]; ++k)
+      sums[0] += frames.grad[k] * frames.grad[k];
+    sums[1] += static_cast<double>(frames.atoms[frame]);
+  }
+  comm.allreduce_sum(sums, 2);
+  split.target_norm_sq = sums[0];
+  split.components_per_row = split.train_count > 0 ? 3 * sums[1] / static_cast<double>(split.train_count) : 3.0;
+}
+
 }  // namespace
 
+Batch whole_shard(const data::Dataset& data) {
+  return {data.x, data.grad_samples, data.values, data.weights, data.frame_rows};
+}
+
 Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows) {
-  const auto index = torch::tensor(local_rows, torch::kInt64).to(data.x.device());
-  Batch b{data.x.index_select(0, index), data.grad_samples.index_select(0, index), torch::Tensor(), torch::Tensor()};
+  const auto rows = torch::tensor(local_rows, torch::kInt64);
+  const auto index = rows.to(data.options().device());
+  Batch b;
+  if (data.is_frames()) {
+    b.frames = data.frame_rows.index_select(0, rows);
+  } else {
+    b.x = data.x.index_select(0, index);
+    b.grad_samples = data.grad_samples.index_select(0, index);
+  }
   if (data.values.defined()) b.values = data.values.index_select(0, index);
   if (data.weights.defined()) b.weights = data.weights.index_select(0, index);
   return b;
@@ -77,9 +107,8 @@ BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, in
 }
 
 Batch Batch::rows(int64_t first, int64_t count) const {
-  return {x.narrow(0, first, count), grad_samples.narrow(0, first, count),
-          values.defined() ? values.narrow(0, first, count) : torch::Tensor(),
-          weights.defined() ? weights.narrow(0, first, count) : torch::Tensor()};
+  const auto part = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, first, count) : torch::Tensor(); };
+  return {part(x), part(grad_samples), part(values), part(weights), part(frames)};
 }
 
 DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, int64_t chunk_rows,
@@ -96,8 +125,12 @@ DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, i
   const BatchPlan plan = full_batch_plan(data.total_rows, data.shard, split.held_out);
   split.train_count = plan.global_sizes[0];
   if (split.has_validation()) split.training_rows = plan.local_rows[0];
-  const Batch samples = split.has_validation() ? select_rows(data, plan.local_rows[0])
-                                               : Batch{data.x, data.grad_samples, data.values, data.weights};
+  if (data.is_frames()) {
+    add_frames_norm(data, plan.local_rows[0], split, comm);
+    return split;
+  }
+  split.components_per_row = static_cast<double>(data.dim);
+  const Batch samples = split.has_validation() ? select_rows(data, plan.local_rows[0]) : whole_shard(data);
   for (int64_t first = 0; first < samples.size(); first += chunk_rows) {  // in float64, a chunk at a time
     const Batch block = samples.rows(first, std::min(chunk_rows, samples.size() - first));
     auto squares = block.grad_samples.to(torch::kFloat64).pow(2);
@@ -114,11 +147,16 @@ BatchGather::BatchGather(const data::Dataset& data, int64_t most_rows)
 void BatchGather::start_epoch(const BatchPlan& plan, bool whole_shard, bool fixed) {
   whole_shard_ = whole_shard;
   if (whole_shard_ || (fixed && gathered_)) return;
-  if (!buffers_.x.defined()) {  // allocated where needed only
-    const auto& d = data_;
-    buffers_ = {torch::empty({most_rows_, d.dim}, d.x.options()), torch::empty({most_rows_, d.dim}, d.x.options()),
-                d.values.defined() ? torch::empty({most_rows_}, d.values.options()) : torch::Tensor(),
-                d.weights.defined() ? torch::empty({most_rows_}, d.weights.options()) : torch::Tensor()};
+  if (!allocated_) {  // allocated where needed only
+    const auto like = [&](const torch::Tensor& t) {
+      if (!t.defined()) return torch::Tensor();
+      auto shape = t.sizes().vec();
+      shape[0] = most_rows_;
+      return torch::empty(shape, t.options());
+    };
+    const Batch all = train::whole_shard(data_);
+    buffers_ = {like(all.x), like(all.grad_samples), like(all.values), like(all.weights), like(all.frames)};
+    allocated_ = true;
   }
   std::vector<int64_t> rows;
   offsets_.assign(1, 0);
@@ -126,13 +164,14 @@ void BatchGather::start_epoch(const BatchPlan& plan, bool whole_shard, bool fixe
     rows.insert(rows.end(), batch.begin(), batch.end());
     offsets_.push_back(static_cast<int64_t>(rows.size()));
   }
-  index_ = torch::tensor(rows, torch::kInt64).to(data_.x.device());
+  frames_index_ = torch::tensor(rows, torch::kInt64);
+  index_ = frames_index_.to(data_.options().device());
   gathered_ = fixed ? -1 : 0;  // -1: the one batch is already in the buffers
   if (fixed) gather(0);
 }
 
 Batch BatchGather::batch(size_t b) {
-  if (whole_shard_) return {data_.x, data_.grad_samples, data_.values, data_.weights};
+  if (whole_shard_) return whole_shard(data_);
   if (gathered_ != -1) gather(b);
   const int64_t rows = offsets_[b + 1] - offsets_[b];
   return buffers_.rows(0, rows);
@@ -141,17 +180,17 @@ Batch BatchGather::batch(size_t b) {
 void BatchGather::gather(size_t b) {
   const int64_t first = offsets_[b], rows = offsets_[b + 1] - first;
   const auto index = index_.narrow(0, first, rows);
-  auto x = buffers_.x.narrow(0, 0, rows), g = buffers_.grad_samples.narrow(0, 0, rows);
-  at::index_select_out(x, data_.x, 0, index);
-  at::index_select_out(g, data_.grad_samples, 0, index);
-  if (data_.values.defined()) {
-    auto v = buffers_.values.narrow(0, 0, rows);
-    at::index_select_out(v, data_.values, 0, index);
-  }
-  if (data_.weights.defined()) {
-    auto w = buffers_.weights.narrow(0, 0, rows);
-    at::index_select_out(w, data_.weights, 0, index);
-  }
+  const Batch all = whole_shard(data_);
+  const auto select = [&](torch::Tensor& buffer, const torch::Tensor& source, const torch::Tensor& at) {
+    if (!source.defined()) return;
+    auto out = buffer.narrow(0, 0, rows);
+    at::index_select_out(out, source, 0, at);
+  };
+  select(buffers_.x, all.x, index);
+  select(buffers_.grad_samples, all.grad_samples, index);
+  select(buffers_.values, all.values, index);
+  select(buffers_.weights, all.weights, index);
+  select(buffers_.frames, all.frames, frames_index_.narrow(0, first, rows));
 }
 
 }  // namespace gradfit::train

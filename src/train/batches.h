@@ -29,10 +29,12 @@ BatchPlan plan_batches(int64_t total_rows, int64_t batch_size, uint64_t seed, in
                        const parallel::Shard& shard, const std::vector<uint8_t>& held_out = {});
 
 // Rows of this rank's shard: points (B×n), gradient samples (B×n), values (B, or undefined without values), the
-// rows' normalized weights (B, or undefined without a `weight` dataset). An empty batch has undefined tensors.
+// rows' normalized weights (B, or undefined without a `weight` dataset); for the frames layout (Dataset::frames)
+// x and grad_samples are undefined and `frames` holds the rows (B, int64, CPU: frames of the shard, whose atoms the
+// engine reads from the dataset). An empty batch has undefined tensors.
 struct Batch {
-  torch::Tensor x, grad_samples, values, weights;
-  int64_t size() const { return x.defined() ? x.size(0) : 0; }
+  torch::Tensor x, grad_samples, values, weights, frames;
+  int64_t size() const { return frames.defined() ? frames.size(0) : x.defined() ? x.size(0) : 0; }
   // Its rows [first, first + count), as views.
   Batch rows(int64_t first, int64_t count) const;
 };
@@ -46,6 +48,10 @@ struct DataSplit {
   int64_t validation_count = 0;        // over all ranks
   int64_t train_count = 0;             // over all ranks
   double target_norm_sq = 0;           // ||S||^2 over all training rows (weighted), for the relative gradient error
+  // n in the loss's grad_loss / (count × n) (train/engine.h): the data's n; for the frames layout 3 × the mean
+  // atoms per frame over all training frames, so that the full batch's gradient term is the mean over its force
+  // components, and a mini-batch's an unbiased estimate of it.
+  double components_per_row = 0;
   bool has_validation() const { return !held_out.empty(); }
 };
 // Collective over `comm`. ||S||^2 is summed in float64 a chunk of `chunk_rows` rows at a time.
@@ -54,6 +60,8 @@ DataSplit split_rows(const data::Dataset& data, const config::TrainSpec& spec, i
 
 // The rows `local_rows` of this shard, copied.
 Batch select_rows(const data::Dataset& data, const std::vector<int64_t>& local_rows);
+// Every row of this shard, as a batch (no copy).
+Batch whole_shard(const data::Dataset& data);
 
 // An epoch's batches gathered into buffers allocated once: the rows of all its batches go to the device in one
 // copy per epoch, and each step copies its members into the buffers. A plan that is the whole shard is the data
@@ -73,10 +81,11 @@ class BatchGather {
   const data::Dataset& data_;
   int64_t most_rows_;
   Batch buffers_;
-  torch::Tensor index_;
+  torch::Tensor index_, frames_index_;  // the plan's rows: on the data's device, and on the CPU for frames
   std::vector<int64_t> offsets_;
   bool whole_shard_ = false;
   int gathered_ = 0;
+  bool allocated_ = false;
 };
 
 }  // namespace gradfit::train

@@ -42,6 +42,7 @@ const data::Dataset& DatasetCache::training(const config::RunSpec& run, const pa
     training_key_ = key;
     checked_features_.clear();
   }
+  if (training_->is_frames()) return *training_;  // its geometry was checked by prepare_dataset
   const model::Features features(run.model, training_->dim);
   if (checked_features_ != features.kind().name()) {  // two atoms at one place, for inverse distances
     data::check_feature_rows(*training_, features, group);

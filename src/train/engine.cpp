@@ -6,6 +6,7 @@
 
 #include "model/analytic.h"
 #include "model/analytic_atoms.h"
+#include "model/analytic_frames.h"
 #include "model/loss.h"
 
 namespace gradfit::train {
@@ -53,6 +54,52 @@ std::unique_ptr<Engine> make_analytic_engine(const config::RunSpec& run, Weights
                                                                value_weight);
 }
 
+// The frames layout: a batch's frames (rows of the shard) as the loss's views of the dataset's frames.
+class FramesEngine : public Engine {
+ public:
+  FramesEngine(model::FramesAnalyticLoss loss, std::vector<torch::Tensor> gradient_views, const data::Dataset& data,
+               double components_per_row, double value_weight)
+      : loss_(std::move(loss)),
+        gradient_views_(std::move(gradient_views)),
+        frames_(*data.frames),
+        components_per_row_(components_per_row),
+        value_weight_(value_weight) {
+    first_atom_.push_back(0);
+    for (const int64_t a : frames_.atoms) first_atom_.push_back(first_atom_.back() + a);
+    if (data.has_values()) values_ = data.values.to(torch::kCPU, torch::kFloat64).contiguous();
+  }
+
+  void accumulate(const Batch& batch, int64_t count, torch::Tensor& sums) override {
+    if (batch.size() == 0) return;
+    loss_.accumulate(views(batch), value_weight_, count, components_per_row_, gradient_views_, sums);
+  }
+  void evaluate(const Batch& batch, int64_t, torch::Tensor& sums) override {
+    if (batch.size() == 0) return;
+    loss_.evaluate(views(batch), value_weight_, sums);
+  }
+
+ private:
+  std::vector<model::FrameView> views(const Batch& batch) const {
+    std::vector<model::FrameView> out;
+    const auto rows = batch.frames.contiguous();
+    for (int64_t k = 0; k < rows.size(0); ++k) {
+      const auto f = static_cast<size_t>(rows.data_ptr<int64_t>()[k]);
+      const size_t at = first_atom_[f];
+      out.push_back({frames_.atoms[f], frames_.positions.data() + 3 * at, frames_.numbers.data() + at,
+                     frames_.grad.data() + 3 * at, &frames_.cells[f],
+                     values_.defined() ? values_.data_ptr<double>()[f] : 0.0});
+    }
+    return out;
+  }
+
+  model::FramesAnalyticLoss loss_;
+  std::vector<torch::Tensor> gradient_views_;
+  const data::Frames& frames_;
+  std::vector<size_t> first_atom_;  // per frame of the shard, and the atoms at the end
+  torch::Tensor values_;            // per frame, float64 (as the dataset holds them: less the element energies)
+  double components_per_row_, value_weight_;
+};
+
 // One run by double backward through LibTorch's autograd, chunk by chunk, its .grad accumulating; then copied into
 // the buffer.
 class AutogradEngine : public Engine {
@@ -97,6 +144,20 @@ class AutogradEngine : public Engine {
 };
 
 }  // namespace
+
+std::unique_ptr<Engine> make_frames_engine(const config::RunSpec& run, Weights& weights,
+                                           parallel::GradientAllreduce& allreduce, const data::Dataset& data,
+                                           int64_t chunk_atoms, double components_per_row, double value_weight) {
+  auto gradient_views = model::ensemble_views(allreduce.gradients().view({weights.flat.size(0), -1}), weights.networks);
+  const int64_t largest =
+      data.frames->atoms.empty() ? 1 : *std::max_element(data.frames->atoms.begin(), data.frames->atoms.end());
+  model::FramesAnalyticLoss loss(run.model.activation, weights.params, weights.networks, run.model.descriptor,
+                                 data.numbers, chunk_atoms, largest);
+  loss.set_gradient_loss({run.train.loss, run.train.huber_delta});
+  loss.set_options(data.options());
+  return std::make_unique<FramesEngine>(std::move(loss), std::move(gradient_views), data, components_per_row,
+                                        value_weight);
+}
 
 std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& run, Weights& weights,
                                     parallel::GradientAllreduce& allreduce, const model::Features& features,

@@ -44,4 +44,11 @@ std::unique_ptr<Engine> make_engine(config::Engine kind, const config::RunSpec& 
                                     parallel::GradientAllreduce& allreduce, const model::Features& features,
                                     int64_t chunk_rows, double value_weight);
 
+// The analytic engine on the frames layout (data.is_frames(); model/analytic_frames.h): batches of frames of
+// `data`, their atoms `chunk_atoms` at a time; the loss's grad_loss / (count × n), n = `components_per_row`
+// (DataSplit's). Keeps a reference to `data`.
+std::unique_ptr<Engine> make_frames_engine(const config::RunSpec& run, Weights& weights,
+                                           parallel::GradientAllreduce& allreduce, const data::Dataset& data,
+                                           int64_t chunk_atoms, double components_per_row, double value_weight);
+
 }  // namespace gradfit::train

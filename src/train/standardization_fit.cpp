@@ -177,7 +177,74 @@ void fit_element_energies(const data::Dataset& data, const config::RunSpec& run,
   st.atoms_energy = model::atoms_energy_of(st.element_energies, elements, run.model.numbers);
 }
 
+namespace {
+
+// Σ_f n_f n_fᵀ (S × S) and Σ_f n_f E_f (S) over this shard's training frames, n_f the frame's atoms per element:
+// the normal equations of min Σ_f (E_f − n_f · b)², flat (S² + S).
+std::vector<double> composition_sums(const data::Dataset& data, const torch::Tensor& training) {
+  const auto& frames = *data.frames;
+  const size_t species = data.numbers.size();
+  std::vector<double> sums(species * species + species, 0.0), counts(species);
+  const auto values = data.values.to(torch::kCPU, torch::kFloat64).contiguous();
+  for (size_t f = 0, atom = 0; f < frames.atoms.size(); atom += static_cast<size_t>(frames.atoms[f]), ++f) {
+    if (training.data_ptr<double>()[f] == 0) continue;
+    std::fill(counts.begin(), counts.end(), 0.0);
+    for (size_t a = atom; a < atom + static_cast<size_t>(frames.atoms[f]); ++a)
+      counts[static_cast<size_t>(std::lower_bound(data.numbers.begin(), data.numbers.end(), frames.numbers[a]) -
+                                 data.numbers.begin())] += 1;
+    for (size_t i = 0; i < species; ++i) {
+      for (size_t j = 0; j < species; ++j) sums[i * species + j] += counts[i] * counts[j];
+      sums[species * species + i] += counts[i] * values.data_ptr<double>()[f];
+    }
+  }
+  return sums;
+}
+
+// The least-squares solution of least norm of M b = y (M symmetric, positive semi-definite): b = Σ_k v_k (v_k · y) /
+// λ_k over the eigenpairs with λ_k > 1e-10 λ_max (smaller ones are the rounding of directions that the frames'
+// compositions leave undetermined, whose b is left 0, as numpy.linalg.lstsq leaves them).
+std::vector<double> least_norm_solution(const std::vector<double>& normal, size_t species) {
+  const auto m = torch::tensor(std::vector<double>(normal.begin(), normal.begin() + species * species), torch::kFloat64)
+                     .view({static_cast<int64_t>(species), static_cast<int64_t>(species)});
+  const auto y = torch::tensor(std::vector<double>(normal.begin() + species * species, normal.end()), torch::kFloat64);
+  const auto [lambda, vectors] = torch::linalg_eigh(m);
+  const double largest = lambda.max().item<double>();
+  const auto kept = lambda > 1e-10 * largest;
+  const auto inverse =
+      torch::where(kept, 1.0 / torch::where(kept, lambda, torch::ones_like(lambda)), torch::zeros_like(lambda));
+  const auto b = vectors.matmul(inverse * vectors.t().matmul(y)).contiguous();
+  return std::vector<double>(b.data_ptr<double>(), b.data_ptr<double>() + species);
+}
+
+}  // namespace
+
+void fit_frames_element_energies(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm,
+                                 model::Standardization& st) {
+  if (!data.has_values()) return;
+  const size_t species = data.numbers.size();
+  auto normal = composition_sums(data, training_weights(data, run.train));
+  comm.allreduce_sum(normal.data(), static_cast<int64_t>(normal.size()));
+  st.element_energies = least_norm_solution(normal, species);
+  st.atoms_energy = model::atoms_energy_of(st.element_energies, data.numbers, data.numbers);
+  const auto& frames = *data.frames;
+  std::vector<double> shifts;  // per frame, Σ_i b_{Z_i}
+  for (size_t f = 0, atom = 0; f < frames.atoms.size(); atom += static_cast<size_t>(frames.atoms[f]), ++f)
+    shifts.push_back(model::atoms_energy_of(
+        st.element_energies, data.numbers,
+        std::vector<int64_t>(frames.numbers.begin() + static_cast<int64_t>(atom),
+                             frames.numbers.begin() + static_cast<int64_t>(atom) + frames.atoms[f])));
+  torch::NoGradGuard no_grad;
+  data.values.sub_(torch::tensor(shifts, torch::kFloat64).to(data.values.options()));
+}
+
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {
+  if (data.is_frames()) {  // no standardization or row weights (config/ checks); element energies per frame
+    data::check_frame_geometry(data, run.model.descriptor, comm);
+    model::Standardization st;
+    fit_frames_element_energies(data, run, comm, st);
+    data.standardization = st;
+    return;
+  }
   normalize_weights(data, run.train, comm);
   model::Standardization st;
   if (run.data.standardize)

@@ -34,6 +34,15 @@ model::Standardization fit_feature_standardization(const data::Dataset& data, co
 void fit_element_energies(const data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm,
                           model::Standardization& st);
 
+// The same on the frames layout (data.is_frames()), whose frames hold any atoms: min Σ_f (E_f − n_f · b)² over the
+// training frames of all ranks, n_f frame f's atoms per element, solved as least squares of least norm over the
+// normal equations (compositions that do not determine every b_Z leave the undetermined part 0, as
+// numpy.linalg.lstsq). Subtracts each frame's Σ_i b_{Z_i} from data.values; sets st.element_energies and
+// st.atoms_energy (of one atom of each element, as the model's numbers). Nothing without values. One allreduce;
+// collective over `comm`.
+void fit_frames_element_energies(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm,
+                                 model::Standardization& st);
+
 // Transforms data's x, grad_samples and values in place (their dtype and device kept) and records `st` in it.
 void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 
@@ -44,7 +53,8 @@ void standardize_dataset(data::Dataset& data, const model::Standardization& st);
 void normalize_weights(data::Dataset& data, const config::TrainSpec& spec, const parallel::Comm& comm);
 
 // What a run's data go through before training, once per job: normalize_weights, then with data.standardize
-// fit_standardization (or fit_feature_standardization), fit_element_energies, and standardize_dataset.
+// fit_standardization (or fit_feature_standardization), fit_element_energies, and standardize_dataset; for the
+// frames layout fit_frames_element_energies alone.
 // Collective over `comm`.
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm);
 

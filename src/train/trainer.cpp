@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/analytic.h"
+#include "model/frame_descriptor.h"
 #include "model/standardization.h"
 #include "parallel/agree.h"
 #include "parallel/grad_sync.h"
@@ -144,11 +145,14 @@ int64_t gradient_free_parameters(double value_weight) {
   return value_weight > 0 ? 0 : 1;
 }
 
+// Rows per chunk: frames (of the fixed layout), or atoms of the frames layout (each element network's rows).
 int64_t chunk_rows_for(const config::RunSpec& run, const data::Dataset& data) {
   if (run.train.chunk_rows > 0) return run.train.chunk_rows;
-  return model::default_chunk_rows(model::feature_dim(run.model, data.dim),
-                                   model::network_shape(run.model, data.dim).widest(), data.x.scalar_type(),
-                                   data.x.device());
+  const int64_t inputs = data.is_frames() ? model::descriptor::FrameDescriptor::width_of(
+                                                run.model.descriptor, static_cast<int64_t>(data.numbers.size()))
+                                          : model::feature_dim(run.model, data.dim);
+  return model::default_chunk_rows(inputs, model::network_shape(run.model, data.dim).widest(),
+                                   data.options().dtype().toScalarType(), data.options().device());
 }
 
 EnsembleTrainer::EnsembleTrainer(const std::vector<config::RunSpec>& runs, const data::Dataset& data,
@@ -166,7 +170,7 @@ EnsembleTrainer::EnsembleTrainer(const std::vector<config::RunSpec>& runs, const
       chunk_rows_(chunk_rows_for(runs.front(), data)),
       full_batch_(spec_.batch_size <= 0 || spec_.batch_size >= data.total_rows),
       last_epoch_(pause_after_epoch > 0 ? std::min(pause_after_epoch, spec_.epochs) : spec_.epochs),
-      weights_(make_weights(runs, data.dim, data.x.options())),
+      weights_(make_weights(runs, data.dim, data.options())),
       optimizer_(optimizer_specs(runs), weights_.flat, gradient_free_parameters(value_weight_)),
       allreduce_(spec_.engine == config::Engine::analytic ? std::vector<torch::Tensor>{weights_.flat}
                                                           : weights_.first->parameters(),
@@ -185,8 +189,11 @@ EnsembleTrainer::EnsembleTrainer(const std::vector<config::RunSpec>& runs, const
   // data.standardize with features scales φ (model/standardization.h): both engines see the same scaled features.
   const model::Features features = model::features_for(runs.front().model, data.dim, data.standardization);
   weights_.first->set_features(features);
-  engine_ = make_engine(spec_.engine, runs.front(), weights_, allreduce_, features, chunk_rows_, value_weight_);
   split_ = split_rows(data, spec_, chunk_rows_, comm_);
+  engine_ = data.is_frames()
+                ? make_frames_engine(runs.front(), weights_, allreduce_, data, chunk_rows_, split_.components_per_row,
+                                     value_weight_)
+                : make_engine(spec_.engine, runs.front(), weights_, allreduce_, features, chunk_rows_, value_weight_);
 }
 
 void EnsembleTrainer::resume_from(const std::vector<const Checkpoint*>& resumes) {
@@ -228,8 +235,8 @@ EpochProgress EnsembleTrainer::start_epoch(int64_t epoch) {
   optimizer_.set_lr(lr);
   EpochProgress p;
   p.start = Clock::now();
-  p.sums = torch::zeros({members_, kSums}, data_.x.options());
-  p.max_grad_norm = torch::zeros({members_}, data_.x.options());
+  p.sums = torch::zeros({members_, kSums}, data_.options());
+  p.max_grad_norm = torch::zeros({members_}, data_.options());
   if (resumes_.empty() || epoch != first_epoch_ || first_batch_ == 0) return p;
   p.first_batch = static_cast<size_t>(first_batch_);
   std::vector<double> partial_sums, partial_norms;
@@ -396,7 +403,7 @@ std::vector<double> EnsembleTrainer::validation_sums() {
   if (!split_.has_validation()) return val_sums;
   if (split_.validation.size() > 0) {
     const JudgedWeightsInPlace judged_weights(weights_);  // validation judges the moving average
-    auto sums = torch::zeros({members_, kSums}, data_.x.options());
+    auto sums = torch::zeros({members_, kSums}, data_.options());
     engine_->evaluate(split_.validation, split_.validation_count, sums);
     const auto host = sums.to(torch::kFloat64).cpu().contiguous();
     std::copy_n(host.data_ptr<double>(), kSums * members_, val_sums.begin());
@@ -407,7 +414,7 @@ std::vector<double> EnsembleTrainer::validation_sums() {
 
 // The loss of `count` rows from their sums (one run's kSums; the definition in engine.h).
 double EnsembleTrainer::mean_loss(const double* sums, int64_t count) const {
-  const double n = static_cast<double>(data_.dim);
+  const double n = split_.components_per_row;
   return sums[loss_column(spec_)] / (static_cast<double>(count) * n) +
          value_weight_ * sums[kValueSse] / static_cast<double>(count);
 }
@@ -463,9 +470,9 @@ void EnsembleTrainer::evaluate_saved() {
 // flat; the training rows a block at a time, so that no copy of the shard is made.
 std::vector<double> EnsembleTrainer::saved_sums() {
   constexpr int64_t kBlockRows = int64_t{1} << 16;
-  auto sums = torch::zeros({2, members_, kSums}, data_.x.options());
+  auto sums = torch::zeros({2, members_, kSums}, data_.options());
   auto train_sums = sums[0], val_sums = sums[1];
-  const Batch shard{data_.x, data_.grad_samples, data_.values, data_.weights};
+  const Batch shard = whole_shard(data_);
   const auto& rows = split_.training_rows;
   const int64_t count = split_.has_validation() ? static_cast<int64_t>(rows.size()) : data_.shard.count;
   for (int64_t first = 0; first < count; first += kBlockRows) {

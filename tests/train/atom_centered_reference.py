@@ -10,7 +10,8 @@ Per atom i, for the S distinct elements of `numbers` in ascending atomic number:
 with fc(R, Rc) = cos(pi R / Rc) / 2 + 1/2 for R < Rc, else 0; Rs = linspace(radial_start, radial_cutoff,
 radial_divisions + 1)[:-1], Ra likewise, theta_z = (z + 1/2) pi / angle_sections; the pairs (s, t), s <= t, in
 row-major order; the descriptor is [radial (S x radial_divisions), angular (S(S+1)/2 x angular_divisions x
-angle_sections)], atom after atom.
+angle_sections)], atom after atom. Terms holds the parameters and the layout, and radial_term, angle_of,
+angular_radius and angular_term the formulas, which frames_reference.py applies to frames with periodic images.
 """
 import math
 
@@ -24,16 +25,15 @@ def cutoff(d, rc):
     return torch.where(d < rc, 0.5 * torch.cos(math.pi * d / rc) + 0.5, torch.zeros_like(d))
 
 
-class AtomCentered(torch.nn.Module):
-    """x (B x 3a) -> the atoms' descriptors, B x a x w."""
+class Terms(torch.nn.Module):
+    """The descriptor's parameters (a run's attributes) and its layout for the ascending atomic numbers `elements`:
+    the shifts Rs, Ra and theta_z, the element pairs (s, t), s <= t, in row-major order, and the width w per atom."""
 
-    def __init__(self, attrs, numbers):
+    def __init__(self, attrs, elements):
         super().__init__()
         self.p = {k: float(attrs[k]) for k in KEYS_REAL}
         self.p.update({k: int(attrs[k]) for k in KEYS_COUNT})
-        self.numbers = [int(z) for z in numbers]
-        self.elements = sorted(set(self.numbers))
-        self.species = [self.elements.index(z) for z in self.numbers]
+        self.elements = list(elements)
         p = self.p
         self.rs = [p["radial_start"] + r * (p["radial_cutoff"] - p["radial_start"]) / p["radial_divisions"]
                    for r in range(p["radial_divisions"])]
@@ -43,6 +43,36 @@ class AtomCentered(torch.nn.Module):
         s = len(self.elements)
         self.pairs = [(a, b) for a in range(s) for b in range(a, s)]
         self.width = s * len(self.rs) + len(self.pairs) * len(self.ra) * len(self.theta)
+
+
+def radial_term(p, d, shift):
+    """A radial term of a neighbour at distance d: 1/4 exp(-radial_eta (d - Rs)^2) fc(d, radial_cutoff)."""
+    return 0.25 * torch.exp(-p["radial_eta"] * (d - shift) ** 2) * cutoff(d, p["radial_cutoff"])
+
+
+def angle_of(u, v, du, dv):
+    """theta_ijk = acos(0.95 cos(angle between u and v)), u and v of lengths du and dv."""
+    cos = (u * v).sum(-1) / torch.clamp(du * dv, min=1e-10)
+    return torch.acos(0.95 * cos)
+
+
+def angular_radius(p, du, dv, shift):
+    """exp(-angular_eta ((du + dv)/2 - Ra)^2)."""
+    return torch.exp(-p["angular_eta"] * ((du + dv) / 2 - shift) ** 2)
+
+
+def angular_term(p, angle, theta, radius, fc):
+    """2 ((1 + cos(angle - theta_z)) / 2)^zeta times the radius factor and the cutoffs' product fc."""
+    return 2 * ((1 + torch.cos(angle - theta)) / 2) ** p["zeta"] * radius * fc
+
+
+class AtomCentered(Terms):
+    """x (B x 3a) -> the atoms' descriptors, B x a x w."""
+
+    def __init__(self, attrs, numbers):
+        super().__init__(attrs, sorted(set(int(z) for z in numbers)))
+        self.numbers = [int(z) for z in numbers]
+        self.species = [self.elements.index(z) for z in self.numbers]
 
     def atom(self, r, i):
         """Atom i's descriptor from positions r (B x a x 3): B x w."""
@@ -54,21 +84,19 @@ class AtomCentered(torch.nn.Module):
                 continue
             dij = torch.linalg.norm(r[:, j] - r[:, i], dim=-1)
             for n, shift in enumerate(self.rs):
-                radial[self.species[j]][n] = radial[self.species[j]][n] + 0.25 * torch.exp(
-                    -p["radial_eta"] * (dij - shift) ** 2) * cutoff(dij, p["radial_cutoff"])
+                radial[self.species[j]][n] = radial[self.species[j]][n] + radial_term(p, dij, shift)
             for k in range(j + 1, a):
                 if k == i:
                     continue
                 u, v = r[:, j] - r[:, i], r[:, k] - r[:, i]
                 dik = torch.linalg.norm(v, dim=-1)
-                cos = (u * v).sum(-1) / torch.clamp(dij * dik, min=1e-10)
-                angle = torch.acos(0.95 * cos)
+                angle = angle_of(u, v, dij, dik)
                 fc = cutoff(dij, p["angular_cutoff"]) * cutoff(dik, p["angular_cutoff"])
                 pair = tuple(sorted((self.species[j], self.species[k])))
                 for n, shift in enumerate(self.ra):
-                    radius = torch.exp(-p["angular_eta"] * ((dij + dik) / 2 - shift) ** 2)
+                    radius = angular_radius(p, dij, dik, shift)
                     for z, theta in enumerate(self.theta):
-                        term = 2 * ((1 + torch.cos(angle - theta)) / 2) ** p["zeta"] * radius * fc
+                        term = angular_term(p, angle, theta, radius, fc)
                         angular[pair][n][z] = angular[pair][n][z] + term
         rows = r.shape[0]
         values = [t for per in radial for t in per]

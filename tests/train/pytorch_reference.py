@@ -48,6 +48,13 @@ sum_i b_{Z_i}, b_Z numpy.linalg.lstsq's (least norm) fit to the values, which mu
 (compared as the weights are). Runs must be without validation; mini-batch runs (not LBFGS, without row
 weights) take gradfit_dist's batches (tests/train/batch_order.py), in its order. A run with data.standardize
 and model.features trains on the scaled features its standardization/ group records and on S / s (mse only).
+
+DATA.h5 in the frames layout (attribute layout = "frames": scripts/ase_import.py's frames of any atoms, some with a
+periodic cell) takes atom_centered runs only, without row weights or data.standardize: the elements are those of
+all frames, the descriptor each atom's over the periodic images of its frame's atoms, the rows (of the mini-batches
+too) are frames, and a batch of B frames has the gradient term sum l(dV/dx - S) / (B nbar), nbar = 3 A / N (the
+mean over all components for the full batch), and the value term value_weight sum_f ((V_f - E'_f) / a_f)^2 / B
+(tests/train/frames_reference.py, which gives the definitions); the rest as above.
 """
 import argparse
 import math
@@ -60,6 +67,7 @@ import torch
 
 import atom_centered_reference
 import batch_order
+import frames_reference
 
 # Attributes of the schedule and clipping, as gradfit_dist defaults them (runs written before they existed).
 DEFAULTS = {"schedule": "constant", "lr_final": 0.0, "warmup_epochs": 0, "plateau_factor": 0.1, "plateau_patience": 10,
@@ -134,17 +142,24 @@ def features_of(attrs, scaling=None):
     return Scaled(features, *scaling) if features is not None and scaling is not None else features
 
 
-def build_model(attrs, scaling=None):
+def build_model(attrs, scaling=None, elements=None):
+    """The run's model and dtype; `elements`: the frames layout's (frames_reference.py), None for the fixed one."""
     torch.manual_seed(int(attrs["seed"]))
     dtype = {"float64": torch.float64, "float32": torch.float32}[text(attrs["dtype"])]
     if text(attrs["features"]) == "atom_centered":  # one network per element, summed over the atoms
         from ase.data import chemical_symbols
-        descriptor = atom_centered_reference.AtomCentered(attrs, attrs["numbers"])
+        if elements is None:
+            descriptor = atom_centered_reference.AtomCentered(attrs, attrs["numbers"])
+            networks = atom_centered_reference.ElementNetworks
+        else:
+            descriptor = frames_reference.FramesDescriptor(attrs, elements)
+            networks = frames_reference.FrameNetworks
         element_widths = {z: [int(w) for w in attrs[f"widths_{chemical_symbols[z]}"]] for z in descriptor.elements
                           if f"widths_{chemical_symbols[z]}" in attrs}  # model.element_widths
-        model = atom_centered_reference.ElementNetworks(descriptor, [int(w) for w in attrs["widths"]],
-                                                        ACTIVATIONS[text(attrs["activation"])], element_widths)
+        model = networks(descriptor, [int(w) for w in attrs["widths"]], ACTIVATIONS[text(attrs["activation"])],
+                         element_widths)
         return model.to(dtype), dtype
+    assert elements is None, "the frames layout: model.features atom_centered only"
     features = features_of(attrs, scaling)
     sizes = [features.dim if features else int(attrs["dim"])] + [int(w) for w in attrs["widths"]]
     layers = [features] if features else []
@@ -251,56 +266,71 @@ def moving_average(attrs, model):
     return ema
 
 
-def batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order, value_term):
+def batch_epoch(model, optimizer, evaluate, rows, targets, max_norm, ema, order):
     """One epoch of mini-batch steps over gradfit_dist's batches `order` (tests/train/batch_order.py): the epoch's
     loss (the batches' losses weighted by their rows) and relative gradient error, each batch with the weights
     before its step; the moving average, if any, updated after every step."""
     params = list(model.parameters())
     loss_sum, sse = 0.0, 0.0
-    for rows in order:
-        index = torch.tensor(rows)
+    for batch in order:
+        index = torch.tensor(batch)
         optimizer.zero_grad()
-        loss, dvdx = gradient_loss(model, x[index], grad_samples[index], loss_fn,
-                                   value_term and value_term.rows(index))
+        loss, dvdx, batch_targets = evaluate(model, index)
         if max_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, max_norm)
         optimizer.step()
         if ema is not None:
             ema.update_parameters(model)
-        loss_sum += loss.item() * len(rows)
-        sse += float(((dvdx - grad_samples[index]) ** 2).sum())
-    return loss_sum / x.shape[0], math.sqrt(sse / float((grad_samples ** 2).sum()))
+        loss_sum += loss.item() * len(batch)
+        sse += float(((dvdx - batch_targets) ** 2).sum())
+    return loss_sum / rows, math.sqrt(sse / float((targets ** 2).sum()))
 
 
 def train(attrs, x, grad_samples, weights=None, scaling=None, value_term=None):
+    """The fixed layout: rows x (N x 3a) with their gradient samples; see optimize."""
     model, dtype = build_model(attrs, scaling)
     assert value_term is None or weights is None, "a value term: without row weights"
     x, grad_samples = x.to(dtype).requires_grad_(True), grad_samples.to(dtype)
     weights = None if weights is None else weights.to(dtype)
+    loss_fn = make_loss(attrs, weights)
+
+    def evaluate(net, index=None):
+        if index is None:
+            return gradient_loss(net, x, grad_samples, loss_fn, value_term) + (grad_samples,)
+        return gradient_loss(net, x[index], grad_samples[index], loss_fn,
+                             value_term and value_term.rows(index)) + (grad_samples[index],)
+
+    return optimize(attrs, model, evaluate, x.shape[0], grad_samples, weights)
+
+
+def optimize(attrs, model, evaluate, rows, targets, weights=None):
+    """Trains the model as the run did on `rows` rows (frames) whose gradient samples are `targets`:
+    evaluate(model, index) gives the loss of the rows `index` (a tensor; None: all), with its weight gradient in
+    .grad, their dV/dx and their targets. Returns the histories, the saved weights by gradfit_dist's names, LBFGS's
+    function evaluations, the final loss and the fraction of |dV/dx - S| >= huber_delta at the end."""
     params = list(model.parameters())
     optimizer = make_optimizer(attrs, params)
     scheduler = make_scheduler(attrs, optimizer)
     max_norm = float(attrs["max_grad_norm"])
-    loss_fn = make_loss(attrs, weights)
     lbfgs = isinstance(optimizer, torch.optim.LBFGS)
     ema = moving_average(attrs, model)
     first = {}  # dV/dx of the epoch's first evaluation (LBFGS evaluates more in its line search)
 
     def closure():
         optimizer.zero_grad()
-        loss, dvdx = gradient_loss(model, x, grad_samples, loss_fn, value_term)
+        loss, dvdx, _ = evaluate(model)
         first.setdefault("dvdx", dvdx)
         return loss
 
     losses, rates, errors = [], [], []
-    batch_size, rows = int(attrs["batch_size"]), x.shape[0]
+    batch_size = int(attrs["batch_size"])
     for epoch in range(1, int(attrs["epochs"]) + 1):
         rates.append(optimizer.param_groups[0]["lr"])
         first.clear()
         if 0 < batch_size < rows:
             assert weights is None and not lbfgs, "mini-batches: without row weights, not LBFGS"
             order = batch_order.batches(rows, batch_size, int(attrs["seed"]), epoch)
-            loss, error = batch_epoch(model, optimizer, x, grad_samples, loss_fn, max_norm, ema, order, value_term)
+            loss, error = batch_epoch(model, optimizer, evaluate, rows, targets, max_norm, ema, order)
             losses.append(loss)
             errors.append(error)
         else:
@@ -314,14 +344,14 @@ def train(attrs, x, grad_samples, weights=None, scaling=None, value_term=None):
             if ema is not None:
                 ema.update_parameters(model)
             losses.append(loss.item())
-            errors.append(relative_error(first["dvdx"], grad_samples, weights))
+            errors.append(relative_error(first["dvdx"], targets, weights))
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(losses[-1])
         elif scheduler is not None:
             scheduler.step()
     saved = model if ema is None else ema.module
     optimizer.zero_grad()
-    final_loss, dvdx = gradient_loss(saved, x, grad_samples, loss_fn, value_term)
+    final_loss, dvdx, _ = evaluate(saved)
     final_loss = final_loss.item()
     final = {}
     if isinstance(saved, atom_centered_reference.ElementNetworks):
@@ -332,8 +362,49 @@ def train(attrs, x, grad_samples, weights=None, scaling=None, value_term=None):
         final[f"layers.{i}.weight"] = layer.weight.detach().double().numpy()
         final[f"layers.{i}.bias"] = layer.bias.detach().double().numpy()
     evaluations = optimizer.state[params[0]].get("func_evals", 0) if lbfgs else 0
-    beyond = float((torch.abs(dvdx - grad_samples) >= float(attrs["huber_delta"])).double().mean())
+    beyond = float((torch.abs(dvdx - targets) >= float(attrs["huber_delta"])).double().mean())
     return np.array(losses), np.array(rates), np.array(errors), final, evaluations, final_loss, beyond
+
+
+def train_fixed(attrs, g, x, grad_samples, weights, values):
+    """A run on the fixed layout: train()'s results (the final loss in the user's units), the value term's weight
+    (None without one) and the element energies' largest difference from the run's."""
+    # data.standardize with features: the model trains on phi~ and S / s, its history in those units, its final
+    # metrics in the user's (for mse, the loss times s^2).
+    scaling, s2, targets = None, 1.0, grad_samples
+    if int(attrs.get("standardize", 0)) and "feature_mean" in g.get("standardization", {}):
+        st = g["standardization"]
+        assert text(attrs["loss"]) == "mse", "standardized features: mse only"
+        scaling = (st["feature_mean"][:].tolist(), st["feature_scale"][:].tolist())
+        s2 = float(st.attrs["value_scale"]) ** 2
+        targets = (grad_samples.double() / float(st.attrs["value_scale"])).to(grad_samples.dtype)
+    value_term, d_energies = None, 0.0
+    if values is not None and text(attrs["features"]) == "atom_centered":
+        energies, shifted = element_energies(attrs["numbers"], values)
+        d_energies = relative_to_largest(attrs["element_energies"], energies)
+        if float(attrs["value_weight"]) > 0:
+            value_term = ValueTerm(float(attrs["value_weight"]), shifted, len(attrs["numbers"]))
+    elif values is not None and float(attrs["value_weight"]) > 0:
+        assert not int(attrs.get("standardize", 0)), "a value term: without data.standardize"
+        value_term = ValueTerm(float(attrs["value_weight"]), values, 1)
+    losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, targets, weights, scaling,
+                                                                          value_term)
+    result = losses, rates, errors, final, evaluations, final_loss * s2, beyond
+    return result, value_term and value_term.weight, d_energies
+
+
+def train_frames(attrs, data):
+    """A run on the frames layout (frames_reference.FrameSet `data`): as train_fixed."""
+    assert not int(attrs.get("standardize", 0)), "the frames layout: without data.standardize"
+    model, dtype = build_model(attrs, elements=data.elements)
+    shifted, d_energies = None, 0.0
+    if data.values is not None:
+        energies, shifted = data.element_energies()
+        d_energies = relative_to_largest(attrs["element_energies"], energies)
+    value_weight = float(attrs["value_weight"]) if shifted is not None and float(attrs["value_weight"]) > 0 else None
+    objective = frames_reference.Objective(attrs, data, model.descriptor, dtype,
+                                           shifted if value_weight else None)
+    return optimize(attrs, model, objective, objective.rows, objective.targets), value_weight, d_energies
 
 
 def replay_schedule(attrs, group):
@@ -393,36 +464,24 @@ def main():
                 ok &= check_schedule(name, {**DEFAULTS, **dict(f["runs"][name].attrs)}, f["runs"][name])
         return 0 if ok else 1
     with h5py.File(args.data, "r") as f:
-        x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
-        weights = torch.from_numpy(f["weight"][:].reshape(-1)) if "weight" in f else None
-        values = torch.from_numpy(f["value"][:].reshape(-1)).double() if "value" in f else None
+        frames = text(f.attrs.get("layout", "")) == "frames"
+        if not frames:
+            x, grad_samples = torch.from_numpy(f["x"][:]), torch.from_numpy(f["grad"][:])
+            weights = torch.from_numpy(f["weight"][:].reshape(-1)) if "weight" in f else None
+            values = torch.from_numpy(f["value"][:].reshape(-1)).double() if "value" in f else None
+    if frames:
+        data, weights = frames_reference.FrameSet(args.data), None
     with h5py.File(args.results, "r") as f:
         for name in args.run or sorted(f["runs"]):
             g = f["runs"][name]
             attrs = {**DEFAULTS, **dict(g.attrs)}
             assert float(attrs["val_fraction"]) == 0, "without validation only"
             assert text(attrs["status"]) == "done", (name, attrs["status"])
-            # data.standardize with features: the model trains on phi~ and S / s, its history in those units,
-            # its final metrics in the user's (for mse, the loss times s^2).
-            scaling, s2, targets = None, 1.0, grad_samples
-            if int(attrs.get("standardize", 0)) and "feature_mean" in g.get("standardization", {}):
-                st = g["standardization"]
-                assert text(attrs["loss"]) == "mse", "standardized features: mse only"
-                scaling = (st["feature_mean"][:].tolist(), st["feature_scale"][:].tolist())
-                s2 = float(st.attrs["value_scale"]) ** 2
-                targets = (grad_samples.double() / float(st.attrs["value_scale"])).to(grad_samples.dtype)
-            value_term, d_energies = None, 0.0
-            if values is not None and text(attrs["features"]) == "atom_centered":
-                energies, shifted = element_energies(attrs["numbers"], values)
-                d_energies = relative_to_largest(attrs["element_energies"], energies)
-                if float(attrs["value_weight"]) > 0:
-                    value_term = ValueTerm(float(attrs["value_weight"]), shifted, len(attrs["numbers"]))
-            elif values is not None and float(attrs["value_weight"]) > 0:
-                assert not int(attrs.get("standardize", 0)), "a value term: without data.standardize"
-                value_term = ValueTerm(float(attrs["value_weight"]), values, 1)
-            losses, rates, errors, final, evaluations, final_loss, beyond = train(attrs, x, targets, weights, scaling,
-                                                                                  value_term)
-            final_loss *= s2
+            if frames:
+                result, value_weight, d_energies = train_frames(attrs, data)
+            else:
+                result, value_weight, d_energies = train_fixed(attrs, g, x, grad_samples, weights, values)
+            losses, rates, errors, final, evaluations, final_loss, beyond = result
             d_loss = relative(g["train_loss"][:], losses)
             d_lr = relative(g["lr"][:], rates)
             d_err = relative(g["rel_grad_error"][:], errors)
@@ -441,8 +500,10 @@ def main():
             if text(attrs["loss"]) == "huber":  # how much of each branch the comparison covered
                 label += f"({float(attrs['huber_delta']):g}), {100 * beyond:.0f}% of |dV/dx - S| >= delta at the end"
             label += ", weighted" if weights is not None else ""
-            if value_term is not None:
-                label += f", value_weight {value_term.weight:g}"
+            if frames:
+                label += f", {len(data)} frames ({int(data.pbc.any(1).sum())} periodic)"
+            if value_weight is not None:
+                label += f", value_weight {value_weight:g}"
             if "element_energies" in attrs:
                 label += f", element energies {d_energies:.2e} from numpy's lstsq"
             print(f"{name}: {label}, {len(losses)} epochs, lr {rates[0]:.4g} -> {rates[-1]:.4g}; max relative "
