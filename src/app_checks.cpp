@@ -23,6 +23,9 @@ void check_test_file(const config::Config& config, const config::RunSpec& run, F
       throw ConfigError(config.path + ": key 'data.test_path': " + e.what());
     }
   }();
+  if (test.frames)
+    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
+                      " holds the frames layout, which runs take no test file of yet (run " + run.name + ")");
   const bool file = run.data.target == config::Target::file;
   const int64_t dim = file ? layout_of(layouts, run.data.path).dim : run.data.dim;
   if (test.dim != dim)
@@ -36,6 +39,22 @@ void check_test_file(const config::Config& config, const config::RunSpec& run, F
                       " (attribute 'numbers') differ from those of " + run.data.path + " (run " + run.name + ")");
 }
 
+// A run on a file of the frames layout (frames of any atoms, periodic cells): what trains on it yet.
+void check_frames_run(const config::Config& config, const config::RunSpec& run) {
+  const auto fail = [&](const std::string& key, const std::string& what) {
+    throw ConfigError(config.path + ": key '" + key + "': " + run.data.path +
+                      " holds frames of any atoms or periodic cells (the frames layout), " + what + " (run " +
+                      run.name + ")");
+  };
+  if (run.model.features != config::FeatureKind::atom_centered)
+    fail("model.features",
+         "which trains with atom_centered only, not " + std::string(config::to_string(run.model.features)));
+  if (run.train.engine != config::Engine::analytic) fail("train.engine", "which trains on the analytic engine only");
+  if (run.data.standardize) fail("data.standardize", "which trains unstandardized (the element energies are fitted)");
+  if (run.optimizer.name == config::Optimizer::lbfgs) fail("optimizer.name", "which does not train with lbfgs yet");
+  if (!run.data.test_path.empty()) fail("data.test_path", "whose runs take no test file yet");
+}
+
 }  // namespace
 
 // Checks what the YAML alone cannot: runs on a user's file (and test files) against the files' shapes (read, not
@@ -43,8 +62,10 @@ void check_test_file(const config::Config& config, const config::RunSpec& run, F
 FileLayouts check_against_files(const config::Config& config) {
   FileLayouts layouts;
   for (const auto& run : config.runs) {
+    const bool file = run.data.target == config::Target::file;
+    if (file && layout_of(layouts, run.data.path).frames) check_frames_run(config, run);
     if (!run.data.test_path.empty()) check_test_file(config, run, layouts);
-    if (run.data.target != config::Target::file) continue;
+    if (!file) continue;
     const auto& layout = layout_of(layouts, run.data.path);
     if (layout.rows > config::kMaxSamples || layout.dim > config::kMaxDim)
       throw ConfigError(run.data.path + ": dataset 'x' is " + std::to_string(layout.rows) + " × " +
@@ -54,7 +75,7 @@ FileLayouts check_against_files(const config::Config& config) {
       throw ConfigError(config.path + ": key 'train.batch_size': " + std::to_string(run.train.batch_size) +
                         " is larger than the " + std::to_string(layout.rows) + " samples of " + run.data.path +
                         " (run " + run.name + ")");
-    const std::string features_error = config::features_dim_error(run.model, layout.dim);
+    const std::string features_error = layout.frames ? "" : config::features_dim_error(run.model, layout.dim);
     if (!features_error.empty())
       throw ConfigError(config.path + ": key 'model." + config::features_dim_key(run.model) + "': " + features_error +
                         " in " + run.data.path + " (run " + run.name + ")");

@@ -158,7 +158,7 @@ PY
     [ ! -e "$work/$1" ] || fail "$1: the output folder was made"
   }
   expect_config_error bare "bare.h5 has no attribute 'numbers'" 's/path: mol.h5/path: bare.h5/'
-  expect_config_error frames "frames.h5 holds frames of any atoms or with periodic cells .*does not read yet" \
+  expect_config_error frames "key 'train.engine': .*frames.h5 holds frames of any atoms .*analytic engine only" \
     's/path: mol.h5/path: frames.h5/'
   expect_config_error standardize "key 'data.standardize': is not built yet for model.features atom_centered" \
     's/path: mol.h5}/path: mol.h5, standardize: true}/'
@@ -203,7 +203,7 @@ PY
   "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'a').attrs['layout'] = 'frames'" "$work/frames.h5"
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/frames.h5" --run best --out "$work/p_frames.h5"
   expect_rc 1
-  expect_in err "frames.h5 holds frames of any atoms or with periodic cells .*does not read yet"
+  expect_in err "frames.h5 holds frames of any atoms or with periodic cells .*which only training reads yet"
   [ ! -e "$work/p_frames.h5" ] || fail "eval wrote a file for the frames layout"
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/with_n.h5" --run best --out "$work/p_with_n.h5"
   expect_rc 1
