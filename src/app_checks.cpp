@@ -23,10 +23,23 @@ void check_test_file(const config::Config& config, const config::RunSpec& run, F
       throw ConfigError(config.path + ": key 'data.test_path': " + e.what());
     }
   }();
-  if (test.frames)
-    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
-                      " holds the frames layout, which runs take no test file of yet (run " + run.name + ")");
   const bool file = run.data.target == config::Target::file;
+  const bool frames = file && layout_of(layouts, run.data.path).frames;
+  if (frames && !test.frames)
+    throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
+                      " is not of the frames layout, "
+                      "but the run trains on frames of " +
+                      run.data.path +
+                      ": import the test frames as the training ones (ase_import.py --layout frames) (run " + run.name +
+                      ")");
+  if (test.frames) {
+    if (run.model.features != config::FeatureKind::atom_centered)
+      throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
+                        " holds frames of any atoms or periodic cells (the frames layout), which only a model of "
+                        "features atom_centered takes (run " +
+                        run.name + ")");
+    return;  // any structures of the model's elements: checked with the rows (check_test_rows)
+  }
   const int64_t dim = file ? layout_of(layouts, run.data.path).dim : run.data.dim;
   if (test.dim != dim)
     throw ConfigError(config.path + ": key 'data.test_path': " + run.data.test_path +
@@ -52,7 +65,6 @@ void check_frames_run(const config::Config& config, const config::RunSpec& run) 
   if (run.train.engine != config::Engine::analytic) fail("train.engine", "which trains on the analytic engine only");
   if (run.data.standardize) fail("data.standardize", "which trains unstandardized (the element energies are fitted)");
   if (run.optimizer.name == config::Optimizer::lbfgs) fail("optimizer.name", "which does not train with lbfgs yet");
-  if (!run.data.test_path.empty()) fail("data.test_path", "whose runs take no test file yet");
 }
 
 }  // namespace

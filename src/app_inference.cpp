@@ -72,7 +72,10 @@ io::SavedRun run_for_data(const io::SavedRun& run, const std::string& data_path,
   io::SavedRun out;
   parallel::all_or_none(comm, true, [&] {
     const auto file = open_data_file(data_path);
-    data::check_fixed_layout(file);
+    if (data::holds_frames(file)) {  // any structures of the run's elements (load_points_for checks them)
+      out = run;
+      return;
+    }
     if (!file.has_attribute("numbers"))
       throw DataError(data_path + " has no attribute 'numbers' (the atoms' elements), which " + run_text(run) +
                       " needs");
@@ -94,9 +97,9 @@ int eval(const EvalOptions& options, const parallel::Comm& world) {
       set_up_compute({options.threads, run.denormals, device_kind(options.device), "--device"}, world).device;
   auto data = data::load_points_for(run.model, options.data_path, world);  // checked as training and data.test_path
   if (world.is_root())
-    std::printf("gradfit_dist eval: %s at %lld points of %s, %d rank%s, device %s\n", run_text(run).c_str(),
-                static_cast<long long>(data.total_rows), options.data_path.c_str(), world.size(),
-                world.size() == 1 ? "" : "s", device.str().c_str());
+    std::printf("gradfit_dist eval: %s at %lld %s of %s, %d rank%s, device %s\n", run_text(run).c_str(),
+                static_cast<long long>(data.total_rows), data.is_frames() ? "frames" : "points",
+                options.data_path.c_str(), world.size(), world.size() == 1 ? "" : "s", device.str().c_str());
   const auto prediction = inference::evaluate_run(run, data, device, world);
   if (!options.out_path.empty())
     inference::write_predictions(options.out_path, prediction, data, {run.file, run.name, run.id, options.data_path},

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "data/targets.h"
 #include "io/h5.h"
+#include "model/features_atom_centered.h"
 #include "model/frame_descriptor.h"
 #include "model/mlp.h"
 #include "parallel/agree.h"
@@ -72,8 +73,12 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + ")";
 }
 
+bool holds_frames(const io::File& file) {
+  return file.has_attribute("layout") && file.read_string_attribute("layout") == "frames";
+}
+
 void check_fixed_layout(const io::File& file) {
-  if (file.has_attribute("layout") && file.read_string_attribute("layout") == "frames")
+  if (holds_frames(file))
     fail(file.path() +
          " holds frames of any atoms or with periodic cells (scripts/ase_import.py's frames layout), "
          "which only training reads yet: to evaluate, import frames of one molecule, with no cell, in the "
@@ -81,10 +86,6 @@ void check_fixed_layout(const io::File& file) {
 }
 
 namespace {
-
-bool is_frames_layout(const io::File& file) {
-  return file.has_attribute("layout") && file.read_string_attribute("layout") == "frames";
-}
 
 FileLayout inspect_frames_file(const std::string& path) {
   const FramesLayout frames = inspect_frames(path);
@@ -100,7 +101,7 @@ FileLayout inspect_frames_file(const std::string& path) {
 
 FileLayout inspect(const io::File& file, GradSamples grad_samples) {
   const std::string& path = file.path();
-  if (grad_samples == GradSamples::required && is_frames_layout(file)) return inspect_frames_file(path);
+  if (grad_samples == GradSamples::required && holds_frames(file)) return inspect_frames_file(path);
   check_fixed_layout(file);
   const auto x_info = checked_info(file, "x");
   if (x_info.shape.size() != 2) fail(path + ": dataset 'x' must be 2-D (N×n), got shape " + shape_text(x_info.shape));
@@ -284,7 +285,7 @@ Dataset load_frames(const DataSpec& spec, torch::Dtype dtype, const parallel::Co
 }
 
 bool is_frames_file(const DataSpec& spec) {
-  return spec.target == config::Target::file && is_frames_layout(open_file(spec.path));
+  return spec.target == config::Target::file && holds_frames(open_file(spec.path));
 }
 
 }  // namespace
@@ -301,7 +302,8 @@ void check_feature_rows(const Dataset& data, const model::Features& features, co
   });
 }
 
-void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& spec, const parallel::Comm& comm) {
+void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& spec,
+                          const std::vector<int64_t>& elements, const parallel::Comm& comm) {
   const Frames& frames = *data.frames;
   int64_t first_bad = std::numeric_limits<int64_t>::max();
   std::string reason;
@@ -309,8 +311,7 @@ void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& s
     try {
       const std::vector<int64_t> numbers(frames.numbers.begin() + static_cast<int64_t>(atom),
                                          frames.numbers.begin() + static_cast<int64_t>(atom) + frames.atoms[f]);
-      model::descriptor::FrameDescriptor(spec, data.numbers, numbers, frames.positions.data() + 3 * atom,
-                                         frames.cells[f]);
+      model::descriptor::FrameDescriptor(spec, elements, numbers, frames.positions.data() + 3 * atom, frames.cells[f]);
     } catch (const std::invalid_argument& e) {
       first_bad = data.shard.begin + static_cast<int64_t>(f);
       reason = e.what();
@@ -327,6 +328,19 @@ Dataset load_points_for(const config::ModelSpec& model, const std::string& path,
   DataSpec spec;
   spec.target = config::Target::file;
   spec.path = path;
+  bool frames = false;
+  parallel::all_or_none(comm, true, [&] { frames = is_frames_file(spec); });
+  if (frames) {
+    if (model.features != config::FeatureKind::atom_centered)
+      throw CollectiveError(path +
+                            " holds frames of any atoms or periodic cells (the frames layout), which only a "
+                            "model of features atom_centered takes, not " +
+                            config::to_string(model.features));
+    auto points = load_frames(spec, model::torch_dtype(model.dtype), comm, torch::kCPU);
+    check_frame_geometry(points, model.descriptor,
+                         model.elements.empty() ? model::distinct_elements(model.numbers) : model.elements, comm);
+    return points;
+  }
   auto points = load_points(spec, model::torch_dtype(model.dtype), comm);
   check_feature_rows(points, model::Features(model, points.dim), comm);
   return points;

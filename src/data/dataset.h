@@ -80,8 +80,10 @@ struct FileLayout {
 FileLayout inspect_file(const std::string& path);
 // "(7, 3)": a dataset's shape, as the data's messages write it.
 std::string shape_text(const std::vector<int64_t>& shape);
+// Whether the file holds scripts/ase_import.py's frames layout (attribute layout = "frames").
+bool holds_frames(const io::File& file);
 // Throws DataError naming the file when it holds scripts/ase_import.py's frames layout (attribute layout =
-// "frames": frames of any atoms, periodic cells), which only training reads yet (not eval). Single rank.
+// "frames": frames of any atoms, periodic cells), where a caller reads only the fixed layout. Single rank.
 void check_fixed_layout(const io::File& file);
 
 // File shapes by path, each file inspected once.
@@ -102,8 +104,9 @@ Dataset load_points(const config::DataSpec& spec, torch::Dtype dtype, const para
 
 // This rank's shard of the data file `path` for a model of `model` (eval's points, data.test_path's): in its dtype,
 // on the CPU, every row checked as training checks its data (finite, the coordinates of a file with atoms, the rows
-// the features cannot take: check_feature_rows). Collective over `comm`; errors are CollectiveErrors naming the file
-// and row.
+// the features cannot take: check_feature_rows). A file of the frames layout is read as load_dataset reads it
+// (its gradient required), its frames checked for the model's elements and cutoffs (check_frame_geometry). Collective
+// over `comm`; errors are CollectiveErrors naming the file and row.
 Dataset load_points_for(const config::ModelSpec& model, const std::string& path, const parallel::Comm& comm);
 
 // The rows the features cannot take (model::FeatureMap::first_problem: for inverse_distances two atoms at one
@@ -111,9 +114,11 @@ Dataset load_points_for(const config::ModelSpec& model, const std::string& path,
 // and the kind's reason. `data.x` as loaded (not standardized). Collective over `comm`.
 void check_feature_rows(const Dataset& data, const model::Features& features, const parallel::Comm& comm);
 
-// The frames layout: every frame's neighbours within the descriptor's cutoffs can be found and no two atoms (or an
-// atom and an image) are closer than model::descriptor::kMinDistance; else a CollectiveError naming the file, the
-// first such frame over all ranks and the reason (from the rank that holds it). Collective over `comm`.
-void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& spec, const parallel::Comm& comm);
+// The frames layout: every atom is of one of `elements` (a model's), every frame's neighbours within the
+// descriptor's cutoffs can be found and no two atoms (or an atom and an image) are closer than
+// model::descriptor::kMinDistance; else a CollectiveError naming the file, the first such frame over all ranks and
+// the reason (from the rank that holds it). Collective over `comm`.
+void check_frame_geometry(const Dataset& data, const config::AtomCenteredSpec& spec,
+                          const std::vector<int64_t>& elements, const parallel::Comm& comm);
 
 }  // namespace gradfit::data

@@ -9,6 +9,9 @@
 #include "common/error.h"
 #include "io/h5.h"
 #include "model/analytic.h"
+#include "model/analytic_frames.h"
+#include "model/features_atom_centered.h"
+#include "model/frame_descriptor.h"
 #include "parallel/agree.h"
 
 namespace gradfit::inference {
@@ -29,7 +32,7 @@ struct ErrorSums {
   explicit ErrorSums(int64_t dim) : abs(dim, 0.0), sq(dim, 0.0) {}
   std::vector<double> abs, sq;  // per component: Σ|e_j|, Σ e_j²
   double error_sq = 0, samples_sq = 0, max_abs = 0;
-  double value_abs = 0, value_sq = 0, value_sum = 0;
+  double value_abs = 0, value_sq = 0, value_sum = 0, value_abs_per_atom = 0;
 
   void add_gradient(const torch::Tensor& predicted, const torch::Tensor& samples) {
     const auto e = (predicted - samples).to(torch::kFloat64);
@@ -52,13 +55,14 @@ struct ErrorSums {
   void reduce(const parallel::Comm& comm) {
     std::vector<double> all(abs);
     all.insert(all.end(), sq.begin(), sq.end());
-    all.insert(all.end(), {error_sq, samples_sq, value_abs, value_sq, value_sum});
+    all.insert(all.end(), {error_sq, samples_sq, value_abs, value_sq, value_sum, value_abs_per_atom});
     comm.allreduce_sum(all.data(), static_cast<int64_t>(all.size()));
     const size_t n = abs.size();
     std::copy(all.begin(), all.begin() + n, abs.begin());
     std::copy(all.begin() + n, all.begin() + 2 * n, sq.begin());
     error_sq = all[2 * n], samples_sq = all[2 * n + 1];
     value_abs = all[2 * n + 2], value_sq = all[2 * n + 3], value_sum = all[2 * n + 4];
+    value_abs_per_atom = all[2 * n + 5];
     max_abs = max_over_ranks(max_abs, comm);
   }
 };
@@ -118,14 +122,15 @@ void centred_value_metrics(const torch::Tensor& predicted, const torch::Tensor& 
   m.value_rmse_centred = std::sqrt(sums[1] / static_cast<double>(m.rows));
 }
 
-EvalMetrics metrics_of(const ErrorSums& s, const data::Dataset& data, bool has_grad) {
+// `gradient_rows`: the rows of dV/dx (the data's rows, or the frames layout's atoms).
+EvalMetrics metrics_of(const ErrorSums& s, const data::Dataset& data, bool has_grad, int64_t gradient_rows) {
   EvalMetrics m;
   m.rows = data.total_rows;
   const auto rows = static_cast<double>(data.total_rows);
   if (has_grad) {
     for (size_t j = 0; j < s.abs.size(); ++j) {
-      m.grad_mae.push_back(s.abs[j] / rows);
-      m.grad_rmse.push_back(std::sqrt(s.sq[j] / rows));
+      m.grad_mae.push_back(s.abs[j] / static_cast<double>(gradient_rows));
+      m.grad_rmse.push_back(std::sqrt(s.sq[j] / static_cast<double>(gradient_rows)));
     }
     m.rel_grad_error = std::sqrt(s.error_sq) / std::sqrt(s.samples_sq);
     m.max_abs_grad_error = s.max_abs;
@@ -162,13 +167,14 @@ Prediction evaluate(model::Mlp& model, const model::Standardization& standardiza
   }
   data.grad_samples = torch::Tensor();  // now the predictions
   sums.reduce(comm);
-  out.metrics = metrics_of(sums, data, has_grad);
+  out.metrics = metrics_of(sums, data, has_grad, data.total_rows);
   if (data.has_values()) centred_value_metrics(out.values, data.values, out.metrics, comm);
   return out;
 }
 
 Prediction evaluate_run(const io::SavedRun& run, data::Dataset& points, torch::Device device,
                         const parallel::Comm& comm) {
+  if (points.is_frames()) return evaluate_frames(run, points, comm);
   auto model = io::make_model(run);
   const int64_t chunk_rows =
       model::default_chunk_rows(run.input_dim, model::network_shape(run.model, run.input_dim).widest(),
@@ -178,12 +184,80 @@ Prediction evaluate_run(const io::SavedRun& run, data::Dataset& points, torch::D
 
 namespace {
 
+// The frames of a shard as the loss reads them (their values unused).
+std::vector<model::FrameView> frame_views(const data::Frames& frames) {
+  std::vector<model::FrameView> views;
+  for (size_t f = 0, at = 0; f < frames.atoms.size(); at += static_cast<size_t>(frames.atoms[f]), ++f)
+    views.push_back({frames.atoms[f], frames.positions.data() + 3 * at, frames.numbers.data() + at,
+                     frames.grad.data() + 3 * at, &frames.cells[f], 0.0});
+  return views;
+}
+
+// The saved run's first model's V, dV/dx and virials on `frames` (model/analytic_frames.h), V with the run's element
+// energies.
+model::FramesAnalyticLoss::Predictions predict_frames(const io::SavedRun& run, const data::Frames& frames) {
+  auto model = io::make_model(run);
+  std::vector<torch::Tensor> params;  // 1 × shape each, in the networks' order (ensemble_views's)
+  for (const auto& p : model->parameters()) params.push_back(p.detach().unsqueeze(0));
+  const auto elements = run.model.elements.empty() ? model::distinct_elements(run.model.numbers) : run.model.elements;
+  const auto shape = model::network_shape(run.model, run.input_dim);
+  const auto dtype = model::torch_dtype(run.model.dtype);
+  const int64_t width =
+      model::descriptor::FrameDescriptor::width_of(run.model.descriptor, static_cast<int64_t>(elements.size()));
+  const int64_t largest = frames.atoms.empty() ? 1 : *std::max_element(frames.atoms.begin(), frames.atoms.end());
+  model::FramesAnalyticLoss loss(run.model.activation, params, shape, run.model.descriptor, elements,
+                                 model::default_chunk_rows(width, shape.widest(), dtype, torch::kCPU), largest);
+  loss.set_options(torch::TensorOptions().dtype(dtype));
+  auto out = loss.predict(frame_views(frames));
+  const auto& b = run.standardization.element_energies;
+  if (!b.empty())
+    for (size_t f = 0, at = 0; f < frames.atoms.size(); at += static_cast<size_t>(frames.atoms[f]), ++f)
+      out.values[static_cast<int64_t>(f)] += model::atoms_energy_of(
+          b, elements,
+          std::vector<int64_t>(frames.numbers.begin() + static_cast<int64_t>(at),
+                               frames.numbers.begin() + static_cast<int64_t>(at) + frames.atoms[f]));
+  return out;
+}
+
+}  // namespace
+
+Prediction evaluate_frames(const io::SavedRun& run, const data::Dataset& points, const parallel::Comm& comm) {
+  const data::Frames& frames = *points.frames;
+  const auto predicted = predict_frames(run, frames);
+  Prediction out{predicted.values, predicted.grads, predicted.virials, {}};
+  ErrorSums sums(3);
+  sums.add_gradient(
+      out.grads, torch::from_blob(const_cast<double*>(frames.grad.data()), {frames.shard.atoms, 3}, torch::kFloat64));
+  if (points.has_values()) {
+    const auto values = points.values.to(torch::kFloat64);
+    sums.add_value(out.values, values);
+    const auto atoms = torch::tensor(frames.atoms, torch::kInt64).to(torch::kFloat64);
+    sums.value_abs_per_atom = ((out.values - values).abs() / atoms).sum().item<double>();
+  }
+  sums.reduce(comm);
+  out.metrics = metrics_of(sums, points, /*has_grad=*/true, frames.total_atoms);
+  out.metrics.atoms = frames.total_atoms;
+  if (points.has_values()) {
+    out.metrics.value_mae_per_atom = sums.value_abs_per_atom / static_cast<double>(points.total_rows);
+    centred_value_metrics(out.values, points.values.to(torch::kFloat64), out.metrics, comm);
+  }
+  return out;
+}
+
+namespace {
+
 // Rank 0: a new file at `temporary` with full-size datasets value and grad and the attributes of `source`.
 void create_prediction_file(const std::string& temporary, const data::Dataset& data, bool float32,
                             const PredictionSource& source) {
   const io::File file = io::File::create(temporary);
   file.create_dataset("value", {data.total_rows}, float32);
-  file.create_dataset("grad", {data.total_rows, data.dim}, float32);
+  if (data.is_frames()) {  // per atom and per frame, float64
+    file.create_dataset("grad", {data.frames->total_atoms, 3}, false);
+    file.create_dataset("virial", {data.total_rows, 9}, false);
+    file.write_attribute("layout", std::string("frames"));
+  } else {
+    file.create_dataset("grad", {data.total_rows, data.dim}, float32);
+  }
   file.write_attribute("results_file", source.results_file);
   file.write_attribute("run_name", source.run_name);
   file.write_attribute("run_id", source.run_id);
@@ -194,7 +268,12 @@ void write_shard(const std::string& temporary, const Prediction& prediction, con
   const io::File file = io::File::open_read_write(temporary);
   const auto values = prediction.values.contiguous(), grads = prediction.grads.contiguous();
   const int64_t begin = data.shard.begin, count = data.shard.count;
-  if (values.scalar_type() == torch::kFloat32) {
+  if (data.is_frames()) {
+    const auto virials = prediction.virials.contiguous();
+    file.write_rows("value", begin, count, values.data_ptr<double>());
+    file.write_rows("grad", data.frames->shard.first_atom, data.frames->shard.atoms, grads.data_ptr<double>());
+    file.write_rows("virial", begin, count, virials.data_ptr<double>());
+  } else if (values.scalar_type() == torch::kFloat32) {
     file.write_rows("value", begin, count, values.data_ptr<float>());
     file.write_rows("grad", begin, count, grads.data_ptr<float>());
   } else {
@@ -230,7 +309,7 @@ void write_predictions(const std::string& path, const Prediction& prediction, co
   int64_t pid = ::getpid();  // rank 0's names the temporary
   comm.broadcast(&pid, sizeof pid);
   const std::string temporary = path + ".tmp-" + std::to_string(pid);
-  const bool float32 = prediction.values.scalar_type() == torch::kFloat32;
+  const bool float32 = prediction.values.scalar_type() == torch::kFloat32 && !data.is_frames();
   try {
     parallel::all_or_none(comm, comm.is_root(), [&] { create_prediction_file(temporary, data, float32, source); });
     const std::string error = write_in_turn(temporary, prediction, data, comm);
@@ -261,6 +340,11 @@ std::string numbers_text(const std::vector<double>& v) {
 std::string metrics_text(const EvalMetrics& m) {
   std::string text;
   char line[320];
+  if (m.atoms > 0) {
+    std::snprintf(line, sizeof line, "%lld frames of %lld atoms: the gradient metrics over the atoms\n",
+                  static_cast<long long>(m.rows), static_cast<long long>(m.atoms));
+    text += line;
+  }
   if (!m.grad_mae.empty()) {
     text += "dV/dx MAE per component:  " + numbers_text(m.grad_mae) + "\n";
     text += "dV/dx RMSE per component: " + numbers_text(m.grad_rmse) + "\n";
@@ -276,6 +360,10 @@ std::string metrics_text(const EvalMetrics& m) {
                   "V MAE %.6e, RMSE %.6e as is; mean offset %.6e (V is defined up to a constant); after removing "
                   "it: MAE %.6e, RMSE %.6e\n",
                   m.value_mae, m.value_rmse, m.value_offset, m.value_mae_centred, m.value_rmse_centred);
+    text += line;
+  }
+  if (!std::isnan(m.value_mae_per_atom)) {
+    std::snprintf(line, sizeof line, "V MAE per atom (|V - value| / atoms, as is): %.6e\n", m.value_mae_per_atom);
     text += line;
   }
   return text;

@@ -137,7 +137,7 @@ void write_standardization(const Location& group, const model::Standardization& 
 }
 
 // data.test_path: attributes test_data, test_rows, test_rel_grad_error, test_grad_mae, test_grad_rmse,
-// test_value_mae and test_value_offset.
+// test_value_mae, test_value_offset and test_value_mae_per_atom (NaN but for the frames layout).
 void write_test_metrics(const Location& group, const records::TestMetrics& test) {
   group.write_attribute("test_data", test.file);
   group.write_attribute("test_rows", test.rows);
@@ -146,6 +146,7 @@ void write_test_metrics(const Location& group, const records::TestMetrics& test)
   group.write_attribute("test_grad_rmse", test.grad_rmse);
   group.write_attribute("test_value_mae", test.value_mae);
   group.write_attribute("test_value_offset", test.value_offset);
+  group.write_attribute("test_value_mae_per_atom", test.value_mae_per_atom);
 }
 
 void write_run(const Location& runs, const config::RunSpec& run, const RunProvenance& context,

@@ -113,10 +113,12 @@ FramesAnalyticLoss::Pass FramesAnalyticLoss::forward(int64_t model, const Chunk&
   }
   const auto g = dv_dphi.to(torch::kCPU, torch::kFloat64).contiguous();
   pass.r = torch::empty({c.total_atoms(), 3}, torch::kFloat64);
+  pass.virials = torch::empty({c.frames(), 9}, torch::kFloat64);
   for (int64_t f = 0; f < c.frames(); ++f) {
     const int64_t at = c.first_atom[static_cast<size_t>(f)];
     const auto dv_dx = c.descriptors[static_cast<size_t>(f)].transpose_times(g.data_ptr<double>() + at * width_);
     std::copy(dv_dx.positions.begin(), dv_dx.positions.end(), pass.r.data_ptr<double>() + 3 * at);
+    std::copy(dv_dx.virial.begin(), dv_dx.virial.end(), pass.virials.data_ptr<double>() + 9 * f);
   }
   if (with_value) pass.v = pass.v.to(torch::kCPU, torch::kFloat64);
   return pass;
@@ -201,6 +203,22 @@ void FramesAnalyticLoss::evaluate(const std::vector<FrameView>& frames, double v
   const bool with_value = value_weight > 0;
   for (const auto& [first, last] : chunk_bounds(frames))
     chunk(make_chunk(frames, first, last, with_value), value_weight, 1, 1.0, nullptr, sums);
+}
+
+FramesAnalyticLoss::Predictions FramesAnalyticLoss::predict(const std::vector<FrameView>& frames) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> values, grads, virials;
+  for (const auto& [first, last] : chunk_bounds(frames)) {
+    const Chunk c = make_chunk(frames, first, last, /*with_value=*/true);
+    Pass pass = forward(0, c);
+    values.push_back(pass.v);
+    grads.push_back(pass.r);
+    virials.push_back(pass.virials);
+  }
+  if (values.empty())
+    return {torch::empty({0}, torch::kFloat64), torch::empty({0, 3}, torch::kFloat64),
+            torch::empty({0, 9}, torch::kFloat64)};
+  return {torch::cat(values), torch::cat(grads), torch::cat(virials)};
 }
 
 }  // namespace gradfit::model

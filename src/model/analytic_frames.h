@@ -49,16 +49,25 @@ class FramesAnalyticLoss {
                   std::vector<torch::Tensor>& grads, torch::Tensor& sums);
   // Only adds the sums (validation).
   void evaluate(const std::vector<FrameView>& frames, double value_weight, torch::Tensor& sums);
+
+  // The first model's V_f (frames, without element energies), dV/dx (atoms × 3, the frames' atoms in order) and
+  // virials (frames × 9, row-major: W_ab = ∂V/∂ε_ab under the strain x → (1 + ε) x of atoms and cell together, the
+  // derivative model/frame_descriptor.h's transpose_times gives) at `frames`, float64 on the CPU.
+  struct Predictions {
+    torch::Tensor values, grads, virials;
+  };
+  Predictions predict(const std::vector<FrameView>& frames);
   void set_gradient_loss(const GradientLoss& loss) { gradient_loss_ = loss; }
   // Where the model's tensors live (the CPU unless set).
   void set_options(const torch::TensorOptions& options) { options_ = options; }
 
  private:
   struct Chunk;
-  // One model on a chunk: per element its network's stage, each frame's V, and dV/dx − S (float64, atoms × 3).
+  // One model on a chunk: per element its network's stage, each frame's V, and dV/dx, then dV/dx − S (float64,
+  // atoms × 3), and each frame's virial (float64, frames × 9).
   struct Pass {
     std::vector<AnalyticLoss::Stage> stages;  // per element (undefined where the chunk has none of its atoms)
-    torch::Tensor v, r;
+    torch::Tensor v, r, virials;
   };
   // The chunks of `frames`: consecutive frames of at most chunk_atoms_ atoms (or one larger frame).
   std::vector<std::pair<size_t, size_t>> chunk_bounds(const std::vector<FrameView>& frames) const;

@@ -79,6 +79,8 @@ struct TestMetrics {
   double grad_rmse = std::numeric_limits<double>::quiet_NaN();
   double value_mae = std::numeric_limits<double>::quiet_NaN();  // of V - value after their mean offset (V's constant)
   double value_offset = std::numeric_limits<double>::quiet_NaN();
+  // The frames layout: the mean over frames of |V − value| / atoms, as is (NaN otherwise).
+  double value_mae_per_atom = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct TrainResult {

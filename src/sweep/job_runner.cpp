@@ -33,7 +33,7 @@ records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors
   saved.parameters = parameters;
   saved.standardization = standardization;
   data::Dataset points = test;  // shares the rows; evaluation overwrites grad_samples with its predictions
-  points.grad_samples = test.grad_samples.clone();
+  if (!test.is_frames()) points.grad_samples = test.grad_samples.clone();
   const auto m = inference::evaluate_run(saved, points, device, group).metrics;
   records::TestMetrics out;
   out.file = run.data.test_path;
@@ -46,6 +46,7 @@ records::TestMetrics test_metrics(const config::RunSpec& run, const NamedTensors
   out.grad_rmse = std::sqrt(sq_sum / n);
   out.value_mae = m.value_mae_centred;
   out.value_offset = m.value_offset;
+  out.value_mae_per_atom = m.value_mae_per_atom;
   return out;
 }
 

@@ -239,7 +239,7 @@ void fit_frames_element_energies(data::Dataset& data, const config::RunSpec& run
 
 void prepare_dataset(data::Dataset& data, const config::RunSpec& run, const parallel::Comm& comm) {
   if (data.is_frames()) {  // no standardization or row weights (config/ checks); element energies per frame
-    data::check_frame_geometry(data, run.model.descriptor, comm);
+    data::check_frame_geometry(data, run.model.descriptor, data.numbers, comm);
     model::Standardization st;
     fit_frames_element_energies(data, run, comm, st);
     data.standardization = st;

@@ -60,8 +60,8 @@ case_frames_match_pytorch() {
 case_frames_errors() {
   # What the frames layout cannot take is one line naming the key, or the file and frame, exit code 1, and no
   # output folder: two atoms 0.01 Å apart across a periodic boundary, periodic lattice vectors that span no volume,
-  # what does not train on frames yet (the autograd engine, lbfgs, data.standardize, a test file), and eval of a
-  # frames file.
+  # what does not train on frames yet (the autograd engine, lbfgs), a test file of the fixed layout; and in eval
+  # (no file written) and as a test file, a frame with an element the model has no network for.
   write_frames_sweeps
   "$PYTHON" - "$work" <<'PY' || fail "cannot write the broken frames"
 import shutil, sys, h5py, numpy as np
@@ -77,6 +77,16 @@ with h5py.File(w + "/flat.h5", "a") as f:  # frame 4's b = 2a
     c = f["cell"][:]
     c[4, 3:6] = 2 * c[4, 0:3]
     f["cell"][...] = c
+with h5py.File(w + "/frames.h5") as f, h5py.File(w + "/with_n.h5", "w") as g:  # frame 7's atom 2 a nitrogen
+    for name in f:
+        g[name] = f[name][:]
+    g.attrs.update(f.attrs)
+    numbers = g["numbers"][:]
+    numbers[int(f["atoms"][:7].sum()) + 2] = 7
+    g["numbers"][...] = numbers
+with h5py.File(w + "/fixed.h5", "w") as g:  # the fixed layout: 4 frames of one molecule
+    g["x"], g["grad"] = np.zeros((4, 9)), np.zeros((4, 9))
+    g.attrs["numbers"] = np.array([8, 1, 1])
 PY
   expect_frames_error() {  # expect_frames_error LABEL ERE SED-SCRIPT: fr.yaml changed by SED-SCRIPT fails so
     sed -e "$3" "$work/fr.yaml" >"$work/$1.yaml"
@@ -95,12 +105,16 @@ PY
     's/engine: analytic/engine: autograd/'
   expect_frames_error lbfgs "key 'optimizer.name': .*frames.h5 holds frames .*does not train with lbfgs yet" \
     's/^name: fr$/name: fr\noptimizer: {name: lbfgs}/'
-  expect_frames_error test_file "key 'data.test_path': .*frames.h5 holds frames .*take no test file yet" \
-    's/path: frames.h5}/path: frames.h5, test_path: frames.h5}/'
-  run "$GRADFIT_BIN" --out "$work/one" "$work/fr.yaml"
+  expect_frames_error fixed_test "key 'data.test_path': .*fixed.h5 is not of the frames layout" \
+    's/path: frames.h5}/path: frames.h5, test_path: fixed.h5}/'
+  expect_frames_error other_element "with_n.h5: frame 7: atom 2 has atomic number 7, not one of the model's elements" \
+    's/path: frames.h5}/path: frames.h5, test_path: with_n.h5}/'
+  sed -e 's/grid: .*/grid: {optimizer.lr: [0.01]}/' -e 's/epochs: 8/epochs: 2/' "$work/fr.yaml" >"$work/one.yaml"
+  run "$GRADFIT_BIN" --out "$work/one" "$work/one.yaml"
   expect_rc 0
-  run "$GRADFIT_BIN" eval "$work/one/results.h5" "$work/frames.h5" --run best --out "$work/p.h5"
+  run mpi 3 "$GRADFIT_BIN" eval "$work/one/results.h5" "$work/with_n.h5" --run best --out "$work/p.h5"
   expect_rc 1
-  expect_in err "frames.h5 holds frames of any atoms .*which only training reads yet"
+  [ "$(grep -c 'gradfit_dist: error' "$work/err")" -eq 1 ] || fail "eval: expected exactly one error line"
+  expect_in err "with_n.h5: frame 7: atom 2 has atomic number 7, not one of the model's elements"
   [ ! -e "$work/p.h5" ] || fail "eval wrote its output"
 }
