@@ -45,7 +45,7 @@ io::File open_data_file(const std::string& data_path) {
 // The data file's n against the model's, before any rows are read. One rank.
 void check_input_dim(const std::string& data_path, const io::SavedRun& run) {
   const auto file = open_data_file(data_path);
-  if (!file.has("x")) return;  // load_points says what is wrong
+  if (!file.has("x") || data::holds_frames(file)) return;  // load_points_for says what is wrong
   const auto shape = file.dataset_info("x").shape;
   if (shape.size() == 2 && shape[1] != run.input_dim)
     throw DataError(data_path + ": dataset 'x' has n = " + std::to_string(shape[1]) + " columns, but " + run_text(run) +

@@ -199,12 +199,12 @@ for name, numbers in (("other", [6, 6, 8, 1, 1, 1, 1]), ("with_n", [6, 6, 7, 1, 
 PY
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/other.h5" --run best --out "$work/p_other.h5"
   expect_rc 0
-  cp "$work/other.h5" "$work/frames.h5"  # marked as ase_import.py's frames layout, which eval does not read yet
+  cp "$work/other.h5" "$work/frames.h5"  # marked as ase_import.py's frames layout, without its datasets
   "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'a').attrs['layout'] = 'frames'" "$work/frames.h5"
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/frames.h5" --run best --out "$work/p_frames.h5"
   expect_rc 1
-  expect_in err "frames.h5 holds frames of any atoms or with periodic cells .*which only training reads yet"
-  [ ! -e "$work/p_frames.h5" ] || fail "eval wrote a file for the frames layout"
+  expect_in err "frames.h5: the frames layout needs dataset 'atoms'"
+  [ ! -e "$work/p_frames.h5" ] || fail "eval wrote a file for a broken frames file"
   run mpi 2 "$GRADFIT_BIN" eval "$work/short/results.h5" "$work/with_n.h5" --run best --out "$work/p_with_n.h5"
   expect_rc 1
   expect_in err "with_n.h5: atom 2 has atomic number 7 \(N\), an element that run '[^']+' has no network for"

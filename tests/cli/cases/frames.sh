@@ -118,3 +118,25 @@ PY
   expect_in err "with_n.h5: frame 7: atom 2 has atomic number 7, not one of the model's elements"
   [ ! -e "$work/p.h5" ] || fail "eval wrote its output"
 }
+
+case_frames_eval() {
+  # eval on frames: E, dE/dx and the virial equal PyTorch's autograd on the run's saved weights (1e-10; the virial
+  # through a strain of atoms and cell, the image shifts strained too), on 1 and 2 ranks; E is invariant under
+  # lattice moves of an atom, shifts and turns (dE/dx and W turn), 8 times on 2x2x2 supercells (1e-12), and W equals
+  # central differences of E under strains of +-3e-5 (1e-6; tests/train/check_frames_eval.py gives the argument).
+  write_frames_sweeps
+  run "$GRADFIT_BIN" --out "$work/ev" "$work/fr.yaml"
+  expect_rc 0
+  "$PYTHON" tests/train/check_frames_eval.py variants "$work/frames.h5" "$work/var" || fail "cannot write the variants"
+  for n in 1 2; do
+    mkdir -p "$work/p$n"
+    for data in frames.h5 var/moved.h5 var/supercell.h5 var/strained.h5; do
+      run mpi "$n" "$GRADFIT_BIN" eval "$work/ev/results.h5" "$work/$data" --run best --out "$work/p$n/${data#var/}"
+      expect_rc 0
+    done
+    "$PYTHON" tests/train/check_frames_eval.py reference "$work/ev/results.h5" "$work/frames.h5" \
+      "$work/p$n/frames.h5" --tol 1e-10 || fail "-n $n: eval's predictions differ from PyTorch's"
+    "$PYTHON" tests/train/check_frames_eval.py check "$work/var" "$work/p$n/frames.h5" "$work/p$n/moved.h5" \
+      "$work/p$n/supercell.h5" "$work/p$n/strained.h5" || fail "-n $n: eval's invariances or virial"
+  done
+}
