@@ -96,6 +96,7 @@ FileLayout inspect_frames_file(const std::string& path) {
   layout.has_grad = true;
   layout.numbers = frames.elements;
   layout.frames = true;
+  layout.atoms = frames.atoms;
   return layout;
 }
 

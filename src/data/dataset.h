@@ -73,8 +73,10 @@ struct FileLayout {
   bool has_grad = false;
   bool has_weights = false;      // a `weight` dataset (N); read for training only
   std::vector<int64_t> numbers;  // the attribute `numbers` (atomic numbers), empty without
-  // The frames layout: rows are its frames, dim = 3 × its elements and numbers those elements (as Dataset's).
+  // The frames layout: rows are its frames, dim = 3 × its elements and numbers those elements (as Dataset's), and
+  // `atoms` the atoms of all frames.
   bool frames = false;
+  int64_t atoms = 0;
 };
 // Throws DataError naming the file and dataset. Single rank.
 FileLayout inspect_file(const std::string& path);

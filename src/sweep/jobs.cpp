@@ -145,8 +145,12 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
     if (run.data.target == config::Target::file) {
       const auto& layout = data::layout_of(layouts, run.data.path);
       shape = {layout.rows, layout.dim, layout.has_values, layout.has_weights};
+      shape.atoms = layout.atoms;
     }
-    if (!run.data.test_path.empty()) shape.test_rows = data::layout_of(layouts, run.data.test_path).rows;
+    if (!run.data.test_path.empty()) {
+      shape.test_rows = data::layout_of(layouts, run.data.test_path).rows;
+      shape.test_atoms = data::layout_of(layouts, run.data.test_path).atoms;
+    }
     const auto members = static_cast<int64_t>(job.size());
     const train::MemoryEstimate need = train::estimate_memory(run, shape, group_ranks, members, device);
     if (need.total() <= budget.per_rank) continue;

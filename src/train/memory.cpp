@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "model/analytic.h"
+#include "model/frame_descriptor.h"
 #include "model/mlp.h"
 
 namespace gradfit::train {
@@ -102,10 +103,54 @@ double chunk_bytes(const config::RunSpec& run, const Sizes& s, int64_t dim, torc
   return rows * per_row * s.dtype;
 }
 
+// The frames layout: bytes per atom of a shard (positions and grad in float64, numbers) and per frame (the cell,
+// the atom count, the value with its copies, its row in the lists).
+constexpr double kFrameAtomBytes = 3 * 8 + 3 * 8 + 8;
+constexpr double kFrameBytes = 80 + 8 + 4 * 8 + 2 * kRowIndexBytes;
+// The neighbour of an atom a descriptor keeps (model/frame_descriptor.h: Neighbour).
+constexpr double kNeighbourBytes = 56;
+
+// The largest share of `total` one of `ranks` ranks holds.
+double share(int64_t total, int64_t ranks) {
+  return static_cast<double>(total / ranks + (total % ranks != 0 ? 1 : 0));
+}
+
+MemoryEstimate frames_estimate(const config::RunSpec& run, const DataShape& data, int group_ranks, int64_t members,
+                               torch::Device device) {
+  const int64_t ranks = std::max(group_ranks, 1);
+  const auto elements = std::max<int64_t>(data.dim / 3, 1);
+  const double dtype = run.model.dtype == config::DType::float64 ? 8 : 4;
+  // A rank's frames hold its share of the atoms and at most one frame more than their share of the frames'.
+  const double largest_frame = static_cast<double>(data.atoms) / std::max<double>(static_cast<double>(data.rows), 1);
+  MemoryEstimate e;
+  e.data = (share(data.atoms, ranks) + largest_frame) * kFrameAtomBytes + share(data.rows, ranks) * kFrameBytes;
+  e.data +=
+      share(data.test_atoms, ranks) * (kFrameAtomBytes + 3 * 8) + share(data.test_rows, ranks) * (kFrameBytes + 9 * 8);
+  const double rows = static_cast<double>(data.rows);
+  const bool mini_batches = run.train.batch_size > 0 && run.train.batch_size < data.rows;
+  e.buffers = 3 * share(data.rows, ranks) * kRowIndexBytes + (mini_batches ? rows * kRowIndexBytes : 0) +
+              (run.train.val_fraction > 0 ? rows : 0);
+  const model::NetworkShape networks = model::network_shape(run.model, data.dim);
+  const int64_t width = model::descriptor::FrameDescriptor::width_of(run.model.descriptor, elements);
+  const int64_t chunk_atoms =
+      run.train.chunk_rows > 0
+          ? run.train.chunk_rows
+          : model::default_chunk_rows(width, networks.widest(), model::torch_dtype(run.model.dtype), device);
+  const double models = static_cast<double>(std::max<int64_t>(members, 1));
+  const double parameters = static_cast<double>(model::parameter_count(run.model, data.dim));
+  e.model = models * parameters * dtype * (parameter_copies(run.optimizer) + (run.train.ema_decay > 0 ? 1 : 0));
+  const double atoms = static_cast<double>(chunk_atoms);
+  e.chunks = models * static_cast<double>(elements) * atoms *
+                 static_cast<double>(model::buffer_elements_per_row(width, networks.widest())) * dtype +
+             atoms * (6 * static_cast<double>(width) * kFloat64Bytes + kFramesNeighbours * kNeighbourBytes);
+  return e;
+}
+
 }  // namespace
 
 MemoryEstimate estimate_memory(const config::RunSpec& run, const DataShape& data, int group_ranks, int64_t members,
                                torch::Device device) {
+  if (data.atoms > 0) return frames_estimate(run, data, group_ranks, members, device);
   const Sizes s = sizes_of(run, data, group_ranks);
   const bool on_gpu = !device.is_cpu();
   const double models = static_cast<double>(std::max<int64_t>(members, 1));

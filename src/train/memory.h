@@ -17,6 +17,12 @@
 //                analytic engine allocates them for train.chunk_rows whatever the batch, autograd per batch chunk.
 // On a GPU the model, its chunks and the batch copies live in the GPU's memory: they count zero here, where only
 // the host's memory is estimated (the shard passes through it while it is read).
+// The frames layout (rows are frames of any atoms): the shard is a rank's atoms (positions and grad in float64,
+// numbers) and frames (cell, counts, values and their copies) plus the largest frame, the test file's likewise
+// with eval's predictions (dE/dx per atom, energy and virial per frame); the chunks are each element network's
+// buffers for train.chunk_rows atoms (every element's, since a chunk may hold one element only) and the chunk's
+// descriptor: its values, their copies by element and ∂loss/∂G (6 numbers per descriptor entry) and the
+// neighbours, counted as kFramesNeighbours per atom (about condensed matter's within ANI's 5.2 Å).
 #include <torch/types.h>
 
 #include <cstdint>
@@ -34,7 +40,12 @@ struct DataShape {
   bool has_values = true;
   bool has_weights = false;
   int64_t test_rows = 0;  // data.test_path's N (its n is the data's); 0: no test file
+  // The frames layout: the atoms of all frames (0 for the fixed layout, whose rows hold n / 3 atoms each), and of
+  // the test file's; the elements are dim / 3.
+  int64_t atoms = 0, test_atoms = 0;
 };
+// Neighbours per atom the estimate counts for the frames layout's chunks (condensed matter holds ~60 within 5.2 Å).
+inline constexpr double kFramesNeighbours = 100;
 
 // Bytes of host memory one rank holds at the peak of a job, by part (see the top of this file). Doubles: an
 // estimate, in which no product can overflow.

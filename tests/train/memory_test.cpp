@@ -149,5 +149,30 @@ TEST(Memory, AbsurdSizesGiveAFiniteEstimateAndOneLine) {
       << e.text();
 }
 
+// The frames layout: the data part grows with the atoms and frames per rank, and at least holds the shard's
+// positions and gradients (float64, 48 bytes an atom); the chunks do not grow with the data; an ensemble's chunks
+// hold each member's networks and one chunk's descriptor. (The doubles are sums of whole numbers: exact.)
+TEST(Memory, FramesGrowWithTheAtomsNotTheChunks) {
+  config::RunSpec run;
+  run.data.target = config::Target::file;
+  run.model.features = config::FeatureKind::atom_centered;
+  run.model.numbers = {29, 47};  // one atom of each element, as for the frames layout
+  run.train.batch_size = 32;
+  DataShape small{1000, 6, true};
+  small.atoms = 36000;
+  DataShape large = small;
+  large.rows *= 10;
+  large.atoms *= 10;
+  const auto a = estimate_memory(run, small, 2, 1, torch::kCPU), b = estimate_memory(run, large, 2, 1, torch::kCPU);
+  EXPECT_GE(a.data, 18000.0 * 48);
+  EXPECT_NEAR(b.data / a.data, 10.0, 0.02);  // less a rank's largest frame, counted once
+  EXPECT_EQ(b.chunks, a.chunks);
+  EXPECT_EQ(b.model, a.model);
+  const double two = estimate_memory(run, small, 2, 2, torch::kCPU).chunks;
+  const double three = estimate_memory(run, small, 2, 3, torch::kCPU).chunks;
+  EXPECT_GT(two, a.chunks);
+  EXPECT_EQ(three - a.chunks, 2 * (two - a.chunks));  // the networks' buffers per member, the descriptor's once
+}
+
 }  // namespace
 }  // namespace gradfit::train
