@@ -137,5 +137,31 @@ TEST(Frames, ABrokenFileIsOneError) {
   EXPECT_NE(message(broken("e.h5", "grad", {}, {})).find("the frames layout needs dataset 'grad'"), std::string::npos);
 }
 
+// inspect_frames: the counts and the elements of all frames without their positions; an atomic number that is no
+// element names its frame and the atom's index in it, as read_frames does.
+TEST(Frames, InspectedWithoutReadingTheAtoms) {
+  testing::TempDir dir;
+  write_frames_file(dir.file("f.h5"));
+  const FramesLayout layout = inspect_frames(dir.file("f.h5"));
+  EXPECT_EQ(layout.frames, 4);
+  EXPECT_EQ(layout.atoms, 10);
+  EXPECT_TRUE(layout.has_values);
+  EXPECT_EQ(layout.elements, (std::vector<int64_t>{1, 8}));
+  {
+    const io::File source = io::File::open_read_only(dir.file("f.h5"));
+    const io::File out = io::File::create(dir.file("g.h5"));
+    for (const std::string d : {"atoms", "positions", "grad", "value", "cell", "pbc"}) out.copy_from(source, d, d);
+    out.write("numbers", std::vector<int64_t>{1, 8, 1, 8, 1, 8, 1, 8, 1, 119});  // the last atom of frame 3
+    out.write_attribute("layout", std::string("frames"));
+  }
+  try {
+    inspect_frames(dir.file("g.h5"));
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("frame 3, atom 1: atomic number 119 is no element"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace gradfit::data
