@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""An ASE calculator for a potential exported by `gradfit_dist export`: energy V(x) (eV) and forces -dV/dx (eV/Å)
-from the TorchScript file, for ASE's molecular dynamics, optimizers and analysis.
+"""An ASE calculator for a potential exported by `gradfit_dist export`: energy V(x) (eV), forces -dV/dx (eV/Å) and,
+for an atom-centred model in a cell, the stress (eV/Å³) from the TorchScript file, for ASE's molecular dynamics,
+optimizers and analysis.
 
 As a library (from the repository root; any other folder works with its path to scripts/):
 
@@ -9,6 +10,7 @@ As a library (from the repository root; any other folder works with its path to 
     atoms.calc = GradfitCalculator("model.pt")            # device="cuda" to compute on the GPU
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     energies, forces = atoms.calc.evaluate(positions)      # many frames at once: (B, a, 3) -> (B,), (B, a, 3)
+    stress = atoms.get_stress()                            # atoms in a cell, atom-centred model: W / volume, Voigt
 
 A short MD run (NVE, 0.5 fs steps):
 
@@ -21,13 +23,21 @@ A short MD run (NVE, 0.5 fs steps):
 The atoms must be the model's: when its training data had the attribute numbers (ase_import.py and
 experiments/molecule/make_data.py write it), the same atomic numbers in the same order; otherwise 3 coordinates per
 atom for the model's n inputs. An atom-centred model (model.features atom_centered) takes any molecule of its
-elements instead (evaluate's numbers=: the atoms' atomic numbers). Periodic cells are not supported yet. Positions
-are in Å, energies in eV, as the training data were (ase_import.py's units). The model computes in its own dtype
-(float32 or float64); the results come back as float64 numpy arrays.
+elements instead (evaluate's numbers=: the atoms' atomic numbers), with or without a periodic cell: atoms whose pbc
+has a periodic direction go to the module with their cell and pbc, its periodic images within the cutoffs taken into
+account (evaluate's cell= and pbc=). Positions are in Å, energies in eV, as the training data were (ase_import.py's
+units). The model computes in its own dtype (float32 or float64); the results come back as float64 numpy arrays.
+
+Stress (atom-centred models): ASE's convention, stress = W / V as the Voigt 6-vector [xx, yy, zz, yz, xz, xy] in
+eV/Å³, W_ab = dE/d(eps_ab) the virial under the strain x -> (1 + eps) x of atoms and cell together (the module's
+energy_gradient_virial, W's symmetric part) and V the cell's volume; positive under tension (the energy rises as the
+cell grows). It needs a cell with a volume (any pbc, as ASE's EMT): for a slab or a wire whose cell has a zero vector,
+or atoms without a cell, get_stress() raises PropertyNotImplementedError.
 
 Bad input is one ValueError with a one-line message naming the model file and what is wrong: a path that is no
 exported model (missing, a folder, an HDF5 results or data file, no TorchScript archive, a TorchScript module
-without `gradient` and `architecture`), other atoms than the model's, a periodic cell, positions of another shape,
+without `gradient` and `architecture`), other atoms than the model's, a periodic cell for a model that is not
+atom-centred, periodic lattice vectors that span no volume, positions (or evaluate's cell and pbc) of another shape,
 and positions that are not finite (NaN or Inf: the first such atom, and frame for evaluate, is named).
 
 As a script, it describes models: ase_calculator.py MODEL.pt... prints each one's run, architecture and atoms.
@@ -51,7 +61,7 @@ try:
 except ImportError:
     raise ImportError(missing_module_message("numpy", "python3-numpy")) from None
 try:
-    from ase.calculators.calculator import Calculator, all_changes
+    from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
     from ase.data import chemical_symbols
     from ase.symbols import Symbols
 except ImportError:
@@ -128,11 +138,13 @@ def pbc_text(pbc):
 
 
 class GradfitCalculator(Calculator):
-    """Energy and forces from a TorchScript potential of `gradfit_dist export` (see the module's docstring)."""
+    """Energy, forces and stress from a TorchScript potential of `gradfit_dist export` (see the module's
+    docstring)."""
 
     # free_energy is the energy too (no electronic temperature): ASE asks for it in get_potential_energy(
-    # force_consistent=True), which optimizers such as FIRE and BFGS's line search may call.
-    implemented_properties = ["energy", "free_energy", "forces"]
+    # force_consistent=True), which optimizers such as FIRE and BFGS's line search may call. stress: atom-centred
+    # models only (__init__ drops it for the others).
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model_path, device="cpu", **kwargs):
         Calculator.__init__(self, **kwargs)
@@ -145,8 +157,12 @@ class GradfitCalculator(Calculator):
         self.dtype = self.model_dtype()
         # The module has `numbers` only when its training data recorded them (hasattr: absent, not empty).
         self.numbers = [int(z) for z in self.model.numbers] if hasattr(self.model, "numbers") else None
-        # An atom-centred model (model.features atom_centered) takes any structure of its elements.
+        # An atom-centred model (model.features atom_centered) takes any structure of its elements, and one exported
+        # since cells were supported (energy_gradient_virial) takes a cell too and gives the virial.
         self.elements = [int(z) for z in self.model.elements] if hasattr(self.model, "element_names") else None
+        self.takes_cells = self.elements is not None and hasattr(self.model, "energy_gradient_virial")
+        if not self.takes_cells:
+            self.implemented_properties = [p for p in self.implemented_properties if p != "stress"]
         self.inputs = input_dimension(getattr(self.model, "architecture", None))
         if self.numbers is not None and self.inputs is not None and self.inputs != 3 * len(self.numbers):
             raise ValueError(f"{self.name_in_errors} has {self.inputs} inputs, but its numbers are "
@@ -161,10 +177,10 @@ class GradfitCalculator(Calculator):
         return parameter.dtype if parameter is not None else torch.float64
 
     def check_atoms(self, atoms):
-        """One-line ValueError unless the atoms are the model's: not periodic, the model's atoms or count."""
-        if atoms.pbc.any():
-            raise ValueError(f"{self.name_in_errors}: these atoms have a periodic cell (pbc {pbc_text(atoms.pbc)}): "
-                             "periodic systems are not supported yet")
+        """One-line ValueError unless the atoms are the model's: the model's atoms or count, periodic only for an
+        atom-centred model."""
+        if atoms.pbc.any() and not self.takes_cells:
+            self.refuse_cells(f"these atoms have a periodic cell (pbc {pbc_text(atoms.pbc)})")
         if self.elements is not None:
             self.check_elements(atoms.numbers)
         elif self.numbers is not None:
@@ -174,6 +190,14 @@ class GradfitCalculator(Calculator):
         elif self.inputs is not None and 3 * len(atoms) != self.inputs:
             raise ValueError(f"{self.name_in_errors} takes {self.inputs} coordinates, these atoms are {len(atoms)} "
                              f"atoms ({3 * len(atoms)} coordinates)")
+
+    def refuse_cells(self, what):
+        """The one-line ValueError for a cell given to a model that takes none."""
+        if self.elements is not None:  # an atom-centred export from before cells were supported
+            raise ValueError(f"{self.name_in_errors}: {what}, and this export takes no cell (it has no "
+                             f"energy_gradient_virial): {EXPORT_HINT} again")
+        raise ValueError(f"{self.name_in_errors}: {what}: only an atom-centred model (model.features atom_centered) "
+                         "takes periodic cells")
 
     def check_elements(self, numbers):
         """One-line ValueError naming the first atom of an element the atom-centred model has no network for."""
@@ -199,6 +223,41 @@ class GradfitCalculator(Calculator):
                              f"{np.shape(positions)} have {x.shape[1]} a frame{one_frame}")
         return x
 
+    def flat_cells(self, cell, pbc, frames, named=True):
+        """cell (3, 3) or (B, 3, 3) and pbc (3 or (B, 3) booleans; None: periodic along a, b and c) as float64 (B, 3, 3)
+        and bool (B, 3) arrays; None, None without a cell. A one-line ValueError for other shapes, a cell that is not
+        finite, periodic lattice vectors that span no volume (the first such frame named, when named), pbc without a
+        cell, and a cell for a model that takes none."""
+        if cell is None:
+            if pbc is not None and np.any(pbc):
+                raise ValueError(f"{self.name_in_errors}: pbc {pbc_text(np.ravel(pbc))} without a cell")
+            return None, None
+        if not self.takes_cells:
+            self.refuse_cells("evaluate was given a cell")
+        h = np.asarray(cell, dtype=np.float64)
+        if h.shape not in ((3, 3), (frames, 3, 3)):
+            raise ValueError(f"cell of shape {h.shape}: evaluate takes (3, 3) (rows: the lattice vectors) or "
+                             f"({frames}, 3, 3) for {frames} frames")
+        if not np.isfinite(h).all():
+            raise ValueError(f"{self.name_in_errors}: the cell is not finite")
+        periodic = np.ones(3, dtype=bool) if pbc is None else np.asarray(pbc, dtype=bool)
+        if periodic.shape not in ((3,), (frames, 3)):
+            raise ValueError(f"pbc of shape {periodic.shape}: evaluate takes 3 booleans or ({frames}, 3)")
+        h, periodic = np.broadcast_to(h, (frames, 3, 3)), np.broadcast_to(periodic, (frames, 3))
+        # The module's own test, before it raises it with its traceback: the Gram determinant of the periodic vectors
+        # against the product of their squared lengths (the sine of their angles, squared).
+        lattice = h * periodic[:, :, np.newaxis]
+        gram = lattice @ lattice.transpose(0, 2, 1) + np.eye(3) * ~periodic[:, np.newaxis, :]
+        lengths = np.where(periodic, (lattice ** 2).sum(2), 1.0).prod(1)
+        flat = np.flatnonzero(~(np.linalg.det(gram) > 1e-24 * lengths))
+        if flat.size:
+            k = flat[0]
+            where = f"frame {k}: " if named else ""
+            raise ValueError(f"{self.name_in_errors}: {where}the cell's periodic lattice vectors span no volume (pbc "
+                             f"{pbc_text(periodic[k])}, vectors of lengths "
+                             f"{' '.join(f'{v:g}' for v in np.linalg.norm(h[k], axis=1))})")
+        return h, periodic
+
     def check_finite(self, x, frames=True):
         """One-line ValueError naming the first atom (and frame, when frames) of x (B, 3a) whose position is NaN or
         Inf: the model would give NaN energies and forces for it without a word."""
@@ -213,53 +272,91 @@ class GradfitCalculator(Calculator):
         more = f"; frames with such positions: {bad} of {len(x)}" if frames and len(x) > 1 else ""
         raise ValueError(f"{self.name_in_errors}: {where} has a position that is not finite ({position}){more}")
 
-    def evaluate(self, positions, chunk_frames=CHUNK_FRAMES, numbers=None):
+    def evaluate(self, positions, chunk_frames=CHUNK_FRAMES, numbers=None, cell=None, pbc=None, virials=False):
         """Energies (B,) and forces (B, a, 3), float64 numpy, of B frames of positions (B, a, 3) or (B, 3a), Å.
         The frames go through the model chunk_frames at a time, so memory stays bounded for any B. An atom-centred
-        model takes the atomic numbers of any structure of its elements (default: the training data's)."""
+        model takes the atomic numbers of any structure of its elements (default: the training data's), a cell
+        ((3, 3), rows the lattice vectors, or (B, 3, 3)) with pbc (3 booleans or (B, 3); default: all periodic), and
+        with virials=True also returns the virials W (B, 3, 3), W_ab = dE/d(eps_ab) under the strain
+        x -> (1 + eps) x of atoms and cell together (eV)."""
         if numbers is not None and self.elements is None:
             raise ValueError(f"{self.name_in_errors} is not atom-centred: it takes its training atoms, no numbers")
+        if virials and not self.takes_cells:
+            self.refuse_cells("evaluate was asked for virials")
         if numbers is not None:
             self.check_elements(numbers)
         x = self.flat_positions(positions, numbers)
         self.check_finite(x)
+        cells, periodic = self.flat_cells(cell, pbc, x.shape[0])
         energies = np.empty(x.shape[0])
         gradients = np.empty(x.shape)
+        w = np.empty((x.shape[0], 3, 3))
         for begin in range(0, x.shape[0], chunk_frames):
             chunk = torch.as_tensor(x[begin:begin + chunk_frames], dtype=self.dtype, device=self.device)
-            energy, gradient = self.model_call(chunk, numbers if numbers is not None else self.numbers)
-            energies[begin:begin + len(chunk)] = energy.double().cpu().numpy()
-            gradients[begin:begin + len(chunk)] = gradient.double().cpu().numpy()
-        return energies, -gradients.reshape(x.shape[0], -1, 3)
+            end = begin + len(chunk)
+            where = None if cells is None else (torch.tensor(cells[begin:end]), torch.tensor(periodic[begin:end]))
+            energy, gradient, virial = self.model_call(chunk, numbers if numbers is not None else self.numbers, where)
+            energies[begin:end] = energy.double().cpu().numpy()
+            gradients[begin:end] = gradient.double().cpu().numpy()
+            if virials:
+                w[begin:end] = virial.double().cpu().numpy()
+        forces = -gradients.reshape(x.shape[0], -1, 3)
+        return (energies, forces, w) if virials else (energies, forces)
 
-    def model_call(self, chunk, numbers):
-        """The module's energies and gradients of a chunk of frames (an atom-centred one's with the atoms' numbers;
-        its gradient is autograd's, the others' written out, so those run under torch.no_grad())."""
+    def model_call(self, chunk, numbers, where=None):
+        """The module's energies, gradients and virials (None where the module has none) of a chunk of frames: an
+        atom-centred one's with the atoms' numbers and `where`, its cells and pbc (None: no cell), by autograd; the
+        others' gradient is written out, so they run under torch.no_grad()."""
+        if self.takes_cells:
+            z = torch.as_tensor(np.asarray(numbers, dtype=np.int64))
+            cell, pbc = where if where is not None else (None, None)
+            energy, gradient, virial = self.model.energy_gradient_virial(chunk, z, cell, pbc)
+            return energy, gradient.detach(), virial.detach()
         if self.elements is not None:
             z = torch.as_tensor(np.asarray(numbers, dtype=np.int64))
             with torch.no_grad():
                 energy = self.model.forward(chunk, z)
-            return energy, self.model.gradient(chunk, z).detach()
+            return energy, self.model.gradient(chunk, z).detach(), None
         with torch.no_grad():
-            return self.model.forward(chunk), self.model.gradient(chunk)
+            return self.model.forward(chunk), self.model.gradient(chunk), None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         Calculator.calculate(self, atoms, properties, system_changes)  # sets self.atoms
         self.check_atoms(self.atoms)
         positions = self.atoms.get_positions()[np.newaxis]
         self.check_finite(positions.reshape(1, -1), frames=False)
-        numbers = list(self.atoms.numbers) if self.elements is not None else None
-        energies, forces = self.evaluate(positions, numbers=numbers)
+        if not self.takes_cells:
+            numbers = list(self.atoms.numbers) if self.elements is not None else None
+            energies, forces = self.evaluate(positions, numbers=numbers)
+        else:  # the cell only where a direction is periodic: without, the atoms are a molecule wherever they are
+            cell, pbc = (self.atoms.cell.array, self.atoms.pbc) if self.atoms.pbc.any() else (None, None)
+            self.flat_cells(cell, pbc, 1, named=False)  # a flat cell named without "frame 0"
+            energies, forces, virials = self.evaluate(positions, numbers=list(self.atoms.numbers), cell=cell, pbc=pbc,
+                                                      virials=True)
+            self.store_stress(virials[0], "stress" in properties)
         self.results["energy"] = self.results["free_energy"] = float(energies[0])
         self.results["forces"] = forces[0]
+
+    def store_stress(self, virial, asked):
+        """results["stress"] = W / V (W's symmetric part, Voigt order) where the cell has a volume V; where it has
+        none, a PropertyNotImplementedError when the stress was asked for."""
+        volume = abs(float(np.linalg.det(self.atoms.cell.array)))
+        if volume > 0:
+            s = (virial + virial.T) / (2 * volume)  # ASE's numerical stress strains by symmetric eps
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        elif asked:
+            raise PropertyNotImplementedError(
+                f"{self.name_in_errors}: the stress is W / volume, and these atoms' cell has no volume "
+                f"(pbc {pbc_text(self.atoms.pbc)}, lengths {' '.join(f'{v:g}' for v in self.atoms.cell.lengths())})")
 
 
 def model_summary(path):
     """One line about an exported model: run, architecture, dtype and the atoms it expects."""
     calculator = GradfitCalculator(path)
     model = calculator.model
-    atoms = (f"any structure of {', '.join(chemical_symbols[e] for e in calculator.elements)} (trained on "
-             f"{describe(calculator.numbers)})" if calculator.elements is not None
+    cells = ", in a periodic cell or not" if calculator.takes_cells else ", without a periodic cell"
+    atoms = (f"any structure of {', '.join(chemical_symbols[e] for e in calculator.elements)}{cells} (its training "
+             f"data's numbers: {describe(calculator.numbers)})" if calculator.elements is not None
              else describe(calculator.numbers) if calculator.numbers is not None
              else f"any {calculator.inputs // 3} atoms (no numbers recorded)" if calculator.inputs else "unknown atoms")
     return (f"{path}: run {getattr(model, 'run_name', '?')} ({getattr(model, 'run_id', '?')}), "

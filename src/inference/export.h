@@ -17,12 +17,19 @@ namespace gradfit::inference {
 // string attributes run_name, run_id, activation, architecture, dtype, features; methods features(x) and
 // features_transpose(x, g), φ and Jᵀg (model/features.h: Features::script); `numbers` (List[int], the atomic numbers)
 // where the training data recorded them.
-// A run of model.features atom_centered (module __torch__.gradfit.AtomsPotential) takes any non-periodic structure of
-// its elements instead:
-//   forward(x: B×3a, numbers: a) -> E: B   (Σ_i NN_{Z_i}(G_i) + Σ_i b_{Z_i}, the element energies in float64)
-//   gradient(x: B×3a, numbers: a) -> dE/dx: B×3a   (by autograd: not under torch.no_grad())
-// with parameters <symbol>_weight<i>, <symbol>_bias<i> per element, buffers elements (int64, ascending) and
-// element_energies (float64), attribute element_names; an atom of another element is an error naming it.
+// A run of model.features atom_centered (module __torch__.gradfit.AtomsPotential; trained on the fixed layout or on
+// frames) takes any structure of its elements instead, a molecule or atoms in a cell with periodic directions:
+//   forward(x: B×3a, numbers: a, cell=None, pbc=None) -> E: B
+//       (Σ_i NN_{Z_i}(G_i) + Σ_i b_{Z_i}, the element energies in float64; G over the images within the cutoffs)
+//   gradient(x, numbers, cell=None, pbc=None) -> dE/dx: x's shape   (by autograd: not under torch.no_grad())
+//   energy_gradient_virial(x, numbers, cell=None, pbc=None) -> (E: B, dE/dx: x's shape, W: B×3×3)
+//       (W_ab = ∂E/∂ε_ab under the strain x → (1 + ε) x of atoms and cell together, as eval's virial; autograd too)
+// x: B frames of the a atoms (B×3a or B×a×3, Å); cell: 3×3 (rows: the lattice vectors a, b, c, Å) for every frame,
+// or B×3×3; pbc: 3 or B×3 booleans (None with a cell: periodic along a, b and c). Without a cell, or where pbc is
+// all false, the atoms are a molecule. A non-periodic direction's vector may be anything (ASE writes zeros). Parameters
+// <symbol>_weight<i>, <symbol>_bias<i> per element, buffers elements (int64, ascending) and element_energies
+// (float64), attribute element_names. An error names what is wrong: an atom of another element, a position that is
+// not finite, periodic lattice vectors that span no volume, x, cell or pbc of another shape.
 torch::jit::Module scripted_potential(const io::SavedRun& run);
 
 // Defines the atom_centered module's methods, parameters and buffers on `module` (inference/export_atoms.cpp).

@@ -1,5 +1,7 @@
 // A saved run read back (io/saved_run.h), exported as TorchScript (inference/export.h) and loaded with
-// torch::jit::load: its forward and gradient equal the model's own V and dV/dx (autograd), per activation and dtype.
+// torch::jit::load: its forward and gradient equal the model's own V and dV/dx (autograd), per activation and dtype;
+// an atom_centered run's energy, dE/dx and virial equal the frames code's (model/analytic_frames.h) on molecules and
+// in periodic cells.
 #include "inference/export.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +11,9 @@
 #include "io/h5.h"
 #include "io/results.h"
 #include "io/saved_run.h"
+#include "model/analytic.h"
+#include "model/analytic_frames.h"
+#include "model/features_atom_centered.h"
 #include "test_util.h"
 
 namespace gradfit::inference {
@@ -150,6 +155,198 @@ INSTANTIATE_TEST_SUITE_P(EveryKind, FeatureScript,
                            return std::string(config::to_string(std::get<0>(info.param))) +
                                   (std::get<1>(info.param) ? "_scaled" : "");
                          });
+
+// An atom_centered run of elements H, C, O (random weights, element energies -0.5, -38, -75) and its export.
+struct AtomsExport {
+  io::SavedRun run;
+  torch::jit::Module module;
+};
+
+AtomsExport atoms_export(const testing::TempDir& dir) {
+  config::ModelSpec spec = model_spec({6, 5}, Activation::softplus, config::DType::float64);
+  spec.features = config::FeatureKind::atom_centered;
+  spec.numbers = {6, 8, 1};
+  auto& d = spec.descriptor;
+  d.radial_cutoff = 3.0, d.angular_cutoff = 2.4, d.radial_eta = 4, d.angular_eta = 3, d.zeta = 4;
+  d.radial_divisions = 4, d.angular_divisions = 2, d.angle_sections = 3;
+  const int64_t dim = 3 * static_cast<int64_t>(spec.numbers.size());
+  auto mlp = model::make_mlp(spec, dim, /*seed=*/3);
+  auto run = saved_run_of(mlp, spec, dim);
+  run.standardization.element_energies = {-0.5, -38.0, -75.0};  // H, C, O
+  const auto path = dir.file("atoms.pt");
+  export_model(run, path);
+  return {run, torch::jit::load(path)};
+}
+
+// One frame: atomic numbers, positions (atoms × 3, Å), cell.
+struct Frame {
+  std::vector<int64_t> numbers;
+  std::vector<double> positions;
+  model::neighbours::Cell cell;
+};
+
+// The frames code's E (with the element energies), dE/dx (atoms × 3) and W (3 × 3) of each frame, as eval computes
+// them (inference/evaluate.cpp: predict_frames).
+model::FramesAnalyticLoss::Predictions frames_code(const io::SavedRun& run, const std::vector<Frame>& frames) {
+  auto mlp = io::make_model(run);
+  std::vector<torch::Tensor> params;
+  for (const auto& p : mlp->parameters()) params.push_back(p.detach().unsqueeze(0));
+  const auto elements = model::distinct_elements(run.model.numbers);
+  model::FramesAnalyticLoss loss(run.model.activation, params, model::network_shape(run.model, run.input_dim),
+                                 run.model.descriptor, elements, /*chunk_atoms=*/1000, /*largest_frame=*/100);
+  std::vector<model::FrameView> views;
+  std::vector<std::vector<double>> unused;
+  for (const auto& f : frames) {
+    const auto atoms = static_cast<int64_t>(f.numbers.size());
+    unused.emplace_back(3 * f.numbers.size(), 0.0);
+    views.push_back({atoms, f.positions.data(), f.numbers.data(), unused.back().data(), &f.cell, 0.0});
+  }
+  auto out = loss.predict(views);
+  for (size_t k = 0; k < frames.size(); ++k)
+    out.values[static_cast<int64_t>(k)] +=
+        model::atoms_energy_of(run.standardization.element_energies, elements, frames[k].numbers);
+  out.virials = out.virials.reshape({-1, 3, 3});
+  return out;
+}
+
+torch::Tensor positions_of(const Frame& f) {
+  return torch::tensor(f.positions, torch::kFloat64).reshape({1, -1});
+}
+
+torch::Tensor cell_of(const Frame& f) {
+  std::vector<double> rows;
+  for (const auto& row : f.cell.vectors) rows.insert(rows.end(), row.begin(), row.end());
+  return torch::tensor(rows, torch::kFloat64).reshape({3, 3});
+}
+
+torch::Tensor pbc_of(const Frame& f) {
+  return torch::tensor(std::vector<int64_t>{f.cell.periodic[0], f.cell.periodic[1], f.cell.periodic[2]});
+}
+
+// Frame f with its last atom moved by the lattice vector n·H (the same structure, an atom outside the cell).
+Frame moved(Frame f, const std::array<double, 3>& n) {
+  for (size_t k = 0; k < 3; ++k)
+    for (size_t c = 0; c < 3; ++c) f.positions[f.positions.size() - 3 + c] += n[k] * f.cell.vectors[k][c];
+  return f;
+}
+
+// A molecule, a cubic cell, a triclinic cell shorter along a than the cutoff (each atom sees its own images), a slab
+// with a zero c and a wire, their atoms at least 0.7 Å apart; in the periodic frames the last atom is moved by whole
+// lattice vectors, so that it lies cells away from the others.
+std::vector<Frame> test_frames() {
+  using Rows = std::array<std::array<double, 3>, 3>;
+  const auto cell = [](Rows rows, std::array<bool, 3> periodic) { return model::neighbours::Cell{rows, periodic}; };
+  return {
+      {{6, 8, 1, 1, 1},
+       {0, 0, 0, 1.4, 0, 0, -0.6, 0.9, 0.1, -0.5, -0.9, 0.3, 2.9, 0.8, -0.4},
+       cell(Rows{}, {false, false, false})},
+      moved({{6, 8, 1, 1},
+             {0.3, 0.2, 0.1, 1.5, 0.4, 0.2, 4.0, 3.9, 0.3, 2.2, 2.0, 2.4},
+             cell(Rows{{{4.2, 0, 0}, {0, 4.2, 0}, {0, 0, 4.2}}}, {true, true, true})},
+            {2, 0, -1}),
+      moved({{6, 8, 1, 1},
+             {0.1, 0.2, 0.3, 1.2, 2.6, 1.9, 0.9, 1.4, 3.4, -1.0, 3.1, 2.2},
+             cell(Rows{{{2.6, 0, 0}, {0.7, 4.2, 0}, {-0.5, 0.8, 4.5}}}, {true, true, true})},
+            {0, -2, 1}),
+      moved({{6, 8, 1},
+             {0.2, 0.1, 0.0, 1.3, 1.5, 0.4, 0.6, 2.9, -0.5},
+             cell(Rows{{{2.3, 0, 0}, {0.5, 3.9, 0}, {0, 0, 0}}}, {true, true, false})},
+            {-1, 2, 0}),
+      moved({{6, 1, 1},
+             {0.0, 0.0, 0.0, 1.1, 0.1, 0.4, -0.2, 1.0, 1.3},
+             cell(Rows{{{0, 0, 0}, {0, 0, 0}, {0.3, 0.2, 2.5}}}, {false, false, true})},
+            {0, 0, -3}),
+  };
+}
+
+// max |a − b| / max |b|.
+double relative_to_largest(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max()).item<double>();
+}
+
+// The exported module's E, dE/dx and W (energy_gradient_virial) on each frame equal the frames code's in float64, to
+// 1e-12 relative to their largest magnitude: the same terms summed in other orders. forward and gradient give the
+// same E and dE/dx, and a molecule's calls without a cell the same as with pbc all false, to 1e-14 (not bit for
+// bit: TorchScript's first, profiling, run of a method may round otherwise than its later runs).
+TEST(ExportAtoms, EqualsTheFramesCodeOnMoleculesAndCells) {
+  testing::TempDir dir;
+  auto [run, module] = atoms_export(dir);
+  const auto frames = test_frames();
+  const auto expected = frames_code(run, frames);
+  for (size_t k = 0, at = 0; k < frames.size(); at += frames[k].numbers.size(), ++k) {
+    const auto& f = frames[k];
+    const auto x = positions_of(f);
+    const auto z = torch::tensor(f.numbers);
+    const auto a = static_cast<int64_t>(f.numbers.size());
+    const auto out = module.get_method("energy_gradient_virial")({x, z, cell_of(f), pbc_of(f)}).toTuple();
+    const auto e = out->elements()[0].toTensor(), g = out->elements()[1].toTensor(), w = out->elements()[2].toTensor();
+    const auto e_ref = expected.values.slice(0, k, k + 1);
+    const auto g_ref = expected.grads.slice(0, at, at + a).reshape({1, -1});
+    const auto w_ref = expected.virials.slice(0, k, k + 1);
+    SCOPED_TRACE("frame " + std::to_string(k));
+    ASSERT_EQ(g.sizes(), x.sizes());
+    ASSERT_EQ(w.sizes(), (std::vector<int64_t>{1, 3, 3}));
+    EXPECT_LE(relative_to_largest(e, e_ref), 1e-12);
+    EXPECT_LE(relative_to_largest(g, g_ref), 1e-12);
+    EXPECT_LE(relative_to_largest(w, w_ref), 1e-12);
+    EXPECT_GT(w_ref.abs().max().item<double>(), 1e-6);  // not a trivial zero
+    const auto same = [](const torch::Tensor& a, const torch::Tensor& b) { return relative_to_largest(a, b); };
+    EXPECT_LE(same(module.forward({x, z, cell_of(f), pbc_of(f)}).toTensor(), e), 1e-14);
+    EXPECT_LE(same(module.get_method("gradient")({x, z, cell_of(f), pbc_of(f)}).toTensor(), g), 1e-14);
+    if (!f.cell.any_periodic()) {
+      EXPECT_LE(same(module.forward({x, z}).toTensor(), e), 1e-14);
+      EXPECT_LE(same(module.get_method("gradient")({x, z}).toTensor(), g), 1e-14);
+    }
+  }
+}
+
+// Frames of one set of atoms called at once, each with a cell of its own (B × 3 × 3), equal the frames called one
+// at a time; a cell of 3 × 3 applies to every frame, and pbc left out is periodic along a, b and c.
+TEST(ExportAtoms, TakesFramesWithCellsOfTheirOwn) {
+  testing::TempDir dir;
+  auto [run, module] = atoms_export(dir);
+  const Frame f = test_frames()[2];
+  torch::manual_seed(4);
+  const int64_t frames = 4;
+  const auto x =
+      positions_of(f) + 0.05 * torch::randn({frames, 3 * static_cast<int64_t>(f.numbers.size())}, torch::kFloat64);
+  const auto cells = cell_of(f).unsqueeze(0) + 0.1 * torch::randn({frames, 3, 3}, torch::kFloat64);
+  const auto z = torch::tensor(f.numbers);
+  const auto all = module.get_method("energy_gradient_virial")({x, z, cells, pbc_of(f)}).toTuple()->elements();
+  for (int64_t b = 0; b < frames; ++b) {
+    const auto one =
+        module.get_method("energy_gradient_virial")({x.slice(0, b, b + 1), z, cells[b], pbc_of(f)}).toTuple();
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_LE(relative_to_largest(all[i].toTensor().slice(0, b, b + 1), one->elements()[i].toTensor()), 1e-14)
+          << "frame " << b << ", output " << i;
+  }
+  const auto shared = module.forward({x, z, cells[1]}).toTensor();
+  const auto each = module.forward({x, z, cells[1].expand({frames, 3, 3}), torch::ones({3})}).toTensor();
+  EXPECT_LE(relative_to_largest(shared, each), 1e-14);
+}
+
+// What the module cannot take is an error whose message says what: an atom of an element without a network (named),
+// periodic lattice vectors that span no volume, pbc without a cell, a cell of another shape.
+TEST(ExportAtoms, RefusesWhatItCannotTake) {
+  testing::TempDir dir;
+  auto [run, module] = atoms_export(dir);
+  const Frame f = test_frames()[1];
+  const auto x = positions_of(f);
+  const auto z = torch::tensor(f.numbers);
+  const auto forward = [&](const std::vector<c10::IValue>& inputs) { module.forward(inputs); };
+  EXPECT_THROW_MATCHING(forward({x, torch::tensor(std::vector<int64_t>{6, 7, 1, 1}), cell_of(f)}), std::exception,
+                        "atom 1 has atomic number 7, an element this model has no network for \\(its elements: H, C, "
+                        "O\\)");
+  auto flat = cell_of(f);
+  flat[2] = 2 * flat[0];
+  EXPECT_THROW_MATCHING(forward({x, z, flat}), std::exception,
+                        "frame 0: the cell's periodic lattice vectors span no volume");
+  forward({x, z, flat, torch::tensor(std::vector<int64_t>{1, 1, 0})});  // c is not periodic: any vector will do
+  EXPECT_THROW_MATCHING(forward({x, z, c10::IValue(), pbc_of(f)}), std::exception,
+                        "pbc has a periodic direction, but there is no cell");
+  EXPECT_THROW_MATCHING(forward({x, z, torch::zeros({2, 3})}), std::exception, "cell of shape \\[2, 3\\]: 3 x 3");
+  EXPECT_THROW_MATCHING(forward({x.slice(1, 0, 9), z}), std::exception, "x of shape \\[1, 9\\]: B x 3a coordinates");
+}
 
 // A results file of runs written the way io/results.cpp writes them (the attributes read_saved_run needs).
 void write_run(const io::Location& runs, const std::string& name, const std::string& id, const std::string& status,

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests of scripts/ase_import.py and scripts/ase_calculator.py, without gradfit_dist: the import against ASE's own
-reading of EMT-labelled frames (bit for bit), its error lines, and the calculator against a TorchScript module with
-the exported interface written here (an analytic spring potential), NVE energy conservation included.
+reading of EMT-labelled frames (bit for bit), its error lines, and the calculator against TorchScript modules with
+the exported interfaces written here (an analytic spring potential; a pair potential over periodic images with the
+atom-centred interface, for cells and the stress), NVE energy conservation included.
 
     /usr/bin/python3 tests/scripts/ase_scripts_test.py        (from the repository root; a few seconds)
 
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
-from typing import List
+from typing import List, Optional
 
 try:
     import h5py
@@ -20,6 +21,7 @@ try:
     import torch
     import ase.io
     from ase import Atoms, units
+    from ase.calculators.calculator import PropertyNotImplementedError
     from ase.calculators.emt import EMT
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -443,6 +445,94 @@ class SpringsWithNumbers(Springs):
         self.numbers = ETHANOL_NUMBERS
 
 
+class PeriodicPairs(torch.nn.Module):
+    """The atom-centred export's interface (inference/export.h: forward, gradient and energy_gradient_virial of x,
+    numbers, cell=None, pbc=None; elements, element_names) around E = sum_i b_{Z_i} + 1/2 sum over atoms i and images
+    j + n.H (n in -2..2 along the periodic directions, i != j or n != 0) within rc of phi(d) = (rc - d)^3 (1/d - 0.3),
+    for cells of lattice vectors longer than rc / 2 with the atoms inside; the virial by autograd through a strain of
+    atoms and cell, as the export's. `virial=False`: an export from before cells (forward and gradient of x and
+    numbers only)."""
+    element_names: str
+    numbers: List[int]
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("elements", torch.tensor([1, 6, 8]))
+        self.register_buffer("element_energies", torch.tensor([-0.5, -38.0, -75.0], dtype=torch.float64))
+        n = torch.arange(-2, 3, dtype=torch.float64)
+        self.register_buffer("shifts", torch.cartesian_prod(n, n, n))
+        self.element_names = "H, C, O"
+        self.numbers = [1, 6, 8]
+        self.rc = 2.5
+        self.dtype = "float64"
+        self.architecture = "atom_centered(9)-H,C,O:48-8-1"
+        self.run_name, self.run_id, self.activation = "pairs", "test", "none"
+
+    def energy(self, r, numbers, h, periodic):
+        allowed = ~((self.shifts != 0).unsqueeze(0) & ~periodic.unsqueeze(1)).any(2)  # B x S
+        offsets = torch.matmul(self.shifts, h)  # B x S x 3
+        v = r[:, None, :, None, :] + offsets[:, None, None, :, :] - r[:, :, None, None, :]
+        d2 = (v * v).sum(-1)
+        near = allowed[:, None, None, :] & (d2 < self.rc ** 2) & (d2 > 1e-6)
+        d = torch.where(near, d2, torch.ones_like(d2)).sqrt()
+        phi = torch.where(near, (self.rc - d) ** 3 * (1 / d - 0.3), torch.zeros_like(d))
+        species = (numbers.unsqueeze(1) == self.elements.unsqueeze(0)).long().argmax(1)
+        return 0.5 * phi.sum([1, 2, 3]) + self.element_energies.index_select(0, species).sum()
+
+    def structure(self, x, cell: Optional[torch.Tensor], pbc: Optional[torch.Tensor]):
+        r = x.reshape(x.size(0), -1, 3)
+        if cell is None:
+            return r, torch.zeros(x.size(0), 3, 3, dtype=x.dtype), torch.zeros(x.size(0), 3) != 0
+        periodic = torch.ones(3) != 0 if pbc is None else pbc != 0
+        return r, cell.reshape(-1, 3, 3).expand(x.size(0), 3, 3), periodic.reshape(-1, 3).expand(x.size(0), 3)
+
+    def forward(self, x, numbers, cell: Optional[torch.Tensor] = None, pbc: Optional[torch.Tensor] = None):
+        r, h, periodic = self.structure(x, cell, pbc)
+        return self.energy(r, numbers, h, periodic)
+
+    @torch.jit.export
+    def gradient(self, x, numbers, cell: Optional[torch.Tensor] = None, pbc: Optional[torch.Tensor] = None):
+        return self.energy_gradient_virial(x, numbers, cell, pbc)[1]
+
+    @torch.jit.export
+    def energy_gradient_virial(self, x, numbers, cell: Optional[torch.Tensor] = None,
+                               pbc: Optional[torch.Tensor] = None):
+        r, h, periodic = self.structure(x, cell, pbc)
+        r = r.detach().requires_grad_(True)
+        strain = torch.zeros(x.size(0), 3, 3, dtype=x.dtype).requires_grad_(True)
+        deform = (torch.eye(3, dtype=x.dtype) + strain).transpose(1, 2)
+        e = self.energy(torch.matmul(r, deform), numbers, torch.matmul(h, deform), periodic)
+        g, w = torch.autograd.grad([e.sum()], [r, strain])
+        assert g is not None and w is not None
+        return e.detach(), g.reshape(x.shape), w
+
+
+class MoleculePairs(torch.nn.Module):
+    """PeriodicPairs as an atom-centred export from before cells were supported: forward and gradient of x and
+    numbers, no energy_gradient_virial."""
+    element_names: str
+
+    def __init__(self):
+        super().__init__()
+        self.pairs = PeriodicPairs()
+        self.register_buffer("elements", self.pairs.elements)
+        self.element_names = self.pairs.element_names
+        self.dtype, self.architecture = self.pairs.dtype, self.pairs.architecture
+
+    def forward(self, x, numbers):
+        return self.pairs.forward(x, numbers)
+
+    @torch.jit.export
+    def gradient(self, x, numbers):
+        return self.pairs.gradient(x, numbers)
+
+
+# H, C, O and H in a triclinic cell, each lattice vector longer than PeriodicPairs' rc / 2, the atoms inside it.
+CELL = np.array([[3.1, 0.0, 0.0], [0.6, 2.9, 0.0], [-0.4, 0.5, 3.3]])
+CELL_NUMBERS = [1, 6, 8, 1]
+CELL_POSITIONS = np.array([[0.3, 0.4, 0.5], [1.5, 1.2, 1.1], [2.4, 2.1, 2.6], [0.8, 2.3, 1.9]])
+
+
 def ethanol(seed, numbers=ETHANOL_NUMBERS):
     rng = np.random.default_rng(seed)
     return Atoms(numbers=numbers, positions=ETHANOL + rng.normal(scale=0.05, size=ETHANOL.shape), pbc=False)
@@ -528,13 +618,131 @@ class CalculatorTest(unittest.TestCase):
         swapped.calc = GradfitCalculator(path)
         self.assert_one_line_error(swapped, "trained on 9 atoms (C2H6O: 6 6 8 1", "(C2H6O: 6 8 6 1")
 
-    def test_periodic_atoms(self):
+    def test_periodic_atoms_need_an_atom_centred_model(self):
         path, _ = self.saved(SpringsWithNumbers())
         atoms = ethanol(seed=4)
         atoms.set_cell([12.0, 12.0, 12.0])
         atoms.pbc = True
         atoms.calc = GradfitCalculator(path)
-        self.assert_one_line_error(atoms, "periodic cell (pbc [True True True])", "not supported yet")
+        self.assert_one_line_error(atoms, "periodic cell (pbc [True True True])",
+                                   "only an atom-centred model (model.features atom_centered) takes periodic cells")
+        atoms.pbc = False
+        atoms.get_potential_energy()
+        with self.assertRaises(PropertyNotImplementedError):  # no virial: no stress, even with a volume
+            atoms.get_stress()
+        with self.assertRaisesRegex(ValueError, "only an atom-centred model .* takes periodic cells"):
+            atoms.calc.evaluate(atoms.get_positions()[np.newaxis], cell=CELL)
+
+    def cell_atoms(self, path, cell=CELL, pbc=True, positions=CELL_POSITIONS):
+        atoms = Atoms(numbers=CELL_NUMBERS, positions=positions, cell=cell, pbc=pbc)
+        atoms.calc = GradfitCalculator(path)
+        return atoms
+
+    def test_periodic_energy_forces_and_stress(self):
+        # The calculator passes the cell and pbc: energy, forces and W / V (Voigt [xx, yy, zz, yz, xz, xy], W's
+        # symmetric part) are the module's; the stress is ASE's numerical stress (strains of cell and atoms by
+        # symmetric eps) to 1e-6 of its largest component, the forces central differences of the energy.
+        path, module = self.saved(PeriodicPairs())
+        atoms = self.cell_atoms(path)
+        e, g, w = module.energy_gradient_virial(torch.from_numpy(CELL_POSITIONS.reshape(1, -1)),
+                                                torch.tensor(CELL_NUMBERS), torch.from_numpy(CELL),
+                                                torch.tensor([True] * 3))
+        w = w[0].numpy()
+        self.assertAlmostEqual(atoms.get_potential_energy(), float(e[0]), delta=1e-12)
+        np.testing.assert_allclose(atoms.get_forces(), -g.numpy().reshape(-1, 3), rtol=0, atol=1e-12)
+        volume = abs(np.linalg.det(CELL))
+        expected = np.array([w[0, 0], w[1, 1], w[2, 2], (w[1, 2] + w[2, 1]) / 2, (w[0, 2] + w[2, 0]) / 2,
+                             (w[0, 1] + w[1, 0]) / 2]) / volume
+        stress = atoms.get_stress()
+        self.assertEqual(stress.shape, (6,))
+        np.testing.assert_allclose(stress, expected, rtol=0, atol=1e-14)
+        self.assertGreater(np.abs(stress).min(), 1e-4)  # every component far from zero: the check is not vacuous
+        numeric = atoms.calc.calculate_numerical_stress(atoms, d=1e-5)
+        self.assertLess(np.abs(numeric - stress).max() / np.abs(stress).max(), 1e-6)
+        alone = Atoms(numbers=CELL_NUMBERS, positions=CELL_POSITIONS, pbc=False)  # the images count
+        alone.calc = GradfitCalculator(path)
+        self.assertGreater(abs(alone.get_potential_energy() - atoms.get_potential_energy()), 0.1)
+        h, i, k = 1e-5, 1, 2
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[i, k] += h
+        minus.positions[i, k] -= h
+        for a in (plus, minus):
+            a.calc = atoms.calc
+        slope = (plus.get_potential_energy() - minus.get_potential_energy()) / (2 * h)
+        self.assertAlmostEqual(-slope, atoms.get_forces()[i, k], delta=1e-7)
+
+    def test_stress_needs_a_volume(self):
+        path, _ = self.saved(PeriodicPairs())
+        slab = self.cell_atoms(path, cell=[CELL[0], CELL[1], [0, 0, 0]], pbc=[True, True, False])
+        slab.get_potential_energy()
+        with self.assertRaisesRegex(PropertyNotImplementedError, r"model.pt: the stress is W / volume, and these "
+                                    r"atoms' cell has no volume \(pbc \[True True False\], lengths 3\.1 2\.96142 0\)"):
+            slab.get_stress()
+        molecule = self.cell_atoms(path, cell=None, pbc=False)
+        with self.assertRaisesRegex(PropertyNotImplementedError, "has no volume"):
+            molecule.get_stress()
+        boxed = self.cell_atoms(path, cell=12 * np.eye(3), pbc=False)  # a molecule in a box: W / V, as EMT's
+        self.assertEqual(boxed.get_potential_energy(), molecule.get_potential_energy())
+        numeric = boxed.calc.calculate_numerical_stress(boxed, d=1e-5)
+        self.assertLess(np.abs(numeric - boxed.get_stress()).max() / np.abs(boxed.get_stress()).max(), 1e-6)
+
+    def test_flat_cell(self):
+        # Periodic lattice vectors that span no volume (ASE's Atoms(pbc=True) without a cell has zero vectors) are one
+        # line, before the module's assertion and its traceback.
+        path, _ = self.saved(PeriodicPairs())
+        atoms = self.cell_atoms(path, cell=None, pbc=True)
+        self.assert_one_line_error(atoms, "model.pt: the cell's periodic lattice vectors span no volume (pbc [True "
+                                          "True True], vectors of lengths 0 0 0)")
+        slab = self.cell_atoms(path, cell=[CELL[0], 2 * CELL[0], [0, 0, 0]], pbc=[True, True, False])
+        self.assert_one_line_error(slab, "span no volume (pbc [True True False], vectors of lengths 3.1 6.2 0)")
+        slab.cell[2] = [0, 0, 5.0]  # a non-periodic c does not matter
+        self.assert_one_line_error(slab, "span no volume")
+        slab.cell[1] = CELL[1]
+        slab.get_potential_energy()
+        frames = np.stack([CELL_POSITIONS] * 3)
+        cells = np.stack([CELL, CELL, [CELL[0], CELL[1], CELL[0] + CELL[1]]])
+        with self.assertRaisesRegex(ValueError, "model.pt: frame 2: the cell's periodic lattice vectors span no "
+                                    "volume"):
+            atoms.calc.evaluate(frames, numbers=CELL_NUMBERS, cell=cells)
+
+    def test_evaluate_takes_cells(self):
+        # Frames with cells of their own at once equal calculate frame by frame; virials=True returns W.
+        path, _ = self.saved(PeriodicPairs())
+        calculator = GradfitCalculator(path)
+        rng = np.random.default_rng(7)
+        cells = CELL + rng.normal(scale=0.05, size=(5, 3, 3))
+        positions = CELL_POSITIONS + rng.normal(scale=0.05, size=(5, 4, 3))
+        pbc = [[True, True, True], [True, False, True], [False, False, False], [True, True, True], [False, True, True]]
+        energies, forces, virials = calculator.evaluate(positions, numbers=CELL_NUMBERS, cell=cells, pbc=pbc,
+                                                        chunk_frames=2, virials=True)
+        self.assertEqual(virials.shape, (5, 3, 3))
+        for b in range(5):
+            atoms = self.cell_atoms(path, cell=cells[b], pbc=pbc[b], positions=positions[b])
+            self.assertAlmostEqual(energies[b], atoms.get_potential_energy(), delta=1e-12)
+            np.testing.assert_allclose(forces[b], atoms.get_forces(), rtol=0, atol=1e-12)
+            w = (virials[b] + virials[b].T) / (2 * abs(np.linalg.det(cells[b])))
+            np.testing.assert_allclose(w[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]], atoms.get_stress(), rtol=0,
+                                       atol=1e-14)
+        shared = calculator.evaluate(positions, numbers=CELL_NUMBERS, cell=CELL)[0]  # one cell, periodic a, b, c
+        self.assertEqual(shared[0], calculator.evaluate(positions[:1], numbers=CELL_NUMBERS, cell=CELL[None],
+                                                        pbc=[True] * 3)[0][0])
+        with self.assertRaisesRegex(ValueError, r"cell of shape \(2, 3, 3\): evaluate takes \(3, 3\)"):
+            calculator.evaluate(positions, numbers=CELL_NUMBERS, cell=cells[:2])
+        with self.assertRaisesRegex(ValueError, r"model.pt: pbc \[True True True\] without a cell"):
+            calculator.evaluate(positions, numbers=CELL_NUMBERS, pbc=[True] * 3)
+
+    def test_export_from_before_cells(self):
+        # An atom-centred export without energy_gradient_virial still computes molecules, and says to export again
+        # for a cell.
+        path, module = self.saved(MoleculePairs(), name="old.pt")
+        molecule = self.cell_atoms(path, cell=None, pbc=False)
+        x = torch.from_numpy(CELL_POSITIONS.reshape(1, -1))
+        self.assertAlmostEqual(molecule.get_potential_energy(), float(module.forward(x, torch.tensor(CELL_NUMBERS))),
+                               delta=1e-12)
+        periodic = self.cell_atoms(path)
+        self.assert_one_line_error(periodic, "old.pt: these atoms have a periodic cell (pbc [True True True]), and "
+                                             "this export takes no cell (it has no energy_gradient_virial): make one "
+                                             "with `gradfit_dist export")
 
     def test_model_without_numbers_takes_any_species(self):
         path, module = self.saved(Springs(), name="plain.pt")
