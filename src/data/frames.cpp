@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "data/dataset.h"
 #include "io/h5.h"
+#include "model/standardization.h"
 
 namespace gradfit::data {
 namespace {
@@ -129,6 +130,17 @@ FramesShard frames_shard(const std::vector<int64_t>& atoms_per_frame, int rank, 
   }
   if (!started) shard.first_frame = static_cast<int64_t>(atoms_per_frame.size()), shard.first_atom = total;
   return shard;
+}
+
+std::vector<double> element_energy_sums(const Frames& frames, const std::vector<double>& element_energies,
+                                        const std::vector<int64_t>& elements) {
+  std::vector<double> sums;
+  for (size_t f = 0, atom = 0; f < frames.atoms.size(); atom += static_cast<size_t>(frames.atoms[f]), ++f) {
+    const auto first = frames.numbers.begin() + static_cast<int64_t>(atom);
+    sums.push_back(
+        model::atoms_energy_of(element_energies, elements, std::vector<int64_t>(first, first + frames.atoms[f])));
+  }
+  return sums;
 }
 
 Frames read_frames(const std::string& path, int rank, int ranks) {

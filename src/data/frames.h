@@ -41,6 +41,11 @@ struct FramesLayout {
 };
 FramesLayout inspect_frames(const std::string& path);
 
+// Each of `frames`' frames' Σ_i b_{Z_i} over its atoms (model::atoms_energy_of), for element energies b of the
+// ascending `elements` (each frame's atoms one of them).
+std::vector<double> element_energy_sums(const Frames& frames, const std::vector<double>& element_energies,
+                                        const std::vector<int64_t>& elements);
+
 // Reads rank `rank` of `ranks`'s frames of the file at `path` (attribute layout = "frames"). Throws DataError
 // naming the file, the dataset and, where one is at fault, the frame: a missing dataset or one of the wrong
 // shape, a frame of no atoms, atom counts that do not add up to the atoms' datasets, an atomic number that is no

@@ -210,12 +210,7 @@ model::FramesAnalyticLoss::Predictions predict_frames(const io::SavedRun& run, c
   loss.set_options(torch::TensorOptions().dtype(dtype));
   auto out = loss.predict(frame_views(frames));
   const auto& b = run.standardization.element_energies;
-  if (!b.empty())
-    for (size_t f = 0, at = 0; f < frames.atoms.size(); at += static_cast<size_t>(frames.atoms[f]), ++f)
-      out.values[static_cast<int64_t>(f)] += model::atoms_energy_of(
-          b, elements,
-          std::vector<int64_t>(frames.numbers.begin() + static_cast<int64_t>(at),
-                               frames.numbers.begin() + static_cast<int64_t>(at) + frames.atoms[f]));
+  if (!b.empty()) out.values += torch::tensor(data::element_energy_sums(frames, b, elements), torch::kFloat64);
   return out;
 }
 

@@ -54,6 +54,17 @@ int64_t default_chunk_rows(int64_t input_dim, const std::vector<int64_t>& widths
   return std::max<int64_t>(rows, 64);
 }
 
+NetworkParts::NetworkParts(const NetworkShape& shape) : first{0} {
+  for (const auto& widths : shape.widths) first.push_back(first.back() + 2 * (widths.size() + 1));
+}
+
+std::vector<torch::Tensor> NetworkParts::of(const std::vector<torch::Tensor>& tensors, int64_t model,
+                                            size_t network) const {
+  std::vector<torch::Tensor> own;
+  for (size_t i = first[network]; i < first[network + 1]; ++i) own.push_back(tensors[i].narrow(0, model, 1));
+  return own;
+}
+
 std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t input_dim,
                                           const std::vector<int64_t>& widths, int64_t networks) {
   return ensemble_views(flat, NetworkShape{networks, input_dim,

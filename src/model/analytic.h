@@ -42,6 +42,16 @@ std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, int64_t inp
 // The same for networks of the shape `shape` (each with its own hidden widths).
 std::vector<torch::Tensor> ensemble_views(const torch::Tensor& flat, const NetworkShape& shape);
 
+// Where each network's tensors lie among the per-parameter tensors of networks of the shape `shape` (one per
+// element: ensemble_views's order), and model m's part of one network's: its parameters, or its gradients.
+struct NetworkParts {
+  explicit NetworkParts(const NetworkShape& shape);
+  size_t tensors() const { return first.back(); }
+  // tensors[first[e]], ..., tensors[first[e + 1] − 1], each narrowed to model m (1 × shape): views.
+  std::vector<torch::Tensor> of(const std::vector<torch::Tensor>& tensors, int64_t model, size_t network) const;
+  std::vector<size_t> first;  // per network, and the count at the end
+};
+
 class AnalyticLoss {
  public:
   // `chunk_rows` > 0: rows per chunk. Keeps views of the weights: build it after they have their final device and

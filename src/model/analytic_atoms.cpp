@@ -23,16 +23,13 @@ std::vector<torch::Tensor> atoms_by_element(const AtomLayout& layout) {
 
 AtomsAnalyticLoss::AtomsAnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params,
                                      const NetworkShape& shape, int64_t chunk_rows, const Features& features)
-    : features_(features), chunk_rows_(chunk_rows) {
+    : features_(features), chunk_rows_(chunk_rows), parts_(shape) {
   const AtomLayout* layout = features.kind().atom_layout();
   TORCH_CHECK(layout != nullptr, "AtomsAnalyticLoss: features without an atom layout");
   TORCH_CHECK(chunk_rows_ > 0, "chunk_rows must be positive");
   const size_t networks = layout->elements.size();
   TORCH_CHECK(shape.widths.size() == networks, "AtomsAnalyticLoss: the shape of ", networks, " networks expected");
-  first_parameter_.push_back(0);
-  for (const auto& widths : shape.widths) first_parameter_.push_back(first_parameter_.back() + 2 * (widths.size() + 1));
-  TORCH_CHECK(params.size() == first_parameter_.back(), "AtomsAnalyticLoss: ", first_parameter_.back(),
-              " parameters expected");
+  TORCH_CHECK(params.size() == parts_.tensors(), "AtomsAnalyticLoss: ", parts_.tensors(), " parameters expected");
   width_ = layout->width;
   atoms_ = static_cast<double>(layout->element_of_atom.size());
   atoms_of_element_ = TablesLike(atoms_by_element(*layout));
@@ -40,8 +37,7 @@ AtomsAnalyticLoss::AtomsAnalyticLoss(config::Activation activation, const std::v
   for (int64_t m = 0; m < models; ++m) {
     std::vector<AnalyticLoss> networks_of_model;
     for (size_t e = 0; e < networks; ++e) {
-      std::vector<torch::Tensor> own;  // model m's parameters of network e, 1 × shape
-      for (size_t i = first_parameter_[e]; i < first_parameter_[e + 1]; ++i) own.push_back(params[i].narrow(0, m, 1));
+      const auto own = parts_.of(params, m, e);  // model m's parameters of network e, 1 × shape
       const int64_t atoms = atoms_of_element_.cpu()[e].size(0);
       networks_of_model.emplace_back(activation, own, chunk_rows_ * atoms);
     }
@@ -106,14 +102,6 @@ void AtomsAnalyticLoss::adjoints(Pass& pass, const Rows& rows, double value_weig
   if (rows.weights.defined()) pass.v.mul_(rows.weights);
 }
 
-std::vector<torch::Tensor> AtomsAnalyticLoss::gradients_of(const std::vector<torch::Tensor>& grads, int64_t model,
-                                                           size_t element) const {
-  std::vector<torch::Tensor> own;
-  for (size_t i = first_parameter_[element]; i < first_parameter_[element + 1]; ++i)
-    own.push_back(grads[i].narrow(0, model, 1));
-  return own;
-}
-
 void AtomsAnalyticLoss::reverse(int64_t model, const Features::AtRows& at, Pass& pass,
                                 std::vector<torch::Tensor>& grads, bool with_value) {
   const int64_t frames = at.phi.size(0);
@@ -125,7 +113,7 @@ void AtomsAnalyticLoss::reverse(int64_t model, const Features::AtRows& at, Pass&
     auto g_bar = stage.g_bar.view({frames, atoms, width_});
     at::index_select_out(g_bar, rho, 1, atoms_of[e]);
     if (with_value) stage.v_bar.view({frames, atoms}).copy_(pass.v.view({frames, 1}).expand({frames, atoms}));
-    auto own = gradients_of(grads, model, e);
+    auto own = parts_.of(grads, model, e);
     models_[static_cast<size_t>(model)][e].reverse(own, with_value);
   }
 }

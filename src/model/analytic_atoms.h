@@ -50,15 +50,13 @@ class AtomsAnalyticLoss {
   void adjoints(Pass& pass, const Rows& rows, double value_weight, int64_t count) const;
   void reverse(int64_t model, const Features::AtRows& at, Pass& pass, std::vector<torch::Tensor>& grads,
                bool with_value);
-  // Model m's gradients of element e's network: views of `grads`.
-  std::vector<torch::Tensor> gradients_of(const std::vector<torch::Tensor>& grads, int64_t model, size_t element) const;
 
   Features features_;
   GradientLoss gradient_loss_;
   int64_t chunk_rows_;
   int64_t width_ = 0;                              // the descriptor's, per atom
   double atoms_ = 0;                               // a, the atoms of a frame
-  std::vector<size_t> first_parameter_;            // network e's parameters: [first_parameter_[e], ...[e + 1])
+  NetworkParts parts_;                             // each element network's parameters and gradients
   std::vector<std::vector<AnalyticLoss>> models_;  // per model, one per element
   TablesLike atoms_of_element_;                    // per element, its atoms (int64)
 };

@@ -23,21 +23,20 @@ struct FramesAnalyticLoss::Chunk {
 FramesAnalyticLoss::FramesAnalyticLoss(config::Activation activation, const std::vector<torch::Tensor>& params,
                                        const NetworkShape& shape, const config::AtomCenteredSpec& descriptor,
                                        std::vector<int64_t> elements, int64_t chunk_atoms, int64_t largest_frame)
-    : descriptor_(descriptor), elements_(std::move(elements)), chunk_atoms_(std::max(chunk_atoms, largest_frame)) {
+    : descriptor_(descriptor),
+      elements_(std::move(elements)),
+      chunk_atoms_(std::max(chunk_atoms, largest_frame)),
+      parts_(shape) {
   TORCH_CHECK(chunk_atoms > 0, "chunk_atoms must be positive");
   const size_t networks = elements_.size();
   TORCH_CHECK(shape.widths.size() == networks, "FramesAnalyticLoss: the shape of ", networks, " networks expected");
   width_ = descriptor::FrameDescriptor::width_of(descriptor_, static_cast<int64_t>(networks));
-  first_parameter_.push_back(0);
-  for (const auto& widths : shape.widths) first_parameter_.push_back(first_parameter_.back() + 2 * (widths.size() + 1));
-  TORCH_CHECK(params.size() == first_parameter_.back(), "FramesAnalyticLoss: ", first_parameter_.back(),
-              " parameters expected");
+  TORCH_CHECK(params.size() == parts_.tensors(), "FramesAnalyticLoss: ", parts_.tensors(), " parameters expected");
   const int64_t models = params.front().size(0);
   for (int64_t m = 0; m < models; ++m) {
     std::vector<AnalyticLoss> networks_of_model;
     for (size_t e = 0; e < networks; ++e) {
-      std::vector<torch::Tensor> own;  // model m's parameters of network e, 1 × shape
-      for (size_t i = first_parameter_[e]; i < first_parameter_[e + 1]; ++i) own.push_back(params[i].narrow(0, m, 1));
+      const auto own = parts_.of(params, m, e);  // model m's parameters of network e, 1 × shape
       networks_of_model.emplace_back(activation, own, chunk_atoms_);
     }
     models_.push_back(std::move(networks_of_model));
@@ -147,14 +146,6 @@ void FramesAnalyticLoss::adjoints(Pass& pass, const Chunk& c, double value_weigh
   if (c.values.defined()) pass.v.mul_(2.0 * value_weight / frames).div_(c.atoms);  // ∂/∂V of w Σ ((V − E)/a)² / F
 }
 
-std::vector<torch::Tensor> FramesAnalyticLoss::gradients_of(const std::vector<torch::Tensor>& grads, int64_t model,
-                                                            size_t element) const {
-  std::vector<torch::Tensor> own;
-  for (size_t i = first_parameter_[element]; i < first_parameter_[element + 1]; ++i)
-    own.push_back(grads[i].narrow(0, model, 1));
-  return own;
-}
-
 void FramesAnalyticLoss::reverse(int64_t model, const Chunk& c, Pass& pass, std::vector<torch::Tensor>& grads) {
   auto rho = torch::empty({c.total_atoms(), width_}, torch::kFloat64);  // ∂loss/∂G
   for (int64_t f = 0; f < c.frames(); ++f) {
@@ -174,7 +165,7 @@ void FramesAnalyticLoss::reverse(int64_t model, const Chunk& c, Pass& pass, std:
       auto v_bar_rows = stage.v_bar.view({rows});
       at::index_select_out(v_bar_rows, v_bar, 0, c.frames_of[e]);
     }
-    auto own = gradients_of(grads, model, e);
+    auto own = parts_.of(grads, model, e);
     models_[static_cast<size_t>(model)][e].reverse(own, v_bar.defined());
   }
 }

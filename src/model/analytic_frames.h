@@ -78,8 +78,6 @@ class FramesAnalyticLoss {
   void residual_sums(Pass& pass, const Chunk& c, const torch::Tensor& sums) const;
   void adjoints(Pass& pass, const Chunk& c, double value_weight, int64_t count, double n) const;
   void reverse(int64_t model, const Chunk& c, Pass& pass, std::vector<torch::Tensor>& grads);
-  // Model m's gradients of element e's network: views of `grads`.
-  std::vector<torch::Tensor> gradients_of(const std::vector<torch::Tensor>& grads, int64_t model, size_t element) const;
 
   config::AtomCenteredSpec descriptor_;
   std::vector<int64_t> elements_;
@@ -87,7 +85,7 @@ class FramesAnalyticLoss {
   torch::TensorOptions options_ = torch::TensorOptions().dtype(torch::kFloat64);
   int64_t chunk_atoms_;
   int64_t width_ = 0;                              // the descriptor's, per atom
-  std::vector<size_t> first_parameter_;            // network e's parameters: [first_parameter_[e], ...[e + 1])
+  NetworkParts parts_;                             // each element network's parameters and gradients
   std::vector<std::vector<AnalyticLoss>> models_;  // per model, one per element
 };
 

@@ -226,13 +226,7 @@ void fit_frames_element_energies(data::Dataset& data, const config::RunSpec& run
   comm.allreduce_sum(normal.data(), static_cast<int64_t>(normal.size()));
   st.element_energies = least_norm_solution(normal, species);
   st.atoms_energy = model::atoms_energy_of(st.element_energies, data.numbers, data.numbers);
-  const auto& frames = *data.frames;
-  std::vector<double> shifts;  // per frame, Σ_i b_{Z_i}
-  for (size_t f = 0, atom = 0; f < frames.atoms.size(); atom += static_cast<size_t>(frames.atoms[f]), ++f)
-    shifts.push_back(model::atoms_energy_of(
-        st.element_energies, data.numbers,
-        std::vector<int64_t>(frames.numbers.begin() + static_cast<int64_t>(atom),
-                             frames.numbers.begin() + static_cast<int64_t>(atom) + frames.atoms[f])));
+  const auto shifts = data::element_energy_sums(*data.frames, st.element_energies, data.numbers);
   torch::NoGradGuard no_grad;
   data.values.sub_(torch::tensor(shifts, torch::kFloat64).to(data.values.options()));
 }
