@@ -41,6 +41,16 @@ int group_ranks(const parallel::Comm& world, const config::Config& config) {
   return config.ranks_per_run <= 0 ? world.size() : std::min(config.ranks_per_run, world.size());
 }
 
+// --dry-run's memory line: the largest job's estimate per rank with this launch's ranks, on the device the
+// configuration asks for (auto as the CPU: nothing is set up). World rank 0.
+void print_dry_run_memory(const parallel::Comm& world, const config::Config& config) {
+  const torch::Device device = config.device == config::Device::cuda ? torch::kCUDA : torch::kCPU;
+  const int ranks = group_ranks(world, config);
+  print_memory_estimate(
+      sweep::estimate_jobs(config, sweep::group_count(world.size(), config.ranks_per_run), ranks, device), ranks,
+      device);
+}
+
 // The exit code of a job stopped by SIGTERM or SIGUSR1 with runs left to do (EX_TEMPFAIL): run it again.
 constexpr int kExitInterrupted = 75;
 
@@ -191,6 +201,7 @@ int run(const AppOptions& options, const parallel::Comm& world) {
   parallel::all_or_none(world, true, [&] { attach_elements(s.config); });
   if (options.dry_run) {
     if (world.is_root()) print_dry_run(s.config, layouts);
+    parallel::all_or_none(world, world.is_root(), [&] { print_dry_run_memory(world, s.config); });
     if (world.is_root() && s.config.prune.active()) print_pruning(s.config.prune);
     return 0;
   }

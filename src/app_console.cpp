@@ -1,5 +1,6 @@
 #include "app_console.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "gradfit/version.h"
@@ -45,6 +46,18 @@ void print_dry_run(const config::Config& config, const data::FileLayouts& layout
                 config::to_string(r.optimizer.name), r.optimizer.lr, schedule_text(r.optimizer).c_str(),
                 static_cast<long long>(r.train.epochs), batch_text(r.train.batch_size).c_str(), r.name.c_str());
   }
+}
+
+void print_memory_estimate(const std::vector<sweep::JobMemory>& jobs, int group_ranks, torch::Device device) {
+  const auto largest = std::max_element(jobs.begin(), jobs.end(),
+                                        [](const auto& a, const auto& b) { return a.need.total() < b.need.total(); });
+  if (largest == jobs.end()) return;
+  const std::string ensemble =
+      largest->members > 1 ? " (in an ensemble of " + std::to_string(largest->members) + ")" : "";
+  std::printf("memory estimate, %d rank%s per run, %s: run %s%s needs %s\n", group_ranks, plural(group_ranks),
+              device.is_cuda() ? "cuda (the host's part)" : "cpu", largest->run->name.c_str(), ensemble.c_str(),
+              largest->need.text().c_str());
+  std::fflush(stdout);
 }
 
 void print_start(const std::string& config_path, int ranks, const Sweep& s) {

@@ -6,6 +6,7 @@
 #include "app_sweep.h"
 #include "config/config.h"
 #include "data/dataset.h"
+#include "sweep/jobs.h"
 
 namespace gradfit {
 
@@ -14,6 +15,9 @@ const char* plural(int64_t count);
 
 // --dry-run: the runs, one line each; a run on a data file shows the n of its file (`layouts`).
 void print_dry_run(const config::Config& config, const data::FileLayouts& layouts);
+// The largest of the jobs' memory estimates per rank (train/memory.h), one line:
+// "memory estimate, 2 ranks per run, cpu: run big needs ~12 GB of memory per rank (data shard 11 GB, ...)".
+void print_memory_estimate(const std::vector<sweep::JobMemory>& jobs, int group_ranks, torch::Device device);
 // The first lines: the sweep, its ranks, groups and threads, the nodes, and what an earlier invocation finished.
 void print_start(const std::string& config_path, int ranks, const Sweep& s);
 // sweep.prune's method, metric and rungs.

@@ -132,13 +132,12 @@ std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const 
   return packer.take().jobs;
 }
 
-void check_memory(const config::Config& config, int groups, int group_ranks, torch::Device device,
-                  const MemoryBudget& budget) {
-  if (budget.per_rank <= 0) return;
+std::vector<JobMemory> estimate_jobs(const config::Config& config, int groups, int group_ranks, torch::Device device) {
   PriorWork fresh;
   fresh.finished.assign(config.runs.size(), 0);
   fresh.checkpointed.assign(config.runs.size(), 0);
   data::FileLayouts layouts;
+  std::vector<JobMemory> estimates;
   for (const auto& job : plan_jobs(config, fresh, groups, group_ranks, device).jobs) {
     const config::RunSpec& run = config.runs[job.front()];
     train::DataShape shape{config::analytic_sample_count(run.data), run.data.dim, true, false};
@@ -152,10 +151,18 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
       shape.test_atoms = data::layout_of(layouts, run.data.test_path).atoms;
     }
     const auto members = static_cast<int64_t>(job.size());
-    const train::MemoryEstimate need = train::estimate_memory(run, shape, group_ranks, members, device);
-    if (need.total() <= budget.per_rank) continue;
-    const std::string ensemble = members > 1 ? " (in an ensemble of " + std::to_string(members) + ")" : "";
-    throw ConfigError("run " + run.name + ensemble + " needs " + need.text() + "; " + budget.text);
+    estimates.push_back({&run, members, train::estimate_memory(run, shape, group_ranks, members, device)});
+  }
+  return estimates;
+}
+
+void check_memory(const config::Config& config, int groups, int group_ranks, torch::Device device,
+                  const MemoryBudget& budget) {
+  if (budget.per_rank <= 0) return;
+  for (const auto& job : estimate_jobs(config, groups, group_ranks, device)) {
+    if (job.need.total() <= budget.per_rank) continue;
+    const std::string ensemble = job.members > 1 ? " (in an ensemble of " + std::to_string(job.members) + ")" : "";
+    throw ConfigError("run " + job.run->name + ensemble + " needs " + job.need.text() + "; " + budget.text);
   }
 }
 

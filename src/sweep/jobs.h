@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "parallel/comm.h"
 #include "sweep/output_folder.h"
+#include "train/memory.h"
 
 namespace gradfit::sweep {
 
@@ -43,6 +44,16 @@ struct MemoryBudget {
   double per_rank = 0;  // bytes, the smallest share over the nodes; 0: unknown, nothing is checked
   std::string text;     // for a message: "this node has 24 GB for 2 ranks (12 GB each)"
 };
+
+// The memory one rank needs for a job as plan_jobs packs a fresh start: its first run and its size.
+struct JobMemory {
+  const config::RunSpec* run = nullptr;
+  int64_t members = 1;
+  train::MemoryEstimate need;
+};
+
+// Every job's estimate (train/memory.h), in plan_jobs' order. One rank (it reads the data files' sizes).
+std::vector<JobMemory> estimate_jobs(const config::Config& config, int groups, int group_ranks, torch::Device device);
 
 // Throws a ConfigError naming the first run whose job, as plan_jobs packs a fresh start, needs more memory per
 // rank than `budget` (train/memory.h), with the estimate by part. One rank (it reads the data files' sizes).

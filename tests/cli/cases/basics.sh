@@ -189,6 +189,16 @@ memory|name: mem\ndata: {target: gaussian_wells, sampling: uniform, dim: 1000, s
 file|name: file\ndata: {target: file, path: huge.h5}\n|^gradfit_dist: error: run file needs ~16 TB of memory per rank \(data shard 16 TB, $rest
 beyond|name: beyond\ndata: {target: file, path: beyond.h5}\n|^gradfit_dist: error: .*/beyond\.h5: dataset 'x' is 1099511627776 × 2: a run takes at most 10000000000 rows and 1000000 columns \(run beyond\)$
 CASES
+  # --dry-run prints the estimate that refuses them, the same text, and refuses nothing (the largest job's).
+  for k in 5 6; do
+    timed_run "$MPIEXEC" $MPIEXEC_FLAGS -n 2 "$GRADFIT_BIN" --out "$work/o$k" "$work/a$k.yaml"
+    refused=$(sed -n 's/^gradfit_dist: error: run [a-z]* needs \(.*\); this node .*/\1/p' "$work/err")
+    run mpi 2 "$GRADFIT_BIN" --dry-run --out "$work/o$k" "$work/a$k.yaml"
+    expect_rc 0
+    printed=$(sed -n 's/^memory estimate, 2 ranks per run, cpu: run [a-z]* needs //p' "$work/out")
+    [ -n "$refused" ] && [ "$refused" = "$printed" ] || fail "a$k: --dry-run printed '$printed', refused '$refused'"
+    [ ! -e "$work/o$k" ] || fail "--dry-run wrote output"
+  done
 }
 
 case_missing_sweep_file() {

@@ -55,6 +55,7 @@ case_frames_match_pytorch() {
   run "$GRADFIT_BIN" --dry-run "$work/fr_mb.yaml"
   expect_rc 0
   expect_in out "^1 +[0-9a-f]{12} +atom_centered\(9\)-H:48-6-1,C:48-8-8-1,O:48-8-4-4-1 +softplus "
+  expect_in out "^memory estimate, 1 rank per run, cpu: run .* needs ~[0-9.]+ [kMG]?B of memory per rank \(data shard "
 }
 
 case_frames_errors() {
