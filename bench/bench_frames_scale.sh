@@ -20,7 +20,9 @@ frames=${FRAMES:-150000}
 . bench/lib.sh  # $py, $work
 data=${SCALE_DATA:-$work}
 mkdir -p "$data"
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; $(date -u +%F)"
+data=$(realpath "$data")
+memory=$(free -g | awk '/Mem:/ {print $2}')
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $memory GB; $(date -u +%F)"
 [ -f "$data/scale_$frames.h5" ] || "$py" bench/make_scale_frames.py "$data/scale_$frames.h5" --frames "$frames"
 tenth=$((frames / 10))
 [ -f "$data/scale_$tenth.h5" ] || "$py" bench/make_scale_frames.py "$data/scale_$tenth.h5" --frames "$tenth"
@@ -28,8 +30,14 @@ tenth=$((frames / 10))
 
 # 300 frames first: a rank's memory with next to no data (LibTorch, MPI and the code: what the estimate leaves out).
 for n in ${SIZES:-300 $tenth $frames}; do
-  printf 'name: scale\ndata: {target: file, path: %s}\nmodel: {widths: [64, 64], activation: silu, dtype: float32, features: atom_centered, radial_cutoff: 5.0, angular_cutoff: 3.5}\noptimizer: {name: adam, lr: 0.003}\ntrain: {epochs: 1, batch_size: 32, value_weight: 10}\n' \
-    "$data/scale_$n.h5" >"$work/scale.yaml"
+  cat >"$work/scale.yaml" <<EOF
+name: scale
+data: {target: file, path: $data/scale_$n.h5}
+model: {widths: [64, 64], activation: silu, dtype: float32, features: atom_centered, radial_cutoff: 5.0,
+        angular_cutoff: 3.5}
+optimizer: {name: adam, lr: 0.003}
+train: {epochs: 1, batch_size: 32, value_weight: 10}
+EOF
   mpirun -n 2 "$bin" --dry-run "$work/scale.yaml" | grep '^memory estimate' | sed "s/^/$n frames: /"
   mpirun -n 2 /usr/bin/time -f "peak resident %M kB" "$bin" --threads 1 --fresh --out "$work/out" \
     "$work/scale.yaml" >"$work/log" 2>"$work/err" || { cat "$work/err"; exit 1; }
