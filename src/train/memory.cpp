@@ -169,7 +169,8 @@ MemoryEstimate estimate_memory(const config::RunSpec& run, const DataShape& data
 
 std::string MemoryEstimate::text() const {
   return "~" + bytes_text(total()) + " of memory per rank (data shard " + bytes_text(data) + ", buffers " +
-         bytes_text(buffers) + ", model " + bytes_text(model) + ", chunks " + bytes_text(chunks) + ")";
+         bytes_text(buffers) + ", model " + bytes_text(model) + ", chunks " + bytes_text(chunks) + ", runtime " +
+         bytes_text(runtime) + ")";
 }
 
 std::string bytes_text(double bytes) {

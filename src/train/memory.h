@@ -2,8 +2,10 @@
 // How much memory one rank needs to train a job: an order of magnitude, known before anything is allocated, so
 // that a job that cannot fit a node is refused in one line instead of failing in an allocation on every rank.
 //
-// It counts what grows with the sizes of the data and the model, and leaves out what stays small (LibTorch's own
-// footprint, a few blocks of rows, the loss history), so it errs on the side of allowing a job:
+// It counts what grows with the sizes of the data and the model, plus a rank's footprint before any data, and
+// leaves out what stays small (a few blocks of rows, the loss history), so it errs on the side of allowing a job:
+//   runtime      kRuntimeBytes: LibTorch, MPI, the code and their threads' stacks (a rank of a run of 300 frames
+//                measured 192 MB resident on Debian's LibTorch 1.13 for the CPU; more with CUDA's libraries);
 //   data shard   rows × (2n + 1) × dtype: x, grad and values of the largest shard of the group; with
 //                data.test_path also the test file's shard as evaluated at a run's end (x, grad, values, and the
 //                predictions' copy of grad and values: test rows × (3n + 2) × dtype);
@@ -44,6 +46,8 @@ struct DataShape {
   // the test file's; the elements are dim / 3.
   int64_t atoms = 0, test_atoms = 0;
 };
+// A rank's resident memory before it holds any data (see the top of this file).
+inline constexpr double kRuntimeBytes = 200e6;
 // Neighbours per atom the estimate counts for the frames layout's chunks (condensed matter holds ~60 within 5.2 Å).
 inline constexpr double kFramesNeighbours = 100;
 
@@ -54,8 +58,9 @@ struct MemoryEstimate {
   double buffers = 0;
   double model = 0;
   double chunks = 0;
-  double total() const { return data + buffers + model + chunks; }
-  // "~7.4 TB of memory per rank (data shard 7.3 TB, buffers 80 GB, model 1.2 MB, chunks 8.4 MB)"
+  double runtime = kRuntimeBytes;
+  double total() const { return data + buffers + model + chunks + runtime; }
+  // "~7.4 TB of memory per rank (data shard 7.3 TB, buffers 80 GB, model 1.2 MB, chunks 8.4 MB, runtime 200 MB)"
   std::string text() const;
 };
 

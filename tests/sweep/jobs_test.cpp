@@ -28,7 +28,7 @@ TEST(MemoryCheck, ARunWhoseShardCannotFitIsRefusedWithItsParts) {
       "name: big\ndata: {target: gaussian_wells, dim: 100, sampling: uniform, samples: 1000000000}\n", "s.yaml");
   EXPECT_THROW_MATCHING(check_memory(config, 1, 1, torch::kCPU, budget_of(24e9)), ConfigError,
                         R"(^run big needs ~8[0-9]{2} GB of memory per rank \(data shard 804 GB, buffers [0-9.]+ GB, )"
-                        R"(model [0-9.]+ kB, chunks [0-9.]+ MB\); this node has 24 GB$)");
+                        R"(model [0-9.]+ kB, chunks [0-9.]+ MB, runtime 200 MB\); this node has 24 GB$)");
   EXPECT_NO_THROW(check_memory(config, 1, 100, torch::kCPU, budget_of(24e9)));
 }
 

@@ -144,8 +144,9 @@ TEST(Memory, AbsurdSizesGiveAFiniteEstimateAndOneLine) {
   const MemoryEstimate e = estimate_memory(run, {config::kMaxSamples, config::kMaxDim, true}, 1, 64, torch::kCPU);
   EXPECT_TRUE(std::isfinite(e.total()));
   EXPECT_GT(e.data, 8e16);  // 1e10 rows of 2e6 + 1 float32
-  EXPECT_TRUE(std::regex_match(e.text(), std::regex(R"(~1\.[0-9] EB of memory per rank \(data shard 80 PB, )"
-                                                    R"(buffers [0-9]+ PB, model 1\.3 EB, chunks [0-9]+ TB\))")))
+  EXPECT_TRUE(
+      std::regex_match(e.text(), std::regex(R"(~1\.[0-9] EB of memory per rank \(data shard 80 PB, )"
+                                            R"(buffers [0-9]+ PB, model 1\.3 EB, chunks [0-9]+ TB, runtime 200 MB\))")))
       << e.text();
 }
 

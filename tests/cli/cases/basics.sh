@@ -172,7 +172,7 @@ with h5py.File(sys.argv[1] + "/beyond.h5", "w") as f:
 PY
   # The tail of a memory refusal: the other parts, and this node's memory shared by the 2 ranks.
   size='[0-9.]+ [kMGTPE]?B'
-  rest="buffers $size, model $size, chunks $size\\); this node has $size for 2 ranks \\($size each\\)$"
+  rest="buffers $size, model $size, chunks $size, runtime $size\\); this node has $size for 2 ranks \\($size each\\)$"
   k=0
   while IFS='|' read -r label yaml pattern; do
     k=$((k + 1))
