@@ -52,10 +52,8 @@ void print_memory_estimate(const std::vector<sweep::JobMemory>& jobs, int group_
   const auto largest = std::max_element(jobs.begin(), jobs.end(),
                                         [](const auto& a, const auto& b) { return a.need.total() < b.need.total(); });
   if (largest == jobs.end()) return;
-  const std::string ensemble =
-      largest->members > 1 ? " (in an ensemble of " + std::to_string(largest->members) + ")" : "";
-  std::printf("memory estimate, %d rank%s per run, %s: run %s%s needs %s\n", group_ranks, plural(group_ranks),
-              device.is_cuda() ? "cuda (the host's part)" : "cpu", largest->run->name.c_str(), ensemble.c_str(),
+  std::printf("memory estimate, %d rank%s per run, %s: %s needs %s\n", group_ranks, plural(group_ranks),
+              device.is_cuda() ? "cuda (the host's part)" : "cpu", largest->name().c_str(),
               largest->need.text().c_str());
   std::fflush(stdout);
 }

@@ -132,6 +132,10 @@ std::vector<std::vector<int64_t>> pack_runs(const config::Config& config, const 
   return packer.take().jobs;
 }
 
+std::string JobMemory::name() const {
+  return "run " + run->name + (members > 1 ? " (in an ensemble of " + std::to_string(members) + ")" : "");
+}
+
 std::vector<JobMemory> estimate_jobs(const config::Config& config, int groups, int group_ranks, torch::Device device) {
   PriorWork fresh;
   fresh.finished.assign(config.runs.size(), 0);
@@ -161,8 +165,7 @@ void check_memory(const config::Config& config, int groups, int group_ranks, tor
   if (budget.per_rank <= 0) return;
   for (const auto& job : estimate_jobs(config, groups, group_ranks, device)) {
     if (job.need.total() <= budget.per_rank) continue;
-    const std::string ensemble = job.members > 1 ? " (in an ensemble of " + std::to_string(job.members) + ")" : "";
-    throw ConfigError("run " + job.run->name + ensemble + " needs " + job.need.text() + "; " + budget.text);
+    throw ConfigError(job.name() + " needs " + job.need.text() + "; " + budget.text);
   }
 }
 

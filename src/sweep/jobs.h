@@ -50,6 +50,8 @@ struct JobMemory {
   const config::RunSpec* run = nullptr;
   int64_t members = 1;
   train::MemoryEstimate need;
+  // "run NAME", with " (in an ensemble of K)" for several members: how messages name the job.
+  std::string name() const;
 };
 
 // Every job's estimate (train/memory.h), in plan_jobs' order. One rank (it reads the data files' sizes).
